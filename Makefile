@@ -1,0 +1,43 @@
+# cowlog — every target installs what it needs (npm ci, Debian packages) on a fresh machine.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+NPM_STAMP := node_modules/.cowlog-installed
+TAP := node_modules/.bin/tap
+TSC := node_modules/.bin/tsc
+TEST_FILES = $(shell find dist/test -name '*.test.js' 2>/dev/null | sort)
+
+.PHONY: help deps build test test-fast demo bench-engine soak coverage clean
+
+help:
+	@echo "make demo         the main job: a 64 MiB loop device formatted, checked and described"
+	@echo "make test         build and run the test suite (prints 'N passed, N failed')"
+	@echo "make bench-engine engine throughput without FUSE, on a memory and a file device"
+	@echo "make soak         the long randomized runs (minutes)"
+
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+deps: $(NPM_STAMP)
+
+build: deps
+	$(TSC) -p tsconfig.json
+
+test: build
+	@set -o pipefail; $(TAP) --reporter=tap $(TEST_FILES) 2>&1 | tee dist/test-results.tap | grep -E '^(not ok|ok|    not ok|#   Failed|    # Subtest: )' | sed -e 's/ # time=.*//' ; \
+	 node tools/tap-summary.mjs < dist/test-results.tap
+
+coverage: build
+	$(TAP) --coverage-report=text-summary --allow-incomplete-coverage $(TEST_FILES)
+
+demo: build
+	bash tools/demo.sh
+
+bench-engine: build
+	node dist/tools/bench/engine.js
+
+soak: build
+	COWLOG_SOAK=1 $(TAP) --reporter=terse --timeout=3600 $(TEST_FILES)
+
+clean:
+	rm -rf dist

@@ -1,0 +1,15 @@
+// Registers every subcommand, then runs main(). Kept apart from main.ts so that a subcommand
+// file may import main.ts's helpers without an import cycle.
+import { main, commands_register } from './main.js';
+
+commands_register(
+  // cmd_*.ts modules are listed here, one per line
+);
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (e: unknown) => {
+    process.stderr.write(`cowlog: ${(e as Error)?.stack ?? String(e)}\n`);
+    process.exitCode = 70;
+  },
+);

@@ -1,0 +1,36 @@
+// The BlockDevice contract every layer above is written against.
+//
+// Invariants:
+// - I/O is in whole 4 KiB blocks addressed from 0; a request may span several consecutive blocks
+//   and counts as ONE write request (wear tracking counts requests per block, as the kernel's
+//   block_rq_issue tracer does).
+// - Synchronous: a call returns when the bytes are handed to the backend. Nothing written is
+//   durable until flush() returns (a power cut may lose, keep, reorder or tear unflushed writes).
+// - Errors from the medium surface as FsError('EIO', ...) naming the block address.
+
+export const BLOCK_SIZE = 4096;
+export const BLOCK_SHIFT = 12;
+
+export interface BlockDevice {
+  /** Number of 4 KiB blocks. */
+  readonly blockCount: number;
+  /** A human-readable name for messages ("/dev/loop0", "memory", ...). */
+  readonly name: string;
+  /** Reads `count` blocks starting at `addr` into a new buffer of count*4096 bytes. */
+  read(addr: number, count?: number): Buffer;
+  /** Writes data (a whole number of blocks) at `addr` as one request. */
+  write(addr: number, data: Uint8Array): void;
+  /** Makes every write issued so far durable (fdatasync for files and block devices). */
+  flush(): void;
+  /** Tells the medium the blocks no longer hold data (may be a no-op). */
+  discard(addr: number, count: number): void;
+  /** Releases the backend (file descriptor). The device must not be used afterwards. */
+  close(): void;
+}
+
+/** Validates a request against a device; shared by every backend. */
+export function request_check(dev: { blockCount: number; name: string }, addr: number, count: number): void {
+  if (!Number.isInteger(addr) || !Number.isInteger(count) || count < 1 || addr < 0 || addr + count > dev.blockCount) {
+    throw new RangeError(`${dev.name}: request [${addr}, +${count}) outside the device's ${dev.blockCount} blocks`);
+  }
+}

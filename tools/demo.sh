@@ -1,0 +1,2 @@
+#!/usr/bin/env bash
+echo "cowlog demo: not yet available"
