@@ -1,0 +1,232 @@
+// FileDevice: a BlockDevice over a regular image file or a block device (/dev/loopN, /dev/sdX).
+//
+// Invariants:
+// - blockCount is the number of WHOLE 4 KiB blocks in the file or device; a tail shorter than a
+//   block is never read or written.
+// - Every read and write moves all of its bytes or throws: the OS may move fewer bytes than asked
+//   (signals, large requests), so both loop until done.
+// - Errors from the OS during I/O become FsError('EIO') naming the device and the block where the
+//   transfer stopped; a use after close() is a bug in the caller and fails an assertion.
+// - A device opened read-only refuses write and discard with FsError('EROFS') before touching the
+//   OS; a block device the kernel marks read-only is refused at a read-write open.
+// - discard() is a no-op that still validates its range: Node exposes neither fallocate
+//   (PUNCH_HOLE) nor the BLKDISCARD ioctl without a native addon, and the BlockDevice contract
+//   lets discard do nothing (nothing above may rely on discarded blocks reading as zeros).
+
+import fs from 'node:fs';
+import { BLOCK_SIZE, request_check } from './device.js';
+import type { BlockDevice } from './device.js';
+import { FsError } from '../util/errors.js';
+import { assert } from '../util/assert.js';
+
+export interface FileDeviceOptions {
+  /** open O_RDONLY; write and discard throw FsError('EROFS') */
+  readOnly?: boolean;
+  /** block devices only: open with O_EXCL, so a device that is mounted (or held exclusively by
+   *  another program) is refused with FsError('EBUSY'). Regular files have no such kernel claim;
+   *  the option is accepted and has no effect on them. */
+  exclusive?: boolean;
+}
+
+export type DeviceKind = 'file' | 'block';
+
+/** A Linux dev_t split into its 32-bit major and minor numbers (glibc's gnu_dev_major/minor:
+ *  minor bits 0..7 at 0..7, major bits 0..11 at 8..19, minor bits 8..31 at 20..43, major bits
+ *  12..31 at 44..63). */
+export function devt_decode(rdev: bigint): { major: number; minor: number } {
+  const major = ((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & 0xfffff000n);
+  const minor = (rdev & 0xffn) | ((rdev >> 12n) & 0xffffff00n);
+  return { major: Number(major), minor: Number(minor) };
+}
+
+/** The inverse of devt_decode. */
+export function devt_encode(major: number, minor: number): bigint {
+  const ma = BigInt(major), mi = BigInt(minor);
+  return (mi & 0xffn) | ((ma & 0xfffn) << 8n) | ((mi & 0xffffff00n) << 12n) | ((ma & 0xfffff000n) << 32n);
+}
+
+/** The sysfs directory of a block device: `size` (in 512-byte sectors), `ro`, `dev`. */
+export function sysfs_block_dir(rdev: bigint): string {
+  const { major, minor } = devt_decode(rdev);
+  return `/sys/dev/block/${major}:${minor}`;
+}
+
+function os_errno(e: unknown): string | undefined {
+  const code = (e as NodeJS.ErrnoException | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** Maps the OS errors of stat/open to FsErrors a user can act on; others pass through. */
+function open_error(devicePath: string, e: unknown, exclusive: boolean): unknown {
+  if (e instanceof FsError) return e; // already explained
+  const code = os_errno(e);
+  const msg = (e as Error).message;
+  switch (code) {
+    case 'ENOENT': return new FsError('ENOENT', `${devicePath}: no such image file or device`);
+    case 'EACCES': case 'EPERM': return new FsError('EACCES', `${devicePath}: permission denied (${msg})`);
+    case 'EROFS': return new FsError('EROFS', `${devicePath}: the device or image is read-only; open it read-only`);
+    case 'EBUSY':
+      return new FsError('EBUSY', exclusive
+        ? `${devicePath}: device is in use (mounted, or held open exclusively by another program); unmount it first`
+        : `${devicePath}: device is busy`);
+    case 'ENXIO': case 'ENODEV': return new FsError('EIO', `${devicePath}: no medium behind this device (${msg})`);
+    default: return e;
+  }
+}
+
+function kind_of(devicePath: string, st: fs.BigIntStats): DeviceKind {
+  if (st.isFile()) return 'file';
+  if (st.isBlockDevice()) return 'block';
+  throw new FsError('EINVAL', `${devicePath}: not a regular image file or a block device`);
+}
+
+/** A non-negative integer attribute of a block device from sysfs. */
+function sysfs_number(devicePath: string, rdev: bigint, attr: string): number {
+  const sysPath = `${sysfs_block_dir(rdev)}/${attr}`;
+  let text: string;
+  try {
+    text = fs.readFileSync(sysPath, 'utf8').trim();
+  } catch (e) {
+    throw new FsError('EIO', `${devicePath}: can not read ${sysPath} (${(e as Error).message}); is /sys mounted?`);
+  }
+  if (!/^\d+$/.test(text)) throw new FsError('EIO', `${devicePath}: ${sysPath} holds '${text}', not a number`);
+  return Number(text);
+}
+
+function size_of(devicePath: string, st: fs.BigIntStats, kind: DeviceKind): number {
+  return kind === 'file' ? Number(st.size) : sysfs_number(devicePath, st.rdev, 'size') * 512;
+}
+
+/** The size in bytes of an image file or a block device (not rounded to whole blocks). */
+export function device_size_bytes(devicePath: string): number {
+  let st: fs.BigIntStats;
+  try {
+    st = fs.statSync(devicePath, { bigint: true });
+  } catch (e) {
+    throw open_error(devicePath, e, false);
+  }
+  return size_of(devicePath, st, kind_of(devicePath, st));
+}
+
+export class FileDevice implements BlockDevice {
+  readonly name: string;
+  readonly blockCount: number;
+  readonly kind: DeviceKind;
+  readonly readOnly: boolean;
+  /** the size in bytes the file or device had at open, before rounding down to whole blocks */
+  readonly sizeBytes: number;
+  private fd: number;
+
+  private constructor(name: string, fd: number, kind: DeviceKind, sizeBytes: number, readOnly: boolean) {
+    this.name = name;
+    this.fd = fd;
+    this.kind = kind;
+    this.sizeBytes = sizeBytes;
+    this.blockCount = Math.floor(sizeBytes / BLOCK_SIZE);
+    this.readOnly = readOnly;
+  }
+
+  static open(devicePath: string, opts: FileDeviceOptions = {}): FileDevice {
+    const readOnly = opts.readOnly ?? false;
+    const exclusive = opts.exclusive ?? false;
+    let fd = -1;
+    try {
+      // The type decides whether O_EXCL may be passed (without O_CREAT it is only defined for
+      // block devices); fstat after open confirms the same kind of object was opened.
+      const pre = fs.statSync(devicePath, { bigint: true });
+      const kind = kind_of(devicePath, pre);
+      // Linux lets a read-only block device be opened for writing and fails each write with
+      // EPERM; refusing at open gives the user the reason once.
+      if (kind === 'block' && !readOnly && sysfs_number(devicePath, pre.rdev, 'ro') !== 0) {
+        throw new FsError('EROFS', `${devicePath}: the device is read-only; open it read-only`);
+      }
+      let flags = readOnly ? fs.constants.O_RDONLY : fs.constants.O_RDWR;
+      if (exclusive && kind === 'block') flags |= fs.constants.O_EXCL;
+      fd = fs.openSync(devicePath, flags);
+      const st = fs.fstatSync(fd, { bigint: true });
+      if (kind_of(devicePath, st) !== kind) throw new FsError('EINVAL', `${devicePath}: changed type while being opened`);
+      return new FileDevice(devicePath, fd, kind, size_of(devicePath, st, kind), readOnly);
+    } catch (e) {
+      if (fd >= 0) fs.closeSync(fd);
+      throw open_error(devicePath, e, exclusive);
+    }
+  }
+
+  read(addr: number, count = 1): Buffer {
+    this.open_check();
+    request_check(this, addr, count);
+    const buf = Buffer.alloc(count * BLOCK_SIZE);
+    let done = 0;
+    while (done < buf.length) {
+      let n: number;
+      try {
+        n = fs.readSync(this.fd, buf, done, buf.length - done, addr * BLOCK_SIZE + done);
+      } catch (e) {
+        throw this.io_error('read', addr + Math.floor(done / BLOCK_SIZE), e);
+      }
+      // End of file: the file shrank under us; the rest reads as zeros (buf is zero-filled).
+      if (n === 0) break;
+      done += n;
+    }
+    return buf;
+  }
+
+  write(addr: number, data: Uint8Array): void {
+    this.open_check();
+    // a length that is not a whole, non-zero number of blocks gives a fractional or zero count,
+    // which request_check refuses
+    request_check(this, addr, data.length / BLOCK_SIZE);
+    if (this.readOnly) throw new FsError('EROFS', `${this.name}: opened read-only; write of block ${addr} refused`);
+    let done = 0;
+    while (done < data.length) {
+      try {
+        done += fs.writeSync(this.fd, data, done, data.length - done, addr * BLOCK_SIZE + done);
+      } catch (e) {
+        throw this.io_error('write', addr + Math.floor(done / BLOCK_SIZE), e);
+      }
+    }
+  }
+
+  flush(): void {
+    this.open_check();
+    if (this.readOnly) return; // nothing of ours to make durable
+    try {
+      fs.fdatasyncSync(this.fd);
+    } catch (e) {
+      throw new FsError('EIO', `${this.name}: flush failed: ${(e as Error).message}`);
+    }
+  }
+
+  discard(addr: number, count: number): void {
+    this.open_check();
+    request_check(this, addr, count);
+    if (this.readOnly) throw new FsError('EROFS', `${this.name}: opened read-only; discard of block ${addr} refused`);
+    // No-op: see the invariants at the top of this file.
+  }
+
+  close(): void {
+    if (this.fd < 0) return;
+    const fd = this.fd;
+    this.fd = -1;
+    fs.closeSync(fd);
+  }
+
+  private open_check(): void {
+    assert(this.fd >= 0, () => `${this.name}: used after close()`);
+  }
+
+  private io_error(op: 'read' | 'write', block: number, e: unknown): FsError {
+    // Every OS error here means the bytes did not move (EIO from the medium, ENOSPC/EDQUOT of a
+    // sparse image on a full host filesystem, ENXIO of a detached device): for the engine the
+    // medium failed, so they surface as EIO naming the block; only a device made read-only
+    // after open (EPERM, EROFS on write) is reported as EROFS.
+    const code = os_errno(e);
+    const errno = op === 'write' && (code === 'EPERM' || code === 'EROFS') ? 'EROFS' : 'EIO';
+    return new FsError(errno, `${this.name}: ${op} of block ${block} failed: ${(e as Error).message}`);
+  }
+}
+
+/** Opens an image file or a block device as a BlockDevice. */
+export function device_open(devicePath: string, opts: FileDeviceOptions = {}): FileDevice {
+  return FileDevice.open(devicePath, opts);
+}

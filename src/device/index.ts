@@ -1,0 +1,4 @@
+export * from './device.js';
+export * from './file.js';
+export * from './memory.js';
+export * from './sim.js';
