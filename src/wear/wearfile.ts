@@ -104,23 +104,30 @@ export function wear_decode(buf: Uint8Array, path = 'wear file'): WearRecord {
   const crcAt = b.length - 4;
   const crc = v.getUint32(crcAt, true);
   if (crc32c(b, 0, crcAt) !== crc) throw new WearFileError(path, 'CRC32C mismatch');
-  let meta: WearMeta;
+  let parsed: unknown;
   try {
-    meta = JSON.parse(b.subarray(HEADER_BYTES, HEADER_BYTES + metaLen).toString('utf8')) as WearMeta;
+    parsed = JSON.parse(b.subarray(HEADER_BYTES, HEADER_BYTES + metaLen).toString('utf8'));
   } catch (e) {
     throw new WearFileError(path, `metadata is not JSON (${(e as Error).message})`);
   }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new WearFileError(path, 'metadata is not a JSON object');
+  const meta = parsed as WearMeta;
+  if (typeof meta.fs !== 'string' || typeof meta.source !== 'string') throw new WearFileError(path, "metadata lacks the string keys 'fs' and 'source'");
   const n = Number(requests);
   const counts = new Uint32Array(blocks);
   let p = HEADER_BYTES + metaPadded;
   for (let i = 0; i < blocks; i++, p += 4) counts[i] = v.getUint32(p, true);
   const timeNs = new BigUint64Array(n), offset = new BigUint64Array(n);
   const length = new Uint32Array(n), rflags = new Uint32Array(n);
+  let sum = 0n;
   for (let i = 0; i < n; i++, p += ENTRY_BYTES) {
     timeNs[i] = v.getBigUint64(p, true);
     offset[i] = v.getBigUint64(p + 8, true);
     length[i] = v.getUint32(p + 16, true);
     rflags[i] = v.getUint32(p + 20, true);
+    sum += BigInt(length[i]!);
   }
-  return { meta, blockSize, counts, bytes, truncated: (flags & WEAR_FLAG_TRUNCATED) !== 0n, timeNs, offset, length, flags: rflags };
+  const truncated = (flags & WEAR_FLAG_TRUNCATED) !== 0n;
+  if (!truncated && sum !== bytes) throw new WearFileError(path, `bytes ${bytes} != sum of request lengths ${sum}`);
+  return { meta, blockSize, counts, bytes, truncated, timeNs, offset, length, flags: rflags };
 }
