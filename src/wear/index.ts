@@ -1,0 +1,3 @@
+export * from './wearfile.js';
+export * from './stats.js';
+export * from './tracker.js';
