@@ -1,6 +1,5 @@
 import t from 'tap';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { WearTracker, wear_path_default, WEAR_DIR_DEFAULT } from '../../src/wear/tracker.js';
 import { WearFileError, wear_decode, wear_encode } from '../../src/wear/wearfile.js';
@@ -11,6 +10,7 @@ import { MemoryDevice } from '../../src/device/memory.js';
 import { device_open } from '../../src/device/file.js';
 import { BLOCK_SIZE } from '../../src/device/device.js';
 import { AssertionError } from '../../src/util/assert.js';
+import { defer_make, tmpdir_make } from '../device/loop.js';
 
 const META: WearMeta = { fs: 'cowlog', source: 'cowlog-tracker' };
 const blocks = (n: number, v = 1) => Buffer.alloc(n * BLOCK_SIZE, v);
@@ -21,11 +21,7 @@ function clock_fake(start = 5_000_000n): () => bigint {
   return () => (now += 1000n);
 }
 
-function tmpdir(t: { teardown(fn: () => void): void }): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cowlog-wear-'));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+const tmpdir = (t: { teardown(fn: () => void): void }): string => tmpdir_make(defer_make(t), 'cowlog-wear-');
 
 t.test('counts: a request counts once for each block it touches; flushes apart; reads and discards not at all', async (t) => {
   const sim = new SimDevice(16, { writeLog: true });
