@@ -2,6 +2,8 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 NPM_STAMP := node_modules/.cowlog-installed
+# the patched fuse-native binding; inside node_modules so that `npm ci` invalidates it too
+FUSE_STAMP := node_modules/.cowlog-fuse-built
 TAP := node_modules/.bin/tap
 TSC := node_modules/.bin/tsc
 TEST_FILES = $(shell find dist/test -name '*.test.js' 2>/dev/null | sort)
@@ -20,17 +22,25 @@ $(NPM_STAMP): package.json package-lock.json
 
 deps: $(NPM_STAMP)
 
+# fuse-native with patches/fuse-native+2.2.6.patch applied and rebuilt (docs/FUSE.md)
+.PHONY: fuse
+$(FUSE_STAMP): $(NPM_STAMP) patches/fuse-native+2.2.6.patch tools/fuse/setup.sh
+	bash tools/fuse/setup.sh
+	@touch $@
+
+fuse: $(FUSE_STAMP)
+
 build: deps
 	$(TSC) -p tsconfig.json
 
-test: build
+test: build $(FUSE_STAMP)
 	@set -o pipefail; $(TAP) --reporter=tap $(TEST_FILES) 2>&1 | tee dist/test-results.tap | grep -E '^(not ok|ok|    not ok|#   Failed|    # Subtest: )' | sed -e 's/ # time=.*//' ; \
 	 node tools/tap-summary.mjs < dist/test-results.tap
 
 coverage: build
 	$(TAP) --coverage-report=text-summary --allow-incomplete-coverage $(TEST_FILES)
 
-demo: build
+demo: build $(FUSE_STAMP)
 	bash tools/demo.sh
 
 bench-engine: build

@@ -1,0 +1,340 @@
+// The typed door to fuse-native 2.2.6 as patched by patches/fuse-native+2.2.6.patch (docs/FUSE.md).
+// Nothing else in cowlog loads fuse-native.
+//
+// Invariants:
+// - binding_load() returns only a module whose native half reports FUSE_PATCH_LEVEL; an
+//   unpatched prebuild, a missing libfuse or a failed build is a FuseBindingError saying what to run.
+// - The mount options cowlog relies on are always set: use_ino and big_writes (carried inside
+//   fsname, since fuse-native has no option for them), timeout: false (fuse-native's 15 s default
+//   answers ETIMEDOUT and may crash when a late handler fills a freed buffer), and attribute and
+//   entry timeouts passed as strings (fuse-native drops a numeric 0).
+// - FuseMount.caller() is valid only in the synchronous part of a handler: the context belongs
+//   to the request being dispatched and the next request overwrites it.
+// - The serving process never touches its own mount synchronously (that deadlocks): the
+//   unmount watcher reads /proc/self/mountinfo, never the mountpoint.
+
+import { createRequire } from 'node:module';
+import { readFile } from 'node:fs/promises';
+import { constants } from 'node:os';
+import { resolve as path_resolve } from 'node:path';
+
+/** The patch level the native binding must report (`cowlog_patch` in the patch file). */
+export const FUSE_PATCH_LEVEL = 1;
+
+/** Why the binding can not be used, with the command that fixes it. */
+export class FuseBindingError extends Error {
+  readonly reason: 'missing' | 'unpatched' | 'stale';
+  constructor(reason: 'missing' | 'unpatched' | 'stale', message: string) {
+    super(message);
+    this.name = 'FuseBindingError';
+    this.reason = reason;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Handler types. Errors are negative errnos (0 for success), passed as the callback's first
+// argument; read and write answer with a byte count or a negative errno instead.
+
+/** A time as handed to getattr: nanoseconds (bigint), milliseconds (number) or a Date. */
+export type StatTime = bigint | number | Date;
+
+/** What getattr and readdir answer. Integers are 32-bit except size and blocks (53-bit). */
+export interface FuseStat {
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  nlink: number;
+  /** shown to callers as st_ino because cowlog mounts with use_ino */
+  ino: number;
+  dev?: number;
+  rdev?: number;
+  blksize?: number;
+  /** 512-byte units */
+  blocks?: number;
+  atime: StatTime;
+  mtime: StatTime;
+  ctime: StatTime;
+}
+
+/** statfs's answer; every field is 32-bit. */
+export interface FuseStatfs {
+  bsize: number;
+  frsize: number;
+  blocks: number;
+  bfree: number;
+  bavail: number;
+  files: number;
+  ffree: number;
+  favail: number;
+  fsid: number;
+  flag: number;
+  namemax: number;
+}
+
+/** One utimens time: nanoseconds since the epoch, or utimensat(2)'s UTIME_NOW / UTIME_OMIT. */
+export type UtimeArg = bigint | 'now' | 'omit';
+
+/** Who asked: read by the patched binding with fuse_get_context() on the FUSE thread. */
+export interface CallerContext {
+  uid: number;
+  gid: number;
+  pid: number;
+  /** the caller's umask; libfuse 2.9 fills it for create, mknod and mkdir only (0 otherwise) */
+  umask: number;
+}
+
+export type ErrCb = (err: number) => void;
+export type ValueCb<T> = (err: number, value?: T) => void;
+
+/** The operations of the patched fuse-native; every one is optional. */
+export interface FuseOps {
+  init?(cb: ErrCb): void;
+  error?(cb: ErrCb): void;
+  access?(path: string, mode: number, cb: ErrCb): void;
+  statfs?(path: string, cb: ValueCb<FuseStatfs>): void;
+  getattr?(path: string, cb: ValueCb<FuseStat>): void;
+  /** never called by libfuse 2.9 through fuse-native: fgetattr requests reach getattr */
+  fgetattr?(path: string, fd: number, cb: ValueCb<FuseStat>): void;
+  flush?(path: string, fd: number, cb: ErrCb): void;
+  fsync?(path: string, datasync: number, fd: number, cb: ErrCb): void;
+  fsyncdir?(path: string, datasync: number, fd: number, cb: ErrCb): void;
+  readdir?(path: string, cb: (err: number, names?: string[], stats?: FuseStat[]) => void): void;
+  truncate?(path: string, size: number, cb: ErrCb): void;
+  ftruncate?(path: string, fd: number, size: number, cb: ErrCb): void;
+  /** patched: both times, nanosecond precision, 'now'/'omit' passed through */
+  utimens?(path: string, atime: UtimeArg, mtime: UtimeArg, cb: ErrCb): void;
+  readlink?(path: string, cb: ValueCb<string>): void;
+  chown?(path: string, uid: number, gid: number, cb: ErrCb): void;
+  chmod?(path: string, mode: number, cb: ErrCb): void;
+  mknod?(path: string, mode: number, dev: number, cb: ErrCb): void;
+  setxattr?(path: string, name: string, value: Buffer, position: number, flags: number, cb: ErrCb): void;
+  /** answer with the value; fuse-native copies it and answers ENODATA for undefined */
+  getxattr?(path: string, name: string, position: number, cb: ValueCb<Buffer>): void;
+  listxattr?(path: string, cb: ValueCb<string[]>): void;
+  removexattr?(path: string, name: string, cb: ErrCb): void;
+  /** answer with a file handle (32-bit); 0 leaves the handle unset */
+  open?(path: string, flags: number, cb: ValueCb<number>): void;
+  opendir?(path: string, flags: number, cb: ValueCb<number>): void;
+  /** fill `buf` (valid until cb returns: copy nothing out of it later); answer bytes read or -errno */
+  read?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (result: number) => void): void;
+  /** `buf` is detached after cb: copy what you keep; answer bytes written or -errno */
+  write?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (result: number) => void): void;
+  release?(path: string, fd: number, cb: ErrCb): void;
+  releasedir?(path: string, fd: number, cb: ErrCb): void;
+  /** patched: `flags` are the open(2) flags of the creating call */
+  create?(path: string, mode: number, flags: number, cb: ValueCb<number>): void;
+  unlink?(path: string, cb: ErrCb): void;
+  /** libfuse 2 has no rename flags: renameat2 with flags answers EINVAL before reaching here */
+  rename?(src: string, dest: string, cb: ErrCb): void;
+  link?(src: string, dest: string, cb: ErrCb): void;
+  /** `target` is the link's content, `path` the new name */
+  symlink?(target: string, path: string, cb: ErrCb): void;
+  mkdir?(path: string, mode: number, cb: ErrCb): void;
+  rmdir?(path: string, cb: ErrCb): void;
+  /** patched: fallocate(2)'s mode (FALLOC_FL_*), offset and length */
+  fallocate?(path: string, fd: number, mode: number, offset: number, length: number, cb: ErrCb): void;
+}
+
+/** fallocate(2) mode bits. */
+export const FALLOC_FL_KEEP_SIZE = 0x01;
+export const FALLOC_FL_PUNCH_HOLE = 0x02;
+export const FALLOC_FL_ZERO_RANGE = 0x10;
+
+// ---------------------------------------------------------------------------------------------
+// Mount options.
+
+export interface FuseMountOptions {
+  /** the name shown as the mount's source; must be unique among live mounts, no commas */
+  fsname: string;
+  /** mount type becomes fuse.SUBTYPE */
+  subtype?: string;
+  /** seconds the kernel may cache attributes (default 1, as libfuse) */
+  attrTimeout?: number;
+  /** seconds the kernel may cache name lookups (default 1) */
+  entryTimeout?: number;
+  /** let the kernel check permissions from the mode bits (default false) */
+  defaultPermissions?: boolean;
+  /** let users other than the mounting one in (root may always; others need user_allow_other) */
+  allowOther?: boolean;
+  /** use_ino: the kernel shows the ino from getattr (default true) */
+  useIno?: boolean;
+  /** big_writes: writes arrive up to 128 KiB instead of 4 KiB (default true) */
+  bigWrites?: boolean;
+  /** more -o options, each "name" or "name=value" */
+  extra?: string[];
+  /** create the mountpoint if it is missing */
+  mkdir?: boolean;
+  /** libfuse's debug trace on stderr */
+  debug?: boolean;
+}
+
+/** fuse-native's own option object, as fuse_native_options() builds it. */
+export interface NativeOptions {
+  fsname: string;
+  subtype?: string;
+  timeout: false;
+  attrTimeout: string;
+  entryTimeout: string;
+  defaultPermissions?: boolean;
+  allowOther?: boolean;
+  mkdir?: boolean;
+  debug?: boolean;
+}
+
+const OPTION_RE = /^[a-z_]+(=[^,]+)?$/;
+
+/** Turns cowlog's options into fuse-native's, folding the options it lacks into fsname. */
+export function fuse_native_options(opts: FuseMountOptions): NativeOptions {
+  if (!/^[^,\s=]+$/.test(opts.fsname)) {
+    throw new RangeError(`fsname '${opts.fsname}' must be one word without commas or '='`);
+  }
+  const folded: string[] = [];
+  if (opts.useIno ?? true) folded.push('use_ino');
+  if (opts.bigWrites ?? true) folded.push('big_writes');
+  for (const o of opts.extra ?? []) {
+    if (!OPTION_RE.test(o)) throw new RangeError(`mount option '${o}' is not name or name=value`);
+    folded.push(o);
+  }
+  const seconds = (v: number | undefined, name: string): string => {
+    const s = v ?? 1;
+    if (!(Number.isFinite(s) && s >= 0)) throw new RangeError(`${name} must be >= 0 seconds, got ${s}`);
+    return String(s); // a string: fuse-native drops a numeric 0
+  };
+  const out: NativeOptions = {
+    fsname: [opts.fsname, ...folded].join(','),
+    timeout: false,
+    attrTimeout: seconds(opts.attrTimeout, 'attrTimeout'),
+    entryTimeout: seconds(opts.entryTimeout, 'entryTimeout'),
+  };
+  if (opts.subtype !== undefined) out.subtype = opts.subtype;
+  if (opts.defaultPermissions) out.defaultPermissions = true;
+  if (opts.allowOther) out.allowOther = true;
+  if (opts.mkdir) out.mkdir = true;
+  if (opts.debug) out.debug = true;
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading.
+
+interface NativeFuse {
+  caller: CallerContext | null;
+  mount(cb: (err: Error | null) => void): void;
+  unmount(cb: (err: Error | null) => void): void;
+}
+export interface FuseModule {
+  new (mnt: string, ops: FuseOps, opts: NativeOptions): NativeFuse;
+  COWLOG_PATCH?: number;
+  unmount(mnt: string, cb: (err: Error | null) => void): void;
+}
+
+let loaded: FuseModule | undefined;
+
+/** Loads the patched fuse-native, or throws a FuseBindingError naming the fix. */
+export function binding_load(): FuseModule {
+  if (loaded) return loaded;
+  const require = createRequire(import.meta.url);
+  let mod: FuseModule;
+  try {
+    mod = require('fuse-native') as FuseModule;
+  } catch (e) {
+    const why = (e as Error).message.split('\n')[0] ?? String(e);
+    throw new FuseBindingError('missing',
+      `fuse-native can not be loaded (${why}); run \`make fuse\` (Debian packages fuse libfuse2, and the patched build)`);
+  }
+  const level = mod.COWLOG_PATCH;
+  if (level === undefined) {
+    throw new FuseBindingError('unpatched',
+      'fuse-native is loaded without cowlog\'s patch (its prebuilt binary or unpatched sources); run `make fuse`');
+  }
+  if (level !== FUSE_PATCH_LEVEL) {
+    throw new FuseBindingError('stale',
+      `fuse-native carries cowlog patch level ${level}, this cowlog needs ${FUSE_PATCH_LEVEL}; run \`make fuse\``);
+  }
+  loaded = mod;
+  return mod;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Mounting.
+
+/** One mounted filesystem served by this process. */
+export class FuseMount {
+  readonly mountpoint: string;
+  private readonly fuse: NativeFuse;
+  private state: 'new' | 'mounted' | 'unmounted' = 'new';
+
+  constructor(mountpoint: string, ops: FuseOps, opts: FuseMountOptions) {
+    const Fuse = binding_load();
+    this.mountpoint = path_resolve(mountpoint);
+    this.fuse = new Fuse(this.mountpoint, ops, fuse_native_options(opts));
+  }
+
+  /** Resolves once the kernel has sent INIT: the mount is live. */
+  mount(): Promise<void> {
+    if (this.state !== 'new') return Promise.reject(new Error(`${this.mountpoint}: mount() called twice`));
+    return new Promise((ok, fail) => {
+      this.fuse.mount((err) => {
+        if (err) {
+          fail(new Error(`mounting ${this.mountpoint} failed: ${err.message}`));
+          return;
+        }
+        this.state = 'mounted';
+        ok();
+      });
+    });
+  }
+
+  /** Lazily unmounts (fusermount -uz) and releases the binding's hold on the event loop. */
+  unmount(): Promise<void> {
+    if (this.state !== 'mounted') return Promise.resolve();
+    this.state = 'unmounted';
+    return new Promise((ok, fail) => {
+      this.fuse.unmount((err) => (err ? fail(err) : ok()));
+    });
+  }
+
+  /** The caller of the request being handled; call it before the handler's first await. */
+  caller(): CallerContext {
+    const c = this.fuse.caller;
+    if (c === null) throw new Error('FuseMount.caller() called outside a FUSE request handler');
+    return c;
+  }
+
+  /**
+   * Resolves when the mountpoint leaves /proc/self/mountinfo (someone ran fusermount -u or
+   * umount), polling every `interval_ms`. The timer does not keep the process alive.
+   */
+  unmounted(interval_ms = 500): Promise<void> {
+    return new Promise((ok) => {
+      const tick = (): void => {
+        mountinfo_has(this.mountpoint).then((has) => {
+          if (!has) ok();
+          else setTimeout(tick, interval_ms).unref();
+        }, () => setTimeout(tick, interval_ms).unref());
+      };
+      setTimeout(tick, interval_ms).unref();
+    });
+  }
+}
+
+/** Decodes the octal escapes (\040 for a space...) of a /proc/self/mountinfo path. */
+export function mountinfo_unescape(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_m, oct: string) => String.fromCharCode(parseInt(oct, 8)));
+}
+
+async function mountinfo_has(mountpoint: string): Promise<boolean> {
+  const text = await readFile('/proc/self/mountinfo', 'utf8');
+  for (const line of text.split('\n')) {
+    const f = line.split(' ');
+    if (f[4] !== undefined && mountinfo_unescape(f[4]) === mountpoint) return true;
+  }
+  return false;
+}
+
+/** A negative errno for fuse-native callbacks, from an errno name (EIO when unknown). */
+export function errno_neg(name: string): number {
+  const n = (constants.errno as Record<string, number | undefined>)[name];
+  return -(n ?? 5);
+}
