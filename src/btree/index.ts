@@ -1,0 +1,3 @@
+export * from './store.js';
+export * from './btree.js';
+export * from './nodestore.js';

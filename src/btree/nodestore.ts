@@ -1,0 +1,188 @@
+// The node cache: B+tree nodes by node id, loaded through the NAT, kept in memory while dirty and
+// written to the log only at checkpoints (fsync writes logical redo records instead, so a node
+// changed many times between checkpoints is written once).
+//
+// Invariants: a dirty node is never evicted; a node read from disk must name the node id the NAT
+// gave for it; clean nodes beyond `cacheMax` are evicted oldest first.
+
+import type { BlockDevice } from '../device/device.js';
+import { node_decode, node_encode, is_leaf } from '../format/node.js';
+import type { LeafBody, NodeBody } from '../format/node.js';
+import { BlockKind, Head } from '../log/segments.js';
+import type { SegLog } from '../log/segments.js';
+import type { Nat } from '../nat/nat.js';
+import { assert } from '../util/assert.js';
+import { CorruptError } from '../util/errors.js';
+import type { NodeId } from '../util/ids.js';
+import type { NodeStore } from './store.js';
+
+interface Entry {
+  body: NodeBody;
+  dirty: boolean;
+  /** dirtied only to be moved by the cleaner: written to the cold node log */
+  moved: boolean;
+}
+
+export interface NodeStoreHooks {
+  leaf_shared(body: LeafBody): void;
+  leaf_dropped(body: LeafBody): void;
+}
+
+export class NodeCache implements NodeStore {
+  readonly fanout: number;
+  private readonly dev: BlockDevice;
+  private readonly nat: Nat;
+  private readonly log: SegLog;
+  private readonly fsid: number;
+  private readonly hooks: NodeStoreHooks;
+  private readonly map = new Map<NodeId, Entry>();
+  private readonly dirtySet = new Set<NodeId>();
+  cacheMax: number;
+  /** counters for info and benchmarks */
+  loads = 0;
+  writes = 0;
+
+  constructor(dev: BlockDevice, nat: Nat, log: SegLog, fsid: number, fanout: number, hooks: NodeStoreHooks, cacheMax = 8192) {
+    this.dev = dev;
+    this.nat = nat;
+    this.log = log;
+    this.fsid = fsid;
+    this.fanout = fanout;
+    this.hooks = hooks;
+    this.cacheMax = cacheMax;
+  }
+
+  get dirtyCount(): number {
+    return this.dirtySet.size;
+  }
+
+  get cachedCount(): number {
+    return this.map.size;
+  }
+
+  get(nid: NodeId): NodeBody {
+    const e = this.map.get(nid);
+    if (e) return e.body;
+    const addr = this.nat.addr(nid);
+    if (this.nat.refs(nid) === 0 || addr === 0) {
+      throw new CorruptError('B+tree node', addr, `node id ${nid} is referenced but the NAT has no block for it (refs ${this.nat.refs(nid)})`);
+    }
+    const { header, body } = node_decode(this.dev.read(addr), addr, this.fsid);
+    if (header.nid !== nid) throw new CorruptError('B+tree node', addr, `holds node ${header.nid}, the NAT says node ${nid}`);
+    this.loads++;
+    this.map.set(nid, { body, dirty: false, moved: false });
+    if (this.map.size > this.cacheMax) this.evict();
+    return body;
+  }
+
+  private evict(): void {
+    const target = Math.floor(this.cacheMax * 0.9);
+    for (const [nid, e] of this.map) {
+      if (this.map.size <= target) break;
+      if (!e.dirty) this.map.delete(nid);
+    }
+  }
+
+  create(body: NodeBody): NodeId {
+    const nid = this.nat.alloc(this.log.birth);
+    this.map.set(nid, { body, dirty: true, moved: false });
+    this.dirtySet.add(nid);
+    return nid;
+  }
+
+  dirty(nid: NodeId): void {
+    const e = this.map.get(nid);
+    assert(e !== undefined, () => `dirtying node ${nid} that is not in the cache`);
+    e.dirty = true;
+    e.moved = false;
+    this.dirtySet.add(nid);
+  }
+
+  /** The cleaner found node nid in a victim segment: rewrite it at the next checkpoint. */
+  relocate(nid: NodeId): void {
+    this.get(nid);
+    const e = this.map.get(nid)!;
+    if (!e.dirty) {
+      e.dirty = true;
+      e.moved = true;
+      this.dirtySet.add(nid);
+    }
+  }
+
+  refs(nid: NodeId): number {
+    return this.nat.refs(nid);
+  }
+
+  ref_inc(nid: NodeId): void {
+    this.nat.refs_set(nid, this.nat.refs(nid) + 1);
+  }
+
+  ref_dec(nid: NodeId): void {
+    const n = this.nat.refs(nid);
+    assert(n > 0, () => `node ${nid}: reference count already 0`);
+    this.nat.refs_set(nid, n - 1);
+    if (n === 1) {
+      const addr = this.nat.free(nid);
+      if (addr !== 0) this.log.ref_dec(addr);
+      this.map.delete(nid);
+      this.dirtySet.delete(nid);
+    }
+  }
+
+  leaf_shared(body: LeafBody): void {
+    this.hooks.leaf_shared(body);
+  }
+
+  leaf_dropped(body: LeafBody): void {
+    this.hooks.leaf_dropped(body);
+  }
+
+  /**
+   * Writes every dirty node to the log (checkpoint time): leaves to the warm node log, inner
+   * nodes to the hot node log, nodes moved by the cleaner to the cold node log. Each run of
+   * consecutive addresses goes to the device as one request. Returns the number written.
+   */
+  flush_all(): number {
+    if (this.dirtySet.size === 0) return 0;
+    const groups: NodeId[][] = [[], [], []];
+    for (const nid of this.dirtySet) {
+      const e = this.map.get(nid)!;
+      groups[e.moved ? 2 : is_leaf(e.body) ? 1 : 0]!.push(nid);
+    }
+    const heads = [Head.HOT_NODE, Head.WARM_NODE, Head.COLD_NODE];
+    let n = 0;
+    groups.forEach((nids, gi) => {
+      if (nids.length === 0) return;
+      nids.sort((a, b) => a - b);
+      let k = 0;
+      for (const run of this.log.alloc_runs(heads[gi]!, nids.length)) {
+        const bufs: Buffer[] = [];
+        for (let j = 0; j < run.count; j++, k++) {
+          const nid = nids[k]!;
+          const e = this.map.get(nid)!;
+          const addr = run.addr + j;
+          const birth = this.log.birth;
+          bufs.push(node_encode(e.body, { fsid: this.fsid, nid, addr, birth }));
+          const old = this.nat.addr(nid);
+          this.nat.place(nid, addr, birth);
+          this.log.summary_set(addr, { kind: BlockKind.NODE, sub: e.body.level, owner: nid, offset: 0, birth });
+          this.log.ref_inc(addr);
+          if (old !== 0) this.log.ref_dec(old);
+          e.dirty = false;
+          e.moved = false;
+        }
+        this.dev.write(run.addr, bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs));
+        n += run.count;
+      }
+    });
+    this.dirtySet.clear();
+    this.writes += n;
+    if (this.map.size > this.cacheMax) this.evict();
+    return n;
+  }
+
+  /** Forgets every clean node (after roll-forward, or to test reloading from disk). */
+  drop_clean(): void {
+    for (const [nid, e] of this.map) if (!e.dirty) this.map.delete(nid);
+  }
+}

@@ -1,0 +1,705 @@
+// A mounted cowlog volume: the tables, the node cache, the live tree, and the two ways state
+// becomes durable — checkpoints (batched root flips) and roll-forward (redo) records written by
+// fsync.
+//
+// Invariants:
+// - The device changes only at durability points: data and redo blocks written by fsync or by
+//   memory pressure into free log space, and checkpoints. A crash between them loses nothing
+//   that a durable checkpoint or a complete redo group names.
+// - Every change to the tree goes through put()/del(): they keep data-block reference counts
+//   (MAP records) and remember the key for the next redo group. Roll-forward calls the same two
+//   functions, so recovery repeats exactly the accounting of the original run.
+// - A checkpoint is written in two phases, each ended by a flush: first everything it names
+//   (nodes, table blocks, directory blocks), then the checkpoint slot. The slot ring rotates, so
+//   the previous checkpoint stays intact and mount can fall back to it.
+// - Each mount that may write starts a new epoch with a checkpoint, so redo blocks of an earlier,
+//   interrupted epoch can never be taken for this one's.
+
+import { BLOCK_SIZE } from '../device/device.js';
+import type { BlockDevice } from '../device/device.js';
+import { BTree } from '../btree/btree.js';
+import { NodeCache } from '../btree/nodestore.js';
+import type { LeafBody } from '../format/node.js';
+import {
+  CP_FLAG_CLEAN, cp_encode, cp_header_decode, cp_journal_decode, HEAD_COUNT, journal_capacity_bytes, journal_entry_bytes,
+} from '../format/checkpoint.js';
+import type { Checkpoint, CheckpointHeader, HeadState, JournalEntry } from '../format/checkpoint.js';
+import {
+  CP_SLOT_BLOCKS, cp_slot_addr, DIR_PER_BLOCK, FORMAT_VERSION, geometry_derive, TABLE_COUNT, TABLE_NAMES,
+  cp_slots_default, INLINE_MAX_DEFAULT, MAX_SNAPSHOTS_DEFAULT, reserve_segs_default, seg_blocks_default, main_start_for,
+} from '../format/geometry.js';
+import type { Geometry } from '../format/geometry.js';
+import { key_cmp, key_str, map_decode, MAP_SLOTS, RecKind } from '../format/records.js';
+import type { Key } from '../format/records.js';
+import { REDO_BODY_BYTES, redo_decode, redo_encode, REDO_DEL, REDO_FLAG_GROUP_END, REDO_PUT, redo_rec_bytes } from '../format/redo.js';
+import type { RedoRecord } from '../format/redo.js';
+import { sb_decode, sb_encode } from '../format/superblock.js';
+import type { Superblock } from '../format/superblock.js';
+import { dir_block_decode, dir_block_encode, table_block_decode, table_block_encode } from '../format/table.js';
+import { MetaTable, DIRTY_FULL } from '../log/metatable.js';
+import { BlockKind, Head, SegLog } from '../log/segments.js';
+import { Nat } from '../nat/nat.js';
+import { assert } from '../util/assert.js';
+import { crc32c } from '../util/crc32c.js';
+import { CorruptError, FsError } from '../util/errors.js';
+import { nid_of } from '../util/ids.js';
+import type { NodeId } from '../util/ids.js';
+import { clock_wall, timespec_ms } from './clock.js';
+import type { Clock } from './clock.js';
+import { randomBytes } from 'node:crypto';
+
+export interface MkfsOptions {
+  segBlocks?: number;
+  fanout?: number;
+  inlineMax?: number;
+  reserveSegs?: number;
+  cpSlots?: number;
+  maxSnapshots?: number;
+  label?: string;
+  uuid?: Buffer;
+  clock?: Clock;
+}
+
+export interface VolumeOptions {
+  readOnly?: boolean;
+  clock?: Clock;
+  /** clean B+tree nodes kept in memory */
+  nodeCacheMax?: number;
+  /** diagnostics (fallback to an older checkpoint, records rolled forward) */
+  log?: (msg: string) => void;
+}
+
+export interface MountReport {
+  /** the checkpoint mounted */
+  seq: number;
+  /** newer checkpoints that were damaged and skipped, with why */
+  skipped: string[];
+  /** whether the checkpoint mounted was written by a clean unmount */
+  clean: boolean;
+  /** redo groups (fsyncs) rolled forward and records applied */
+  groups: number;
+  records: number;
+  /** why roll-forward stopped where it did */
+  redoStop: string;
+}
+
+const DEFAULT_FANOUT = 256;
+
+/** Builds the geometry mkfs would choose for a device of `blockCount` blocks. */
+export function geometry_for(blockCount: number, o: MkfsOptions = {}): Geometry {
+  const segBlocks = o.segBlocks ?? seg_blocks_default(blockCount);
+  const cpSlots = o.cpSlots ?? cp_slots_default(segBlocks);
+  const segCount = Math.floor((blockCount - main_start_for(segBlocks, cpSlots)) / segBlocks);
+  return geometry_derive({
+    blockCount,
+    segBlocks,
+    cpSlots,
+    reserveSegs: o.reserveSegs ?? reserve_segs_default(Math.max(0, segCount)),
+    fanout: o.fanout ?? DEFAULT_FANOUT,
+    inlineMax: o.inlineMax ?? INLINE_MAX_DEFAULT,
+    maxSnapshots: o.maxSnapshots ?? MAX_SNAPSHOTS_DEFAULT,
+  });
+}
+
+function key_id(k: Key): string {
+  return `${k.ino}:${k.kind}:${k.off}`;
+}
+
+export class Volume {
+  readonly dev: BlockDevice;
+  readonly sb: Superblock;
+  readonly g: Geometry;
+  readonly fsid: number;
+  readonly readOnly: boolean;
+  readonly clock: Clock;
+  readonly tables: MetaTable[];
+  /** address of every table block (index = table's dirBase + block), 0 = not on disk */
+  readonly dir: Uint32Array;
+  /** addresses of the directory blocks */
+  readonly cpDir: number[];
+  readonly log: SegLog;
+  readonly nat: Nat;
+  readonly nodes: NodeCache;
+  readonly tree: BTree;
+  root: NodeId;
+  /** the last durable checkpoint */
+  seq: number;
+  slot: number;
+  nextIno: number;
+  inodes: number;
+  /** directory blocks the cleaner asked to move */
+  private readonly dirRelocate = new Set<number>();
+  /** keys changed since the last redo group or checkpoint */
+  private readonly redoDirty = new Map<string, Key>();
+  private redoIndex = 0;
+  private redoStart = 0;
+  /** statistics for info and benchmarks */
+  readonly stats = { checkpoints: 0, redoGroups: 0, redoBlocks: 0, dataBlocksWritten: 0, tableBlocksWritten: 0, nodesWritten: 0 };
+  readonly mount: MountReport;
+  private readonly msg: (m: string) => void;
+  private closed = false;
+
+  private constructor(dev: BlockDevice, sb: Superblock, cp: Checkpoint, opts: VolumeOptions, report: MountReport) {
+    this.dev = dev;
+    this.sb = sb;
+    this.g = sb.geometry;
+    this.fsid = sb.uuid.readUInt32LE(0);
+    this.readOnly = opts.readOnly ?? false;
+    this.clock = opts.clock ?? clock_wall();
+    this.msg = opts.log ?? (() => {});
+    this.mount = report;
+    this.tables = this.g.tables.map((t) => new MetaTable(t));
+    this.dir = new Uint32Array(this.g.tableBlocks);
+    this.cpDir = cp.dir.slice();
+    this.log = new SegLog(this.g, this.tables[1]!, this.tables[2]!, this.tables[3]!, cp.heads);
+    this.nat = new Nat(this.tables[0]!);
+    this.nodes = new NodeCache(dev, this.nat, this.log, this.fsid, this.g.fanout, {
+      leaf_shared: (b) => this.leaf_refs(b, +1),
+      leaf_dropped: (b) => this.leaf_refs(b, -1),
+    }, opts.nodeCacheMax);
+    this.tree = new BTree(this.nodes);
+    this.root = nid_of(cp.rootNid);
+    this.seq = cp.seq;
+    this.slot = cp.slot;
+    this.nextIno = cp.nextIno;
+    this.inodes = cp.inodes;
+    this.redoStart = cp.redoStart;
+    this.log.durable_set(cp.seq);
+  }
+
+  // ---- formatting ----------------------------------------------------------------------------
+
+  /**
+   * Formats `dev`. `init` fills the empty tree (the file layer creates the root directory) before
+   * the first checkpoint is written. The superblock is written last, so an interrupted mkfs never
+   * leaves something that looks like a cowlog filesystem.
+   */
+  static format(dev: BlockDevice, o: MkfsOptions, init: (v: Volume) => void): Superblock {
+    const g = geometry_for(dev.blockCount, o);
+    const uuid = o.uuid ?? randomBytes(16);
+    if (uuid.readUInt32LE(0) === 0) uuid.writeUInt32LE(1, 0);
+    const clock = o.clock ?? clock_wall();
+    const now = clock();
+    const sb: Superblock = { version: FORMAT_VERSION, geometry: g, uuid, createdNs: 0, label: o.label ?? '', features: 0 };
+    sb.createdNs = now.s * 1000 + Math.floor(now.ns / 1e6);
+    // the metadata area: no stale superblock or checkpoint of an earlier filesystem survives
+    const zeros = Buffer.alloc(g.mainStart * BLOCK_SIZE);
+    dev.write(0, zeros);
+    const heads: HeadState[] = Array.from({ length: HEAD_COUNT }, () => ({ seg: -1, off: 0 }));
+    const cp0: Checkpoint = {
+      fsid: uuid.readUInt32LE(0), seq: 0, slot: g.cpSlots - 1, flags: 0, timeMs: 0, rootNid: 0, nextIno: 2, nextNid: 1,
+      inodes: 0, validBlocks: 0, redoStart: 0, heads, dir: new Array(g.dirBlocks).fill(0), journal: [],
+    };
+    const report: MountReport = { seq: 0, skipped: [], clean: true, groups: 0, records: 0, redoStop: 'new filesystem' };
+    const v = new Volume(dev, sb, cp0, { clock }, report);
+    v.root = v.tree.create_empty();
+    init(v);
+    v.checkpoint(true);
+    dev.write(0, Buffer.concat([sb_encode(sb, 0), sb_encode(sb, 1)]));
+    dev.flush();
+    return sb;
+  }
+
+  // ---- mounting ------------------------------------------------------------------------------
+
+  /** Reads the superblock (block 0, or its copy at block 1). */
+  static superblock_read(dev: BlockDevice): Superblock {
+    const both = dev.read(0, 2);
+    const errors: string[] = [];
+    for (const a of [0, 1]) {
+      try {
+        return sb_decode(both.subarray(a * BLOCK_SIZE, (a + 1) * BLOCK_SIZE), a);
+      } catch (e) {
+        errors.push((e as Error).message);
+      }
+    }
+    const sig = both.toString('latin1', 8, 16);
+    if (sig !== 'COWLOGFS' && both.toString('latin1', BLOCK_SIZE + 8, BLOCK_SIZE + 16) !== 'COWLOGFS') {
+      throw new FsError('EINVAL', `${dev.name}: not a cowlog filesystem (no cowlog superblock at block 0 or 1)`);
+    }
+    throw new CorruptError('superblock', 0, `both copies damaged: ${errors.join('; ')}`);
+  }
+
+  static open(dev: BlockDevice, opts: VolumeOptions = {}): Volume {
+    const sb = Volume.superblock_read(dev);
+    const g = sb.geometry;
+    if (g.blockCount > dev.blockCount) {
+      throw new FsError('EINVAL', `${dev.name}: the filesystem needs ${g.blockCount} blocks but the device has ${dev.blockCount}`);
+    }
+    const fsid = sb.uuid.readUInt32LE(0);
+    const cands: CheckpointHeader[] = [];
+    const skipped: string[] = [];
+    for (let s = 0; s < g.cpSlots; s++) {
+      const a = cp_slot_addr(s);
+      try {
+        const h = cp_header_decode(dev.read(a), a, fsid);
+        if (h.slot !== s) { skipped.push(`slot ${s}: header says slot ${h.slot}`); continue; }
+        cands.push(h);
+      } catch (e) {
+        if (!(e instanceof CorruptError) || !/all zeros/.test(e.message)) skipped.push((e as Error).message);
+      }
+    }
+    cands.sort((a, b) => b.seq - a.seq);
+    const failures: string[] = [];
+    for (const h of cands) {
+      try {
+        const slotAddr = cp_slot_addr(h.slot);
+        const jaddrs = Array.from({ length: h.journalBlocks }, (_, i) => slotAddr + 1 + i);
+        const jblocks = jaddrs.map((a) => dev.read(a));
+        h.journal = cp_journal_decode(fsid, h.seq, h.journalCrcs, jblocks, jaddrs, h.journalEntries);
+        const report: MountReport = { seq: h.seq, skipped: failures.slice(), clean: (h.flags & CP_FLAG_CLEAN) !== 0, groups: 0, records: 0, redoStop: '' };
+        const v = new Volume(dev, sb, h, opts, report);
+        v.tables_load(h);
+        if (failures.length) v.msg(`checkpoint ${h.seq} mounted; newer ones were damaged: ${failures.join('; ')}`);
+        v.recover();
+        return v;
+      } catch (e) {
+        if (!(e instanceof FsError)) throw e;
+        failures.push(`checkpoint ${h.seq}: ${e.message}`);
+      }
+    }
+    const why = [...failures, ...skipped];
+    throw new CorruptError('checkpoint', cp_slot_addr(0), `no valid checkpoint in ${g.cpSlots} slots${why.length ? ` (${why.join('; ')})` : ''}`);
+  }
+
+  /** Loads the table directory, every table block, then the checkpoint's journal over them. */
+  private tables_load(cp: Checkpoint): void {
+    for (let di = 0; di < this.cpDir.length; di++) {
+      const a = this.cpDir[di]!;
+      if (a === 0) continue;
+      this.main_addr_check(a, 'table directory');
+      dir_block_decode(this.dev.read(a), a, di, this.dir, this.fsid);
+    }
+    for (let t = 0; t < TABLE_COUNT; t++) {
+      const mt = this.tables[t]!;
+      const geom = mt.geom;
+      for (let bi = 0; bi < geom.blocks; bi++) {
+        const a = this.dir[geom.dirBase + bi]!;
+        if (a === 0) continue;
+        this.main_addr_check(a, `${TABLE_NAMES[t]} table`);
+        table_block_decode(geom, this.dev.read(a), a, bi, mt.bytes, this.fsid);
+      }
+      mt.dirty.clear();
+    }
+    for (const e of cp.journal) {
+      const mt = this.tables[e.table]!;
+      if (e.index >= mt.geom.entries) throw new CorruptError('checkpoint journal', cp_slot_addr(cp.slot) + 1, `entry ${e.index} of table ${TABLE_NAMES[e.table]} is outside it`);
+      mt.entry_set(e.index, e.data);
+    }
+    const { mismatches } = this.log.valid_recount();
+    if (mismatches.length) {
+      const s = mismatches[0]!;
+      throw new CorruptError('segment usage table', this.dir[this.g.tables[2]!.dirBase + Math.floor(s / this.g.tables[2]!.perBlock)] ?? 0,
+        `segment ${s} records ${this.log.seg_valid(s)} valid blocks but the reference counts give another number (${mismatches.length} segments disagree)`);
+    }
+    this.nat.recount(cp.nextNid);
+    if (this.root === 0 || this.nat.refs(this.root) === 0) throw new CorruptError('checkpoint', cp_slot_addr(cp.slot), `tree root node ${this.root} is not in the NAT`);
+  }
+
+  private main_addr_check(a: number, kind: string): void {
+    if (a < this.g.mainStart || a >= this.g.mainStart + this.g.segCount * this.g.segBlocks) {
+      throw new CorruptError(kind, a, 'address outside the main area');
+    }
+  }
+
+  /**
+   * Rolls forward the redo chain of this epoch, then — when the volume may be written — starts a
+   * new epoch with a checkpoint. If anything was rolled forward (or the last unmount was not
+   * clean) the log heads are abandoned first: blocks past them may hold rolled-forward data.
+   */
+  private recover(): void {
+    const chainSegs = new Set<number>();
+    this.redo_replay(chainSegs);
+    if (this.readOnly) return;
+    if (!this.mount.clean || this.mount.groups > 0) {
+      this.log.heads_abandon();
+      for (const s of chainSegs) this.log.seg_pin(s);
+    }
+    this.checkpoint(false);
+  }
+
+  private redo_replay(chainSegs: Set<number>): void {
+    let addr = this.redoStart;
+    let index = 0;
+    let group: RedoRecord[] = [];
+    const rep = this.mount;
+    rep.redoStop = 'end of chain';
+    const mainEnd = this.g.mainStart + this.g.segCount * this.g.segBlocks;
+    for (let guard = 0; guard < this.g.segCount * this.g.segBlocks; guard++) {
+      if (addr < this.g.mainStart || addr >= mainEnd) { rep.redoStop = `next address ${addr} outside the log`; break; }
+      let rb;
+      try {
+        rb = redo_decode(this.dev.read(addr), addr, this.fsid);
+      } catch (e) {
+        if (!(e instanceof FsError)) throw e;
+        rep.redoStop = index === 0 ? 'no redo block written since the checkpoint' : `block ${index} at ${addr}: ${e.message}`;
+        break;
+      }
+      if (rb.epoch !== this.seq || rb.index !== index) {
+        rep.redoStop = index === 0 ? 'no redo block written since the checkpoint' : `block at ${addr} is from epoch ${rb.epoch} index ${rb.index}, not ${this.seq}/${index}`;
+        break;
+      }
+      chainSegs.add(this.log.seg_of(addr));
+      group.push(...rb.records);
+      index++;
+      if (rb.flags & REDO_FLAG_GROUP_END) {
+        const bad = this.redo_group_check(group);
+        if (bad) { rep.redoStop = `fsync group ${rep.groups + 1} incomplete: ${bad}`; break; }
+        for (const r of group) {
+          if (r.op === REDO_PUT) this.put(r.key, r.value);
+          else this.del(r.key);
+        }
+        rep.groups++;
+        rep.records += group.length;
+        group = [];
+      }
+      addr = rb.next;
+    }
+    if (group.length && !/incomplete/.test(rep.redoStop)) rep.redoStop += ` (an unfinished fsync group of ${group.length} records was dropped)`;
+    if (rep.groups) this.msg(`rolled forward ${rep.groups} fsync groups (${rep.records} records); stopped: ${rep.redoStop}`);
+    this.redoDirty.clear();
+  }
+
+  /** Every data block a group's MAP records newly point at must hold the data they name. */
+  private redo_group_check(group: RedoRecord[]): string | null {
+    for (const r of group) {
+      if (r.op !== REDO_PUT || r.key.kind !== RecKind.MAP) continue;
+      let m;
+      try {
+        m = map_decode(r.value);
+      } catch (e) {
+        return `bad map record ${key_str(r.key)}: ${(e as Error).message}`;
+      }
+      const old = this.get(r.key);
+      const om = old ? map_decode(old) : null;
+      for (let i = 0; i < MAP_SLOTS; i++) {
+        const a = m.addr[i]!;
+        if (a === 0 || (om && om.addr[i] === a)) continue;
+        if (a < this.g.mainStart || a >= this.g.mainStart + this.g.segCount * this.g.segBlocks) return `data address ${a} outside the log`;
+        if (crc32c(this.dev.read(a)) !== m.csum[i]) return `data block ${a} of inode ${r.key.ino} does not hold what the record names`;
+      }
+    }
+    return null;
+  }
+
+  // ---- records ------------------------------------------------------------------------------
+
+  get(k: Key): Buffer | undefined {
+    return this.tree.get(this.root, k);
+  }
+
+  scan(lo: Key, hi: Key, fn: (k: Key, v: Buffer) => boolean | void): void {
+    this.tree.scan(this.root, lo, hi, fn);
+  }
+
+  put(k: Key, v: Buffer): void {
+    this.writable();
+    if (k.kind === RecKind.MAP) this.map_refs(k, this.get(k), v);
+    this.root = this.tree.put(this.root, k, v);
+    this.redoDirty.set(key_id(k), k);
+  }
+
+  del(k: Key): Buffer | undefined {
+    this.writable();
+    const r = this.tree.del(this.root, k);
+    this.root = r.root;
+    if (r.old !== undefined) {
+      if (k.kind === RecKind.MAP) this.map_refs(k, r.old, undefined);
+      this.redoDirty.set(key_id(k), k);
+    }
+    return r.old;
+  }
+
+  /** Reference-count changes for a MAP record going from `before` to `after`. */
+  private map_refs(k: Key, before: Buffer | undefined, after: Buffer | undefined): void {
+    const o = before ? map_decode(before) : null;
+    const n = after ? map_decode(after) : null;
+    for (let i = 0; i < MAP_SLOTS; i++) {
+      const oa = o ? o.addr[i]! : 0;
+      const na = n ? n.addr[i]! : 0;
+      if (oa === na) continue;
+      if (na !== 0) {
+        if (this.log.refs(na) === 0) {
+          this.log.summary_set(na, { kind: BlockKind.DATA, sub: 0, owner: k.ino, offset: k.off * MAP_SLOTS + i, birth: this.log.birth });
+        }
+        this.log.ref_inc(na);
+      }
+      if (oa !== 0) this.log.ref_dec(oa);
+    }
+  }
+
+  /** A leaf copied from (+1) or dropped by (-1) a shared tree: its data blocks follow. */
+  private leaf_refs(b: LeafBody, d: 1 | -1): void {
+    for (let i = 0; i < b.keys.length; i++) {
+      if (b.keys[i]!.kind !== RecKind.MAP) continue;
+      const m = map_decode(b.vals[i]!);
+      for (let s = 0; s < MAP_SLOTS; s++) {
+        const a = m.addr[s]!;
+        if (a === 0) continue;
+        if (d > 0) this.log.ref_inc(a);
+        else this.log.ref_dec(a);
+      }
+    }
+  }
+
+  private writable(): void {
+    if (this.readOnly) throw new FsError('EROFS', 'the filesystem is mounted read-only');
+    assert(!this.closed, 'volume used after close');
+  }
+
+  // ---- data blocks ---------------------------------------------------------------------------
+
+  /**
+   * Writes data blocks to the log head `head` (consecutive addresses go out as one request) and
+   * returns where each went and its CRC32C. The caller records them in MAP records.
+   */
+  data_write(head: Head, blocks: Buffer[]): { addr: number; csum: number }[] {
+    this.writable();
+    const out: { addr: number; csum: number }[] = [];
+    let k = 0;
+    for (const run of this.log.alloc_runs(head, blocks.length)) {
+      const part = blocks.slice(k, k + run.count);
+      for (let j = 0; j < run.count; j++) {
+        assert(part[j]!.length === BLOCK_SIZE, () => `data block of ${part[j]!.length} bytes`);
+        out.push({ addr: run.addr + j, csum: crc32c(part[j]!) });
+      }
+      this.dev.write(run.addr, part.length === 1 ? part[0]! : Buffer.concat(part));
+      k += run.count;
+    }
+    this.stats.dataBlocksWritten += blocks.length;
+    return out;
+  }
+
+  /** Reads a data block and checks it against the CRC32C its map records. */
+  data_read(addr: number, csum: number, ino: number, idx: number): Buffer {
+    if (addr < this.g.mainStart || addr >= this.g.mainStart + this.g.segCount * this.g.segBlocks) {
+      throw new CorruptError('data', addr, `inode ${ino} block ${idx} maps to an address outside the log`);
+    }
+    const b = this.dev.read(addr);
+    if (crc32c(b) !== csum) {
+      throw new FsError('EIO', `data block at address ${addr} (inode ${ino}, file block ${idx}) fails its CRC32C check`);
+    }
+    return b;
+  }
+
+  // ---- roll-forward records (fsync) ----------------------------------------------------------
+
+  /** Bytes the next redo group would take (an estimate used to decide on a checkpoint instead). */
+  redo_pending_bytes(): number {
+    let n = 0;
+    for (const k of this.redoDirty.values()) n += 14 + (this.get(k)?.length ?? 0);
+    return n;
+  }
+
+  get redo_pending_keys(): number {
+    return this.redoDirty.size;
+  }
+
+  /**
+   * Makes every tree change so far durable without a checkpoint: writes them as one redo group
+   * (the fsync mark is the group's last block) and flushes the device. Data blocks the records
+   * name were written before and are covered by the same flush; roll-forward checks their CRCs.
+   */
+  redo_flush(): void {
+    this.writable();
+    if (this.redoDirty.size === 0) {
+      this.dev.flush();
+      return;
+    }
+    const keys = [...this.redoDirty.values()].sort(key_cmp);
+    const blocks: RedoRecord[][] = [[]];
+    let used = 0;
+    for (const k of keys) {
+      const v = this.get(k);
+      const r: RedoRecord = v === undefined ? { op: REDO_DEL, key: k, value: Buffer.alloc(0) } : { op: REDO_PUT, key: k, value: v };
+      const sz = redo_rec_bytes(r);
+      if (used + sz > REDO_BODY_BYTES) { blocks.push([]); used = 0; }
+      blocks[blocks.length - 1]!.push(r);
+      used += sz;
+    }
+    blocks.forEach((records, i) => {
+      const addr = this.log.alloc(Head.REDO);
+      const next = this.log.peek(Head.REDO);
+      const buf = redo_encode({
+        fsid: this.fsid, epoch: this.seq, index: this.redoIndex++, addr, next,
+        flags: i === blocks.length - 1 ? REDO_FLAG_GROUP_END : 0, records,
+      });
+      this.dev.write(addr, buf);
+    });
+    this.dev.flush();
+    this.redoDirty.clear();
+    this.stats.redoGroups++;
+    this.stats.redoBlocks += blocks.length;
+  }
+
+  // ---- checkpoints ---------------------------------------------------------------------------
+
+  /** Writes a checkpoint: every dirty node and table block, then the next slot of the ring. */
+  checkpoint(clean: boolean): void {
+    this.writable();
+    const newSeq = this.seq + 1;
+    const redoStart = this.log.peek(Head.REDO);
+    this.stats.nodesWritten += this.nodes.flush_all();
+    const journal = this.tables_assign(newSeq);
+    this.tables_write(newSeq, journal.written, journal.dirs);
+    this.dev.flush();
+    const slot = (this.slot + 1) % this.g.cpSlots;
+    const cp: Checkpoint = {
+      fsid: this.fsid, seq: newSeq, slot, flags: clean ? CP_FLAG_CLEAN : 0, timeMs: timespec_ms(this.clock()),
+      rootNid: this.root, nextIno: this.nextIno, nextNid: this.nat.cursor_hint, inodes: this.inodes,
+      validBlocks: this.log.validBlocks, redoStart, heads: this.log.heads.map((h) => ({ ...h })), dir: this.cpDir.slice(),
+      journal: journal.entries,
+    };
+    const blocks = cp_encode(cp);
+    assert(blocks.length <= CP_SLOT_BLOCKS, () => `checkpoint of ${blocks.length} blocks`);
+    this.dev.write(cp_slot_addr(slot), Buffer.concat(blocks));
+    this.dev.flush();
+    this.seq = newSeq;
+    this.slot = slot;
+    this.log.durable_set(newSeq);
+    this.redoDirty.clear();
+    this.redoIndex = 0;
+    this.redoStart = redoStart;
+    this.stats.checkpoints++;
+  }
+
+  /**
+   * Decides, for every dirty table block, whether its changed entries ride in the checkpoint's
+   * journal or the block is rewritten; gives rewritten blocks (and the directory blocks listing
+   * them) new addresses. Allocating changes the tables again, so this runs to a fixed point; it
+   * ends because every block is given an address at most once and journal sets only grow.
+   */
+  private tables_assign(newSeq: number): { entries: JournalEntry[]; written: Set<number>; dirs: Set<number> } {
+    const cap = journal_capacity_bytes();
+    const decided = new Map<number, number>(); // global block index → journaled entry count, or -1 = written
+    const written = new Set<number>();
+    const dirAssigned = new Set<number>();
+    const dirDirty = new Set<number>(this.dirRelocate);
+    this.dirRelocate.clear();
+    let jbytes = 0;
+    for (let round = 0; ; round++) {
+      assert(round < 10000, 'table assignment does not converge');
+      let progress = this.log.prefree_pass(newSeq) > 0;
+      for (let t = 0; t < TABLE_COUNT; t++) {
+        const mt = this.tables[t]!;
+        for (const [bi, d] of mt.dirty) {
+          const gi = mt.geom.dirBase + bi;
+          const prev = decided.get(gi);
+          if (prev === -1) continue;
+          const size = d === DIRTY_FULL ? Infinity : d.size;
+          if (prev !== undefined) {
+            if (prev === size) continue;
+            jbytes -= prev * journal_entry_bytes(t);
+          }
+          const need = size * journal_entry_bytes(t);
+          if (size !== Infinity && jbytes + need <= cap) {
+            decided.set(gi, size);
+            jbytes += need;
+            continue;
+          }
+          decided.set(gi, -1);
+          progress = true;
+          written.add(gi);
+          const old = this.dir[gi]!;
+          if (mt.block_is_zero(bi)) {
+            this.dir[gi] = 0;
+          } else {
+            const a = this.log.alloc(Head.META);
+            this.log.summary_set(a, { kind: BlockKind.TABLE, sub: t, owner: bi, offset: 0, birth: this.log.birth });
+            this.log.ref_inc(a);
+            this.dir[gi] = a;
+          }
+          if (old !== 0) this.log.ref_dec(old);
+          if (old !== this.dir[gi]) dirDirty.add(Math.floor(gi / DIR_PER_BLOCK));
+        }
+      }
+      for (const di of dirDirty) {
+        if (dirAssigned.has(di)) continue;
+        dirAssigned.add(di);
+        progress = true;
+        const a = this.log.alloc(Head.META);
+        this.log.summary_set(a, { kind: BlockKind.DIR, sub: 0, owner: di, offset: 0, birth: this.log.birth });
+        this.log.ref_inc(a);
+        const old = this.cpDir[di]!;
+        this.cpDir[di] = a;
+        if (old !== 0) this.log.ref_dec(old);
+      }
+      if (!progress) break;
+    }
+    const entries: JournalEntry[] = [];
+    for (let t = 0; t < TABLE_COUNT; t++) {
+      const mt = this.tables[t]!;
+      for (const [bi, d] of mt.dirty) {
+        if (decided.get(mt.geom.dirBase + bi) === -1) continue;
+        assert(d !== DIRTY_FULL, () => `table ${t} block ${bi}: full block left for the journal`);
+        for (const i of [...d].sort((a, b) => a - b)) entries.push({ table: t, index: i, data: Buffer.from(mt.entry(i)) });
+      }
+    }
+    return { entries, written, dirs: dirAssigned };
+  }
+
+  /** Encodes and writes the table and directory blocks tables_assign gave addresses to. */
+  private tables_write(newSeq: number, written: Set<number>, dirAssigned: Set<number>): void {
+    const out: { addr: number; buf: Buffer }[] = [];
+    for (let t = 0; t < TABLE_COUNT; t++) {
+      const mt = this.tables[t]!;
+      for (const bi of [...mt.dirty.keys()]) {
+        const gi = mt.geom.dirBase + bi;
+        if (!written.has(gi)) continue;
+        mt.dirty.delete(bi);
+        const a = this.dir[gi]!;
+        if (a === 0) continue;
+        out.push({ addr: a, buf: table_block_encode(mt.geom, { fsid: this.fsid, table: t, index: bi, addr: a, seq: newSeq }, mt.bytes) });
+      }
+    }
+    const dirsTouched = new Set<number>(dirAssigned);
+    for (const di of dirsTouched) {
+      const a = this.cpDir[di]!;
+      if (a !== 0) out.push({ addr: a, buf: dir_block_encode(this.fsid, di, a, newSeq, this.dir) });
+    }
+    out.sort((x, y) => x.addr - y.addr);
+    for (let i = 0; i < out.length;) {
+      let j = i + 1;
+      while (j < out.length && out[j]!.addr === out[j - 1]!.addr + 1) j++;
+      const run = out.slice(i, j);
+      this.dev.write(run[0]!.addr, run.length === 1 ? run[0]!.buf : Buffer.concat(run.map((r) => r.buf)));
+      i = j;
+    }
+    this.stats.tableBlocksWritten += out.length;
+  }
+
+  /** Writes the final (clean) checkpoint. The device stays open: whoever opened it closes it. */
+  close(): void {
+    if (this.closed) return;
+    if (!this.readOnly) this.checkpoint(true);
+    this.closed = true;
+  }
+
+  /** Drops the volume without writing anything (after a simulated power cut). */
+  abandon(): void {
+    this.closed = true;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** For tests: forget cached clean nodes so the next reads come from the device. */
+  cache_drop(): void {
+    this.nodes.drop_clean();
+  }
+
+  /** The cleaner found directory block `di` in a victim segment: rewrite it at the next checkpoint. */
+  dir_relocate(di: number): void {
+    this.dirRelocate.add(di);
+  }
+
+  /** A node id's block address (fsck and the cleaner). */
+  node_addr(nid: NodeId): number {
+    return this.nat.addr(nid);
+  }
+
+  addr_valid(a: number): boolean {
+    return a >= this.g.mainStart && a < this.g.mainStart + this.g.segCount * this.g.segBlocks;
+  }
+}

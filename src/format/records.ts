@@ -1,0 +1,317 @@
+// B+tree keys and record values. One tree per root holds everything about its files, keyed so
+// that an inode's records sit together (and small directories and small files share a leaf with
+// their inode: the packing that decision 7 of the design asks for comes from the key order).
+//
+// Key = (ino u32, kind u8, off u48), compared in that order. Kinds:
+//   INODE  (ino, 1, 0)          the inode
+//   XATTR  (ino, 2, hash(name)) extended attributes whose names hash to `off` (a list: collisions)
+//   DIRENT (dir, 3, hash(name)) directory entries whose names hash to `off` (a list: collisions)
+//   INLINE (ino, 4, 0)          file data or symlink target kept in the tree (small files)
+//   MAP    (ino, 5, chunk)      block map of file blocks [chunk*64, chunk*64+64): address + CRC32C
+//   ORPHAN (0,   6, ino)        an inode with no name left, still open; freed at the next mount
+//
+// Invariants (checked on encode and decode): names are 1..255 bytes without '/' or NUL; lists are
+// non-empty and sorted; MAP slots are < 64, strictly increasing, with non-zero addresses.
+
+import { crc32c } from '../util/crc32c.js';
+import { u48_get, u48_set } from './block.js';
+
+export const enum RecKind {
+  INODE = 1,
+  XATTR = 2,
+  DIRENT = 3,
+  INLINE = 4,
+  MAP = 5,
+  ORPHAN = 6,
+}
+export const REC_KIND_MAX = 6;
+export const REC_KIND_NAMES: Record<number, string> = { 1: 'inode', 2: 'xattr', 3: 'dirent', 4: 'inline', 5: 'map', 6: 'orphan' };
+
+export interface Key {
+  ino: number;
+  kind: number;
+  off: number;
+}
+
+export const KEY_BYTES = 11;
+export const KEY_MIN: Key = Object.freeze({ ino: 0, kind: 0, off: 0 });
+export const KEY_MAX: Key = Object.freeze({ ino: 0xffffffff, kind: 0xff, off: 0xffffffffffff });
+export const NAME_MAX = 255;
+export const MAP_SLOTS = 64;
+export const MAP_SLOT_BYTES = 9;
+/** Largest value a record may have: two records must always fit in one leaf. */
+export const VALUE_MAX = 1800;
+
+export function key(ino: number, kind: number, off: number): Key {
+  return { ino, kind, off };
+}
+
+export function key_cmp(a: Key, b: Key): number {
+  if (a.ino !== b.ino) return a.ino < b.ino ? -1 : 1;
+  if (a.kind !== b.kind) return a.kind < b.kind ? -1 : 1;
+  if (a.off !== b.off) return a.off < b.off ? -1 : 1;
+  return 0;
+}
+
+export function key_str(k: Key): string {
+  return `(${k.ino},${REC_KIND_NAMES[k.kind] ?? k.kind},${k.off})`;
+}
+
+export function key_write(v: DataView, at: number, k: Key): void {
+  v.setUint32(at, k.ino, true);
+  v.setUint8(at + 4, k.kind);
+  u48_set(v, at + 5, k.off);
+}
+
+export function key_read(v: DataView, at: number): Key {
+  return { ino: v.getUint32(at, true), kind: v.getUint8(at + 4), off: u48_get(v, at + 5) };
+}
+
+/** 48-bit hash of a name: where its DIRENT or XATTR list lives. */
+export function name_hash(name: Uint8Array): number {
+  const lo = crc32c(name);
+  const hi = crc32c(name, 0, name.length, 0x5bd1e995) & 0xffff;
+  return hi * 0x100000000 + lo;
+}
+
+// ---- inode ----------------------------------------------------------------------------------
+
+export const INODE_BYTES = 96;
+export const INODE_FLAG_INLINE = 1;
+
+export interface Inode {
+  mode: number;
+  uid: number;
+  gid: number;
+  nlink: number;
+  size: number;
+  rdev: number;
+  flags: number;
+  generation: number;
+  /** the directory holding a directory's name (0 for other inodes): gives '..' */
+  parent: number;
+  /** 4 KiB blocks the file's map points at (st_blocks / 8) */
+  blocks: number;
+  atime_s: number; atime_ns: number;
+  mtime_s: number; mtime_ns: number;
+  ctime_s: number; ctime_ns: number;
+  btime_s: number; btime_ns: number;
+}
+
+function i64_set(v: DataView, at: number, n: number): void {
+  const hi = Math.floor(n / 0x100000000);
+  v.setUint32(at, n - hi * 0x100000000, true);
+  v.setInt32(at + 4, hi, true);
+}
+
+function i64_get(v: DataView, at: number): number {
+  return v.getInt32(at + 4, true) * 0x100000000 + v.getUint32(at, true);
+}
+
+export function inode_encode(i: Inode): Buffer {
+  if (!Number.isSafeInteger(i.size) || i.size < 0) throw new RangeError(`inode size ${i.size}`);
+  const b = Buffer.alloc(INODE_BYTES);
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  v.setUint32(0, i.mode, true);
+  v.setUint32(4, i.uid, true);
+  v.setUint32(8, i.gid, true);
+  v.setUint32(12, i.nlink, true);
+  v.setUint32(16, i.size % 0x100000000, true);
+  v.setUint32(20, Math.floor(i.size / 0x100000000), true);
+  v.setUint32(24, i.rdev, true);
+  v.setUint32(28, i.flags, true);
+  v.setUint32(32, i.generation, true);
+  v.setUint32(36, i.parent, true);
+  i64_set(v, 40, i.atime_s);
+  i64_set(v, 48, i.mtime_s);
+  i64_set(v, 56, i.ctime_s);
+  i64_set(v, 64, i.btime_s);
+  v.setUint32(72, i.atime_ns, true);
+  v.setUint32(76, i.mtime_ns, true);
+  v.setUint32(80, i.ctime_ns, true);
+  v.setUint32(84, i.btime_ns, true);
+  v.setUint32(88, i.blocks % 0x100000000, true);
+  v.setUint32(92, Math.floor(i.blocks / 0x100000000), true);
+  return b;
+}
+
+export function inode_decode(b: Uint8Array): Inode {
+  if (b.length !== INODE_BYTES) throw new RangeError(`inode value of ${b.length} bytes, want ${INODE_BYTES}`);
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  return {
+    mode: v.getUint32(0, true),
+    uid: v.getUint32(4, true),
+    gid: v.getUint32(8, true),
+    nlink: v.getUint32(12, true),
+    size: v.getUint32(16, true) + v.getUint32(20, true) * 0x100000000,
+    rdev: v.getUint32(24, true),
+    flags: v.getUint32(28, true),
+    generation: v.getUint32(32, true),
+    parent: v.getUint32(36, true),
+    blocks: v.getUint32(88, true) + v.getUint32(92, true) * 0x100000000,
+    atime_s: i64_get(v, 40),
+    mtime_s: i64_get(v, 48),
+    ctime_s: i64_get(v, 56),
+    btime_s: i64_get(v, 64),
+    atime_ns: v.getUint32(72, true),
+    mtime_ns: v.getUint32(76, true),
+    ctime_ns: v.getUint32(80, true),
+    btime_ns: v.getUint32(84, true),
+  };
+}
+
+// ---- directory entries ----------------------------------------------------------------------
+
+export interface Dirent {
+  name: Buffer;
+  ino: number;
+  /** DT_* type: 1 fifo, 2 chr, 4 dir, 6 blk, 8 reg, 10 lnk, 12 sock */
+  type: number;
+}
+
+export function name_check(name: Uint8Array): void {
+  if (name.length < 1 || name.length > NAME_MAX) throw new RangeError(`name of ${name.length} bytes`);
+  for (const c of name) if (c === 0 || c === 0x2f) throw new RangeError('name contains NUL or /');
+}
+
+export function dirents_encode(list: readonly Dirent[]): Buffer {
+  if (list.length === 0 || list.length > 0xffff) throw new RangeError(`dirent list of ${list.length}`);
+  let n = 2;
+  for (const d of list) { name_check(d.name); n += 6 + d.name.length; }
+  if (n > VALUE_MAX) throw new RangeError(`dirent list of ${n} bytes exceeds ${VALUE_MAX}`);
+  const b = Buffer.alloc(n);
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  v.setUint16(0, list.length, true);
+  let p = 2;
+  for (const d of list) {
+    v.setUint32(p, d.ino, true);
+    v.setUint8(p + 4, d.type);
+    v.setUint8(p + 5, d.name.length);
+    d.name.copy(b, p + 6);
+    p += 6 + d.name.length;
+  }
+  return b;
+}
+
+export function dirents_decode(b: Uint8Array): Dirent[] {
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  if (b.length < 2) throw new RangeError('dirent list shorter than its count');
+  const count = v.getUint16(0, true);
+  if (count === 0) throw new RangeError('empty dirent list');
+  const out: Dirent[] = [];
+  let p = 2;
+  for (let i = 0; i < count; i++) {
+    if (p + 6 > b.length) throw new RangeError('dirent list truncated');
+    const len = v.getUint8(p + 5);
+    if (p + 6 + len > b.length) throw new RangeError('dirent name truncated');
+    const name = Buffer.from(b.subarray(p + 6, p + 6 + len));
+    name_check(name);
+    out.push({ ino: v.getUint32(p, true), type: v.getUint8(p + 4), name });
+    p += 6 + len;
+  }
+  if (p !== b.length) throw new RangeError(`dirent list has ${b.length - p} trailing bytes`);
+  return out;
+}
+
+// ---- extended attributes --------------------------------------------------------------------
+
+export interface Xattr {
+  name: Buffer;
+  value: Buffer;
+}
+
+export function xattrs_encode(list: readonly Xattr[]): Buffer {
+  if (list.length === 0 || list.length > 0xffff) throw new RangeError(`xattr list of ${list.length}`);
+  let n = 2;
+  for (const x of list) {
+    if (x.name.length < 1 || x.name.length > NAME_MAX) throw new RangeError(`xattr name of ${x.name.length} bytes`);
+    n += 3 + x.name.length + x.value.length;
+  }
+  if (n > VALUE_MAX) throw new RangeError(`xattr list of ${n} bytes exceeds ${VALUE_MAX}`);
+  const b = Buffer.alloc(n);
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  v.setUint16(0, list.length, true);
+  let p = 2;
+  for (const x of list) {
+    v.setUint8(p, x.name.length);
+    v.setUint16(p + 1, x.value.length, true);
+    x.name.copy(b, p + 3);
+    x.value.copy(b, p + 3 + x.name.length);
+    p += 3 + x.name.length + x.value.length;
+  }
+  return b;
+}
+
+export function xattrs_decode(b: Uint8Array): Xattr[] {
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  if (b.length < 2) throw new RangeError('xattr list shorter than its count');
+  const count = v.getUint16(0, true);
+  if (count === 0) throw new RangeError('empty xattr list');
+  const out: Xattr[] = [];
+  let p = 2;
+  for (let i = 0; i < count; i++) {
+    if (p + 3 > b.length) throw new RangeError('xattr list truncated');
+    const nl = v.getUint8(p);
+    const vl = v.getUint16(p + 1, true);
+    if (nl === 0 || p + 3 + nl + vl > b.length) throw new RangeError('xattr entry truncated');
+    out.push({ name: Buffer.from(b.subarray(p + 3, p + 3 + nl)), value: Buffer.from(b.subarray(p + 3 + nl, p + 3 + nl + vl)) });
+    p += 3 + nl + vl;
+  }
+  if (p !== b.length) throw new RangeError(`xattr list has ${b.length - p} trailing bytes`);
+  return out;
+}
+
+// ---- block map ------------------------------------------------------------------------------
+
+/** One chunk of a file's block map: 64 slots, each a block address (0 = hole) and its CRC32C. */
+export interface MapChunk {
+  addr: Uint32Array; // MAP_SLOTS entries
+  csum: Uint32Array; // MAP_SLOTS entries
+}
+
+export function map_new(): MapChunk {
+  return { addr: new Uint32Array(MAP_SLOTS), csum: new Uint32Array(MAP_SLOTS) };
+}
+
+export function map_count(m: MapChunk): number {
+  let n = 0;
+  for (let i = 0; i < MAP_SLOTS; i++) if (m.addr[i] !== 0) n++;
+  return n;
+}
+
+export function map_encode(m: MapChunk): Buffer {
+  const n = map_count(m);
+  if (n === 0) throw new RangeError('map_encode: a map record with no blocks must be deleted instead');
+  const b = Buffer.alloc(1 + n * MAP_SLOT_BYTES);
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  v.setUint8(0, n);
+  let p = 1;
+  for (let i = 0; i < MAP_SLOTS; i++) {
+    const a = m.addr[i]!;
+    if (a === 0) continue;
+    v.setUint8(p, i);
+    v.setUint32(p + 1, a, true);
+    v.setUint32(p + 5, m.csum[i]!, true);
+    p += MAP_SLOT_BYTES;
+  }
+  return b;
+}
+
+export function map_decode(b: Uint8Array): MapChunk {
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  if (b.length < 1) throw new RangeError('empty map value');
+  const n = v.getUint8(0);
+  if (n === 0 || n > MAP_SLOTS || b.length !== 1 + n * MAP_SLOT_BYTES) throw new RangeError(`map value of ${b.length} bytes claims ${n} slots`);
+  const m = map_new();
+  let prev = -1;
+  for (let i = 0, p = 1; i < n; i++, p += MAP_SLOT_BYTES) {
+    const slot = v.getUint8(p);
+    const a = v.getUint32(p + 1, true);
+    if (slot >= MAP_SLOTS || slot <= prev) throw new RangeError(`map slot ${slot} out of order`);
+    if (a === 0) throw new RangeError(`map slot ${slot} has address 0`);
+    m.addr[slot] = a;
+    m.csum[slot] = v.getUint32(p + 5, true);
+    prev = slot;
+  }
+  return m;
+}

@@ -1,0 +1,316 @@
+// File data: inline data, the page cache, and block maps.
+//
+// A small file keeps its bytes in an INLINE record beside its inode (one leaf holds several
+// small files). A larger file has MAP records: 64 block slots each, an address and a CRC32C per
+// block. Writes to a block-mapped file land in the page cache (dirty pages per inode) and reach
+// the log when the inode is flushed: at fsync, at a checkpoint, or when dirty memory passes its
+// bound. A block rewritten many times before a flush is written once.
+//
+// Invariants: an inline file's INLINE record holds exactly `size` bytes (no record when empty);
+// a block-mapped file has no map slot at or beyond ceil(size / 4096) blocks; the bytes of a
+// mapped block beyond the end of the file are zero; rec.blocks counts the mapped slots.
+
+import { BLOCK_SIZE } from '../device/device.js';
+import type { Clock } from '../checkpoint/clock.js';
+import type { Volume } from '../checkpoint/volume.js';
+import type { Cleaner } from '../cleaner/cleaner.js';
+import { INODE_FLAG_INLINE, key, KEY_MAX, map_decode, map_encode, map_new, MAP_SLOTS, RecKind } from '../format/records.js';
+import type { Key, MapChunk } from '../format/records.js';
+import { Head } from '../log/segments.js';
+import { assert } from '../util/assert.js';
+import { FsError } from '../util/errors.js';
+import type { InodeCache, InodeMem } from './inode.js';
+import { times_set } from './inode.js';
+import { FILE_SIZE_MAX } from './types.js';
+
+export interface DataCtx {
+  vol: Volume;
+  icache: InodeCache;
+  clock: Clock;
+  cleaner: Cleaner;
+  /** dirty page bytes and the number of dirty pages that need new blocks, over all inodes */
+  dirty: { bytes: number; newPages: number; max: number };
+  /** throws ENOSPC unless `blocks` more blocks of user data fit */
+  space_admit(blocks: number): void;
+}
+
+const ZERO_BLOCK = Buffer.alloc(BLOCK_SIZE);
+
+export function map_key(ino: number, chunk: number): Key {
+  return key(ino, RecKind.MAP, chunk);
+}
+
+function inline_key(ino: number): Key {
+  return key(ino, RecKind.INLINE, 0);
+}
+
+export function map_get(vol: Volume, ino: number, chunk: number): MapChunk | null {
+  const rec = vol.get(map_key(ino, chunk));
+  return rec ? map_decode(rec) : null;
+}
+
+/** Looks up block maps chunk by chunk, remembering the last few within one operation. */
+class MapReader {
+  private readonly cache = new Map<number, MapChunk | null>();
+  constructor(private readonly vol: Volume, private readonly ino: number) {}
+  slot(idx: number): { addr: number; csum: number } {
+    const chunk = Math.floor(idx / MAP_SLOTS);
+    let m = this.cache.get(chunk);
+    if (m === undefined) {
+      m = map_get(this.vol, this.ino, chunk);
+      this.cache.set(chunk, m);
+    }
+    if (!m) return { addr: 0, csum: 0 };
+    const s = idx % MAP_SLOTS;
+    return { addr: m.addr[s]!, csum: m.csum[s]! };
+  }
+}
+
+function inline_bytes(vol: Volume, ino: number): Buffer {
+  return vol.get(inline_key(ino)) ?? Buffer.alloc(0);
+}
+
+/** A block's current content as a new buffer: its dirty page, its mapped block, or zeros. */
+function block_content(ctx: DataCtx, m: InodeMem, maps: MapReader, idx: number): Buffer {
+  const p = m.pages.get(idx);
+  if (p) return Buffer.from(p);
+  const { addr, csum } = maps.slot(idx);
+  if (addr === 0) return Buffer.alloc(BLOCK_SIZE);
+  return ctx.vol.data_read(addr, csum, m.ino, idx);
+}
+
+export function file_read(ctx: DataCtx, m: InodeMem, off: number, len: number): Buffer {
+  if (off < 0 || len < 0) throw new FsError('EINVAL', `read at ${off} of ${len} bytes`);
+  if (off >= m.size || len === 0) return Buffer.alloc(0);
+  const end = Math.min(off + len, m.size);
+  if (m.rec.flags & INODE_FLAG_INLINE) {
+    const data = inline_bytes(ctx.vol, m.ino);
+    const out = Buffer.alloc(end - off);
+    data.copy(out, 0, off, Math.min(end, data.length));
+    return out;
+  }
+  const out = Buffer.alloc(end - off);
+  const maps = new MapReader(ctx.vol, m.ino);
+  for (let pos = off; pos < end;) {
+    const idx = Math.floor(pos / BLOCK_SIZE);
+    const inBlock = pos - idx * BLOCK_SIZE;
+    const n = Math.min(BLOCK_SIZE - inBlock, end - pos);
+    const page = m.pages.get(idx);
+    let src: Buffer;
+    if (page) src = page;
+    else {
+      const { addr, csum } = maps.slot(idx);
+      src = addr === 0 ? ZERO_BLOCK : ctx.vol.data_read(addr, csum, m.ino, idx);
+    }
+    src.copy(out, pos - off, inBlock, inBlock + n);
+    pos += n;
+  }
+  return out;
+}
+
+/** Moves an inline file's bytes into block 0 and switches it to block maps. */
+function inline_to_blocks(ctx: DataCtx, m: InodeMem): void {
+  const vol = ctx.vol;
+  const data = inline_bytes(vol, m.ino);
+  if (data.length > 0) {
+    ctx.space_admit(1);
+    ctx.cleaner.ensure(1);
+    const page = Buffer.alloc(BLOCK_SIZE);
+    data.copy(page);
+    const [placed] = vol.data_write(Head.WARM_DATA, [page]);
+    const mc = map_new();
+    mc.addr[0] = placed!.addr;
+    mc.csum[0] = placed!.csum;
+    vol.put(map_key(m.ino, 0), map_encode(mc));
+    m.rec.blocks = 1;
+    vol.del(inline_key(m.ino));
+  }
+  m.rec.flags &= ~INODE_FLAG_INLINE;
+  ctx.icache.store(m);
+}
+
+export function file_write(ctx: DataCtx, m: InodeMem, off: number, data: Uint8Array): void {
+  if (off < 0 || !Number.isSafeInteger(off)) throw new FsError('EINVAL', `write at offset ${off}`);
+  const end = off + data.length;
+  if (end > FILE_SIZE_MAX) throw new FsError('EFBIG', `write past cowlog's largest file (${FILE_SIZE_MAX} bytes)`);
+  if (data.length === 0) return;
+  const vol = ctx.vol;
+  const r = m.rec;
+  if (r.flags & INODE_FLAG_INLINE) {
+    if (end <= vol.g.inlineMax) {
+      const cur = inline_bytes(vol, m.ino);
+      const nb = Buffer.alloc(Math.max(cur.length, end));
+      cur.copy(nb);
+      nb.set(data, off);
+      vol.put(inline_key(m.ino), nb);
+      const now = ctx.clock();
+      r.size = nb.length;
+      times_set(r, 'm', now);
+      times_set(r, 'c', now);
+      ctx.icache.store(m);
+      m.size = r.size;
+      return;
+    }
+    inline_to_blocks(ctx, m);
+  }
+  const first = Math.floor(off / BLOCK_SIZE);
+  const last = Math.floor((end - 1) / BLOCK_SIZE);
+  const maps = new MapReader(vol, m.ino);
+  let fresh = 0;
+  for (let idx = first; idx <= last; idx++) if (!m.pages.has(idx) && maps.slot(idx).addr === 0) fresh++;
+  if (fresh > 0) ctx.space_admit(fresh);
+  for (let idx = first; idx <= last; idx++) {
+    let page = m.pages.get(idx);
+    const bStart = idx * BLOCK_SIZE;
+    const from = Math.max(off, bStart);
+    const to = Math.min(end, bStart + BLOCK_SIZE);
+    if (!page) {
+      const whole = from === bStart && to === bStart + BLOCK_SIZE;
+      const mapped = maps.slot(idx).addr !== 0;
+      page = whole ? Buffer.alloc(BLOCK_SIZE) : block_content(ctx, m, maps, idx);
+      m.pages.set(idx, page);
+      ctx.dirty.bytes += BLOCK_SIZE;
+      if (!mapped) { m.newPages++; ctx.dirty.newPages++; }
+    }
+    page.set(data.subarray(from - off, to - off), from - bStart);
+  }
+  if (end > m.size) m.size = end;
+  const now = ctx.clock();
+  m.mtime = now;
+  m.ctime = now;
+}
+
+/**
+ * Writes an inode's dirty pages to the log and records them: map records, then the inode with
+ * the size and times users have seen. Blocks that were mapped before go to the hot data log
+ * (rewritten data tends to be rewritten again), new ones to the warm data log.
+ */
+export function file_flush(ctx: DataCtx, m: InodeMem): void {
+  const vol = ctx.vol;
+  if (m.pages.size === 0) {
+    if (m.mtime !== null || m.size !== m.rec.size) {
+      m.rec.size = m.size;
+      if (m.mtime) times_set(m.rec, 'm', m.mtime);
+      if (m.ctime) times_set(m.rec, 'c', m.ctime);
+      m.mtime = m.ctime = null;
+      ctx.icache.store(m);
+    }
+    return;
+  }
+  const idxs = [...m.pages.keys()].sort((a, b) => a - b);
+  ctx.cleaner.ensure(idxs.length);
+  const maps = new MapReader(vol, m.ino);
+  const hot: number[] = [];
+  const warm: number[] = [];
+  for (const idx of idxs) (maps.slot(idx).addr !== 0 ? hot : warm).push(idx);
+  const placed = new Map<number, { addr: number; csum: number }>();
+  for (const [group, head] of [[hot, Head.HOT_DATA], [warm, Head.WARM_DATA]] as const) {
+    if (group.length === 0) continue;
+    const res = vol.data_write(head, group.map((i) => m.pages.get(i)!));
+    group.forEach((idx, j) => placed.set(idx, res[j]!));
+  }
+  // one map record per chunk touched
+  let chunk = -1;
+  let mc: MapChunk | null = null;
+  const put = (): void => {
+    if (mc && chunk >= 0) vol.put(map_key(m.ino, chunk), map_encode(mc));
+  };
+  for (const idx of idxs) {
+    const c = Math.floor(idx / MAP_SLOTS);
+    if (c !== chunk) {
+      put();
+      chunk = c;
+      mc = map_get(vol, m.ino, c) ?? map_new();
+    }
+    const s = idx % MAP_SLOTS;
+    const p = placed.get(idx)!;
+    if (mc!.addr[s] === 0) m.rec.blocks++;
+    mc!.addr[s] = p.addr;
+    mc!.csum[s] = p.csum;
+  }
+  put();
+  ctx.dirty.bytes -= m.pages.size * BLOCK_SIZE;
+  ctx.dirty.newPages -= m.newPages;
+  m.pages.clear();
+  m.newPages = 0;
+  m.rec.size = m.size;
+  if (m.mtime) times_set(m.rec, 'm', m.mtime);
+  if (m.ctime) times_set(m.rec, 'c', m.ctime);
+  m.mtime = m.ctime = null;
+  ctx.icache.store(m);
+}
+
+/** Sets the size of a regular file; blocks past the end are released, a new tail reads as zeros. */
+export function file_truncate(ctx: DataCtx, m: InodeMem, size: number): void {
+  if (!Number.isSafeInteger(size) || size < 0) throw new FsError('EINVAL', `size ${size}`);
+  if (size > FILE_SIZE_MAX) throw new FsError('EFBIG', `size ${size} exceeds cowlog's largest file (${FILE_SIZE_MAX} bytes)`);
+  const vol = ctx.vol;
+  file_flush(ctx, m);
+  const r = m.rec;
+  if (r.flags & INODE_FLAG_INLINE) {
+    if (size <= vol.g.inlineMax) {
+      const cur = inline_bytes(vol, m.ino);
+      const nb = Buffer.alloc(size);
+      cur.copy(nb, 0, 0, Math.min(size, cur.length));
+      if (size > 0) vol.put(inline_key(m.ino), nb);
+      else if (cur.length > 0) vol.del(inline_key(m.ino));
+      r.size = size;
+      m.size = size;
+      ctx.icache.store(m);
+      return;
+    }
+    inline_to_blocks(ctx, m);
+  }
+  if (size < r.size) {
+    const keep = Math.ceil(size / BLOCK_SIZE); // blocks [0, keep) stay
+    const firstChunk = Math.floor(keep / MAP_SLOTS);
+    const doomed: { k: Key; m: MapChunk }[] = [];
+    vol.scan(map_key(m.ino, firstChunk), map_key(m.ino, KEY_MAX.off), (k, v) => { doomed.push({ k, m: map_decode(v) }); });
+    for (const d of doomed) {
+      let left = 0;
+      for (let s = 0; s < MAP_SLOTS; s++) {
+        const idx = d.k.off * MAP_SLOTS + s;
+        if (d.m.addr[s] === 0) continue;
+        if (idx >= keep) { d.m.addr[s] = 0; d.m.csum[s] = 0; r.blocks--; }
+        else left++;
+      }
+      if (left > 0) vol.put(d.k, map_encode(d.m));
+      else vol.del(d.k);
+    }
+    const tail = size % BLOCK_SIZE;
+    if (tail !== 0) {
+      // the block holding the new end keeps zeros past it, so a later extension reads zeros
+      const idx = keep - 1;
+      const maps = new MapReader(vol, m.ino);
+      const { addr, csum } = maps.slot(idx);
+      if (addr !== 0) {
+        const b = vol.data_read(addr, csum, m.ino, idx);
+        b.fill(0, tail);
+        ctx.cleaner.ensure(1);
+        const [p] = vol.data_write(Head.HOT_DATA, [b]);
+        const c = Math.floor(idx / MAP_SLOTS);
+        const mc = map_get(vol, m.ino, c)!;
+        mc.addr[idx % MAP_SLOTS] = p!.addr;
+        mc.csum[idx % MAP_SLOTS] = p!.csum;
+        vol.put(map_key(m.ino, c), map_encode(mc));
+      }
+    }
+  }
+  assert(r.blocks >= 0, () => `inode ${m.ino}: block count ${r.blocks}`);
+  r.size = size;
+  m.size = size;
+  ctx.icache.store(m);
+}
+
+/** Removes every record of an inode (its data, xattrs and the inode itself). */
+export function inode_records_drop(ctx: DataCtx, m: InodeMem): void {
+  const vol = ctx.vol;
+  ctx.dirty.bytes -= m.pages.size * BLOCK_SIZE;
+  ctx.dirty.newPages -= m.newPages;
+  m.pages.clear();
+  m.newPages = 0;
+  m.mtime = m.ctime = null;
+  const keys: Key[] = [];
+  vol.scan(key(m.ino, 0, 0), key(m.ino, KEY_MAX.kind, KEY_MAX.off), (k) => { keys.push(k); });
+  for (const k of keys) vol.del(k);
+}

@@ -1,0 +1,661 @@
+// The file layer: POSIX semantics over a Volume, synchronous and usable without FUSE.
+//
+// Every public operation is atomic with respect to a crash: the device changes only at
+// durability points (fsync's redo group, checkpoints) that run between operations, and an
+// operation's tree changes all land in the same one.
+//
+// Invariants (fsck checks them on disk):
+// - every directory entry names an existing inode; a directory's nlink is 2 + its subdirectories,
+//   another inode's nlink the number of names it has;
+// - a directory has exactly one name and its `parent` field names the directory holding it;
+// - an inode without a name exists only while it is open, listed by an ORPHAN record, and is
+//   freed when closed or at the next mount.
+
+import type { BlockDevice } from '../device/device.js';
+import { BLOCK_SIZE } from '../device/device.js';
+import { Volume } from '../checkpoint/volume.js';
+import type { MkfsOptions, VolumeOptions } from '../checkpoint/volume.js';
+import { clock_wall, timespec_ms } from '../checkpoint/clock.js';
+import type { Clock, Timespec } from '../checkpoint/clock.js';
+import { Cleaner } from '../cleaner/cleaner.js';
+import { HEAD_COUNT } from '../format/checkpoint.js';
+import { INODE_FLAG_INLINE, inode_encode, key, KEY_MAX, NAME_MAX, RecKind } from '../format/records.js';
+import type { Inode } from '../format/records.js';
+import type { Superblock } from '../format/superblock.js';
+import { assert } from '../util/assert.js';
+import { FsError } from '../util/errors.js';
+import { dir_is_empty, dir_list, dirent_add, dirent_find, dirent_remove, dirent_replace } from './dir.js';
+import { file_flush, file_read, file_truncate, file_write, inode_records_drop } from './file.js';
+import type { DataCtx } from './file.js';
+import { attr_of, InodeCache, inode_key, times_set } from './inode.js';
+import type { InodeMem } from './inode.js';
+import {
+  dt_of, is_dir, is_lnk, is_reg, NLINK_MAX, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, SYMLINK_MAX,
+} from './types.js';
+import type { Attr, DirEntry, Name, RenameFlags, SetAttr, StatFs } from './types.js';
+import { xattr_get, xattr_list, xattr_remove, xattr_set } from './xattr.js';
+
+export interface FsOptions extends VolumeOptions {
+  /** dirty page-cache bytes before inodes are flushed to the log (default: 1/8 of the device, at most 64 MiB) */
+  dirtyBytesMax?: number;
+  /** dirty B+tree nodes before a checkpoint is written */
+  dirtyNodesMax?: number;
+  /** pending tree changes (keys) beyond which fsync writes a checkpoint instead of a redo group */
+  redoKeysMax?: number;
+  /** time between checkpoints when something changed (tick() drives it) */
+  checkpointIntervalMs?: number;
+  inodeCacheMax?: number;
+}
+
+export interface MkfsFsOptions extends MkfsOptions {
+  rootUid?: number;
+  rootGid?: number;
+  rootMode?: number;
+}
+
+const ROOT = 1;
+
+function name_buf(name: Name): Buffer {
+  const b = typeof name === 'string' ? Buffer.from(name, 'utf8') : name;
+  if (b.length === 0) throw new FsError('ENOENT', 'empty name');
+  if (b.length > NAME_MAX) throw new FsError('ENAMETOOLONG', `name of ${b.length} bytes (at most ${NAME_MAX})`);
+  if (b.includes(0x2f) || b.includes(0)) throw new FsError('EINVAL', `name ${JSON.stringify(b.toString())} contains '/' or NUL`);
+  return b;
+}
+
+function is_dot(b: Buffer): boolean {
+  return (b.length === 1 && b[0] === 0x2e) || (b.length === 2 && b[0] === 0x2e && b[1] === 0x2e);
+}
+
+function inode_new(mode: number, uid: number, gid: number, now: Timespec, rdev = 0): Inode {
+  return {
+    mode, uid, gid, nlink: 1, size: 0, rdev, flags: is_reg(mode) || is_lnk(mode) ? INODE_FLAG_INLINE : 0, generation: 1,
+    parent: 0, blocks: 0,
+    atime_s: now.s, atime_ns: now.ns, mtime_s: now.s, mtime_ns: now.ns, ctime_s: now.s, ctime_ns: now.ns, btime_s: now.s, btime_ns: now.ns,
+  };
+}
+
+export class FileSystem {
+  readonly vol: Volume;
+  readonly cleaner: Cleaner;
+  readonly icache: InodeCache;
+  readonly clock: Clock;
+  private readonly ctx: DataCtx;
+  private readonly dirtyNodesMax: number;
+  private readonly redoKeysMax: number;
+  private readonly intervalMs: number;
+  private lastCheckpointMs: number;
+  private changedSinceCheckpoint = false;
+  private unmounted = false;
+
+  private constructor(vol: Volume, o: FsOptions) {
+    this.vol = vol;
+    this.clock = o.clock ?? vol.clock;
+    this.cleaner = new Cleaner(vol);
+    this.icache = new InodeCache(vol, o.inodeCacheMax);
+    const devBytes = vol.g.blockCount * BLOCK_SIZE;
+    this.ctx = {
+      vol,
+      icache: this.icache,
+      clock: this.clock,
+      cleaner: this.cleaner,
+      dirty: { bytes: 0, newPages: 0, max: o.dirtyBytesMax ?? Math.min(64 << 20, Math.max(1 << 20, Math.floor(devBytes / 8))) },
+      space_admit: (n) => this.space_admit(n),
+    };
+    this.dirtyNodesMax = o.dirtyNodesMax ?? Math.max(64, Math.floor(vol.g.blockCount / 256));
+    this.redoKeysMax = o.redoKeysMax ?? 2048;
+    this.intervalMs = o.checkpointIntervalMs ?? 30_000;
+    this.lastCheckpointMs = timespec_ms(this.clock());
+  }
+
+  // ---- lifecycle ------------------------------------------------------------------------------
+
+  static mkfs(dev: BlockDevice, o: MkfsFsOptions = {}): Superblock {
+    const clock = o.clock ?? clock_wall();
+    return Volume.format(dev, { ...o, clock }, (v) => {
+      const root = inode_new(S_IFDIR | ((o.rootMode ?? 0o755) & 0o7777), o.rootUid ?? 0, o.rootGid ?? 0, clock());
+      root.nlink = 2;
+      root.parent = ROOT;
+      v.put(inode_key(ROOT), inode_encode(root));
+      v.inodes = 1;
+      v.nextIno = ROOT + 1;
+    });
+  }
+
+  static mount(dev: BlockDevice, o: FsOptions = {}): FileSystem {
+    const vol = Volume.open(dev, o);
+    const fs = new FileSystem(vol, o);
+    if (!vol.readOnly) fs.orphans_free();
+    return fs;
+  }
+
+  get readOnly(): boolean {
+    return this.vol.readOnly;
+  }
+
+  /** Frees inodes left open-but-unlinked by the previous mount. */
+  private orphans_free(): void {
+    const orphans: number[] = [];
+    this.vol.scan(key(0, RecKind.ORPHAN, 0), key(0, RecKind.ORPHAN, KEY_MAX.off), (k) => { orphans.push(k.off); });
+    for (const ino of orphans) {
+      if (this.icache.exists(ino)) this.inode_free(this.icache.get(ino));
+      this.vol.del(key(0, RecKind.ORPHAN, ino));
+    }
+    if (orphans.length) this.changedSinceCheckpoint = true;
+  }
+
+  /** Flushes everything and writes the final checkpoint. The caller closes the device. */
+  unmount(): void {
+    if (this.unmounted) return;
+    if (!this.readOnly) {
+      for (const m of this.icache.all()) {
+        if (m.open > 0) { m.open = 0; if (m.rec.nlink === 0) this.inode_free(m); }
+      }
+      this.flush_all();
+      this.cleaner.ensure(0);
+    }
+    this.vol.close();
+    this.unmounted = true;
+  }
+
+  // ---- durability -----------------------------------------------------------------------------
+
+  /** Makes everything durable with a checkpoint (sync(2), syncfs). */
+  sync(): void {
+    this.writable();
+    this.flush_all();
+    this.checkpoint_now();
+  }
+
+  private checkpoint_now(): void {
+    this.cleaner.ensure(0);
+    this.vol.checkpoint(false);
+    this.lastCheckpointMs = timespec_ms(this.clock());
+    this.changedSinceCheckpoint = false;
+  }
+
+  /**
+   * fsync(2)/fdatasync(2): the inode's data and every tree change so far become durable as one
+   * redo group — no checkpoint, unless so much is pending that a checkpoint costs less.
+   */
+  fsync(ino: number, _datasync = false): void {
+    if (this.readOnly) return;
+    const m = this.icache.get(ino);
+    file_flush(this.ctx, m);
+    if (this.vol.redo_pending_keys > this.redoKeysMax) {
+      this.checkpoint_now();
+      return;
+    }
+    this.cleaner.ensure(Math.ceil(this.vol.redo_pending_keys / 16) + 2);
+    this.vol.redo_flush();
+  }
+
+  /** Periodic work: a checkpoint when the interval has passed and something changed. */
+  tick(nowMs = timespec_ms(this.clock())): void {
+    if (this.readOnly || this.unmounted) return;
+    if (this.changedSinceCheckpoint && nowMs - this.lastCheckpointMs >= this.intervalMs) this.sync();
+  }
+
+  private flush_all(): void {
+    for (const m of this.icache.dirty()) file_flush(this.ctx, m);
+  }
+
+  /** After every change: bound dirty memory and pending metadata. */
+  private after_change(): void {
+    this.changedSinceCheckpoint = true;
+    const d = this.ctx.dirty;
+    if (d.bytes > d.max) {
+      const dirty = this.icache.dirty().sort((a, b) => b.pages.size - a.pages.size);
+      for (const m of dirty) {
+        if (d.bytes <= d.max / 2) break;
+        file_flush(this.ctx, m);
+      }
+    }
+    if (this.vol.nodes.dirtyCount > this.dirtyNodesMax) this.checkpoint_now();
+  }
+
+  private writable(): void {
+    if (this.readOnly) throw new FsError('EROFS', 'the filesystem is mounted read-only');
+    if (this.unmounted) throw new FsError('EIO', 'the filesystem is unmounted');
+  }
+
+  // ---- space ----------------------------------------------------------------------------------
+
+  /** Blocks of user data the filesystem can hold (the rest is reserved for metadata and the cleaner). */
+  capacity_blocks(): number {
+    const g = this.vol.g;
+    return g.segCount * g.segBlocks - (g.reserveSegs + HEAD_COUNT) * g.segBlocks - g.tableBlocks - g.dirBlocks;
+  }
+
+  /** Live blocks counted against capacity: valid blocks minus table blocks, plus pages waiting for space. */
+  used_blocks(): number {
+    let tables = 0;
+    for (const a of this.vol.dir) if (a !== 0) tables++;
+    for (const a of this.vol.cpDir) if (a !== 0) tables++;
+    return this.vol.log.validBlocks - tables + this.ctx.dirty.newPages + this.vol.nodes.dirtyCount;
+  }
+
+  private space_admit(blocks: number): void {
+    const free = this.capacity_blocks() - this.used_blocks();
+    if (blocks > free || free <= 0) throw new FsError('ENOSPC', `no space left on device (${blocks} blocks wanted, ${Math.max(0, free)} free)`);
+  }
+
+  statfs(): StatFs {
+    const cap = this.capacity_blocks();
+    const free = Math.max(0, cap - this.used_blocks());
+    return {
+      bsize: BLOCK_SIZE,
+      frsize: BLOCK_SIZE,
+      blocks: cap,
+      bfree: free,
+      bavail: free,
+      files: 0xffffffff - 1,
+      ffree: 0xffffffff - this.vol.nextIno,
+      namemax: NAME_MAX,
+    };
+  }
+
+  // ---- lookups --------------------------------------------------------------------------------
+
+  private dir_get(ino: number): InodeMem {
+    const m = this.icache.get(ino);
+    if (!is_dir(m.rec.mode)) throw new FsError('ENOTDIR', `inode ${ino} is not a directory`);
+    return m;
+  }
+
+  lookup(parent: number, name: Name): Attr {
+    return attr_of(this.icache.get(this.lookup_ino(parent, name)));
+  }
+
+  private lookup_ino(parent: number, name: Name): number {
+    const d = this.dir_get(parent);
+    const b = name_buf(name);
+    if (b.length === 1 && b[0] === 0x2e) return parent;
+    if (b.length === 2 && b[0] === 0x2e && b[1] === 0x2e) return d.rec.parent || ROOT;
+    const e = dirent_find(this.vol, parent, b);
+    if (!e) throw new FsError('ENOENT', `no entry ${JSON.stringify(b.toString())} in directory ${parent}`);
+    return e.ino;
+  }
+
+  /** Resolves an absolute path (no symlinks followed) to an inode number. */
+  resolve(path: string): number {
+    let ino = ROOT;
+    for (const part of path.split('/')) {
+      if (part === '' || part === '.') continue;
+      ino = this.lookup_ino(ino, part);
+    }
+    return ino;
+  }
+
+  getattr(ino: number): Attr {
+    return attr_of(this.icache.get(ino));
+  }
+
+  readdir(ino: number): DirEntry[] {
+    this.dir_get(ino);
+    return dir_list(this.vol, ino);
+  }
+
+  // ---- creating names -------------------------------------------------------------------------
+
+  private name_new(parent: number, name: Name): { d: InodeMem; b: Buffer } {
+    this.writable();
+    const d = this.dir_get(parent);
+    if (d.rec.nlink === 0) throw new FsError('ENOENT', `directory ${parent} was removed`);
+    const b = name_buf(name);
+    if (is_dot(b) || dirent_find(this.vol, parent, b)) throw new FsError('EEXIST', `${JSON.stringify(b.toString())} exists in directory ${parent}`);
+    this.space_admit(1);
+    return { d, b };
+  }
+
+  private ino_alloc(): number {
+    const ino = this.vol.nextIno;
+    if (ino > 0xfffffffe) throw new FsError('ENOSPC', 'inode numbers exhausted');
+    this.vol.nextIno = ino + 1;
+    this.vol.inodes++;
+    return ino;
+  }
+
+  private parent_touch(d: InodeMem, now: Timespec): void {
+    times_set(d.rec, 'm', now);
+    times_set(d.rec, 'c', now);
+    this.icache.store(d);
+  }
+
+  /** Creates a regular file, FIFO, socket or device node (mode carries the type; default regular). */
+  create(parent: number, name: Name, mode: number, uid = 0, gid = 0, rdev = 0): Attr {
+    const { d, b } = this.name_new(parent, name);
+    if ((mode & S_IFMT) === 0) mode |= S_IFREG;
+    if (is_dir(mode) || is_lnk(mode)) throw new FsError('EINVAL', 'create makes files; use mkdir or symlink');
+    const now = this.clock();
+    const ino = this.ino_alloc();
+    const m = this.icache.create(ino, inode_new(mode, uid, gid, now, rdev));
+    dirent_add(this.vol, parent, b, ino, dt_of(mode));
+    this.parent_touch(d, now);
+    this.after_change();
+    return attr_of(m);
+  }
+
+  mkdir(parent: number, name: Name, mode: number, uid = 0, gid = 0): Attr {
+    const { d, b } = this.name_new(parent, name);
+    if (d.rec.nlink >= NLINK_MAX) throw new FsError('EMLINK', `directory ${parent} has ${d.rec.nlink} links`);
+    const now = this.clock();
+    const ino = this.ino_alloc();
+    const r = inode_new(S_IFDIR | (mode & 0o7777), uid, gid, now);
+    r.nlink = 2;
+    r.parent = parent;
+    const m = this.icache.create(ino, r);
+    dirent_add(this.vol, parent, b, ino, dt_of(S_IFDIR));
+    d.rec.nlink++;
+    this.parent_touch(d, now);
+    this.after_change();
+    return attr_of(m);
+  }
+
+  symlink(parent: number, name: Name, target: Name, uid = 0, gid = 0): Attr {
+    const t = typeof target === 'string' ? Buffer.from(target, 'utf8') : target;
+    if (t.length === 0) throw new FsError('ENOENT', 'empty symlink target');
+    if (t.length > SYMLINK_MAX) throw new FsError('ENAMETOOLONG', `symlink target of ${t.length} bytes`);
+    const { d, b } = this.name_new(parent, name);
+    const now = this.clock();
+    const ino = this.ino_alloc();
+    const m = this.icache.create(ino, inode_new(S_IFLNK | 0o777, uid, gid, now));
+    file_write(this.ctx, m, 0, t);
+    file_flush(this.ctx, m);
+    dirent_add(this.vol, parent, b, ino, dt_of(S_IFLNK));
+    this.parent_touch(d, now);
+    this.after_change();
+    return attr_of(m);
+  }
+
+  readlink(ino: number): Buffer {
+    const m = this.icache.get(ino);
+    if (!is_lnk(m.rec.mode)) throw new FsError('EINVAL', `inode ${ino} is not a symlink`);
+    return file_read(this.ctx, m, 0, m.size);
+  }
+
+  link(ino: number, parent: number, name: Name): Attr {
+    const m = this.icache.get(ino);
+    if (is_dir(m.rec.mode)) throw new FsError('EPERM', 'hard links to directories are not allowed');
+    if (m.rec.nlink === 0) throw new FsError('ENOENT', `inode ${ino} has been removed`);
+    if (m.rec.nlink >= NLINK_MAX) throw new FsError('EMLINK', `inode ${ino} has ${m.rec.nlink} links`);
+    const { d, b } = this.name_new(parent, name);
+    const now = this.clock();
+    dirent_add(this.vol, parent, b, ino, dt_of(m.rec.mode));
+    m.rec.nlink++;
+    times_set(m.rec, 'c', now);
+    this.icache.store(m);
+    this.parent_touch(d, now);
+    this.after_change();
+    return attr_of(m);
+  }
+
+  // ---- removing names -------------------------------------------------------------------------
+
+  /** Drops one name of a non-directory inode; frees it when no name and no handle is left. */
+  private name_drop(m: InodeMem, now: Timespec): void {
+    assert(m.rec.nlink > 0, () => `inode ${m.ino}: dropping a name with nlink 0`);
+    m.rec.nlink--;
+    times_set(m.rec, 'c', now);
+    if (m.rec.nlink > 0) { this.icache.store(m); return; }
+    if (m.open > 0) {
+      this.icache.store(m);
+      this.vol.put(key(0, RecKind.ORPHAN, m.ino), Buffer.alloc(0));
+      return;
+    }
+    this.inode_free(m);
+  }
+
+  private inode_free(m: InodeMem): void {
+    inode_records_drop(this.ctx, m);
+    this.icache.forget(m.ino);
+    this.vol.inodes--;
+  }
+
+  unlink(parent: number, name: Name): void {
+    this.writable();
+    const d = this.dir_get(parent);
+    const b = name_buf(name);
+    const e = dirent_find(this.vol, parent, b);
+    if (!e) throw new FsError('ENOENT', `no entry ${JSON.stringify(b.toString())} in directory ${parent}`);
+    const m = this.icache.get(e.ino);
+    if (is_dir(m.rec.mode)) throw new FsError('EISDIR', `${JSON.stringify(b.toString())} is a directory`);
+    const now = this.clock();
+    dirent_remove(this.vol, parent, b);
+    this.parent_touch(d, now);
+    this.name_drop(m, now);
+    this.after_change();
+  }
+
+  rmdir(parent: number, name: Name): void {
+    this.writable();
+    const d = this.dir_get(parent);
+    const b = name_buf(name);
+    if (b.length === 1 && b[0] === 0x2e) throw new FsError('EINVAL', "rmdir of '.'");
+    if (is_dot(b)) throw new FsError('ENOTEMPTY', "rmdir of '..'");
+    const e = dirent_find(this.vol, parent, b);
+    if (!e) throw new FsError('ENOENT', `no entry ${JSON.stringify(b.toString())} in directory ${parent}`);
+    const m = this.icache.get(e.ino);
+    if (!is_dir(m.rec.mode)) throw new FsError('ENOTDIR', `${JSON.stringify(b.toString())} is not a directory`);
+    if (!dir_is_empty(this.vol, e.ino)) throw new FsError('ENOTEMPTY', `directory ${JSON.stringify(b.toString())} is not empty`);
+    const now = this.clock();
+    dirent_remove(this.vol, parent, b);
+    d.rec.nlink--;
+    this.parent_touch(d, now);
+    m.rec.nlink = 0;
+    this.inode_free(m);
+    this.after_change();
+  }
+
+  /** Is `ino` the directory `anc` or below it? */
+  private is_under(ino: number, anc: number): boolean {
+    for (let cur = ino, guard = 0; guard < 100000; guard++) {
+      if (cur === anc) return true;
+      if (cur === ROOT) return false;
+      cur = this.icache.get(cur).rec.parent || ROOT;
+    }
+    assert(false, `directory parent chain from ${ino} does not reach the root`);
+  }
+
+  rename(op: number, oname: Name, np: number, nname: Name, flags: RenameFlags = {}): void {
+    this.writable();
+    const od = this.dir_get(op);
+    const nd = this.dir_get(np);
+    const ob = name_buf(oname);
+    const nb = name_buf(nname);
+    if (is_dot(ob) || is_dot(nb)) throw new FsError('EBUSY', "rename of '.' or '..'");
+    const src = dirent_find(this.vol, op, ob);
+    if (!src) throw new FsError('ENOENT', `no entry ${JSON.stringify(ob.toString())} in directory ${op}`);
+    const sm = this.icache.get(src.ino);
+    const dst = dirent_find(this.vol, np, nb);
+    if (flags.noreplace && flags.exchange) throw new FsError('EINVAL', 'rename: NOREPLACE and EXCHANGE together');
+    if (flags.noreplace && dst) throw new FsError('EEXIST', `${JSON.stringify(nb.toString())} exists`);
+    if (flags.exchange && !dst) throw new FsError('ENOENT', `no entry ${JSON.stringify(nb.toString())} to exchange with`);
+    if (is_dir(sm.rec.mode) && src.ino !== np && this.is_under(np, src.ino)) throw new FsError('EINVAL', 'cannot move a directory below itself');
+    const now = this.clock();
+    if (dst && dst.ino === src.ino) return; // two names of one inode: nothing to do
+    if (flags.exchange && dst) {
+      const dm = this.icache.get(dst.ino);
+      if (is_dir(dm.rec.mode) && dst.ino !== op && this.is_under(op, dst.ino)) throw new FsError('EINVAL', 'cannot move a directory below itself');
+      dirent_replace(this.vol, op, ob, dst.ino, dst.type);
+      dirent_replace(this.vol, np, nb, src.ino, src.type);
+      if (op !== np) {
+        this.dir_moved(sm, od, nd);
+        this.dir_moved(dm, nd, od);
+      }
+      times_set(sm.rec, 'c', now); this.icache.store(sm);
+      times_set(dm.rec, 'c', now); this.icache.store(dm);
+      this.parent_touch(od, now);
+      if (op !== np) this.parent_touch(nd, now);
+      this.after_change();
+      return;
+    }
+    if (dst) {
+      const dm = this.icache.get(dst.ino);
+      if (is_dir(sm.rec.mode)) {
+        if (!is_dir(dm.rec.mode)) throw new FsError('ENOTDIR', `${JSON.stringify(nb.toString())} is not a directory`);
+        if (!dir_is_empty(this.vol, dst.ino)) throw new FsError('ENOTEMPTY', `directory ${JSON.stringify(nb.toString())} is not empty`);
+      } else if (is_dir(dm.rec.mode)) {
+        throw new FsError('EISDIR', `${JSON.stringify(nb.toString())} is a directory`);
+      }
+      dirent_remove(this.vol, op, ob);
+      dirent_replace(this.vol, np, nb, src.ino, src.type);
+      if (is_dir(dm.rec.mode)) {
+        nd.rec.nlink--;
+        dm.rec.nlink = 0;
+        this.inode_free(dm);
+      } else {
+        this.name_drop(dm, now);
+      }
+    } else {
+      dirent_remove(this.vol, op, ob);
+      dirent_add(this.vol, np, nb, src.ino, src.type);
+    }
+    if (op !== np) this.dir_moved(sm, od, nd);
+    times_set(sm.rec, 'c', now);
+    this.icache.store(sm);
+    this.parent_touch(od, now);
+    if (op !== np) this.parent_touch(nd, now);
+    this.after_change();
+  }
+
+  /** A directory changed parents: its '..' and both parents' link counts follow. */
+  private dir_moved(m: InodeMem, from: InodeMem, to: InodeMem): void {
+    if (!is_dir(m.rec.mode)) return;
+    m.rec.parent = to.ino;
+    from.rec.nlink--;
+    to.rec.nlink++;
+    if (to.rec.nlink > NLINK_MAX) throw new FsError('EMLINK', `directory ${to.ino} would have ${to.rec.nlink} links`);
+  }
+
+  // ---- attributes -----------------------------------------------------------------------------
+
+  setattr(ino: number, a: SetAttr): Attr {
+    this.writable();
+    const m = this.icache.get(ino);
+    const now = this.clock();
+    if (a.size !== undefined) {
+      if (is_dir(m.rec.mode)) throw new FsError('EISDIR', `inode ${ino} is a directory`);
+      if (!is_reg(m.rec.mode)) throw new FsError('EINVAL', `inode ${ino} is not a regular file`);
+      if (a.size > m.size) this.space_admit(0);
+      file_truncate(this.ctx, m, a.size);
+      times_set(m.rec, 'm', now);
+    }
+    if (a.mode !== undefined) m.rec.mode = (m.rec.mode & S_IFMT) | (a.mode & 0o7777);
+    if (a.uid !== undefined) m.rec.uid = a.uid;
+    if (a.gid !== undefined) m.rec.gid = a.gid;
+    if (a.atime !== undefined) times_set(m.rec, 'a', a.atime === 'now' ? now : a.atime);
+    if (a.mtime !== undefined) {
+      // an explicit mtime wins over one a buffered write left pending
+      const t = a.mtime === 'now' ? now : a.mtime;
+      m.mtime = null;
+      times_set(m.rec, 'm', t);
+    }
+    times_set(m.rec, 'c', now);
+    m.ctime = null;
+    this.icache.store(m);
+    this.after_change();
+    return attr_of(m);
+  }
+
+  // ---- data -----------------------------------------------------------------------------------
+
+  /** Counts an open handle: an inode whose last name goes while open lives until release(). */
+  open(ino: number): Attr {
+    const m = this.icache.get(ino);
+    m.open++;
+    return attr_of(m);
+  }
+
+  release(ino: number): void {
+    const m = this.icache.get(ino);
+    assert(m.open > 0, () => `inode ${ino}: release without open`);
+    m.open--;
+    if (m.open === 0 && m.rec.nlink === 0 && !this.readOnly) {
+      this.inode_free(m);
+      this.vol.del(key(0, RecKind.ORPHAN, ino));
+      this.after_change();
+    }
+  }
+
+  read(ino: number, off: number, len: number): Buffer {
+    const m = this.icache.get(ino);
+    if (is_dir(m.rec.mode)) throw new FsError('EISDIR', `inode ${ino} is a directory`);
+    const out = file_read(this.ctx, m, off, len);
+    this.atime_touch(m);
+    return out;
+  }
+
+  /** relatime: atime moves on a read when it is older than mtime/ctime or a day old. */
+  private atime_touch(m: InodeMem): void {
+    if (this.readOnly) return;
+    const r = m.rec;
+    const now = this.clock();
+    const at = r.atime_s * 1e9 + r.atime_ns;
+    const mt = (m.mtime ? m.mtime.s * 1e9 + m.mtime.ns : r.mtime_s * 1e9 + r.mtime_ns);
+    const ct = (m.ctime ? m.ctime.s * 1e9 + m.ctime.ns : r.ctime_s * 1e9 + r.ctime_ns);
+    if (at > mt && at > ct && now.s - r.atime_s < 86400) return;
+    times_set(r, 'a', now);
+    this.icache.store(m);
+    this.changedSinceCheckpoint = true;
+  }
+
+  write(ino: number, off: number, data: Uint8Array): number {
+    this.writable();
+    const m = this.icache.get(ino);
+    if (is_dir(m.rec.mode)) throw new FsError('EISDIR', `inode ${ino} is a directory`);
+    if (!is_reg(m.rec.mode)) throw new FsError('EINVAL', `inode ${ino} is not a regular file`);
+    file_write(this.ctx, m, off, data);
+    this.after_change();
+    return data.length;
+  }
+
+  truncate(ino: number, size: number): Attr {
+    return this.setattr(ino, { size });
+  }
+
+  // ---- xattrs ---------------------------------------------------------------------------------
+
+  setxattr(ino: number, name: Name, value: Uint8Array, mode: 'create' | 'replace' | 'any' = 'any'): void {
+    this.writable();
+    const m = this.icache.get(ino);
+    this.space_admit(0);
+    xattr_set(this.vol, ino, typeof name === 'string' ? Buffer.from(name) : name, Buffer.from(value), mode);
+    times_set(m.rec, 'c', this.clock());
+    this.icache.store(m);
+    this.after_change();
+  }
+
+  getxattr(ino: number, name: Name): Buffer {
+    this.icache.get(ino);
+    const v = xattr_get(this.vol, ino, typeof name === 'string' ? Buffer.from(name) : name);
+    if (v === undefined) throw new FsError('ENODATA', `no xattr ${name.toString()} on inode ${ino}`);
+    return v;
+  }
+
+  listxattr(ino: number): Buffer[] {
+    this.icache.get(ino);
+    return xattr_list(this.vol, ino);
+  }
+
+  removexattr(ino: number, name: Name): void {
+    this.writable();
+    const m = this.icache.get(ino);
+    xattr_remove(this.vol, ino, typeof name === 'string' ? Buffer.from(name) : name);
+    times_set(m.rec, 'c', this.clock());
+    this.icache.store(m);
+    this.after_change();
+  }
+
+  // ---- for tests and tools --------------------------------------------------------------------
+
+  /** Drops cached clean inodes and nodes so the next operations read the device. */
+  cache_drop(): void {
+    this.icache.drop_clean();
+    this.vol.cache_drop();
+  }
+
+  get dirtyBytes(): number {
+    return this.ctx.dirty.bytes;
+  }
+}

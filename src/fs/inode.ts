@@ -1,0 +1,146 @@
+// Inodes in memory.
+//
+// The tree holds an inode as its INODE record (`rec`). Writes are buffered (file.ts), so while a
+// file has dirty pages the size and times users see run ahead of the record: `size`, `mtime`
+// and `ctime` here. They reach the record when the pages are written to the log, together with
+// the map records that name the new blocks — so the tree (and whatever fsync or a checkpoint
+// makes durable) never claims data the log does not hold.
+//
+// Invariants: rec is exactly what the tree holds; size >= 0; pages only below ceil(size / 4096);
+// an inode with dirty pages or open handles is never evicted.
+
+import type { Timespec } from '../checkpoint/clock.js';
+import type { Volume } from '../checkpoint/volume.js';
+import { inode_decode, inode_encode, INODE_FLAG_INLINE, key, RecKind } from '../format/records.js';
+import type { Inode } from '../format/records.js';
+import { FsError } from '../util/errors.js';
+import { assert } from '../util/assert.js';
+import { is_dir, is_reg } from './types.js';
+import type { Attr } from './types.js';
+
+export interface InodeMem {
+  ino: number;
+  rec: Inode;
+  /** the size users see (the record's size plus buffered writes) */
+  size: number;
+  /** times of buffered writes not yet in the record */
+  mtime: Timespec | null;
+  ctime: Timespec | null;
+  /** dirty data pages by file block index */
+  pages: Map<number, Buffer>;
+  /** dirty pages whose block index has no block mapped yet (they will need new space) */
+  newPages: number;
+  /** open handles */
+  open: number;
+}
+
+export function inode_key(ino: number) {
+  return key(ino, RecKind.INODE, 0);
+}
+
+export class InodeCache {
+  private readonly vol: Volume;
+  private readonly map = new Map<number, InodeMem>();
+  max: number;
+
+  constructor(vol: Volume, max = 4096) {
+    this.vol = vol;
+    this.max = max;
+  }
+
+  /** The inode, from the cache or the tree; ENOENT if it does not exist. */
+  get(ino: number): InodeMem {
+    const m = this.map.get(ino);
+    if (m) return m;
+    if (!Number.isInteger(ino) || ino < 1 || ino > 0xffffffff) throw new FsError('ENOENT', `no inode ${ino}`);
+    const rec = this.vol.get(inode_key(ino));
+    if (!rec) throw new FsError('ENOENT', `no inode ${ino}`);
+    const r = inode_decode(rec);
+    const fresh: InodeMem = { ino, rec: r, size: r.size, mtime: null, ctime: null, pages: new Map(), newPages: 0, open: 0 };
+    this.map.set(ino, fresh);
+    if (this.map.size > this.max) this.evict();
+    return fresh;
+  }
+
+  /** Whether the inode exists (without loading it into the cache). */
+  exists(ino: number): boolean {
+    return this.map.has(ino) || this.vol.get(inode_key(ino)) !== undefined;
+  }
+
+  /** A new inode: stored in the tree and cached. */
+  create(ino: number, rec: Inode): InodeMem {
+    assert(!this.map.has(ino), () => `inode ${ino} created twice`);
+    this.vol.put(inode_key(ino), inode_encode(rec));
+    const m: InodeMem = { ino, rec, size: rec.size, mtime: null, ctime: null, pages: new Map(), newPages: 0, open: 0 };
+    this.map.set(ino, m);
+    return m;
+  }
+
+  /** Stores m.rec in the tree. */
+  store(m: InodeMem): void {
+    this.vol.put(inode_key(m.ino), inode_encode(m.rec));
+  }
+
+  /** Forgets an inode that was deleted. */
+  forget(ino: number): void {
+    this.map.delete(ino);
+  }
+
+  /** Inodes with dirty pages. */
+  dirty(): InodeMem[] {
+    const out: InodeMem[] = [];
+    for (const m of this.map.values()) if (m.pages.size > 0 || m.mtime !== null) out.push(m);
+    return out;
+  }
+
+  all(): IterableIterator<InodeMem> {
+    return this.map.values();
+  }
+
+  private evict(): void {
+    const target = Math.floor(this.max * 0.9);
+    for (const [ino, m] of this.map) {
+      if (this.map.size <= target) break;
+      if (m.pages.size === 0 && m.open === 0 && m.mtime === null) this.map.delete(ino);
+    }
+  }
+
+  /** Drops every cached inode without dirty state (tests: force reloading). */
+  drop_clean(): void {
+    for (const [ino, m] of this.map) if (m.pages.size === 0 && m.open === 0 && m.mtime === null) this.map.delete(ino);
+  }
+}
+
+export function attr_of(m: InodeMem): Attr {
+  const r = m.rec;
+  let blocks: number;
+  if (is_reg(r.mode) || (r.mode & 0o170000) === 0o120000) {
+    blocks = r.flags & INODE_FLAG_INLINE ? Math.ceil(m.size / 512) : (r.blocks + m.newPages) * 8;
+  } else if (is_dir(r.mode)) {
+    blocks = 8;
+  } else {
+    blocks = 0;
+  }
+  return {
+    ino: m.ino,
+    mode: r.mode,
+    nlink: r.nlink,
+    uid: r.uid,
+    gid: r.gid,
+    rdev: r.rdev,
+    size: is_dir(r.mode) ? 4096 : m.size,
+    blocks,
+    blksize: 4096,
+    atime: { s: r.atime_s, ns: r.atime_ns },
+    mtime: m.mtime ?? { s: r.mtime_s, ns: r.mtime_ns },
+    ctime: m.ctime ?? { s: r.ctime_s, ns: r.ctime_ns },
+    btime: { s: r.btime_s, ns: r.btime_ns },
+    generation: r.generation,
+  };
+}
+
+export function times_set(r: Inode, which: 'a' | 'm' | 'c', t: Timespec): void {
+  if (which === 'a') { r.atime_s = t.s; r.atime_ns = t.ns; }
+  else if (which === 'm') { r.mtime_s = t.s; r.mtime_ns = t.ns; }
+  else { r.ctime_s = t.s; r.ctime_ns = t.ns; }
+}

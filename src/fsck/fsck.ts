@@ -1,0 +1,332 @@
+// fsck: checks a cowlog device from its superblock down to every record.
+//
+// What is checked:
+// - both superblock copies; the checkpoint ring (damaged slots are reported as warnings: the
+//   ring exists so that a torn checkpoint write costs nothing);
+// - every metadata block's CRC32C and self-description (done by decoding it);
+// - the B+tree: order, ranges, fanout, equal leaf depth;
+// - reference counts recomputed from scratch: each node id's parents against the NAT, each block's
+//   holders (node, table block, directory block, map slots) against the RCT — which also finds
+//   double allocation — and each segment's valid count against the SUT;
+// - the segment summary of every live block against what holds it;
+// - POSIX structure: every name points at an inode, link counts, '..' of directories, inline data
+//   and block maps against file sizes, st_blocks counts, unreachable inodes;
+// - with `data`, every mapped data block's CRC32C.
+// With readOnly (-n) nothing is written: pending fsync records are rolled forward in memory only.
+
+import type { BlockDevice } from '../device/device.js';
+import { BLOCK_SIZE } from '../device/device.js';
+import { Volume } from '../checkpoint/volume.js';
+import { is_leaf } from '../format/node.js';
+import {
+  dirents_decode, inode_decode, INODE_FLAG_INLINE, key_str, KEY_MAX, KEY_MIN, map_decode, MAP_SLOTS, name_hash, RecKind,
+  xattrs_decode, REC_KIND_MAX,
+} from '../format/records.js';
+import type { Inode, Key } from '../format/records.js';
+import { cp_header_decode } from '../format/checkpoint.js';
+import { cp_slot_addr, TABLE_NAMES } from '../format/geometry.js';
+import { sb_decode } from '../format/superblock.js';
+import { BlockKind, SegState } from '../log/segments.js';
+import { crc32c } from '../util/crc32c.js';
+import { FsError } from '../util/errors.js';
+import { nid_of } from '../util/ids.js';
+import type { NodeId } from '../util/ids.js';
+import { dt_of, is_dir, is_lnk, is_reg, S_IFMT } from '../fs/types.js';
+
+export interface FsckOptions {
+  /** never write (-n): roll pending fsync records forward in memory only */
+  readOnly?: boolean;
+  /** also read every data block and check its CRC32C */
+  data?: boolean;
+  /** progress and notes */
+  log?: (msg: string) => void;
+}
+
+export interface FsckReport {
+  errors: string[];
+  warnings: string[];
+  /** what was looked at */
+  counts: { nodes: number; records: number; inodes: number; dirs: number; files: number; dataBlocks: number; tableBlocks: number };
+  checkpointSeq: number;
+  rolledForward: number;
+}
+
+export const FSCK_CLEAN = 0;
+export const FSCK_ERRORS = 4;
+export const FSCK_FAILED = 8;
+
+const ERRORS_MAX = 200;
+
+export function fsck(dev: BlockDevice, o: FsckOptions = {}): FsckReport {
+  const rep: FsckReport = {
+    errors: [], warnings: [],
+    counts: { nodes: 0, records: 0, inodes: 0, dirs: 0, files: 0, dataBlocks: 0, tableBlocks: 0 },
+    checkpointSeq: 0, rolledForward: 0,
+  };
+  const err = (m: string): void => {
+    if (rep.errors.length < ERRORS_MAX) rep.errors.push(m);
+    else if (rep.errors.length === ERRORS_MAX) rep.errors.push('... more errors not listed');
+  };
+  const warn = (m: string): void => { rep.warnings.push(m); };
+
+  // superblock copies
+  const sbBlocks = dev.read(0, 2);
+  for (const a of [0, 1]) {
+    try {
+      sb_decode(sbBlocks.subarray(a * BLOCK_SIZE, (a + 1) * BLOCK_SIZE), a);
+    } catch (e) {
+      (a === 0 ? err : warn)(`superblock copy at block ${a}: ${(e as Error).message}`);
+    }
+  }
+  {
+    // the copies differ only in their copy number and CRC; compare the rest
+    const a = Buffer.from(sbBlocks.subarray(0, BLOCK_SIZE));
+    const b = Buffer.from(sbBlocks.subarray(BLOCK_SIZE));
+    a.writeUInt16LE(0, 6); b.writeUInt16LE(0, 6);
+    a.writeUInt32LE(0, BLOCK_SIZE - 4); b.writeUInt32LE(0, BLOCK_SIZE - 4);
+    if (!a.equals(b)) warn('the two superblock copies differ');
+  }
+
+  let vol: Volume;
+  try {
+    vol = Volume.open(dev, { readOnly: o.readOnly ?? false, ...(o.log ? { log: o.log } : {}) });
+  } catch (e) {
+    if (e instanceof FsError && e.code === 'EINVAL') throw e;
+    err(`cannot mount: ${(e as Error).message}`);
+    return rep;
+  }
+  rep.checkpointSeq = vol.seq;
+  rep.rolledForward = vol.mount.groups;
+  for (const s of vol.mount.skipped) warn(`newer checkpoint skipped: ${s}`);
+  const g = vol.g;
+  // the ring: damaged slots
+  for (let s = 0; s < g.cpSlots; s++) {
+    const a = cp_slot_addr(s);
+    const b = dev.read(a);
+    if (b.every((x) => x === 0)) continue;
+    try {
+      cp_header_decode(b, a, vol.fsid);
+    } catch (e) {
+      warn(`checkpoint slot ${s}: ${(e as Error).message}`);
+    }
+  }
+
+  const log = vol.log;
+  const mainStart = g.mainStart;
+  const mainEnd = g.mainStart + g.segCount * g.segBlocks;
+  /** holders of each block, recomputed */
+  const holders = new Uint32Array(g.blockCount);
+  const holderWhat = new Map<number, string>();
+  const hold = (a: number, what: string): void => {
+    if (a < mainStart || a >= mainEnd) { err(`${what} points at block ${a}, outside the log`); return; }
+    holders[a]!++;
+    const prev = holderWhat.get(a);
+    // only data blocks may have several holders (leaves shared between snapshots)
+    if (prev !== undefined && !(prev.startsWith('data') && what.startsWith('data'))) err(`block ${a} is claimed twice: by ${prev} and by ${what}`);
+    if (prev === undefined) holderWhat.set(a, what);
+  };
+
+  // tables and the directory
+  for (let di = 0; di < vol.cpDir.length; di++) {
+    const a = vol.cpDir[di]!;
+    if (a === 0) continue;
+    hold(a, `table directory block ${di}`);
+    const sm = log.summary(a);
+    if (sm.kind !== BlockKind.DIR || sm.owner !== di) err(`table directory block ${di} at ${a}: its summary says kind ${sm.kind} owner ${sm.owner}`);
+  }
+  for (const t of g.tables) {
+    for (let bi = 0; bi < t.blocks; bi++) {
+      const a = vol.dir[t.dirBase + bi]!;
+      if (a === 0) continue;
+      rep.counts.tableBlocks++;
+      hold(a, `${TABLE_NAMES[t.id]} table block ${bi}`);
+      const sm = log.summary(a);
+      if (sm.kind !== BlockKind.TABLE || sm.sub !== t.id || sm.owner !== bi) err(`${TABLE_NAMES[t.id]} table block ${bi} at ${a}: its summary disagrees (kind ${sm.kind}, table ${sm.sub}, block ${sm.owner})`);
+    }
+  }
+
+  // the tree: structure, node parents, and every node read from the device
+  const parents = new Map<NodeId, number>();
+  parents.set(vol.root, 1);
+  const seen = new Set<NodeId>();
+  let issues: { nid: NodeId; what: string }[];
+  try {
+    issues = vol.tree.check(vol.root, (nid, n) => {
+      if (seen.has(nid)) return;
+      seen.add(nid);
+      rep.counts.nodes++;
+      if (!is_leaf(n)) for (const kid of n.kids) parents.set(kid, (parents.get(kid) ?? 0) + 1);
+    });
+  } catch (e) {
+    err(`B+tree walk failed: ${(e as Error).message}`);
+    issues = [];
+  }
+  for (const i of issues) err(`B+tree node ${i.nid}: ${i.what}`);
+
+  // NAT against the recomputed parents
+  let natUsed = 0;
+  for (let i = 1; i < vol.nat.capacity; i++) {
+    const nid = nid_of(i);
+    const refs = vol.nat.refs(nid);
+    const addr = vol.nat.addr(nid);
+    const want = parents.get(nid) ?? 0;
+    if (refs === 0) {
+      if (addr !== 0) err(`NAT entry ${i} is free but holds address ${addr}`);
+      if (want !== 0) err(`node ${i} is referenced ${want} times but its NAT entry is free`);
+      continue;
+    }
+    natUsed++;
+    if (refs !== want) err(`node ${i}: NAT says ${refs} references, the trees hold ${want}${want === 0 ? ' (leaked node)' : ''}`);
+    if (addr === 0) { if (!o.readOnly || !vol.mount.groups) err(`node ${i} has no block`); continue; }
+    hold(addr, `node ${i}`);
+    const sm = log.summary(addr);
+    if (sm.kind !== BlockKind.NODE || sm.owner !== i) err(`node ${i} at ${addr}: its summary says kind ${sm.kind} owner ${sm.owner}`);
+  }
+
+  // records: one pass in key order
+  const inodes = new Map<number, Inode>();
+  const names = new Map<number, number>(); // ino → names pointing at it
+  const subdirs = new Map<number, number>(); // dir → subdirectories named in it
+  const dirParentSeen = new Map<number, number>(); // dir → the directory naming it
+  const mapped = new Map<number, { count: number; maxIdx: number }>();
+  const inlineLen = new Map<number, number>();
+  const orphans = new Set<number>();
+  const pendingNames: { dir: number; name: string; ino: number; type: number }[] = [];
+  let cur = -1;
+  const recs: { k: Key; v: Buffer }[] = [];
+  vol.scan(KEY_MIN, KEY_MAX, (k, v) => { recs.push({ k, v }); });
+  for (const { k, v } of recs) {
+    rep.counts.records++;
+    if (k.kind < 1 || k.kind > REC_KIND_MAX) { err(`record ${key_str(k)} of unknown kind`); continue; }
+    try {
+      if (k.ino === 0) {
+        if (k.kind === RecKind.ORPHAN) orphans.add(k.off);
+        else err(`record ${key_str(k)} under inode 0`);
+        continue;
+      }
+      if (k.kind === RecKind.INODE) {
+        if (k.off !== 0) err(`inode record ${key_str(k)} with a non-zero offset`);
+        inodes.set(k.ino, inode_decode(v));
+        cur = k.ino;
+        continue;
+      }
+      if (cur !== k.ino) { err(`record ${key_str(k)} belongs to inode ${k.ino}, which has no inode record`); continue; }
+      switch (k.kind) {
+        case RecKind.DIRENT: {
+          const list = dirents_decode(v);
+          for (const d of list) {
+            if (name_hash(d.name) !== k.off) err(`directory ${k.ino}: entry ${JSON.stringify(d.name.toString())} filed under the wrong hash`);
+            names.set(d.ino, (names.get(d.ino) ?? 0) + 1);
+            if (d.type === dt_of(0o040000)) {
+              subdirs.set(k.ino, (subdirs.get(k.ino) ?? 0) + 1);
+              if (dirParentSeen.has(d.ino)) err(`directory ${d.ino} has two names (in ${dirParentSeen.get(d.ino)} and ${k.ino})`);
+              dirParentSeen.set(d.ino, k.ino);
+            }
+            pendingNames.push({ dir: k.ino, name: d.name.toString(), ino: d.ino, type: d.type });
+          }
+          break;
+        }
+        case RecKind.XATTR:
+          for (const x of xattrs_decode(v)) if (name_hash(x.name) !== k.off) err(`inode ${k.ino}: xattr ${x.name.toString()} filed under the wrong hash`);
+          break;
+        case RecKind.INLINE:
+          inlineLen.set(k.ino, v.length);
+          break;
+        case RecKind.MAP: {
+          const m = map_decode(v);
+          const st = mapped.get(k.ino) ?? { count: 0, maxIdx: -1 };
+          for (let s = 0; s < MAP_SLOTS; s++) {
+            const a = m.addr[s]!;
+            if (a === 0) continue;
+            const idx = k.off * MAP_SLOTS + s;
+            st.count++;
+            st.maxIdx = Math.max(st.maxIdx, idx);
+            rep.counts.dataBlocks++;
+            hold(a, `data of inode ${k.ino} block ${idx}`);
+            const sm = log.summary(a);
+            if (sm.kind !== BlockKind.DATA || sm.owner !== k.ino || sm.offset !== idx) err(`data block ${a} (inode ${k.ino} block ${idx}): its summary says kind ${sm.kind} owner ${sm.owner} offset ${sm.offset}`);
+            if (o.data && crc32c(dev.read(a)) !== m.csum[s]) err(`data block ${a} (inode ${k.ino} block ${idx}) fails its CRC32C check`);
+          }
+          mapped.set(k.ino, st);
+          break;
+        }
+        default:
+          err(`record ${key_str(k)} of kind ${k.kind} under an inode`);
+      }
+    } catch (e) {
+      err(`record ${key_str(k)}: ${(e as Error).message}`);
+    }
+  }
+
+  // names against inodes
+  for (const n of pendingNames) {
+    const t = inodes.get(n.ino);
+    if (!t) { err(`directory ${n.dir}: entry ${JSON.stringify(n.name)} names inode ${n.ino}, which does not exist`); continue; }
+    if (n.type !== dt_of(t.mode)) err(`directory ${n.dir}: entry ${JSON.stringify(n.name)} says type ${n.type}, inode ${n.ino} is type ${dt_of(t.mode)}`);
+    if (is_dir(t.mode) && t.parent !== n.dir) err(`directory ${n.ino} is named in ${n.dir} but its '..' is ${t.parent}`);
+  }
+  if (!inodes.has(1) || !is_dir(inodes.get(1)!.mode)) err('the root directory (inode 1) is missing');
+  let maxIno = 0;
+  for (const [ino, r] of inodes) {
+    maxIno = Math.max(maxIno, ino);
+    rep.counts.inodes++;
+    const fmt = r.mode & S_IFMT;
+    if (is_dir(r.mode)) {
+      rep.counts.dirs++;
+      const want = 2 + (subdirs.get(ino) ?? 0);
+      if (r.nlink !== want) err(`directory ${ino}: nlink ${r.nlink}, expected ${want}`);
+      if (ino !== 1 && !names.has(ino)) err(`directory ${ino} has no name (unreachable)`);
+      if (ino === 1 && r.parent !== 1) err(`root directory's '..' is ${r.parent}`);
+      if (mapped.has(ino) || inlineLen.has(ino)) err(`directory ${ino} has file data`);
+      continue;
+    }
+    if (is_reg(r.mode)) rep.counts.files++;
+    const nm = names.get(ino) ?? 0;
+    if (r.nlink !== nm) {
+      if (!(nm === 0 && r.nlink === 0 && orphans.has(ino))) err(`inode ${ino}: nlink ${r.nlink} but ${nm} names${nm === 0 && !orphans.has(ino) ? ' (unreachable, not an orphan)' : ''}`);
+    }
+    if (fmt !== 0o100000 && fmt !== 0o120000 && (mapped.has(ino) || inlineLen.has(ino))) err(`inode ${ino} of type ${fmt.toString(8)} has data`);
+    const inline = (r.flags & INODE_FLAG_INLINE) !== 0;
+    const m = mapped.get(ino);
+    if (inline) {
+      if (m) err(`inode ${ino} is inline but has block maps`);
+      const len = inlineLen.get(ino) ?? 0;
+      if (len !== r.size) err(`inode ${ino}: inline data of ${len} bytes, size ${r.size}`);
+      if (r.size > g.inlineMax) err(`inode ${ino}: inline size ${r.size} above the limit ${g.inlineMax}`);
+    } else {
+      if (inlineLen.has(ino)) err(`inode ${ino} has inline data but is not inline`);
+      if (m && m.maxIdx >= Math.ceil(r.size / BLOCK_SIZE)) err(`inode ${ino}: block ${m.maxIdx} mapped beyond its size ${r.size}`);
+      if ((m?.count ?? 0) !== r.blocks) err(`inode ${ino}: ${m?.count ?? 0} blocks mapped, its block count says ${r.blocks}`);
+    }
+    if (is_lnk(r.mode) && r.size === 0) err(`symlink ${ino} is empty`);
+  }
+  for (const ino of orphans) {
+    const r = inodes.get(ino);
+    if (!r) err(`orphan list names inode ${ino}, which does not exist`);
+    else if (r.nlink !== 0) err(`orphan ${ino} still has ${r.nlink} links`);
+  }
+  if (vol.inodes !== inodes.size) err(`checkpoint counts ${vol.inodes} inodes, the tree holds ${inodes.size}`);
+  if (vol.nextIno <= maxIno) err(`next inode number ${vol.nextIno} is not above the largest in use (${maxIno})`);
+  if (natUsed !== seen.size) err(`${natUsed} NAT entries in use, ${seen.size} nodes reachable`);
+
+  // reference counts and segment usage
+  const segValid = new Uint32Array(g.segCount);
+  for (let a = mainStart; a < mainEnd; a++) {
+    const want = holders[a]!;
+    const have = log.refs(a);
+    if (want !== have) err(`block ${a}: reference count ${have}, held ${want} times${holderWhat.has(a) ? ` (by ${holderWhat.get(a)})` : ''}`);
+    if (have > 0) segValid[log.seg_of(a)]!++;
+  }
+  for (let s = 0; s < g.segCount; s++) {
+    const info = log.seg(s);
+    if (info.valid !== segValid[s]) err(`segment ${s}: usage table says ${info.valid} valid blocks, reference counts give ${segValid[s]}`);
+    if (segValid[s]! > 0 && info.state !== SegState.INUSE) err(`segment ${s} holds ${segValid[s]} live blocks but is marked ${info.state === SegState.FREE ? 'free' : 'prefree'}`);
+  }
+  // recovery (without -n) already wrote its checkpoint; the check itself writes nothing
+  vol.abandon();
+  return rep;
+}
+
+export function fsck_exit_code(rep: FsckReport): number {
+  return rep.errors.length ? FSCK_ERRORS : FSCK_CLEAN;
+}

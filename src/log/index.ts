@@ -1,0 +1,2 @@
+export * from './metatable.js';
+export * from './segments.js';
