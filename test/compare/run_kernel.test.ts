@@ -1,0 +1,77 @@
+import t from 'tap';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { run_kernel_host } from '../../tools/compare/run_kernel.js';
+import { mounts } from '../../tools/compare/sys.js';
+import { tracefs_ensure } from '../../tools/trace/tracefs.js';
+import { workload_generate, workload_text } from '../../tools/workload/generate.js';
+import { wear_decode } from '../../src/wear/wearfile.js';
+import type { RunResult } from '../../tools/compare/result.js';
+
+const why = process.getuid?.() !== 0 ? 'loop devices and mounts need root' : tracefs_ensure();
+if (why !== undefined) t.plan(0, why);
+
+const MiB = 1024 * 1024;
+const DEV = 64 * MiB;
+
+function loops(): string[] {
+  return (spawnSync('losetup', ['-a'], { encoding: 'utf8' }).stdout ?? '').split('\n').filter((l) => l.includes('cowlog-'));
+}
+function our_mounts(): string[] {
+  return mounts().filter((m) => m.mountpoint.includes('/cowlog-') && m.mountpoint.includes('-mnt-')).map((m) => m.mountpoint);
+}
+function instances(): string[] {
+  try { return fs.readdirSync('/sys/kernel/tracing/instances').filter((n) => n.startsWith(`cowlog-${process.pid}-`)); } catch { return []; }
+}
+
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'cowlog-runner-test-'));
+t.teardown(() => fs.rmSync(work, { recursive: true, force: true }));
+const trace = path.join(work, 'w.jsonl');
+fs.writeFileSync(trace, workload_text(workload_generate({ profile: 'smallsync', ops: 400, seed: 4, deviceBytes: DEV })));
+
+for (const fsName of ['ext4', 'btrfs']) {
+  t.test(`${fsName}: a short smallsync run end to end`, async (t) => {
+    const out = path.join(work, 'out');
+    const lines: string[] = [];
+    const r = await run_kernel_host({ fs: fsName, deviceBytes: DEV, workloadPath: trace, mkfsOptions: [], mountOptions: '', out, log: (l) => lines.push(l) });
+    const onDisk = JSON.parse(fs.readFileSync(path.join(out, fsName, 'result.json'), 'utf8')) as RunResult;
+    t.same(onDisk, r, 'result.json holds the returned result');
+    const wear = wear_decode(fs.readFileSync(path.join(out, fsName, 'wear.bin')), 'wear.bin');
+    t.equal(wear.meta.fs, fsName);
+    t.equal(wear.meta.source, 'tracefs');
+    t.equal(wear.counts.length, DEV / 4096, 'one count per 4 KiB block');
+    t.equal(Number(wear.bytes), r.hostBytes, 'host bytes are the wear file\'s');
+    t.equal(wear.meta.mkfsBytes, r.mkfsBytes);
+    t.ok(r.mkfsBytes > 0, 'mkfs traced apart');
+    t.equal(r.ops, 400);
+    t.equal(r.opsOk, 400, 'every operation succeeded');
+    t.equal(r.enospc, 0);
+    t.ok(r.verify.ok, `verified after a fresh mount (${r.verify.bad.join('; ')})`);
+    t.ok(r.verify.filesChecked > 5);
+    t.ok(r.hostBytes > r.askedBytes, 'fsync after every small write costs more than it asks');
+    t.match(r.mkfs, fsName === 'btrfs' ? /^mkfs\.btrfs .*--mixed/ : /^mkfs\.ext4 /);
+    t.match(r.hottestWhat ?? '', fsName === 'btrfs' ? /btrfs/ : /ext4/, `hottest block named: ${r.hottestWhat}`);
+    t.ok(lines.some((l) => /replay \d+\/400/.test(l)), 'progress lines');
+    t.same(loops(), [], 'no loop device left');
+    t.same(our_mounts(), [], 'nothing left mounted');
+  });
+}
+
+t.test('a run that fails halfway leaves no loop device, mount or tracer behind', async (t) => {
+  const out = path.join(work, 'fail');
+  const log = (): void => {};
+  // mkfs fails after the loop device is attached
+  await t.rejects(run_kernel_host({ fs: 'ext4', deviceBytes: DEV, workloadPath: trace, mkfsOptions: ['-O', 'no_such_feature'], mountOptions: '', out, log }), /mkfs\.ext4/);
+  t.same(loops(), [], 'after a failed mkfs: no loop device');
+  // mount fails after mkfs, with the workload tracer running
+  await t.rejects(run_kernel_host({ fs: 'ext4', deviceBytes: DEV, workloadPath: trace, mkfsOptions: [], mountOptions: 'no_such_option', out, log }), /mount/);
+  t.same(loops(), [], 'after a failed mount: no loop device');
+  t.same(our_mounts(), [], 'nothing mounted');
+  t.same(instances(), [], 'no tracing instance left enabled');
+  // a trace that asks for more than the device: refused before anything is made
+  const before = fs.readdirSync('/var/tmp').filter((n) => n.startsWith('cowlog-ext4-')).length;
+  await t.rejects(run_kernel_host({ fs: 'ext4', deviceBytes: 32 * MiB, workloadPath: trace, mkfsOptions: [], mountOptions: '', out, log }), /larger than this 33554432-byte one/);
+  t.equal(fs.readdirSync('/var/tmp').filter((n) => n.startsWith('cowlog-ext4-')).length, before, 'no image was made');
+});
