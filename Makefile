@@ -51,3 +51,8 @@ soak: build
 
 clean:
 	rm -rf dist
+
+# the standard comparison runs (smallsync and mixed, 30,000 operations, cowlog/ext4/btrfs/f2fs)
+.PHONY: heatmaps
+heatmaps: build
+	bash tools/heatmaps.sh

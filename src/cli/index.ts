@@ -1,9 +1,11 @@
 // Registers every subcommand, then runs main(). Kept apart from main.ts so that a subcommand
 // file may import main.ts's helpers without an import cycle.
 import { main, commands_register } from './main.js';
+import { cmd_wear } from './cmd_wear.js';
 
 commands_register(
   // cmd_*.ts modules are listed here, one per line
+  cmd_wear,
 );
 
 main(process.argv.slice(2)).then(

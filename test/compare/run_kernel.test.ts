@@ -16,11 +16,15 @@ if (why !== undefined) t.plan(0, why);
 const MiB = 1024 * 1024;
 const DEV = 64 * MiB;
 
+// this test's images, loop devices and mounts all live under its own scratch directory
+const scratch = fs.mkdtempSync('/var/tmp/cowlog-runner-scratch-');
+process.env['COWLOG_SCRATCH'] = scratch;
+t.teardown(() => fs.rmSync(scratch, { recursive: true, force: true }));
 function loops(): string[] {
-  return (spawnSync('losetup', ['-a'], { encoding: 'utf8' }).stdout ?? '').split('\n').filter((l) => l.includes('cowlog-'));
+  return (spawnSync('losetup', ['-a'], { encoding: 'utf8' }).stdout ?? '').split('\n').filter((l) => l.includes(scratch));
 }
 function our_mounts(): string[] {
-  return mounts().filter((m) => m.mountpoint.includes('/cowlog-') && m.mountpoint.includes('-mnt-')).map((m) => m.mountpoint);
+  return mounts().filter((m) => m.mountpoint.startsWith(scratch)).map((m) => m.mountpoint);
 }
 function instances(): string[] {
   try { return fs.readdirSync('/sys/kernel/tracing/instances').filter((n) => n.startsWith(`cowlog-${process.pid}-`)); } catch { return []; }
@@ -71,7 +75,6 @@ t.test('a run that fails halfway leaves no loop device, mount or tracer behind',
   t.same(our_mounts(), [], 'nothing mounted');
   t.same(instances(), [], 'no tracing instance left enabled');
   // a trace that asks for more than the device: refused before anything is made
-  const before = fs.readdirSync('/var/tmp').filter((n) => n.startsWith('cowlog-ext4-')).length;
   await t.rejects(run_kernel_host({ fs: 'ext4', deviceBytes: 32 * MiB, workloadPath: trace, mkfsOptions: [], mountOptions: '', out, log }), /larger than this 33554432-byte one/);
-  t.equal(fs.readdirSync('/var/tmp').filter((n) => n.startsWith('cowlog-ext4-')).length, before, 'no image was made');
+  t.same(fs.readdirSync(scratch), [], 'no image was made, and the failed runs removed theirs');
 });

@@ -1,0 +1,214 @@
+// `cowlog wear ...`: workloads, replays, comparisons with kernel filesystems, heatmaps.
+// The work is done by tools/ (workload, trace, compare, vm); this file parses arguments and
+// prints. The tools are imported when a subcommand runs, so the rest of the CLI never loads them.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Command } from './command.js';
+import { UsageError, size_parse } from './command.js';
+
+const HELP = `usage:
+  cowlog wear workload --profile P --ops N --seed S --device-size 64M [options] > w.jsonl
+      profiles: smallsync (small files and appends, fsync after every write), mixed (files up to
+      2 MiB, some fsync), fill (1 MiB and 4 KiB files until ENOSPC: usable capacity), overwrite
+      (fill to --fill-pct, then random 4 KiB overwrites: steady-state cleaning)
+      --live-max PCT     live-data bound, % of the device (smallsync 15, mixed 20)
+      --fill-pct PCT     overwrite: how full before overwriting (default 80)
+      --skew 80/20       overwrite: 80 % of the writes to 20 % of the blocks
+      --sync-every N     overwrite: a sync after every N overwrites (default 1000)
+      --enospc-limit N   fill: stop after N ENOSPC errors (default 32)
+      -o FILE            write the trace to FILE instead of standard output
+  cowlog wear replay TRACE DIR [--result FILE]
+      apply a trace to a mounted directory, count errors, verify every file
+  cowlog wear compare --fs cowlog,ext4,btrfs,f2fs --size 64M --workload w.jsonl --out DIR
+                      [--mkfs-opt FS=OPTS]... [--mount-opt FS=OPTS]... [--guest-timeout MIN]
+      the same workload on a fresh device of each filesystem, traced; then heatmaps, report.md,
+      report.html and a table. f2fs runs in a QEMU guest (minutes). Runs already in DIR for other
+      filesystems stay in the report, so '--fs f2fs --out DIR' adds f2fs to an earlier comparison.
+  cowlog wear heatmap DEVICE-or-WEARFILE [--out PNG]
+      draw one wear file (or the one kept for a device) as a block-grid heatmap
+
+Docs: docs/WORKLOAD.md (the trace format), docs/COMPARE.md (how runs are made).`;
+
+type Opts = { pos: string[]; one: Map<string, string>; many: Map<string, string[]> };
+
+function args_parse(argv: string[], valued: readonly string[], repeated: readonly string[] = []): Opts {
+  const o: Opts = { pos: [], one: new Map(), many: new Map() };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!a.startsWith('-') || a === '-') { o.pos.push(a); continue; }
+    const eq = a.indexOf('=');
+    const name = eq > 0 && a.startsWith('--') ? a.slice(0, eq) : a;
+    if (!valued.includes(name) && !repeated.includes(name)) throw new UsageError(`unknown option ${name}`);
+    const v = eq > 0 && a.startsWith('--') ? a.slice(eq + 1) : argv[++i];
+    if (v === undefined) throw new UsageError(`${name} needs a value`);
+    if (repeated.includes(name)) o.many.set(name, [...(o.many.get(name) ?? []), v]);
+    else o.one.set(name, v);
+  }
+  return o;
+}
+
+function int_opt(o: Opts, name: string): number | undefined {
+  const v = o.one.get(name);
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`${name} must be a non-negative integer, not '${v}'`);
+  return n;
+}
+
+function pct_opt(o: Opts, name: string): number | undefined {
+  const v = o.one.get(name);
+  if (v === undefined) return undefined;
+  const n = Number(v.replace(/%$/, ''));
+  if (!(n > 0 && n <= 100)) throw new UsageError(`${name} must be a percentage in (0, 100], not '${v}'`);
+  return n;
+}
+
+async function workload(argv: string[]): Promise<number> {
+  const o = args_parse(argv, ['--profile', '--ops', '--seed', '--device-size', '--live-max', '--fill-pct', '--skew', '--sync-every', '--enospc-limit', '-o']);
+  const { PROFILES, workload_generate, workload_text } = await import('../../tools/workload/generate.js');
+  const profile = o.one.get('--profile');
+  if (!profile) throw new UsageError(`--profile is required (${PROFILES.join(', ')})`);
+  if (!(PROFILES as readonly string[]).includes(profile)) throw new UsageError(`unknown profile '${profile}' (${PROFILES.join(', ')})`);
+  const ops = int_opt(o, '--ops');
+  if (ops === undefined && (profile === 'smallsync' || profile === 'mixed' || profile === 'overwrite')) throw new UsageError('--ops is required');
+  const dev = o.one.get('--device-size');
+  if (!dev) throw new UsageError('--device-size is required (e.g. 64M)');
+  const g = workload_generate({
+    profile: profile as (typeof PROFILES)[number],
+    ops: ops ?? 0,
+    seed: int_opt(o, '--seed') ?? 1,
+    deviceBytes: size_parse(dev),
+    ...(pct_opt(o, '--live-max') !== undefined ? { livePct: pct_opt(o, '--live-max')! } : {}),
+    ...(pct_opt(o, '--fill-pct') !== undefined ? { fillPct: pct_opt(o, '--fill-pct')! } : {}),
+    ...(o.one.has('--skew') ? { skew: o.one.get('--skew')! } : {}),
+    ...(int_opt(o, '--sync-every') !== undefined ? { syncEvery: int_opt(o, '--sync-every')! } : {}),
+    ...(int_opt(o, '--enospc-limit') !== undefined ? { enospcLimit: int_opt(o, '--enospc-limit')! } : {}),
+  });
+  const text = workload_text(g);
+  const out = o.one.get('-o');
+  if (out) fs.writeFileSync(out, text); else process.stdout.write(text);
+  process.stderr.write(`cowlog wear workload: ${g.header.name}: ${g.header.ops} operations, ` +
+    `${(g.header.askedBytes / 1048576).toFixed(1)} MiB asked; ${g.boundNote}\n`);
+  return 0;
+}
+
+async function replay(argv: string[]): Promise<number> {
+  const o = args_parse(argv, ['--result']);
+  if (o.pos.length !== 2) throw new UsageError('replay needs TRACE and DIR');
+  const { trace_read, TraceError } = await import('../../tools/workload/trace.js');
+  const { replay: replay_run, replay_summary } = await import('../../tools/workload/replay.js');
+  const [tracePath, dir] = o.pos as [string, string];
+  let trace;
+  try {
+    trace = trace_read(tracePath);
+  } catch (e) {
+    if (e instanceof TraceError) { process.stderr.write(`cowlog wear replay: ${e.message}\n`); return 1; }
+    throw e;
+  }
+  if (!fs.statSync(dir).isDirectory()) throw new UsageError(`${dir} is not a directory`);
+  const r = replay_run(trace, dir, { progress: (d, t) => process.stderr.write(`replay: ${d}/${t} operations\n`) });
+  process.stdout.write(replay_summary(r) + '\n');
+  const res = o.one.get('--result');
+  if (res) fs.writeFileSync(res, JSON.stringify(r, null, 2) + '\n');
+  return r.verify.ok ? 0 : 1;
+}
+
+function fs_opts(list: string[] | undefined, name: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const v of list ?? []) {
+    const eq = v.indexOf('=');
+    if (eq <= 0) throw new UsageError(`${name} takes FS=OPTIONS, e.g. ${name} ext4='-O ^has_journal'`);
+    out[v.slice(0, eq)] = v.slice(eq + 1);
+  }
+  return out;
+}
+
+async function compare(argv: string[]): Promise<number> {
+  const o = args_parse(argv, ['--fs', '--size', '--workload', '--out', '--guest-timeout'], ['--mkfs-opt', '--mount-opt']);
+  const { compare_run, FS_KNOWN } = await import('../../tools/compare/compare.js');
+  const { TraceError } = await import('../../tools/workload/trace.js');
+  const fsList = (o.one.get('--fs') ?? 'cowlog,ext4,btrfs,f2fs').split(',').map((s) => s.trim()).filter(Boolean);
+  for (const f of fsList) if (!FS_KNOWN.includes(f)) throw new UsageError(`unknown filesystem '${f}' (known: ${FS_KNOWN.join(', ')})`);
+  const workloadPath = o.one.get('--workload');
+  if (!workloadPath) throw new UsageError('--workload is required (make one with: cowlog wear workload ...)');
+  const out = o.one.get('--out');
+  if (!out) throw new UsageError('--out is required (e.g. heatmaps/mine)');
+  if (process.getuid?.() !== 0) throw new UsageError('compare needs root (loop devices, mounts, tracefs)');
+  const mkfs = fs_opts(o.many.get('--mkfs-opt'), '--mkfs-opt');
+  const mkfsOptions: Record<string, string[]> = {};
+  for (const [k, v] of Object.entries(mkfs)) mkfsOptions[k] = v.split(/\s+/).filter(Boolean);
+  const t0 = Date.now();
+  const stamp = (): string => {
+    const s = Math.round((Date.now() - t0) / 1000);
+    return `${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
+  };
+  let outcome;
+  try {
+    outcome = await compare_run({
+      fsList,
+      deviceBytes: size_parse(o.one.get('--size') ?? '64M'),
+      workloadPath,
+      out,
+      mkfsOptions,
+      mountOptions: fs_opts(o.many.get('--mount-opt'), '--mount-opt'),
+      ...(int_opt(o, '--guest-timeout') ? { guestTimeoutMin: int_opt(o, '--guest-timeout')! } : {}),
+      log: (l) => process.stderr.write(`[${stamp()}] ${l}\n`),
+    });
+  } catch (e) {
+    if (e instanceof TraceError) { process.stderr.write(`cowlog wear compare: ${e.message}\n`); return 1; }
+    throw e;
+  }
+  process.stdout.write(outcome.table.trimEnd() + '\n');
+  for (const f of outcome.failures) process.stdout.write(`${f.fs}: FAILED: ${f.error}\n`);
+  const bad = outcome.results.filter((r) => !r.verify.ok).map((r) => r.fs);
+  if (bad.length) process.stdout.write(`verification FAILED for ${bad.join(', ')}: files do not hold what the workload wrote (see result.json)\n`);
+  process.stdout.write(`results: ${path.resolve(out)}${outcome.report ? `\nreport: ${path.resolve(outcome.report)}` : ''}\n`);
+  return outcome.failures.length || bad.length ? 1 : 0;
+}
+
+async function heatmap(argv: string[]): Promise<number> {
+  const o = args_parse(argv, ['--out']);
+  if (o.pos.length !== 1) throw new UsageError('heatmap needs one DEVICE or WEARFILE');
+  const target = o.pos[0]!;
+  const { wear_decode, WEAR_MAGIC } = await import('../wear/wearfile.js');
+  let wearPath = target;
+  const head = Buffer.alloc(8);
+  const fd = fs.openSync(target, 'r');
+  try { fs.readSync(fd, head, 0, 8, 0); } finally { fs.closeSync(fd); }
+  if (!head.equals(WEAR_MAGIC)) {
+    const { wear_path_default } = await import('../wear/tracker.js');
+    wearPath = wear_path_default(target);
+    if (!fs.existsSync(wearPath)) {
+      process.stderr.write(`cowlog wear heatmap: ${target} is not a wear file, and the device has none at ${wearPath} (mount it with cowlog to record one)\n`);
+      return 1;
+    }
+  }
+  const rec = wear_decode(fs.readFileSync(wearPath), wearPath);
+  const png = o.one.get('--out') ?? `${path.basename(wearPath).replace(/\.(bin|wear)$/, '')}-heatmap.png`;
+  const rendererPath = '../../tools/compare/render_heatmap.js';
+  const r = (await import(rendererPath)) as { heatmap_render(rec: unknown, png: string): Promise<void> };
+  await r.heatmap_render(rec, png);
+  const { wear_stats } = await import('../wear/stats.js');
+  const st = wear_stats(rec.counts);
+  process.stdout.write(`${png}: ${rec.meta.fs} (${rec.meta.source}), ${rec.bytes} host bytes, hottest block ${st.hottestBlock} x${st.hottestCount}, ` +
+    `${st.blocksWritten} of ${st.blocks} blocks written\n`);
+  return 0;
+}
+
+export const cmd_wear: Command = {
+  name: 'wear',
+  summary: 'workloads, traced runs against ext4/btrfs/f2fs, heatmaps and write amplification',
+  help: HELP,
+  async run(argv: string[]): Promise<number> {
+    const [sub, ...rest] = argv;
+    switch (sub) {
+      case 'workload': return workload(rest);
+      case 'replay': return replay(rest);
+      case 'compare': return compare(rest);
+      case 'heatmap': return heatmap(rest);
+      case undefined: throw new UsageError('which one: workload, replay, compare or heatmap?');
+      default: throw new UsageError(`unknown subcommand '${sub}' (workload, replay, compare, heatmap)`);
+    }
+  },
+};
