@@ -74,3 +74,25 @@ t.test('Ctrl-C in the middle of a run leaves no loop device, mount or tracer beh
   t.same(fs.readdirSync('/sys/kernel/tracing/instances').filter((n) => n.startsWith(`cowlog-${child.pid}-`)), [], 'no tracing instance left');
   t.same(fs.readdirSync(scratch), [], 'scratch image removed');
 });
+
+t.test('cowlog wear heatmap draws a wear file, and says where a device\'s wear file should be', async (t) => {
+  const { wear_encode } = await import('../../src/wear/wearfile.js');
+  const counts = new Uint32Array(16384);
+  counts[0] = 100; counts[5000] = 3; counts[16383] = 1;
+  const rec = {
+    meta: { fs: 'ext4', source: 'tracefs' }, blockSize: 4096, counts, bytes: 4096n, truncated: false,
+    timeNs: BigUint64Array.of(0n), offset: BigUint64Array.of(0n), length: Uint32Array.of(4096), flags: Uint32Array.of(0),
+  };
+  const wf = path.join(work, 'x.wear');
+  fs.writeFileSync(wf, wear_encode(rec));
+  const png = path.join(work, 'x.png');
+  const r = cowlog('wear', 'heatmap', wf, '--out', png);
+  t.equal(r.status, 0, r.stderr);
+  t.same([...fs.readFileSync(png).subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 'a PNG');
+  t.match(r.stdout, /hottest block 0 x100, 3 of 16384 blocks written/);
+  const img = path.join(work, 'plain.img');
+  fs.writeFileSync(img, Buffer.alloc(8192));
+  const d = cowlog('wear', 'heatmap', img);
+  t.equal(d.status, 1);
+  t.match(d.stderr, /is not a wear file, and the device has none at .*plain/);
+});
