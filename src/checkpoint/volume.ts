@@ -67,6 +67,11 @@ export interface VolumeOptions {
   nodeCacheMax?: number;
   /** diagnostics (fallback to an older checkpoint, records rolled forward) */
   log?: (msg: string) => void;
+  /**
+   * Called when a durability point starts writing and once it is durable (after its last
+   * flush). Crash tests use it to know which states the device may come back in.
+   */
+  onDurable?: (phase: 'begin' | 'end', what: 'checkpoint' | 'redo') => void;
 }
 
 export interface MountReport {
@@ -137,6 +142,7 @@ export class Volume {
   readonly stats = { checkpoints: 0, redoGroups: 0, redoBlocks: 0, dataBlocksWritten: 0, tableBlocksWritten: 0, nodesWritten: 0 };
   readonly mount: MountReport;
   private readonly msg: (m: string) => void;
+  private readonly onDurable: (phase: 'begin' | 'end', what: 'checkpoint' | 'redo') => void;
   private closed = false;
 
   private constructor(dev: BlockDevice, sb: Superblock, cp: Checkpoint, opts: VolumeOptions, report: MountReport) {
@@ -147,6 +153,7 @@ export class Volume {
     this.readOnly = opts.readOnly ?? false;
     this.clock = opts.clock ?? clock_wall();
     this.msg = opts.log ?? (() => {});
+    this.onDurable = opts.onDurable ?? (() => {});
     this.mount = report;
     this.tables = this.g.tables.map((t) => new MetaTable(t));
     this.dir = new Uint32Array(this.g.tableBlocks);
@@ -502,8 +509,10 @@ export class Volume {
    */
   redo_flush(): void {
     this.writable();
+    this.onDurable('begin', 'redo');
     if (this.redoDirty.size === 0) {
       this.dev.flush();
+      this.onDurable('end', 'redo');
       return;
     }
     const keys = [...this.redoDirty.values()].sort(key_cmp);
@@ -528,6 +537,7 @@ export class Volume {
     });
     this.dev.flush();
     this.redoDirty.clear();
+    this.onDurable('end', 'redo');
     this.stats.redoGroups++;
     this.stats.redoBlocks += blocks.length;
   }
@@ -537,6 +547,7 @@ export class Volume {
   /** Writes a checkpoint: every dirty node and table block, then the next slot of the ring. */
   checkpoint(clean: boolean): void {
     this.writable();
+    this.onDurable('begin', 'checkpoint');
     const newSeq = this.seq + 1;
     const redoStart = this.log.peek(Head.REDO);
     this.stats.nodesWritten += this.nodes.flush_all();
@@ -561,6 +572,7 @@ export class Volume {
     this.redoIndex = 0;
     this.redoStart = redoStart;
     this.stats.checkpoints++;
+    this.onDurable('end', 'checkpoint');
   }
 
   /**

@@ -15,6 +15,7 @@ import type { Volume } from '../checkpoint/volume.js';
 import { key, map_decode, map_encode, MAP_SLOTS, RecKind } from '../format/records.js';
 import { DIR_PER_BLOCK } from '../format/geometry.js';
 import { BlockKind, Head, SegState } from '../log/segments.js';
+import { DIRTY_FULL } from '../log/metatable.js';
 import { assert } from '../util/assert.js';
 import { FsError } from '../util/errors.js';
 import { nid_of } from '../util/ids.js';
@@ -33,20 +34,39 @@ export class Cleaner {
   readonly vol: Volume;
   readonly stats: CleanerStats = { rounds: 0, segmentsCleaned: 0, blocksMoved: 0, dataMoved: 0, nodesMoved: 0, metaMoved: 0, checkpoints: 0 };
 
-  constructor(vol: Volume) {
+  /** the file layer writes a checkpoint once this many nodes are dirty */
+  readonly dirtyNodesMax: number;
+
+  constructor(vol: Volume, dirtyNodesMax: number) {
     this.vol = vol;
+    this.dirtyNodesMax = dirtyNodesMax;
   }
 
-  /** An upper bound on the blocks the next checkpoint will write. */
+  /**
+   * An upper bound on the free space (whole free segments) the next checkpoint will use: every
+   * dirty node, a NAT block per 338 of them, every table block too changed to ride in the
+   * checkpoint's journal, what the checkpoint's own allocations dirty in the summary,
+   * reference-count and usage tables, the directory — and a whole segment for each of the four
+   * logs it writes to (three node logs and the meta log), which may each have to open one.
+   */
   ckpt_need(): number {
     const v = this.vol;
     const nodes = v.nodes.dirtyCount;
-    let tableBlocks = 0;
-    for (const t of v.tables) tableBlocks += t.dirty.size;
-    const natBlocks = Math.min(nodes, v.g.tables[0]!.blocks);
-    // the checkpoint's own allocations dirty summary, refcount and usage blocks as well
-    const perBlockTables = 3 * (Math.ceil((nodes + tableBlocks + natBlocks) / 200) + 1);
-    return nodes + natBlocks + tableBlocks + perBlockTables + v.g.dirBlocks + 2;
+    let full = 0;
+    for (const t of v.tables) for (const d of t.dirty.values()) if (d === DIRTY_FULL) full++;
+    return nodes + Math.ceil(nodes / v.g.tables[0]!.perBlock) + full + 4 + v.g.dirBlocks + 4 * v.g.segBlocks;
+  }
+
+  /** The checkpoint bound when `dirtyNodesMax` nodes are dirty: what cleaning must always leave free. */
+  ckpt_max(): number {
+    const v = this.vol;
+    return this.dirtyNodesMax + Math.ceil(this.dirtyNodesMax / v.g.tables[0]!.perBlock) + 8 + v.g.dirBlocks + 4 * v.g.segBlocks;
+  }
+
+  /** Free blocks kept back so that a cleaning round always has room to move blocks and checkpoint. */
+  headroom(): number {
+    const g = this.vol.g;
+    return Math.max(g.reserveSegs * g.segBlocks, 2 * this.ckpt_max() + 2 * g.segBlocks);
   }
 
   /** Segments that will be free after one or two checkpoints, without moving anything. */
@@ -61,23 +81,48 @@ export class Cleaner {
     return n;
   }
 
+  /** Nodes a change of `records` tree records may dirty: a path per record, splits included. */
+  growth_of(records: number): number {
+    const height = this.vol.nodes.get(this.vol.root).level + 1;
+    return records * (height + 2);
+  }
+
   /**
-   * Makes sure `blocks` more blocks can be written now, on top of what the next checkpoint needs:
-   * writes checkpoints to release freed segments, cleans if that is not enough.
+   * Called before an operation changes anything: makes sure it can write `blocks` blocks and dirty
+   * `nodes` more nodes while a checkpoint stays writable afterwards (free >= checkpoint need is
+   * the invariant that keeps cowlog from wedging). Cleans early, while `headroom()` is still free,
+   * because a cleaning round needs room to move live blocks into.
+   * - 'system' (deletes, renames, flushing data already admitted, checkpoints): ENOSPC only when
+   *   even the bare need cannot be met — the headroom is theirs to use.
+   * - 'user' (new data and new names): ENOSPC unless the headroom stays free after the operation,
+   *   so a full filesystem always keeps room to delete, rename and clean.
    */
-  ensure(blocks: number): void {
+  prepare(blocks: number, nodes: number, mode: 'system' | 'user' = 'system'): void {
     const v = this.vol;
+    const headroom = this.headroom();
+    // a write to a log head may open a new segment: a whole segment leaves the free count
+    const growth = nodes + Math.ceil(nodes / v.g.tables[0]!.perBlock) + (blocks > 0 ? v.g.segBlocks : 0);
     for (let attempt = 0; attempt < 64; attempt++) {
-      if (v.log.blocks_free() >= blocks + this.ckpt_need()) return;
-      if (this.pending_free() > 0) {
-        this.checkpoint();
-        if (v.log.blocks_free() >= blocks + this.ckpt_need()) return;
-        if (this.pending_free() > 0) { this.checkpoint(); continue; }
-      }
-      if (this.round(blocks) === 0) break;
+      const need = this.ckpt_need();
+      const free = v.log.blocks_free();
+      const want = blocks + growth + need;
+      if (free >= want + headroom) return;
+      // segments emptied earlier come back after one or two checkpoints
+      if (this.pending_free() > 0 && free >= need) { this.checkpoint(); continue; }
+      if (this.round(blocks + growth + headroom) > 0) continue;
+      // nothing to clean: a checkpoint still turns dirty nodes into written ones
+      if (v.nodes.dirtyCount > 0 && free >= need && free < want) { this.checkpoint(); continue; }
+      break;
     }
-    if (v.log.blocks_free() >= blocks + this.ckpt_need()) return;
-    throw new FsError('ENOSPC', `no space left: ${blocks} blocks wanted, ${v.log.blocks_free()} free and nothing left to clean`);
+    const free = v.log.blocks_free();
+    const want = blocks + growth + this.ckpt_need() + (mode === 'user' ? headroom : 0);
+    if (free >= want) return;
+    throw new FsError('ENOSPC', `no space left: ${blocks} blocks wanted, ${free} free${mode === 'user' ? ` (${headroom} kept for deletes and cleaning)` : ''} and nothing left to clean`);
+  }
+
+  /** prepare() for writing `blocks` blocks of one inode's data. */
+  ensure(blocks: number): void {
+    this.prepare(blocks, this.growth_of(Math.ceil(blocks / MAP_SLOTS) + 2));
   }
 
   private checkpoint(): void {
@@ -113,19 +158,36 @@ export class Cleaner {
     let cleaned = 0;
     let gained = 0;
     for (const s of cands) {
-      const valid = log.seg_valid(s);
-      const room = log.blocks_free() - this.ckpt_need() - 2 * segBlocks / 32;
-      if (valid > room) break;
+      // moving a segment writes its data blocks now and dirties a leaf for each of them, and
+      // marks its node and table blocks to be written by the checkpoint: that must still fit
+      const { data, meta } = this.seg_census(s);
+      const cost = data + this.growth_of(data) + meta;
+      const room = log.blocks_free() - this.ckpt_need() - segBlocks;
+      if (cost > room) continue;
       this.seg_move(s);
       cleaned++;
-      gained += segBlocks - valid;
-      if (gained >= want + segBlocks && cleaned >= 2) break;
+      gained += segBlocks - data - meta;
+      if (gained >= want + this.ckpt_need()) break;
     }
     if (cleaned === 0) return 0;
-    this.checkpoint();
+    // the victims become PREFREE now and free at the next checkpoint; those of the previous
+    // round become free with this one
     this.checkpoint();
     this.stats.segmentsCleaned += cleaned;
     return cleaned;
+  }
+
+  /** Live data blocks and live node/table/directory blocks of segment s. */
+  seg_census(s: number): { data: number; meta: number } {
+    const log = this.vol.log;
+    const start = log.seg_start(s);
+    let data = 0, meta = 0;
+    for (let a = start; a < start + log.g.segBlocks; a++) {
+      if (log.refs(a) === 0) continue;
+      if (log.summary(a).kind === BlockKind.DATA) data++;
+      else meta++;
+    }
+    return { data, meta };
   }
 
   /** Moves every live block out of segment s. */

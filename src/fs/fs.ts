@@ -19,13 +19,14 @@ import { clock_wall, timespec_ms } from '../checkpoint/clock.js';
 import type { Clock, Timespec } from '../checkpoint/clock.js';
 import { Cleaner } from '../cleaner/cleaner.js';
 import { HEAD_COUNT } from '../format/checkpoint.js';
-import { INODE_FLAG_INLINE, inode_encode, key, KEY_MAX, NAME_MAX, RecKind } from '../format/records.js';
+import { INODE_FLAG_INLINE, inode_encode, key, KEY_MAX, map_encode, map_new, NAME_MAX, RecKind } from '../format/records.js';
+import { Head } from '../log/segments.js';
 import type { Inode } from '../format/records.js';
 import type { Superblock } from '../format/superblock.js';
 import { assert } from '../util/assert.js';
 import { FsError } from '../util/errors.js';
 import { dir_is_empty, dir_list, dirent_add, dirent_find, dirent_remove, dirent_replace } from './dir.js';
-import { file_flush, file_read, file_truncate, file_write, inode_records_drop } from './file.js';
+import { file_flush, file_read, file_truncate, file_write, inode_records_drop, map_key } from './file.js';
 import type { DataCtx } from './file.js';
 import { attr_of, InodeCache, inode_key, times_set } from './inode.js';
 import type { InodeMem } from './inode.js';
@@ -91,7 +92,8 @@ export class FileSystem {
   private constructor(vol: Volume, o: FsOptions) {
     this.vol = vol;
     this.clock = o.clock ?? vol.clock;
-    this.cleaner = new Cleaner(vol);
+    this.dirtyNodesMax = o.dirtyNodesMax ?? Math.max(16, Math.floor(vol.g.blockCount / 256));
+    this.cleaner = new Cleaner(vol, this.dirtyNodesMax);
     this.icache = new InodeCache(vol, o.inodeCacheMax);
     const devBytes = vol.g.blockCount * BLOCK_SIZE;
     this.ctx = {
@@ -102,7 +104,6 @@ export class FileSystem {
       dirty: { bytes: 0, newPages: 0, max: o.dirtyBytesMax ?? Math.min(64 << 20, Math.max(1 << 20, Math.floor(devBytes / 8))) },
       space_admit: (n) => this.space_admit(n),
     };
-    this.dirtyNodesMax = o.dirtyNodesMax ?? Math.max(64, Math.floor(vol.g.blockCount / 256));
     this.redoKeysMax = o.redoKeysMax ?? 2048;
     this.intervalMs = o.checkpointIntervalMs ?? 30_000;
     this.lastCheckpointMs = timespec_ms(this.clock());
@@ -152,7 +153,7 @@ export class FileSystem {
         if (m.open > 0) { m.open = 0; if (m.rec.nlink === 0) this.inode_free(m); }
       }
       this.flush_all();
-      this.cleaner.ensure(0);
+      this.cleaner.prepare(0, 0);
     }
     this.vol.close();
     this.unmounted = true;
@@ -168,7 +169,7 @@ export class FileSystem {
   }
 
   private checkpoint_now(): void {
-    this.cleaner.ensure(0);
+    this.cleaner.prepare(0, 0);
     this.vol.checkpoint(false);
     this.lastCheckpointMs = timespec_ms(this.clock());
     this.changedSinceCheckpoint = false;
@@ -186,7 +187,7 @@ export class FileSystem {
       this.checkpoint_now();
       return;
     }
-    this.cleaner.ensure(Math.ceil(this.vol.redo_pending_keys / 16) + 2);
+    this.cleaner.prepare(Math.ceil(this.vol.redo_pending_keys / 16) + 2, 0);
     this.vol.redo_flush();
   }
 
@@ -224,7 +225,7 @@ export class FileSystem {
   /** Blocks of user data the filesystem can hold (the rest is reserved for metadata and the cleaner). */
   capacity_blocks(): number {
     const g = this.vol.g;
-    return g.segCount * g.segBlocks - (g.reserveSegs + HEAD_COUNT) * g.segBlocks - g.tableBlocks - g.dirBlocks;
+    return g.segCount * g.segBlocks - HEAD_COUNT * g.segBlocks - this.cleaner.headroom() - g.tableBlocks - g.dirBlocks;
   }
 
   /** Live blocks counted against capacity: valid blocks minus table blocks, plus pages waiting for space. */
@@ -235,9 +236,16 @@ export class FileSystem {
     return this.vol.log.validBlocks - tables + this.ctx.dirty.newPages + this.vol.nodes.dirtyCount;
   }
 
-  private space_admit(blocks: number): void {
+  /**
+   * Admits `blocks` blocks of new user data (or a new name, blocks = 0): they must fit the
+   * capacity, and — with every dirty page still to be written — the free log space, keeping the
+   * cleaner's headroom (cleaning first if needed).
+   */
+  private space_admit(blocks: number, records = 4): void {
     const free = this.capacity_blocks() - this.used_blocks();
     if (blocks > free || free <= 0) throw new FsError('ENOSPC', `no space left on device (${blocks} blocks wanted, ${Math.max(0, free)} free)`);
+    const pending = this.ctx.dirty.bytes / BLOCK_SIZE;
+    this.cleaner.prepare(pending + blocks, this.cleaner.growth_of(records + Math.ceil((pending + blocks) / 64)), 'user');
   }
 
   statfs(): StatFs {
@@ -298,13 +306,18 @@ export class FileSystem {
 
   // ---- creating names -------------------------------------------------------------------------
 
+  /** Before an operation changes anything: room for `blocks` blocks and `records` tree records. */
+  private prepare(records: number, blocks = 0): void {
+    this.cleaner.prepare(blocks, this.cleaner.growth_of(records));
+  }
+
   private name_new(parent: number, name: Name): { d: InodeMem; b: Buffer } {
     this.writable();
     const d = this.dir_get(parent);
     if (d.rec.nlink === 0) throw new FsError('ENOENT', `directory ${parent} was removed`);
     const b = name_buf(name);
     if (is_dot(b) || dirent_find(this.vol, parent, b)) throw new FsError('EEXIST', `${JSON.stringify(b.toString())} exists in directory ${parent}`);
-    this.space_admit(1);
+    this.space_admit(1, 6);
     return { d, b };
   }
 
@@ -357,11 +370,31 @@ export class FileSystem {
     if (t.length === 0) throw new FsError('ENOENT', 'empty symlink target');
     if (t.length > SYMLINK_MAX) throw new FsError('ENAMETOOLONG', `symlink target of ${t.length} bytes`);
     const { d, b } = this.name_new(parent, name);
+    // a long target goes to a data block first, so no durability point falls between the
+    // inode and its name
+    let block: { addr: number; csum: number } | null = null;
+    if (t.length > this.vol.g.inlineMax) {
+      this.space_admit(1);
+      this.cleaner.ensure(1);
+      const page = Buffer.alloc(BLOCK_SIZE);
+      t.copy(page);
+      block = this.vol.data_write(Head.WARM_DATA, [page])[0]!;
+    }
     const now = this.clock();
     const ino = this.ino_alloc();
-    const m = this.icache.create(ino, inode_new(S_IFLNK | 0o777, uid, gid, now));
-    file_write(this.ctx, m, 0, t);
-    file_flush(this.ctx, m);
+    const r = inode_new(S_IFLNK | 0o777, uid, gid, now);
+    r.size = t.length;
+    if (block) {
+      r.flags &= ~INODE_FLAG_INLINE;
+      r.blocks = 1;
+      const mc = map_new();
+      mc.addr[0] = block.addr;
+      mc.csum[0] = block.csum;
+      this.vol.put(map_key(ino, 0), map_encode(mc));
+    } else {
+      this.vol.put(key(ino, RecKind.INLINE, 0), Buffer.from(t));
+    }
+    const m = this.icache.create(ino, r);
     dirent_add(this.vol, parent, b, ino, dt_of(S_IFLNK));
     this.parent_touch(d, now);
     this.after_change();
@@ -415,6 +448,7 @@ export class FileSystem {
   unlink(parent: number, name: Name): void {
     this.writable();
     const d = this.dir_get(parent);
+    this.drop_prepare(parent, name);
     const b = name_buf(name);
     const e = dirent_find(this.vol, parent, b);
     if (!e) throw new FsError('ENOENT', `no entry ${JSON.stringify(b.toString())} in directory ${parent}`);
@@ -430,6 +464,7 @@ export class FileSystem {
   rmdir(parent: number, name: Name): void {
     this.writable();
     const d = this.dir_get(parent);
+    this.prepare(4);
     const b = name_buf(name);
     if (b.length === 1 && b[0] === 0x2e) throw new FsError('EINVAL', "rmdir of '.'");
     if (is_dot(b)) throw new FsError('ENOTEMPTY', "rmdir of '..'");
@@ -447,6 +482,18 @@ export class FileSystem {
     this.after_change();
   }
 
+  /** prepare() for removing a name: a file losing its last name drops all its records. */
+  private drop_prepare(dir: number, name: Name, extra = 4): void {
+    let records = extra;
+    try {
+      const e = dirent_find(this.vol, dir, name_buf(name));
+      if (e) records += Math.ceil(this.icache.get(e.ino).rec.blocks / 64) + 4;
+    } catch (e) {
+      if (!(e instanceof FsError)) throw e;
+    }
+    this.prepare(records);
+  }
+
   /** Is `ino` the directory `anc` or below it? */
   private is_under(ino: number, anc: number): boolean {
     for (let cur = ino, guard = 0; guard < 100000; guard++) {
@@ -461,6 +508,7 @@ export class FileSystem {
     this.writable();
     const od = this.dir_get(op);
     const nd = this.dir_get(np);
+    this.drop_prepare(np, nname, 6);
     const ob = name_buf(oname);
     const nb = name_buf(nname);
     if (is_dot(ob) || is_dot(nb)) throw new FsError('EBUSY', "rename of '.' or '..'");
@@ -471,12 +519,12 @@ export class FileSystem {
     if (flags.noreplace && flags.exchange) throw new FsError('EINVAL', 'rename: NOREPLACE and EXCHANGE together');
     if (flags.noreplace && dst) throw new FsError('EEXIST', `${JSON.stringify(nb.toString())} exists`);
     if (flags.exchange && !dst) throw new FsError('ENOENT', `no entry ${JSON.stringify(nb.toString())} to exchange with`);
-    if (is_dir(sm.rec.mode) && src.ino !== np && this.is_under(np, src.ino)) throw new FsError('EINVAL', 'cannot move a directory below itself');
+    if (is_dir(sm.rec.mode) && this.is_under(np, src.ino)) throw new FsError('EINVAL', 'cannot move a directory below itself');
     const now = this.clock();
     if (dst && dst.ino === src.ino) return; // two names of one inode: nothing to do
     if (flags.exchange && dst) {
       const dm = this.icache.get(dst.ino);
-      if (is_dir(dm.rec.mode) && dst.ino !== op && this.is_under(op, dst.ino)) throw new FsError('EINVAL', 'cannot move a directory below itself');
+      if (is_dir(dm.rec.mode) && this.is_under(op, dst.ino)) throw new FsError('EINVAL', 'cannot move a directory below itself');
       dirent_replace(this.vol, op, ob, dst.ino, dst.type);
       dirent_replace(this.vol, np, nb, src.ino, src.type);
       if (op !== np) {
@@ -533,11 +581,12 @@ export class FileSystem {
   setattr(ino: number, a: SetAttr): Attr {
     this.writable();
     const m = this.icache.get(ino);
+    if (a.size !== undefined) this.prepare(Math.ceil(m.rec.blocks / 64) + 4, m.pages.size + 1);
+    else this.prepare(1);
     const now = this.clock();
     if (a.size !== undefined) {
       if (is_dir(m.rec.mode)) throw new FsError('EISDIR', `inode ${ino} is a directory`);
       if (!is_reg(m.rec.mode)) throw new FsError('EINVAL', `inode ${ino} is not a regular file`);
-      if (a.size > m.size) this.space_admit(0);
       file_truncate(this.ctx, m, a.size);
       times_set(m.rec, 'm', now);
     }
@@ -572,6 +621,7 @@ export class FileSystem {
     assert(m.open > 0, () => `inode ${ino}: release without open`);
     m.open--;
     if (m.open === 0 && m.rec.nlink === 0 && !this.readOnly) {
+      this.prepare(Math.ceil(m.rec.blocks / 64) + 4);
       this.inode_free(m);
       this.vol.del(key(0, RecKind.ORPHAN, ino));
       this.after_change();
@@ -619,7 +669,7 @@ export class FileSystem {
   setxattr(ino: number, name: Name, value: Uint8Array, mode: 'create' | 'replace' | 'any' = 'any'): void {
     this.writable();
     const m = this.icache.get(ino);
-    this.space_admit(0);
+    this.space_admit(0, 2);
     xattr_set(this.vol, ino, typeof name === 'string' ? Buffer.from(name) : name, Buffer.from(value), mode);
     times_set(m.rec, 'c', this.clock());
     this.icache.store(m);
@@ -641,6 +691,7 @@ export class FileSystem {
   removexattr(ino: number, name: Name): void {
     this.writable();
     const m = this.icache.get(ino);
+    this.prepare(2);
     xattr_remove(this.vol, ino, typeof name === 'string' ? Buffer.from(name) : name);
     times_set(m.rec, 'c', this.clock());
     this.icache.store(m);

@@ -84,7 +84,7 @@ export class SegLog {
   durableSeq = 0;
   /** total blocks with RCT > 0 */
   validBlocks = 0;
-  /** called when a segment is about to be allocated; lets the cleaner log what it needs */
+  /** allocatable segments, recounted when segment states change */
   private readonly segsFreeCache: { n: number; stale: boolean } = { n: 0, stale: true };
 
   constructor(g: Geometry, rct: MetaTable, sut: MetaTable, sst: MetaTable, heads: HeadState[]) {
@@ -237,11 +237,12 @@ export class SegLog {
     return this.segsFreeCache.n;
   }
 
-  /** Blocks that can be written without cleaning: free segments plus the rest of each head's segment. */
+  /**
+   * Blocks that can surely be written without cleaning: whole free segments. The unwritten rest
+   * of a head's current segment is not counted: any head may be the one that needs a new segment.
+   */
   blocks_free(): number {
-    let n = this.segs_free() * this.g.segBlocks;
-    for (const h of this.heads) if (h.seg >= 0) n += this.g.segBlocks - h.off;
-    return n;
+    return this.segs_free() * this.g.segBlocks;
   }
 
   /** Picks the allocatable segment written least often (wear-aware), lowest number on ties. */
