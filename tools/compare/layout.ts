@@ -55,11 +55,8 @@ export function f2fs_layout(image: string): Array<{ name: string; from: number; 
   const b = Buffer.alloc(1024);
   try { fs.readSync(fd, b, 0, 1024, 1024); } finally { fs.closeSync(fd); }
   if (b.readUInt32LE(0) !== 0xf2f52010) return undefined;
-  const logBlocksPerSeg = b.readUInt32LE(20);
-  const segs = (o: number): number => b.readUInt32LE(o) << logBlocksPerSeg;
   const cp = b.readUInt32LE(76), sit = b.readUInt32LE(80), nat = b.readUInt32LE(84), ssa = b.readUInt32LE(88), main = b.readUInt32LE(92);
   const blockCount = Number(b.readBigUInt64LE(36));
-  void segs;
   return [
     { name: 'f2fs superblocks', from: 0, to: cp - 1 },
     { name: 'f2fs checkpoint area', from: cp, to: sit - 1 },
