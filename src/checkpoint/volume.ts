@@ -29,7 +29,7 @@ import {
   cp_slots_default, INLINE_MAX_DEFAULT, MAX_SNAPSHOTS_DEFAULT, reserve_segs_default, seg_blocks_default, main_start_for,
 } from '../format/geometry.js';
 import type { Geometry } from '../format/geometry.js';
-import { key_cmp, key_str, map_decode, MAP_SLOTS, RecKind } from '../format/records.js';
+import { counts_decode, counts_encode, key, key_cmp, key_str, map_decode, MAP_SLOTS, RecKind } from '../format/records.js';
 import type { Key } from '../format/records.js';
 import { REDO_BODY_BYTES, redo_decode, redo_encode, REDO_DEL, REDO_FLAG_GROUP_END, REDO_PUT, redo_rec_bytes } from '../format/redo.js';
 import type { RedoRecord } from '../format/redo.js';
@@ -89,6 +89,7 @@ export interface MountReport {
 }
 
 const DEFAULT_FANOUT = 256;
+const COUNTS_KEY = key(0, RecKind.COUNTS, 0);
 
 /** Builds the geometry mkfs would choose for a device of `blockCount` blocks. */
 export function geometry_for(blockCount: number, o: MkfsOptions = {}): Geometry {
@@ -138,6 +139,8 @@ export class Volume {
   private readonly redoDirty = new Map<string, Key>();
   private redoIndex = 0;
   private redoStart = 0;
+  /** bumped whenever the cleaner moves data blocks: readers holding map records look again */
+  moveGen = 0;
   /** statistics for info and benchmarks */
   readonly stats = { checkpoints: 0, redoGroups: 0, redoBlocks: 0, dataBlocksWritten: 0, tableBlocksWritten: 0, nodesWritten: 0 };
   readonly mount: MountReport;
@@ -317,6 +320,7 @@ export class Volume {
   private recover(): void {
     const chainSegs = new Set<number>();
     this.redo_replay(chainSegs);
+    this.counts_load();
     if (this.readOnly) return;
     if (!this.mount.clean || this.mount.groups > 0) {
       this.log.heads_abandon();
@@ -390,6 +394,20 @@ export class Volume {
   }
 
   // ---- records ------------------------------------------------------------------------------
+
+  /** Reads the volume counters from the tree (they follow roll-forward there). */
+  private counts_load(): void {
+    const rec = this.get(COUNTS_KEY);
+    if (!rec) throw new CorruptError('checkpoint', cp_slot_addr(this.slot), 'the volume counters record is missing from the tree');
+    const c = counts_decode(rec);
+    this.nextIno = c.nextIno;
+    this.inodes = c.inodes;
+  }
+
+  /** Stores the volume counters (after an inode is created or freed). */
+  counts_store(): void {
+    this.put(COUNTS_KEY, counts_encode({ nextIno: this.nextIno, inodes: this.inodes }));
+  }
 
   get(k: Key): Buffer | undefined {
     return this.tree.get(this.root, k);

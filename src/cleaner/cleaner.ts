@@ -233,6 +233,7 @@ export class Cleaner {
   /** Copies live data blocks to the cold data log and points their map records at the copies. */
   private data_move(items: { addr: number; ino: number; idx: number; birth: number }[]): void {
     const v = this.vol;
+    v.moveGen++;
     const bufs = items.map((it) => v.dev.read(it.addr));
     const placed = v.data_write(Head.COLD_DATA, bufs);
     // group by map record so each record is rewritten once

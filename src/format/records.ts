@@ -9,6 +9,8 @@
 //   INLINE (ino, 4, 0)          file data or symlink target kept in the tree (small files)
 //   MAP    (ino, 5, chunk)      block map of file blocks [chunk*64, chunk*64+64): address + CRC32C
 //   ORPHAN (0,   6, ino)        an inode with no name left, still open; freed at the next mount
+//   COUNTS (0,   7, 0)          volume counters: next inode number, inodes in use (kept in the tree
+//                               so that roll-forward brings them back with the records they count)
 //
 // Invariants (checked on encode and decode): names are 1..255 bytes without '/' or NUL; lists are
 // non-empty and sorted; MAP slots are < 64, strictly increasing, with non-zero addresses.
@@ -23,9 +25,10 @@ export const enum RecKind {
   INLINE = 4,
   MAP = 5,
   ORPHAN = 6,
+  COUNTS = 7,
 }
-export const REC_KIND_MAX = 6;
-export const REC_KIND_NAMES: Record<number, string> = { 1: 'inode', 2: 'xattr', 3: 'dirent', 4: 'inline', 5: 'map', 6: 'orphan' };
+export const REC_KIND_MAX = 7;
+export const REC_KIND_NAMES: Record<number, string> = { 1: 'inode', 2: 'xattr', 3: 'dirent', 4: 'inline', 5: 'map', 6: 'orphan', 7: 'counts' };
 
 export interface Key {
   ino: number;
@@ -259,6 +262,28 @@ export function xattrs_decode(b: Uint8Array): Xattr[] {
   }
   if (p !== b.length) throw new RangeError(`xattr list has ${b.length - p} trailing bytes`);
   return out;
+}
+
+// ---- volume counters ------------------------------------------------------------------------
+
+export const COUNTS_BYTES = 16;
+
+export interface Counts {
+  nextIno: number;
+  inodes: number;
+}
+
+export function counts_encode(c: Counts): Buffer {
+  const b = Buffer.alloc(COUNTS_BYTES);
+  b.writeUInt32LE(c.nextIno, 0);
+  b.writeUInt32LE(c.inodes, 4);
+  return b;
+}
+
+export function counts_decode(b: Uint8Array): Counts {
+  if (b.length !== COUNTS_BYTES) throw new RangeError(`counts value of ${b.length} bytes, want ${COUNTS_BYTES}`);
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  return { nextIno: v.getUint32(0, true), inodes: v.getUint32(4, true) };
 }
 
 // ---- block map ------------------------------------------------------------------------------

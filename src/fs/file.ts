@@ -49,11 +49,19 @@ export function map_get(vol: Volume, ino: number, chunk: number): MapChunk | nul
   return rec ? map_decode(rec) : null;
 }
 
-/** Looks up block maps chunk by chunk, remembering the last few within one operation. */
+/**
+ * Looks up block maps chunk by chunk, remembering them within one operation. A reader must not
+ * be used across a call that may clean (space_admit, Cleaner.ensure/prepare): the cleaner moves
+ * blocks and rewrites map records.
+ */
 class MapReader {
   private readonly cache = new Map<number, MapChunk | null>();
-  constructor(private readonly vol: Volume, private readonly ino: number) {}
+  private readonly gen: number;
+  constructor(private readonly vol: Volume, private readonly ino: number) {
+    this.gen = vol.moveGen;
+  }
   slot(idx: number): { addr: number; csum: number } {
+    assert(this.vol.moveGen === this.gen, () => `inode ${this.ino}: block map read across a cleaning round`);
     const chunk = Math.floor(idx / MAP_SLOTS);
     let m = this.cache.get(chunk);
     if (m === undefined) {
@@ -155,10 +163,12 @@ export function file_write(ctx: DataCtx, m: InodeMem, off: number, data: Uint8Ar
   }
   const first = Math.floor(off / BLOCK_SIZE);
   const last = Math.floor((end - 1) / BLOCK_SIZE);
-  const maps = new MapReader(vol, m.ino);
   let fresh = 0;
-  for (let idx = first; idx <= last; idx++) if (!m.pages.has(idx) && maps.slot(idx).addr === 0) fresh++;
+  const probe = new MapReader(vol, m.ino);
+  for (let idx = first; idx <= last; idx++) if (!m.pages.has(idx) && probe.slot(idx).addr === 0) fresh++;
   if (fresh > 0) ctx.space_admit(fresh);
+  // admission may clean, and the cleaner moves blocks of this very file: look the maps up again
+  const maps = fresh > 0 ? new MapReader(vol, m.ino) : probe;
   for (let idx = first; idx <= last; idx++) {
     let page = m.pages.get(idx);
     const bStart = idx * BLOCK_SIZE;

@@ -120,6 +120,7 @@ export class FileSystem {
       v.put(inode_key(ROOT), inode_encode(root));
       v.inodes = 1;
       v.nextIno = ROOT + 1;
+      v.counts_store();
     });
   }
 
@@ -163,7 +164,7 @@ export class FileSystem {
 
   /** Makes everything durable with a checkpoint (sync(2), syncfs). */
   sync(): void {
-    this.writable();
+    this.op_begin();
     this.flush_all();
     this.checkpoint_now();
   }
@@ -181,6 +182,7 @@ export class FileSystem {
    */
   fsync(ino: number, _datasync = false): void {
     if (this.readOnly) return;
+    this.op_begin();
     const m = this.icache.get(ino);
     file_flush(this.ctx, m);
     if (this.vol.redo_pending_keys > this.redoKeysMax) {
@@ -201,9 +203,18 @@ export class FileSystem {
     for (const m of this.icache.dirty()) file_flush(this.ctx, m);
   }
 
-  /** After every change: bound dirty memory and pending metadata. */
+  /** After every change. The bounds are enforced at the start of the next operation (maintain). */
   private after_change(): void {
     this.changedSinceCheckpoint = true;
+  }
+
+  /**
+   * At the start of every operation that changes something: bound dirty memory and dirty nodes.
+   * Doing it here rather than at the end of the previous operation means every durability point
+   * falls before an operation changes the tree, never between its changes.
+   */
+  private op_begin(): void {
+    this.writable();
     const d = this.ctx.dirty;
     if (d.bytes > d.max) {
       const dirty = this.icache.dirty().sort((a, b) => b.pages.size - a.pages.size);
@@ -312,7 +323,7 @@ export class FileSystem {
   }
 
   private name_new(parent: number, name: Name): { d: InodeMem; b: Buffer } {
-    this.writable();
+    this.op_begin();
     const d = this.dir_get(parent);
     if (d.rec.nlink === 0) throw new FsError('ENOENT', `directory ${parent} was removed`);
     const b = name_buf(name);
@@ -326,6 +337,7 @@ export class FileSystem {
     if (ino > 0xfffffffe) throw new FsError('ENOSPC', 'inode numbers exhausted');
     this.vol.nextIno = ino + 1;
     this.vol.inodes++;
+    this.vol.counts_store();
     return ino;
   }
 
@@ -443,10 +455,11 @@ export class FileSystem {
     inode_records_drop(this.ctx, m);
     this.icache.forget(m.ino);
     this.vol.inodes--;
+    this.vol.counts_store();
   }
 
   unlink(parent: number, name: Name): void {
-    this.writable();
+    this.op_begin();
     const d = this.dir_get(parent);
     this.drop_prepare(parent, name);
     const b = name_buf(name);
@@ -462,7 +475,7 @@ export class FileSystem {
   }
 
   rmdir(parent: number, name: Name): void {
-    this.writable();
+    this.op_begin();
     const d = this.dir_get(parent);
     this.prepare(4);
     const b = name_buf(name);
@@ -505,7 +518,7 @@ export class FileSystem {
   }
 
   rename(op: number, oname: Name, np: number, nname: Name, flags: RenameFlags = {}): void {
-    this.writable();
+    this.op_begin();
     const od = this.dir_get(op);
     const nd = this.dir_get(np);
     this.drop_prepare(np, nname, 6);
@@ -579,7 +592,7 @@ export class FileSystem {
   // ---- attributes -----------------------------------------------------------------------------
 
   setattr(ino: number, a: SetAttr): Attr {
-    this.writable();
+    this.op_begin();
     const m = this.icache.get(ino);
     if (a.size !== undefined) this.prepare(Math.ceil(m.rec.blocks / 64) + 4, m.pages.size + 1);
     else this.prepare(1);
@@ -621,6 +634,7 @@ export class FileSystem {
     assert(m.open > 0, () => `inode ${ino}: release without open`);
     m.open--;
     if (m.open === 0 && m.rec.nlink === 0 && !this.readOnly) {
+      this.op_begin();
       this.prepare(Math.ceil(m.rec.blocks / 64) + 4);
       this.inode_free(m);
       this.vol.del(key(0, RecKind.ORPHAN, ino));
@@ -651,7 +665,7 @@ export class FileSystem {
   }
 
   write(ino: number, off: number, data: Uint8Array): number {
-    this.writable();
+    this.op_begin();
     const m = this.icache.get(ino);
     if (is_dir(m.rec.mode)) throw new FsError('EISDIR', `inode ${ino} is a directory`);
     if (!is_reg(m.rec.mode)) throw new FsError('EINVAL', `inode ${ino} is not a regular file`);
@@ -667,7 +681,7 @@ export class FileSystem {
   // ---- xattrs ---------------------------------------------------------------------------------
 
   setxattr(ino: number, name: Name, value: Uint8Array, mode: 'create' | 'replace' | 'any' = 'any'): void {
-    this.writable();
+    this.op_begin();
     const m = this.icache.get(ino);
     this.space_admit(0, 2);
     xattr_set(this.vol, ino, typeof name === 'string' ? Buffer.from(name) : name, Buffer.from(value), mode);
@@ -689,7 +703,7 @@ export class FileSystem {
   }
 
   removexattr(ino: number, name: Name): void {
-    this.writable();
+    this.op_begin();
     const m = this.icache.get(ino);
     this.prepare(2);
     xattr_remove(this.vol, ino, typeof name === 'string' ? Buffer.from(name) : name);

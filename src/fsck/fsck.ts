@@ -19,10 +19,10 @@ import { BLOCK_SIZE } from '../device/device.js';
 import { Volume } from '../checkpoint/volume.js';
 import { is_leaf } from '../format/node.js';
 import {
-  dirents_decode, inode_decode, INODE_FLAG_INLINE, key_str, KEY_MAX, KEY_MIN, map_decode, MAP_SLOTS, name_hash, RecKind,
+  counts_decode, dirents_decode, inode_decode, INODE_FLAG_INLINE, key_str, KEY_MAX, KEY_MIN, map_decode, MAP_SLOTS, name_hash, RecKind,
   xattrs_decode, REC_KIND_MAX,
 } from '../format/records.js';
-import type { Inode, Key } from '../format/records.js';
+import type { Counts, Inode, Key } from '../format/records.js';
 import { cp_header_decode } from '../format/checkpoint.js';
 import { cp_slot_addr, TABLE_NAMES } from '../format/geometry.js';
 import { sb_decode } from '../format/superblock.js';
@@ -97,7 +97,13 @@ export function fsck(dev: BlockDevice, o: FsckOptions = {}): FsckReport {
   }
   rep.checkpointSeq = vol.seq;
   rep.rolledForward = vol.mount.groups;
-  for (const s of vol.mount.skipped) warn(`newer checkpoint skipped: ${s}`);
+  // A checkpoint whose header and journal verify but whose directory, tables or tree are damaged
+  // cannot come from a power cut (they are flushed before the header is written): corruption.
+  // A torn slot or journal is what the ring exists for: a warning.
+  for (const s of vol.mount.skipped) {
+    if (/checkpoint journal|corrupt checkpoint block/.test(s)) warn(`newer checkpoint skipped: ${s}`);
+    else err(`newer checkpoint ${s.replace(/^checkpoint /, '')} is damaged; mounted checkpoint ${vol.seq} instead and lost what came after`);
+  }
   const g = vol.g;
   // the ring: damaged slots
   for (let s = 0; s < g.cpSlots; s++) {
@@ -192,15 +198,23 @@ export function fsck(dev: BlockDevice, o: FsckOptions = {}): FsckReport {
   const inlineLen = new Map<number, number>();
   const orphans = new Set<number>();
   const pendingNames: { dir: number; name: string; ino: number; type: number }[] = [];
+  let counts: Counts | null = null;
   let cur = -1;
   const recs: { k: Key; v: Buffer }[] = [];
-  vol.scan(KEY_MIN, KEY_MAX, (k, v) => { recs.push({ k, v }); });
+  try {
+    vol.scan(KEY_MIN, KEY_MAX, (k, v) => { recs.push({ k, v }); });
+  } catch (e) {
+    err(`records after ${recs.length ? key_str(recs[recs.length - 1]!.k) : 'the start'} are unreadable: ${(e as Error).message}`);
+    vol.abandon();
+    return rep;
+  }
   for (const { k, v } of recs) {
     rep.counts.records++;
     if (k.kind < 1 || k.kind > REC_KIND_MAX) { err(`record ${key_str(k)} of unknown kind`); continue; }
     try {
       if (k.ino === 0) {
         if (k.kind === RecKind.ORPHAN) orphans.add(k.off);
+        else if (k.kind === RecKind.COUNTS && k.off === 0) counts = counts_decode(v);
         else err(`record ${key_str(k)} under inode 0`);
         continue;
       }
@@ -305,8 +319,11 @@ export function fsck(dev: BlockDevice, o: FsckOptions = {}): FsckReport {
     if (!r) err(`orphan list names inode ${ino}, which does not exist`);
     else if (r.nlink !== 0) err(`orphan ${ino} still has ${r.nlink} links`);
   }
-  if (vol.inodes !== inodes.size) err(`checkpoint counts ${vol.inodes} inodes, the tree holds ${inodes.size}`);
-  if (vol.nextIno <= maxIno) err(`next inode number ${vol.nextIno} is not above the largest in use (${maxIno})`);
+  if (!counts) err('the volume counters record is missing');
+  else {
+    if (counts.inodes !== inodes.size) err(`the volume counters say ${counts.inodes} inodes, the tree holds ${inodes.size}`);
+    if (counts.nextIno <= maxIno) err(`next inode number ${counts.nextIno} is not above the largest in use (${maxIno})`);
+  }
   if (natUsed !== seen.size) err(`${natUsed} NAT entries in use, ${seen.size} nodes reachable`);
 
   // reference counts and segment usage
