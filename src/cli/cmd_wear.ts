@@ -12,7 +12,7 @@ const HELP = `usage:
       profiles: smallsync (small files and appends, fsync after every write), mixed (files up to
       2 MiB, some fsync), fill (1 MiB and 4 KiB files until ENOSPC: usable capacity), overwrite
       (fill to --fill-pct, then random 4 KiB overwrites: steady-state cleaning)
-      --live-max PCT     live-data bound, % of the device (smallsync 15, mixed 20)
+      --live-max PCT     live-data bound, % of the device (default 15)
       --fill-pct PCT     overwrite: how full before overwriting (default 80)
       --skew 80/20       overwrite: 80 % of the writes to 20 % of the blocks
       --sync-every N     overwrite: a sync after every N overwrites (default 1000)

@@ -30,7 +30,7 @@ export interface GenOptions {
   ops: number;
   seed: number;
   deviceBytes: number;
-  /** live-data bound in percent of the device (smallsync 15, mixed 20 by default) */
+  /** live-data bound in percent of the device (default 15) */
   livePct?: number;
   /** overwrite: fill to this percentage before overwriting (default 80) */
   fillPct?: number;
@@ -230,14 +230,14 @@ function gen_mixed(n: Names, count: number, bound: number): void {
     const r = n.rng.float();
     if (n.files.length === 0 || r < 0.12) {
       const c = n.rng.float();
-      const size = c < 0.65 ? n.len_log(1, 64 * KiB) : c < 0.95 ? n.len_log(64 * KiB, 512 * KiB) : n.len_log(512 * KiB, fileMax);
+      const size = c < 0.8 ? n.len_log(1, 64 * KiB) : c < 0.99 ? n.len_log(64 * KiB, 512 * KiB) : n.len_log(512 * KiB, fileMax);
       n.make_room(size, bound);
       const f = n.file_new();
       for (let off = 0; off < size; off += chunk) n.write(f, off, Math.min(chunk, size - off), text);
       if (n.rng.chance(0.3)) n.sync_file(f);
     } else if (r < 0.35) {
       const f = n.pick();
-      const len = n.len_log(4 * KiB, 64 * KiB);
+      const len = n.len_log(4 * KiB, 32 * KiB);
       const off = n.rng.int(0, Math.min(f.size, fileMax - len));
       n.make_room(Math.max(0, off + len - f.size), bound);
       if (!n.files.includes(f)) continue;
@@ -245,7 +245,7 @@ function gen_mixed(n: Names, count: number, bound: number): void {
       if (n.rng.chance(0.2)) n.sync_file(f);
     } else if (r < 0.47) {
       const f = n.pick();
-      const len = n.len_log(1 * KiB, 64 * KiB);
+      const len = n.len_log(1 * KiB, 32 * KiB);
       if (f.size + len > fileMax) { n.truncate(f, n.rng.int(0, f.size)); continue; }
       n.make_room(len, bound);
       if (!n.files.includes(f)) continue;
@@ -335,7 +335,7 @@ export function workload_generate(o: GenOptions): Generated {
   switch (o.profile) {
     case 'smallsync':
     case 'mixed': {
-      const pct = o.livePct ?? (o.profile === 'smallsync' ? 15 : 20);
+      const pct = o.livePct ?? 15;
       pctCheck(pct, '--live-max');
       liveMax = Math.floor(o.deviceBytes * pct / 100);
       params['livePct'] = pct;
