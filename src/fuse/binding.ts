@@ -12,6 +12,8 @@
 //   to the request being dispatched and the next request overwrites it.
 // - The serving process never touches its own mount synchronously (that deadlocks): the
 //   unmount watcher reads /proc/self/mountinfo, never the mountpoint.
+// - fuse_serve() has its signal handlers in place before the mount exists, so no SIGTERM can
+//   find the process with the default action and leave a stale mount behind.
 
 import { createRequire } from 'node:module';
 import { readFile } from 'node:fs/promises';
@@ -263,7 +265,8 @@ export function binding_load(): FuseModule {
 export class FuseMount {
   readonly mountpoint: string;
   private readonly fuse: NativeFuse;
-  private state: 'new' | 'mounted' | 'unmounted' = 'new';
+  private state: 'new' | 'mounting' | 'mounted' | 'unmounted' = 'new';
+  private gone: Promise<void> | undefined;
 
   constructor(mountpoint: string, ops: FuseOps, opts: FuseMountOptions) {
     const Fuse = binding_load();
@@ -271,28 +274,55 @@ export class FuseMount {
     this.fuse = new Fuse(this.mountpoint, ops, fuse_native_options(opts));
   }
 
-  /** Resolves once the kernel has sent INIT: the mount is live. */
+  /**
+   * Resolves once the kernel's INIT reached the handlers: the mount is live. Rejects if
+   * mounting fails, or if the mount is taken away before INIT arrived (fuse-native would
+   * otherwise never call back).
+   */
   mount(): Promise<void> {
     if (this.state !== 'new') return Promise.reject(new Error(`${this.mountpoint}: mount() called twice`));
+    this.state = 'mounting';
     return new Promise((ok, fail) => {
+      let settled = false;
       this.fuse.mount((err) => {
+        if (settled) return;
+        settled = true;
         if (err) {
+          this.state = 'unmounted';
           fail(new Error(`mounting ${this.mountpoint} failed: ${err.message}`));
           return;
         }
         this.state = 'mounted';
         ok();
       });
+      this.unmounted().then(() => {
+        if (settled) return;
+        settled = true;
+        this.state = 'unmounted';
+        fail(new Error(`${this.mountpoint} was unmounted before the kernel's INIT reached the filesystem`));
+      }, () => {});
     });
   }
 
   /** Lazily unmounts (fusermount -uz) and releases the binding's hold on the event loop. */
   unmount(): Promise<void> {
-    if (this.state !== 'mounted') return Promise.resolve();
+    const was = this.state;
     this.state = 'unmounted';
-    return new Promise((ok, fail) => {
-      this.fuse.unmount((err) => (err ? fail(err) : ok()));
-    });
+    if (was === 'mounted') {
+      return new Promise((ok, fail) => {
+        this.fuse.unmount((err) => {
+          if (!err) return ok();
+          // fusermount fails on a mount someone else removed already: that is done, not failed
+          mountinfo_has(this.mountpoint).then((has) => (has ? fail(err) : ok()), () => fail(err));
+        });
+      });
+    }
+    // mounting (or a mount that never reached INIT): detach whatever the kernel has
+    if (was === 'mounting') {
+      const Fuse = binding_load();
+      return new Promise((ok) => Fuse.unmount(this.mountpoint, () => ok()));
+    }
+    return Promise.resolve();
   }
 
   /** The caller of the request being handled; call it before the handler's first await. */
@@ -303,19 +333,56 @@ export class FuseMount {
   }
 
   /**
-   * Resolves when the mountpoint leaves /proc/self/mountinfo (someone ran fusermount -u or
-   * umount), polling every `interval_ms`. The timer does not keep the process alive.
+   * Resolves when the mount, once listed in /proc/self/mountinfo, is no longer listed (someone
+   * ran fusermount -u or umount), polling every `interval_ms`. The timer keeps no process alive.
    */
-  unmounted(interval_ms = 500): Promise<void> {
-    return new Promise((ok) => {
+  unmounted(interval_ms = 200): Promise<void> {
+    this.gone ??= new Promise((ok) => {
+      let seen = false;
       const tick = (): void => {
         mountinfo_has(this.mountpoint).then((has) => {
-          if (!has) ok();
+          if (has) seen = true;
+          if (seen && !has) ok();
           else setTimeout(tick, interval_ms).unref();
         }, () => setTimeout(tick, interval_ms).unref());
       };
-      setTimeout(tick, interval_ms).unref();
+      tick();
     });
+    return this.gone;
+  }
+}
+
+/**
+ * Serves `mount` until SIGTERM or SIGINT (a second one exits at once) or an outside unmount,
+ * then unmounts. The signal handlers are installed before mounting, so a signal that arrives
+ * while the mount comes up is not lost. `on_ready` runs once the mount is live. Resolves with
+ * why it stopped; rejects if mounting fails.
+ */
+export async function fuse_serve(mount: FuseMount, on_ready?: () => void): Promise<string> {
+  let stop: (why: string) => void = () => {};
+  const stopped = new Promise<string>((ok) => { stop = ok; });
+  let signals = 0;
+  const on_signal = (sig: NodeJS.Signals): void => {
+    if (++signals > 1) process.exit(128 + (constants.signals[sig] ?? 15));
+    stop(sig);
+  };
+  process.on('SIGTERM', on_signal);
+  process.on('SIGINT', on_signal);
+  try {
+    const mounting = mount.mount();
+    mounting.catch(() => {}); // when a signal wins the race, a late failure is not news
+    const first = await Promise.race([mounting.then(() => undefined), stopped]);
+    if (first !== undefined) {
+      await mount.unmount();
+      return first;
+    }
+    on_ready?.();
+    const why = await Promise.race([stopped, mount.unmounted().then(() => 'unmounted from outside')]);
+    await mount.unmount();
+    return why;
+  } finally {
+    process.off('SIGTERM', on_signal);
+    process.off('SIGINT', on_signal);
   }
 }
 

@@ -11,7 +11,7 @@
 
 import { appendFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { spawn } from 'node:child_process';
-import { FuseMount } from '../../src/fuse/binding.js';
+import { FuseMount, fuse_serve } from '../../src/fuse/binding.js';
 import type { FuseMountOptions, FuseOps } from '../../src/fuse/binding.js';
 import { NullFs } from '../../tools/bench/nullfs-ops.js';
 
@@ -73,20 +73,16 @@ async function main(argv: string[]): Promise<number> {
     };
   }
   mount = new FuseMount(mnt, ops as FuseOps, opts);
-  await mount.mount();
-  if (hold_fd) {
-    const fd = fuse_fd_find();
-    if (fd === undefined) throw new Error('no /dev/fuse descriptor found in /proc/self/fd');
-    const holder = spawn('sleep', ['600'], { detached: true, stdio: ['ignore', 'ignore', 'ignore', fd] });
-    holder.unref();
-    write({ op: 'holder', args: [holder.pid ?? -1], caller: { uid: 0, gid: 0, pid: 0, umask: 0 } });
-  }
-  process.stderr.write(`probe: serving ${mount.mountpoint}\n`);
-  await new Promise<void>((ok) => {
-    process.once('SIGTERM', ok);
-    mount.unmounted().then(ok, () => {});
+  await fuse_serve(mount, () => {
+    if (hold_fd) {
+      const fd = fuse_fd_find();
+      if (fd === undefined) throw new Error('no /dev/fuse descriptor found in /proc/self/fd');
+      const holder = spawn('sleep', ['600'], { detached: true, stdio: ['ignore', 'ignore', 'ignore', fd] });
+      holder.unref();
+      write({ op: 'holder', args: [holder.pid ?? -1], caller: { uid: 0, gid: 0, pid: 0, umask: 0 } });
+    }
+    process.stderr.write(`probe: serving ${mount.mountpoint}\n`);
   });
-  await mount.unmount();
   return 0;
 }
 

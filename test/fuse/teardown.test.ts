@@ -36,7 +36,7 @@ if (skip !== undefined) {
     t.not(r.code, 0, 'the blocked read fails instead of hanging');
     t.notOk(r.timedOut, 'and it does so at once');
     t.match(r.stderr, /Software caused connection abort|Transport endpoint is not connected/);
-    const st = await cmd_run('stat', [m.mountpoint], { timeoutMs: 5000 });
+    const st = await cmd_run('stat', ['-f', m.mountpoint], { timeoutMs: 5000 });
     t.match(st.stderr, /Transport endpoint is not connected/, 'the mountpoint is stale now');
 
     const report = await m.teardown();

@@ -285,6 +285,15 @@ export async function fuse_mount(opts: FuseMountOptions): Promise<Mounted> {
 
   const found = info;
   const conn = await fuse_conn_of(found);
+  // Listed is not live: the kernel queues requests until the server has answered INIT. A
+  // client that stats the root returns once the server answers; a test that unmounted before
+  // then would leave a server that never saw its mount come up.
+  const live = await cmd_run('stat', ['-c', '%i', mountpoint], { timeoutMs: Math.max(1000, end - Date.now()) });
+  if (live.code !== 0) {
+    const report = await teardown_run(server, mountpoint, conn, made);
+    const why = live.timedOut ? 'did not answer its first request in time' : `failed its first request (${live.stderr.trim()})`;
+    throw new Error(`FUSE server '${opts.command} ${args.join(' ')}' mounted but ${why}; teardown: ${report.steps.join(', ')}; its stderr:\n${err || '(empty)'}`);
+  }
   let report: Promise<TeardownReport> | undefined;
   const mounted: Mounted = {
     mountpoint,
@@ -409,8 +418,9 @@ export async function mounts_stale_clean(opts: StaleCleanOptions = {}): Promise<
   const cleaned: string[] = [];
   for (const m of await mountinfo_read()) {
     if (!m.fstype.startsWith('fuse') || !m.mountpoint.startsWith(prefix)) continue;
-    // stat in a child: if the mount hangs, only the child waits, and it is killed at the limit
-    const r = await cmd_run('stat', ['-c', '%i', m.mountpoint], { timeoutMs: opts.probeMs ?? 2000 });
+    // statfs in a child: if the mount hangs, only the child waits, and it is killed at the
+    // limit. statfs, unlike stat, is never answered from the kernel's attribute cache.
+    const r = await cmd_run('stat', ['-f', '-c', '%t', m.mountpoint], { timeoutMs: opts.probeMs ?? 2000 });
     const dead = /Transport endpoint is not connected/.test(r.stderr);
     if (!dead && !(opts.hung && r.timedOut)) continue;
     // still listed, so the connection of that number is this mount's

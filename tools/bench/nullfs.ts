@@ -8,7 +8,7 @@
 //   it is never left with an orphan server.
 // - It never touches its own mount (that would deadlock); it only watches /proc/self/mountinfo.
 
-import { FuseMount, FuseBindingError } from '../../src/fuse/binding.js';
+import { FuseMount, FuseBindingError, fuse_serve } from '../../src/fuse/binding.js';
 import type { FuseMountOptions } from '../../src/fuse/binding.js';
 import { NullFs } from './nullfs-ops.js';
 
@@ -69,26 +69,19 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(parsed);
     return 0;
   }
-  let mount: FuseMount;
-  const fs = new NullFs({ caller: () => mount.caller() });
+  let mount: FuseMount | undefined;
+  const fs = new NullFs({ caller: () => mount!.caller() });
+  let why: string;
   try {
     mount = new FuseMount(parsed.mountpoint, fs.ops(), parsed.opts);
-    await mount.mount();
+    const m = mount;
+    why = await fuse_serve(m, () => {
+      process.stderr.write(`nullfs: serving ${m.mountpoint} as ${parsed.opts.fsname}\n`);
+    });
   } catch (e) {
     process.stderr.write(`nullfs: ${e instanceof FuseBindingError ? e.message : (e as Error).message}\n`);
     return 1;
   }
-  process.stderr.write(`nullfs: serving ${mount.mountpoint} as ${parsed.opts.fsname}\n`);
-
-  const done = new Promise<string>((ok) => {
-    process.once('SIGTERM', () => ok('SIGTERM'));
-    process.once('SIGINT', () => ok('SIGINT'));
-    mount.unmounted().then(() => ok('unmounted from outside'), () => {});
-  });
-  const why = await done;
-  await mount.unmount().catch((e: unknown) => {
-    process.stderr.write(`nullfs: unmount: ${(e as Error).message}\n`);
-  });
   process.stderr.write(`nullfs: ${why}; ${fs.bytes_written} bytes written\n`);
   return 0;
 }
