@@ -107,6 +107,20 @@ export function geometry_for(blockCount: number, o: MkfsOptions = {}): Geometry 
   });
 }
 
+/** What a checkpoint header says that its geometry makes impossible, or null. */
+function cp_geometry_check(h: Checkpoint, g: Geometry): string | null {
+  if (h.dir.length !== g.dirBlocks) return `lists ${h.dir.length} directory blocks, the geometry has ${g.dirBlocks}`;
+  for (let i = 0; i < h.heads.length; i++) {
+    const hd = h.heads[i]!;
+    if (hd.seg < -1 || hd.seg >= g.segCount || hd.off > g.segBlocks || (hd.seg === -1 && hd.off !== 0)) return `log head ${i} at segment ${hd.seg} offset ${hd.off} is outside the geometry`;
+  }
+  const mainEnd = g.mainStart + g.segCount * g.segBlocks;
+  if (h.redoStart !== 0 && (h.redoStart < g.mainStart || h.redoStart >= mainEnd)) return `redo chain starts at ${h.redoStart}, outside the log`;
+  for (const a of h.dir) if (a !== 0 && (a < g.mainStart || a >= mainEnd)) return `directory block at ${a}, outside the log`;
+  if (h.nextNid >= g.tables[0]!.entries) return `next node id ${h.nextNid} beyond the NAT`;
+  return null;
+}
+
 function key_id(k: Key): string {
   return `${k.ino}:${k.kind}:${k.off}`;
 }
@@ -190,8 +204,7 @@ export class Volume {
     if (uuid.readUInt32LE(0) === 0) uuid.writeUInt32LE(1, 0);
     const clock = o.clock ?? clock_wall();
     const now = clock();
-    const sb: Superblock = { version: FORMAT_VERSION, geometry: g, uuid, createdNs: 0, label: o.label ?? '', features: 0 };
-    sb.createdNs = now.s * 1000 + Math.floor(now.ns / 1e6);
+    const sb: Superblock = { version: FORMAT_VERSION, geometry: g, uuid, createdMs: timespec_ms(now), label: o.label ?? '', features: 0 };
     // the metadata area: no stale superblock or checkpoint of an earlier filesystem survives
     const zeros = Buffer.alloc(g.mainStart * BLOCK_SIZE);
     dev.write(0, zeros);
@@ -204,6 +217,8 @@ export class Volume {
     const v = new Volume(dev, sb, cp0, { clock }, report);
     v.root = v.tree.create_empty();
     init(v);
+    // two checkpoints, so that even a new filesystem has one to fall back to
+    v.checkpoint(true);
     v.checkpoint(true);
     dev.write(0, Buffer.concat([sb_encode(sb, 0), sb_encode(sb, 1)]));
     dev.flush();
@@ -214,6 +229,7 @@ export class Volume {
 
   /** Reads the superblock (block 0, or its copy at block 1). */
   static superblock_read(dev: BlockDevice): Superblock {
+    if (dev.blockCount < 2) throw new FsError('EINVAL', `${dev.name}: not a cowlog filesystem (${dev.blockCount * BLOCK_SIZE} bytes is too small to hold one)`);
     const both = dev.read(0, 2);
     const errors: string[] = [];
     for (const a of [0, 1]) {
@@ -244,6 +260,8 @@ export class Volume {
       try {
         const h = cp_header_decode(dev.read(a), a, fsid);
         if (h.slot !== s) { skipped.push(`slot ${s}: header says slot ${h.slot}`); continue; }
+        const bad = cp_geometry_check(h, g);
+        if (bad) throw new CorruptError('checkpoint', a, bad);
         cands.push(h);
       } catch (e) {
         if (!(e instanceof CorruptError) || !/all zeros/.test(e.message)) skipped.push((e as Error).message);
@@ -382,7 +400,7 @@ export class Volume {
         return `bad map record ${key_str(r.key)}: ${(e as Error).message}`;
       }
       const old = this.get(r.key);
-      const om = old ? map_decode(old) : null;
+      const om = old ? this.decode(r.key, old, map_decode) : null;
       for (let i = 0; i < MAP_SLOTS; i++) {
         const a = m.addr[i]!;
         if (a === 0 || (om && om.addr[i] === a)) continue;
@@ -399,7 +417,7 @@ export class Volume {
   private counts_load(): void {
     const rec = this.get(COUNTS_KEY);
     if (!rec) throw new CorruptError('checkpoint', cp_slot_addr(this.slot), 'the volume counters record is missing from the tree');
-    const c = counts_decode(rec);
+    const c = this.decode(COUNTS_KEY, rec, counts_decode);
     this.nextIno = c.nextIno;
     this.inodes = c.inodes;
   }
@@ -411,6 +429,33 @@ export class Volume {
 
   get(k: Key): Buffer | undefined {
     return this.tree.get(this.root, k);
+  }
+
+  /**
+   * Decodes a record value read from the tree. A value that does not decode, inside a node whose
+   * CRC was fine, is corruption too: report it naming the leaf that holds the record.
+   */
+  decode<T>(k: Key, v: Buffer, fn: (b: Buffer) => T): T {
+    try {
+      return fn(v);
+    } catch (e) {
+      if (!(e instanceof RangeError)) throw e;
+      throw new CorruptError('B+tree leaf', this.leaf_addr(k), `record ${key_str(k)}: ${e.message}`);
+    }
+  }
+
+  /** The block of the leaf that holds (or would hold) key k. */
+  leaf_addr(k: Key): number {
+    let nid = this.root;
+    for (let depth = 0; depth < 64; depth++) {
+      const n = this.nodes.get(nid);
+      if (n.level === 0) return this.nat.addr(nid);
+      const inner = n as { keys: Key[]; kids: NodeId[] };
+      let i = 0;
+      while (i + 1 < inner.keys.length && key_cmp(inner.keys[i + 1]!, k) <= 0) i++;
+      nid = inner.kids[i]!;
+    }
+    return 0;
   }
 
   scan(lo: Key, hi: Key, fn: (k: Key, v: Buffer) => boolean | void): void {
@@ -437,7 +482,7 @@ export class Volume {
 
   /** Reference-count changes for a MAP record going from `before` to `after`. */
   private map_refs(k: Key, before: Buffer | undefined, after: Buffer | undefined): void {
-    const o = before ? map_decode(before) : null;
+    const o = before ? this.decode(k, before, map_decode) : null;
     const n = after ? map_decode(after) : null;
     for (let i = 0; i < MAP_SLOTS; i++) {
       const oa = o ? o.addr[i]! : 0;

@@ -249,7 +249,7 @@ export class Cleaner {
       const k = key(g.ino, RecKind.MAP, g.chunk);
       const rec = v.get(k);
       assert(rec !== undefined, () => `inode ${g.ino} map chunk ${g.chunk}: gone while its blocks are live`);
-      const m = map_decode(rec);
+      const m = v.decode(k, rec, map_decode);
       for (const mv of g.moves) {
         assert(m.addr[mv.slot] === mv.from, () => `inode ${g.ino} block ${g.chunk * MAP_SLOTS + mv.slot}: map says ${m.addr[mv.slot]}, summary says ${mv.from}`);
         m.addr[mv.slot] = mv.to;

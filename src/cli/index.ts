@@ -1,10 +1,16 @@
 // Registers every subcommand, then runs main(). Kept apart from main.ts so that a subcommand
 // file may import main.ts's helpers without an import cycle.
 import { main, commands_register } from './main.js';
+import { cmd_mkfs } from './cmd_mkfs.js';
+import { cmd_fsck } from './cmd_fsck.js';
+import { cmd_info } from './cmd_info.js';
 import { cmd_wear } from './cmd_wear.js';
 
 commands_register(
   // cmd_*.ts modules are listed here, one per line
+  cmd_mkfs,
+  cmd_fsck,
+  cmd_info,
   cmd_wear,
 );
 

@@ -9,7 +9,7 @@
 
 import { CorruptError } from '../util/errors.js';
 import { BLOCK_SIZE } from '../device/device.js';
-import { block_new, block_seal, block_verify, magic_of, u64_get, u64_set, view_of } from './block.js';
+import { block_new, block_seal, block_verify, CRC_OFFSET, magic_of, u64_get, u64_set, view_of } from './block.js';
 import { CP_DIR_MAX, CP_JOURNAL_BLOCKS, FORMAT_VERSION, TABLE_COUNT, TABLE_ENTRY_BYTES } from './geometry.js';
 import { crc32c } from '../util/crc32c.js';
 
@@ -122,7 +122,7 @@ export function cp_encode(cp: Checkpoint): Buffer[] {
   v.setUint32(48, cp.redoStart, true);
   v.setUint32(52, cp.journal.length, true);
   v.setUint32(56, jblocks.length, true);
-  for (let i = 0; i < CP_JOURNAL_BLOCKS; i++) v.setUint32(60 + i * 4, jblocks[i] ? crc32c(jblocks[i]!) : 0, true);
+  for (let i = 0; i < CP_JOURNAL_BLOCKS; i++) v.setUint32(60 + i * 4, jblocks[i] ? crc32c(jblocks[i]!, 0, CRC_OFFSET) : 0, true);
   v.setUint32(72, cp.dir.length, true);
   for (let i = 0; i < HEAD_COUNT; i++) {
     v.setInt32(HEADS_AT + i * 8, cp.heads[i]!.seg, true);
@@ -182,8 +182,9 @@ export function cp_journal_decode(fsid: number, seq: number, journalCrcs: number
   const out: JournalEntry[] = [];
   blocks.forEach((b, i) => {
     const addr = addrs[i]!;
-    if (crc32c(b) !== journalCrcs[i]) throw new CorruptError('checkpoint journal', addr, 'does not match the CRC its checkpoint header recorded (torn checkpoint write)');
     const v = block_verify(b, JOURNAL_MAGIC, 'checkpoint journal', addr);
+    if (v.getUint32(CRC_OFFSET, true) !== journalCrcs[i]) throw new CorruptError('checkpoint journal', addr, 'is not the block its checkpoint header recorded (torn checkpoint write)');
+    if (v.getUint16(4, true) !== FORMAT_VERSION) throw new CorruptError('checkpoint journal', addr, `format version ${v.getUint16(4, true)}`);
     if (v.getUint32(8, true) !== fsid) throw new CorruptError('checkpoint journal', addr, 'belongs to another filesystem');
     if (v.getUint32(12, true) !== i) throw new CorruptError('checkpoint journal', addr, `is journal block ${v.getUint32(12, true)}, expected ${i}`);
     if (v.getUint32(16, true) !== seq) throw new CorruptError('checkpoint journal', addr, `belongs to checkpoint ${v.getUint32(16, true)}, not ${seq}`);

@@ -29,6 +29,8 @@ export const SEG_BLOCKS_MIN = 4;
 export const SEG_BLOCKS_MAX = 512;
 export const FANOUT_MIN = 4;
 export const INLINE_MAX_DEFAULT = 1536;
+/** an INLINE record's value is the file's data: at most VALUE_MAX (records.ts) */
+export const INLINE_MAX_LIMIT = 1800;
 
 export const enum TableId {
   NAT = 0,
@@ -105,6 +107,8 @@ export function geometry_derive(p: GeometryParams): Geometry {
   }
   if (p.fanout < FANOUT_MIN || p.fanout > 1024) throw new RangeError(`B+tree fanout ${p.fanout}: must be 4 to 1024`);
   if (p.cpSlots < 3) throw new RangeError(`${p.cpSlots} checkpoint slots: at least 3 are needed`);
+  if (!Number.isInteger(p.inlineMax) || p.inlineMax < 0 || p.inlineMax > INLINE_MAX_LIMIT) throw new RangeError(`inline limit ${p.inlineMax} bytes: must be 0 to ${INLINE_MAX_LIMIT}`);
+  if (!Number.isInteger(p.maxSnapshots) || p.maxSnapshots < 1 || p.maxSnapshots > 65536) throw new RangeError(`${p.maxSnapshots} snapshots: must be 1 to 65536`);
   const mainStart = main_start_for(p.segBlocks, p.cpSlots);
   const segCount = Math.floor((p.blockCount - mainStart) / p.segBlocks);
   if (segCount < p.reserveSegs + 12) {

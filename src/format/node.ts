@@ -73,6 +73,7 @@ export function node_encode(n: NodeBody, h: NodeHeader): Buffer {
     p += KEY_BYTES;
     if (is_leaf(n)) {
       const val = n.vals[i]!;
+      assert(val.length <= VALUE_MAX, () => `node ${h.nid}: value ${i} of ${val.length} bytes exceeds ${VALUE_MAX}`);
       v.setUint16(p, val.length, true);
       val.copy(b, p + 2);
       p += 2 + val.length;

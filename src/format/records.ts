@@ -13,7 +13,8 @@
 //                               so that roll-forward brings them back with the records they count)
 //
 // Invariants (checked on encode and decode): names are 1..255 bytes without '/' or NUL; lists are
-// non-empty and sorted; MAP slots are < 64, strictly increasing, with non-zero addresses.
+// non-empty (kept in the order names were added); MAP slots are < 64, strictly increasing, with
+// non-zero addresses.
 
 import { crc32c } from '../util/crc32c.js';
 import { u48_get, u48_set } from './block.js';

@@ -9,12 +9,14 @@ import { CorruptError } from '../util/errors.js';
 
 export const SB_MAGIC = magic_of('CLSB');
 export const SB_SIGNATURE = 'COWLOGFS';
+/** feature bits this version understands (none defined yet) */
+export const FEATURES_KNOWN = 0;
 
 export interface Superblock {
   version: number;
   geometry: Geometry;
   uuid: Buffer;
-  createdNs: number;
+  createdMs: number;
   label: string;
   features: number;
 }
@@ -42,7 +44,7 @@ export function sb_encode(sb: Superblock, copy: number): Buffer {
   v.setUint32(52, g.maxSnapshots, true);
   v.setUint32(56, sb.features, true);
   sb.uuid.copy(b, 64);
-  u64_set(v, 80, sb.createdNs);
+  u64_set(v, 80, sb.createdMs);
   label.copy(b, 96);
   block_seal(b);
   return b;
@@ -54,6 +56,10 @@ export function sb_decode(buf: Uint8Array, addr: number): Superblock {
   if (b.toString('latin1', 8, 16) !== SB_SIGNATURE) throw new CorruptError('superblock', addr, 'bad signature');
   const version = v.getUint16(4, true);
   if (version !== FORMAT_VERSION) throw new CorruptError('superblock', addr, `format version ${version}, this cowlog reads ${FORMAT_VERSION}`);
+  const copy = v.getUint16(6, true);
+  if (copy !== addr) throw new CorruptError('superblock', addr, `copy ${copy} found at block ${addr}`);
+  const features = v.getUint32(56, true);
+  if ((features & ~FEATURES_KNOWN) !== 0) throw new CorruptError('superblock', addr, `unknown feature bits 0x${(features & ~FEATURES_KNOWN).toString(16)} (a newer cowlog made this filesystem)`);
   const blockSize = v.getUint32(16, true);
   if (blockSize !== BLOCK_SIZE) throw new CorruptError('superblock', addr, `block size ${blockSize}`);
   const p: GeometryParams = {
@@ -79,7 +85,7 @@ export function sb_decode(buf: Uint8Array, addr: number): Superblock {
     version,
     geometry: g,
     uuid: Buffer.from(b.subarray(64, 80)),
-    createdNs: u64_get(v, 80),
+    createdMs: u64_get(v, 80),
     label: b.toString('utf8', 96, labelEnd < 0 || labelEnd > 160 ? 160 : labelEnd),
     features: v.getUint32(56, true),
   };

@@ -3,21 +3,23 @@
 
 import type { Volume } from '../checkpoint/volume.js';
 import { dirents_decode, dirents_encode, key, KEY_MAX, name_hash, RecKind } from '../format/records.js';
-import type { Dirent } from '../format/records.js';
+import type { Dirent, Key } from '../format/records.js';
 import type { DirEntry } from './types.js';
 
+function list_get(vol: Volume, k: Key): Dirent[] {
+  const rec = vol.get(k);
+  return rec ? vol.decode(k, rec, dirents_decode) : [];
+}
+
 export function dirent_find(vol: Volume, dir: number, name: Buffer): Dirent | undefined {
-  const rec = vol.get(key(dir, RecKind.DIRENT, name_hash(name)));
-  if (!rec) return undefined;
-  for (const d of dirents_decode(rec)) if (d.name.equals(name)) return d;
+  for (const d of list_get(vol, key(dir, RecKind.DIRENT, name_hash(name)))) if (d.name.equals(name)) return d;
   return undefined;
 }
 
 /** Adds a name; the caller has checked it is not there. */
 export function dirent_add(vol: Volume, dir: number, name: Buffer, ino: number, type: number): void {
   const k = key(dir, RecKind.DIRENT, name_hash(name));
-  const rec = vol.get(k);
-  const list = rec ? dirents_decode(rec) : [];
+  const list = list_get(vol, k);
   list.push({ name: Buffer.from(name), ino, type });
   vol.put(k, dirents_encode(list));
 }
@@ -25,8 +27,7 @@ export function dirent_add(vol: Volume, dir: number, name: Buffer, ino: number, 
 /** Points an existing name at another inode (rename over an existing name). */
 export function dirent_replace(vol: Volume, dir: number, name: Buffer, ino: number, type: number): void {
   const k = key(dir, RecKind.DIRENT, name_hash(name));
-  const rec = vol.get(k);
-  const list = rec ? dirents_decode(rec) : [];
+  const list = list_get(vol, k);
   const i = list.findIndex((d) => d.name.equals(name));
   if (i < 0) list.push({ name: Buffer.from(name), ino, type });
   else list[i] = { name: list[i]!.name, ino, type };
@@ -35,17 +36,17 @@ export function dirent_replace(vol: Volume, dir: number, name: Buffer, ino: numb
 
 export function dirent_remove(vol: Volume, dir: number, name: Buffer): void {
   const k = key(dir, RecKind.DIRENT, name_hash(name));
-  const rec = vol.get(k);
-  if (!rec) return;
-  const list = dirents_decode(rec).filter((d) => !d.name.equals(name));
+  const old = list_get(vol, k);
+  if (!old.length) return;
+  const list = old.filter((d) => !d.name.equals(name));
   if (list.length) vol.put(k, dirents_encode(list));
   else vol.del(k);
 }
 
 export function dir_list(vol: Volume, dir: number): DirEntry[] {
   const out: DirEntry[] = [];
-  vol.scan(key(dir, RecKind.DIRENT, 0), key(dir, RecKind.DIRENT, KEY_MAX.off), (_k, v) => {
-    for (const d of dirents_decode(v)) out.push({ name: d.name, ino: d.ino, type: d.type });
+  vol.scan(key(dir, RecKind.DIRENT, 0), key(dir, RecKind.DIRENT, KEY_MAX.off), (k, v) => {
+    for (const d of vol.decode(k, v, dirents_decode)) out.push({ name: d.name, ino: d.ino, type: d.type });
   });
   return out;
 }

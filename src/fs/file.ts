@@ -45,8 +45,9 @@ function inline_key(ino: number): Key {
 }
 
 export function map_get(vol: Volume, ino: number, chunk: number): MapChunk | null {
-  const rec = vol.get(map_key(ino, chunk));
-  return rec ? map_decode(rec) : null;
+  const k = map_key(ino, chunk);
+  const rec = vol.get(k);
+  return rec ? vol.decode(k, rec, map_decode) : null;
 }
 
 /**
@@ -275,7 +276,7 @@ export function file_truncate(ctx: DataCtx, m: InodeMem, size: number): void {
     const keep = Math.ceil(size / BLOCK_SIZE); // blocks [0, keep) stay
     const firstChunk = Math.floor(keep / MAP_SLOTS);
     const doomed: { k: Key; m: MapChunk }[] = [];
-    vol.scan(map_key(m.ino, firstChunk), map_key(m.ino, KEY_MAX.off), (k, v) => { doomed.push({ k, m: map_decode(v) }); });
+    vol.scan(map_key(m.ino, firstChunk), map_key(m.ino, KEY_MAX.off), (k, v) => { doomed.push({ k, m: vol.decode(k, v, map_decode) }); });
     for (const d of doomed) {
       let left = 0;
       for (let s = 0; s < MAP_SLOTS; s++) {

@@ -150,8 +150,13 @@ export class FileSystem {
   unmount(): void {
     if (this.unmounted) return;
     if (!this.readOnly) {
-      for (const m of this.icache.all()) {
-        if (m.open > 0) { m.open = 0; if (m.rec.nlink === 0) this.inode_free(m); }
+      for (const m of [...this.icache.all()]) {
+        if (m.open === 0) continue;
+        m.open = 0;
+        if (m.rec.nlink === 0) {
+          this.inode_free(m);
+          this.vol.del(key(0, RecKind.ORPHAN, m.ino));
+        }
       }
       this.flush_all();
       this.cleaner.prepare(0, 0);

@@ -55,7 +55,7 @@ export class InodeCache {
     if (!Number.isInteger(ino) || ino < 1 || ino > 0xffffffff) throw new FsError('ENOENT', `no inode ${ino}`);
     const rec = this.vol.get(inode_key(ino));
     if (!rec) throw new FsError('ENOENT', `no inode ${ino}`);
-    const r = inode_decode(rec);
+    const r = this.vol.decode(inode_key(ino), rec, inode_decode);
     const fresh: InodeMem = { ino, rec: r, size: r.size, mtime: null, ctime: null, pages: new Map(), newPages: 0, open: 0 };
     this.map.set(ino, fresh);
     if (this.map.size > this.max) this.evict();

@@ -3,15 +3,19 @@
 
 import type { Volume } from '../checkpoint/volume.js';
 import { key, KEY_MAX, name_hash, RecKind, xattrs_decode, xattrs_encode } from '../format/records.js';
+import type { Key, Xattr } from '../format/records.js';
 import { FsError } from '../util/errors.js';
 
 /** Largest value: the record must fit in half a node with its name. */
 export const XATTR_VALUE_MAX = 1500;
 
+function list_get(vol: Volume, k: Key): Xattr[] {
+  const rec = vol.get(k);
+  return rec ? vol.decode(k, rec, xattrs_decode) : [];
+}
+
 export function xattr_get(vol: Volume, ino: number, name: Buffer): Buffer | undefined {
-  const rec = vol.get(key(ino, RecKind.XATTR, name_hash(name)));
-  if (!rec) return undefined;
-  for (const x of xattrs_decode(rec)) if (x.name.equals(name)) return x.value;
+  for (const x of list_get(vol, key(ino, RecKind.XATTR, name_hash(name)))) if (x.name.equals(name)) return x.value;
   return undefined;
 }
 
@@ -19,8 +23,7 @@ export function xattr_set(vol: Volume, ino: number, name: Buffer, value: Buffer,
   if (name.length === 0 || name.length > 255) throw new FsError('ERANGE', `xattr name of ${name.length} bytes`);
   if (value.length > XATTR_VALUE_MAX) throw new FsError('E2BIG', `xattr value of ${value.length} bytes (cowlog keeps at most ${XATTR_VALUE_MAX})`);
   const k = key(ino, RecKind.XATTR, name_hash(name));
-  const rec = vol.get(k);
-  const list = rec ? xattrs_decode(rec) : [];
+  const list = list_get(vol, k);
   const i = list.findIndex((x) => x.name.equals(name));
   if (i >= 0 && mode === 'create') throw new FsError('EEXIST', `xattr ${name.toString()} exists`);
   if (i < 0 && mode === 'replace') throw new FsError('ENODATA', `no xattr ${name.toString()}`);
@@ -38,8 +41,7 @@ export function xattr_set(vol: Volume, ino: number, name: Buffer, value: Buffer,
 
 export function xattr_remove(vol: Volume, ino: number, name: Buffer): void {
   const k = key(ino, RecKind.XATTR, name_hash(name));
-  const rec = vol.get(k);
-  const list = rec ? xattrs_decode(rec) : [];
+  const list = list_get(vol, k);
   const rest = list.filter((x) => !x.name.equals(name));
   if (rest.length === list.length) throw new FsError('ENODATA', `no xattr ${name.toString()}`);
   if (rest.length) vol.put(k, xattrs_encode(rest));
@@ -48,8 +50,8 @@ export function xattr_remove(vol: Volume, ino: number, name: Buffer): void {
 
 export function xattr_list(vol: Volume, ino: number): Buffer[] {
   const out: Buffer[] = [];
-  vol.scan(key(ino, RecKind.XATTR, 0), key(ino, RecKind.XATTR, KEY_MAX.off), (_k, v) => {
-    for (const x of xattrs_decode(v)) out.push(x.name);
+  vol.scan(key(ino, RecKind.XATTR, 0), key(ino, RecKind.XATTR, KEY_MAX.off), (k, v) => {
+    for (const x of vol.decode(k, v, xattrs_decode)) out.push(x.name);
   });
   return out;
 }

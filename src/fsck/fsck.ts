@@ -48,7 +48,10 @@ export interface FsckReport {
   /** what was looked at */
   counts: { nodes: number; records: number; inodes: number; dirs: number; files: number; dataBlocks: number; tableBlocks: number };
   checkpointSeq: number;
+  /** fsync groups rolled forward (in memory only with readOnly) */
   rolledForward: number;
+  /** whether fsck wrote a recovery checkpoint (not with readOnly) */
+  recovered: boolean;
 }
 
 export const FSCK_CLEAN = 0;
@@ -61,7 +64,7 @@ export function fsck(dev: BlockDevice, o: FsckOptions = {}): FsckReport {
   const rep: FsckReport = {
     errors: [], warnings: [],
     counts: { nodes: 0, records: 0, inodes: 0, dirs: 0, files: 0, dataBlocks: 0, tableBlocks: 0 },
-    checkpointSeq: 0, rolledForward: 0,
+    checkpointSeq: 0, rolledForward: 0, recovered: false,
   };
   const err = (m: string): void => {
     if (rep.errors.length < ERRORS_MAX) rep.errors.push(m);
@@ -69,7 +72,8 @@ export function fsck(dev: BlockDevice, o: FsckOptions = {}): FsckReport {
   };
   const warn = (m: string): void => { rep.warnings.push(m); };
 
-  // superblock copies
+  // superblock copies (superblock_read names a device that cannot be cowlog at all)
+  Volume.superblock_read(dev);
   const sbBlocks = dev.read(0, 2);
   for (const a of [0, 1]) {
     try {
@@ -89,14 +93,24 @@ export function fsck(dev: BlockDevice, o: FsckOptions = {}): FsckReport {
 
   let vol: Volume;
   try {
-    vol = Volume.open(dev, { readOnly: o.readOnly ?? false, ...(o.log ? { log: o.log } : {}) });
+    vol = Volume.open(dev, { readOnly: true, ...(o.log ? { log: o.log } : {}) });
+    if (!o.readOnly && (vol.mount.groups > 0 || !vol.mount.clean)) {
+      // recover for real, as mount would, and leave the filesystem cleanly unmounted; then check
+      const groups = vol.mount.groups;
+      vol.abandon();
+      Volume.open(dev, o.log ? { log: o.log } : {}).close();
+      vol = Volume.open(dev, { readOnly: true });
+      rep.rolledForward = groups;
+      rep.recovered = true;
+    } else {
+      rep.rolledForward = vol.mount.groups;
+    }
   } catch (e) {
     if (e instanceof FsError && e.code === 'EINVAL') throw e;
     err(`cannot mount: ${(e as Error).message}`);
     return rep;
   }
   rep.checkpointSeq = vol.seq;
-  rep.rolledForward = vol.mount.groups;
   // A checkpoint whose header and journal verify but whose directory, tables or tree are damaged
   // cannot come from a power cut (they are flushed before the header is written): corruption.
   // A torn slot or journal is what the ring exists for: a warning.
@@ -339,7 +353,7 @@ export function fsck(dev: BlockDevice, o: FsckOptions = {}): FsckReport {
     if (info.valid !== segValid[s]) err(`segment ${s}: usage table says ${info.valid} valid blocks, reference counts give ${segValid[s]}`);
     if (segValid[s]! > 0 && info.state !== SegState.INUSE) err(`segment ${s} holds ${segValid[s]} live blocks but is marked ${info.state === SegState.FREE ? 'free' : 'prefree'}`);
   }
-  // recovery (without -n) already wrote its checkpoint; the check itself writes nothing
+  // the check itself writes nothing
   vol.abandon();
   return rep;
 }

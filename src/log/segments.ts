@@ -51,6 +51,7 @@ export const enum BlockKind {
   NODE = 2,
   TABLE = 3,
   DIR = 4,
+  /** reserved: redo blocks are never live, so the summary is not written for them */
   REDO = 5,
 }
 export const BLOCK_KIND_NAMES = ['none', 'data', 'node', 'table', 'directory', 'redo'] as const;

@@ -136,7 +136,7 @@ function block_info_raw(ctx: ImageCtx, a: number): BlockInfo {
     if (a < 2) {
       const sb = sb_decode(b, a);
       const { tables: _t, ...geo } = sb.geometry;
-      return { what: `superblock copy ${a}`, fields: { ...flat(geo, 'geometry.'), uuid: sb.uuid.toString('hex'), created: String(sb.createdNs), label: sb.label, features: String(sb.features), copy: String(b.readUInt16LE(6)) } };
+      return { what: `superblock copy ${a}`, fields: { ...flat(geo, 'geometry.'), uuid: sb.uuid.toString('hex'), created: String(sb.createdMs), label: sb.label, features: String(sb.features), copy: String(b.readUInt16LE(6)) } };
     }
     const m = block_magic(b);
     if (m === CP_MAGIC) {
@@ -147,7 +147,7 @@ function block_info_raw(ctx: ImageCtx, a: number): BlockInfo {
     if (m === JOURNAL_MAGIC) {
       const seq = b.readUInt32LE(16);
       const count = b.readUInt32LE(24);
-      const entries = cp_journal_decode(ctx.fsid, seq, [crc32c(b)], [b], [a], count);
+      const entries = cp_journal_decode(ctx.fsid, seq, [b.readUInt32LE(BLOCK_SIZE - 4)], [b], [a], count);
       const fields: Record<string, string> = { seq: String(seq), index: String(b.readUInt32LE(12)) };
       entries.forEach((e, i) => { fields[`entry ${i}`] = `table ${e.table} [${e.index}] = ${Buffer.from(e.data).toString('hex')}`; });
       return { what: `checkpoint journal block ${b.readUInt32LE(12)} of checkpoint ${seq}, ${count} entries`, fields };
@@ -290,7 +290,7 @@ class DocImage {
     const crcs = this.cp['journal_crc'] as number[];
     for (let i = 0; i < this.num(this.cp, 'journal_blocks'); i++) {
       const jb = this.block(this.cpAddr + 1 + i);
-      this.check(crc32c_bitwise(jb) === crcs[i], `journal block ${i} matches the CRC its header recorded`);
+      this.check(crc32c_bitwise(jb.subarray(0, jb.length - 4)) === crcs[i], `journal block ${i} matches the CRC its header recorded`);
       this.check(block_crc_ok(spec, jb) && scalar_read(jb, 0, 'u32') === spec_magic(spec, 'journal-block'), `journal block ${i} magic and CRC`);
       const j = record_read(spec, jb, 0, 'journal-block').values;
       this.check(j['fsid'] === this.fsid && j['index'] === i && j['seq'] === this.cp['seq'], `journal block ${i} belongs to the checkpoint`);

@@ -1,0 +1,108 @@
+// `cowlog info DEVICE`: geometry, checkpoint, space, segment usage and wear, without mounting.
+
+import fs from 'node:fs';
+import type { Command } from './command.js';
+import { args_parse, bytes_human, pos_exact } from './command.js';
+import { device_open } from '../device/file.js';
+import { BLOCK_SIZE } from '../device/device.js';
+import { Volume } from '../checkpoint/volume.js';
+import { cp_header_decode } from '../format/checkpoint.js';
+import { cp_slot_addr } from '../format/geometry.js';
+import { HEAD_NAMES, SegState } from '../log/segments.js';
+import { WearTracker, wear_path_default } from '../wear/tracker.js';
+import { wear_stats } from '../wear/stats.js';
+
+const HELP = `usage: cowlog info [--json] [--wear FILE] DEVICE
+
+Describes the cowlog filesystem on DEVICE without changing it: geometry, the newest checkpoint
+(and whether the last unmount was clean), space, a histogram of segment utilisation, the log
+heads, how often segments have been written (wear), and the per-block wear recorded in the wear
+file kept beside the device (see docs/WEARFILE.md), if there is one.
+
+options:
+  --json       print the same as one JSON object
+  --wear FILE  the wear file to summarise (default: beside the image, or
+               /var/lib/cowlog/wear/<device>.wear for a block device)`;
+
+export const cmd_info: Command = {
+  name: 'info',
+  summary: 'describe a cowlog filesystem: geometry, checkpoint, space, segments, wear',
+  help: HELP,
+  async run(argv) {
+    const a = args_parse(argv, { flags: ['--json'], values: ['--wear'] });
+    const [path] = pos_exact(a, ['DEVICE']);
+    const dev = device_open(path!, { readOnly: true });
+    try {
+      const v = Volume.open(dev, { readOnly: true });
+      const g = v.g;
+      const log = v.log;
+      // segment utilisation histogram, in tenths, and wear per segment
+      const hist = new Array<number>(11).fill(0);
+      let free = 0, prefree = 0, inuse = 0, wMin = Infinity, wMax = 0, wSum = 0;
+      for (let s = 0; s < g.segCount; s++) {
+        const i = log.seg(s);
+        wMin = Math.min(wMin, i.writes);
+        wMax = Math.max(wMax, i.writes);
+        wSum += i.writes;
+        if (i.state === SegState.FREE) free++;
+        else if (i.state === SegState.PREFREE) prefree++;
+        else { inuse++; hist[Math.min(10, Math.floor((i.valid / g.segBlocks) * 10))]!++; }
+      }
+      let cpTime = 0;
+      try { cpTime = cp_header_decode(dev.read(cp_slot_addr(v.slot)), cp_slot_addr(v.slot), v.fsid).timeMs; } catch { /* shown as unknown */ }
+      const wearPath = a.values.get('--wear') ?? wear_path_default(path!);
+      let wear: ReturnType<typeof wear_stats> & { file: string; hostBytes: number; requests: number } | null = null;
+      if (fs.existsSync(wearPath)) {
+        const rec = WearTracker.load(wearPath);
+        wear = { ...wear_stats(rec.counts), file: wearPath, hostBytes: Number(rec.bytes), requests: rec.timeNs.length };
+      }
+      const info = {
+        device: path,
+        label: v.sb.label,
+        uuid: v.sb.uuid.toString('hex'),
+        created: new Date(v.sb.createdMs).toISOString(),
+        geometry: {
+          bytes: g.blockCount * BLOCK_SIZE, blocks: g.blockCount, segmentBlocks: g.segBlocks, segments: g.segCount,
+          mainStart: g.mainStart, reserveSegments: g.reserveSegs, checkpointSlots: g.cpSlots, fanout: g.fanout,
+          inlineMax: g.inlineMax, tableBlocks: g.tableBlocks,
+        },
+        checkpoint: {
+          seq: v.seq, slot: v.slot, time: cpTime ? new Date(cpTime).toISOString() : null, cleanUnmount: v.mount.clean,
+          skippedDamaged: v.mount.skipped, pendingFsyncGroups: v.mount.groups,
+        },
+        space: {
+          validBlocks: log.validBlocks, inodes: v.inodes, nextInode: v.nextIno, nodes: v.nat.used,
+          segmentsFree: free, segmentsPrefree: prefree, segmentsInUse: inuse,
+        },
+        segmentUtilisation: hist.map((n, i) => ({ range: i === 10 ? '100%' : `${i * 10}-${i * 10 + 9}%`, segments: n })),
+        heads: log.heads.map((h, i) => ({ head: HEAD_NAMES[i], segment: h.seg, offset: h.off })),
+        segmentWrites: { min: wMin, mean: wSum / g.segCount, max: wMax, spread: wSum ? wMax / (wSum / g.segCount) : 0 },
+        wear,
+      };
+      v.abandon();
+      if (a.flags.has('--json')) {
+        process.stdout.write(JSON.stringify(info, null, 2) + '\n');
+        return 0;
+      }
+      const pct = (n: number, d: number): string => (d ? `${((100 * n) / d).toFixed(1)} %` : '-');
+      const lines = [
+        `${path}: cowlog${info.label ? ` '${info.label}'` : ''}, uuid ${info.uuid}, created ${info.created}`,
+        `geometry    ${bytes_human(info.geometry.bytes)}: ${g.segCount} segments of ${bytes_human(g.segBlocks * BLOCK_SIZE)} from block ${g.mainStart}; ${g.reserveSegs} reserved; ${g.cpSlots} checkpoint slots; fanout ${g.fanout}; inline up to ${g.inlineMax} B`,
+        `checkpoint  #${v.seq} in slot ${v.slot}${info.checkpoint.time ? ` at ${info.checkpoint.time}` : ''}, ${v.mount.clean ? 'unmounted cleanly' : 'NOT unmounted cleanly'}${v.mount.groups ? `; ${v.mount.groups} fsync groups to roll forward at mount` : ''}${v.mount.skipped.length ? `; ${v.mount.skipped.length} newer damaged checkpoints skipped` : ''}`,
+        `space       ${bytes_human(log.validBlocks * BLOCK_SIZE)} live in ${log.validBlocks} blocks (${pct(log.validBlocks, g.segCount * g.segBlocks)} of the log); ${v.inodes} inodes; ${v.nat.used} tree nodes`,
+        `segments    ${inuse} in use, ${free} free, ${prefree} freed awaiting a checkpoint`,
+        'utilisation of segments in use:',
+        ...hist.map((n, i) => `  ${(i === 10 ? '100%' : `${i * 10}-${i * 10 + 9}%`).padStart(7)}  ${String(n).padStart(6)}  ${'#'.repeat(Math.round((60 * n) / Math.max(1, inuse)))}`),
+        `log heads   ${log.heads.map((h, i) => `${HEAD_NAMES[i]} ${h.seg < 0 ? '-' : `${h.seg}+${h.off}`}`).join(', ')}`,
+        `segment wear  times each segment was written: min ${wMin}, mean ${(wSum / g.segCount).toFixed(2)}, max ${wMax}`,
+        wear
+          ? `block wear  (${wear.file}) ${bytes_human(wear.hostBytes)} in ${wear.requests} requests; hottest block ${wear.hottestBlock} written ${wear.hottestCount} times; mean ${wear.meanOfWritten.toFixed(2)} over ${wear.blocksWritten} blocks written; spread ${wear.spread.toFixed(2)}, CV ${wear.cv.toFixed(2)}; ${wear.blocksNeverWritten} never written`
+          : `block wear  no wear file at ${wearPath} (mount with --wear to record one)`,
+      ];
+      process.stdout.write(lines.join('\n') + '\n');
+      return 0;
+    } finally {
+      dev.close();
+    }
+  },
+};
