@@ -24,18 +24,18 @@ t.test('fuse_native_options folds what fuse-native lacks into fsname', async (t)
   });
   t.equal(o.fsname, 'x,max_read=65536,noforget', 'options turned off are left out, extras appended');
   t.equal(o.attrTimeout, '0', 'a zero timeout survives as the string "0"');
-  t.equal(o.entryTimeout, '0.5');
-  t.equal(o.subtype, 'cowlog');
-  t.equal(o.defaultPermissions, true);
-  t.equal(o.allowOther, true);
+  t.equal(o.entryTimeout, '0.5', 'fractions of a second too');
+  t.equal(o.subtype, 'cowlog', 'subtype passes through');
+  t.equal(o.defaultPermissions, true, 'default_permissions');
+  t.equal(o.allowOther, true, 'allow_other');
   t.throws(() => fuse_native_options({ fsname: 'a,b' }), RangeError, 'a comma in fsname would inject options');
-  t.throws(() => fuse_native_options({ fsname: 'a', extra: ['x,y'] }), RangeError);
-  t.throws(() => fuse_native_options({ fsname: 'a', attrTimeout: -1 }), RangeError);
+  t.throws(() => fuse_native_options({ fsname: 'a', extra: ['x,y'] }), RangeError, 'so would one in an extra option');
+  t.throws(() => fuse_native_options({ fsname: 'a', attrTimeout: -1 }), RangeError, 'negative timeouts are refused');
 });
 
 t.test('errno_neg maps names to negative errnos', async (t) => {
-  t.equal(errno_neg('ENOENT'), -2);
-  t.equal(errno_neg('ENOSPC'), -28);
+  t.equal(errno_neg('ENOENT'), -2, 'ENOENT');
+  t.equal(errno_neg('ENOSPC'), -28, 'ENOSPC');
   t.equal(errno_neg('NOT_AN_ERRNO'), -5, 'unknown names are EIO');
 });
 

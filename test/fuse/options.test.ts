@@ -33,13 +33,13 @@ if (skip !== undefined) {
 
   t.test('without big_writes the same write arrives as 256 writes of 4 KiB', async (t) => {
     const w = await write_sizes(t, '--no-big-writes');
-    t.equal(w.length, 256);
+    t.equal(w.length, 256, '256 writes');
     t.ok(w.every(([len], i) => len === 4096 && w[i]![1] === i * 4096), 'every piece is 4096 bytes, in order');
   });
 
   t.test('use_ino: two names of one file show one inode, the server\'s', async (t) => {
     // nullfs numbers the root 1 and the first file 2
-    t.same(await inodes(t), ['2', '2']);
+    t.same(await inodes(t), ['2', '2'], 'both names show ino 2');
   });
 
   t.test('without use_ino libfuse numbers each name itself', async (t) => {

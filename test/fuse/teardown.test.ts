@@ -4,8 +4,8 @@
 // fusectl abort file frees the callers blocked on it).
 
 import t from 'tap';
-import { access } from 'node:fs/promises';
-import { cmd_run, fuse_conn_alive, fuse_unavailable, mounts_stale_clean } from '../helpers/fusemount.js';
+import { access, mkdtemp, rm } from 'node:fs/promises';
+import { cmd_run, fuse_conn_alive, fuse_unavailable, mount_with, mounts_stale_clean, MOUNT_PREFIX, nullfs_server } from '../helpers/fusemount.js';
 import type { RunResult } from '../helpers/fusemount.js';
 import { probe_mount } from './probe.js';
 
@@ -35,7 +35,7 @@ if (skip !== undefined) {
     const r: RunResult = await reader;
     t.not(r.code, 0, 'the blocked read fails instead of hanging');
     t.notOk(r.timedOut, 'and it does so at once');
-    t.match(r.stderr, /Software caused connection abort|Transport endpoint is not connected/);
+    t.match(r.stderr, /Software caused connection abort|Transport endpoint is not connected/, 'ECONNABORTED or ENOTCONN');
     const st = await cmd_run('stat', ['-f', m.mountpoint], { timeoutMs: 5000 });
     t.match(st.stderr, /Transport endpoint is not connected/, 'the mountpoint is stale now');
 
@@ -54,12 +54,30 @@ if (skip !== undefined) {
     await new Promise((ok) => m.server.once('exit', ok));
     t.ok(await m.mounted(), 'killing the server leaves the mount listed');
 
-    const cleaned = await mounts_stale_clean();
+    // confined to this mount: other tests running alongside may hold dead mounts on purpose
+    const cleaned = await mounts_stale_clean({ prefix: m.mountpoint });
     t.ok(cleaned.includes(m.mountpoint), 'it is found and cleaned', { cleaned });
     t.notOk(await m.mounted(), 'the mount is gone');
     t.notOk(await exists(m.mountpoint), 'the harness\'s mountpoint is removed too');
     const report = await m.teardown();
     t.ok(report.clean, 'a teardown afterwards has nothing left to do', { report });
+  });
+
+  t.test('the automatic clean-up takes only mounts whose harness process is gone', async (t) => {
+    // 4194305 is above the kernel's largest pid (pid_max is at most 2^22), so its owner is gone
+    const orphan_dir = await mkdtemp(`${MOUNT_PREFIX}4194305-`);
+    t.teardown(() => rm(orphan_dir, { recursive: true, force: true }));
+    const ours = await probe_mount(t);
+    const orphan = await mount_with(t, { ...nullfs_server(), mountpoint: orphan_dir });
+    for (const m of [ours.m, orphan]) {
+      process.kill(m.server.pid!, 'SIGKILL');
+      await new Promise((ok) => m.server.once('exit', ok));
+    }
+    const cleaned = await mounts_stale_clean({ orphansOnly: true });
+    t.ok(cleaned.includes(orphan_dir), 'the orphan is cleaned', { cleaned });
+    t.notOk(cleaned.includes(ours.m.mountpoint), 'a dead mount of a live harness is left to it');
+    t.ok(await ours.m.mounted(), 'and is still there');
+    t.notOk(await orphan.mounted(), 'the orphan is gone');
   });
 
   t.test('a connection held open by a survivor is aborted through fusectl', async (t) => {

@@ -22,7 +22,10 @@ import { fileURLToPath } from 'node:url';
 
 /** The compiled tree's root (dist/), found from this file's place in dist/test/helpers/. */
 export const DIST = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-/** Mountpoints this harness makes start with this; mounts_stale_clean looks for them. */
+/**
+ * Mountpoints this harness makes start with this, then the pid of the process that made them
+ * and a dash: mounts_stale_clean looks for them, and leaves alone those of a live harness.
+ */
 export const MOUNT_PREFIX = join(tmpdir(), 'cowlog-fuse-');
 const FUSECTL = '/sys/fs/fuse/connections';
 
@@ -246,11 +249,12 @@ let stale_cleaned = false;
 /** Starts the server in a child process and resolves once its mount appears. */
 export async function fuse_mount(opts: FuseMountOptions): Promise<Mounted> {
   if (!stale_cleaned) {
+    // mounts that tests running alongside kill on purpose are theirs: only orphans are taken
     stale_cleaned = true;
-    await mounts_stale_clean();
+    await mounts_stale_clean({ orphansOnly: true });
   }
   await fusectl_ensure();
-  const mountpoint = opts.mountpoint ?? await mkdtemp(MOUNT_PREFIX);
+  const mountpoint = opts.mountpoint ?? await mkdtemp(`${MOUNT_PREFIX}${process.pid}-`);
   const made = opts.mountpoint === undefined;
   const args = opts.args.map((a) => (a === '{mnt}' ? mountpoint : a));
   // its own process group, so that teardown can kill whatever the server started too
@@ -406,6 +410,17 @@ export interface StaleCleanOptions {
   /** also clean mounts that do not answer within `probeMs` (default: only dead ones) */
   hung?: boolean;
   probeMs?: number;
+  /** only mounts made by a harness process that no longer exists (pid in the mountpoint name) */
+  orphansOnly?: boolean;
+}
+
+function pid_alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /**
@@ -418,6 +433,10 @@ export async function mounts_stale_clean(opts: StaleCleanOptions = {}): Promise<
   const cleaned: string[] = [];
   for (const m of await mountinfo_read()) {
     if (!m.fstype.startsWith('fuse') || !m.mountpoint.startsWith(prefix)) continue;
+    if (opts.orphansOnly) {
+      const owner = /^(\d+)-/.exec(m.mountpoint.slice(MOUNT_PREFIX.length));
+      if (!m.mountpoint.startsWith(MOUNT_PREFIX) || (owner !== null && pid_alive(Number(owner[1])))) continue;
+    }
     // statfs in a child: if the mount hangs, only the child waits, and it is killed at the
     // limit. statfs, unlike stat, is never answered from the kernel's attribute cache.
     const r = await cmd_run('stat', ['-f', '-c', '%t', m.mountpoint], { timeoutMs: opts.probeMs ?? 2000 });
