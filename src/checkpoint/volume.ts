@@ -107,6 +107,18 @@ export function geometry_for(blockCount: number, o: MkfsOptions = {}): Geometry 
   });
 }
 
+/** One buffer holding `parts` in order: a view when they are already adjacent in memory. */
+function buffers_join(parts: Buffer[]): Buffer {
+  const p0 = parts[0]!;
+  let adjacent = true;
+  for (let i = 1; i < parts.length && adjacent; i++) {
+    const p = parts[i]!;
+    adjacent = p.buffer === p0.buffer && p.byteOffset === p0.byteOffset + i * BLOCK_SIZE;
+  }
+  if (adjacent) return Buffer.from(p0.buffer, p0.byteOffset, parts.length * BLOCK_SIZE);
+  return Buffer.concat(parts);
+}
+
 /** What a checkpoint header says that its geometry makes impossible, or null. */
 function cp_geometry_check(h: Checkpoint, g: Geometry): string | null {
   if (h.dir.length !== g.dirBlocks) return `lists ${h.dir.length} directory blocks, the geometry has ${g.dirBlocks}`;
@@ -533,7 +545,7 @@ export class Volume {
         assert(part[j]!.length === BLOCK_SIZE, () => `data block of ${part[j]!.length} bytes`);
         out.push({ addr: run.addr + j, csum: crc32c(part[j]!) });
       }
-      this.dev.write(run.addr, part.length === 1 ? part[0]! : Buffer.concat(part));
+      this.dev.write(run.addr, buffers_join(part));
       k += run.count;
     }
     this.stats.dataBlocksWritten += blocks.length;

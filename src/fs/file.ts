@@ -170,6 +170,11 @@ export function file_write(ctx: DataCtx, m: InodeMem, off: number, data: Uint8Ar
   if (fresh > 0) ctx.space_admit(fresh);
   // admission may clean, and the cleaner moves blocks of this very file: look the maps up again
   const maps = fresh > 0 ? new MapReader(vol, m.ino) : probe;
+  // pages the write covers whole and that are not cached yet share one slab: one allocation,
+  // and consecutive pages stay adjacent in memory, so the flush writes them without copying
+  const wholeFirst = Math.ceil(off / BLOCK_SIZE);
+  const wholeEnd = Math.floor(end / BLOCK_SIZE);
+  const slab = wholeEnd > wholeFirst ? Buffer.allocUnsafeSlow((wholeEnd - wholeFirst) * BLOCK_SIZE) : null;
   for (let idx = first; idx <= last; idx++) {
     let page = m.pages.get(idx);
     const bStart = idx * BLOCK_SIZE;
@@ -178,7 +183,8 @@ export function file_write(ctx: DataCtx, m: InodeMem, off: number, data: Uint8Ar
     if (!page) {
       const whole = from === bStart && to === bStart + BLOCK_SIZE;
       const mapped = maps.slot(idx).addr !== 0;
-      page = whole ? Buffer.alloc(BLOCK_SIZE) : block_content(ctx, m, maps, idx);
+      // a whole page is entirely overwritten just below, so the slab needs no zeroing
+      page = whole ? slab!.subarray((idx - wholeFirst) * BLOCK_SIZE, (idx - wholeFirst + 1) * BLOCK_SIZE) : block_content(ctx, m, maps, idx);
       m.pages.set(idx, page);
       ctx.dirty.bytes += BLOCK_SIZE;
       if (!mapped) { m.newPages++; ctx.dirty.newPages++; }

@@ -1,5 +1,6 @@
 import t from 'tap';
-import { crc32c } from '../../src/util/crc32c.js';
+import { crc32c, crc32c_js, crc32c_native } from '../../src/util/crc32c.js';
+import { Prng } from '../../src/util/prng.js';
 
 t.test('crc32c check value and incremental use', async (t) => {
   t.equal(crc32c(Buffer.from('123456789')), 0xe3069283, 'standard check value');
@@ -17,4 +18,17 @@ t.test('crc32c check value and incremental use', async (t) => {
   }
   t.equal(whole, ~c >>> 0, 'slice-by-8 equals the bitwise definition');
   t.throws(() => crc32c(data, 10, 5000), RangeError);
+});
+
+t.test('the native CRC32C agrees with the portable one', async (t) => {
+  t.comment(crc32c_native ? 'hardware CRC32C in use' : 'portable CRC32C in use (native module unavailable)');
+  const rng = new Prng(3);
+  for (let i = 0; i < 200; i++) {
+    const b = rng.fill(new Uint8Array(rng.int(0, 9000)));
+    const s = rng.int(0, b.length);
+    const e = rng.int(s, b.length);
+    const seed = rng.u32();
+    t.equal(crc32c(b, s, e, seed), crc32c_js(b, s, e, seed), `case ${i}`);
+  }
+  t.equal(crc32c_js(Buffer.from('123456789')), 0xe3069283, 'portable check value');
 });
