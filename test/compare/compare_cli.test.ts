@@ -27,7 +27,7 @@ t.test('cowlog wear workload: deterministic JSONL on stdout, the bound on stderr
   const lines = a.stdout.trim().split('\n');
   t.equal(lines.length, 501, 'a header and 500 operations');
   t.match(JSON.parse(lines[0]!), { format: 'cowlog-workload', profile: 'smallsync', ops: 500, seed: 9, deviceBytes: 64 * 1024 * 1024 });
-  t.match(a.stderr, /live data kept at or below 9\.6 MiB \(15 % of the 64\.0 MiB device\)/);
+  t.match(a.stderr, /live data kept at or below 7\.7 MiB \(12 % of the 64\.0 MiB device\)/);
   const bad = cowlog('wear', 'workload', '--profile', 'nope', '--ops', '5', '--device-size', '64M');
   t.equal(bad.status, 2);
   t.match(bad.stderr, /unknown profile 'nope'/);

@@ -31,10 +31,10 @@ t.test('content generators are deterministic, prefix-stable and of their kind', 
   t.ok(gen_bytes({ kind: 'zero', seed: 1 }, 64).every((b) => b === 0), 'zero is zeros');
 });
 
-t.test('smallsync: fsync after every write, live data within its bound, 30-60 MiB asked for 30,000 operations', async (t) => {
+t.test('smallsync: fsync after every write, live data within its 12 % bound, 30-60 MiB asked for 30,000 operations', async (t) => {
   const g = workload_generate({ profile: 'smallsync', ops: 30000, seed: 1, deviceBytes: DEV });
   t.equal(g.ops.length, 30000);
-  t.equal(g.header.liveMaxBytes, Math.floor(DEV * 0.15), 'default bound is 15 % of the device');
+  t.equal(g.header.liveMaxBytes, Math.floor(DEV * 0.12), 'default bound is 12 % of the device');
   t.ok(g.header.livePeakBytes <= g.header.liveMaxBytes, `peak ${g.header.livePeakBytes} within the bound`);
   t.ok(g.header.livePeakBytes > g.header.liveMaxBytes * 0.8, 'live data gets near the bound (around 15 %)');
   t.ok(g.header.askedBytes >= 30 * MiB && g.header.askedBytes <= 60 * MiB, `asked ${(g.header.askedBytes / MiB).toFixed(1)} MiB`);

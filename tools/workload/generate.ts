@@ -30,7 +30,7 @@ export interface GenOptions {
   ops: number;
   seed: number;
   deviceBytes: number;
-  /** live-data bound in percent of the device (default 15) */
+  /** live-data bound in percent of the device (smallsync 12, mixed 15 by default) */
   livePct?: number;
   /** overwrite: fill to this percentage before overwriting (default 80) */
   fillPct?: number;
@@ -335,7 +335,7 @@ export function workload_generate(o: GenOptions): Generated {
   switch (o.profile) {
     case 'smallsync':
     case 'mixed': {
-      const pct = o.livePct ?? 15;
+      const pct = o.livePct ?? (o.profile === 'smallsync' ? 12 : 15);
       pctCheck(pct, '--live-max');
       liveMax = Math.floor(o.deviceBytes * pct / 100);
       params['livePct'] = pct;
