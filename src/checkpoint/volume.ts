@@ -173,6 +173,8 @@ export class Volume {
   private readonly msg: (m: string) => void;
   private readonly onDurable: (phase: 'begin' | 'end', what: 'checkpoint' | 'redo') => void;
   private closed = false;
+  /** roll-forward in progress: a read-only volume applies fsync groups in memory */
+  private replaying = false;
 
   private constructor(dev: BlockDevice, sb: Superblock, cp: Checkpoint, opts: VolumeOptions, report: MountReport) {
     this.dev = dev;
@@ -386,9 +388,14 @@ export class Volume {
       if (rb.flags & REDO_FLAG_GROUP_END) {
         const bad = this.redo_group_check(group);
         if (bad) { rep.redoStop = `fsync group ${rep.groups + 1} incomplete: ${bad}`; break; }
-        for (const r of group) {
-          if (r.op === REDO_PUT) this.put(r.key, r.value);
-          else this.del(r.key);
+        this.replaying = true;
+        try {
+          for (const r of group) {
+            if (r.op === REDO_PUT) this.put(r.key, r.value);
+            else this.del(r.key);
+          }
+        } finally {
+          this.replaying = false;
         }
         rep.groups++;
         rep.records += group.length;
@@ -525,7 +532,8 @@ export class Volume {
   }
 
   private writable(): void {
-    if (this.readOnly) throw new FsError('EROFS', 'the filesystem is mounted read-only');
+    // roll-forward changes only the tree in memory; a read-only volume never writes it out
+    if (this.readOnly && !this.replaying) throw new FsError('EROFS', 'the filesystem is mounted read-only');
     assert(!this.closed, 'volume used after close');
   }
 
