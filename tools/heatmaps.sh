@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the standard comparison runs into heatmaps/: the smallsync and mixed workloads,
 # 30,000 operations each, seed 1, on a 64 MiB device, for cowlog, ext4, btrfs and f2fs.
-# f2fs runs in a QEMU guest (TCG): expect 10-30 minutes in all. Needs root.
+# f2fs runs in a QEMU guest (TCG): about 5 minutes per workload, 15 minutes in all. Needs root.
 #   FS=ext4,btrfs OPS=3000 tools/heatmaps.sh     a shorter run, or fewer filesystems
 set -euo pipefail
 cd "$(dirname "$0")/.."
