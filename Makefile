@@ -8,12 +8,13 @@ TAP := node_modules/.bin/tap
 TSC := node_modules/.bin/tsc
 TEST_FILES = $(shell find dist/test -name '*.test.js' 2>/dev/null | sort)
 
-.PHONY: help deps build test test-fast demo bench-engine soak coverage clean
+.PHONY: help deps build test test-fast demo bench-engine bench-cleaner soak coverage clean
 
 help:
 	@echo "make demo         the main job: a 64 MiB loop device formatted, checked and described"
 	@echo "make test         build and run the test suite (prints 'N passed, N failed')"
 	@echo "make bench-engine engine throughput without FUSE, on a memory and a file device"
+	@echo "make bench-cleaner usable capacity and write amplification on a 64 MiB device"
 	@echo "make soak         the long randomized runs (minutes)"
 
 $(NPM_STAMP): package.json package-lock.json
@@ -45,6 +46,9 @@ demo: build $(FUSE_STAMP)
 
 bench-engine: build
 	node dist/tools/bench/engine.js
+
+bench-cleaner: build
+	node dist/tools/bench/cleaner.js
 
 soak: build
 	COWLOG_SOAK=1 $(TAP) --reporter=terse --timeout=3600 $(TEST_FILES)

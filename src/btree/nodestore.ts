@@ -6,7 +6,7 @@
 // gave for it; clean nodes beyond `cacheMax` are evicted oldest first.
 
 import type { BlockDevice } from '../device/device.js';
-import { node_decode, node_encode, is_leaf } from '../format/node.js';
+import { node_decode, node_encode } from '../format/node.js';
 import type { LeafBody, NodeBody } from '../format/node.js';
 import { BlockKind, Head } from '../log/segments.js';
 import type { SegLog } from '../log/segments.js';
@@ -138,18 +138,17 @@ export class NodeCache implements NodeStore {
   }
 
   /**
-   * Writes every dirty node to the log (checkpoint time): leaves to the warm node log, inner
-   * nodes to the hot node log, nodes moved by the cleaner to the cold node log. Each run of
-   * consecutive addresses goes to the device as one request. Returns the number written.
+   * Writes every dirty node to the log (checkpoint time): nodes changed since the last checkpoint
+   * to the meta log (with the table blocks: all of them are rewritten at checkpoints, so they
+   * die together), nodes dirtied only to be moved by the cleaner to the cold node log. A
+   * checkpoint writes through two logs only, so it opens at most two segments beyond the blocks
+   * it writes. Each run of consecutive addresses goes to the device as one request.
    */
   flush_all(): number {
     if (this.dirtySet.size === 0) return 0;
-    const groups: NodeId[][] = [[], [], []];
-    for (const nid of this.dirtySet) {
-      const e = this.map.get(nid)!;
-      groups[e.moved ? 2 : is_leaf(e.body) ? 1 : 0]!.push(nid);
-    }
-    const heads = [Head.HOT_NODE, Head.WARM_NODE, Head.COLD_NODE];
+    const groups: NodeId[][] = [[], []];
+    for (const nid of this.dirtySet) groups[this.map.get(nid)!.moved ? 1 : 0]!.push(nid);
+    const heads = [Head.META, Head.COLD_NODE];
     let n = 0;
     groups.forEach((nids, gi) => {
       if (nids.length === 0) return;

@@ -675,10 +675,18 @@ export class Volume {
     for (let round = 0; ; round++) {
       assert(round < 10000, 'table assignment does not converge');
       let progress = this.log.prefree_pass(newSeq) > 0;
+      // the blocks with the fewest journal bytes go to the journal first
+      const cands: { t: number; bi: number; d: Set<number> | true; bytes: number }[] = [];
       for (let t = 0; t < TABLE_COUNT; t++) {
+        for (const [bi, d] of this.tables[t]!.dirty) cands.push({ t, bi, d, bytes: d === DIRTY_FULL ? Infinity : d.size * journal_entry_bytes(t) });
+      }
+      cands.sort((a, b) => a.bytes - b.bytes);
+      for (const { t, bi } of cands) {
         const mt = this.tables[t]!;
-        for (const [bi, d] of mt.dirty) {
-          const gi = mt.geom.dirBase + bi;
+        // read again: allocating earlier in this pass may have added entries to the block
+        const d = mt.dirty.get(bi)!;
+        const gi = mt.geom.dirBase + bi;
+        {
           const prev = decided.get(gi);
           if (prev === -1) continue;
           const size = d === DIRTY_FULL ? Infinity : d.size;

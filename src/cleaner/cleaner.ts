@@ -40,33 +40,34 @@ export class Cleaner {
   constructor(vol: Volume, dirtyNodesMax: number) {
     this.vol = vol;
     this.dirtyNodesMax = dirtyNodesMax;
+    vol.log.ssrBelow = this.headroom() + 2 * vol.g.segBlocks;
   }
 
   /**
    * An upper bound on the free space (whole free segments) the next checkpoint will use: every
    * dirty node, a NAT block per 338 of them, every table block too changed to ride in the
    * checkpoint's journal, what the checkpoint's own allocations dirty in the summary,
-   * reference-count and usage tables, the directory — and a whole segment for each of the four
-   * logs it writes to (three node logs and the meta log), which may each have to open one.
+   * reference-count and usage tables, the directory — and a whole segment for each of the two
+   * logs it writes to (the meta log and the cold node log), which may each have to open one.
    */
   ckpt_need(): number {
     const v = this.vol;
     const nodes = v.nodes.dirtyCount;
     let full = 0;
     for (const t of v.tables) for (const d of t.dirty.values()) if (d === DIRTY_FULL) full++;
-    return nodes + Math.ceil(nodes / v.g.tables[0]!.perBlock) + full + 4 + v.g.dirBlocks + 4 * v.g.segBlocks;
+    return nodes + Math.ceil(nodes / v.g.tables[0]!.perBlock) + full + 4 + v.g.dirBlocks + 2 * v.g.segBlocks;
   }
 
   /** The checkpoint bound when `dirtyNodesMax` nodes are dirty: what cleaning must always leave free. */
   ckpt_max(): number {
     const v = this.vol;
-    return this.dirtyNodesMax + Math.ceil(this.dirtyNodesMax / v.g.tables[0]!.perBlock) + 8 + v.g.dirBlocks + 4 * v.g.segBlocks;
+    return this.dirtyNodesMax + Math.ceil(this.dirtyNodesMax / v.g.tables[0]!.perBlock) + 8 + v.g.dirBlocks + 2 * v.g.segBlocks;
   }
 
   /** Free blocks kept back so that a cleaning round always has room to move blocks and checkpoint. */
   headroom(): number {
     const g = this.vol.g;
-    return Math.max(g.reserveSegs * g.segBlocks, 2 * this.ckpt_max() + 2 * g.segBlocks);
+    return Math.max(g.reserveSegs * g.segBlocks, this.ckpt_max() + 2 * g.segBlocks);
   }
 
   /** Segments that will be free after one or two checkpoints, without moving anything. */
@@ -90,39 +91,52 @@ export class Cleaner {
   /**
    * Called before an operation changes anything: makes sure it can write `blocks` blocks and dirty
    * `nodes` more nodes while a checkpoint stays writable afterwards (free >= checkpoint need is
-   * the invariant that keeps cowlog from wedging). Cleans early, while `headroom()` is still free,
-   * because a cleaning round needs room to move live blocks into.
+   * the invariant that keeps cowlog from wedging). Checkpoints and redo blocks take whole free
+   * segments; file data (`data`) may also go into the holes of dirty segments, which the log
+   * heads for user data switch to when free segments fall below `log.ssrBelow`.
    * - 'system' (deletes, renames, flushing data already admitted, checkpoints): ENOSPC only when
    *   even the bare need cannot be met — the headroom is theirs to use.
    * - 'user' (new data and new names): ENOSPC unless the headroom stays free after the operation,
    *   so a full filesystem always keeps room to delete, rename and clean.
+   * Cleaning starts early, while the headroom is still free: a round needs room to move blocks.
    */
-  prepare(blocks: number, nodes: number, mode: 'system' | 'user' = 'system'): void {
+  prepare(blocks: number, nodes: number, mode: 'system' | 'user' = 'system', data = false): void {
     const v = this.vol;
+    const log = v.log;
     const headroom = this.headroom();
-    // a write to a log head may open a new segment: a whole segment leaves the free count
-    const growth = nodes + Math.ceil(nodes / v.g.tables[0]!.perBlock) + (blocks > 0 ? v.g.segBlocks : 0);
+    const growth = nodes + Math.ceil(nodes / v.g.tables[0]!.perBlock);
+    // whole free segments metadata needs (checkpoint, redo), and room for the data blocks:
+    // free segments above what metadata needs (a head may open one more), or holes for data
+    const fits = (keepHeadroom: boolean): boolean => {
+      const keep = this.ckpt_need() + growth + (keepHeadroom ? headroom : 0);
+      const free = log.blocks_free();
+      if (free < keep) return false;
+      if (blocks === 0) return true;
+      const spare = free - keep - v.g.segBlocks;
+      if (spare >= blocks) return true;
+      return data && Math.max(0, free - Math.max(keep, log.ssrBelow)) + log.blocks_ssr() >= blocks;
+    };
     for (let attempt = 0; attempt < 64; attempt++) {
+      if (fits(true)) return;
       const need = this.ckpt_need();
-      const free = v.log.blocks_free();
-      const want = blocks + growth + need;
-      if (free >= want + headroom) return;
-      // segments emptied earlier come back after one or two checkpoints
-      if (this.pending_free() > 0 && free >= need) { this.checkpoint(); continue; }
+      const free = log.blocks_free();
+      // A checkpoint gives back every block freed in this epoch (emptied segments, and holes for
+      // recycling). Write one when that is needed, or when it gives back well over its cost —
+      // never just because something is pending, or every operation would checkpoint.
+      const back = log.freedThisEpoch;
+      if (free >= need && back > 0 && (!fits(false) || back >= 2 * need + blocks)) { this.checkpoint(); continue; }
       if (this.round(blocks + growth + headroom) > 0) continue;
       // nothing to clean: a checkpoint still turns dirty nodes into written ones
-      if (v.nodes.dirtyCount > 0 && free >= need && free < want) { this.checkpoint(); continue; }
+      if (v.nodes.dirtyCount > 0 && free >= need && !fits(false)) { this.checkpoint(); continue; }
       break;
     }
-    const free = v.log.blocks_free();
-    const want = blocks + growth + this.ckpt_need() + (mode === 'user' ? headroom : 0);
-    if (free >= want) return;
-    throw new FsError('ENOSPC', `no space left: ${blocks} blocks wanted, ${free} free${mode === 'user' ? ` (${headroom} kept for deletes and cleaning)` : ''} and nothing left to clean`);
+    if (fits(mode === 'user')) return;
+    throw new FsError('ENOSPC', `no space left: ${blocks} blocks wanted, ${log.blocks_free()} free${mode === 'user' ? ` (${headroom} kept for deletes and cleaning)` : ''} and nothing left to clean`);
   }
 
-  /** prepare() for writing `blocks` blocks of one inode's data. */
+  /** prepare() for writing `blocks` blocks of one inode's data (already admitted). */
   ensure(blocks: number): void {
-    this.prepare(blocks, this.growth_of(Math.ceil(blocks / MAP_SLOTS) + 2));
+    this.prepare(blocks, this.growth_of(Math.ceil(blocks / MAP_SLOTS) + 2), 'system', true);
   }
 
   private checkpoint(): void {
@@ -134,10 +148,13 @@ export class Cleaner {
   victims(): number[] {
     const log = this.vol.log;
     const out: number[] = [];
+    // a victim must give back at least an eighth of a segment: moving a nearly full one costs
+    // more (its blocks written again, a checkpoint) than it returns
+    const validMax = log.g.segBlocks - Math.max(1, log.g.segBlocks >> 3);
     for (let s = 0; s < log.g.segCount; s++) {
       if (log.seg_state(s) !== SegState.INUSE || log.is_head_seg(s)) continue;
       const valid = log.seg_valid(s);
-      if (valid === 0 || valid >= log.g.segBlocks) continue;
+      if (valid === 0 || valid > validMax) continue;
       out.push(s);
     }
     out.sort((a, b) => log.seg_valid(a) - log.seg_valid(b) || log.seg(a).mtime - log.seg(b).mtime || a - b);
@@ -158,16 +175,19 @@ export class Cleaner {
     let cleaned = 0;
     let gained = 0;
     for (const s of cands) {
-      // moving a segment writes its data blocks now and dirties a leaf for each of them, and
-      // marks its node and table blocks to be written by the checkpoint: that must still fit
+      // moving a segment writes its data blocks now (into free segments, or holes when free
+      // segments are short) and dirties a leaf for each of them, and marks its node and table
+      // blocks to be written by the checkpoint into free segments: all of that must still fit
       const { data, meta } = this.seg_census(s);
-      const cost = data + this.growth_of(data) + meta;
-      const room = log.blocks_free() - this.ckpt_need() - segBlocks;
-      if (cost > room) continue;
+      const ckpt = this.ckpt_need() + this.growth_of(data) + meta + segBlocks;
+      const free = log.blocks_free();
+      if (free < ckpt) continue;
+      if (data > free - ckpt + (free < log.ssrBelow + segBlocks ? log.blocks_ssr() : 0)) continue;
       this.seg_move(s);
       cleaned++;
       gained += segBlocks - data - meta;
-      if (gained >= want + this.ckpt_need()) break;
+      // a round costs a checkpoint: aim to give back several times that
+      if (gained >= Math.max(want, 4 * this.ckpt_need())) break;
     }
     if (cleaned === 0) return 0;
     // the victims become PREFREE now and free at the next checkpoint; those of the previous

@@ -19,8 +19,8 @@ export const CP_FLAG_CLEAN = 1;
 export const HEAD_COUNT = 8;
 const HEADS_AT = 76;
 const DIR_AT = 256;
-const JOURNAL_HEADER_BYTES = 28;
-const JOURNAL_BODY_BYTES = BLOCK_SIZE - JOURNAL_HEADER_BYTES - 4;
+export const JOURNAL_HEADER_BYTES = 28;
+export const JOURNAL_BODY_BYTES = BLOCK_SIZE - JOURNAL_HEADER_BYTES - 4;
 
 export interface HeadState {
   /** current segment of the head, or -1 when it has none */
@@ -56,9 +56,13 @@ export function journal_entry_bytes(table: number): number {
   return 5 + TABLE_ENTRY_BYTES[table]!;
 }
 
-/** How many journal bytes the given entries take; at most CP_JOURNAL_BLOCKS blocks fit. */
+/**
+ * Journal bytes that surely fit in the slot's journal blocks: an entry never spans two blocks,
+ * so each block may leave up to one entry's size (less one byte) unused at its end.
+ */
 export function journal_capacity_bytes(): number {
-  return CP_JOURNAL_BLOCKS * JOURNAL_BODY_BYTES;
+  const entryMax = Math.max(...TABLE_ENTRY_BYTES) + 5;
+  return CP_JOURNAL_BLOCKS * (JOURNAL_BODY_BYTES - (entryMax - 1));
 }
 
 /** Encodes a checkpoint into its slot's blocks: [header, journal0, journal1, ...]. */

@@ -261,7 +261,7 @@ export class FileSystem {
     const free = this.capacity_blocks() - this.used_blocks();
     if (blocks > free || free <= 0) throw new FsError('ENOSPC', `no space left on device (${blocks} blocks wanted, ${Math.max(0, free)} free)`);
     const pending = this.ctx.dirty.bytes / BLOCK_SIZE;
-    this.cleaner.prepare(pending + blocks, this.cleaner.growth_of(records + Math.ceil((pending + blocks) / 64)), 'user');
+    this.cleaner.prepare(pending + blocks, this.cleaner.growth_of(records + Math.ceil((pending + blocks) / 64)), 'user', true);
   }
 
   statfs(): StatFs {
@@ -664,6 +664,14 @@ export class FileSystem {
     const mt = (m.mtime ? m.mtime.s * 1e9 + m.mtime.ns : r.mtime_s * 1e9 + r.mtime_ns);
     const ct = (m.ctime ? m.ctime.s * 1e9 + m.ctime.ns : r.ctime_s * 1e9 + r.ctime_ns);
     if (at > mt && at > ct && now.s - r.atime_s < 86400) return;
+    // atime is best effort: a read never fails for want of space to record it
+    try {
+      this.op_begin();
+      this.prepare(1);
+    } catch (e) {
+      if (e instanceof FsError && e.code === 'ENOSPC') return;
+      throw e;
+    }
     times_set(r, 'a', now);
     this.icache.store(m);
     this.changedSinceCheckpoint = true;
@@ -674,6 +682,8 @@ export class FileSystem {
     const m = this.icache.get(ino);
     if (is_dir(m.rec.mode)) throw new FsError('EISDIR', `inode ${ino} is a directory`);
     if (!is_reg(m.rec.mode)) throw new FsError('EINVAL', `inode ${ino} is not a regular file`);
+    // an inline file changes the tree at once: room for its records first
+    if (m.rec.flags & INODE_FLAG_INLINE) this.space_admit(0, 3);
     file_write(this.ctx, m, off, data);
     this.after_change();
     return data.length;

@@ -12,8 +12,6 @@ import type { TableGeom } from '../format/geometry.js';
 import { assert } from '../util/assert.js';
 
 export const DIRTY_FULL = true;
-/** A table block with at most this many changed entries may go to the checkpoint journal. */
-export const JOURNAL_ENTRIES_PER_BLOCK_MAX = 24;
 
 export class MetaTable {
   readonly geom: TableGeom;
@@ -22,8 +20,15 @@ export class MetaTable {
   /** table block index → dirty entry indices (or DIRTY_FULL) */
   readonly dirty = new Map<number, Set<number> | true>();
 
+  /**
+   * A block with more changed entries than this is rewritten rather than journaled: its entries
+   * would take more than half a block of journal (5 bytes of table and index per entry).
+   */
+  readonly journalMax: number;
+
   constructor(geom: TableGeom) {
     this.geom = geom;
+    this.journalMax = Math.max(1, Math.floor(4096 / 2 / (5 + geom.entryBytes)));
     this.bytes = new Uint8Array(geom.entries * geom.entryBytes);
     this.view = new DataView(this.bytes.buffer);
   }
@@ -48,7 +53,7 @@ export class MetaTable {
       return;
     }
     d.add(i);
-    if (d.size > JOURNAL_ENTRIES_PER_BLOCK_MAX) this.dirty.set(b, DIRTY_FULL);
+    if (d.size > this.journalMax) this.dirty.set(b, DIRTY_FULL);
   }
 
   /** Forces block b to be rewritten at the next checkpoint (the cleaner moves it). */

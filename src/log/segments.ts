@@ -12,10 +12,11 @@
 // Invariants:
 // - SUT.valid[s] === number of blocks of s with RCT > 0;
 // - a segment is written only while it is the current segment of exactly one head, from offset
-//   0 upwards, one block at a time (the log only appends);
-// - a segment whose blocks all died becomes PREFREE at the next checkpoint N and may be
-//   allocated again only once checkpoint N+1 is durable: until then the previous checkpoint,
-//   which mount falls back to if the newest is damaged, may still need its blocks.
+//   0 upwards; only blocks that are holes (see hole()) are written: all of a fresh segment, the
+//   dead blocks of one reused for slack-space recycling;
+// - a segment whose blocks all died becomes PREFREE when checkpoint N is written, and may be
+//   allocated again once N is durable: never before, since the checkpoint a torn write of N
+//   leaves mount with still names its blocks.
 
 import type { Geometry } from '../format/geometry.js';
 import { seg_start } from '../format/geometry.js';
@@ -87,6 +88,19 @@ export class SegLog {
   validBlocks = 0;
   /** allocatable segments, recounted when segment states change */
   private readonly segsFreeCache: { n: number; stale: boolean } = { n: 0, stale: true };
+  private readonly holesCache: { n: number; stale: boolean } = { n: 0, stale: true };
+  /** blocks allocated or freed in the current epoch (1), and how many per segment */
+  private readonly touched: Uint8Array;
+  private readonly touchedSeg: Uint16Array;
+  /** user data writes into the holes of dirty segments when fewer free blocks than this remain */
+  ssrBelow = 0;
+  /** counters: segments opened for slack-space recycling, blocks written into holes */
+  ssrOpens = 0;
+  ssrBlocks = 0;
+  /** blocks whose last reference went in this epoch: what the next checkpoint gives back */
+  freedThisEpoch = 0;
+  /** which heads write into the holes of a dirty segment now */
+  private readonly ssrHead = new Uint8Array(HEAD_COUNT);
 
   constructor(g: Geometry, rct: MetaTable, sut: MetaTable, sst: MetaTable, heads: HeadState[]) {
     assert(heads.length === HEAD_COUNT, () => `${heads.length} heads`);
@@ -95,6 +109,8 @@ export class SegLog {
     this.sut = sut;
     this.sst = sst;
     this.heads = heads.map((h) => ({ ...h }));
+    this.touched = new Uint8Array(g.blockCount);
+    this.touchedSeg = new Uint16Array(g.segCount);
   }
 
   /** The birth sequence of blocks written now: the checkpoint that will first include them. */
@@ -126,12 +142,13 @@ export class SegLog {
         // checkpoint still called free
         info.state = SegState.INUSE;
         info.freedSeq = 0;
-        this.segsFreeCache.stale = true;
+        this.caches_stale();
       }
       info.valid++;
       assert(info.valid <= this.g.segBlocks, () => `segment ${s}: ${info.valid} valid blocks`);
       this.seg_set(s, info);
       this.validBlocks++;
+      this.holesCache.stale = true;
     }
   }
 
@@ -147,6 +164,9 @@ export class SegLog {
       info.valid--;
       this.seg_set(s, info);
       this.validBlocks--;
+      this.touch(a);
+      this.freedThisEpoch++;
+      this.holesCache.stale = true;
     }
   }
 
@@ -223,7 +243,7 @@ export class SegLog {
   seg_allocatable(s: number): boolean {
     const i = this.seg(s);
     if (i.state === SegState.FREE) return !this.is_head_seg(s);
-    if (i.state === SegState.PREFREE) return i.freedSeq + 1 <= this.durableSeq && !this.is_head_seg(s);
+    if (i.state === SegState.PREFREE) return i.freedSeq <= this.durableSeq && !this.is_head_seg(s);
     return false;
   }
 
@@ -258,9 +278,91 @@ export class SegLog {
     return best;
   }
 
+  // ---- holes: blocks that may be written again ------------------------------------------------
+  //
+  // A block may be allocated when nothing refers to it and it was neither allocated nor freed
+  // in the current epoch (since the last durable checkpoint): a block freed in this epoch is
+  // still named by the durable checkpoint or by a redo group of this epoch. In a fresh segment
+  // every block qualifies, so allocation is sequential there; in a segment with live data only
+  // its dead blocks do (slack-space recycling).
+
+  /** Whether block a may be allocated now. */
+  hole(a: number): boolean {
+    return this.refs(a) === 0 && this.touched[a] === 0;
+  }
+
+  private touch(a: number): void {
+    if (this.touched[a] === 0) {
+      this.touched[a] = 1;
+      this.touchedSeg[this.seg_of(a)]!++;
+    }
+  }
+
+  private caches_stale(): void {
+    this.segsFreeCache.stale = true;
+    this.holesCache.stale = true;
+  }
+
+  /** A checkpoint is durable: blocks freed before it may be reused. */
+  private epoch_reset(): void {
+    this.freedThisEpoch = 0;
+    this.touched.fill(0);
+    this.touchedSeg.fill(0);
+    this.holesCache.stale = true;
+  }
+
+  /** A lower bound on the holes of segment s (dead blocks not touched in this epoch). */
+  seg_holes(s: number): number {
+    return Math.max(0, this.g.segBlocks - this.seg_valid(s) - this.touchedSeg[s]!);
+  }
+
+  /** Segments slack-space recycling may write into: in use, with live data, not a head's. */
+  private ssr_candidate(s: number): boolean {
+    return this.seg_state(s) === SegState.INUSE && this.seg_valid(s) > 0 && !this.is_head_seg(s);
+  }
+
+  /** Holes in segments that slack-space recycling may write into (user data only). */
+  blocks_ssr(): number {
+    if (this.holesCache.stale) {
+      let n = 0;
+      for (let s = 0; s < this.g.segCount; s++) if (this.ssr_candidate(s)) n += this.seg_holes(s);
+      this.holesCache.n = n;
+      this.holesCache.stale = false;
+    }
+    return this.holesCache.n;
+  }
+
+  /** The dirty segment with the most holes, or -1. */
+  private ssr_pick(): number {
+    let best = -1;
+    let bestHoles = 0;
+    for (let s = 0; s < this.g.segCount; s++) {
+      if (!this.ssr_candidate(s)) continue;
+      const h = this.seg_holes(s);
+      if (h > bestHoles) { best = s; bestHoles = h; }
+    }
+    return best;
+  }
+
   private head_open(h: Head): void {
+    // user data goes into the holes of dirty segments once free segments run low
+    if ((h === Head.HOT_DATA || h === Head.WARM_DATA || h === Head.COLD_DATA) && this.blocks_free() < this.ssrBelow) {
+      const s = this.ssr_pick();
+      if (s >= 0) {
+        const info = this.seg(s);
+        info.head = h;
+        this.seg_set(s, info);
+        this.heads[h] = { seg: s, off: 0 };
+        this.ssrHead[h] = 1;
+        this.ssrOpens++;
+        this.caches_stale();
+        this.holesCache.stale = true;
+        return;
+      }
+    }
     const s = this.seg_pick();
     if (s < 0) throw new FsError('ENOSPC', `no free segment left for the ${HEAD_NAMES[h]} log (the cleaner could not keep up)`);
+    this.ssrHead[h] = 0;
     const info = this.seg(s);
     assert(info.valid === 0, () => `segment ${s} handed out with ${info.valid} valid blocks`);
     info.state = SegState.INUSE;
@@ -270,38 +372,43 @@ export class SegLog {
     info.writes++;
     this.seg_set(s, info);
     this.heads[h] = { seg: s, off: 0 };
-    this.segsFreeCache.stale = true;
+    this.caches_stale();
   }
 
   /** The address the next alloc(h) will return, opening a segment if the head needs one. */
   peek(h: Head): BlockAddr {
-    const hd = this.heads[h]!;
-    if (hd.seg < 0 || hd.off >= this.g.segBlocks) this.head_open(h);
-    const cur = this.heads[h]!;
-    return addr_of(this.seg_start(cur.seg) + cur.off);
+    for (let opens = 0; opens < this.g.segCount + 1; opens++) {
+      const hd = this.heads[h]!;
+      if (hd.seg >= 0) {
+        const start = this.seg_start(hd.seg);
+        while (hd.off < this.g.segBlocks && !this.hole(start + hd.off)) hd.off++;
+        if (hd.off < this.g.segBlocks) return addr_of(start + hd.off);
+      }
+      this.head_open(h);
+    }
+    assert(false, `log head ${HEAD_NAMES[h]} found no block in any segment`);
   }
 
   /** Allocates the next block of head h. The caller sets its summary and references. */
   alloc(h: Head): BlockAddr {
     const a = this.peek(h);
     this.heads[h]!.off++;
+    this.touch(a);
+    if (this.ssrHead[h]) this.ssrBlocks++;
     return a;
   }
 
   /**
-   * Allocates n blocks from head h as runs of consecutive addresses (a run ends where a segment
-   * ends), so the caller can write each run as one request.
+   * Allocates n blocks from head h as runs of consecutive addresses (a run ends at a segment's
+   * end or at a live block), so the caller can write each run as one request.
    */
   alloc_runs(h: Head, n: number): { addr: BlockAddr; count: number }[] {
     const runs: { addr: BlockAddr; count: number }[] = [];
-    let left = n;
-    while (left > 0) {
-      const a = this.peek(h);
-      const hd = this.heads[h]!;
-      const take = Math.min(left, this.g.segBlocks - hd.off);
-      hd.off += take;
-      runs.push({ addr: a, count: take });
-      left -= take;
+    for (let left = n; left > 0; left--) {
+      const a = this.alloc(h);
+      const last = runs[runs.length - 1];
+      if (last && last.addr + last.count === a) last.count++;
+      else runs.push({ addr: a, count: 1 });
     }
     return runs;
   }
@@ -309,7 +416,8 @@ export class SegLog {
   /** Leaves every head without a segment (after an unclean shutdown, at mount). */
   heads_abandon(): void {
     for (let h = 0; h < HEAD_COUNT; h++) this.heads[h] = { seg: -1, off: 0 };
-    this.segsFreeCache.stale = true;
+    this.ssrHead.fill(0);
+    this.caches_stale();
   }
 
   /** Marks a segment in use (roll-forward pins the segments of the redo chain it read). */
@@ -321,7 +429,7 @@ export class SegLog {
       info.head = NO_HEAD;
       info.mtime = this.birth;
       this.seg_set(s, info);
-      this.segsFreeCache.stale = true;
+      this.caches_stale();
     }
   }
 
@@ -340,14 +448,15 @@ export class SegLog {
       this.seg_set(s, info);
       n++;
     }
-    if (n) this.segsFreeCache.stale = true;
+    if (n) this.caches_stale();
     return n;
   }
 
   /** A durable checkpoint changes which PREFREE segments may be reused. */
   durable_set(seq: number): void {
     this.durableSeq = seq;
-    this.segsFreeCache.stale = true;
+    this.caches_stale();
+    this.epoch_reset();
   }
 
   /** Recomputes validBlocks from the RCT (mount) and checks it against the SUT. */
@@ -361,7 +470,7 @@ export class SegLog {
     }
     for (let s = 0; s < this.g.segCount; s++) if (per[s] !== this.seg_valid(s)) mismatches.push(s);
     this.validBlocks = total;
-    this.segsFreeCache.stale = true;
+    this.caches_stale();
     return { mismatches };
   }
 

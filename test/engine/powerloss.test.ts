@@ -145,7 +145,7 @@ function check(t: Test, r: RunResult, mode: PowerCutMode, label: string): boolea
 t.test('power cut after every write of a workload', async (t) => {
   const image = base_image();
   const seed = 11;
-  const ops = workload(seed, SOAK ? 1000 : 420);
+  const ops = workload(seed, SOAK ? 1000 : 520);
   const full = run(image, ops, null, seed);
   t.notOk(full.crashed, 'the workload runs to the end without a cut');
   t.ok(full.writes >= 300, `the workload issues ${full.writes} device writes (at least a few hundred)`);

@@ -19,7 +19,7 @@ import {
   block_seal, counts_decode, counts_encode, COUNTS_BYTES, CP_DIR_MAX, CP_FLAG_CLEAN, CP_JOURNAL_BLOCKS, CP_MAGIC, cp_encode, cp_header_decode, cp_journal_decode, CP_SLOT_BLOCKS,
   CP_START, CRC_OFFSET, DIR_MAGIC, DIR_PER_BLOCK, dir_block_decode, dir_block_encode, dirents_decode, dirents_encode, FANOUT_MIN,
   FORMAT_VERSION, geometry_derive, HEAD_COUNT, INLINE_MAX_DEFAULT, INODE_BYTES, inode_decode, inode_encode, INODE_FLAG_INLINE,
-  JOURNAL_MAGIC, journal_capacity_bytes, KEY_BYTES, key_read, key_write, log_header_write, map_decode, map_encode, map_new, MAP_SLOT_BYTES,
+  JOURNAL_BODY_BYTES, JOURNAL_HEADER_BYTES, JOURNAL_MAGIC, KEY_BYTES, key_read, key_write, log_header_write, map_decode, map_encode, map_new, MAP_SLOT_BYTES,
   MAP_SLOTS, MAX_SNAPSHOTS_DEFAULT, name_hash, NAME_MAX, NODE_BODY_BYTES, node_decode, node_encode, NODE_HEADER_BYTES, NODE_MAGIC,
   REC_KIND_NAMES, REDO_BODY_BYTES, redo_decode, REDO_DEL, redo_encode, REDO_FLAG_GROUP_END, REDO_HEADER_BYTES, REDO_MAGIC, REDO_PUT,
   SB_ADDRS, SB_MAGIC, SB_SIGNATURE, sb_decode, sb_encode, SEG_BLOCKS_MAX, SEG_BLOCKS_MIN, TABLE_COUNT, TABLE_ENTRY_BYTES,
@@ -178,7 +178,7 @@ function cases_build(): Case[] {
     let used = 0;
     for (const e of journal) {
       const need = 5 + e.data.length;
-      if (used + need > journal_capacity_bytes() / CP_JOURNAL_BLOCKS) { per.push([]); used = 0; }
+      if (used + need > JOURNAL_BODY_BYTES) { per.push([]); used = 0; }
       per[per.length - 1]!.push(e);
       used += need;
     }
@@ -562,8 +562,8 @@ t.test('constants agree with the code', async (t) => {
     format_version: FORMAT_VERSION, block_size: BLOCK_SIZE, crc_offset: CRC_OFFSET, sb_copies: SB_ADDRS.length, cp_start: CP_START,
     cp_slot_blocks: CP_SLOT_BLOCKS, cp_journal_blocks: CP_JOURNAL_BLOCKS, cp_dir_max: CP_DIR_MAX, head_count: HEAD_COUNT,
     log_header_bytes: lastWritten(), table_header_bytes: TABLE_HEADER_BYTES, dir_per_block: DIR_PER_BLOCK, table_count: TABLE_COUNT,
-    table_entry_bytes: TABLE_ENTRY_BYTES, journal_header_bytes: BLOCK_SIZE - 4 - journal_capacity_bytes() / CP_JOURNAL_BLOCKS,
-    journal_body_bytes: journal_capacity_bytes() / CP_JOURNAL_BLOCKS, node_header_bytes: NODE_HEADER_BYTES, node_body_bytes: NODE_BODY_BYTES,
+    table_entry_bytes: TABLE_ENTRY_BYTES, journal_header_bytes: JOURNAL_HEADER_BYTES,
+    journal_body_bytes: JOURNAL_BODY_BYTES, node_header_bytes: NODE_HEADER_BYTES, node_body_bytes: NODE_BODY_BYTES,
     redo_header_bytes: REDO_HEADER_BYTES, redo_body_bytes: REDO_BODY_BYTES, key_bytes: KEY_BYTES, value_max: VALUE_MAX, name_max: NAME_MAX,
     map_slots: MAP_SLOTS, map_slot_bytes: MAP_SLOT_BYTES, inode_bytes: INODE_BYTES, counts_bytes: COUNTS_BYTES, seg_blocks_min: SEG_BLOCKS_MIN, seg_blocks_max: SEG_BLOCKS_MAX,
     fanout_min: FANOUT_MIN, fanout_max: derives({ fanout: 1024 }) && !derives({ fanout: 1025 }) ? 1024 : -1,

@@ -13,7 +13,7 @@
 //
 // Run as a program: node dist/tools/workload/replay.js TRACE DIR [--result FILE]
 
-import fs from 'node:fs';
+import nodefs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
@@ -56,7 +56,34 @@ export interface ReplayResult extends ApplyResult {
   verify: VerifyResult;
 }
 
+/**
+ * The file-system calls the replayer makes: node:fs by default, or the same calls served by an
+ * engine in this process (tools/bench/engine_fs.ts: workloads at engine speed, without FUSE).
+ */
+export interface ReplayFs {
+  readonly constants: typeof nodefs.constants;
+  openSync(p: string, flags: number, mode?: number): number;
+  closeSync(fd: number): void;
+  writeSync(fd: number, buf: Uint8Array, off: number, len: number, pos: number | null): number;
+  readSync(fd: number, buf: Uint8Array, off: number, len: number, pos: number): number;
+  fstatSync(fd: number): { size: number; mode: number };
+  statSync(p: string): { size: number; mode: number };
+  truncateSync(p: string, size: number): void;
+  fsyncSync(fd: number): void;
+  fdatasyncSync(fd: number): void;
+  mkdirSync(p: string, mode: number): void;
+  rmdirSync(p: string): void;
+  unlinkSync(p: string): void;
+  renameSync(from: string, to: string): void;
+  chmodSync(p: string, mode: number): void;
+  readdirSync(p: string, o: { withFileTypes: true }): { name: string; isFile(): boolean; isDirectory(): boolean }[];
+}
+
 export interface ReplayOptions {
+  /** the calls to make (default node:fs) */
+  fs?: ReplayFs;
+  /** syncfs(2) of the filesystem under `dir` (default: `sync -f DIR`) */
+  syncfs?: (dir: string) => void;
   /** stop after this many ENOSPC errors (default: the trace header's, else never) */
   enospcLimit?: number;
   /** called about every 5 % of the operations */
@@ -76,7 +103,11 @@ export class Replayer {
   private enospc = 0;
   private applied = false;
 
-  constructor(readonly trace: Trace, readonly dir: string, readonly opts: ReplayOptions = {}) {}
+  private readonly fs: ReplayFs;
+
+  constructor(readonly trace: Trace, readonly dir: string, readonly opts: ReplayOptions = {}) {
+    this.fs = opts.fs ?? nodefs;
+  }
 
   private abs(p: string): string { return path.join(this.dir, p); }
 
@@ -132,7 +163,7 @@ export class Replayer {
     try {
       switch (op.op) {
         case 'create': {
-          fs.closeSync(fs.openSync(this.abs(op.path), fs.constants.O_CREAT | fs.constants.O_WRONLY | fs.constants.O_TRUNC, op.mode ?? 0o644));
+          this.fs.closeSync(this.fs.openSync(this.abs(op.path), this.fs.constants.O_CREAT | this.fs.constants.O_WRONLY | this.fs.constants.O_TRUNC, op.mode ?? 0o644));
           this.model.create(op.path);
           return true;
         }
@@ -140,33 +171,33 @@ export class Replayer {
         case 'append': {
           const append = op.op === 'append';
           const data = gen_bytes(op.gen, op.len);
-          const fd = fs.openSync(this.abs(op.path), fs.constants.O_WRONLY | (append ? fs.constants.O_APPEND : 0));
+          const fd = this.fs.openSync(this.abs(op.path), this.fs.constants.O_WRONLY | (append ? this.fs.constants.O_APPEND : 0));
           const f = this.model.file(op.path);
           let off = append ? (f?.size ?? 0) : op.off;
           let done = 0;
           try {
-            if (append && f && f.size !== f.sizeMax) off = fs.fstatSync(fd).size;
+            if (append && f && f.size !== f.sizeMax) off = this.fs.fstatSync(fd).size;
             if (append && f && !f.size_ok(off)) this.mismatch(op.op, `${op.path}: size ${off} before append, model says ${f.size}..${f.sizeMax}`);
             while (done < data.length) {
-              done += fs.writeSync(fd, data, done, data.length - done, append ? null : off + done);
+              done += this.fs.writeSync(fd, data, done, data.length - done, append ? null : off + done);
             }
           } catch (e) {
             const code = errno_of(e);
             if (f) { f.write(off, data.subarray(0, done)); f.write_failed(off + done, data.length - done); }
             written.bytes += done;
-            fs.closeSync(fd);
+            this.fs.closeSync(fd);
             this.fail(op.op, code);
             return false;
           }
           if (f) f.write(off, data);
           written.bytes += done;
-          fs.closeSync(fd);
+          this.fs.closeSync(fd);
           return true;
         }
         case 'truncate': {
           const f = this.model.file(op.path);
           try {
-            fs.truncateSync(this.abs(op.path), op.size);
+            this.fs.truncateSync(this.abs(op.path), op.size);
           } catch (e) {
             const code = errno_of(e);
             f?.truncate_failed(op.size);
@@ -179,33 +210,33 @@ export class Replayer {
         case 'fsync':
         case 'fdatasync': {
           const f = this.model.file(op.path);
-          const fd = fs.openSync(this.abs(op.path), fs.constants.O_RDONLY);
+          const fd = this.fs.openSync(this.abs(op.path), this.fs.constants.O_RDONLY);
           try {
-            if (op.op === 'fsync') fs.fsyncSync(fd); else fs.fdatasyncSync(fd);
+            if (op.op === 'fsync') this.fs.fsyncSync(fd); else this.fs.fdatasyncSync(fd);
           } catch (e) {
             const code = errno_of(e);
             f?.sync_failed();
-            fs.closeSync(fd);
+            this.fs.closeSync(fd);
             this.fail(op.op, code);
             return false;
           }
           f?.synced();
-          fs.closeSync(fd);
+          this.fs.closeSync(fd);
           return true;
         }
         case 'read': {
-          const fd = fs.openSync(this.abs(op.path), fs.constants.O_RDONLY);
+          const fd = this.fs.openSync(this.abs(op.path), this.fs.constants.O_RDONLY);
           const buf = Buffer.alloc(op.len);
           let got = 0;
           try {
             for (;;) {
-              const n = fs.readSync(fd, buf, got, op.len - got, op.off + got);
+              const n = this.fs.readSync(fd, buf, got, op.len - got, op.off + got);
               if (n === 0) break;
               got += n;
               if (got === op.len) break;
             }
           } finally {
-            fs.closeSync(fd);
+            this.fs.closeSync(fd);
           }
           const f = this.model.file(op.path);
           if (f) {
@@ -217,29 +248,29 @@ export class Replayer {
           return true;
         }
         case 'stat': {
-          const st = fs.statSync(this.abs(op.path));
+          const st = this.fs.statSync(this.abs(op.path));
           const f = this.model.file(op.path);
           if (f && !f.size_ok(st.size)) this.mismatch('stat', `${op.path}: size ${st.size}, model says ${f.size}..${f.sizeMax}`);
           return true;
         }
-        case 'unlink': fs.unlinkSync(this.abs(op.path)); this.model.remove(op.path); return true;
-        case 'rmdir': fs.rmdirSync(this.abs(op.path)); this.model.remove(op.path); return true;
-        case 'mkdir': fs.mkdirSync(this.abs(op.path), op.mode ?? 0o755); this.model.mkdir(op.path); return true;
+        case 'unlink': this.fs.unlinkSync(this.abs(op.path)); this.model.remove(op.path); return true;
+        case 'rmdir': this.fs.rmdirSync(this.abs(op.path)); this.model.remove(op.path); return true;
+        case 'mkdir': this.fs.mkdirSync(this.abs(op.path), op.mode ?? 0o755); this.model.mkdir(op.path); return true;
         case 'rename': {
-          fs.renameSync(this.abs(op.path), this.abs(op.to));
+          this.fs.renameSync(this.abs(op.path), this.abs(op.to));
           if (this.model.get(op.path)) this.model.rename(op.path, op.to);
           else this.mismatch('rename', `${op.path}: renamed, but the model says it does not exist`);
           return true;
         }
         case 'chmod': {
-          fs.chmodSync(this.abs(op.path), op.mode);
+          this.fs.chmodSync(this.abs(op.path), op.mode);
           const n = this.model.get(op.path);
           if (n?.kind === 'file') n.file.mode = op.mode; else if (n) n.mode = op.mode;
           return true;
         }
         case 'sync': {
           // sync -f: syncfs(2) on the mount (Node has no binding for sync or syncfs)
-          const r = spawnSync('sync', ['-f', this.dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+          const r = this.opts.syncfs ? syncfs_call(this.opts.syncfs, this.dir) : spawnSync('sync', ['-f', this.dir], { stdio: ['ignore', 'ignore', 'pipe'] });
           const files = this.model.files();
           if (r.status !== 0) {
             for (const [, f] of files) f.sync_failed();
@@ -258,15 +289,16 @@ export class Replayer {
   }
 
   /** Compares the directory tree with the model, byte for byte. `dir` defaults to the replay dir
-   *  (a runner may verify after an unmount and a fresh mount elsewhere). */
-  verify(dir = this.dir): VerifyResult {
+   *  (a runner may verify after an unmount and a fresh mount elsewhere, through `via`). */
+  verify(dir = this.dir, via: ReplayFs = this.fs): VerifyResult {
+    const fs = via;
     const t0 = performance.now();
     const bad: string[] = [];
     let badCount = 0;
     const report = (what: string): void => { badCount++; if (bad.length < BAD_LIST_MAX) bad.push(what); };
     const seen = new Set<string>();
     const walk = (rel: string): void => {
-      let entries: fs.Dirent[];
+      let entries: { name: string; isFile(): boolean; isDirectory(): boolean }[];
       try {
         entries = fs.readdirSync(path.join(dir, rel), { withFileTypes: true });
       } catch (e) {
@@ -300,7 +332,7 @@ export class Replayer {
         continue;
       }
       checked++;
-      const why = file_check(path.join(dir, p), n.file);
+      const why = file_check(fs, path.join(dir, p), n.file);
       if (why) report(`${p}: ${why}`);
     }
     if (badCount > bad.length) bad.push(`... and ${badCount - bad.length} more`);
@@ -308,8 +340,18 @@ export class Replayer {
   }
 }
 
+/** An in-process syncfs, answered like `sync -f`. */
+function syncfs_call(f: (dir: string) => void, dir: string): { status: number; stderr: string } {
+  try {
+    f(dir);
+    return { status: 0, stderr: '' };
+  } catch (e) {
+    return { status: 1, stderr: `(${errno_of(e)})` };
+  }
+}
+
 /** Why the file at `abs` does not hold what the model says, or null. */
-function file_check(abs: string, f: FileModel): string | null {
+function file_check(fs: ReplayFs, abs: string, f: FileModel): string | null {
   let fd: number;
   try {
     fd = fs.openSync(abs, fs.constants.O_RDONLY);
@@ -381,7 +423,7 @@ function main(argv: string[]): number {
   const [tracePath, dir] = pos as [string, string];
   let trace: Trace;
   try {
-    if (!fs.statSync(dir).isDirectory()) throw new Error(`${dir} is not a directory`);
+    if (!nodefs.statSync(dir).isDirectory()) throw new Error(`${dir} is not a directory`);
     trace = trace_read(tracePath);
   } catch (e) {
     process.stderr.write(`replay: ${e instanceof TraceError ? e.message : (e as Error).message}\n`);
@@ -391,7 +433,7 @@ function main(argv: string[]): number {
     progress: (d, t) => process.stderr.write(`replay: ${d}/${t} operations\n`),
   });
   process.stdout.write(replay_summary(r) + '\n');
-  if (resultPath) fs.writeFileSync(resultPath, JSON.stringify(r, null, 2) + '\n');
+  if (resultPath) nodefs.writeFileSync(resultPath, JSON.stringify(r, null, 2) + '\n');
   return r.verify.ok ? 0 : 1;
 }
 
