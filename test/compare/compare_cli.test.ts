@@ -6,6 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { mounts } from '../../tools/compare/sys.js';
 import { tracefs_ensure } from '../../tools/trace/tracefs.js';
 
+// real devices, mkfs and mounts: slower than tap's 30 s default on a busy 2-core machine
+t.setTimeout(240_000);
+
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const COWLOG = path.join(ROOT, 'bin', 'cowlog.js');
 const why = process.getuid?.() !== 0 ? 'loop devices and mounts need root' : tracefs_ensure();

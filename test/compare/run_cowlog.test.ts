@@ -6,6 +6,9 @@ import { tracefs_ensure } from '../../tools/trace/tracefs.js';
 import { workload_generate, workload_text } from '../../tools/workload/generate.js';
 import { wear_decode } from '../../src/wear/wearfile.js';
 
+// real devices, mkfs and mounts: slower than tap's 30 s default on a busy 2-core machine
+t.setTimeout(240_000);
+
 const why = process.getuid?.() !== 0 ? 'loop devices and mounts need root' : tracefs_ensure() ?? cowlog_unavailable();
 if (why !== undefined) t.plan(0, why);
 

@@ -10,6 +10,9 @@ import { workload_generate, workload_text } from '../../tools/workload/generate.
 import { wear_decode } from '../../src/wear/wearfile.js';
 import type { RunResult } from '../../tools/compare/result.js';
 
+// real devices, mkfs and mounts: slower than tap's 30 s default on a busy 2-core machine
+t.setTimeout(240_000);
+
 const why = process.getuid?.() !== 0 ? 'loop devices and mounts need root' : tracefs_ensure();
 if (why !== undefined) t.plan(0, why);
 

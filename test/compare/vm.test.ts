@@ -5,6 +5,9 @@ import path from 'node:path';
 import { GUEST_MODULES, guest_kernel, init_script, initramfs_build, initramfs_list, modules_resolve } from '../../tools/vm/initramfs.js';
 import { job_script, qemu_args } from '../../tools/vm/qemu.js';
 
+// real devices, mkfs and mounts: slower than tap's 30 s default on a busy 2-core machine
+t.setTimeout(240_000);
+
 t.test('the QEMU command line: TCG, the image as virtio vda, host root read-only, a writable share', async (t) => {
   const { cmd, args } = qemu_args({ kernel: '/boot/vmlinuz-X', initrd: '/c/i.gz', disk: '/s/d.img', share: '/s/share' });
   t.equal(cmd, 'qemu-system-x86_64');

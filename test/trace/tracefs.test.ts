@@ -6,6 +6,9 @@ import { TracefsTracer, tracefs_ensure, stale_instances_remove, TRACEFS } from '
 import { image_create, loop_attach, loop_detach_sync, scratch_dir } from '../../tools/compare/sys.js';
 import { wear_decode } from '../../src/wear/wearfile.js';
 
+// real devices, mkfs and mounts: slower than tap's 30 s default on a busy 2-core machine
+t.setTimeout(240_000);
+
 const why = process.getuid?.() !== 0 ? 'tracing a loop device needs root' : tracefs_ensure();
 if (why !== undefined) t.plan(0, why);
 
