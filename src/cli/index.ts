@@ -5,6 +5,8 @@ import { cmd_mkfs } from './cmd_mkfs.js';
 import { cmd_fsck } from './cmd_fsck.js';
 import { cmd_info } from './cmd_info.js';
 import { cmd_wear } from './cmd_wear.js';
+import { cmd_mount } from './cmd_mount.js';
+import { cmd_umount } from './cmd_umount.js';
 
 commands_register(
   // cmd_*.ts modules are listed here, one per line
@@ -12,6 +14,8 @@ commands_register(
   cmd_fsck,
   cmd_info,
   cmd_wear,
+  cmd_mount,
+  cmd_umount,
 );
 
 main(process.argv.slice(2)).then(

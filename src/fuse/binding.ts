@@ -21,7 +21,7 @@ import { constants } from 'node:os';
 import { resolve as path_resolve } from 'node:path';
 
 /** The patch level the native binding must report (`cowlog_patch` in the patch file). */
-export const FUSE_PATCH_LEVEL = 1;
+export const FUSE_PATCH_LEVEL = 2;
 
 /** Why the binding can not be used, with the command that fixes it. */
 export class FuseBindingError extends Error {
@@ -96,7 +96,7 @@ export interface FuseOps {
   access?(path: string, mode: number, cb: ErrCb): void;
   statfs?(path: string, cb: ValueCb<FuseStatfs>): void;
   getattr?(path: string, cb: ValueCb<FuseStat>): void;
-  /** never called by libfuse 2.9 through fuse-native: fgetattr requests reach getattr */
+  /** patched: the file handle of an fstat-like request; `path` is "" when the name of the open file is gone */
   fgetattr?(path: string, fd: number, cb: ValueCb<FuseStat>): void;
   flush?(path: string, fd: number, cb: ErrCb): void;
   fsync?(path: string, datasync: number, fd: number, cb: ErrCb): void;
@@ -355,12 +355,14 @@ export class FuseMount {
 /**
  * Serves `mount` until SIGTERM or SIGINT (a second one exits at once) or an outside unmount,
  * then unmounts. The signal handlers are installed before mounting, so a signal that arrives
- * while the mount comes up is not lost. `on_ready` runs once the mount is live. Resolves with
- * why it stopped; rejects if mounting fails.
+ * while the mount comes up is not lost. `on_ready` runs once the mount is live. `stop_when`
+ * stops serving when it resolves (with the reason), as a signal does. Resolves with why it
+ * stopped; rejects if mounting fails.
  */
-export async function fuse_serve(mount: FuseMount, on_ready?: () => void): Promise<string> {
+export async function fuse_serve(mount: FuseMount, on_ready?: () => void, stop_when?: Promise<string>): Promise<string> {
   let stop: (why: string) => void = () => {};
   const stopped = new Promise<string>((ok) => { stop = ok; });
+  stop_when?.then((why) => stop(why), () => {});
   let signals = 0;
   const on_signal = (sig: NodeJS.Signals): void => {
     if (++signals > 1) process.exit(128 + (constants.signals[sig] ?? 15));

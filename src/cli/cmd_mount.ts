@@ -1,0 +1,162 @@
+// `cowlog mount DEVICE MOUNTPOINT`: serves a cowlog filesystem through FUSE (src/fuse/).
+//
+// Without -f the command starts the server as a detached child of its own session, waits until
+// the mount is live (the kernel's INIT reached the server) or has failed, prints one line and
+// exits: the mount helper behaviour mount(8) and scripts expect. With -f the server runs in
+// this process until the mount is unmounted.
+
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Command } from './command.js';
+import { args_parse, pos_exact, UsageError } from './command.js';
+import { mount_options_parse, MountOptionError, MOUNT_OPTIONS_HELP } from '../fuse/options.js';
+import type { MountConfig } from '../fuse/options.js';
+import { log_path_default, server_run } from '../fuse/server.js';
+
+const HELPER_PATH = '/usr/local/sbin/cowlog';
+const HELPER_MARK = '# cowlog mount helper';
+
+const HELP = `usage: cowlog mount [-f] [-o OPTIONS] [--wear FILE] DEVICE MOUNTPOINT
+       cowlog mount --install-helper
+
+Mounts the cowlog filesystem on DEVICE (a block device such as /dev/loop0, or an image file)
+at MOUNTPOINT through FUSE. The command returns once the mount is live (exit 0), or prints
+why it could not mount (exit 1): DEVICE is not cowlog, damaged, already mounted, or the
+mountpoint is taken. A stale mount left at MOUNTPOINT by a killed server is cleaned up first.
+The server then runs in the background, logs to the file it names, writes a checkpoint every
+30 s when something changed, and stops with 'cowlog umount MOUNTPOINT' (or umount(8)).
+
+Durability is as on ext4: close(2) is not durable, fsync(2) and fdatasync(2) are; a checkpoint
+(timer, 'cowlog umount') makes everything durable.
+
+options:
+  -f                 stay in the foreground (log lines also go to stderr)
+  -o OPTIONS         mount options, see below; may be given more than once
+  --wear FILE        count every block write in FILE (docs/WEARFILE.md), saved when the
+                     server exits after an unmount; an existing FILE of this device is
+                     continued
+  --install-helper   install ${HELPER_PATH}, which lets mount(8) and /etc/fstab mount
+                     type fuse.cowlog (mount.fuse runs 'cowlog DEVICE MOUNTPOINT -o ...'),
+                     and serves as the cowlog command otherwise
+
+${MOUNT_OPTIONS_HELP}
+
+examples:
+  cowlog mount /dev/loop0 /mnt/c
+  cowlog mount -o ro,noexec image.cowlog /mnt/c
+  mount -t fuse.cowlog /dev/loop0 /mnt/c
+  /etc/fstab:  /dev/loop0  /mnt/c  fuse.cowlog  defaults,noauto  0  0`;
+
+function helper_install(): number {
+  const root = path.resolve(path.dirname(process.argv[1] ?? '.'), '..');
+  const entry = path.join(root, 'bin', 'cowlog.js');
+  if (!fs.existsSync(entry)) throw new UsageError(`can not find bin/cowlog.js beside ${process.argv[1]}`);
+  const script = `#!/bin/sh
+${HELPER_MARK}, installed by \`cowlog mount --install-helper\` from ${root}.
+# mount -t fuse.cowlog runs mount.fuse, which runs "cowlog DEVICE MOUNTPOINT -o OPTIONS" through
+# sh without PATH: a first argument holding a '/' is a device, so that is a mount. Anything
+# else is an ordinary cowlog command line.
+case "$1" in
+  */*) exec ${process.execPath} ${entry} mount "$@" ;;
+esac
+exec ${process.execPath} ${entry} "$@"
+`;
+  if (fs.existsSync(HELPER_PATH) && !fs.readFileSync(HELPER_PATH, 'utf8').includes(HELPER_MARK)) {
+    throw new UsageError(`${HELPER_PATH} exists and is not cowlog's helper; remove it first`);
+  }
+  fs.mkdirSync(path.dirname(HELPER_PATH), { recursive: true });
+  const tmp = `${HELPER_PATH}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, script, { mode: 0o755 });
+  fs.renameSync(tmp, HELPER_PATH);
+  process.stdout.write(`cowlog: installed ${HELPER_PATH} (mount -t fuse.cowlog DEVICE MOUNTPOINT now works)\n`);
+  return 0;
+}
+
+/** Starts the server detached and waits for its one line on fd 3. */
+function daemon_start(device: string, mountpoint: string, c: MountConfig): Promise<number> {
+  const logPath = path.resolve(c.log ?? log_path_default(device));
+  let out: number | 'ignore' = 'ignore';
+  try {
+    fs.mkdirSync(path.dirname(logPath), { recursive: true });
+    out = fs.openSync(logPath, 'a', 0o640);
+  } catch {
+    // the server falls back to another log place and says so
+  }
+  const entry = process.argv[1]!;
+  // the server runs in / (it must not keep the caller's directory busy): every path absolute
+  const config: MountConfig = { ...c, wear: c.wear === null ? null : path.resolve(c.wear), log: logPath };
+  const args = ['mount', '-f', '--ready-fd', '3', '--config', JSON.stringify(config), device, mountpoint];
+  const child = spawn(process.execPath, [...process.execArgv, entry, ...args], {
+    cwd: '/',
+    detached: true,
+    stdio: ['ignore', out, out, 'pipe'],
+  });
+  if (typeof out === 'number') fs.closeSync(out);
+  const pipe = child.stdio[3] as NodeJS.ReadableStream;
+  return new Promise((ok) => {
+    let buf = '';
+    let done = false;
+    const finish = (code: number, line: string, stream: 'out' | 'err'): void => {
+      if (done) return;
+      done = true;
+      (pipe as unknown as { destroy(): void }).destroy();
+      child.unref();
+      (stream === 'out' ? process.stdout : process.stderr).write(line + '\n');
+      ok(code);
+    };
+    pipe.setEncoding('utf8');
+    pipe.on('data', (d: string) => {
+      buf += d;
+      const nl = buf.indexOf('\n');
+      if (nl < 0) return;
+      let msg: { ready?: boolean; error?: string; pid?: number; log?: string };
+      try {
+        msg = JSON.parse(buf.slice(0, nl)) as typeof msg;
+      } catch {
+        finish(1, `cowlog mount: the server said something unexpected: ${buf.slice(0, nl)}`, 'err');
+        return;
+      }
+      if (msg.ready) finish(0, `cowlog: ${device} mounted on ${mountpoint} (server pid ${msg.pid}, log ${msg.log})`, 'out');
+      else finish(1, `cowlog mount: ${msg.error ?? 'failed'}`, 'err');
+    });
+    pipe.on('error', () => {});
+    child.on('exit', (code, signal) => {
+      // a line written just before exiting may still be in the pipe: let it arrive first
+      setTimeout(() => finish(1, `cowlog mount: the server exited (${signal ?? `code ${code}`}) before the mount was ready; see ${logPath}`, 'err'), 200);
+    });
+    child.on('error', (e) => finish(1, `cowlog mount: can not start the server: ${e.message}`, 'err'));
+  });
+}
+
+export const cmd_mount: Command = {
+  name: 'mount',
+  summary: 'mount a cowlog device through FUSE (returns once the mount is live)',
+  help: HELP,
+  async run(argv) {
+    // --ready-fd and --config are how a backgrounding `cowlog mount` talks to the server it starts
+    const a = args_parse(argv, { flags: ['-f', '--install-helper'], values: ['--wear', '--ready-fd', '--config'], repeated: ['-o'] });
+    if (a.flags.has('--install-helper')) {
+      pos_exact(a, []);
+      return helper_install();
+    }
+    const [device, mountpoint] = pos_exact(a, ['DEVICE', 'MOUNTPOINT']);
+    let c: MountConfig;
+    const given = a.values.get('--config');
+    try {
+      c = given !== undefined ? JSON.parse(given) as MountConfig : mount_options_parse(a.many.get('-o') ?? [], process.getuid?.() === 0);
+    } catch (e) {
+      if (e instanceof MountOptionError) throw new UsageError(e.message);
+      throw e;
+    }
+    const wear = a.values.get('--wear');
+    if (wear !== undefined) c.wear = wear;
+    if (!a.flags.has('-f')) return daemon_start(path.resolve(device!), path.resolve(mountpoint!), c);
+    const fd = a.values.get('--ready-fd');
+    const readyFd = fd === undefined ? null : Number(fd);
+    if (readyFd !== null && !(Number.isInteger(readyFd) && readyFd >= 0)) throw new UsageError(`--ready-fd ${fd}: a file descriptor number`);
+    const code = await server_run({ device: device!, mountpoint: mountpoint!, config: c, readyFd, echo: readyFd === null });
+    // fuse-native keeps the event loop referenced after an unmount: end here (docs/FUSE.md)
+    process.exit(code);
+  },
+};

@@ -1,0 +1,164 @@
+// The control channel from the command line to a running server: a Unix socket in the run
+// directory (runtime.ts), found from the mountpoint, speaking JSON lines. Each request is one
+// JSON object on one line; the server answers each with one JSON object on one line, in order.
+//
+//   {"op":"status"}                → {"ok":true,"status":{...ControlStatus}}
+//   {"op":"sync"}                  → {"ok":true}            after a checkpoint is durable
+//   {"op":"unmount","lazy":false}  → {"ok":true}            after the mount is gone, the final
+//                                                            checkpoint written and the wear file
+//                                                            saved; the server then exits
+//   anything else                  → {"ok":false,"error":"...","errno":"EINVAL"}
+//
+// Invariants:
+// - The socket is mode 0600 in a directory only its owner writes: only the user who mounted
+//   (and root) can act on the mount.
+// - A request is answered only when what it asks is done; a failure is {"ok":false} with a
+//   message a user can act on, never a dropped connection (unless the server died).
+// - Lines are at most 64 KiB; a longer one closes the connection.
+
+import net from 'node:net';
+import fs from 'node:fs';
+
+export interface ControlRequest {
+  op: string;
+  lazy?: boolean;
+  [key: string]: unknown;
+}
+
+export interface ControlStatus {
+  pid: number;
+  device: string;
+  mountpoint: string;
+  readOnly: boolean;
+  /** why the mount turned read-only after an internal error, or null */
+  broken: string | null;
+  log: string;
+  wear: string | null;
+  startedAt: string;
+  openHandles: number;
+  /** bytes as statfs(2) reports them */
+  sizeBytes: number;
+  freeBytes: number;
+  checkpointSeq: number;
+}
+
+export interface ControlReply {
+  ok: boolean;
+  error?: string;
+  errno?: string;
+  status?: ControlStatus;
+  [key: string]: unknown;
+}
+
+const LINE_MAX = 64 * 1024;
+
+export type ControlHandler = (req: ControlRequest) => Promise<ControlReply>;
+
+export interface ControlServer {
+  /** resolves once every request received so far is answered and its answer written */
+  drain(): Promise<void>;
+  close(): void;
+}
+
+/** Listens on `socketPath` (replacing a stale socket file) and answers with `handle`. */
+export function control_listen(socketPath: string, handle: ControlHandler): Promise<ControlServer> {
+  try { fs.unlinkSync(socketPath); } catch { /* none */ }
+  let pending = 0;
+  let waiters: (() => void)[] = [];
+  const settle = (): void => {
+    if (--pending > 0) return;
+    const w = waiters;
+    waiters = [];
+    for (const f of w) f();
+  };
+  const server = net.createServer((sock) => {
+    let buf = '';
+    let chain = Promise.resolve();
+    sock.setEncoding('utf8');
+    sock.on('error', () => {});
+    sock.on('data', (d: string) => {
+      buf += d;
+      if (buf.length > LINE_MAX && !buf.includes('\n')) { sock.destroy(); return; }
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        if (line.trim() === '') continue;
+        pending++;
+        chain = chain.then(async () => {
+          let reply: ControlReply;
+          try {
+            const req = JSON.parse(line) as unknown;
+            if (req === null || typeof req !== 'object' || typeof (req as ControlRequest).op !== 'string') {
+              reply = { ok: false, error: 'a request is a JSON object with a string "op"', errno: 'EINVAL' };
+            } else {
+              reply = await handle(req as ControlRequest);
+            }
+          } catch (e) {
+            reply = { ok: false, error: (e as Error).message, errno: (e as { code?: string }).code ?? 'EIO' };
+          }
+          if (sock.destroyed) { settle(); return; }
+          sock.write(JSON.stringify(reply) + '\n', () => settle());
+        });
+      }
+    });
+  });
+  return new Promise((ok, fail) => {
+    server.once('error', fail);
+    server.listen(socketPath, () => {
+      server.off('error', fail);
+      fs.chmodSync(socketPath, 0o600);
+      server.unref();
+      ok({
+        drain: () => (pending === 0 ? Promise.resolve() : new Promise((r) => { waiters.push(r); })),
+        // the socket file is the state's to remove (runtime.ts, checking it is still ours)
+        close: () => { server.close(); },
+      });
+    });
+  });
+}
+
+/** Why a request could not be made at all (no server there), as opposed to a refusal. */
+export class ControlUnreachable extends Error {
+  constructor(readonly socketPath: string, readonly code: string, message: string) {
+    super(message);
+    this.name = 'ControlUnreachable';
+  }
+}
+
+/** Sends one request and resolves with its reply. Rejects with ControlUnreachable when no server answers. */
+export function control_request(socketPath: string, req: ControlRequest, timeoutMs = 120_000): Promise<ControlReply> {
+  return new Promise((ok, fail) => {
+    const sock = net.createConnection(socketPath);
+    let buf = '';
+    let done = false;
+    const finish = (f: () => void): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      sock.destroy();
+      f();
+    };
+    const timer = setTimeout(() => finish(() => fail(new ControlUnreachable(socketPath, 'ETIMEDOUT',
+      `the server at ${socketPath} did not answer '${req.op}' within ${Math.round(timeoutMs / 1000)} s`))), timeoutMs);
+    sock.setEncoding('utf8');
+    sock.on('connect', () => sock.write(JSON.stringify(req) + '\n'));
+    sock.on('data', (d: string) => {
+      buf += d;
+      const nl = buf.indexOf('\n');
+      if (nl < 0) return;
+      const line = buf.slice(0, nl);
+      finish(() => {
+        try {
+          ok(JSON.parse(line) as ControlReply);
+        } catch {
+          fail(new Error(`the server at ${socketPath} answered something that is not JSON: ${line.slice(0, 200)}`));
+        }
+      });
+    });
+    sock.on('error', (e: NodeJS.ErrnoException) => finish(() => fail(new ControlUnreachable(socketPath, e.code ?? 'EIO',
+      `no cowlog server answers at ${socketPath} (${e.code ?? e.message})`))));
+    sock.on('close', () => finish(() => fail(new ControlUnreachable(socketPath, 'ECONNRESET',
+      `the server at ${socketPath} closed the connection before answering '${req.op}'`))));
+  });
+}

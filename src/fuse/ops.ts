@@ -1,0 +1,559 @@
+// The FUSE operations of a cowlog mount: fuse-native's path-based requests become FileSystem
+// calls on inode numbers, and engine errors become negative errnos.
+//
+// Invariants:
+// - Every handler answers exactly once and synchronously: the engine is synchronous, so two
+//   requests never interleave inside it, and the callback is called outside the try block so
+//   an exception from fuse-native itself can not answer twice.
+// - An FsError becomes its errno. Any other exception is a bug: it is logged with its stack, and
+//   the mount turns read-only from then on (writers get EIO, readers go on), so whatever state
+//   the bug left in memory is never written; close() then drops the volume without a
+//   checkpoint, and the next mount starts from the last durable state.
+// - A file handle names an inode, not a path: reads and writes through an open descriptor
+//   follow renames and outlive unlink. libfuse hands requests on an open file whose path it
+//   can not build any more (its directory removed) the path "" (the patched flag_nullpath_ok):
+//   they are served by the handle alone.
+// - A file unlinked while open: libfuse 2 "hides" it by renaming it to `.fuse_hiddenNNNN` (16 hex
+//   digits, unique per mount) and unlinks that name after the last release. cowlog unlinks it in
+//   the engine at once instead (the engine keeps the inode as an orphan until its last release,
+//   or frees it at the next mount after a crash) and answers the hidden name from `hidden`. So no
+//   directory ever lists a hidden name, rmdir of its directory works, and fstat(2) of the
+//   descriptor shows nlink 0 as on ext4.
+// - `dirs` caches the inode numbers of directory paths only (a file's inode is looked up in its
+//   parent each time). A directory's path changes only by rename or rmdir, and both forget
+//   the path and every path below it before answering.
+// - Nothing here is durable: the engine's fsync and checkpoints are. flush (close) is not fsync.
+
+import { constants as fsc } from 'node:fs';
+import { constants as osc } from 'node:os';
+import type { FileSystem } from '../fs/fs.js';
+import type { Attr } from '../fs/types.js';
+import { is_dir, S_IFDIR, S_IFMT, S_IFREG } from '../fs/types.js';
+import type { Timespec } from '../checkpoint/clock.js';
+import { FsError } from '../util/errors.js';
+import type { CallerContext, FuseOps, FuseStat, FuseStatfs, UtimeArg } from './binding.js';
+import type { Logger } from './log.js';
+
+const E = osc.errno;
+const ROOT = 1;
+const S_ISGID = 0o2000;
+/** chown(2)'s "leave unchanged" as libfuse hands it (uid_t -1) */
+const ID_KEEP = 0xffffffff;
+const O_ACCMODE = 3;
+const XATTR_CREATE = 1;
+const XATTR_REPLACE = 2;
+const HIDDEN_PREFIX = '.fuse_hidden';
+const HIDDEN_RE = /^\.fuse_hidden[0-9a-f]{16}$/;
+/** file handles are int32 in fuse-native's open/create answer; 0 means "none" */
+const FH_MAX = 0x7fffffff;
+const DIR_CACHE_MAX = 65536;
+/** xattr namespaces ext4 offers without ACLs; others are EOPNOTSUPP as there */
+const XATTR_NAMESPACES = ['user.', 'trusted.', 'security.'];
+
+export interface Handle {
+  ino: number;
+  /** open(2) flags */
+  flags: number;
+}
+
+export interface CowlogOpsOptions {
+  fs: FileSystem;
+  /** who sent the request being handled (FuseMount.caller) */
+  caller: () => CallerContext;
+  log: Logger;
+}
+
+/** Nanoseconds since the epoch as fuse-native's stat wants them. */
+function ts_ns(t: Timespec): bigint {
+  return BigInt(t.s) * 1_000_000_000n + BigInt(t.ns);
+}
+
+function ns_ts(ns: bigint): Timespec {
+  let s = ns / 1_000_000_000n;
+  let rest = ns - s * 1_000_000_000n;
+  if (rest < 0n) { rest += 1_000_000_000n; s -= 1n; }
+  return { s: Number(s), ns: Number(rest) };
+}
+
+export function stat_of(a: Attr): FuseStat {
+  return {
+    mode: a.mode, uid: a.uid, gid: a.gid, size: a.size, nlink: a.nlink, ino: a.ino, rdev: a.rdev,
+    blksize: a.blksize, blocks: a.blocks, atime: ts_ns(a.atime), mtime: ts_ns(a.mtime), ctime: ts_ns(a.ctime),
+  };
+}
+
+function split(path: string): { parent: string; name: string } {
+  const cut = path.lastIndexOf('/');
+  return { parent: cut <= 0 ? '/' : path.slice(0, cut), name: path.slice(cut + 1) };
+}
+
+export class CowlogOps {
+  readonly fs: FileSystem;
+  /** why the mount turned read-only after a bug, or null */
+  broken: string | null = null;
+  /** set by close(): the engine is gone, every request fails */
+  closed = false;
+  readonly handles = new Map<number, Handle>();
+  /** open handles per inode (libfuse hides a name only while its inode is open) */
+  private readonly opens = new Map<number, number>();
+  private readonly hidden = new Map<string, number>();
+  private readonly dirs = new Map<string, number>();
+  private fhNext = 1;
+  private readonly caller: () => CallerContext;
+  private readonly log: Logger;
+  private readonly warned = new Map<string, number>();
+  /** requests served per operation */
+  readonly requests = new Map<string, number>();
+
+  constructor(o: CowlogOpsOptions) {
+    this.fs = o.fs;
+    this.caller = o.caller;
+    this.log = o.log;
+  }
+
+  // ---- errors ---------------------------------------------------------------------------------
+
+  private guard(mutating: boolean): void {
+    if (this.closed) throw new FsError('EIO', 'the filesystem is being unmounted');
+    if (mutating && this.broken !== null) throw new FsError('EIO', `the mount is read-only after an internal error (${this.broken})`);
+  }
+
+  /** The negative errno for an exception; a non-FsError is a bug and breaks the mount. */
+  private fail(op: string, path: string, e: unknown): number {
+    if (e instanceof FsError) {
+      if (e.code === 'EIO' || e.code === 'EUCLEAN' || e.code === 'ENOSPC') this.warn_once(e.code, `${op} ${path}: ${e.message}`);
+      return -e.errno;
+    }
+    const err = e instanceof Error ? e : new Error(String(e));
+    if (this.broken === null) {
+      this.broken = `${op} ${path}: ${err.message}`;
+      this.log.error(`${op} ${path}: ${err.stack ?? err.message}`);
+      this.log.error('this is a bug in cowlog; the mount is read-only from now on (writers get EIO) and will not write a checkpoint at unmount');
+    } else {
+      this.log.error(`${op} ${path} (mount already read-only): ${err.stack ?? err.message}`);
+    }
+    return -E.EIO;
+  }
+
+  /** Logs a kind of error at most once a minute. */
+  private warn_once(kind: string, msg: string): void {
+    const now = Date.now();
+    if (now - (this.warned.get(kind) ?? -Infinity) < 60_000) return;
+    this.warned.set(kind, now);
+    this.log.warn(`${msg} (further ${kind} errors are logged at most once a minute)`);
+  }
+
+  private status(op: string, path: string, mutating: boolean, fn: () => void, cb: (err: number) => void): void {
+    let r = 0;
+    try {
+      this.guard(mutating);
+      fn();
+    } catch (e) {
+      r = this.fail(op, path, e);
+    }
+    cb(r);
+  }
+
+  private value<T>(op: string, path: string, mutating: boolean, fn: () => T, cb: (err: number, v?: T) => void): void {
+    let v: T;
+    try {
+      this.guard(mutating);
+      v = fn();
+    } catch (e) {
+      cb(this.fail(op, path, e));
+      return;
+    }
+    cb(0, v);
+  }
+
+  /** read and write answer a byte count or a negative errno. */
+  private count(op: string, path: string, mutating: boolean, fn: () => number, cb: (r: number) => void): void {
+    let r: number;
+    try {
+      this.guard(mutating);
+      r = fn();
+    } catch (e) {
+      r = this.fail(op, path, e);
+    }
+    cb(r);
+  }
+
+  // ---- paths ----------------------------------------------------------------------------------
+
+  /** The inode a path names (no symlink followed: the kernel resolved those). */
+  ino_of(path: string): number {
+    if (path === '/') return ROOT;
+    const d = this.dirs.get(path);
+    if (d !== undefined) return d;
+    const { parent, name } = split(path);
+    if (name.startsWith(HIDDEN_PREFIX)) {
+      const h = this.hidden.get(name);
+      if (h !== undefined) return h;
+    }
+    const a = this.fs.lookup(this.dir_ino(parent), name);
+    if (is_dir(a.mode)) this.dir_remember(path, a.ino);
+    return a.ino;
+  }
+
+  private dir_ino(path: string): number {
+    if (path === '/') return ROOT;
+    const d = this.dirs.get(path);
+    if (d !== undefined) return d;
+    const { parent, name } = split(path);
+    const a = this.fs.lookup(this.dir_ino(parent), name);
+    if (!is_dir(a.mode)) throw new FsError('ENOTDIR', `${path} is not a directory`);
+    this.dir_remember(path, a.ino);
+    return a.ino;
+  }
+
+  private dir_remember(path: string, ino: number): void {
+    if (this.dirs.size >= DIR_CACHE_MAX) this.dirs.clear();
+    this.dirs.set(path, ino);
+  }
+
+  /** Forgets a directory path and every path below it. */
+  private dirs_forget(path: string): void {
+    if (this.dirs.size === 0) return;
+    this.dirs.delete(path);
+    const below = path + '/';
+    for (const k of this.dirs.keys()) if (k.startsWith(below)) this.dirs.delete(k);
+  }
+
+  /** The attributes of what a path names: one lookup in its parent, as ino_of. */
+  private attr_of(path: string): Attr {
+    if (path === '/') return this.fs.getattr(ROOT);
+    const d = this.dirs.get(path);
+    if (d !== undefined) return this.fs.getattr(d);
+    const { parent, name } = split(path);
+    if (name.startsWith(HIDDEN_PREFIX)) {
+      const h = this.hidden.get(name);
+      if (h !== undefined) return this.fs.getattr(h);
+    }
+    const a = this.fs.lookup(this.dir_ino(parent), name);
+    if (is_dir(a.mode)) this.dir_remember(path, a.ino);
+    return a;
+  }
+
+  /**
+   * Runs a request that changes nothing with stack traces off: an FsError costs 10-30 µs to
+   * build with its stack and 2 µs without, and lookups of names that do not exist (ENOENT) and
+   * attributes that are absent (ENODATA, asked by the kernel before every write) are most of
+   * what tools like cp, git and node's module resolution ask. A bug (not an FsError) is run
+   * again with stacks on, so the log still shows where it happened: these requests only read.
+   */
+  private quiet<T>(fn: () => T): T {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      return fn();
+    } catch (e) {
+      if (e instanceof FsError) throw e;
+      Error.stackTraceLimit = limit;
+      return fn();
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
+  }
+
+  /** Owner and mode of a new inode: the caller's, with BSD group semantics under a set-group-ID directory (as ext4). */
+  private owner_new(parent: number, mode: number): { uid: number; gid: number; mode: number } {
+    const who = this.caller();
+    const p = this.fs.getattr(parent);
+    if ((p.mode & S_ISGID) === 0) return { uid: who.uid, gid: who.gid, mode };
+    return { uid: who.uid, gid: p.gid, mode: is_dir(mode) ? mode | S_ISGID : mode };
+  }
+
+  // ---- handles --------------------------------------------------------------------------------
+
+  private handle_open(ino: number, flags: number): number {
+    this.fs.open(ino);
+    let fh = this.fhNext;
+    while (this.handles.has(fh)) fh = fh >= FH_MAX ? 1 : fh + 1;
+    this.fhNext = fh >= FH_MAX ? 1 : fh + 1;
+    this.handles.set(fh, { ino, flags });
+    this.opens.set(ino, (this.opens.get(ino) ?? 0) + 1);
+    return fh;
+  }
+
+  /** The inode of an open handle; a request without one (fh 0) falls back to the path. */
+  private ino_fh(fh: number, path: string): number {
+    const h = this.handles.get(fh);
+    if (h !== undefined) return h.ino;
+    if (fh !== 0) throw new FsError('EBADF', `no open handle ${fh}`);
+    return this.ino_of(path);
+  }
+
+  private handle_release(fh: number): void {
+    const h = this.handles.get(fh);
+    if (h === undefined) return;
+    this.handles.delete(fh);
+    const n = (this.opens.get(h.ino) ?? 1) - 1;
+    if (n > 0) {
+      this.opens.set(h.ino, n);
+    } else {
+      this.opens.delete(h.ino);
+      // libfuse unlinks the hidden name after this release, unless it could not build its path
+      // (its directory removed): then nothing else would forget it
+      for (const [name, ino] of this.hidden) if (ino === h.ino) this.hidden.delete(name);
+    }
+    this.fs.release(h.ino);
+  }
+
+  // ---- lifecycle ------------------------------------------------------------------------------
+
+  /**
+   * Ends the engine's part: open handles are released and the final checkpoint written, unless
+   * the mount broke (then nothing more is written). Later requests get EIO. The caller closes
+   * the device.
+   */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.broken !== null) {
+      this.fs.vol.abandon();
+      return;
+    }
+    this.fs.unmount();
+  }
+
+  /** Periodic work (timer checkpoints); a failure breaks the mount like a failed request. */
+  tick(nowMs: number): void {
+    if (this.closed || this.broken !== null) return;
+    try {
+      this.fs.tick(nowMs);
+    } catch (e) {
+      this.fail('checkpoint', '(timer)', e);
+    }
+  }
+
+  /** A checkpoint now (the control channel's sync). */
+  sync(): void {
+    this.guard(true);
+    try {
+      this.fs.sync();
+    } catch (e) {
+      const r = this.fail('sync', '(control)', e);
+      if (e instanceof FsError) throw e;
+      throw new FsError('EIO', `sync failed (errno ${-r}); see the log`);
+    }
+  }
+
+  // ---- the operations -------------------------------------------------------------------------
+
+  ops(): FuseOps {
+    const table = this.table();
+    // requests counted per operation, for the log at unmount
+    const counted: Record<string, unknown> = {};
+    for (const [name, fn] of Object.entries(table) as [string, (...args: unknown[]) => void][]) {
+      counted[name] = (...args: unknown[]): void => {
+        this.requests.set(name, (this.requests.get(name) ?? 0) + 1);
+        fn(...args);
+      };
+    }
+    return counted as FuseOps;
+  }
+
+  private table(): FuseOps {
+    return {
+      init: (cb) => cb(0),
+      statfs: (path, cb) => this.value('statfs', path, false, () => {
+        const s = this.fs.statfs();
+        const clamp = (n: number): number => Math.min(n, 0xffffffff);
+        const st: FuseStatfs = {
+          bsize: s.bsize, frsize: s.frsize, blocks: clamp(s.blocks), bfree: clamp(s.bfree), bavail: clamp(s.bavail),
+          files: clamp(s.files), ffree: clamp(s.ffree), favail: clamp(s.ffree),
+          fsid: this.fs.vol.sb.uuid.readUInt32LE(0), flag: 0, namemax: s.namemax,
+        };
+        return st;
+      }, cb),
+      access: (path, _mode, cb) => this.status('access', path, false, () => { this.quiet(() => this.ino_of(path)); }, cb),
+      getattr: (path, cb) => this.value('getattr', path, false, () => stat_of(this.quiet(() => this.attr_of(path))), cb),
+      fgetattr: (path, fh, cb) => this.value('fgetattr', path, false, () => stat_of(this.quiet(() => this.fs.getattr(this.ino_fh(fh, path)))), cb),
+      readdir: (path, cb) => {
+        let names: string[];
+        let stats: FuseStat[];
+        try {
+          this.guard(false);
+          const ino = this.ino_of(path);
+          const entries = this.fs.readdir(ino);
+          const up = path === '/' ? ROOT : this.fs.lookup(ino, '..').ino;
+          names = ['.', '..'];
+          // libfuse takes only st_ino and the type from these (readdir's d_ino and d_type)
+          stats = [
+            { ino, mode: S_IFDIR, uid: 0, gid: 0, size: 0, nlink: 1, atime: 0, mtime: 0, ctime: 0 },
+            { ino: up, mode: S_IFDIR, uid: 0, gid: 0, size: 0, nlink: 1, atime: 0, mtime: 0, ctime: 0 },
+          ];
+          for (const e of entries) {
+            names.push(e.name.toString('utf8'));
+            stats.push({ ino: e.ino, mode: (e.type << 12) & S_IFMT, uid: 0, gid: 0, size: 0, nlink: 1, atime: 0, mtime: 0, ctime: 0 });
+          }
+        } catch (e) {
+          cb(this.fail('readdir', path, e));
+          return;
+        }
+        cb(0, names, stats);
+      },
+      opendir: (path, _flags, cb) => this.value('opendir', path, false, () => {
+        if (!is_dir(this.attr_of(path).mode)) throw new FsError('ENOTDIR', `${path} is not a directory`);
+        return 0;
+      }, cb),
+      releasedir: (_path, _fh, cb) => cb(0),
+      fsyncdir: (path, datasync, _fh, cb) => this.status('fsyncdir', path, false, () => {
+        if (this.broken === null) this.fs.fsync(this.ino_of(path), datasync !== 0);
+      }, cb),
+
+      // -- files
+      open: (path, flags, cb) => this.value('open', path, false, () => {
+        const ino = this.ino_of(path);
+        const a = this.fs.getattr(ino);
+        if (is_dir(a.mode)) throw new FsError('EISDIR', `${path} is a directory`);
+        if ((flags & O_ACCMODE) !== fsc.O_RDONLY && this.broken !== null) this.guard(true);
+        return this.handle_open(ino, flags);
+      }, cb),
+      create: (path, mode, flags, cb) => this.value('create', path, true, () => {
+        const { parent, name } = split(path);
+        const dir = this.dir_ino(parent);
+        const o = this.owner_new(dir, (mode & S_IFMT) === 0 ? mode | S_IFREG : mode);
+        let ino: number;
+        try {
+          ino = this.fs.create(dir, name, o.mode, o.uid, o.gid).ino;
+        } catch (e) {
+          // another opener made it between the kernel's lookup and this create: without
+          // O_EXCL, open(2) opens what is there
+          if (!(e instanceof FsError) || e.code !== 'EEXIST' || (flags & fsc.O_EXCL) !== 0) throw e;
+          const a = this.fs.lookup(dir, name);
+          if (is_dir(a.mode)) throw new FsError('EISDIR', `${path} is a directory`);
+          ino = a.ino;
+          if ((flags & fsc.O_TRUNC) !== 0 && (a.mode & S_IFMT) === S_IFREG) this.fs.truncate(ino, 0);
+        }
+        return this.handle_open(ino, flags);
+      }, cb),
+      release: (path, fh, cb) => this.status('release', path, false, () => {
+        // a broken mount still counts its handles down, but frees nothing more
+        if (this.broken !== null) { this.handles.delete(fh); return; }
+        this.handle_release(fh);
+      }, cb),
+      flush: (_path, _fh, cb) => cb(0),
+      fsync: (path, datasync, fh, cb) => this.status('fsync', path, false, () => {
+        const ino = this.ino_fh(fh, path);
+        // a broken mount writes nothing: fsync fails rather than claim durability
+        this.guard(true);
+        this.fs.fsync(ino, datasync !== 0);
+      }, cb),
+      read: (path, fh, buf, len, pos, cb) => this.count('read', path, false, () => {
+        const data = this.fs.read(this.ino_fh(fh, path), pos, len);
+        data.copy(buf);
+        return data.length;
+      }, cb),
+      write: (path, fh, buf, len, pos, cb) => this.count('write', path, true, () => {
+        const h = this.handles.get(fh);
+        const ino = h?.ino ?? this.ino_fh(fh, path);
+        // O_APPEND is decided here, at the engine's end of file: the kernel computes the
+        // offset from its own idea of the size, which is stale for a file written through
+        // another name (libfuse gives each name of a hard link its own kernel inode)
+        const at = h !== undefined && (h.flags & fsc.O_APPEND) !== 0 ? this.fs.getattr(ino).size : pos;
+        // buf is fuse-native's and detached after the answer: the engine copies what it keeps
+        return this.fs.write(ino, at, buf.subarray(0, len));
+      }, cb),
+      truncate: (path, size, cb) => this.status('truncate', path, true, () => { this.fs.truncate(this.ino_of(path), size); }, cb),
+      ftruncate: (path, fh, size, cb) => this.status('ftruncate', path, true, () => { this.fs.truncate(this.ino_fh(fh, path), size); }, cb),
+
+      // -- attributes
+      chmod: (path, mode, cb) => this.status('chmod', path, true, () => { this.fs.setattr(this.ino_of(path), { mode }); }, cb),
+      chown: (path, uid, gid, cb) => this.status('chown', path, true, () => {
+        const a: { uid?: number; gid?: number } = {};
+        if (uid !== ID_KEEP) a.uid = uid;
+        if (gid !== ID_KEEP) a.gid = gid;
+        this.fs.setattr(this.ino_of(path), a);
+      }, cb),
+      utimens: (path, atime, mtime, cb) => this.status('utimens', path, true, () => {
+        const t = (v: UtimeArg): Timespec | 'now' | undefined => (v === 'omit' ? undefined : v === 'now' ? 'now' : ns_ts(v));
+        const a: { atime?: Timespec | 'now'; mtime?: Timespec | 'now' } = {};
+        const at = t(atime), mt = t(mtime);
+        if (at !== undefined) a.atime = at;
+        if (mt !== undefined) a.mtime = mt;
+        this.fs.setattr(this.ino_of(path), a);
+      }, cb),
+
+      // -- names
+      mknod: (path, mode, dev, cb) => this.status('mknod', path, true, () => {
+        const { parent, name } = split(path);
+        const dir = this.dir_ino(parent);
+        const o = this.owner_new(dir, (mode & S_IFMT) === 0 ? mode | S_IFREG : mode);
+        this.fs.create(dir, name, o.mode, o.uid, o.gid, dev);
+      }, cb),
+      mkdir: (path, mode, cb) => this.status('mkdir', path, true, () => {
+        const { parent, name } = split(path);
+        const dir = this.dir_ino(parent);
+        const o = this.owner_new(dir, S_IFDIR | (mode & 0o7777));
+        this.fs.mkdir(dir, name, o.mode, o.uid, o.gid);
+      }, cb),
+      symlink: (target, path, cb) => this.status('symlink', path, true, () => {
+        const { parent, name } = split(path);
+        const dir = this.dir_ino(parent);
+        const who = this.caller();
+        const p = this.fs.getattr(dir);
+        this.fs.symlink(dir, name, target, who.uid, (p.mode & S_ISGID) !== 0 ? p.gid : who.gid);
+      }, cb),
+      readlink: (path, cb) => this.value('readlink', path, false, () => this.quiet(() => this.fs.readlink(this.ino_of(path))).toString('utf8'), cb),
+      link: (src, dest, cb) => this.status('link', dest, true, () => {
+        const ino = this.ino_of(src);
+        const { parent, name } = split(dest);
+        this.fs.link(ino, this.dir_ino(parent), name);
+      }, cb),
+      unlink: (path, cb) => this.status('unlink', path, true, () => {
+        const { parent, name } = split(path);
+        // libfuse unlinks a hidden name after the last release: the engine freed the inode then
+        if (name.startsWith(HIDDEN_PREFIX) && this.hidden.delete(name)) return;
+        this.fs.unlink(this.dir_ino(parent), name);
+      }, cb),
+      rmdir: (path, cb) => this.status('rmdir', path, true, () => {
+        const { parent, name } = split(path);
+        this.fs.rmdir(this.dir_ino(parent), name);
+        this.dirs_forget(path);
+      }, cb),
+      rename: (src, dest, cb) => this.status('rename', src, true, () => {
+        const s = split(src);
+        const d = split(dest);
+        const sdir = this.dir_ino(s.parent);
+        const a = this.fs.lookup(sdir, s.name);
+        if (HIDDEN_RE.test(d.name) && s.parent === d.parent && (this.opens.get(a.ino) ?? 0) > 0 && !is_dir(a.mode)) {
+          // libfuse hiding a name whose inode is open (unlink, or a rename over it)
+          this.fs.unlink(sdir, s.name);
+          this.hidden.set(d.name, a.ino);
+          return;
+        }
+        this.fs.rename(sdir, s.name, this.dir_ino(d.parent), d.name);
+        if (is_dir(a.mode)) this.dirs_forget(src);
+        this.dirs_forget(dest);
+      }, cb),
+
+      // -- extended attributes
+      setxattr: (path, name, value, _position, flags, cb) => this.status('setxattr', path, true, () => {
+        this.xattr_name_check(name);
+        const mode = (flags & XATTR_CREATE) !== 0 ? 'create' : (flags & XATTR_REPLACE) !== 0 ? 'replace' : 'any';
+        this.fs.setxattr(this.ino_of(path), name, value, mode);
+      }, cb),
+      getxattr: (path, name, _position, cb) => this.value('getxattr', path, false, () => {
+        this.xattr_name_check(name);
+        return this.quiet(() => this.fs.getxattr(this.ino_of(path), name));
+      }, cb),
+      listxattr: (path, cb) => this.value('listxattr', path, false, () => this.quiet(() => this.fs.listxattr(this.ino_of(path))).map((b) => b.toString('utf8')), cb),
+      removexattr: (path, name, cb) => this.status('removexattr', path, true, () => {
+        this.xattr_name_check(name);
+        this.fs.removexattr(this.ino_of(path), name);
+      }, cb),
+    };
+  }
+
+  /**
+   * ext4 without ACLs: user., trusted. and security. names; system.posix_acl_* would be stored
+   * but never enforced (libfuse 2 can not ask the kernel to), so they are refused as ext4
+   * mounted noacl refuses them, and cp -a / rsync -A carry on without.
+   */
+  private xattr_name_check(name: string): void {
+    if (!XATTR_NAMESPACES.some((p) => name.startsWith(p) && name.length > p.length)) {
+      throw new FsError('ENOTSUP', `extended attribute ${name}: cowlog keeps user., trusted. and security. attributes only`);
+    }
+  }
+}

@@ -1,0 +1,317 @@
+// The cowlog FUSE server: one device served at one mountpoint until it is unmounted
+// (`cowlog umount`, umount(8), fusermount -u) or gets SIGTERM/SIGINT.
+//
+// Life of a server:
+//   1. checks: the mountpoint (a stale cowlog mount there is cleaned up first), the device
+//      claim (runtime.ts), the device opened exclusively, the filesystem mounted by the engine
+//      (roll-forward of what fsync made durable happens here);
+//   2. serving: FUSE requests (ops.ts), a 1 s timer driving fs.tick() (a checkpoint every 30 s
+//      when something changed), the control socket (control.ts);
+//   3. stopping: the mount is gone, then the final checkpoint, the device closed, the wear file
+//      saved, the state files removed — in that order, so `cowlog umount` (which waits for this
+//      process to exit) returns with everything on disk.
+//
+// Invariants:
+// - The process never touches its own mount: the log and wear files must lie outside it, and
+//   the mount's liveness is read from /proc/self/mountinfo.
+// - The parent waiting on `readyFd` gets exactly one JSON line: {"ready":true,...} once the
+//   kernel's INIT reached the handlers, or {"error":"..."} with a one-line reason.
+// - No exception ends the process silently: engine bugs break the mount read-only (ops.ts),
+//   anything else reaching the event loop is logged with its stack and does the same.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { device_open } from '../device/file.js';
+import type { FileDevice } from '../device/file.js';
+import type { BlockDevice } from '../device/device.js';
+import { FileSystem } from '../fs/fs.js';
+import { WearTracker } from '../wear/tracker.js';
+import { FsError } from '../util/errors.js';
+import { FuseBindingError, FuseMount, fuse_serve } from './binding.js';
+import { control_listen } from './control.js';
+import type { ControlReply, ControlRequest, ControlStatus } from './control.js';
+import { logger_open } from './log.js';
+import type { Logger } from './log.js';
+import { CowlogOps } from './ops.js';
+import type { MountConfig } from './options.js';
+import {
+  cmd, device_claim, device_ids, device_release, mount_find, mountpoint_stale_clean, run_dir, socket_path,
+  state_remove, state_write, states_sweep,
+} from './runtime.js';
+import type { ServerState } from './runtime.js';
+
+export const LOG_DIR_DEFAULT = '/var/log/cowlog';
+const TICK_MS = 1000;
+
+export interface ServerOptions {
+  device: string;
+  mountpoint: string;
+  config: MountConfig;
+  /** a pipe to the parent `cowlog mount` that waits for one JSON line (daemon mode) */
+  readyFd: number | null;
+  /** copy log lines to stderr (foreground mode) */
+  echo: boolean;
+}
+
+/** The log of a device when none is named: beside an image file, under /var/log/cowlog for a block device. */
+export function log_path_default(device: string): string {
+  const abs = path.resolve(device);
+  try {
+    if (fs.statSync(abs).isFile()) return `${abs}.log`;
+  } catch {
+    // missing: the mount fails later with the reason; the log goes to the default place
+  }
+  return path.join(LOG_DIR_DEFAULT, `${path.basename(abs)}.log`);
+}
+
+function inside(dir: string, p: string): boolean {
+  const rel = path.relative(dir, p);
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+}
+
+/** fuse-native's fsname must be one word; the device path is, nearly always. */
+function fsname_of(device: string): string {
+  return /^[^,\s=]+$/.test(device) ? device : `cowlog-${Buffer.from(device).toString('hex').slice(-24)}`;
+}
+
+function message_of(e: unknown): string {
+  if (e instanceof FsError || e instanceof FuseBindingError) return e.message;
+  const err = e as NodeJS.ErrnoException;
+  return err?.message ?? String(e);
+}
+
+/** Serves until unmounted; resolves with the exit code. */
+export async function server_run(o: ServerOptions): Promise<number> {
+  const device = path.resolve(o.device);
+  const mountpoint = path.resolve(o.mountpoint);
+  const c = o.config;
+  const t0 = Date.now();
+  const startedAt = new Date(t0).toISOString();
+
+  let readyFd = o.readyFd;
+  const parent_tell = (msg: object): void => {
+    if (readyFd === null) return;
+    try {
+      fs.writeSync(readyFd, JSON.stringify(msg) + '\n');
+      fs.closeSync(readyFd);
+    } catch {
+      // the parent is gone
+    }
+    readyFd = null;
+  };
+
+  // -- the log first, so that every later failure is recorded
+  const explicitLog = c.log !== null;
+  let logPath = path.resolve(c.log ?? log_path_default(device));
+  const wearPath = c.wear === null ? null : path.resolve(c.wear);
+  for (const [what, p] of [['log', logPath], ['wear file', wearPath]] as const) {
+    if (p !== null && inside(mountpoint, p)) {
+      const msg = `the ${what} ${p} lies inside the mountpoint ${mountpoint}: it must be outside the filesystem it describes`;
+      parent_tell({ error: msg });
+      process.stderr.write(`cowlog mount: ${msg}\n`);
+      return 2;
+    }
+  }
+  let log: Logger;
+  try {
+    log = logger_open(logPath, o.echo);
+  } catch (e) {
+    if (explicitLog) {
+      const msg = `can not open the log ${logPath}: ${message_of(e)}`;
+      parent_tell({ error: msg });
+      process.stderr.write(`cowlog mount: ${msg}\n`);
+      return 1;
+    }
+    logPath = path.join(run_dir(), `${path.basename(device)}.log`);
+    log = logger_open(logPath, o.echo);
+  }
+  const fail = (msg: string, code = 1): number => {
+    log.error(`mount failed: ${msg}`);
+    parent_tell({ error: msg, log: logPath });
+    if (o.readyFd === null && !o.echo) process.stderr.write(`cowlog mount: ${msg}\n`);
+    log.close();
+    return code;
+  };
+  log.info(`cowlog mount ${device} ${mountpoint}: ${c.readOnly ? 'ro' : 'rw'}, attr_timeout=${c.attrTimeout}, ` +
+    `entry_timeout=${c.entryTimeout}${c.allowOther ? ', allow_other' : ''}${c.kernel.length ? `, ${c.kernel.join(',')}` : ''}` +
+    `${wearPath ? `, wear ${wearPath}` : ''}`);
+
+  // -- the mountpoint: a stale cowlog mount left by a killed server is cleaned up
+  try {
+    const did = await mountpoint_stale_clean(mountpoint);
+    if (did.length) log.warn(`stale mount at ${mountpoint} cleaned up: ${did.join(', ')}`);
+  } catch (e) {
+    return fail(message_of(e));
+  }
+  const there = mount_find(mountpoint);
+  if (there !== undefined) return fail(`${mountpoint} is already a mountpoint (${there.fstype} from ${there.source})`);
+  try {
+    const st = await fs.promises.stat(mountpoint);
+    if (!st.isDirectory()) return fail(`${mountpoint}: the mountpoint is not a directory`);
+  } catch (e) {
+    return fail(`${mountpoint}: the mountpoint ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : `can not be used (${message_of(e)})`}`);
+  }
+
+  // -- the device: claimed, opened exclusively, mounted by the engine
+  let ids: string[];
+  try {
+    ids = device_ids(device);
+  } catch (e) {
+    return fail((e as NodeJS.ErrnoException).code === 'ENOENT' ? `${device}: no such image file or device` : `${device}: ${message_of(e)}`);
+  }
+  states_sweep();
+  const holder = device_claim(ids, mountpoint);
+  if (holder !== undefined) return fail(`${device} is already mounted on ${holder.mountpoint} (cowlog server pid ${holder.pid})`);
+  let file: FileDevice | undefined;
+  let tracker: WearTracker | undefined;
+  let fsys: FileSystem;
+  try {
+    file = device_open(device, { exclusive: true, readOnly: c.readOnly });
+    let dev: BlockDevice = file;
+    if (wearPath !== null) {
+      tracker = new WearTracker(file);
+      if (fs.existsSync(wearPath)) tracker.continueFrom(WearTracker.load(wearPath));
+      dev = tracker;
+    }
+    fsys = FileSystem.mount(dev, { readOnly: c.readOnly, log: (m) => log.info(`engine: ${m}`) });
+  } catch (e) {
+    file?.close();
+    device_release(ids);
+    return fail(message_of(e));
+  }
+  const r = fsys.vol.mount;
+  log.info(`mounted checkpoint ${r.seq} (${r.clean ? 'clean unmount' : `NOT unmounted cleanly; ${r.groups} fsync groups rolled forward`})`);
+
+  let mount: FuseMount | undefined;
+  const ops = new CowlogOps({ fs: fsys, caller: () => mount!.caller(), log });
+  const close_engine = (): boolean => {
+    let ok = true;
+    try {
+      ops.close();
+    } catch (e) {
+      ok = false;
+      log.error(`final checkpoint failed: ${(e as Error).stack ?? message_of(e)}`);
+    }
+    try { file!.close(); } catch { /* closed */ }
+    if (tracker !== undefined && wearPath !== null) {
+      try {
+        const prev = tracker.toRecord({ fs: 'cowlog', source: 'cowlog-tracker' }).meta.runMs;
+        tracker.save(wearPath, {
+          fs: 'cowlog', source: 'cowlog-tracker', startedAt,
+          runMs: (typeof prev === 'number' ? prev : 0) + (Date.now() - t0),
+        });
+        log.info(`wear file ${wearPath}: ${tracker.hostBytes} host bytes in ${tracker.writeRequests} write requests`);
+      } catch (e) {
+        ok = false;
+        log.error(`saving the wear file ${wearPath} failed: ${message_of(e)}`);
+      }
+    }
+    device_release(ids);
+    return ok;
+  };
+
+  const on_uncaught = (e: unknown): void => {
+    const err = e instanceof Error ? e : new Error(String(e));
+    log.error(`uncaught: ${err.stack ?? err.message}`);
+    ops.broken ??= `uncaught ${err.message}`;
+  };
+  process.on('uncaughtException', on_uncaught);
+  process.on('unhandledRejection', on_uncaught);
+
+  const extra = [...c.kernel];
+  if (c.readOnly) extra.push('ro');
+  try {
+    mount = new FuseMount(mountpoint, ops.ops(), {
+      fsname: fsname_of(device), subtype: 'cowlog', attrTimeout: c.attrTimeout, entryTimeout: c.entryTimeout,
+      defaultPermissions: true, allowOther: c.allowOther, extra,
+    });
+  } catch (e) {
+    close_engine();
+    return fail(message_of(e));
+  }
+
+  // -- serving
+  let stop_now: (why: string) => void = () => {};
+  const stop_when = new Promise<string>((ok) => { stop_now = ok; });
+  let finished_ok: () => void = () => {};
+  const finished = new Promise<void>((ok) => { finished_ok = ok; });
+  let stopping = false;
+  const status = (): ControlStatus => {
+    const s = fsys.statfs();
+    return {
+      pid: process.pid, device, mountpoint, readOnly: c.readOnly, broken: ops.broken, log: logPath, wear: wearPath,
+      startedAt, openHandles: ops.handles.size, sizeBytes: s.blocks * s.frsize, freeBytes: s.bavail * s.frsize,
+      checkpointSeq: fsys.vol.seq,
+    };
+  };
+  const control = async (req: ControlRequest): Promise<ControlReply> => {
+    switch (req.op) {
+      case 'status':
+        return { ok: true, status: status() };
+      case 'sync':
+        if (c.readOnly) return { ok: true };
+        ops.sync();
+        log.info('checkpoint written (control: sync)');
+        return { ok: true };
+      case 'unmount': {
+        if (!stopping) {
+          const lazy = req.lazy === true;
+          const u = await cmd('fusermount', [lazy ? '-uz' : '-u', mountpoint], 60_000);
+          if (u.code !== 0 && mount_find(mountpoint) !== undefined) {
+            const busy = /busy/i.test(u.stderr);
+            return { ok: false, errno: busy ? 'EBUSY' : 'EIO',
+              error: busy ? `${mountpoint}: target is busy (files are open or a process works inside it; close them, or unmount lazily with -l)`
+                : `${mountpoint}: fusermount failed: ${u.stderr.trim()}` };
+          }
+          stop_now('unmounted by cowlog umount');
+        }
+        await finished;
+        return { ok: true, wear: wearPath };
+      }
+      default:
+        return { ok: false, errno: 'EINVAL', error: `unknown control request '${req.op}' (status, sync, unmount)` };
+    }
+  };
+
+  let ctl: Awaited<ReturnType<typeof control_listen>> | undefined;
+  const timer = setInterval(() => ops.tick(Date.now()), TICK_MS);
+  timer.unref();
+  let why: string;
+  try {
+    why = await fuse_serve(mount, () => {
+      const state: ServerState = {
+        pid: process.pid, device, mountpoint, socket: socket_path(mountpoint), log: logPath, wear: wearPath,
+        readOnly: c.readOnly, fsname: fsname_of(device), startedAt,
+      };
+      try {
+        state_write(state);
+      } catch (e) {
+        log.warn(`can not write the server state in ${run_dir()}: ${message_of(e)}; cowlog umount will fall back to fusermount`);
+      }
+      control_listen(state.socket, control).then((s) => { ctl = s; }, (e: unknown) => {
+        log.warn(`no control socket at ${state.socket}: ${message_of(e)}`);
+      });
+      log.info(`serving ${device} on ${mountpoint} (pid ${process.pid}, log ${logPath})`);
+      parent_tell({ ready: true, pid: process.pid, log: logPath, device, mountpoint });
+    }, stop_when);
+  } catch (e) {
+    clearInterval(timer);
+    close_engine();
+    state_remove(mountpoint, process.pid);
+    return fail(message_of(e));
+  }
+  stopping = true;
+  clearInterval(timer);
+  log.info(`stopping: ${why}`);
+  const ok = close_engine();
+  state_remove(mountpoint, process.pid);
+  finished_ok();
+  if (ctl !== undefined) await ctl.drain();
+  ctl?.close();
+  log.info(`requests: ${[...ops.requests].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}`);
+  log.info(`stopped after ${((Date.now() - t0) / 1000).toFixed(1)} s${ops.broken ? ` (read-only since: ${ops.broken})` : ''}`);
+  log.close();
+  process.off('uncaughtException', on_uncaught);
+  process.off('unhandledRejection', on_uncaught);
+  return ok ? 0 : 1;
+}

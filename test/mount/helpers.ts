@@ -1,0 +1,95 @@
+// Helpers of the cowlog mount tests: images, the cowlog server under the FUSE harness
+// (test/helpers/fusemount.ts: server in a child process, escalating teardown), the command line,
+// and the clean-up of background servers started by `cowlog mount`.
+//
+// Invariants:
+// - Every image, loop device, mount and server a test makes is undone by tap's teardown, also
+//   when the test fails: background servers are killed by the pid in their state file and their
+//   mount is aborted and detached when they do not go by themselves.
+// - The test process never touches a mount: everything runs in child processes with time limits.
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { cmd_run, DIST, fuse_conn_abort, fuse_conn_of, mountinfo_find } from '../helpers/fusemount.js';
+import type { FuseMountOptions, RunOptions, RunResult } from '../helpers/fusemount.js';
+import { mountinfo_read, pid_alive, state_read } from '../../src/fuse/runtime.js';
+
+export const ROOT = path.join(DIST, '..');
+export const COWLOG = path.join(ROOT, 'bin', 'cowlog.js');
+export const SOAK = process.env['COWLOG_SOAK'] === '1';
+
+interface Teardown { teardown(fn: () => unknown): void }
+
+/** Runs the cowlog command line in a child process. */
+export function cowlog(args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  return cmd_run(process.execPath, [COWLOG, ...args], { timeoutMs: 120_000, ...opts });
+}
+
+/** A temporary directory removed at the end of the test (after the mounts in it are gone). */
+export function tmp_dir(t: Teardown, prefix = 'cowlog-mount-'): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  t.teardown(() => {
+    // a mount its teardown could not remove stays, with its directory: rm -r would walk into it
+    if (mountinfo_read().some((m) => m.mountpoint.startsWith(dir + '/'))) return;
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  return dir;
+}
+
+/** A freshly formatted image file of `size` (e.g. '64M') in its own temporary directory. */
+export async function image_make(t: Teardown, size = '64M', mkfs: string[] = []): Promise<string> {
+  const dir = tmp_dir(t, 'cowlog-img-');
+  const img = path.join(dir, 'fs.img');
+  const r = await cowlog(['mkfs', '-q', '--size', size, ...mkfs, img]);
+  if (r.code !== 0) throw new Error(`cowlog mkfs failed: ${r.stderr}`);
+  return img;
+}
+
+/** The harness server: `cowlog mount -f [extra] IMAGE MNT` (SIGTERM makes it checkpoint and exit). */
+export function cowlog_server(image: string, ...extra: string[]): Pick<FuseMountOptions, 'command' | 'args'> {
+  return { command: process.execPath, args: [COWLOG, 'mount', '-f', ...extra, image, '{mnt}'] };
+}
+
+/** `cowlog fsck -n`: resolves with its output; the test asserts on the exit code. */
+export function fsck(image: string, ...opts: string[]): Promise<RunResult> {
+  return cowlog(['fsck', ...opts, image]);
+}
+
+/**
+ * Registers the teardown of a background mount at `mnt`: `cowlog umount`, and if that fails
+ * SIGKILL to its server, abort of the connection and a lazy unmount.
+ */
+export function daemon_guard(t: Teardown, mnt: string): void {
+  t.teardown(async () => {
+    const st = state_read(mnt);
+    if ((await mountinfo_find(mnt)) !== undefined) await cowlog(['umount', mnt], { timeoutMs: 30_000 });
+    if (st !== undefined && pid_alive(st.pid)) {
+      try { process.kill(st.pid, 'SIGKILL'); } catch { /* gone */ }
+    }
+    const m = await mountinfo_find(mnt);
+    if (m !== undefined) {
+      const c = await fuse_conn_of(m);
+      if (c !== undefined) await fuse_conn_abort(c).catch(() => false);
+      await cmd_run('fusermount', ['-uz', mnt], { timeoutMs: 5000 });
+    }
+  });
+}
+
+/** A mountpoint directory of our own (for background mounts, which the harness does not make). */
+export function mountpoint_make(t: Teardown): string {
+  const dir = tmp_dir(t, 'cowlog-fuse-mnt-');
+  const mnt = path.join(dir, 'mnt');
+  fs.mkdirSync(mnt);
+  return mnt;
+}
+
+/** Waits until `pred` holds, polling; false after `ms`. */
+export async function until(pred: () => boolean | Promise<boolean>, ms = 10_000): Promise<boolean> {
+  const end = Date.now() + ms;
+  for (;;) {
+    if (await pred()) return true;
+    if (Date.now() > end) return false;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
