@@ -29,9 +29,9 @@ import {
   cp_slots_default, INLINE_MAX_DEFAULT, MAX_SNAPSHOTS_DEFAULT, reserve_segs_default, seg_blocks_default, main_start_for,
 } from '../format/geometry.js';
 import type { Geometry } from '../format/geometry.js';
-import { counts_decode, counts_encode, key, key_cmp, key_str, map_decode, MAP_SLOTS, RecKind } from '../format/records.js';
+import { counts_decode, counts_encode, inode_decode, inode_encode, key, key_cmp, key_str, map_decode, map_encode, map_new, MAP_SLOTS, RecKind } from '../format/records.js';
 import type { Key } from '../format/records.js';
-import { REDO_BODY_BYTES, redo_decode, redo_encode, REDO_DEL, REDO_FLAG_GROUP_END, REDO_PUT, redo_rec_bytes } from '../format/redo.js';
+import { REDO_BODY_BYTES, redo_decode, redo_encode, REDO_DEL, REDO_FLAG_GROUP_END, REDO_PATCH, REDO_PUT, redo_rec_bytes } from '../format/redo.js';
 import type { RedoRecord } from '../format/redo.js';
 import { sb_decode, sb_encode } from '../format/superblock.js';
 import type { Superblock } from '../format/superblock.js';
@@ -58,6 +58,15 @@ export interface MkfsOptions {
   label?: string;
   uuid?: Buffer;
   clock?: Clock;
+}
+
+/** Bytes of one file block made durable by fsync without writing the block (see REDO_PATCH). */
+export interface Patch {
+  ino: number;
+  /** byte offset in the file; off .. off + bytes.length stays inside one 4 KiB block */
+  off: number;
+  gen: number;
+  bytes: Buffer;
 }
 
 export interface VolumeOptions {
@@ -133,6 +142,17 @@ function cp_geometry_check(h: Checkpoint, g: Geometry): string | null {
   return null;
 }
 
+/** A map record changed: patched pages of the slots it changed are superseded. */
+function overlay_invalidate(overlay: Map<number, Map<number, unknown>>, k: Key, before: Buffer | undefined, after: Buffer | undefined): void {
+  const pages = overlay.get(k.ino);
+  if (!pages) return;
+  const o = before ? map_decode(before) : null;
+  const n = after ? map_decode(after) : null;
+  for (let s = 0; s < MAP_SLOTS; s++) {
+    if ((o ? o.addr[s]! : 0) !== (n ? n.addr[s]! : 0)) pages.delete(k.off * MAP_SLOTS + s);
+  }
+}
+
 function key_id(k: Key): string {
   return `${k.ino}:${k.kind}:${k.off}`;
 }
@@ -167,6 +187,14 @@ export class Volume {
   private redoStart = 0;
   /** bumped whenever the cleaner moves data blocks: readers holding map records look again */
   moveGen = 0;
+  /**
+   * Set by the file layer: work a checkpoint must do first (write the pages fsync only logged as
+   * patches), and how many blocks that writes (part of what the checkpoint needs).
+   */
+  beforeCheckpoint: (() => void) | null = null;
+  beforeCheckpointBlocks: () => number = () => 0;
+  /** pages rolled forward from patches that a read-only mount keeps in memory: ino → block → page */
+  readonly replayPages = new Map<number, Map<number, Buffer>>();
   /** statistics for info and benchmarks */
   readonly stats = { checkpoints: 0, redoGroups: 0, redoBlocks: 0, dataBlocksWritten: 0, tableBlocksWritten: 0, nodesWritten: 0 };
   readonly mount: MountReport;
@@ -351,22 +379,32 @@ export class Volume {
    */
   private recover(): void {
     const chainSegs = new Set<number>();
-    this.redo_replay(chainSegs);
+    const pages = this.redo_replay(chainSegs);
     this.counts_load();
-    if (this.readOnly) return;
+    if (this.readOnly) {
+      for (const [ino, m] of pages) this.replayPages.set(ino, m);
+      return;
+    }
     if (!this.mount.clean || this.mount.groups > 0) {
       this.log.heads_abandon();
       for (const s of chainSegs) this.log.seg_pin(s);
     }
+    this.pages_write(pages);
     this.checkpoint(false);
   }
 
-  private redo_replay(chainSegs: Set<number>): void {
+  /**
+   * Applies this epoch's complete redo groups. Returns the pages their patches leave: each
+   * patched block's content (its mapped block, or zeros, with the patches laid over), for inodes
+   * that still exist, have not shrunk since (data_gen), and whose block was not rewritten since.
+   */
+  private redo_replay(chainSegs: Set<number>): Map<number, Map<number, Buffer>> {
     let addr = this.redoStart;
     let index = 0;
     let group: RedoRecord[] = [];
     const rep = this.mount;
     rep.redoStop = 'end of chain';
+    const overlay = new Map<number, Map<number, { gen: number; page: Buffer }>>();
     const mainEnd = this.g.mainStart + this.g.segCount * this.g.segBlocks;
     for (let guard = 0; guard < this.g.segCount * this.g.segBlocks; guard++) {
       if (addr < this.g.mainStart || addr >= mainEnd) { rep.redoStop = `next address ${addr} outside the log`; break; }
@@ -388,15 +426,20 @@ export class Volume {
       if (rb.flags & REDO_FLAG_GROUP_END) {
         const bad = this.redo_group_check(group);
         if (bad) { rep.redoStop = `fsync group ${rep.groups + 1} incomplete: ${bad}`; break; }
+        // a read-only volume rolls forward in memory too (it never writes the result out)
         this.replaying = true;
         try {
           for (const r of group) {
+            if (r.op === REDO_PATCH) continue;
+            // a block written whole in this group supersedes what earlier patches left of it
+            if (r.key.kind === RecKind.MAP) overlay_invalidate(overlay, r.key, this.get(r.key), r.op === REDO_PUT ? r.value : undefined);
             if (r.op === REDO_PUT) this.put(r.key, r.value);
             else this.del(r.key);
           }
         } finally {
           this.replaying = false;
         }
+        for (const r of group) if (r.op === REDO_PATCH) this.patch_apply(overlay, r);
         rep.groups++;
         rep.records += group.length;
         group = [];
@@ -406,6 +449,62 @@ export class Volume {
     if (group.length && !/incomplete/.test(rep.redoStop)) rep.redoStop += ` (an unfinished fsync group of ${group.length} records was dropped)`;
     if (rep.groups) this.msg(`rolled forward ${rep.groups} fsync groups (${rep.records} records); stopped: ${rep.redoStop}`);
     this.redoDirty.clear();
+    // what survives: the inode exists, has not shrunk since the patch, and still reaches the block
+    const out = new Map<number, Map<number, Buffer>>();
+    for (const [ino, pages] of overlay) {
+      const rec = this.get(key(ino, RecKind.INODE, 0));
+      if (!rec) continue;
+      const inode = this.decode(key(ino, RecKind.INODE, 0), rec, inode_decode);
+      for (const [idx, { gen, page }] of pages) {
+        if (gen !== inode.data_gen || idx * BLOCK_SIZE >= inode.size) continue;
+        const end = inode.size - idx * BLOCK_SIZE;
+        if (end < BLOCK_SIZE) page.fill(0, end);
+        let m = out.get(ino);
+        if (!m) { m = new Map(); out.set(ino, m); }
+        m.set(idx, page);
+      }
+    }
+    return out;
+  }
+
+  /** Lays one patch over its block's content in the overlay. */
+  private patch_apply(overlay: Map<number, Map<number, { gen: number; page: Buffer }>>, r: RedoRecord): void {
+    const ino = r.key.ino;
+    const idx = Math.floor(r.key.off / BLOCK_SIZE);
+    const at = r.key.off % BLOCK_SIZE;
+    const gen = r.value.readUInt32LE(0);
+    let pages = overlay.get(ino);
+    if (!pages) { pages = new Map(); overlay.set(ino, pages); }
+    let e = pages.get(idx);
+    if (!e || e.gen !== gen) {
+      const chunk = this.get(key(ino, RecKind.MAP, Math.floor(idx / MAP_SLOTS)));
+      const m = chunk ? this.decode(key(ino, RecKind.MAP, Math.floor(idx / MAP_SLOTS)), chunk, map_decode) : null;
+      const a = m ? m.addr[idx % MAP_SLOTS]! : 0;
+      const page = a ? this.data_read(a, m!.csum[idx % MAP_SLOTS]!, ino, idx) : Buffer.alloc(BLOCK_SIZE);
+      e = { gen, page };
+      pages.set(idx, e);
+    }
+    r.value.copy(e.page, at, 4);
+  }
+
+  /** Writes the pages roll-forward rebuilt as blocks, as a flush would (after the heads moved on). */
+  private pages_write(pages: Map<number, Map<number, Buffer>>): void {
+    for (const [ino, m] of pages) {
+      const ik = key(ino, RecKind.INODE, 0);
+      const inode = this.decode(ik, this.get(ik)!, inode_decode);
+      const idxs = [...m.keys()].sort((a, b) => a - b);
+      const placed = this.data_write(Head.WARM_DATA, idxs.map((i) => m.get(i)!));
+      idxs.forEach((idx, j) => {
+        const mk = key(ino, RecKind.MAP, Math.floor(idx / MAP_SLOTS));
+        const old = this.get(mk);
+        const mc = old ? this.decode(mk, old, map_decode) : map_new();
+        if (mc.addr[idx % MAP_SLOTS] === 0) inode.blocks++;
+        mc.addr[idx % MAP_SLOTS] = placed[j]!.addr;
+        mc.csum[idx % MAP_SLOTS] = placed[j]!.csum;
+        this.put(mk, map_encode(mc));
+      });
+      this.put(ik, inode_encode(inode));
+    }
   }
 
   /** Every data block a group's MAP records newly point at must hold the data they name. */
@@ -590,20 +689,28 @@ export class Volume {
    * (the fsync mark is the group's last block) and flushes the device. Data blocks the records
    * name were written before and are covered by the same flush; roll-forward checks their CRCs.
    */
-  redo_flush(): void {
+  redo_flush(patches: Patch[] = []): void {
     this.writable();
     this.onDurable('begin', 'redo');
-    if (this.redoDirty.size === 0) {
+    if (this.redoDirty.size === 0 && patches.length === 0) {
       this.dev.flush();
       this.onDurable('end', 'redo');
       return;
     }
     const keys = [...this.redoDirty.values()].sort(key_cmp);
+    const records: RedoRecord[] = keys.map((k) => {
+      const v = this.get(k);
+      return v === undefined ? { op: REDO_DEL, key: k, value: Buffer.alloc(0) } : { op: REDO_PUT, key: k, value: v };
+    });
+    for (const p of patches) {
+      const value = Buffer.alloc(4 + p.bytes.length);
+      value.writeUInt32LE(p.gen, 0);
+      p.bytes.copy(value, 4);
+      records.push({ op: REDO_PATCH, key: key(p.ino, 0, p.off), value });
+    }
     const blocks: RedoRecord[][] = [[]];
     let used = 0;
-    for (const k of keys) {
-      const v = this.get(k);
-      const r: RedoRecord = v === undefined ? { op: REDO_DEL, key: k, value: Buffer.alloc(0) } : { op: REDO_PUT, key: k, value: v };
+    for (const r of records) {
       const sz = redo_rec_bytes(r);
       if (used + sz > REDO_BODY_BYTES) { blocks.push([]); used = 0; }
       blocks[blocks.length - 1]!.push(r);
@@ -631,6 +738,7 @@ export class Volume {
   checkpoint(clean: boolean): void {
     this.writable();
     this.onDurable('begin', 'checkpoint');
+    this.beforeCheckpoint?.();
     const newSeq = this.seq + 1;
     const redoStart = this.log.peek(Head.REDO);
     this.stats.nodesWritten += this.nodes.flush_all();

@@ -55,7 +55,10 @@ export class Cleaner {
     const nodes = v.nodes.dirtyCount;
     let full = 0;
     for (const t of v.tables) for (const d of t.dirty.values()) if (d === DIRTY_FULL) full++;
-    return nodes + Math.ceil(nodes / v.g.tables[0]!.perBlock) + full + 4 + v.g.dirBlocks + 2 * v.g.segBlocks;
+    // pages fsync only logged are written (and their leaves dirtied) before the checkpoint
+    const pages = v.beforeCheckpointBlocks();
+    const pageNodes = pages ? Math.ceil(pages / 4) + 2 : 0;
+    return nodes + pageNodes + Math.ceil((nodes + pageNodes) / v.g.tables[0]!.perBlock) + full + 4 + v.g.dirBlocks + 2 * v.g.segBlocks + (pages ? pages + v.g.segBlocks : 0);
   }
 
   /** The checkpoint bound when `dirtyNodesMax` nodes are dirty: what cleaning must always leave free. */

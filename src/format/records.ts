@@ -80,7 +80,7 @@ export function name_hash(name: Uint8Array): number {
 
 // ---- inode ----------------------------------------------------------------------------------
 
-export const INODE_BYTES = 96;
+export const INODE_BYTES = 104;
 export const INODE_FLAG_INLINE = 1;
 
 export interface Inode {
@@ -96,6 +96,12 @@ export interface Inode {
   parent: number;
   /** 4 KiB blocks the file's map points at (st_blocks / 8) */
   blocks: number;
+  /**
+   * Bumped whenever the file shrinks. A PATCH redo record carries the value it was logged
+   * under; roll-forward drops a patch whose file has shrunk since (its bytes were cut off, and a
+   * later extension must read zeros there).
+   */
+  data_gen: number;
   atime_s: number; atime_ns: number;
   mtime_s: number; mtime_ns: number;
   ctime_s: number; ctime_ns: number;
@@ -136,6 +142,7 @@ export function inode_encode(i: Inode): Buffer {
   v.setUint32(84, i.btime_ns, true);
   v.setUint32(88, i.blocks % 0x100000000, true);
   v.setUint32(92, Math.floor(i.blocks / 0x100000000), true);
+  v.setUint32(96, i.data_gen, true);
   return b;
 }
 
@@ -153,6 +160,7 @@ export function inode_decode(b: Uint8Array): Inode {
     generation: v.getUint32(32, true),
     parent: v.getUint32(36, true),
     blocks: v.getUint32(88, true) + v.getUint32(92, true) * 0x100000000,
+    data_gen: v.getUint32(96, true),
     atime_s: i64_get(v, 40),
     mtime_s: i64_get(v, 48),
     ctime_s: i64_get(v, 56),

@@ -20,6 +20,13 @@ export const REDO_BODY_BYTES = BLOCK_SIZE - REDO_HEADER_BYTES - 4;
 export const REDO_FLAG_GROUP_END = 1;
 export const REDO_PUT = 1;
 export const REDO_DEL = 2;
+/**
+ * Bytes written into one file block, logged instead of writing the block (small writes made
+ * durable by fsync): key = (ino, 0, byte offset in the file), value = the inode's data_gen (u32)
+ * then the bytes, all inside one 4 KiB block of the file. Roll-forward applies the patches of a
+ * group after its tree records, in order.
+ */
+export const REDO_PATCH = 3;
 export const REDO_REC_OVERHEAD = 1 + KEY_BYTES + 2;
 
 export interface RedoRecord {
@@ -72,11 +79,13 @@ export function redo_decode(buf: Uint8Array, addr: number, fsid: number): RedoBl
   for (let i = 0; i < count; i++) {
     if (p + REDO_REC_OVERHEAD > end) throw new CorruptError('redo', addr, `record ${i} runs past the block`);
     const op = v.getUint8(p);
-    if (op !== REDO_PUT && op !== REDO_DEL) throw new CorruptError('redo', addr, `record ${i} has op ${op}`);
+    if (op !== REDO_PUT && op !== REDO_DEL && op !== REDO_PATCH) throw new CorruptError('redo', addr, `record ${i} has op ${op}`);
     const key = key_read(v, p + 1);
     const len = v.getUint16(p + 1 + KEY_BYTES, true);
     if (len > VALUE_MAX || p + REDO_REC_OVERHEAD + len > end) throw new CorruptError('redo', addr, `record ${i} value runs past the block`);
-    rb.records.push({ op, key, value: Buffer.from(buf.subarray(p + REDO_REC_OVERHEAD, p + REDO_REC_OVERHEAD + len)) });
+    const value = Buffer.from(buf.subarray(p + REDO_REC_OVERHEAD, p + REDO_REC_OVERHEAD + len));
+    if (op === REDO_PATCH && (len < 5 || (key.off % 4096) + len - 4 > 4096)) throw new CorruptError('redo', addr, `patch record ${i} of ${len - 4} bytes at file offset ${key.off} crosses a block`);
+    rb.records.push({ op, key, value });
     p += REDO_REC_OVERHEAD + len;
   }
   return rb;

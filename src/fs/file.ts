@@ -6,13 +6,18 @@
 // the log when the inode is flushed: at fsync, at a checkpoint, or when dirty memory passes its
 // bound. A block rewritten many times before a flush is written once.
 //
+// fsync of a page with only a few bytes changed logs those bytes as a patch in its redo group
+// instead of rewriting the 4 KiB block; the page stays in the cache and is written at the next
+// flush, at the latest before the next checkpoint. Small appends with fsync then cost one redo
+// block each, and their data block is written once per checkpoint rather than once per fsync.
+//
 // Invariants: an inline file's INLINE record holds exactly `size` bytes (no record when empty);
 // a block-mapped file has no map slot at or beyond ceil(size / 4096) blocks; the bytes of a
 // mapped block beyond the end of the file are zero; rec.blocks counts the mapped slots.
 
 import { BLOCK_SIZE } from '../device/device.js';
 import type { Clock } from '../checkpoint/clock.js';
-import type { Volume } from '../checkpoint/volume.js';
+import type { Patch, Volume } from '../checkpoint/volume.js';
 import type { Cleaner } from '../cleaner/cleaner.js';
 import { INODE_FLAG_INLINE, key, KEY_MAX, map_decode, map_encode, map_new, MAP_SLOTS, RecKind } from '../format/records.js';
 import type { Key, MapChunk } from '../format/records.js';
@@ -32,7 +37,14 @@ export interface DataCtx {
   dirty: { bytes: number; newPages: number; max: number };
   /** throws ENOSPC unless `blocks` more blocks of user data fit */
   space_admit(blocks: number): void;
+  /** inodes with pages fsync logged as patches, and how many such pages in all */
+  logged: { inodes: Set<InodeMem>; pages: number };
 }
+
+/** a page changed by at most this many bytes is logged as a patch at fsync */
+const PATCH_BYTES_MAX = 1792;
+/** at most this many bytes of patches per fsync, so that its redo group stays about one block */
+const FSYNC_PATCH_BYTES = 3000;
 
 const ZERO_BLOCK = Buffer.alloc(BLOCK_SIZE);
 
@@ -190,6 +202,8 @@ export function file_write(ctx: DataCtx, m: InodeMem, off: number, data: Uint8Ar
       if (!mapped) { m.newPages++; ctx.dirty.newPages++; }
     }
     page.set(data.subarray(from - off, to - off), from - bStart);
+    const r = m.ranges.get(idx);
+    m.ranges.set(idx, r ? [Math.min(r[0], from - bStart), Math.max(r[1], to - bStart)] : [from - bStart, to - bStart]);
   }
   if (end > m.size) m.size = end;
   const now = ctx.clock();
@@ -202,9 +216,9 @@ export function file_write(ctx: DataCtx, m: InodeMem, off: number, data: Uint8Ar
  * the size and times users have seen. Blocks that were mapped before go to the hot data log
  * (rewritten data tends to be rewritten again), new ones to the warm data log.
  */
-export function file_flush(ctx: DataCtx, m: InodeMem): void {
+export function file_flush(ctx: DataCtx, m: InodeMem, prepare = true, keep?: ReadonlySet<number>): void {
   const vol = ctx.vol;
-  if (m.pages.size === 0) {
+  if (m.pages.size === 0 || (keep && [...m.pages.keys()].every((i) => keep.has(i)))) {
     if (m.mtime !== null || m.size !== m.rec.size) {
       m.rec.size = m.size;
       if (m.mtime) times_set(m.rec, 'm', m.mtime);
@@ -214,8 +228,9 @@ export function file_flush(ctx: DataCtx, m: InodeMem): void {
     }
     return;
   }
-  const idxs = [...m.pages.keys()].sort((a, b) => a - b);
-  ctx.cleaner.ensure(idxs.length);
+  const idxs = [...m.pages.keys()].filter((i) => !keep?.has(i)).sort((a, b) => a - b);
+  if (prepare) ctx.cleaner.ensure(idxs.length);
+  const newBefore = m.newPages;
   const maps = new MapReader(vol, m.ino);
   const hot: number[] = [];
   const warm: number[] = [];
@@ -246,10 +261,17 @@ export function file_flush(ctx: DataCtx, m: InodeMem): void {
     mc!.csum[s] = p.csum;
   }
   put();
-  ctx.dirty.bytes -= m.pages.size * BLOCK_SIZE;
-  ctx.dirty.newPages -= m.newPages;
-  m.pages.clear();
+  for (const idx of idxs) {
+    m.pages.delete(idx);
+    m.ranges.delete(idx);
+    ctx.dirty.bytes -= BLOCK_SIZE;
+    if (m.logged.delete(idx)) ctx.logged.pages--;
+  }
+  if (m.logged.size === 0) ctx.logged.inodes.delete(m);
   m.newPages = 0;
+  const after = new MapReader(vol, m.ino);
+  for (const idx of m.pages.keys()) if (after.slot(idx).addr === 0) m.newPages++;
+  ctx.dirty.newPages += m.newPages - newBefore;
   m.rec.size = m.size;
   if (m.mtime) times_set(m.rec, 'm', m.mtime);
   if (m.ctime) times_set(m.rec, 'c', m.ctime);
@@ -279,6 +301,8 @@ export function file_truncate(ctx: DataCtx, m: InodeMem, size: number): void {
     inline_to_blocks(ctx, m);
   }
   if (size < r.size) {
+    // patches logged before this point must not come back at roll-forward (see Inode.data_gen)
+    r.data_gen = (r.data_gen + 1) >>> 0;
     const keep = Math.ceil(size / BLOCK_SIZE); // blocks [0, keep) stay
     const firstChunk = Math.floor(keep / MAP_SLOTS);
     const doomed: { k: Key; m: MapChunk }[] = [];
@@ -325,9 +349,52 @@ export function inode_records_drop(ctx: DataCtx, m: InodeMem): void {
   ctx.dirty.bytes -= m.pages.size * BLOCK_SIZE;
   ctx.dirty.newPages -= m.newPages;
   m.pages.clear();
+  m.ranges.clear();
+  ctx.logged.pages -= m.logged.size;
+  m.logged.clear();
+  ctx.logged.inodes.delete(m);
   m.newPages = 0;
   m.mtime = m.ctime = null;
   const keys: Key[] = [];
   vol.scan(key(m.ino, 0, 0), key(m.ino, KEY_MAX.kind, KEY_MAX.off), (k) => { keys.push(k); });
   for (const k of keys) vol.del(k);
+}
+
+/**
+ * fsync's flush. Pages whose changes since they were last made durable are small become patches
+ * for the redo group (within a budget) and stay in the cache, logged; the other changed pages are
+ * written; pages logged by an earlier fsync and not changed since stay as they are. Afterwards
+ * the tree (with the patches returned) holds everything written to the inode.
+ */
+export function file_fsync(ctx: DataCtx, m: InodeMem): Patch[] {
+  if (m.rec.flags & INODE_FLAG_INLINE || m.pages.size === 0) {
+    file_flush(ctx, m);
+    return [];
+  }
+  let budget = FSYNC_PATCH_BYTES;
+  const patches: Patch[] = [];
+  const keep = new Set<number>();
+  for (const idx of [...m.pages.keys()].sort((a, b) => a - b)) {
+    const r = m.ranges.get(idx);
+    if (!r) { if (m.logged.has(idx)) keep.add(idx); continue; }
+    const [lo, hi] = r;
+    if (hi - lo > PATCH_BYTES_MAX || hi - lo > budget) continue;
+    budget -= hi - lo;
+    patches.push({ ino: m.ino, off: idx * BLOCK_SIZE + lo, gen: m.rec.data_gen, bytes: Buffer.from(m.pages.get(idx)!.subarray(lo, hi)) });
+    keep.add(idx);
+  }
+  file_flush(ctx, m, true, keep);
+  for (const p of patches) {
+    const idx = Math.floor(p.off / BLOCK_SIZE);
+    m.ranges.delete(idx);
+    if (!m.logged.has(idx)) { m.logged.add(idx); ctx.logged.pages++; }
+  }
+  if (m.logged.size) ctx.logged.inodes.add(m);
+  return patches;
+}
+
+/** Writes every page fsync only logged (before a checkpoint: the checkpoint's need covers it). */
+export function logged_flush(ctx: DataCtx): void {
+  for (const m of [...ctx.logged.inodes]) file_flush(ctx, m, false);
+  assert(ctx.logged.pages === 0, () => `${ctx.logged.pages} logged pages left after flushing`);
 }

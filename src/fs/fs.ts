@@ -26,7 +26,7 @@ import type { Superblock } from '../format/superblock.js';
 import { assert } from '../util/assert.js';
 import { FsError } from '../util/errors.js';
 import { dir_is_empty, dir_list, dirent_add, dirent_find, dirent_remove, dirent_replace } from './dir.js';
-import { file_flush, file_read, file_truncate, file_write, inode_records_drop, map_key } from './file.js';
+import { file_flush, file_fsync, file_read, file_truncate, file_write, inode_records_drop, logged_flush, map_key } from './file.js';
 import type { DataCtx } from './file.js';
 import { attr_of, InodeCache, inode_key, times_set } from './inode.js';
 import type { InodeMem } from './inode.js';
@@ -71,7 +71,7 @@ function is_dot(b: Buffer): boolean {
 function inode_new(mode: number, uid: number, gid: number, now: Timespec, rdev = 0): Inode {
   return {
     mode, uid, gid, nlink: 1, size: 0, rdev, flags: is_reg(mode) || is_lnk(mode) ? INODE_FLAG_INLINE : 0, generation: 1,
-    parent: 0, blocks: 0,
+    parent: 0, blocks: 0, data_gen: 0,
     atime_s: now.s, atime_ns: now.ns, mtime_s: now.s, mtime_ns: now.ns, ctime_s: now.s, ctime_ns: now.ns, btime_s: now.s, btime_ns: now.ns,
   };
 }
@@ -103,7 +103,16 @@ export class FileSystem {
       cleaner: this.cleaner,
       dirty: { bytes: 0, newPages: 0, max: o.dirtyBytesMax ?? Math.min(64 << 20, Math.max(1 << 20, Math.floor(devBytes / 8))) },
       space_admit: (n) => this.space_admit(n),
+      logged: { inodes: new Set(), pages: 0 },
     };
+    // pages fsync only logged are written before any checkpoint, whoever writes it
+    vol.beforeCheckpoint = vol.readOnly ? null : () => logged_flush(this.ctx);
+    vol.beforeCheckpointBlocks = () => this.ctx.logged.pages;
+    // a read-only mount keeps the pages roll-forward rebuilt from patches in its cache
+    for (const [ino, pages] of vol.replayPages) {
+      const m = this.icache.get(ino);
+      for (const [idx, page] of pages) m.pages.set(idx, page);
+    }
     this.redoKeysMax = o.redoKeysMax ?? 2048;
     this.intervalMs = o.checkpointIntervalMs ?? 30_000;
     this.lastCheckpointMs = timespec_ms(this.clock());
@@ -189,13 +198,15 @@ export class FileSystem {
     if (this.readOnly) return;
     this.op_begin();
     const m = this.icache.get(ino);
-    file_flush(this.ctx, m);
+    const patches = file_fsync(this.ctx, m);
     if (this.vol.redo_pending_keys > this.redoKeysMax) {
       this.checkpoint_now();
       return;
     }
-    this.cleaner.prepare(Math.ceil(this.vol.redo_pending_keys / 16) + 2, 0);
-    this.vol.redo_flush();
+    let bytes = 0;
+    for (const p of patches) bytes += p.bytes.length + 18;
+    this.cleaner.prepare(Math.ceil(this.vol.redo_pending_keys / 16) + Math.ceil(bytes / 4000) + 2, 0);
+    this.vol.redo_flush(patches);
   }
 
   /** Periodic work: a checkpoint when the interval has passed and something changed. */

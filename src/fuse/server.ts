@@ -174,6 +174,8 @@ export async function server_run(o: ServerOptions): Promise<number> {
       dev = tracker;
     }
     fsys = FileSystem.mount(dev, { readOnly: c.readOnly, log: (m) => log.info(`engine: ${m}`) });
+    // the root inode is the first thing every client asks for: damage there fails the mount
+    fsys.getattr(1);
   } catch (e) {
     file?.close();
     device_release(ids);

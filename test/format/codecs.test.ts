@@ -150,7 +150,7 @@ t.test('round trips', async (t) => {
   }
 
   const ino: Inode = {
-    mode: 0o100644, uid: 1000, gid: 100, nlink: 2, size: 2 ** 40 + 3, rdev: 0x0801, flags: 1, generation: 7, parent: 0, blocks: 2 ** 33 + 1,
+    mode: 0o100644, uid: 1000, gid: 100, nlink: 2, size: 2 ** 40 + 3, rdev: 0x0801, flags: 1, generation: 7, parent: 0, blocks: 2 ** 33 + 1, data_gen: 0xfffffffe,
     atime_s: -1, atime_ns: 999_999_999, mtime_s: 2 ** 40, mtime_ns: 0, ctime_s: -(2 ** 35), ctime_ns: 1, btime_s: 0, btime_ns: 5,
   };
   t.same(inode_decode(inode_encode(ino)), ino, 'inode: 64-bit sizes, negative and large times');
@@ -306,7 +306,7 @@ t.test('redo blocks: lengths and ops', async (t) => {
   const b = redo_encode(rb);
   const rd = (x: Buffer) => redo_decode(x, rb.addr, FSID);
   corrupt(t, () => rd(edited(b, (v) => v.setUint16(28, 300, true))), 'redo', rb.addr, /record 2 has op 0|runs past/, 'a count beyond the records');
-  corrupt(t, () => rd(edited(b, (v) => v.setUint8(32, 3))), 'redo', rb.addr, /record 0 has op 3/, 'an unknown op');
+  corrupt(t, () => rd(edited(b, (v) => v.setUint8(32, 4))), 'redo', rb.addr, /record 0 has op 4/, 'an unknown op');
   corrupt(t, () => rd(edited(b, (v) => v.setUint16(32 + 12, VALUE_MAX + 1, true))), 'redo', rb.addr, /record 0 value runs past the block/, 'a value longer than VALUE_MAX');
   corrupt(t, () => rd(edited(b, (v) => v.setUint16(28, 0xffff, true))), 'redo', rb.addr, /./, 'count 65535');
   const big = {

@@ -21,7 +21,7 @@ import {
   FORMAT_VERSION, geometry_derive, HEAD_COUNT, INLINE_MAX_DEFAULT, INODE_BYTES, inode_decode, inode_encode, INODE_FLAG_INLINE,
   JOURNAL_BODY_BYTES, JOURNAL_HEADER_BYTES, JOURNAL_MAGIC, KEY_BYTES, key_read, key_write, log_header_write, map_decode, map_encode, map_new, MAP_SLOT_BYTES,
   MAP_SLOTS, MAX_SNAPSHOTS_DEFAULT, name_hash, NAME_MAX, NODE_BODY_BYTES, node_decode, node_encode, NODE_HEADER_BYTES, NODE_MAGIC,
-  REC_KIND_NAMES, REDO_BODY_BYTES, redo_decode, REDO_DEL, redo_encode, REDO_FLAG_GROUP_END, REDO_HEADER_BYTES, REDO_MAGIC, REDO_PUT,
+  REC_KIND_NAMES, REDO_BODY_BYTES, redo_decode, REDO_DEL, redo_encode, REDO_FLAG_GROUP_END, REDO_HEADER_BYTES, REDO_MAGIC, REDO_PATCH, REDO_PUT,
   SB_ADDRS, SB_MAGIC, SB_SIGNATURE, sb_decode, sb_encode, SEG_BLOCKS_MAX, SEG_BLOCKS_MIN, TABLE_COUNT, TABLE_ENTRY_BYTES,
   TABLE_HEADER_BYTES, TABLE_MAGIC, TABLE_NAMES, table_block_decode, table_block_encode, VALUE_MAX, view_of, xattrs_decode, xattrs_encode,
 } from '../../src/format/index.js';
@@ -306,7 +306,7 @@ function cases_build(): Case[] {
     const ino: Inode = {
       mode: P.u32(), uid: P.u32(), gid: P.u32(), nlink: P.u32(), size: P.u64(), rdev: P.u32(), flags: P.u32(), generation: P.u32(),
       parent: P.u32(), atime_s: -P.u48(), mtime_s: P.u48(), ctime_s: P.u64(), btime_s: -1, atime_ns: P.u32(), mtime_ns: P.u32(),
-      ctime_ns: P.u32(), btime_ns: P.u32(), blocks: P.u64(),
+      ctime_ns: P.u32(), btime_ns: P.u32(), blocks: P.u64(), data_gen: P.u32(),
     };
     const b = inode_encode(ino);
     out.push({ record: 'inode', what: 'inode', buf: b, base: 0, span: INODE_BYTES, expect: { ...ino } });
@@ -359,6 +359,8 @@ function cases_build(): Case[] {
     const recs = [
       { op: REDO_PUT, key: { ino: P.u32(), kind: P.u8(), off: P.u48() }, value: P.bytes(40) },
       { op: REDO_DEL, key: { ino: P.u32(), kind: P.u8(), off: P.u48() }, value: Buffer.alloc(0) },
+      // a PATCH: 100 bytes at offset 1000 of block 7 of the file, logged under data_gen 0x0a0b0c0d
+      { op: REDO_PATCH, key: { ino: P.u32(), kind: 0, off: 7 * 4096 + 1000 }, value: Buffer.concat([Buffer.from([0x0d, 0x0c, 0x0b, 0x0a]), P.bytes(100)]) },
     ];
     const rb = { fsid: P.u32(), epoch: P.u32(), index: P.u32(), addr: P.u32(), next: P.u32(), flags: P.u16(), records: recs };
     const b = redo_encode(rb);
@@ -372,6 +374,9 @@ function cases_build(): Case[] {
     let p = 32;
     recs.forEach((r, i) => {
       out.push({ record: 'redo-record', what: `redo record ${i}`, buf: b, base: p, span: 14 + r.value.length, expect: { op: r.op, key: key_obj(r.key), value_len: r.value.length, value: r.value } });
+      if (r.op === REDO_PATCH) {
+        out.push({ record: 'patch-value', what: 'patch value', buf: b, base: p + 14, span: r.value.length, env: { value_len: r.value.length }, expect: { data_gen: 0x0a0b0c0d, bytes: r.value.subarray(4) } });
+      }
       p += 14 + r.value.length;
     });
   }
@@ -476,7 +481,7 @@ t.test('a decoder reads exactly the documented fields', async (t) => {
   });
   {
     const ino: Inode = {
-      mode: 0o100644, uid: 1, gid: 2, nlink: 3, size: 5e9, rdev: 4, flags: INODE_FLAG_INLINE, generation: 1, parent: 0, blocks: 6,
+      mode: 0o100644, uid: 1, gid: 2, nlink: 3, size: 5e9, rdev: 4, flags: INODE_FLAG_INLINE, generation: 1, parent: 0, blocks: 6, data_gen: 9,
       atime_s: 1, atime_ns: 2, mtime_s: 3, mtime_ns: 4, ctime_s: 5, ctime_ns: 6, btime_s: -7, btime_ns: 8,
     };
     probes.push({ what: 'inode', record: 'inode', buf: inode_encode(ino), base: 0, span: INODE_BYTES, sealed: false, decode: inode_decode });
@@ -602,7 +607,7 @@ t.test('enumerations agree with the code', async (t) => {
     head: names(HEAD_NAMES),
     'segment-state': [{ value: SegState.FREE, name: 'free' }, { value: SegState.INUSE, name: 'in-use' }, { value: SegState.PREFREE, name: 'prefree' }],
     'block-kind': names(BLOCK_KIND_NAMES),
-    'redo-op': [{ value: REDO_PUT, name: 'PUT' }, { value: REDO_DEL, name: 'DEL' }],
+    'redo-op': [{ value: REDO_PUT, name: 'PUT' }, { value: REDO_DEL, name: 'DEL' }, { value: REDO_PATCH, name: 'PATCH' }],
     'checkpoint-flags': [{ value: CP_FLAG_CLEAN, name: 'CLEAN' }],
     'redo-flags': [{ value: REDO_FLAG_GROUP_END, name: 'GROUP_END' }],
     'inode-flags': [{ value: INODE_FLAG_INLINE, name: 'INLINE' }],
