@@ -21,11 +21,12 @@ import { BTree } from '../btree/btree.js';
 import { NodeCache } from '../btree/nodestore.js';
 import type { LeafBody } from '../format/node.js';
 import {
-  CP_FLAG_CLEAN, cp_encode, cp_header_decode, cp_journal_decode, HEAD_COUNT, journal_capacity_bytes, journal_entry_bytes,
+  CP_FLAG_CLEAN, cp_encode, cp_header_decode, cp_journal_decode, HEAD_COUNT, journal_block_capacity, journal_capacity_bytes,
+  journal_entry_bytes, journal_pack,
 } from '../format/checkpoint.js';
-import type { Checkpoint, CheckpointHeader, HeadState, JournalEntry } from '../format/checkpoint.js';
+import type { Checkpoint, CheckpointHeader, CpStats, HeadState, JournalEntry } from '../format/checkpoint.js';
 import {
-  CP_SLOT_BLOCKS, cp_slot_addr, DIR_PER_BLOCK, FORMAT_VERSION, geometry_derive, TABLE_COUNT, TABLE_NAMES,
+  cp_slot_addr, DIR_PER_BLOCK, FORMAT_VERSION, geometry_derive, TABLE_COUNT, TABLE_NAMES,
   cp_slots_default, INLINE_MAX_DEFAULT, MAX_SNAPSHOTS_DEFAULT, reserve_segs_default, seg_blocks_default, main_start_for,
 } from '../format/geometry.js';
 import type { Geometry } from '../format/geometry.js';
@@ -197,6 +198,11 @@ export class Volume {
   readonly replayPages = new Map<number, Map<number, Buffer>>();
   /** statistics for info and benchmarks */
   readonly stats = { checkpoints: 0, redoGroups: 0, redoBlocks: 0, dataBlocksWritten: 0, tableBlocksWritten: 0, nodesWritten: 0 };
+  /** counters since mkfs, kept in every checkpoint (the cleaner adds to them) */
+  readonly totals: CpStats;
+  /** the journal blocks of the last durable checkpoint (freed when the next one supersedes them) */
+  private journalAddrs: number[];
+  private recycledSeen = 0;
   readonly mount: MountReport;
   private readonly msg: (m: string) => void;
   private readonly onDurable: (phase: 'begin' | 'end', what: 'checkpoint' | 'redo') => void;
@@ -230,6 +236,8 @@ export class Volume {
     this.nextIno = cp.nextIno;
     this.inodes = cp.inodes;
     this.redoStart = cp.redoStart;
+    this.journalAddrs = cp.journalAddrs.slice();
+    this.totals = { ...cp.stats };
     this.log.durable_set(cp.seq);
   }
 
@@ -253,7 +261,8 @@ export class Volume {
     const heads: HeadState[] = Array.from({ length: HEAD_COUNT }, () => ({ seg: -1, off: 0 }));
     const cp0: Checkpoint = {
       fsid: uuid.readUInt32LE(0), seq: 0, slot: g.cpSlots - 1, flags: 0, timeMs: 0, rootNid: 0, nextIno: 2, nextNid: 1,
-      inodes: 0, validBlocks: 0, redoStart: 0, heads, dir: new Array(g.dirBlocks).fill(0), journal: [],
+      inodes: 0, validBlocks: 0, redoStart: 0, heads, dir: new Array(g.dirBlocks).fill(0), journal: [], journalAddrs: [],
+      stats: { segmentsCleaned: 0, blocksMoved: 0, blocksRecycled: 0, checkpoints: 0 },
     };
     const report: MountReport = { seq: 0, skipped: [], clean: true, groups: 0, records: 0, redoStop: 'new filesystem' };
     const v = new Volume(dev, sb, cp0, { clock }, report);
@@ -313,10 +322,10 @@ export class Volume {
     const failures: string[] = [];
     for (const h of cands) {
       try {
-        const slotAddr = cp_slot_addr(h.slot);
-        const jaddrs = Array.from({ length: h.journalBlocks }, (_, i) => slotAddr + 1 + i);
-        const jblocks = jaddrs.map((a) => dev.read(a));
-        h.journal = cp_journal_decode(fsid, h.seq, h.journalCrcs, jblocks, jaddrs, h.journalEntries);
+        const mainEnd = g.mainStart + g.segCount * g.segBlocks;
+        for (const a of h.journalAddrs) if (a < g.mainStart || a >= mainEnd) throw new CorruptError('checkpoint', cp_slot_addr(h.slot), `journal block at ${a}, outside the log`);
+        const jblocks = h.journalAddrs.map((a) => dev.read(a));
+        h.journal = cp_journal_decode(fsid, h.seq, h.journalCrcs, jblocks, h.journalAddrs, h.journalEntries);
         const report: MountReport = { seq: h.seq, skipped: failures.slice(), clean: (h.flags & CP_FLAG_CLEAN) !== 0, groups: 0, records: 0, redoStop: '' };
         const v = new Volume(dev, sb, h, opts, report);
         v.tables_load(h);
@@ -353,7 +362,7 @@ export class Volume {
     }
     for (const e of cp.journal) {
       const mt = this.tables[e.table]!;
-      if (e.index >= mt.geom.entries) throw new CorruptError('checkpoint journal', cp_slot_addr(cp.slot) + 1, `entry ${e.index} of table ${TABLE_NAMES[e.table]} is outside it`);
+      if (e.index >= mt.geom.entries) throw new CorruptError('checkpoint journal', cp.journalAddrs[0] ?? cp_slot_addr(cp.slot), `entry ${e.index} of table ${TABLE_NAMES[e.table]} is outside it`);
       mt.entry_set(e.index, e.data);
     }
     const { mismatches } = this.log.valid_recount();
@@ -742,20 +751,23 @@ export class Volume {
     const newSeq = this.seq + 1;
     const redoStart = this.log.peek(Head.REDO);
     this.stats.nodesWritten += this.nodes.flush_all();
-    const journal = this.tables_assign(newSeq);
-    this.tables_write(newSeq, journal.written, journal.dirs);
-    this.dev.flush();
+    const assigned = this.tables_assign(newSeq);
     const slot = (this.slot + 1) % this.g.cpSlots;
+    this.totals.checkpoints++;
+    this.totals.blocksRecycled += this.log.ssrBlocks - this.recycledSeen;
+    this.recycledSeen = this.log.ssrBlocks;
     const cp: Checkpoint = {
       fsid: this.fsid, seq: newSeq, slot, flags: clean ? CP_FLAG_CLEAN : 0, timeMs: timespec_ms(this.clock()),
       rootNid: this.root, nextIno: this.nextIno, nextNid: this.nat.cursor_hint, inodes: this.inodes,
       validBlocks: this.log.validBlocks, redoStart, heads: this.log.heads.map((h) => ({ ...h })), dir: this.cpDir.slice(),
-      journal: journal.entries,
+      journal: assigned.entries, journalAddrs: assigned.journalAddrs, stats: { ...this.totals },
     };
-    const blocks = cp_encode(cp);
-    assert(blocks.length <= CP_SLOT_BLOCKS, () => `checkpoint of ${blocks.length} blocks`);
-    this.dev.write(cp_slot_addr(slot), Buffer.concat(blocks));
+    const enc = cp_encode(cp);
+    this.tables_write(newSeq, assigned.written, assigned.dirs, enc.journal.map((buf, i) => ({ addr: assigned.journalAddrs[i]!, buf })));
     this.dev.flush();
+    this.dev.write(cp_slot_addr(slot), enc.header);
+    this.dev.flush();
+    this.journalAddrs = assigned.journalAddrs;
     this.seq = newSeq;
     this.slot = slot;
     this.log.durable_set(newSeq);
@@ -772,7 +784,7 @@ export class Volume {
    * them) new addresses. Allocating changes the tables again, so this runs to a fixed point; it
    * ends because every block is given an address at most once and journal sets only grow.
    */
-  private tables_assign(newSeq: number): { entries: JournalEntry[]; written: Set<number>; dirs: Set<number> } {
+  private tables_assign(newSeq: number): { entries: JournalEntry[]; written: Set<number>; dirs: Set<number>; journalAddrs: number[] } {
     const cap = journal_capacity_bytes();
     const decided = new Map<number, number>(); // global block index → journaled entry count, or -1 = written
     const written = new Set<number>();
@@ -780,6 +792,9 @@ export class Volume {
     const dirDirty = new Set<number>(this.dirRelocate);
     this.dirRelocate.clear();
     let jbytes = 0;
+    // the previous checkpoint's journal is superseded by this one's
+    for (const a of this.journalAddrs) this.log.ref_dec(a);
+    const journalAddrs: number[] = [];
     for (let round = 0; ; round++) {
       assert(round < 10000, 'table assignment does not converge');
       let progress = this.log.prefree_pass(newSeq) > 0;
@@ -824,6 +839,14 @@ export class Volume {
           if (old !== this.dir[gi]) dirDirty.add(Math.floor(gi / DIR_PER_BLOCK));
         }
       }
+      // journal blocks for what the journal holds so far (it only grows: blocks are never released)
+      while (journalAddrs.length < Math.ceil(jbytes / journal_block_capacity())) {
+        const a = this.log.alloc(Head.META);
+        this.log.summary_set(a, { kind: BlockKind.JOURNAL, sub: 0, owner: journalAddrs.length, offset: 0, birth: this.log.birth });
+        this.log.ref_inc(a);
+        journalAddrs.push(a);
+        progress = true;
+      }
       for (const di of dirDirty) {
         if (dirAssigned.has(di)) continue;
         dirAssigned.add(di);
@@ -846,12 +869,13 @@ export class Volume {
         for (const i of [...d].sort((a, b) => a - b)) entries.push({ table: t, index: i, data: Buffer.from(mt.entry(i)) });
       }
     }
-    return { entries, written, dirs: dirAssigned };
+    assert(journal_pack(entries).length <= journalAddrs.length, () => `journal of ${entries.length} entries needs more than ${journalAddrs.length} blocks`);
+    return { entries, written, dirs: dirAssigned, journalAddrs };
   }
 
   /** Encodes and writes the table and directory blocks tables_assign gave addresses to. */
-  private tables_write(newSeq: number, written: Set<number>, dirAssigned: Set<number>): void {
-    const out: { addr: number; buf: Buffer }[] = [];
+  private tables_write(newSeq: number, written: Set<number>, dirAssigned: Set<number>, journal: { addr: number; buf: Buffer }[]): void {
+    const out: { addr: number; buf: Buffer }[] = [...journal];
     for (let t = 0; t < TABLE_COUNT; t++) {
       const mt = this.tables[t]!;
       for (const bi of [...mt.dirty.keys()]) {
@@ -898,6 +922,11 @@ export class Volume {
   /** For tests: forget cached clean nodes so the next reads come from the device. */
   cache_drop(): void {
     this.nodes.drop_clean();
+  }
+
+  /** The journal blocks of the last durable checkpoint (fsck counts them as held). */
+  journal_addrs(): readonly number[] {
+    return this.journalAddrs;
   }
 
   /** The cleaner found directory block `di` in a victim segment: rewrite it at the next checkpoint. */

@@ -216,6 +216,7 @@ export class Cleaner {
   /** Moves every live block out of segment s. */
   seg_move(s: number): void {
     const v = this.vol;
+    v.totals.segmentsCleaned++;
     const log = v.log;
     const start = log.seg_start(s);
     const data: { addr: number; ino: number; idx: number; birth: number }[] = [];
@@ -240,6 +241,9 @@ export class Cleaner {
           this.stats.metaMoved++;
           break;
         }
+        case BlockKind.JOURNAL:
+          // the checkpoint that ends this round writes a new journal and frees this one
+          break;
         case BlockKind.DIR:
           assert(v.cpDir[sm.owner] === a && sm.owner < Math.ceil(v.dir.length / DIR_PER_BLOCK), () => `block ${a}: summary says directory block ${sm.owner}`);
           v.dir_relocate(sm.owner);
@@ -249,6 +253,7 @@ export class Cleaner {
           assert(false, `block ${a} in segment ${s} is live but its summary says kind ${sm.kind}`);
       }
       this.stats.blocksMoved++;
+      if (sm.kind !== BlockKind.JOURNAL) v.totals.blocksMoved++;
     }
     if (data.length) this.data_move(data);
   }

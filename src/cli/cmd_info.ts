@@ -77,6 +77,7 @@ export const cmd_info: Command = {
         segmentUtilisation: hist.map((n, i) => ({ range: i === 10 ? '100%' : `${i * 10}-${i * 10 + 9}%`, segments: n })),
         heads: log.heads.map((h, i) => ({ head: HEAD_NAMES[i], segment: h.seg, offset: h.off })),
         segmentWrites: { min: wMin, mean: wSum / g.segCount, max: wMax, spread: wSum ? wMax / (wSum / g.segCount) : 0 },
+        sinceMkfs: { ...v.totals },
         wear,
       };
       v.abandon();
@@ -94,7 +95,8 @@ export const cmd_info: Command = {
         'utilisation of segments in use:',
         ...hist.map((n, i) => `  ${(i === 10 ? '100%' : `${i * 10}-${i * 10 + 9}%`).padStart(7)}  ${String(n).padStart(6)}  ${'#'.repeat(Math.round((60 * n) / Math.max(1, inuse)))}`),
         `log heads   ${log.heads.map((h, i) => `${HEAD_NAMES[i]} ${h.seg < 0 ? '-' : `${h.seg}+${h.off}`}`).join(', ')}`,
-        `segment wear  times each segment was written: min ${wMin}, mean ${(wSum / g.segCount).toFixed(2)}, max ${wMax}`,
+        `cleaner     since mkfs: ${v.totals.segmentsCleaned} segments cleaned, ${v.totals.blocksMoved} blocks moved, ${v.totals.blocksRecycled} blocks written into holes of dirty segments; ${v.totals.checkpoints} checkpoints`,
+        `segment wear  times each segment was written: min ${wMin}, mean ${(wSum / g.segCount).toFixed(2)}, max ${wMax}${wSum ? ` (spread ${(wMax / (wSum / g.segCount)).toFixed(2)})` : ''}`,
         wear
           ? `block wear  (${wear.file}) ${bytes_human(wear.hostBytes)} in ${wear.requests} requests; hottest block ${wear.hottestBlock} written ${wear.hottestCount} times; mean ${wear.meanOfWritten.toFixed(2)} over ${wear.blocksWritten} blocks written; spread ${wear.spread.toFixed(2)}, CV ${wear.cv.toFixed(2)}; ${wear.blocksNeverWritten} never written`
           : `block wear  no wear file at ${wearPath} (mount with --wear to record one)`,

@@ -1,25 +1,29 @@
-// Checkpoint records: one slot of the ring = a header block plus up to three journal blocks.
+// Checkpoint records: the ring of checkpoint slots holds one header block per checkpoint; the
+// checkpoint's journal blocks live in the log like table blocks.
 //
 // A checkpoint is the batched root flip: it names the live tree root, the table directory
 // blocks (through which the NAT and the other tables are found), the log heads, where this
-// epoch's roll-forward (redo) chain starts, and carries a journal of table entries changed since
-// their table block was last written (so a few NAT changes do not rewrite NAT blocks).
-// Invariants: the header binds its journal blocks by CRC and sequence number, so a slot whose
-// write was torn (some blocks new, some old) is rejected as a whole.
+// epoch's roll-forward (redo) chain starts, the journal blocks carrying table entries changed
+// since their table block was last written (so a few NAT changes do not rewrite NAT blocks),
+// and cumulative counters of what the cleaner did.
+// Invariants: the header binds its journal blocks by address, CRC and sequence number; journal
+// blocks are written (and flushed) before the header, so a torn checkpoint is a torn header.
 
 import { CorruptError } from '../util/errors.js';
 import { BLOCK_SIZE } from '../device/device.js';
-import { block_new, block_seal, block_verify, CRC_OFFSET, magic_of, u64_get, u64_set, view_of } from './block.js';
+import { block_new, block_seal, block_verify, CRC_OFFSET, log_header_verify, log_header_write, magic_of, u64_get, u64_set, view_of } from './block.js';
 import { CP_DIR_MAX, CP_JOURNAL_BLOCKS, FORMAT_VERSION, TABLE_COUNT, TABLE_ENTRY_BYTES } from './geometry.js';
-import { crc32c } from '../util/crc32c.js';
 
 export const CP_MAGIC = magic_of('CLCP');
 export const JOURNAL_MAGIC = magic_of('CLJN');
 export const CP_FLAG_CLEAN = 1;
 export const HEAD_COUNT = 8;
-const HEADS_AT = 76;
+const HEADS_AT = 64;
+const JADDR_AT = 128;
+const JCRC_AT = 144;
+const STATS_AT = 160;
 const DIR_AT = 256;
-export const JOURNAL_HEADER_BYTES = 28;
+export const JOURNAL_HEADER_BYTES = 32;
 export const JOURNAL_BODY_BYTES = BLOCK_SIZE - JOURNAL_HEADER_BYTES - 4;
 
 export interface HeadState {
@@ -33,6 +37,14 @@ export interface JournalEntry {
   table: number;
   index: number;
   data: Uint8Array;
+}
+
+/** Cumulative counters since mkfs (cowlog info shows them). */
+export interface CpStats {
+  segmentsCleaned: number;
+  blocksMoved: number;
+  blocksRecycled: number;
+  checkpoints: number;
 }
 
 export interface Checkpoint {
@@ -50,64 +62,69 @@ export interface Checkpoint {
   heads: HeadState[];
   dir: number[];
   journal: JournalEntry[];
+  /** addresses of the journal blocks (in the log), one per block the journal takes */
+  journalAddrs: number[];
+  stats: CpStats;
 }
 
 export function journal_entry_bytes(table: number): number {
   return 5 + TABLE_ENTRY_BYTES[table]!;
 }
 
-/**
- * Journal bytes that surely fit in the slot's journal blocks: an entry never spans two blocks,
- * so each block may leave up to one entry's size (less one byte) unused at its end.
- */
-export function journal_capacity_bytes(): number {
+/** Journal bytes one journal block surely holds: an entry never spans two blocks. */
+export function journal_block_capacity(): number {
   const entryMax = Math.max(...TABLE_ENTRY_BYTES) + 5;
-  return CP_JOURNAL_BLOCKS * (JOURNAL_BODY_BYTES - (entryMax - 1));
+  return JOURNAL_BODY_BYTES - (entryMax - 1);
 }
 
-/** Encodes a checkpoint into its slot's blocks: [header, journal0, journal1, ...]. */
-export function cp_encode(cp: Checkpoint): Buffer[] {
-  if (cp.dir.length > CP_DIR_MAX) throw new RangeError(`checkpoint: ${cp.dir.length} directory blocks`);
-  if (cp.heads.length !== HEAD_COUNT) throw new RangeError(`checkpoint: ${cp.heads.length} heads`);
-  // journal blocks first: the header records their CRCs
-  const jblocks: Buffer[] = [];
-  let cur: Buffer | null = null;
-  let p = 0;
-  let used = 0;
-  const flush = (): void => {
-    if (!cur) return;
-    const v = view_of(cur);
-    v.setUint32(0, JOURNAL_MAGIC, true);
-    v.setUint16(4, FORMAT_VERSION, true);
-    v.setUint32(8, cp.fsid, true);
-    v.setUint32(12, jblocks.length, true);
-    v.setUint32(16, cp.seq, true);
-    v.setUint32(20, p - JOURNAL_HEADER_BYTES, true);
-    v.setUint32(24, used, true);
-    block_seal(cur);
-    jblocks.push(cur);
-    cur = null;
-  };
-  for (const e of cp.journal) {
+/** Journal bytes that surely fit in the most journal blocks a checkpoint may have. */
+export function journal_capacity_bytes(): number {
+  return CP_JOURNAL_BLOCKS * journal_block_capacity();
+}
+
+/** Splits journal entries into blocks (an entry never spans two). */
+export function journal_pack(entries: readonly JournalEntry[]): JournalEntry[][] {
+  const out: JournalEntry[][] = [];
+  let used = JOURNAL_BODY_BYTES;
+  for (const e of entries) {
     if (e.table < 0 || e.table >= TABLE_COUNT || e.data.length !== TABLE_ENTRY_BYTES[e.table]) {
       throw new RangeError(`journal entry for table ${e.table} with ${e.data.length} bytes`);
     }
     const need = 5 + e.data.length;
-    if (!cur || p + need > JOURNAL_HEADER_BYTES + JOURNAL_BODY_BYTES) {
-      flush();
-      if (jblocks.length >= CP_JOURNAL_BLOCKS) throw new RangeError('checkpoint journal overflows its blocks');
-      cur = block_new();
-      p = JOURNAL_HEADER_BYTES;
-      used = 0;
-    }
-    const v = view_of(cur);
-    v.setUint8(p, e.table);
-    v.setUint32(p + 1, e.index, true);
-    cur.set(e.data, p + 5);
-    p += need;
-    used++;
+    if (used + need > JOURNAL_BODY_BYTES) { out.push([]); used = 0; }
+    out[out.length - 1]!.push(e);
+    used += need;
   }
-  flush();
+  return out;
+}
+
+/**
+ * Encodes a checkpoint: its journal blocks (at cp.journalAddrs, which must be as many as
+ * journal_pack gives, or more: extra blocks are written empty) and its header block.
+ */
+export function cp_encode(cp: Checkpoint): { header: Buffer; journal: Buffer[] } {
+  if (cp.dir.length > CP_DIR_MAX) throw new RangeError(`checkpoint: ${cp.dir.length} directory blocks`);
+  if (cp.heads.length !== HEAD_COUNT) throw new RangeError(`checkpoint: ${cp.heads.length} heads`);
+  const packed = journal_pack(cp.journal);
+  if (cp.journalAddrs.length < packed.length || cp.journalAddrs.length > CP_JOURNAL_BLOCKS) {
+    throw new RangeError(`checkpoint journal of ${packed.length} blocks given ${cp.journalAddrs.length} addresses (at most ${CP_JOURNAL_BLOCKS})`);
+  }
+  const journal = cp.journalAddrs.map((addr, i) => {
+    const b = block_new();
+    const v = view_of(b);
+    log_header_write(v, { magic: JOURNAL_MAGIC, version: FORMAT_VERSION, sub: 0, fsid: cp.fsid, addr, seq: cp.seq, id: i });
+    let p = JOURNAL_HEADER_BYTES;
+    for (const e of packed[i] ?? []) {
+      v.setUint8(p, e.table);
+      v.setUint32(p + 1, e.index, true);
+      b.set(e.data, p + 5);
+      p += 5 + e.data.length;
+    }
+    v.setUint32(24, p - JOURNAL_HEADER_BYTES, true);
+    v.setUint32(28, (packed[i] ?? []).length, true);
+    block_seal(b);
+    return b;
+  });
 
   const h = block_new();
   const v = view_of(h);
@@ -125,32 +142,38 @@ export function cp_encode(cp: Checkpoint): Buffer[] {
   v.setUint32(44, cp.validBlocks, true);
   v.setUint32(48, cp.redoStart, true);
   v.setUint32(52, cp.journal.length, true);
-  v.setUint32(56, jblocks.length, true);
-  for (let i = 0; i < CP_JOURNAL_BLOCKS; i++) v.setUint32(60 + i * 4, jblocks[i] ? crc32c(jblocks[i]!, 0, CRC_OFFSET) : 0, true);
-  v.setUint32(72, cp.dir.length, true);
+  v.setUint32(56, journal.length, true);
+  v.setUint32(60, cp.dir.length, true);
   for (let i = 0; i < HEAD_COUNT; i++) {
     v.setInt32(HEADS_AT + i * 8, cp.heads[i]!.seg, true);
     v.setUint32(HEADS_AT + 4 + i * 8, cp.heads[i]!.off, true);
   }
+  for (let i = 0; i < journal.length; i++) {
+    v.setUint32(JADDR_AT + i * 4, cp.journalAddrs[i]!, true);
+    v.setUint32(JCRC_AT + i * 4, journal[i]!.readUInt32LE(CRC_OFFSET), true);
+  }
+  u64_set(v, STATS_AT, cp.stats.segmentsCleaned);
+  u64_set(v, STATS_AT + 8, cp.stats.blocksMoved);
+  u64_set(v, STATS_AT + 16, cp.stats.blocksRecycled);
+  u64_set(v, STATS_AT + 24, cp.stats.checkpoints);
   for (let i = 0; i < cp.dir.length; i++) v.setUint32(DIR_AT + i * 4, cp.dir[i]!, true);
   block_seal(h);
-  return [h, ...jblocks];
+  return { header: h, journal };
 }
 
-/** Decodes the header block only; journal blocks are checked by cp_journal_decode. */
 export interface CheckpointHeader extends Checkpoint {
   journalEntries: number;
-  journalBlocks: number;
   journalCrcs: number[];
 }
 
+/** Decodes the header block only; journal blocks are checked by cp_journal_decode. */
 export function cp_header_decode(buf: Uint8Array, addr: number, fsid: number): CheckpointHeader {
   const v = block_verify(buf, CP_MAGIC, 'checkpoint', addr);
   const version = v.getUint16(4, true);
   if (version !== FORMAT_VERSION) throw new CorruptError('checkpoint', addr, `format version ${version}`);
   const cpFsid = v.getUint32(8, true);
   if (cpFsid !== fsid) throw new CorruptError('checkpoint', addr, `belongs to another filesystem (fsid 0x${cpFsid.toString(16)})`);
-  const dirCount = v.getUint32(72, true);
+  const dirCount = v.getUint32(60, true);
   if (dirCount > CP_DIR_MAX) throw new CorruptError('checkpoint', addr, `${dirCount} directory blocks`);
   const journalBlocks = v.getUint32(56, true);
   if (journalBlocks > CP_JOURNAL_BLOCKS) throw new CorruptError('checkpoint', addr, `${journalBlocks} journal blocks`);
@@ -158,8 +181,12 @@ export function cp_header_decode(buf: Uint8Array, addr: number, fsid: number): C
   for (let i = 0; i < HEAD_COUNT; i++) heads.push({ seg: v.getInt32(HEADS_AT + i * 8, true), off: v.getUint32(HEADS_AT + 4 + i * 8, true) });
   const dir: number[] = [];
   for (let i = 0; i < dirCount; i++) dir.push(v.getUint32(DIR_AT + i * 4, true));
+  const journalAddrs: number[] = [];
   const journalCrcs: number[] = [];
-  for (let i = 0; i < CP_JOURNAL_BLOCKS; i++) journalCrcs.push(v.getUint32(60 + i * 4, true));
+  for (let i = 0; i < journalBlocks; i++) {
+    journalAddrs.push(v.getUint32(JADDR_AT + i * 4, true));
+    journalCrcs.push(v.getUint32(JCRC_AT + i * 4, true));
+  }
   return {
     fsid,
     seq: v.getUint32(16, true),
@@ -175,8 +202,14 @@ export function cp_header_decode(buf: Uint8Array, addr: number, fsid: number): C
     heads,
     dir,
     journal: [],
+    journalAddrs,
+    stats: {
+      segmentsCleaned: u64_get(v, STATS_AT),
+      blocksMoved: u64_get(v, STATS_AT + 8),
+      blocksRecycled: u64_get(v, STATS_AT + 16),
+      checkpoints: u64_get(v, STATS_AT + 24),
+    },
     journalEntries: v.getUint32(52, true),
-    journalBlocks,
     journalCrcs,
   };
 }
@@ -186,14 +219,12 @@ export function cp_journal_decode(fsid: number, seq: number, journalCrcs: number
   const out: JournalEntry[] = [];
   blocks.forEach((b, i) => {
     const addr = addrs[i]!;
-    const v = block_verify(b, JOURNAL_MAGIC, 'checkpoint journal', addr);
-    if (v.getUint32(CRC_OFFSET, true) !== journalCrcs[i]) throw new CorruptError('checkpoint journal', addr, 'is not the block its checkpoint header recorded (torn checkpoint write)');
-    if (v.getUint16(4, true) !== FORMAT_VERSION) throw new CorruptError('checkpoint journal', addr, `format version ${v.getUint16(4, true)}`);
-    if (v.getUint32(8, true) !== fsid) throw new CorruptError('checkpoint journal', addr, 'belongs to another filesystem');
-    if (v.getUint32(12, true) !== i) throw new CorruptError('checkpoint journal', addr, `is journal block ${v.getUint32(12, true)}, expected ${i}`);
-    if (v.getUint32(16, true) !== seq) throw new CorruptError('checkpoint journal', addr, `belongs to checkpoint ${v.getUint32(16, true)}, not ${seq}`);
-    const bytes = v.getUint32(20, true);
-    const used = v.getUint32(24, true);
+    const { v, h } = log_header_verify(b, JOURNAL_MAGIC, 'checkpoint journal', addr, fsid, FORMAT_VERSION);
+    if (v.getUint32(CRC_OFFSET, true) !== journalCrcs[i]) throw new CorruptError('checkpoint journal', addr, 'is not the block its checkpoint header recorded');
+    if (h.id !== i) throw new CorruptError('checkpoint journal', addr, `is journal block ${h.id}, expected ${i}`);
+    if (h.seq !== seq) throw new CorruptError('checkpoint journal', addr, `belongs to checkpoint ${h.seq}, not ${seq}`);
+    const bytes = v.getUint32(24, true);
+    const used = v.getUint32(28, true);
     if (bytes > JOURNAL_BODY_BYTES) throw new CorruptError('checkpoint journal', addr, `${bytes} bytes of entries`);
     let p = JOURNAL_HEADER_BYTES;
     const end = JOURNAL_HEADER_BYTES + bytes;

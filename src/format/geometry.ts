@@ -19,8 +19,10 @@ import type { BlockAddr, SegNo } from '../util/ids.js';
 export const FORMAT_VERSION = 1;
 export const SB_ADDRS = [0, 1] as const;
 export const CP_START = 2;
-export const CP_SLOT_BLOCKS = 4; // one header block + three journal blocks
-export const CP_JOURNAL_BLOCKS = CP_SLOT_BLOCKS - 1;
+/** a checkpoint slot is its header block; the journal blocks live in the log */
+export const CP_SLOT_BLOCKS = 1;
+/** journal blocks a checkpoint may have */
+export const CP_JOURNAL_BLOCKS = 4;
 export const CP_DIR_MAX = 256;
 export const TABLE_HEADER_BYTES = 32;
 export const DIR_PER_BLOCK = (BLOCK_SIZE - TABLE_HEADER_BYTES - 4) / 4; // 1015
@@ -95,10 +97,10 @@ export function main_start_for(segBlocks: number, cpSlots: number): number {
   return Math.ceil(meta / segBlocks) * segBlocks;
 }
 
-/** Checkpoint slots: as many as fill the metadata segments, 4 to 64. */
+/** Checkpoint slots: as many as fill the metadata segment(s), 8 to 64 (more slots, less wear each). */
 export function cp_slots_default(segBlocks: number): number {
-  const mainStart = main_start_for(segBlocks, 4);
-  return Math.max(4, Math.min(64, Math.floor((mainStart - CP_START) / CP_SLOT_BLOCKS)));
+  const mainStart = main_start_for(segBlocks, 8);
+  return Math.max(8, Math.min(64, Math.floor((mainStart - CP_START) / CP_SLOT_BLOCKS)));
 }
 
 export function geometry_derive(p: GeometryParams): Geometry {

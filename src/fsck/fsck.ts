@@ -111,11 +111,11 @@ export function fsck(dev: BlockDevice, o: FsckOptions = {}): FsckReport {
     return rep;
   }
   rep.checkpointSeq = vol.seq;
-  // A checkpoint whose header and journal verify but whose directory, tables or tree are damaged
+  // A checkpoint whose header verifies but whose journal, directory, tables or tree are damaged
   // cannot come from a power cut (they are flushed before the header is written): corruption.
-  // A torn slot or journal is what the ring exists for: a warning.
+  // A torn header is what the ring exists for: a warning.
   for (const s of vol.mount.skipped) {
-    if (/checkpoint journal|corrupt checkpoint block/.test(s)) warn(`newer checkpoint skipped: ${s}`);
+    if (/corrupt checkpoint block/.test(s)) warn(`newer checkpoint skipped: ${s}`);
     else err(`newer checkpoint ${s.replace(/^checkpoint /, '')} is damaged; mounted checkpoint ${vol.seq} instead and lost what came after`);
   }
   const g = vol.g;
@@ -146,7 +146,12 @@ export function fsck(dev: BlockDevice, o: FsckOptions = {}): FsckReport {
     if (prev === undefined) holderWhat.set(a, what);
   };
 
-  // tables and the directory
+  // the checkpoint's journal blocks, the tables and the directory
+  vol.journal_addrs().forEach((a, i) => {
+    hold(a, `checkpoint journal block ${i}`);
+    const sm = log.summary(a);
+    if (sm.kind !== BlockKind.JOURNAL || sm.owner !== i) err(`checkpoint journal block ${i} at ${a}: its summary says kind ${sm.kind} owner ${sm.owner}`);
+  });
   for (let di = 0; di < vol.cpDir.length; di++) {
     const a = vol.cpDir[di]!;
     if (a === 0) continue;

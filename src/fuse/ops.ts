@@ -104,6 +104,8 @@ export class CowlogOps {
   private readonly warned = new Map<string, number>();
   /** requests served per operation */
   readonly requests = new Map<string, number>();
+  /** COWLOG_FUSE_DEBUG=1: every failed request is logged */
+  private readonly debug = process.env['COWLOG_FUSE_DEBUG'] === '1';
 
   constructor(o: CowlogOpsOptions) {
     this.fs = o.fs;
@@ -120,6 +122,7 @@ export class CowlogOps {
 
   /** The negative errno for an exception; a non-FsError is a bug and breaks the mount. */
   private fail(op: string, path: string, e: unknown): number {
+    if (this.debug) this.log.info(`${op} ${path}: ${e instanceof Error ? e.message : String(e)}`);
     if (e instanceof FsError) {
       if (e.code === 'EIO' || e.code === 'EUCLEAN' || e.code === 'ENOSPC') this.warn_once(e.code, `${op} ${path}: ${e.message}`);
       return -e.errno;

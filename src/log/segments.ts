@@ -54,8 +54,10 @@ export const enum BlockKind {
   DIR = 4,
   /** reserved: redo blocks are never live, so the summary is not written for them */
   REDO = 5,
+  /** a checkpoint journal block (live until the next checkpoint supersedes it) */
+  JOURNAL = 6,
 }
-export const BLOCK_KIND_NAMES = ['none', 'data', 'node', 'table', 'directory', 'redo'] as const;
+export const BLOCK_KIND_NAMES = ['none', 'data', 'node', 'table', 'directory', 'redo', 'journal'] as const;
 
 export const NO_HEAD = 0xff;
 

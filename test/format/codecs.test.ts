@@ -8,7 +8,7 @@ import t from 'tap';
 import type { Test } from 'tap';
 import { BLOCK_SIZE } from '../../src/device/device.js';
 import {
-  block_seal, counts_decode, counts_encode, COUNTS_BYTES, CP_DIR_MAX, CP_FLAG_CLEAN, cp_encode, cp_header_decode, cp_journal_decode, DIR_PER_BLOCK, dir_block_decode,
+  block_seal, counts_decode, counts_encode, COUNTS_BYTES, CP_DIR_MAX, CP_FLAG_CLEAN, cp_encode, cp_header_decode, cp_journal_decode, journal_pack, DIR_PER_BLOCK, dir_block_decode,
   dir_block_encode, dirents_decode, dirents_encode, FORMAT_VERSION, HEAD_COUNT, INODE_BYTES, inode_decode, inode_encode, journal_capacity_bytes,
   KEY_MAX, KEY_MIN, key_read, key_write, map_decode, map_encode, map_new, MAP_SLOTS, NAME_MAX, NODE_BODY_BYTES, node_decode, node_encode,
   redo_decode, REDO_DEL, redo_encode, REDO_FLAG_GROUP_END, REDO_PUT, REDO_REC_OVERHEAD, REDO_BODY_BYTES, sb_decode, sb_encode, TABLE_ENTRY_BYTES,
@@ -75,7 +75,16 @@ function cp_make(journal = 3): Checkpoint {
     validBlocks: 99, redoStart: MAIN + 40, heads: Array.from({ length: HEAD_COUNT }, (_, i) => ({ seg: i === 6 ? -1 : i * 2, off: i })),
     dir: [MAIN + 7],
     journal: Array.from({ length: journal }, (_, i) => ({ table: i % 5, index: i * 3, data: Buffer.alloc(TABLE_ENTRY_BYTES[i % 5]!, i + 1) })),
+    journalAddrs: [],
+    stats: { segmentsCleaned: 2 ** 33 + 5, blocksMoved: 77, blocksRecycled: 6, checkpoints: 41 },
   };
+}
+
+/** cp_make with its journal blocks placed at 11, 12, ... (as many as the journal packs into). */
+function cp_placed(journal = 3): Checkpoint {
+  const cp = cp_make(journal);
+  cp.journalAddrs = journal_pack(cp.journal).map((_, i) => 11 + i);
+  return cp;
 }
 
 const K = (ino: number, kind: number, off: number): Key => ({ ino, kind, off });
@@ -106,17 +115,18 @@ t.test('round trips', async (t) => {
   }
 
   for (const n of [0, 3, 250]) {
-    const cp = cp_make(n);
-    const [h, ...jb] = cp_encode(cp);
+    const cp = cp_placed(n);
+    const { header: h, journal: jb } = cp_encode(cp);
     const dh = cp_header_decode(h!, 10, FSID);
     const entries = cp_journal_decode(FSID, cp.seq, dh.journalCrcs, jb, jb.map((_, i) => 11 + i), dh.journalEntries);
-    const { journalEntries, journalBlocks, journalCrcs, ...rest } = dh;
+    const { journalEntries, journalCrcs, ...rest } = dh;
     t.same({ ...rest, journal: entries.map((e) => ({ ...e, data: Buffer.from(e.data) })) }, cp, `checkpoint with ${n} journal entries in ${jb.length} blocks`);
     t.equal(journalEntries, n, 'journal entry count');
-    t.equal(journalBlocks, jb.length, 'journal block count');
+    t.equal(dh.journalAddrs.length, jb.length, 'journal block count');
     t.equal(journalCrcs.filter((c) => c !== 0).length, jb.length, 'a CRC per journal block');
   }
-  t.throws(() => cp_encode(cp_make(Math.ceil(journal_capacity_bytes() / 17) + 200)), RangeError, 'a journal larger than three blocks is refused');
+  t.throws(() => cp_encode(cp_placed(Math.ceil(journal_capacity_bytes() / 17) + 200)), RangeError, 'a journal larger than four blocks is refused');
+  t.throws(() => cp_encode(cp_make(300)), RangeError, 'a journal with no blocks placed for it is refused');
 
   for (const tg of g.tables) {
     const backing = Buffer.alloc(tg.entries * tg.entryBytes);
@@ -190,16 +200,16 @@ interface BlockKindCase {
 }
 
 function block_cases(): BlockKindCase[] {
-  const jblocks = cp_encode(cp_make(3)).slice(1);
+  const jblocks = cp_encode(cp_placed(3)).journal;
   const jb = jblocks[0]!;
   const nat = g.tables[0]!;
   const backing = Buffer.alloc(nat.entries * nat.entryBytes, 0x11);
   const dir = new Uint32Array(g.tableBlocks).fill(MAIN + 1);
   return [
     { kind: 'superblock', addr: 0, buf: sb_encode(sb_make(), 0), decode: (b, a = 0) => sb_decode(b, a), addrChecked: false, fsidAt: null, versionChecked: true },
-    { kind: 'checkpoint', addr: 10, buf: cp_encode(cp_make(3))[0]!, decode: (b, a = 10, f = FSID) => cp_header_decode(b, a, f), addrChecked: false, fsidAt: 8, versionChecked: true },
+    { kind: 'checkpoint', addr: 10, buf: cp_encode(cp_placed(3)).header, decode: (b, a = 10, f = FSID) => cp_header_decode(b, a, f), addrChecked: false, fsidAt: 8, versionChecked: true },
     {
-      kind: 'checkpoint journal', addr: 11, buf: jb, addrChecked: false, fsidAt: 8, versionChecked: false,
+      kind: 'checkpoint journal', addr: 11, buf: jb, addrChecked: true, fsidAt: 8, versionChecked: true,
       // the header's CRC for the block is recomputed, so the journal block's own checks are what is tested
       decode: (b, a = 11, f = FSID) => cp_journal_decode(f, 41, [stored_crc(b)], [b], [a], 3),
     },
@@ -246,24 +256,24 @@ t.test('superblock: signature, block size, geometry', async (t) => {
 });
 
 t.test('checkpoint: counts, torn slots', async (t) => {
-  const cp = cp_make(3);
-  const [h, j] = cp_encode(cp);
-  corrupt(t, () => cp_header_decode(edited(h!, (v) => v.setUint32(72, CP_DIR_MAX + 1, true)), 10, FSID), 'checkpoint', 10, /257 directory blocks/, 'too many directory blocks');
-  corrupt(t, () => cp_header_decode(edited(h!, (v) => v.setUint32(56, 4, true)), 10, FSID), 'checkpoint', 10, /4 journal blocks/, 'too many journal blocks');
+  const cp = cp_placed(3);
+  const { header: h, journal: [j] } = cp_encode(cp);
+  corrupt(t, () => cp_header_decode(edited(h!, (v) => v.setUint32(60, CP_DIR_MAX + 1, true)), 10, FSID), 'checkpoint', 10, /257 directory blocks/, 'too many directory blocks');
+  corrupt(t, () => cp_header_decode(edited(h!, (v) => v.setUint32(56, 5, true)), 10, FSID), 'checkpoint', 10, /5 journal blocks/, 'too many journal blocks');
   const dh = cp_header_decode(h!, 10, FSID);
   const jd = (b: Buffer, crcs = [stored_crc(b)], seq = cp.seq, count = 3, addr = 11) => cp_journal_decode(FSID, seq, crcs, [b], [addr], count);
   t.equal(jd(j!, dh.journalCrcs).length, 3, 'the journal block matches its header');
   corrupt(t, () => jd(Buffer.from(j!).fill(7, 40, 41), dh.journalCrcs), 'checkpoint journal', 11, /CRC32C mismatch/, 'a damaged journal block');
-  const older = cp_encode({ ...cp, seq: cp.seq - 1, journal: cp.journal.map((e) => ({ ...e, index: e.index + 1 })) })[1]!;
-  corrupt(t, () => jd(older, dh.journalCrcs), 'checkpoint journal', 11, /not the block its checkpoint header recorded \(torn checkpoint write\)/, 'the journal block an older checkpoint left in the slot (torn write)');
+  const older = cp_encode({ ...cp, seq: cp.seq - 1, journal: cp.journal.map((e) => ({ ...e, index: e.index + 1 })) }).journal[0]!;
+  corrupt(t, () => jd(older, dh.journalCrcs), 'checkpoint journal', 11, /not the block its checkpoint header recorded/, 'an older checkpoint\'s journal block at the address');
   corrupt(t, () => jd(j!, undefined, cp.seq + 1), 'checkpoint journal', 11, /belongs to checkpoint 41, not 42/, 'a journal block of another checkpoint');
   corrupt(t, () => cp_journal_decode(FSID, cp.seq, [0, j!.readUInt32LE(BLOCK_SIZE - 4)], [Buffer.alloc(BLOCK_SIZE), j!], [11, 12], 3), 'checkpoint journal', 11, /never written/, 'a missing first journal block');
-  corrupt(t, () => cp_journal_decode(FSID, cp.seq, [j!.readUInt32LE(BLOCK_SIZE - 4), j!.readUInt32LE(BLOCK_SIZE - 4)], [j!, j!], [11, 12], 6), 'checkpoint journal', 12, /is journal block 0, expected 1/, 'a journal block in the wrong place');
+  corrupt(t, () => cp_journal_decode(FSID, cp.seq, [j!.readUInt32LE(BLOCK_SIZE - 4), j!.readUInt32LE(BLOCK_SIZE - 4)], [j!, j!], [11, 12], 6), 'checkpoint journal', 12, /belongs at address 11/, 'a journal block in the wrong place');
   corrupt(t, () => jd(j!, undefined, cp.seq, 4), 'checkpoint journal', 11, /holds 3 entries, header says 4/, 'fewer entries than the header says');
-  corrupt(t, () => jd(edited(j!, (v) => v.setUint32(20, 4065, true))), 'checkpoint journal', 11, /4065 bytes of entries/, 'entry bytes beyond the journal body');
-  corrupt(t, () => jd(edited(j!, (v) => v.setUint32(20, 20, true))), 'checkpoint journal', 11, /entry 1 runs past its bytes/, 'entries running past their byte count');
-  corrupt(t, () => jd(edited(j!, (v) => v.setUint32(24, 4, true)), undefined, cp.seq, 4), 'checkpoint journal', 11, /entry 3 runs past its bytes/, 'more entries than bytes');
-  corrupt(t, () => jd(edited(j!, (v) => v.setUint8(28, 5))), 'checkpoint journal', 11, /names table 5/, 'an entry for a table that does not exist');
+  corrupt(t, () => jd(edited(j!, (v) => v.setUint32(24, 4061, true))), 'checkpoint journal', 11, /4061 bytes of entries/, 'entry bytes beyond the journal body');
+  corrupt(t, () => jd(edited(j!, (v) => v.setUint32(24, 20, true))), 'checkpoint journal', 11, /entry 1 runs past its bytes/, 'entries running past their byte count');
+  corrupt(t, () => jd(edited(j!, (v) => v.setUint32(28, 4, true)), undefined, cp.seq, 4), 'checkpoint journal', 11, /entry 3 runs past its bytes/, 'more entries than bytes');
+  corrupt(t, () => jd(edited(j!, (v) => v.setUint8(32, 5))), 'checkpoint journal', 11, /names table 5/, 'an entry for a table that does not exist');
 });
 
 t.test('tables and the directory: misplaced blocks', async (t) => {
@@ -390,14 +400,14 @@ t.test('cross-checks of the codecs', async (t) => {
   const h = { fsid: FSID, nid: nid_of(9), addr: MAIN, birth: 1 };
   t.ok(throws(() => node_encode({ level: 0, keys: [K(1, 1, 0)], vals: [Buffer.alloc(VALUE_MAX + 1)] }, h)),
     'node_encode refuses a value above VALUE_MAX, which node_decode rejects');
-  const a = cp_encode(cp_make(3));
-  const b = cp_encode({ ...cp_make(3), seq: 99 });
-  t.not(cp_header_decode(a[0]!, 10, FSID).journalCrcs[0], cp_header_decode(b[0]!, 10, FSID).journalCrcs[0],
+  const a = cp_encode(cp_placed(3));
+  const b = cp_encode({ ...cp_placed(3), seq: 99 });
+  t.not(cp_header_decode(a.header, 10, FSID).journalCrcs[0], cp_header_decode(b.header, 10, FSID).journalCrcs[0],
     'the header\'s journal CRC tells two journal blocks apart');
-  t.equal(cp_header_decode(a[0]!, 10, FSID).journalCrcs[0], a[1]!.readUInt32LE(BLOCK_SIZE - 4), 'the header records each journal block\'s own CRC');
+  t.equal(cp_header_decode(a.header, 10, FSID).journalCrcs[0], a.journal[0]!.readUInt32LE(BLOCK_SIZE - 4), 'the header records each journal block\'s own CRC');
   t.ok(throws(() => sb_decode(sb_encode(sb_make(), 1), 0)), 'a superblock whose copy field says 1 is noticed at block 0');
   t.ok(throws(() => sb_decode(edited(sb_encode(sb_make(), 0), (v) => v.setUint32(56, 0x80000000, true)), 0)), 'a superblock with an unknown feature bit is refused');
-  const j = cp_encode(cp_make(3))[1]!;
+  const j = cp_encode(cp_placed(3)).journal[0]!;
   const newer = edited(j, (v) => v.setUint16(4, FORMAT_VERSION + 1, true));
   t.ok(throws(() => cp_journal_decode(FSID, 41, [newer.readUInt32LE(BLOCK_SIZE - 4)], [newer], [11], 3)), 'a journal block of another format version is refused');
 });

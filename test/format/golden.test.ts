@@ -289,7 +289,7 @@ class DocImage {
     // its journal
     const crcs = this.cp['journal_crc'] as number[];
     for (let i = 0; i < this.num(this.cp, 'journal_blocks'); i++) {
-      const jb = this.block(this.cpAddr + 1 + i);
+      const jb = this.block((this.cp['journal_addr'] as number[])[i]!);
       this.check(crc32c_bitwise(jb.subarray(0, jb.length - 4)) === crcs[i], `journal block ${i} matches the CRC its header recorded`);
       this.check(block_crc_ok(spec, jb) && scalar_read(jb, 0, 'u32') === spec_magic(spec, 'journal-block'), `journal block ${i} magic and CRC`);
       const j = record_read(spec, jb, 0, 'journal-block').values;

@@ -160,19 +160,21 @@ function cases_build(): Case[] {
     const cp: Checkpoint = {
       fsid: P.u32(), seq: P.u32(), slot: P.u32(), flags: P.u16(), timeMs: P.u64(), rootNid: P.u32(), nextIno: P.u32(), nextNid: P.u32(),
       inodes: P.u32(), validBlocks: P.u32(), redoStart: P.u32(), heads, dir: [P.u32(), P.u32(), P.u32()], journal,
+      journalAddrs: [P.u32(), P.u32()], stats: { segmentsCleaned: P.u64(), blocksMoved: P.u64(), blocksRecycled: P.u64(), checkpoints: P.u64() },
     };
-    const blocks = cp_encode(cp);
-    const [h, ...jb] = blocks;
+    const { header: h, journal: jb } = cp_encode(cp);
     t.equal(jb.length, 2, '130 journal entries take two journal blocks');
     out.push({
       record: 'checkpoint', what: 'checkpoint header', buf: h!, base: 0, span: BLOCK_SIZE, expect: {
         magic: CP_MAGIC, version: FORMAT_VERSION, flags: cp.flags, fsid: cp.fsid, slot: cp.slot, seq: cp.seq, time_ms: cp.timeMs,
         root_nid: cp.rootNid, next_ino: cp.nextIno, next_nid: cp.nextNid, inodes: cp.inodes, valid_blocks: cp.validBlocks,
         redo_start: cp.redoStart, journal_entries: journal.length, journal_blocks: jb.length,
-        journal_crc: [crc32c(jb[0]!, 0, BLOCK_SIZE - 4), crc32c(jb[1]!, 0, BLOCK_SIZE - 4), 0], dir_count: cp.dir.length, heads, dir: cp.dir, crc: crc_of(h!),
+        journal_addr: [...cp.journalAddrs, 0, 0], journal_crc: [crc32c(jb[0]!, 0, BLOCK_SIZE - 4), crc32c(jb[1]!, 0, BLOCK_SIZE - 4), 0, 0],
+        segments_cleaned: cp.stats.segmentsCleaned, blocks_moved: cp.stats.blocksMoved, blocks_recycled: cp.stats.blocksRecycled, checkpoints: cp.stats.checkpoints,
+        dir_count: cp.dir.length, heads, dir: cp.dir, crc: crc_of(h),
       },
     });
-    heads.forEach((hd, i) => out.push({ record: 'checkpoint-head', what: `checkpoint head ${i}`, buf: h!, base: 76 + 8 * i, span: 8, expect: { ...hd } }));
+    heads.forEach((hd, i) => out.push({ record: 'checkpoint-head', what: `checkpoint head ${i}`, buf: h, base: 64 + 8 * i, span: 8, expect: { ...hd } }));
     // the packing rule: an entry never spans two blocks
     const per: JournalEntry[][] = [[]];
     let used = 0;
@@ -187,11 +189,11 @@ function cases_build(): Case[] {
       const bytes = mine.reduce((s, e) => s + 5 + e.data.length, 0);
       out.push({
         record: 'journal-block', what: `journal block ${i}`, buf: b, base: 0, span: BLOCK_SIZE, expect: {
-          magic: JOURNAL_MAGIC, version: FORMAT_VERSION, fsid: cp.fsid, index: i, seq: cp.seq, used_bytes: bytes, count: mine.length,
+          magic: JOURNAL_MAGIC, version: FORMAT_VERSION, fsid: cp.fsid, addr: cp.journalAddrs[i]!, index: i, seq: cp.seq, used_bytes: bytes, count: mine.length,
           entries: (v) => ((v as Buffer).length === bytes ? null : `${(v as Buffer).length} bytes`), crc: crc_of(b),
         },
       });
-      let p = 28;
+      let p = 32;
       for (const e of mine) {
         out.push({ record: 'journal-entry', what: `journal block ${i} entry at ${p}`, buf: b, base: p, span: 5 + e.data.length, expect: { table: e.table, index: e.index, entry: e.data } });
         p += 5 + e.data.length;
@@ -440,9 +442,10 @@ t.test('a decoder reads exactly the documented fields', async (t) => {
     fsid, seq: 77, slot: 3, flags: CP_FLAG_CLEAN, timeMs: 1_700_000_000_123, rootNid: 5, nextIno: 40, nextNid: 9, inodes: 30, validBlocks: 300,
     redoStart: 600, heads: Array.from({ length: HEAD_COUNT }, (_, i) => ({ seg: i - 1, off: i })), dir: [g.mainStart + 3],
     journal: [{ table: 0, index: 5, data: Buffer.alloc(12, 7) }, { table: 1, index: 9, data: Buffer.from([1, 0]) }],
+    journalAddrs: [11], stats: { segmentsCleaned: 3, blocksMoved: 4, blocksRecycled: 5, checkpoints: 77 },
   };
-  const [cph, cpj] = cp_encode(cp);
-  probes.push({ what: 'checkpoint', record: 'checkpoint', buf: cph!, base: 0, span: BLOCK_SIZE, sealed: true, decode: (b) => cp_header_decode(b, 10, fsid) });
+  const { header: cph, journal: [cpj] } = cp_encode(cp);
+  probes.push({ what: 'checkpoint', record: 'checkpoint', buf: cph, base: 0, span: BLOCK_SIZE, sealed: true, decode: (b) => cp_header_decode(b, 10, fsid) });
   probes.push({
     what: 'journal block', record: 'journal-block', buf: cpj!, base: 0, span: BLOCK_SIZE, sealed: true,
     decode: (b) => cp_journal_decode(fsid, 77, [b.readUInt32LE(BLOCK_SIZE - 4)], [b], [11], 2),

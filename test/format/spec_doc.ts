@@ -496,8 +496,8 @@ export function mkfs_defaults_doc(block_count: number, seg_blocks_given?: number
   let p2 = 1;
   while (p2 < Math.ceil(block_count / 512)) p2 *= 2;
   const seg_blocks = seg_blocks_given ?? Math.min(512, Math.max(16, p2));
-  const cp_slots = Math.max(4, Math.min(64, Math.floor((Math.ceil(18 / seg_blocks) * seg_blocks - 2) / 4)));
-  const main_start = Math.ceil((2 + 4 * cp_slots) / seg_blocks) * seg_blocks;
+  const cp_slots = Math.max(8, Math.min(64, Math.ceil(10 / seg_blocks) * seg_blocks - 2));
+  const main_start = Math.ceil((2 + cp_slots) / seg_blocks) * seg_blocks;
   const seg_count = Math.floor((block_count - main_start) / seg_blocks);
   const reserve_segs = Math.min(64, Math.max(4, Math.ceil(seg_count * 0.01)));
   return { seg_blocks, cp_slots, reserve_segs };
