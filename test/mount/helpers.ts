@@ -30,6 +30,8 @@ export function cowlog(args: string[], opts: RunOptions = {}): Promise<RunResult
 export function tmp_dir(t: Teardown, prefix = 'cowlog-mount-'): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   t.teardown(() => {
+    // COWLOG_TEST_KEEP=1 keeps images and server logs for a look after a failure
+    if (process.env['COWLOG_TEST_KEEP'] === '1') { process.stderr.write(`kept ${dir}\n`); return; }
     // a mount its teardown could not remove stays, with its directory: rm -r would walk into it
     if (mountinfo_read().some((m) => m.mountpoint.startsWith(dir + '/'))) return;
     fs.rmSync(dir, { recursive: true, force: true });
