@@ -20,8 +20,14 @@ import { assert } from '../util/assert.js';
 import { FsError } from '../util/errors.js';
 import { nid_of } from '../util/ids.js';
 
+/** Segment openings between the most- and least-written segments that start wear levelling. */
+export const WEAR_SPREAD = 16;
+
 export interface CleanerStats {
   rounds: number;
+  /** idle-time rounds (cost-benefit) and segments moved for wear levelling */
+  backgroundRounds: number;
+  wearMoves: number;
   segmentsCleaned: number;
   blocksMoved: number;
   dataMoved: number;
@@ -32,7 +38,9 @@ export interface CleanerStats {
 
 export class Cleaner {
   readonly vol: Volume;
-  readonly stats: CleanerStats = { rounds: 0, segmentsCleaned: 0, blocksMoved: 0, dataMoved: 0, nodesMoved: 0, metaMoved: 0, checkpoints: 0 };
+  readonly stats: CleanerStats = { rounds: 0, backgroundRounds: 0, wearMoves: 0, segmentsCleaned: 0, blocksMoved: 0, dataMoved: 0, nodesMoved: 0, metaMoved: 0, checkpoints: 0 };
+  /** where the bounded cost-benefit search starts next */
+  private scanCursor = 0;
 
   /** the file layer writes a checkpoint once this many nodes are dirty */
   readonly dirtyNodesMax: number;
@@ -198,6 +206,114 @@ export class Cleaner {
     this.checkpoint();
     this.stats.segmentsCleaned += cleaned;
     return cleaned;
+  }
+
+  /**
+   * Idle-time work, bounded: cost-benefit cleaning, then static wear levelling. Returns the
+   * segments it moved.
+   *
+   * Cleaning runs while free segments are below a tenth of the device, or (as f2fs's background
+   * collector decides) while the used segments hold more dead blocks than live-block room they
+   * would need and free segments are below 40 %: a fragmented filesystem is compacted while
+   * nobody waits, so that a later burst finds whole free segments. One call moves at most
+   * `victimsMax` segments.
+   *
+   * Cost-benefit (Rosenblum and Ousterhout's LFS): score = (1 − u) · age / (1 + u), u the
+   * segment's utilisation and age the checkpoints since it was filled: an old, cold segment is
+   * worth cleaning at a higher utilisation than a young one whose blocks may still die on their
+   * own. The search looks at `scanMax` segments from a rotating cursor.
+   */
+  background(victimsMax = 16, scanMax = 1024): number {
+    let moved = 0;
+    if (this.background_wanted()) {
+      const v = this.vol;
+      const log = v.log;
+      const g = v.g;
+      const now = log.birth;
+      const scored: { s: number; score: number }[] = [];
+      const validMax = g.segBlocks - Math.max(1, g.segBlocks >> 3);
+      for (let k = 0; k < Math.min(scanMax, g.segCount); k++) {
+        const s = (this.scanCursor + k) % g.segCount;
+        if (log.seg_state(s) !== SegState.INUSE || log.is_head_seg(s)) continue;
+        const valid = log.seg_valid(s);
+        if (valid === 0 || valid > validMax) continue;
+        const u = valid / g.segBlocks;
+        const age = Math.max(1, now - log.seg(s).mtime);
+        scored.push({ s, score: ((1 - u) * age) / (1 + u) });
+      }
+      this.scanCursor = (this.scanCursor + Math.min(scanMax, g.segCount)) % g.segCount;
+      scored.sort((a, b) => b.score - a.score);
+      moved += this.move_some(scored.slice(0, victimsMax).map((x) => x.s));
+      if (moved) this.stats.backgroundRounds++;
+    }
+    moved += this.wear_level();
+    return moved;
+  }
+
+  /** Whether idle-time cleaning is worth doing now (see background). */
+  background_wanted(): boolean {
+    const log = this.vol.log;
+    const g = this.vol.g;
+    const free = log.segs_free();
+    if (free < Math.max(Math.ceil(g.segCount / 10), 2 * g.reserveSegs)) return true;
+    if (free >= g.segCount * 0.4) return false;
+    let used = 0, valid = 0;
+    for (let s = 0; s < g.segCount; s++) {
+      if (log.seg_state(s) !== SegState.INUSE || log.is_head_seg(s)) continue;
+      used++;
+      valid += log.seg_valid(s);
+    }
+    // dead blocks in used segments worth at least 40 % of them, and at least one whole segment
+    const dead = used * g.segBlocks - valid;
+    return dead >= Math.max(g.segBlocks, 0.4 * used * g.segBlocks);
+  }
+
+  /**
+   * Static wear levelling: when the most-written segment has been opened more than
+   * `WEAR_SPREAD` times more often than the least-written one still holding data, that one holds
+   * cold data that keeps it out of use. Its blocks move to the most-written free segment (cold
+   * data rests on worn segments) and it goes back to the pool, where allocation (least written
+   * first) hands it to the hot logs next.
+   */
+  wear_level(): number {
+    const log = this.vol.log;
+    const g = this.vol.g;
+    let min = Infinity, max = 0, coldest = -1;
+    for (let s = 0; s < g.segCount; s++) {
+      const w = log.seg(s).writes;
+      if (w > max) max = w;
+      if (log.seg_state(s) === SegState.INUSE && !log.is_head_seg(s) && log.seg_valid(s) > 0 && w < min) { min = w; coldest = s; }
+    }
+    if (coldest < 0 || max - min <= WEAR_SPREAD) return 0;
+    log.coldOnWorn = true;
+    try {
+      const n = this.move_some([coldest]);
+      this.stats.wearMoves += n;
+      return n;
+    } finally {
+      log.coldOnWorn = false;
+    }
+  }
+
+  /** Moves the given segments while there is room, then checkpoints; returns how many moved. */
+  private move_some(victims: number[]): number {
+    const log = this.vol.log;
+    const segBlocks = this.vol.g.segBlocks;
+    let n = 0;
+    for (const s of victims) {
+      const { data, meta } = this.seg_census(s);
+      const ckpt = this.ckpt_need() + this.growth_of(data) + meta + segBlocks;
+      const free = log.blocks_free();
+      // idle work keeps the headroom untouched
+      if (free < ckpt + this.headroom() || data > free - ckpt - this.headroom()) break;
+      this.seg_move(s);
+      n++;
+    }
+    if (n) {
+      this.checkpoint();
+      this.stats.segmentsCleaned += n;
+    }
+    return n;
   }
 
   /** Live data blocks and live node/table/directory blocks of segment s. */

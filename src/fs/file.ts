@@ -218,7 +218,11 @@ export function file_write(ctx: DataCtx, m: InodeMem, off: number, data: Uint8Ar
  */
 export function file_flush(ctx: DataCtx, m: InodeMem, prepare = true, keep?: ReadonlySet<number>): void {
   const vol = ctx.vol;
-  if (m.pages.size === 0 || (keep && [...m.pages.keys()].every((i) => keep.has(i)))) {
+  const pending = (): number => (keep ? [...m.pages.keys()].filter((i) => !keep.has(i)).length : m.pages.size);
+  // cleaning may checkpoint, and a checkpoint first flushes the pages fsync logged as patches,
+  // this inode's among them: which pages are dirty is read only after it
+  if (prepare && pending() > 0) ctx.cleaner.ensure(pending());
+  if (pending() === 0) {
     if (m.mtime !== null || m.size !== m.rec.size) {
       m.rec.size = m.size;
       if (m.mtime) times_set(m.rec, 'm', m.mtime);
@@ -229,7 +233,6 @@ export function file_flush(ctx: DataCtx, m: InodeMem, prepare = true, keep?: Rea
     return;
   }
   const idxs = [...m.pages.keys()].filter((i) => !keep?.has(i)).sort((a, b) => a - b);
-  if (prepare) ctx.cleaner.ensure(idxs.length);
   const newBefore = m.newPages;
   const maps = new MapReader(vol, m.ino);
   const hot: number[] = [];
@@ -301,6 +304,9 @@ export function file_truncate(ctx: DataCtx, m: InodeMem, size: number): void {
     inline_to_blocks(ctx, m);
   }
   if (size < r.size) {
+    // the new tail block is rewritten below; room for it is made before anything changes, so a
+    // checkpoint the cleaner takes cannot fall inside this truncate
+    if (size % BLOCK_SIZE !== 0) ctx.cleaner.ensure(1);
     // patches logged before this point must not come back at roll-forward (see Inode.data_gen)
     r.data_gen = (r.data_gen + 1) >>> 0;
     const keep = Math.ceil(size / BLOCK_SIZE); // blocks [0, keep) stay
@@ -327,7 +333,6 @@ export function file_truncate(ctx: DataCtx, m: InodeMem, size: number): void {
       if (addr !== 0) {
         const b = vol.data_read(addr, csum, m.ino, idx);
         b.fill(0, tail);
-        ctx.cleaner.ensure(1);
         const [p] = vol.data_write(Head.HOT_DATA, [b]);
         const c = Math.floor(idx / MAP_SLOTS);
         const mc = map_get(vol, m.ino, c)!;

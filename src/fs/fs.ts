@@ -45,6 +45,8 @@ export interface FsOptions extends VolumeOptions {
   redoKeysMax?: number;
   /** time between checkpoints when something changed (tick() drives it) */
   checkpointIntervalMs?: number;
+  /** time without a change before tick() cleans and levels wear in the background */
+  idleMs?: number;
   inodeCacheMax?: number;
 }
 
@@ -86,6 +88,8 @@ export class FileSystem {
   private readonly redoKeysMax: number;
   private readonly intervalMs: number;
   private lastCheckpointMs: number;
+  private lastOpMs = 0;
+  private readonly idleMs: number;
   private changedSinceCheckpoint = false;
   private unmounted = false;
 
@@ -115,6 +119,7 @@ export class FileSystem {
     }
     this.redoKeysMax = o.redoKeysMax ?? 2048;
     this.intervalMs = o.checkpointIntervalMs ?? 30_000;
+    this.idleMs = o.idleMs ?? 1000;
     this.lastCheckpointMs = timespec_ms(this.clock());
   }
 
@@ -209,10 +214,16 @@ export class FileSystem {
     this.vol.redo_flush(patches);
   }
 
-  /** Periodic work: a checkpoint when the interval has passed and something changed. */
+  /**
+   * Periodic work: a checkpoint when the interval has passed and something changed; after
+   * `idleMs` without a change, idle-time cleaning and wear levelling (bounded).
+   */
   tick(nowMs = timespec_ms(this.clock())): void {
     if (this.readOnly || this.unmounted) return;
     if (this.changedSinceCheckpoint && nowMs - this.lastCheckpointMs >= this.intervalMs) this.sync();
+    if (nowMs - this.lastOpMs >= this.idleMs) {
+      if (this.cleaner.background() > 0) this.lastCheckpointMs = nowMs;
+    }
   }
 
   private flush_all(): void {
@@ -231,6 +242,7 @@ export class FileSystem {
    */
   private op_begin(): void {
     this.writable();
+    this.lastOpMs = timespec_ms(this.clock());
     const d = this.ctx.dirty;
     if (d.bytes > d.max) {
       const dirty = this.icache.dirty().sort((a, b) => b.pages.size - a.pages.size);

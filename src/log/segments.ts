@@ -96,6 +96,12 @@ export class SegLog {
   private readonly touchedSeg: Uint16Array;
   /** user data writes into the holes of dirty segments when fewer free blocks than this remain */
   ssrBelow = 0;
+  /**
+   * While set, the cold heads (which only the cleaner writes) open the most-written free segment
+   * instead of the least-written: static wear levelling parks data known to be cold on worn
+   * segments so the little-worn ones go back to the hot logs.
+   */
+  coldOnWorn = false;
   /** counters: segments opened for slack-space recycling, blocks written into holes */
   ssrOpens = 0;
   ssrBlocks = 0;
@@ -268,14 +274,17 @@ export class SegLog {
     return this.segs_free() * this.g.segBlocks;
   }
 
-  /** Picks the allocatable segment written least often (wear-aware), lowest number on ties. */
-  private seg_pick(): number {
+  /**
+   * Picks the allocatable segment written least often (wear-aware), lowest number on ties; the
+   * most written one when `worn`.
+   */
+  private seg_pick(worn: boolean): number {
     let best = -1;
-    let bestWrites = Infinity;
+    let bestWrites = worn ? -1 : Infinity;
     for (let s = 0; s < this.g.segCount; s++) {
       if (!this.seg_allocatable(s)) continue;
       const w = this.seg(s).writes;
-      if (w < bestWrites) { best = s; bestWrites = w; }
+      if (worn ? w > bestWrites : w < bestWrites) { best = s; bestWrites = w; }
     }
     return best;
   }
@@ -362,7 +371,7 @@ export class SegLog {
         return;
       }
     }
-    const s = this.seg_pick();
+    const s = this.seg_pick(this.coldOnWorn && (h === Head.COLD_DATA || h === Head.COLD_NODE));
     if (s < 0) throw new FsError('ENOSPC', `no free segment left for the ${HEAD_NAMES[h]} log (the cleaner could not keep up)`);
     this.ssrHead[h] = 0;
     const info = this.seg(s);
