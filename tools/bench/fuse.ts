@@ -1,0 +1,206 @@
+// make bench-fuse: cowlog through FUSE against the ceiling of its stack and against ext4, in one
+// run, on loop devices of the same size, with the same client (fuse_client.ts):
+//
+//   cowlog              `cowlog mkfs` + `cowlog mount` on a loop device (the default options)
+//   nullfs (ceiling)    nullfs with the FUSE options cowlog uses (fuse_ceiling.ts): what the
+//                       kernel, libfuse and fuse-native cost for the same requests
+//   nullfs (defaults)   nullfs with the stack's defaults (1 s attribute cache, no
+//                       default_permissions): the best case, for reference
+//   ext4                mkfs.ext4 + mount on a loop device
+//
+// Each round makes every filesystem afresh and runs: sequential write (then fsync), caches
+// dropped, sequential read, 4 KiB random writes each followed by fsync, and create / stat /
+// unlink of empty files. The table shows the median of the rounds and the ratios
+// cowlog ÷ ceiling and cowlog ÷ ext4.
+//
+// Usage: node dist/tools/bench/fuse.js [--size 1G] [--mib 256] [--rounds 3] [--files 5000]
+//                                      [--seconds 5] [--only cowlog,ceiling,defaults,ext4] [--json FILE]
+// Needs root (loop devices, mounts, drop_caches).
+//
+// Invariants: whatever is attached or mounted is undone on the way out, also on an error or
+// Ctrl-C (tools/compare/sys.ts Cleanup); the process that runs the clients serves no mount.
+
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Cleanup, image_create, is_mounted, loop_attach, loop_detach_sync, repo_root, run, scratch_dir, umount_sync } from '../compare/sys.js';
+import { size_parse } from '../../src/cli/command.js';
+
+const MiB = 1 << 20;
+const KINDS = ['cowlog', 'ceiling', 'defaults', 'ext4'] as const;
+type Kind = (typeof KINDS)[number];
+const LABEL: Record<Kind, string> = { cowlog: 'cowlog', ceiling: 'nullfs (ceiling)', defaults: 'nullfs (defaults)', ext4: 'ext4' };
+const METRICS = ['seqwrite', 'seqread', 'randsync', 'create', 'stat', 'unlink'] as const;
+type Metric = (typeof METRICS)[number];
+const METRIC_LABEL: Record<Metric, string> = {
+  seqwrite: 'sequential write MB/s', seqread: 'sequential read MB/s', randsync: '4 KiB random write+fsync/s',
+  create: 'create/s', stat: 'stat/s', unlink: 'unlink/s',
+};
+/** data operations: goal 70 % of the ceiling; metadata: 50 % */
+const DATA: readonly Metric[] = ['seqwrite', 'seqread', 'randsync'];
+
+interface Opts { size: number; mib: number; rounds: number; files: number; seconds: number; only: Kind[]; json: string | undefined }
+
+function opts_parse(argv: string[]): Opts {
+  const o: Opts = { size: 1 << 30, mib: 256, rounds: 3, files: 5000, seconds: 5, only: [...KINDS], json: undefined };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const v = (): string => {
+      const x = argv[++i];
+      if (x === undefined) throw new Error(`${a} needs a value`);
+      return x;
+    };
+    if (a === '--size') o.size = size_parse(v());
+    else if (a === '--mib') o.mib = Number(v());
+    else if (a === '--rounds') o.rounds = Number(v());
+    else if (a === '--files') o.files = Number(v());
+    else if (a === '--seconds') o.seconds = Number(v());
+    else if (a === '--json') o.json = v();
+    else if (a === '--only') o.only = v().split(',').map((k) => k.trim()) as Kind[];
+    else throw new Error(`unknown option ${a}`);
+  }
+  for (const k of o.only) if (!KINDS.includes(k)) throw new Error(`unknown filesystem '${k}' (${KINDS.join(', ')})`);
+  if (o.mib * MiB > o.size / 2) throw new Error(`--mib ${o.mib} is more than half of the ${o.size / MiB} MiB device`);
+  return o;
+}
+
+const DIST = path.join(repo_root(), 'dist');
+const COWLOG = path.join(repo_root(), 'bin', 'cowlog.js');
+
+async function client(phase: string, dir: string, o: Opts): Promise<Record<string, number>> {
+  const args = [path.join(DIST, 'tools/bench/fuse_client.js'), phase, dir, '--files', String(o.files), '--seconds', String(o.seconds),
+    '--mib', String(phase === 'randsync' ? 64 : o.mib)];
+  const { stdout } = await run(process.execPath, args, { timeoutMs: 600_000 });
+  return JSON.parse(stdout) as Record<string, number>;
+}
+
+async function caches_drop(): Promise<void> {
+  await fs.promises.writeFile('/proc/sys/vm/drop_caches', '3');
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((ok) => setTimeout(ok, ms));
+}
+
+/** Mounts one filesystem afresh; resolves with its mountpoint (cleanup undoes everything). */
+async function fs_up(kind: Kind, o: Opts, scratch: string, cleanup: Cleanup): Promise<string> {
+  const mnt = fs.mkdtempSync(path.join(scratch, `mnt-${kind}-`));
+  cleanup.push(`rmdir ${mnt}`, () => { if (!is_mounted(mnt)) fs.rmSync(mnt, { recursive: true, force: true }); });
+  if (kind === 'ceiling' || kind === 'defaults') {
+    const args = [path.join(DIST, 'tools/bench/fuse_ceiling.js'), mnt, ...(kind === 'defaults' ? ['--fuse-defaults'] : [])];
+    const srv = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    srv.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+    cleanup.push(`stop ${kind}`, async () => {
+      if (srv.exitCode === null) srv.kill('SIGTERM');
+      for (let i = 0; i < 100 && srv.exitCode === null && srv.signalCode === null; i++) await sleep(50);
+      if (is_mounted(mnt)) await run('fusermount', ['-uz', mnt]).catch(() => {});
+    });
+    for (let i = 0; !/serving/.test(err); i++) {
+      if (i > 400 || srv.exitCode !== null) throw new Error(`the ceiling server did not mount: ${err}`);
+      await sleep(25);
+    }
+    return mnt;
+  }
+  const img = path.join(scratch, `${kind}.img`);
+  image_create(img, o.size);
+  cleanup.push(`rm ${img}`, () => fs.rmSync(img, { force: true }));
+  const dev = await loop_attach(img);
+  cleanup.push(`detach ${dev}`, () => loop_detach_sync(dev));
+  if (kind === 'cowlog') {
+    await run(process.execPath, [COWLOG, 'mkfs', '-q', dev]);
+    await run(process.execPath, [COWLOG, 'mount', '-o', `log=${path.join(scratch, 'cowlog.log')}`, dev, mnt]);
+    cleanup.push(`umount ${mnt}`, async () => {
+      await run(process.execPath, [COWLOG, 'umount', mnt], { timeoutMs: 120_000 }).catch(() => {});
+      if (is_mounted(mnt)) await run('fusermount', ['-uz', mnt]).catch(() => {});
+    });
+  } else {
+    await run('mkfs.ext4', ['-q', '-F', dev]);
+    await run('mount', [dev, mnt]);
+    cleanup.push(`umount ${mnt}`, () => umount_sync(mnt));
+  }
+  return mnt;
+}
+
+async function round(kind: Kind, o: Opts, scratch: string): Promise<Record<Metric, number>> {
+  const cleanup = new Cleanup();
+  try {
+    const mnt = await fs_up(kind, o, scratch, cleanup);
+    const w = await client('seqwrite', mnt, o);
+    await caches_drop();
+    const r = await client('seqread', mnt, o);
+    const s = await client('randsync', mnt, o);
+    const m = await client('meta', mnt, o);
+    return { seqwrite: w['value']!, seqread: r['value']!, randsync: s['value']!, create: m['create']!, stat: m['stat']!, unlink: m['unlink']! };
+  } finally {
+    await cleanup.run();
+  }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+function fmt(v: number | undefined): string {
+  if (v === undefined || !Number.isFinite(v)) return '-';
+  return v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
+}
+
+async function main(): Promise<number> {
+  const o = opts_parse(process.argv.slice(2));
+  if (process.getuid?.() !== 0) throw new Error('bench-fuse needs root: loop devices, mounts and drop_caches');
+  const scratch = fs.mkdtempSync(path.join(scratch_dir(o.size * 2), 'cowlog-bench-fuse-'));
+  const results = new Map<Kind, Record<Metric, number>[]>();
+  const t0 = Date.now();
+  try {
+    for (let r = 1; r <= o.rounds; r++) {
+      // interleaved, so that a busy spell of the machine does not fall on one filesystem only
+      for (const kind of o.only) {
+        process.stderr.write(`bench-fuse: round ${r}/${o.rounds}: ${LABEL[kind]}\n`);
+        const res = await round(kind, o, scratch);
+        results.set(kind, [...(results.get(kind) ?? []), res]);
+      }
+    }
+  } finally {
+    fs.rmSync(scratch, { recursive: true, force: true });
+  }
+  const med = new Map<Kind, Record<Metric, number>>();
+  for (const [k, rs] of results) {
+    med.set(k, Object.fromEntries(METRICS.map((m) => [m, median(rs.map((x) => x[m]))])) as Record<Metric, number>);
+  }
+  const cols: { head: string; cell: (m: Metric) => string }[] = [
+    { head: 'measure', cell: (m) => METRIC_LABEL[m] },
+    ...o.only.map((k) => ({ head: LABEL[k], cell: (m: Metric) => fmt(med.get(k)?.[m]) })),
+  ];
+  const ratio = (a: Kind, b: Kind, m: Metric): number | undefined => {
+    const x = med.get(a)?.[m], y = med.get(b)?.[m];
+    return x !== undefined && y !== undefined && y > 0 ? x / y : undefined;
+  };
+  if (o.only.includes('cowlog') && o.only.includes('ceiling')) {
+    cols.push({ head: 'cowlog/ceiling', cell: (m) => { const v = ratio('cowlog', 'ceiling', m); return v === undefined ? '-' : `${(v * 100).toFixed(0)} %`; } });
+    cols.push({ head: 'goal', cell: (m) => (DATA.includes(m) ? '70 %' : '50 %') });
+  }
+  if (o.only.includes('cowlog') && o.only.includes('ext4')) {
+    cols.push({ head: 'cowlog/ext4', cell: (m) => { const v = ratio('cowlog', 'ext4', m); return v === undefined ? '-' : `${(v * 100).toFixed(0)} %`; } });
+  }
+  const rows = [cols.map((c) => c.head), ...METRICS.map((m) => cols.map((c) => c.cell(m)))];
+  const widths = cols.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]): string => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  process.stdout.write([
+    `bench-fuse: ${o.rounds} rounds, medians; loop devices of ${o.size / MiB} MiB; sequential ${o.mib} MiB in 1 MiB requests (fsync included),`,
+    `random 4 KiB writes + fsync on a 64 MiB file for ${o.seconds} s, ${o.files} empty files; ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+    '',
+    line(rows[0]!),
+    ...rows.slice(1).map(line),
+    '',
+  ].join('\n'));
+  if (o.json) fs.writeFileSync(o.json, JSON.stringify({ options: o, rounds: Object.fromEntries(results), medians: Object.fromEntries(med) }, null, 2) + '\n');
+  return 0;
+}
+
+main().then((c) => process.exit(c), (e: unknown) => {
+  process.stderr.write(`bench-fuse: ${(e as Error).message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,41 @@
+// The ceiling of make bench-fuse: nullfs (tools/bench/nullfs-ops.ts: writes discarded, reads
+// return zeros, answers at once) mounted with exactly the FUSE options `cowlog mount` uses, so
+// that both ask the kernel for the same requests: default_permissions, allow_other (as root),
+// use_ino, big_writes, attr_timeout 0 and entry_timeout 1 — or with --fuse-defaults, the
+// stack's own defaults (no default_permissions, 1 s attribute cache), the best case.
+//
+//   node dist/tools/bench/fuse_ceiling.js MOUNTPOINT [--fuse-defaults]
+//
+// It serves until SIGTERM/SIGINT or an outside unmount, like nullfs.js.
+
+import { FuseMount, fuse_serve } from '../../src/fuse/binding.js';
+import type { FuseMountOptions } from '../../src/fuse/binding.js';
+import { mount_options_parse } from '../../src/fuse/options.js';
+import { NullFs } from './nullfs-ops.js';
+
+async function main(argv: string[]): Promise<number> {
+  const mnt = argv.find((a) => !a.startsWith('-'));
+  if (mnt === undefined) {
+    process.stderr.write('usage: fuse_ceiling.js MOUNTPOINT [--fuse-defaults]\n');
+    return 2;
+  }
+  const like = mount_options_parse([], process.getuid?.() === 0);
+  const opts: FuseMountOptions = argv.includes('--fuse-defaults')
+    ? { fsname: `ceiling-${process.pid}`, subtype: 'nullfs' }
+    : {
+      fsname: `ceiling-${process.pid}`, subtype: 'nullfs', defaultPermissions: true, allowOther: like.allowOther,
+      attrTimeout: like.attrTimeout, entryTimeout: like.entryTimeout,
+    };
+  let mount: FuseMount | undefined;
+  const fs = new NullFs({ caller: () => mount!.caller() });
+  mount = new FuseMount(mnt, fs.ops(), opts);
+  const m = mount;
+  const why = await fuse_serve(m, () => process.stderr.write(`fuse_ceiling: serving ${m.mountpoint}\n`));
+  process.stderr.write(`fuse_ceiling: ${why}\n`);
+  return 0;
+}
+
+main(process.argv.slice(2)).then((code) => process.exit(code), (e: unknown) => {
+  process.stderr.write(`fuse_ceiling: ${(e as Error).message}\n`);
+  process.exit(1);
+});
