@@ -24,6 +24,8 @@ export interface MountConfig {
   attrTimeout: number;
   /** seconds the kernel may cache name lookups */
   entryTimeout: number;
+  /** seconds between timer checkpoints when something changed (null: the engine's 30 s), as ext4's commit= */
+  commit: number | null;
   /** mount flags handed to the kernel through libfuse */
   kernel: string[];
 }
@@ -55,6 +57,8 @@ export const MOUNT_OPTIONS_HELP = `mount options (-o, comma-separated):
   attr_timeout=S       seconds the kernel caches attributes (default 0: hard links
                        show their true link count and size at once)
   entry_timeout=S      seconds the kernel caches name lookups (default 1)
+  commit=S             seconds between timer checkpoints when something changed
+                       (default 30; fsync is durable at once whatever this is)
   nosuid,nodev,noexec,sync,dirsync,noatime,...  kernel mount flags (FUSE mounts are
                        nosuid,nodev unless suid,dev are given)
   defaults,noauto,_netdev,nofail,x-*,...        fstab options, accepted and ignored`;
@@ -68,7 +72,7 @@ function seconds(name: string, v: string): number {
 /** Parses the -o lists given (each comma-separated) into a MountConfig. */
 export function mount_options_parse(lists: readonly string[], isRoot: boolean): MountConfig {
   const c: MountConfig = {
-    readOnly: false, wear: null, log: null, allowOther: isRoot, attrTimeout: 0, entryTimeout: 1, kernel: [],
+    readOnly: false, wear: null, log: null, allowOther: isRoot, attrTimeout: 0, entryTimeout: 1, commit: null, kernel: [],
   };
   for (const list of lists) {
     for (const raw of list.split(',')) {
@@ -89,6 +93,7 @@ export function mount_options_parse(lists: readonly string[], isRoot: boolean): 
       else if (name === 'noallow_other') c.allowOther = false;
       else if (name === 'attr_timeout') c.attrTimeout = seconds(name, need());
       else if (name === 'entry_timeout') c.entryTimeout = seconds(name, need());
+      else if (name === 'commit') c.commit = Math.max(1, seconds(name, need()));
       else if (value === undefined && KERNEL_FLAGS.has(name)) { if (!c.kernel.includes(name)) c.kernel.push(name); }
       else if (value === undefined && IGNORED.has(name)) continue;
       else if (IGNORED_PREFIX.some((p) => o.startsWith(p))) continue;

@@ -133,7 +133,7 @@ export async function server_run(o: ServerOptions): Promise<number> {
     return code;
   };
   log.info(`cowlog mount ${device} ${mountpoint}: ${c.readOnly ? 'ro' : 'rw'}, attr_timeout=${c.attrTimeout}, ` +
-    `entry_timeout=${c.entryTimeout}${c.allowOther ? ', allow_other' : ''}${c.kernel.length ? `, ${c.kernel.join(',')}` : ''}` +
+    `entry_timeout=${c.entryTimeout}${c.commit !== null ? `, commit=${c.commit}` : ''}${c.allowOther ? ', allow_other' : ''}${c.kernel.length ? `, ${c.kernel.join(',')}` : ''}` +
     `${wearPath ? `, wear ${wearPath}` : ''}`);
 
   // -- the mountpoint: a stale cowlog mount left by a killed server is cleaned up
@@ -173,7 +173,10 @@ export async function server_run(o: ServerOptions): Promise<number> {
       if (fs.existsSync(wearPath)) tracker.continueFrom(WearTracker.load(wearPath));
       dev = tracker;
     }
-    fsys = FileSystem.mount(dev, { readOnly: c.readOnly, log: (m) => log.info(`engine: ${m}`) });
+    fsys = FileSystem.mount(dev, {
+      readOnly: c.readOnly, log: (m) => log.info(`engine: ${m}`),
+      ...(c.commit !== null ? { checkpointIntervalMs: c.commit * 1000 } : {}),
+    });
     // the root inode is the first thing every client asks for: damage there fails the mount
     fsys.getattr(1);
   } catch (e) {

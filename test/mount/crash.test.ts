@@ -79,4 +79,27 @@ if (skip !== undefined) {
     const f2 = await fsck(image, '--data');
     t.equal(f2.code, 0, 'fsck --data after a clean unmount: clean', { output: f2.stdout + f2.stderr });
   });
+
+  t.test('the timer checkpoint: without fsync, what was written before it survives kill -9', async (t) => {
+    const image = await image_make(t, '32M');
+    const mnt = mountpoint_make(t);
+    daemon_guard(t, mnt);
+    const kill_remount = async (): Promise<string> => {
+      process.kill(state_read(mnt)!.pid, 'SIGKILL');
+      t.ok(await until(() => mount_dead(mnt), 10_000), 'killed');
+      t.equal((await cowlog(['mount', image, mnt])).code, 0, 'mounted again');
+      const r = await cmd_run('sh', ['-c', `cat ${mnt}/note 2>&1`]);
+      t.equal((await cowlog(['umount', mnt])).code, 0, 'unmounted');
+      return r.stdout.trim();
+    };
+    t.equal((await cowlog(['mount', '-o', 'commit=1', image, mnt])).code, 0, 'mounted with -o commit=1');
+    await cmd_run('sh', ['-c', `echo timed > ${mnt}/note`]);
+    await new Promise((ok) => setTimeout(ok, 2500));
+    t.equal(await kill_remount(), 'timed', 'a checkpoint within 2.5 s kept the file written without fsync');
+    // and the contrast, so this test can fail: the default 30 s has not come yet
+    t.equal((await cowlog(['mount', image, mnt])).code, 0, 'mounted with the default interval');
+    await cmd_run('sh', ['-c', `echo lost > ${mnt}/note`]);
+    await new Promise((ok) => setTimeout(ok, 2500));
+    t.equal(await kill_remount(), 'timed', 'without fsync or a checkpoint the overwrite is gone: only what was durable is there');
+  });
 }
