@@ -21,7 +21,7 @@ import { constants } from 'node:os';
 import { resolve as path_resolve } from 'node:path';
 
 /** The patch level the native binding must report (`cowlog_patch` in the patch file). */
-export const FUSE_PATCH_LEVEL = 2;
+export const FUSE_PATCH_LEVEL = 3;
 
 /** Why the binding can not be used, with the command that fixes it. */
 export class FuseBindingError extends Error {
@@ -169,6 +169,12 @@ export interface FuseMountOptions {
   mkdir?: boolean;
   /** libfuse's debug trace on stderr */
   debug?: boolean;
+  /**
+   * Paths, names, symlink targets and xattr names reach the handlers as latin1 strings, one
+   * character per byte (Buffer.from(s, 'latin1') gives the bytes), and readdir, readlink and
+   * listxattr answer the same way: names that are not UTF-8 survive. Default: UTF-8 strings.
+   */
+  rawNames?: boolean;
 }
 
 /** fuse-native's own option object, as fuse_native_options() builds it. */
@@ -182,6 +188,7 @@ export interface NativeOptions {
   allowOther?: boolean;
   mkdir?: boolean;
   debug?: boolean;
+  rawNames?: boolean;
 }
 
 const OPTION_RE = /^[a-z_]+(=[^,]+)?$/;
@@ -214,6 +221,7 @@ export function fuse_native_options(opts: FuseMountOptions): NativeOptions {
   if (opts.allowOther) out.allowOther = true;
   if (opts.mkdir) out.mkdir = true;
   if (opts.debug) out.debug = true;
+  if (opts.rawNames) out.rawNames = true;
   return out;
 }
 

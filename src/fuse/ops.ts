@@ -22,6 +22,9 @@
 // - `dirs` caches the inode numbers of directory paths only (a file's inode is looked up in its
 //   parent each time). A directory's path changes only by rename or rmdir, and both forget
 //   the path and every path below it before answering.
+// - Names are bytes: the mount is made with rawNames, so paths, names, symlink targets and
+//   xattr names arrive as latin1 strings (one character per byte) and go to the engine as the
+//   Buffers of those bytes; names that are not UTF-8 survive as on ext4.
 // - Nothing here is durable: the engine's fsync and checkpoints are. flush (close) is not fsync.
 
 import { constants as fsc } from 'node:fs';
@@ -82,6 +85,16 @@ export function stat_of(a: Attr): FuseStat {
   };
 }
 
+/** The bytes of a name or path handed over as a latin1 string (the binding's rawNames). */
+function bytes(s: string): Buffer {
+  return Buffer.from(s, 'latin1');
+}
+
+/** A path as a person reads it, for the log. */
+function shown(path: string): string {
+  return Buffer.from(path, 'latin1').toString('utf8');
+}
+
 function split(path: string): { parent: string; name: string } {
   const cut = path.lastIndexOf('/');
   return { parent: cut <= 0 ? '/' : path.slice(0, cut), name: path.slice(cut + 1) };
@@ -122,18 +135,18 @@ export class CowlogOps {
 
   /** The negative errno for an exception; a non-FsError is a bug and breaks the mount. */
   private fail(op: string, path: string, e: unknown): number {
-    if (this.debug) this.log.info(`${op} ${path}: ${e instanceof Error ? e.message : String(e)}`);
+    if (this.debug) this.log.info(`${op} ${shown(path)}: ${e instanceof Error ? e.message : String(e)}`);
     if (e instanceof FsError) {
-      if (e.code === 'EIO' || e.code === 'EUCLEAN' || e.code === 'ENOSPC') this.warn_once(e.code, `${op} ${path}: ${e.message}`);
+      if (e.code === 'EIO' || e.code === 'EUCLEAN' || e.code === 'ENOSPC') this.warn_once(e.code, `${op} ${shown(path)}: ${e.message}`);
       return -e.errno;
     }
     const err = e instanceof Error ? e : new Error(String(e));
     if (this.broken === null) {
-      this.broken = `${op} ${path}: ${err.message}`;
-      this.log.error(`${op} ${path}: ${err.stack ?? err.message}`);
+      this.broken = `${op} ${shown(path)}: ${err.message}`;
+      this.log.error(`${op} ${shown(path)}: ${err.stack ?? err.message}`);
       this.log.error('this is a bug in cowlog; the mount is read-only from now on (writers get EIO) and will not write a checkpoint at unmount');
     } else {
-      this.log.error(`${op} ${path} (mount already read-only): ${err.stack ?? err.message}`);
+      this.log.error(`${op} ${shown(path)} (mount already read-only): ${err.stack ?? err.message}`);
     }
     return -E.EIO;
   }
@@ -193,7 +206,7 @@ export class CowlogOps {
       const h = this.hidden.get(name);
       if (h !== undefined) return h;
     }
-    const a = this.fs.lookup(this.dir_ino(parent), name);
+    const a = this.fs.lookup(this.dir_ino(parent), bytes(name));
     if (is_dir(a.mode)) this.dir_remember(path, a.ino);
     return a.ino;
   }
@@ -203,8 +216,8 @@ export class CowlogOps {
     const d = this.dirs.get(path);
     if (d !== undefined) return d;
     const { parent, name } = split(path);
-    const a = this.fs.lookup(this.dir_ino(parent), name);
-    if (!is_dir(a.mode)) throw new FsError('ENOTDIR', `${path} is not a directory`);
+    const a = this.fs.lookup(this.dir_ino(parent), bytes(name));
+    if (!is_dir(a.mode)) throw new FsError('ENOTDIR', `${shown(path)} is not a directory`);
     this.dir_remember(path, a.ino);
     return a.ino;
   }
@@ -232,7 +245,7 @@ export class CowlogOps {
       const h = this.hidden.get(name);
       if (h !== undefined) return this.fs.getattr(h);
     }
-    const a = this.fs.lookup(this.dir_ino(parent), name);
+    const a = this.fs.lookup(this.dir_ino(parent), bytes(name));
     if (is_dir(a.mode)) this.dir_remember(path, a.ino);
     return a;
   }
@@ -387,7 +400,7 @@ export class CowlogOps {
             { ino: up, mode: S_IFDIR, uid: 0, gid: 0, size: 0, nlink: 1, atime: 0, mtime: 0, ctime: 0 },
           ];
           for (const e of entries) {
-            names.push(e.name.toString('utf8'));
+            names.push(e.name.toString('latin1'));
             stats.push({ ino: e.ino, mode: (e.type << 12) & S_IFMT, uid: 0, gid: 0, size: 0, nlink: 1, atime: 0, mtime: 0, ctime: 0 });
           }
         } catch (e) {
@@ -397,7 +410,7 @@ export class CowlogOps {
         cb(0, names, stats);
       },
       opendir: (path, _flags, cb) => this.value('opendir', path, false, () => {
-        if (!is_dir(this.attr_of(path).mode)) throw new FsError('ENOTDIR', `${path} is not a directory`);
+        if (!is_dir(this.attr_of(path).mode)) throw new FsError('ENOTDIR', `${shown(path)} is not a directory`);
         return 0;
       }, cb),
       releasedir: (_path, _fh, cb) => cb(0),
@@ -409,7 +422,7 @@ export class CowlogOps {
       open: (path, flags, cb) => this.value('open', path, false, () => {
         const ino = this.ino_of(path);
         const a = this.fs.getattr(ino);
-        if (is_dir(a.mode)) throw new FsError('EISDIR', `${path} is a directory`);
+        if (is_dir(a.mode)) throw new FsError('EISDIR', `${shown(path)} is a directory`);
         if ((flags & O_ACCMODE) !== fsc.O_RDONLY && this.broken !== null) this.guard(true);
         return this.handle_open(ino, flags);
       }, cb),
@@ -419,13 +432,13 @@ export class CowlogOps {
         const o = this.owner_new(dir, (mode & S_IFMT) === 0 ? mode | S_IFREG : mode);
         let ino: number;
         try {
-          ino = this.fs.create(dir, name, o.mode, o.uid, o.gid).ino;
+          ino = this.fs.create(dir, bytes(name), o.mode, o.uid, o.gid).ino;
         } catch (e) {
           // another opener made it between the kernel's lookup and this create: without
           // O_EXCL, open(2) opens what is there
           if (!(e instanceof FsError) || e.code !== 'EEXIST' || (flags & fsc.O_EXCL) !== 0) throw e;
-          const a = this.fs.lookup(dir, name);
-          if (is_dir(a.mode)) throw new FsError('EISDIR', `${path} is a directory`);
+          const a = this.fs.lookup(dir, bytes(name));
+          if (is_dir(a.mode)) throw new FsError('EISDIR', `${shown(path)} is a directory`);
           ino = a.ino;
           if ((flags & fsc.O_TRUNC) !== 0 && (a.mode & S_IFMT) === S_IFREG) this.fs.truncate(ino, 0);
         }
@@ -483,50 +496,50 @@ export class CowlogOps {
         const { parent, name } = split(path);
         const dir = this.dir_ino(parent);
         const o = this.owner_new(dir, (mode & S_IFMT) === 0 ? mode | S_IFREG : mode);
-        this.fs.create(dir, name, o.mode, o.uid, o.gid, dev);
+        this.fs.create(dir, bytes(name), o.mode, o.uid, o.gid, dev);
       }, cb),
       mkdir: (path, mode, cb) => this.status('mkdir', path, true, () => {
         const { parent, name } = split(path);
         const dir = this.dir_ino(parent);
         const o = this.owner_new(dir, S_IFDIR | (mode & 0o7777));
-        this.fs.mkdir(dir, name, o.mode, o.uid, o.gid);
+        this.fs.mkdir(dir, bytes(name), o.mode, o.uid, o.gid);
       }, cb),
       symlink: (target, path, cb) => this.status('symlink', path, true, () => {
         const { parent, name } = split(path);
         const dir = this.dir_ino(parent);
         const who = this.caller();
         const p = this.fs.getattr(dir);
-        this.fs.symlink(dir, name, target, who.uid, (p.mode & S_ISGID) !== 0 ? p.gid : who.gid);
+        this.fs.symlink(dir, bytes(name), bytes(target), who.uid, (p.mode & S_ISGID) !== 0 ? p.gid : who.gid);
       }, cb),
-      readlink: (path, cb) => this.value('readlink', path, false, () => this.quiet(() => this.fs.readlink(this.ino_of(path))).toString('utf8'), cb),
+      readlink: (path, cb) => this.value('readlink', path, false, () => this.quiet(() => this.fs.readlink(this.ino_of(path))).toString('latin1'), cb),
       link: (src, dest, cb) => this.status('link', dest, true, () => {
         const ino = this.ino_of(src);
         const { parent, name } = split(dest);
-        this.fs.link(ino, this.dir_ino(parent), name);
+        this.fs.link(ino, this.dir_ino(parent), bytes(name));
       }, cb),
       unlink: (path, cb) => this.status('unlink', path, true, () => {
         const { parent, name } = split(path);
         // libfuse unlinks a hidden name after the last release: the engine freed the inode then
         if (name.startsWith(HIDDEN_PREFIX) && this.hidden.delete(name)) return;
-        this.fs.unlink(this.dir_ino(parent), name);
+        this.fs.unlink(this.dir_ino(parent), bytes(name));
       }, cb),
       rmdir: (path, cb) => this.status('rmdir', path, true, () => {
         const { parent, name } = split(path);
-        this.fs.rmdir(this.dir_ino(parent), name);
+        this.fs.rmdir(this.dir_ino(parent), bytes(name));
         this.dirs_forget(path);
       }, cb),
       rename: (src, dest, cb) => this.status('rename', src, true, () => {
         const s = split(src);
         const d = split(dest);
         const sdir = this.dir_ino(s.parent);
-        const a = this.fs.lookup(sdir, s.name);
+        const a = this.fs.lookup(sdir, bytes(s.name));
         if (HIDDEN_RE.test(d.name) && s.parent === d.parent && (this.opens.get(a.ino) ?? 0) > 0 && !is_dir(a.mode)) {
           // libfuse hiding a name whose inode is open (unlink, or a rename over it)
-          this.fs.unlink(sdir, s.name);
+          this.fs.unlink(sdir, bytes(s.name));
           this.hidden.set(d.name, a.ino);
           return;
         }
-        this.fs.rename(sdir, s.name, this.dir_ino(d.parent), d.name);
+        this.fs.rename(sdir, bytes(s.name), this.dir_ino(d.parent), bytes(d.name));
         if (is_dir(a.mode)) this.dirs_forget(src);
         this.dirs_forget(dest);
       }, cb),
@@ -535,16 +548,16 @@ export class CowlogOps {
       setxattr: (path, name, value, _position, flags, cb) => this.status('setxattr', path, true, () => {
         this.xattr_name_check(name);
         const mode = (flags & XATTR_CREATE) !== 0 ? 'create' : (flags & XATTR_REPLACE) !== 0 ? 'replace' : 'any';
-        this.fs.setxattr(this.ino_of(path), name, value, mode);
+        this.fs.setxattr(this.ino_of(path), bytes(name), value, mode);
       }, cb),
       getxattr: (path, name, _position, cb) => this.value('getxattr', path, false, () => {
         this.xattr_name_check(name);
-        return this.quiet(() => this.fs.getxattr(this.ino_of(path), name));
+        return this.quiet(() => this.fs.getxattr(this.ino_of(path), bytes(name)));
       }, cb),
-      listxattr: (path, cb) => this.value('listxattr', path, false, () => this.quiet(() => this.fs.listxattr(this.ino_of(path))).map((b) => b.toString('utf8')), cb),
+      listxattr: (path, cb) => this.value('listxattr', path, false, () => this.quiet(() => this.fs.listxattr(this.ino_of(path))).map((b) => b.toString('latin1')), cb),
       removexattr: (path, name, cb) => this.status('removexattr', path, true, () => {
         this.xattr_name_check(name);
-        this.fs.removexattr(this.ino_of(path), name);
+        this.fs.removexattr(this.ino_of(path), bytes(name));
       }, cb),
     };
   }
@@ -556,7 +569,7 @@ export class CowlogOps {
    */
   private xattr_name_check(name: string): void {
     if (!XATTR_NAMESPACES.some((p) => name.startsWith(p) && name.length > p.length)) {
-      throw new FsError('ENOTSUP', `extended attribute ${name}: cowlog keeps user., trusted. and security. attributes only`);
+      throw new FsError('ENOTSUP', `extended attribute ${shown(name)}: cowlog keeps user., trusted. and security. attributes only`);
     }
   }
 }

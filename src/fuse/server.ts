@@ -228,7 +228,7 @@ export async function server_run(o: ServerOptions): Promise<number> {
   try {
     mount = new FuseMount(mountpoint, ops.ops(), {
       fsname: fsname_of(device), subtype: 'cowlog', attrTimeout: c.attrTimeout, entryTimeout: c.entryTimeout,
-      defaultPermissions: true, allowOther: c.allowOther, extra,
+      defaultPermissions: true, allowOther: c.allowOther, extra, rawNames: true,
     });
   } catch (e) {
     close_engine();

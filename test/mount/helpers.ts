@@ -78,9 +78,12 @@ export function daemon_guard(t: Teardown, mnt: string): void {
   });
 }
 
-/** A mountpoint directory of our own (for background mounts, which the harness does not make). */
+/**
+ * A mountpoint directory of our own (for background mounts, which the harness does not make).
+ * Not under the harness's prefix: its orphan clean-up would probe these mounts as its own.
+ */
 export function mountpoint_make(t: Teardown): string {
-  const dir = tmp_dir(t, 'cowlog-fuse-mnt-');
+  const dir = tmp_dir(t, 'cowlog-mnt-');
   const mnt = path.join(dir, 'mnt');
   fs.mkdirSync(mnt);
   return mnt;

@@ -6,7 +6,7 @@ import t from 'tap';
 import type { Test } from 'tap';
 import { as_user, fuse_unavailable, mount_with } from '../helpers/fusemount.js';
 import type { Mounted } from '../helpers/fusemount.js';
-import { cowlog_server, fsck, image_make, ROOT } from './helpers.js';
+import { cowlog_server, fsck, image_make, ROOT, tmp_dir } from './helpers.js';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 
@@ -171,6 +171,30 @@ except OSError as e: print("xreplace", e.errno == 61 and "ENODATA" or e.errno)'
     t.equal(out.get('shrunk'), '5000 16', 'truncate releases the blocks past the end');
     t.equal(out.get('tiny'), '4 1', 'a small file kept inline counts its bytes');
     t.equal(out.get('statfs'), '4096 255', 'statfs: 4 KiB blocks, 255-byte names');
+    await clean_after(t, m, image);
+  });
+
+  t.test('names are bytes: names that are not UTF-8 survive, in directories, links, symlinks and xattrs', async (t) => {
+    const image = await image_make(t);
+    const m = await mount_with(t, cowlog_server(image));
+    const work = tmp_dir(t);
+    const out = kv(await bash(t, m, `
+      mkdir $'d\\xe9j\\xe0'; touch $'d\\xe9j\\xe0/\\xff\\xfe\\x80' $'caf\\xc3\\xa9'; ln -s $'\\xe9\\x80tarball' $'sym\\xff'
+      echo listing "$(ls -A | od -An -tx1 | tr -s ' \\n' ' ')"
+      echo inner "$(ls $'d\\xe9j\\xe0' | od -An -tx1 | tr -d ' \\n')"
+      echo target "$(readlink $'sym\\xff' | od -An -tx1 | tr -d ' \\n')"
+      setfattr -n $'user.\\xe9t\\xe9' -v 1 $'caf\\xc3\\xa9'; echo xattr "$(getfattr -d -e hex $'caf\\xc3\\xa9' | grep -c '^user')"
+      python3 -c 'import os; print("xname", os.listxattr(os.fsencode("caf\\u00e9"))[0].encode("utf-8", "surrogateescape").hex())'
+      tar c --format=posix . | tar x -C ${work}; diff -r --no-dereference . ${work} && echo tar same
+      mv $'d\\xe9j\\xe0' $'\\xfd'; echo moved "$(ls $'\\xfd' | od -An -tx1 | tr -d ' \\n')"
+    `));
+    t.equal(out.get('listing'), ' 63 61 66 c3 a9 0a 64 e9 6a e0 0a 73 79 6d ff 0a ', 'readdir returns the bytes given: UTF-8 café, Latin-1 déjà, sym\\xff');
+    t.equal(out.get('inner'), 'fffe800a', 'a name that is no text at all');
+    t.equal(out.get('target'), 'e98074617262616c6c0a', 'a symlink target that is not UTF-8');
+    t.equal(out.get('xattr'), '1', 'an xattr whose name is not UTF-8');
+    t.equal(out.get('xname'), '757365722ee974e9', 'listxattr gives its bytes back');
+    t.equal(out.get('tar'), 'same', 'tar out of the mount and back: identical names');
+    t.equal(out.get('moved'), 'fffe800a', 'rename to another such name');
     await clean_after(t, m, image);
   });
 
