@@ -44,6 +44,9 @@ import { assert } from '../util/assert.js';
 import { crc32c } from '../util/crc32c.js';
 import { CorruptError, FsError } from '../util/errors.js';
 import { nid_of } from '../util/ids.js';
+import { SnapTable } from '../snap/table.js';
+import type { SnapInfo } from '../snap/table.js';
+import { SNAP_FLAG_WRITABLE } from '../format/snapshot.js';
 import type { NodeId } from '../util/ids.js';
 import { clock_wall, timespec_ms } from './clock.js';
 import type { Clock } from './clock.js';
@@ -82,6 +85,11 @@ export interface VolumeOptions {
    * flush). Crash tests use it to know which states the device may come back in.
    */
   onDurable?: (phase: 'begin' | 'end', what: 'checkpoint' | 'redo') => void;
+  /**
+   * Mount this snapshot or clone instead of the main tree. A snapshot only read-only; a clone
+   * read-write too.
+   */
+  snapshot?: string;
 }
 
 export interface MountReport {
@@ -154,6 +162,12 @@ function overlay_invalidate(overlay: Map<number, Map<number, unknown>>, k: Key, 
   }
 }
 
+/** What roll-forward read (in memory), for recovery to write out. */
+interface Replayed {
+  pages: Map<number, Map<number, Buffer>>;
+  chainSegs: Set<number>;
+}
+
 function key_id(k: Key): string {
   return `${k.ino}:${k.kind}:${k.off}`;
 }
@@ -174,7 +188,16 @@ export class Volume {
   readonly nat: Nat;
   readonly nodes: NodeCache;
   readonly tree: BTree;
+  /** the root of the tree this volume reads and changes (see `treeIndex`) */
   root: NodeId;
+  /**
+   * Which tree `root` is: 0 = the main tree, k = the snapshot or clone in SNAP entry k − 1. Its
+   * holder (the checkpoint's root_nid, or the entry) is brought up to date at each checkpoint.
+   */
+  treeIndex = 0;
+  /** the main tree's root while another tree is mounted */
+  private mainRoot: NodeId = nid_of(0);
+  readonly snaps: SnapTable;
   /** the last durable checkpoint */
   seq: number;
   slot: number;
@@ -230,7 +253,9 @@ export class Volume {
       leaf_dropped: (b) => this.leaf_refs(b, -1),
     }, opts.nodeCacheMax);
     this.tree = new BTree(this.nodes);
+    this.snaps = new SnapTable(this.tables[4]!);
     this.root = nid_of(cp.rootNid);
+    this.treeIndex = cp.tree;
     this.seq = cp.seq;
     this.slot = cp.slot;
     this.nextIno = cp.nextIno;
@@ -262,7 +287,7 @@ export class Volume {
     const cp0: Checkpoint = {
       fsid: uuid.readUInt32LE(0), seq: 0, slot: g.cpSlots - 1, flags: 0, timeMs: 0, rootNid: 0, nextIno: 2, nextNid: 1,
       inodes: 0, validBlocks: 0, redoStart: 0, heads, dir: new Array(g.dirBlocks).fill(0), journal: [], journalAddrs: [],
-      stats: { segmentsCleaned: 0, blocksMoved: 0, blocksRecycled: 0, checkpoints: 0 },
+      stats: { segmentsCleaned: 0, blocksMoved: 0, blocksRecycled: 0, checkpoints: 0 }, tree: 0,
     };
     const report: MountReport = { seq: 0, skipped: [], clean: true, groups: 0, records: 0, redoStop: 'new filesystem' };
     const v = new Volume(dev, sb, cp0, { clock }, report);
@@ -320,6 +345,9 @@ export class Volume {
     }
     cands.sort((a, b) => b.seq - a.seq);
     const failures: string[] = [];
+    // Only reading happens inside the loop: a checkpoint that fails to load is skipped for an
+    // older one. Once one has loaded, nothing falls back any more: recovery writes.
+    let found: { v: Volume; replayed: Replayed } | null = null;
     for (const h of cands) {
       try {
         const mainEnd = g.mainStart + g.segCount * g.segBlocks;
@@ -329,13 +357,21 @@ export class Volume {
         const report: MountReport = { seq: h.seq, skipped: failures.slice(), clean: (h.flags & CP_FLAG_CLEAN) !== 0, groups: 0, records: 0, redoStop: '' };
         const v = new Volume(dev, sb, h, opts, report);
         v.tables_load(h);
-        if (failures.length) v.msg(`checkpoint ${h.seq} mounted; newer ones were damaged: ${failures.join('; ')}`);
-        v.recover();
-        return v;
+        found = { v, replayed: v.replay() };
+        break;
       } catch (e) {
         if (!(e instanceof FsError)) throw e;
         failures.push(`checkpoint ${h.seq}: ${e.message}`);
       }
+    }
+    if (found) {
+      const v = found.v;
+      if (failures.length) v.msg(`checkpoint ${v.seq} mounted; newer ones were damaged: ${failures.join('; ')}`);
+      // refuse a snapshot that cannot be mounted so before anything is written
+      if (opts.snapshot !== undefined) v.tree_check(opts.snapshot);
+      v.recover(found.replayed);
+      v.tree_select(opts.snapshot ?? null);
+      return v;
     }
     const why = [...failures, ...skipped];
     throw new CorruptError('checkpoint', cp_slot_addr(0), `no valid checkpoint in ${g.cpSlots} slots${why.length ? ` (${why.join('; ')})` : ''}`);
@@ -372,7 +408,79 @@ export class Volume {
         `segment ${s} records ${this.log.seg_valid(s)} valid blocks but the reference counts give another number (${mismatches.length} segments disagree)`);
     }
     this.nat.recount(cp.nextNid);
+    const snapGeom = this.g.tables[4]!;
+    this.snaps.load((i) => this.dir[snapGeom.dirBase + Math.floor(i / snapGeom.perBlock)] ?? 0);
     if (this.root === 0 || this.nat.refs(this.root) === 0) throw new CorruptError('checkpoint', cp_slot_addr(cp.slot), `tree root node ${this.root} is not in the NAT`);
+    for (const e of this.snaps.list()) {
+      if (this.nat.refs(nid_of(e.rootNid)) === 0) throw new CorruptError('SNAP table', this.dir[snapGeom.dirBase + Math.floor(e.index / snapGeom.perBlock)] ?? 0, `snapshot ${JSON.stringify(e.name)}: root node ${e.rootNid} is not in the NAT`);
+    }
+    if (this.treeIndex !== 0) {
+      const e = this.snaps.at(this.treeIndex - 1);
+      if (!e || (e.flags & SNAP_FLAG_WRITABLE) === 0) throw new CorruptError('checkpoint', cp_slot_addr(cp.slot), `names SNAP entry ${this.treeIndex - 1} as the tree it writes, which is not a clone`);
+      this.mainRoot = this.root;
+      this.root = nid_of(e.rootNid);
+    }
+  }
+
+  // ---- trees ---------------------------------------------------------------------------------
+
+  /** The main tree's root. */
+  main_root(): NodeId {
+    return this.treeIndex === 0 ? this.root : this.mainRoot;
+  }
+
+  /** Every tree root held: the mounted tree's, then the main tree's (if another), then the snapshots'. */
+  roots(): NodeId[] {
+    const out: NodeId[] = [this.root];
+    if (this.treeIndex !== 0) out.push(this.mainRoot);
+    for (const e of this.snaps.list()) if (e.index !== this.treeIndex - 1) out.push(nid_of(e.rootNid));
+    return out;
+  }
+
+  /** The root of SNAP entry `index` (the mounted tree's current root if it is that one). */
+  snap_root(index: number): NodeId {
+    if (index === this.treeIndex - 1) return this.root;
+    const e = this.snaps.at(index);
+    assert(e !== null, () => `SNAP entry ${index} is free`);
+    return nid_of(e.rootNid);
+  }
+
+  /** The snapshot or clone `name`, if this volume may mount it (ENOENT, EROFS otherwise). */
+  tree_check(name: string): SnapInfo {
+    const e = this.snaps.must(name);
+    if (!this.readOnly && (e.flags & SNAP_FLAG_WRITABLE) === 0) {
+      throw new FsError('EROFS', `snapshot ${JSON.stringify(name)} is read-only: mount it read-only, or clone it and mount the clone`);
+    }
+    return e;
+  }
+
+  /**
+   * Makes another tree the mounted one: the main tree (null) or the snapshot or clone named.
+   * Writable volumes switch with a checkpoint, so that the redo chain of the new epoch names the
+   * tree it applies to. Call only with nothing pending (right after a checkpoint).
+   */
+  tree_select(name: string | null): void {
+    const k = name === null ? 0 : this.tree_check(name).index + 1;
+    if (k === this.treeIndex) return;
+    assert(this.redoDirty.size === 0, 'switching trees with changes pending');
+    if (this.treeIndex === 0) this.mainRoot = this.root;
+    else this.snaps.root_set(this.treeIndex - 1, this.root);
+    this.root = k === 0 ? this.mainRoot : nid_of(this.snaps.at(k - 1)!.rootNid);
+    this.treeIndex = k;
+    this.counts_load();
+    if (!this.readOnly) this.checkpoint(false);
+  }
+
+  /**
+   * Replaces the mounted tree's root (rollback). The caller has taken a reference on `root` and
+   * decides what becomes of the old one; the volume counters are read from the new tree. The
+   * caller writes a checkpoint before anything else changes.
+   */
+  root_replace(root: NodeId): void {
+    this.writable();
+    this.root = root;
+    this.redoDirty.clear();
+    this.counts_load();
   }
 
   private main_addr_check(a: number, kind: string): void {
@@ -386,10 +494,14 @@ export class Volume {
    * new epoch with a checkpoint. If anything was rolled forward (or the last unmount was not
    * clean) the log heads are abandoned first: blocks past them may hold rolled-forward data.
    */
-  private recover(): void {
+  private replay(): Replayed {
     const chainSegs = new Set<number>();
     const pages = this.redo_replay(chainSegs);
     this.counts_load();
+    return { pages, chainSegs };
+  }
+
+  private recover({ pages, chainSegs }: Replayed): void {
     if (this.readOnly) {
       for (const [ino, m] of pages) this.replayPages.set(ino, m);
       return;
@@ -573,16 +685,65 @@ export class Volume {
 
   /** The block of the leaf that holds (or would hold) key k. */
   leaf_addr(k: Key): number {
-    let nid = this.root;
+    return this.nat.addr(this.leaf_of(this.root, k));
+  }
+
+  /** The leaf of the tree at `root` that holds (or would hold) key k. */
+  leaf_of(root: NodeId, k: Key): NodeId {
+    let nid = root;
     for (let depth = 0; depth < 64; depth++) {
       const n = this.nodes.get(nid);
-      if (n.level === 0) return this.nat.addr(nid);
+      if (n.level === 0) return nid;
       const inner = n as { keys: Key[]; kids: NodeId[] };
-      let i = 0;
-      while (i + 1 < inner.keys.length && key_cmp(inner.keys[i + 1]!, k) <= 0) i++;
-      nid = inner.kids[i]!;
+      let lo = 1, hi = inner.keys.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (key_cmp(inner.keys[mid]!, k) <= 0) lo = mid + 1;
+        else hi = mid;
+      }
+      nid = inner.kids[lo - 1]!;
     }
-    return 0;
+    throw new CorruptError('B+tree node', this.nat.addr(root), `tree under root ${root} deeper than 64 levels`);
+  }
+
+  /**
+   * The cleaner moved data blocks of one map chunk: points every leaf, in every tree, that maps
+   * a moved block at its new address — in place, without copying shared leaves, because what the
+   * leaf means does not change (the same bytes, elsewhere). Each patched leaf is rewritten at the
+   * checkpoint that ends the cleaning round, and every tree sharing it sees the new address
+   * through the NAT: sharing is kept. Returns how many leaf slots were patched per moved block.
+   */
+  data_relocate(ino: number, chunk: number, moves: { slot: number; from: number; to: number }[]): number[] {
+    this.writable();
+    const k = key(ino, RecKind.MAP, chunk);
+    const patched = moves.map(() => 0);
+    const done = new Set<NodeId>();
+    for (const root of this.roots()) {
+      const nid = this.leaf_of(root, k);
+      if (done.has(nid)) continue;
+      done.add(nid);
+      const leaf = this.nodes.get(nid) as LeafBody;
+      let lo = 0, hi = leaf.keys.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (key_cmp(leaf.keys[mid]!, k) < 0) lo = mid + 1;
+        else hi = mid;
+      }
+      if (lo >= leaf.keys.length || key_cmp(leaf.keys[lo]!, k) !== 0) continue;
+      const m = this.decode(k, leaf.vals[lo]!, map_decode);
+      let changed = false;
+      moves.forEach((mv, j) => {
+        if (m.addr[mv.slot] !== mv.from) return;
+        m.addr[mv.slot] = mv.to;
+        patched[j]!++;
+        changed = true;
+      });
+      if (!changed) continue;
+      // values are never changed in place: the leaf gets a new one
+      leaf.vals[lo] = map_encode(m);
+      this.nodes.dirty(nid);
+    }
+    return patched;
   }
 
   scan(lo: Key, hi: Key, fn: (k: Key, v: Buffer) => boolean | void): void {
@@ -749,6 +910,7 @@ export class Volume {
     this.onDurable('begin', 'checkpoint');
     this.beforeCheckpoint?.();
     const newSeq = this.seq + 1;
+    if (this.treeIndex !== 0) this.snaps.root_set(this.treeIndex - 1, this.root);
     const redoStart = this.log.peek(Head.REDO);
     this.stats.nodesWritten += this.nodes.flush_all();
     const assigned = this.tables_assign(newSeq);
@@ -758,9 +920,9 @@ export class Volume {
     this.recycledSeen = this.log.ssrBlocks;
     const cp: Checkpoint = {
       fsid: this.fsid, seq: newSeq, slot, flags: clean ? CP_FLAG_CLEAN : 0, timeMs: timespec_ms(this.clock()),
-      rootNid: this.root, nextIno: this.nextIno, nextNid: this.nat.cursor_hint, inodes: this.inodes,
+      rootNid: this.main_root(), nextIno: this.nextIno, nextNid: this.nat.cursor_hint, inodes: this.inodes,
       validBlocks: this.log.validBlocks, redoStart, heads: this.log.heads.map((h) => ({ ...h })), dir: this.cpDir.slice(),
-      journal: assigned.entries, journalAddrs: assigned.journalAddrs, stats: { ...this.totals },
+      journal: assigned.entries, journalAddrs: assigned.journalAddrs, stats: { ...this.totals }, tree: this.treeIndex,
     };
     const enc = cp_encode(cp);
     this.tables_write(newSeq, assigned.written, assigned.dirs, enc.journal.map((buf, i) => ({ addr: assigned.journalAddrs[i]!, buf })));

@@ -12,7 +12,7 @@
 // the table directory) still points at it, and every pointer to it is updated.
 
 import type { Volume } from '../checkpoint/volume.js';
-import { key, map_decode, map_encode, MAP_SLOTS, RecKind } from '../format/records.js';
+import { MAP_SLOTS } from '../format/records.js';
 import { DIR_PER_BLOCK } from '../format/geometry.js';
 import { BlockKind, Head, SegState } from '../log/segments.js';
 import { DIRTY_FULL } from '../log/metatable.js';
@@ -189,8 +189,8 @@ export class Cleaner {
       // moving a segment writes its data blocks now (into free segments, or holes when free
       // segments are short) and dirties a leaf for each of them, and marks its node and table
       // blocks to be written by the checkpoint into free segments: all of that must still fit
-      const { data, meta } = this.seg_census(s);
-      const ckpt = this.ckpt_need() + this.growth_of(data) + meta + segBlocks;
+      const { data, leaves, meta } = this.seg_census(s);
+      const ckpt = this.ckpt_need() + leaves + Math.ceil(leaves / this.vol.g.tables[0]!.perBlock) + meta + segBlocks;
       const free = log.blocks_free();
       if (free < ckpt) continue;
       if (data > free - ckpt + (free < log.ssrBelow + segBlocks ? log.blocks_ssr() : 0)) continue;
@@ -301,8 +301,8 @@ export class Cleaner {
     const segBlocks = this.vol.g.segBlocks;
     let n = 0;
     for (const s of victims) {
-      const { data, meta } = this.seg_census(s);
-      const ckpt = this.ckpt_need() + this.growth_of(data) + meta + segBlocks;
+      const { data, leaves, meta } = this.seg_census(s);
+      const ckpt = this.ckpt_need() + leaves + Math.ceil(leaves / this.vol.g.tables[0]!.perBlock) + meta + segBlocks;
       const free = log.blocks_free();
       // idle work keeps the headroom untouched
       if (free < ckpt + this.headroom() || data > free - ckpt - this.headroom()) break;
@@ -316,17 +316,22 @@ export class Cleaner {
     return n;
   }
 
-  /** Live data blocks and live node/table/directory blocks of segment s. */
-  seg_census(s: number): { data: number; meta: number } {
+  /**
+   * Live data blocks and live node/table/directory blocks of segment s, and how many leaves
+   * moving its data may dirty: at most one per holder of each data block (its reference count),
+   * since moving patches leaves in place and copies nothing above them.
+   */
+  seg_census(s: number): { data: number; leaves: number; meta: number } {
     const log = this.vol.log;
     const start = log.seg_start(s);
-    let data = 0, meta = 0;
+    let data = 0, leaves = 0, meta = 0;
     for (let a = start; a < start + log.g.segBlocks; a++) {
-      if (log.refs(a) === 0) continue;
-      if (log.summary(a).kind === BlockKind.DATA) data++;
+      const r = log.refs(a);
+      if (r === 0) continue;
+      if (log.summary(a).kind === BlockKind.DATA) { data++; leaves += r; }
       else meta++;
     }
-    return { data, meta };
+    return { data, leaves, meta };
   }
 
   /** Moves every live block out of segment s. */
@@ -390,19 +395,17 @@ export class Cleaner {
       g.moves.push({ slot: it.idx % MAP_SLOTS, from: it.addr, to: placed[i]!.addr, birth: it.birth });
     });
     for (const g of byChunk.values()) {
-      const k = key(g.ino, RecKind.MAP, g.chunk);
-      const rec = v.get(k);
-      assert(rec !== undefined, () => `inode ${g.ino} map chunk ${g.chunk}: gone while its blocks are live`);
-      const m = v.decode(k, rec, map_decode);
-      for (const mv of g.moves) {
-        assert(m.addr[mv.slot] === mv.from, () => `inode ${g.ino} block ${g.chunk * MAP_SLOTS + mv.slot}: map says ${m.addr[mv.slot]}, summary says ${mv.from}`);
-        m.addr[mv.slot] = mv.to;
-      }
-      v.put(k, map_encode(m));
-      for (const mv of g.moves) {
-        const sm = v.log.summary(mv.to);
-        v.log.summary_set(mv.to, { ...sm, birth: mv.birth });
-      }
+      // every leaf of every tree mapping a moved block is pointed at the copy, in place
+      const patched = v.data_relocate(g.ino, g.chunk, g.moves);
+      g.moves.forEach((mv, j) => {
+        const n = patched[j]!;
+        assert(n > 0 && n === v.log.refs(mv.from), () => `inode ${g.ino} block ${g.chunk * MAP_SLOTS + mv.slot} at ${mv.from}: ${v.log.refs(mv.from)} holders, ${n} leaves found mapping it`);
+        v.log.summary_set(mv.to, { kind: BlockKind.DATA, sub: 0, owner: g.ino, offset: g.chunk * MAP_SLOTS + mv.slot, birth: mv.birth });
+        for (let i = 0; i < n; i++) {
+          v.log.ref_inc(mv.to);
+          v.log.ref_dec(mv.from);
+        }
+      });
       this.stats.dataMoved += g.moves.length;
     }
   }

@@ -22,6 +22,7 @@ const HEADS_AT = 64;
 const JADDR_AT = 128;
 const JCRC_AT = 144;
 const STATS_AT = 160;
+const TREE_AT = 192;
 const DIR_AT = 256;
 export const JOURNAL_HEADER_BYTES = 32;
 export const JOURNAL_BODY_BYTES = BLOCK_SIZE - JOURNAL_HEADER_BYTES - 4;
@@ -65,6 +66,11 @@ export interface Checkpoint {
   /** addresses of the journal blocks (in the log), one per block the journal takes */
   journalAddrs: number[];
   stats: CpStats;
+  /**
+   * The tree this checkpoint's mount writes, to which its redo chain applies: 0 = the main tree
+   * (root_nid), k = the clone in SNAP entry k − 1 (whose root the entry holds).
+   */
+  tree: number;
 }
 
 export function journal_entry_bytes(table: number): number {
@@ -156,6 +162,7 @@ export function cp_encode(cp: Checkpoint): { header: Buffer; journal: Buffer[] }
   u64_set(v, STATS_AT + 8, cp.stats.blocksMoved);
   u64_set(v, STATS_AT + 16, cp.stats.blocksRecycled);
   u64_set(v, STATS_AT + 24, cp.stats.checkpoints);
+  v.setUint32(TREE_AT, cp.tree, true);
   for (let i = 0; i < cp.dir.length; i++) v.setUint32(DIR_AT + i * 4, cp.dir[i]!, true);
   block_seal(h);
   return { header: h, journal };
@@ -209,6 +216,7 @@ export function cp_header_decode(buf: Uint8Array, addr: number, fsid: number): C
       blocksRecycled: u64_get(v, STATS_AT + 16),
       checkpoints: u64_get(v, STATS_AT + 24),
     },
+    tree: v.getUint32(TREE_AT, true),
     journalEntries: v.getUint32(52, true),
     journalCrcs,
   };

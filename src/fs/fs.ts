@@ -35,6 +35,12 @@ import {
 } from './types.js';
 import type { Attr, DirEntry, Name, RenameFlags, SetAttr, StatFs } from './types.js';
 import { xattr_get, xattr_list, xattr_remove, xattr_set } from './xattr.js';
+import { snap_create, snap_delete, snap_rollback } from '../snap/ops.js';
+import { snapshots_held, tree_exclusive } from '../snap/usage.js';
+import { tree_diff } from '../snap/diff.js';
+import type { TreeDiff } from '../snap/diff.js';
+import type { NodeId } from '../util/ids.js';
+import { SNAP_FLAG_AUTO, SNAP_FLAG_WRITABLE } from '../format/snapshot.js';
 
 export interface FsOptions extends VolumeOptions {
   /** dirty page-cache bytes before inodes are flushed to the log (default: 1/8 of the device, at most 64 MiB) */
@@ -57,6 +63,31 @@ export interface MkfsFsOptions extends MkfsOptions {
 }
 
 const ROOT = 1;
+
+/** One snapshot operation; several given together share one checkpoint. */
+export type SnapRequest =
+  | { op: 'create'; name: string }
+  | { op: 'clone'; from: string; name: string }
+  | { op: 'delete'; name: string }
+  | { op: 'rollback'; name: string; discard?: boolean };
+
+export type SnapReply = { ok: true; kept?: string } | { ok: false; error: FsError };
+
+export interface SnapListEntry {
+  name: string;
+  /** the checkpoint that first included it */
+  seq: number;
+  timeMs: number;
+  writable: boolean;
+  /** kept by a rollback (the tree the rollback replaced) */
+  auto: boolean;
+  /** the tree it was taken from: '@main' or a snapshot's name ('' if that one is gone) */
+  parent: string;
+  /** whether this mount serves it */
+  mounted: boolean;
+  /** bytes deleting it would free (with usage) */
+  exclusiveBytes?: number;
+}
 
 function name_buf(name: Name): Buffer {
   const b = typeof name === 'string' ? Buffer.from(name, 'utf8') : name;
@@ -300,6 +331,108 @@ export class FileSystem {
       ffree: 0xffffffff - this.vol.nextIno,
       namemax: NAME_MAX,
     };
+  }
+
+  // ---- snapshots ------------------------------------------------------------------------------
+
+  /**
+   * Applies snapshot operations in order and makes them durable with one checkpoint (batched
+   * root flips): either all of a batch's successful operations are on the device or none. An
+   * operation that fails changes nothing and the others still apply. Everything written before
+   * is flushed first, so a snapshot holds what the files held when it was asked for.
+   */
+  snapshot(reqs: SnapRequest[]): SnapReply[] {
+    if (this.readOnly) throw new FsError('EROFS', 'the filesystem is mounted read-only: snapshots cannot change');
+    this.op_begin();
+    this.flush_all();
+    this.cleaner.prepare(0, 0);
+    let rolledBack = false;
+    const out = reqs.map((r): SnapReply => {
+      try {
+        switch (r.op) {
+          case 'create':
+            snap_create(this.vol, r.name);
+            return { ok: true };
+          case 'clone':
+            snap_create(this.vol, r.name, { from: r.from, writable: true });
+            return { ok: true };
+          case 'delete':
+            snap_delete(this.vol, r.name);
+            return { ok: true };
+          case 'rollback': {
+            const busy = [...this.icache.all()].filter((m) => m.open > 0).length;
+            if (busy) throw new FsError('EBUSY', `${busy} file${busy > 1 ? 's are' : ' is'} open: close ${busy > 1 ? 'them' : 'it'} before rolling back`);
+            this.vol.snaps.must(r.name);
+            this.icache_reset();
+            const kept = snap_rollback(this.vol, r.name, { discard: r.discard === true });
+            rolledBack = true;
+            return kept ? { ok: true, kept: kept.name } : { ok: true };
+          }
+        }
+      } catch (e) {
+        if (e instanceof FsError && !(e.code === 'EUCLEAN' || e.code === 'EIO')) return { ok: false, error: e };
+        throw e;
+      }
+    });
+    if (rolledBack) {
+      this.icache_reset();
+      this.orphans_free();
+    }
+    if (out.some((r) => r.ok)) this.checkpoint_now();
+    return out;
+  }
+
+  /** Forgets every cached inode (the tree under them changed); nothing may be dirty or open. */
+  private icache_reset(): void {
+    this.flush_all();
+    for (const m of this.icache.all()) assert(m.open === 0 && m.pages.size === 0 && m.mtime === null, () => `inode ${m.ino} still open or dirty`);
+    this.icache.clear();
+  }
+
+  /** The snapshots and clones, oldest slot first; with `usage`, what deleting each would free. */
+  snapshot_list(o: { usage?: boolean } = {}): SnapListEntry[] {
+    const v = this.vol;
+    return v.snaps.list().map((e) => {
+      const parent = e.parent === 0 ? '@main' : (v.snaps.at(e.parent - 1)?.name ?? '');
+      const out: SnapListEntry = {
+        name: e.name, seq: e.seq, timeMs: e.timeMs, writable: (e.flags & SNAP_FLAG_WRITABLE) !== 0, auto: (e.flags & SNAP_FLAG_AUTO) !== 0,
+        parent, mounted: e.index === v.treeIndex - 1,
+      };
+      if (o.usage) {
+        const u = tree_exclusive(v, v.snap_root(e.index));
+        out.exclusiveBytes = (u.nodes + u.data) * BLOCK_SIZE;
+      }
+      return out;
+    });
+  }
+
+  /** Bytes the snapshots and clones hold that neither the mounted tree nor the main tree does. */
+  snapshot_held_bytes(): number {
+    const u = snapshots_held(this.vol);
+    return (u.nodes + u.data) * BLOCK_SIZE;
+  }
+
+  /** The mounted tree's name: null for the main tree. */
+  get snapshotMounted(): string | null {
+    const i = this.vol.treeIndex;
+    return i === 0 ? null : (this.vol.snaps.at(i - 1)?.name ?? null);
+  }
+
+  /**
+   * Paths added, removed and changed from tree `a` to tree `b`: snapshot or clone names, '@live'
+   * for the mounted tree (with everything written so far) and '@main' for the main tree.
+   */
+  snapshot_diff(a: string, b: string): TreeDiff {
+    if (!this.readOnly) {
+      this.op_begin();
+      this.flush_all();
+    }
+    const root = (n: string): NodeId => {
+      if (n === '@live') return this.vol.root;
+      if (n === '@main') return this.vol.main_root();
+      return this.vol.snap_root(this.vol.snaps.must(n).index);
+    };
+    return tree_diff(this.vol, root(a), root(b));
   }
 
   // ---- lookups --------------------------------------------------------------------------------

@@ -112,6 +112,11 @@ export class InodeCache {
     }
   }
 
+  /** Forgets every cached inode (the tree changed under them: a rollback). */
+  clear(): void {
+    this.map.clear();
+  }
+
   /** Drops every cached inode without dirty state (tests: force reloading). */
   drop_clean(): void {
     for (const [ino, m] of this.map) if (m.pages.size === 0 && m.open === 0 && m.mtime === null) this.map.delete(ino);

@@ -18,6 +18,7 @@ import type { BlockDevice } from '../device/device.js';
 import { BLOCK_SIZE } from '../device/device.js';
 import { Volume } from '../checkpoint/volume.js';
 import { is_leaf } from '../format/node.js';
+import type { LeafBody } from '../format/node.js';
 import {
   counts_decode, dirents_decode, inode_decode, INODE_FLAG_INLINE, key_str, KEY_MAX, KEY_MIN, map_decode, MAP_SLOTS, name_hash, RecKind,
   xattrs_decode, REC_KIND_MAX,
@@ -46,7 +47,7 @@ export interface FsckReport {
   errors: string[];
   warnings: string[];
   /** what was looked at */
-  counts: { nodes: number; records: number; inodes: number; dirs: number; files: number; dataBlocks: number; tableBlocks: number };
+  counts: { nodes: number; records: number; inodes: number; dirs: number; files: number; dataBlocks: number; tableBlocks: number; snapshots: number };
   checkpointSeq: number;
   /** fsync groups rolled forward (in memory only with readOnly) */
   rolledForward: number;
@@ -63,7 +64,7 @@ const ERRORS_MAX = 200;
 export function fsck(dev: BlockDevice, o: FsckOptions = {}): FsckReport {
   const rep: FsckReport = {
     errors: [], warnings: [],
-    counts: { nodes: 0, records: 0, inodes: 0, dirs: 0, files: 0, dataBlocks: 0, tableBlocks: 0 },
+    counts: { nodes: 0, records: 0, inodes: 0, dirs: 0, files: 0, dataBlocks: 0, tableBlocks: 0, snapshots: 0 },
     checkpointSeq: 0, rolledForward: 0, recovered: false,
   };
   const err = (m: string): void => {
@@ -170,23 +171,58 @@ export function fsck(dev: BlockDevice, o: FsckOptions = {}): FsckReport {
     }
   }
 
-  // the tree: structure, node parents, and every node read from the device
+  // the trees (the main tree, then every snapshot and clone): structure, node parents, and every
+  // node read from the device; each node once, however many trees share it, and with it the data
+  // blocks its map records hold (a block's holders are the distinct leaves mapping it)
+  const trees: { root: NodeId; label: string }[] = [{ root: vol.root, label: '' }];
+  for (const e of vol.snaps.list()) trees.push({ root: nid_of(e.rootNid), label: `snapshot ${JSON.stringify(e.name)}: ` });
+  rep.counts.snapshots = trees.length - 1;
   const parents = new Map<NodeId, number>();
-  parents.set(vol.root, 1);
+  for (const tr of trees) parents.set(tr.root, (parents.get(tr.root) ?? 0) + 1);
   const seen = new Set<NodeId>();
-  let issues: { nid: NodeId; what: string }[];
-  try {
-    issues = vol.tree.check(vol.root, (nid, n) => {
-      if (seen.has(nid)) return;
-      seen.add(nid);
-      rep.counts.nodes++;
-      if (!is_leaf(n)) for (const kid of n.kids) parents.set(kid, (parents.get(kid) ?? 0) + 1);
-    });
-  } catch (e) {
-    err(`B+tree walk failed: ${(e as Error).message}`);
-    issues = [];
+  const leaf_data = (nid: NodeId, n: LeafBody): void => {
+    for (let i = 0; i < n.keys.length; i++) {
+      const k = n.keys[i]!;
+      if (k.kind !== RecKind.MAP) continue;
+      let m;
+      try {
+        m = map_decode(n.vals[i]!);
+      } catch (e) {
+        err(`node ${nid}: record ${key_str(k)}: ${(e as Error).message}`);
+        continue;
+      }
+      for (let s = 0; s < MAP_SLOTS; s++) {
+        const a = m.addr[s]!;
+        if (a === 0) continue;
+        const idx = k.off * MAP_SLOTS + s;
+        rep.counts.dataBlocks++;
+        hold(a, `data of inode ${k.ino} block ${idx}`);
+        if (a < mainStart || a >= mainEnd) continue;
+        const sm = log.summary(a);
+        if (sm.kind !== BlockKind.DATA || sm.owner !== k.ino || sm.offset !== idx) err(`data block ${a} (inode ${k.ino} block ${idx}): its summary says kind ${sm.kind} owner ${sm.owner} offset ${sm.offset}`);
+        if (o.data && crc32c(dev.read(a)) !== m.csum[s]) err(`data block ${a} (inode ${k.ino} block ${idx}) fails its CRC32C check`);
+      }
+    }
+  };
+  const checked = new Set<NodeId>();
+  for (const tr of trees) {
+    if (checked.has(tr.root)) continue;
+    checked.add(tr.root);
+    let issues: { nid: NodeId; what: string }[];
+    try {
+      issues = vol.tree.check(tr.root, (nid, n) => {
+        if (seen.has(nid)) return;
+        seen.add(nid);
+        rep.counts.nodes++;
+        if (is_leaf(n)) leaf_data(nid, n);
+        else for (const kid of n.kids) parents.set(kid, (parents.get(kid) ?? 0) + 1);
+      });
+    } catch (e) {
+      err(`${tr.label}B+tree walk failed: ${(e as Error).message}`);
+      issues = [];
+    }
+    for (const i of issues) err(`${tr.label}B+tree node ${i.nid}: ${i.what}`);
   }
-  for (const i of issues) err(`B+tree node ${i.nid}: ${i.what}`);
 
   // NAT against the recomputed parents
   let natUsed = 0;
@@ -207,143 +243,15 @@ export function fsck(dev: BlockDevice, o: FsckOptions = {}): FsckReport {
     const sm = log.summary(addr);
     if (sm.kind !== BlockKind.NODE || sm.owner !== i) err(`node ${i} at ${addr}: its summary says kind ${sm.kind} owner ${sm.owner}`);
   }
-
-  // records: one pass in key order
-  const inodes = new Map<number, Inode>();
-  const names = new Map<number, number>(); // ino → names pointing at it
-  const subdirs = new Map<number, number>(); // dir → subdirectories named in it
-  const dirParentSeen = new Map<number, number>(); // dir → the directory naming it
-  const mapped = new Map<number, { count: number; maxIdx: number }>();
-  const inlineLen = new Map<number, number>();
-  const orphans = new Set<number>();
-  const pendingNames: { dir: number; name: string; ino: number; type: number }[] = [];
-  let counts: Counts | null = null;
-  let cur = -1;
-  const recs: { k: Key; v: Buffer }[] = [];
-  try {
-    vol.scan(KEY_MIN, KEY_MAX, (k, v) => { recs.push({ k, v }); });
-  } catch (e) {
-    err(`records after ${recs.length ? key_str(recs[recs.length - 1]!.k) : 'the start'} are unreadable: ${(e as Error).message}`);
-    vol.abandon();
-    return rep;
-  }
-  for (const { k, v } of recs) {
-    rep.counts.records++;
-    if (k.kind < 1 || k.kind > REC_KIND_MAX) { err(`record ${key_str(k)} of unknown kind`); continue; }
-    try {
-      if (k.ino === 0) {
-        if (k.kind === RecKind.ORPHAN) orphans.add(k.off);
-        else if (k.kind === RecKind.COUNTS && k.off === 0) counts = counts_decode(v);
-        else err(`record ${key_str(k)} under inode 0`);
-        continue;
-      }
-      if (k.kind === RecKind.INODE) {
-        if (k.off !== 0) err(`inode record ${key_str(k)} with a non-zero offset`);
-        inodes.set(k.ino, inode_decode(v));
-        cur = k.ino;
-        continue;
-      }
-      if (cur !== k.ino) { err(`record ${key_str(k)} belongs to inode ${k.ino}, which has no inode record`); continue; }
-      switch (k.kind) {
-        case RecKind.DIRENT: {
-          const list = dirents_decode(v);
-          for (const d of list) {
-            if (name_hash(d.name) !== k.off) err(`directory ${k.ino}: entry ${JSON.stringify(d.name.toString())} filed under the wrong hash`);
-            names.set(d.ino, (names.get(d.ino) ?? 0) + 1);
-            if (d.type === dt_of(0o040000)) {
-              subdirs.set(k.ino, (subdirs.get(k.ino) ?? 0) + 1);
-              if (dirParentSeen.has(d.ino)) err(`directory ${d.ino} has two names (in ${dirParentSeen.get(d.ino)} and ${k.ino})`);
-              dirParentSeen.set(d.ino, k.ino);
-            }
-            pendingNames.push({ dir: k.ino, name: d.name.toString(), ino: d.ino, type: d.type });
-          }
-          break;
-        }
-        case RecKind.XATTR:
-          for (const x of xattrs_decode(v)) if (name_hash(x.name) !== k.off) err(`inode ${k.ino}: xattr ${x.name.toString()} filed under the wrong hash`);
-          break;
-        case RecKind.INLINE:
-          inlineLen.set(k.ino, v.length);
-          break;
-        case RecKind.MAP: {
-          const m = map_decode(v);
-          const st = mapped.get(k.ino) ?? { count: 0, maxIdx: -1 };
-          for (let s = 0; s < MAP_SLOTS; s++) {
-            const a = m.addr[s]!;
-            if (a === 0) continue;
-            const idx = k.off * MAP_SLOTS + s;
-            st.count++;
-            st.maxIdx = Math.max(st.maxIdx, idx);
-            rep.counts.dataBlocks++;
-            hold(a, `data of inode ${k.ino} block ${idx}`);
-            const sm = log.summary(a);
-            if (sm.kind !== BlockKind.DATA || sm.owner !== k.ino || sm.offset !== idx) err(`data block ${a} (inode ${k.ino} block ${idx}): its summary says kind ${sm.kind} owner ${sm.owner} offset ${sm.offset}`);
-            if (o.data && crc32c(dev.read(a)) !== m.csum[s]) err(`data block ${a} (inode ${k.ino} block ${idx}) fails its CRC32C check`);
-          }
-          mapped.set(k.ino, st);
-          break;
-        }
-        default:
-          err(`record ${key_str(k)} of kind ${k.kind} under an inode`);
-      }
-    } catch (e) {
-      err(`record ${key_str(k)}: ${(e as Error).message}`);
-    }
-  }
-
-  // names against inodes
-  for (const n of pendingNames) {
-    const t = inodes.get(n.ino);
-    if (!t) { err(`directory ${n.dir}: entry ${JSON.stringify(n.name)} names inode ${n.ino}, which does not exist`); continue; }
-    if (n.type !== dt_of(t.mode)) err(`directory ${n.dir}: entry ${JSON.stringify(n.name)} says type ${n.type}, inode ${n.ino} is type ${dt_of(t.mode)}`);
-    if (is_dir(t.mode) && t.parent !== n.dir) err(`directory ${n.ino} is named in ${n.dir} but its '..' is ${t.parent}`);
-  }
-  if (!inodes.has(1) || !is_dir(inodes.get(1)!.mode)) err('the root directory (inode 1) is missing');
-  let maxIno = 0;
-  for (const [ino, r] of inodes) {
-    maxIno = Math.max(maxIno, ino);
-    rep.counts.inodes++;
-    const fmt = r.mode & S_IFMT;
-    if (is_dir(r.mode)) {
-      rep.counts.dirs++;
-      const want = 2 + (subdirs.get(ino) ?? 0);
-      if (r.nlink !== want) err(`directory ${ino}: nlink ${r.nlink}, expected ${want}`);
-      if (ino !== 1 && !names.has(ino)) err(`directory ${ino} has no name (unreachable)`);
-      if (ino === 1 && r.parent !== 1) err(`root directory's '..' is ${r.parent}`);
-      if (mapped.has(ino) || inlineLen.has(ino)) err(`directory ${ino} has file data`);
-      continue;
-    }
-    if (is_reg(r.mode)) rep.counts.files++;
-    const nm = names.get(ino) ?? 0;
-    if (r.nlink !== nm) {
-      if (!(nm === 0 && r.nlink === 0 && orphans.has(ino))) err(`inode ${ino}: nlink ${r.nlink} but ${nm} names${nm === 0 && !orphans.has(ino) ? ' (unreachable, not an orphan)' : ''}`);
-    }
-    if (fmt !== 0o100000 && fmt !== 0o120000 && (mapped.has(ino) || inlineLen.has(ino))) err(`inode ${ino} of type ${fmt.toString(8)} has data`);
-    const inline = (r.flags & INODE_FLAG_INLINE) !== 0;
-    const m = mapped.get(ino);
-    if (inline) {
-      if (m) err(`inode ${ino} is inline but has block maps`);
-      const len = inlineLen.get(ino) ?? 0;
-      if (len !== r.size) err(`inode ${ino}: inline data of ${len} bytes, size ${r.size}`);
-      if (r.size > g.inlineMax) err(`inode ${ino}: inline size ${r.size} above the limit ${g.inlineMax}`);
-    } else {
-      if (inlineLen.has(ino)) err(`inode ${ino} has inline data but is not inline`);
-      if (m && m.maxIdx >= Math.ceil(r.size / BLOCK_SIZE)) err(`inode ${ino}: block ${m.maxIdx} mapped beyond its size ${r.size}`);
-      if ((m?.count ?? 0) !== r.blocks) err(`inode ${ino}: ${m?.count ?? 0} blocks mapped, its block count says ${r.blocks}`);
-    }
-    if (is_lnk(r.mode) && r.size === 0) err(`symlink ${ino} is empty`);
-  }
-  for (const ino of orphans) {
-    const r = inodes.get(ino);
-    if (!r) err(`orphan list names inode ${ino}, which does not exist`);
-    else if (r.nlink !== 0) err(`orphan ${ino} still has ${r.nlink} links`);
-  }
-  if (!counts) err('the volume counters record is missing');
-  else {
-    if (counts.inodes !== inodes.size) err(`the volume counters say ${counts.inodes} inodes, the tree holds ${inodes.size}`);
-    if (counts.nextIno <= maxIno) err(`next inode number ${counts.nextIno} is not above the largest in use (${maxIno})`);
-  }
   if (natUsed !== seen.size) err(`${natUsed} NAT entries in use, ${seen.size} nodes reachable`);
+
+  // each tree is a whole filesystem: its records, checked once per distinct root
+  const posixDone = new Set<NodeId>();
+  for (const tr of trees) {
+    if (posixDone.has(tr.root)) continue;
+    posixDone.add(tr.root);
+    if (!records_check(vol, tr.root, tr.label, rep, err)) break;
+  }
 
   // reference counts and segment usage
   const segValid = new Uint32Array(g.segCount);
@@ -361,6 +269,146 @@ export function fsck(dev: BlockDevice, o: FsckOptions = {}): FsckReport {
   // the check itself writes nothing
   vol.abandon();
   return rep;
+}
+
+/**
+ * The POSIX structure of one tree: every name points at an inode, link counts, '..' of
+ * directories, inline data and block maps against sizes, the volume counters. Inode, directory
+ * and file counts are those of the main tree (the first checked). Returns false when the records
+ * cannot be read at all.
+ */
+function records_check(vol: Volume, root: NodeId, label: string, rep: FsckReport, err: (m: string) => void): boolean {
+  const g = vol.g;
+  const main = label === '';
+  const count = (what: 'records' | 'inodes' | 'dirs' | 'files'): void => { if (main) rep.counts[what]++; };
+  // records: one pass in key order
+  const inodes = new Map<number, Inode>();
+  const names = new Map<number, number>(); // ino → names pointing at it
+  const subdirs = new Map<number, number>(); // dir → subdirectories named in it
+  const dirParentSeen = new Map<number, number>(); // dir → the directory naming it
+  const mapped = new Map<number, { count: number; maxIdx: number }>();
+  const inlineLen = new Map<number, number>();
+  const orphans = new Set<number>();
+  const pendingNames: { dir: number; name: string; ino: number; type: number }[] = [];
+  let counts: Counts | null = null;
+  let cur = -1;
+  const recs: { k: Key; v: Buffer }[] = [];
+  try {
+    vol.tree.scan(root, KEY_MIN, KEY_MAX, (k, v) => { recs.push({ k, v }); });
+  } catch (e) {
+    err(`${label}records after ${recs.length ? key_str(recs[recs.length - 1]!.k) : 'the start'} are unreadable: ${(e as Error).message}`);
+    return false;
+  }
+  for (const { k, v } of recs) {
+    count('records');
+    if (k.kind < 1 || k.kind > REC_KIND_MAX) { err(`${label}record ${key_str(k)} of unknown kind`); continue; }
+    try {
+      if (k.ino === 0) {
+        if (k.kind === RecKind.ORPHAN) orphans.add(k.off);
+        else if (k.kind === RecKind.COUNTS && k.off === 0) counts = counts_decode(v);
+        else err(`${label}record ${key_str(k)} under inode 0`);
+        continue;
+      }
+      if (k.kind === RecKind.INODE) {
+        if (k.off !== 0) err(`${label}inode record ${key_str(k)} with a non-zero offset`);
+        inodes.set(k.ino, inode_decode(v));
+        cur = k.ino;
+        continue;
+      }
+      if (cur !== k.ino) { err(`${label}record ${key_str(k)} belongs to inode ${k.ino}, which has no inode record`); continue; }
+      switch (k.kind) {
+        case RecKind.DIRENT: {
+          const list = dirents_decode(v);
+          for (const d of list) {
+            if (name_hash(d.name) !== k.off) err(`${label}directory ${k.ino}: entry ${JSON.stringify(d.name.toString())} filed under the wrong hash`);
+            names.set(d.ino, (names.get(d.ino) ?? 0) + 1);
+            if (d.type === dt_of(0o040000)) {
+              subdirs.set(k.ino, (subdirs.get(k.ino) ?? 0) + 1);
+              if (dirParentSeen.has(d.ino)) err(`${label}directory ${d.ino} has two names (in ${dirParentSeen.get(d.ino)} and ${k.ino})`);
+              dirParentSeen.set(d.ino, k.ino);
+            }
+            pendingNames.push({ dir: k.ino, name: d.name.toString(), ino: d.ino, type: d.type });
+          }
+          break;
+        }
+        case RecKind.XATTR:
+          for (const x of xattrs_decode(v)) if (name_hash(x.name) !== k.off) err(`${label}inode ${k.ino}: xattr ${x.name.toString()} filed under the wrong hash`);
+          break;
+        case RecKind.INLINE:
+          inlineLen.set(k.ino, v.length);
+          break;
+        case RecKind.MAP: {
+          const m = map_decode(v);
+          const st = mapped.get(k.ino) ?? { count: 0, maxIdx: -1 };
+          for (let s = 0; s < MAP_SLOTS; s++) {
+            if (m.addr[s] === 0) continue;
+            st.count++;
+            st.maxIdx = Math.max(st.maxIdx, k.off * MAP_SLOTS + s);
+          }
+          mapped.set(k.ino, st);
+          break;
+        }
+        default:
+          err(`${label}record ${key_str(k)} of kind ${k.kind} under an inode`);
+      }
+    } catch (e) {
+      err(`${label}record ${key_str(k)}: ${(e as Error).message}`);
+    }
+  }
+
+  // names against inodes
+  for (const n of pendingNames) {
+    const t = inodes.get(n.ino);
+    if (!t) { err(`${label}directory ${n.dir}: entry ${JSON.stringify(n.name)} names inode ${n.ino}, which does not exist`); continue; }
+    if (n.type !== dt_of(t.mode)) err(`${label}directory ${n.dir}: entry ${JSON.stringify(n.name)} says type ${n.type}, inode ${n.ino} is type ${dt_of(t.mode)}`);
+    if (is_dir(t.mode) && t.parent !== n.dir) err(`${label}directory ${n.ino} is named in ${n.dir} but its '..' is ${t.parent}`);
+  }
+  if (!inodes.has(1) || !is_dir(inodes.get(1)!.mode)) err(label + 'the root directory (inode 1) is missing');
+  let maxIno = 0;
+  for (const [ino, r] of inodes) {
+    maxIno = Math.max(maxIno, ino);
+    count('inodes');
+    const fmt = r.mode & S_IFMT;
+    if (is_dir(r.mode)) {
+      count('dirs');
+      const want = 2 + (subdirs.get(ino) ?? 0);
+      if (r.nlink !== want) err(`${label}directory ${ino}: nlink ${r.nlink}, expected ${want}`);
+      if (ino !== 1 && !names.has(ino)) err(`${label}directory ${ino} has no name (unreachable)`);
+      if (ino === 1 && r.parent !== 1) err(`${label}root directory's '..' is ${r.parent}`);
+      if (mapped.has(ino) || inlineLen.has(ino)) err(`${label}directory ${ino} has file data`);
+      continue;
+    }
+    if (is_reg(r.mode)) count('files');
+    const nm = names.get(ino) ?? 0;
+    if (r.nlink !== nm) {
+      if (!(nm === 0 && r.nlink === 0 && orphans.has(ino))) err(`${label}inode ${ino}: nlink ${r.nlink} but ${nm} names${nm === 0 && !orphans.has(ino) ? ' (unreachable, not an orphan)' : ''}`);
+    }
+    if (fmt !== 0o100000 && fmt !== 0o120000 && (mapped.has(ino) || inlineLen.has(ino))) err(`${label}inode ${ino} of type ${fmt.toString(8)} has data`);
+    const inline = (r.flags & INODE_FLAG_INLINE) !== 0;
+    const m = mapped.get(ino);
+    if (inline) {
+      if (m) err(`${label}inode ${ino} is inline but has block maps`);
+      const len = inlineLen.get(ino) ?? 0;
+      if (len !== r.size) err(`${label}inode ${ino}: inline data of ${len} bytes, size ${r.size}`);
+      if (r.size > g.inlineMax) err(`${label}inode ${ino}: inline size ${r.size} above the limit ${g.inlineMax}`);
+    } else {
+      if (inlineLen.has(ino)) err(`${label}inode ${ino} has inline data but is not inline`);
+      if (m && m.maxIdx >= Math.ceil(r.size / BLOCK_SIZE)) err(`${label}inode ${ino}: block ${m.maxIdx} mapped beyond its size ${r.size}`);
+      if ((m?.count ?? 0) !== r.blocks) err(`${label}inode ${ino}: ${m?.count ?? 0} blocks mapped, its block count says ${r.blocks}`);
+    }
+    if (is_lnk(r.mode) && r.size === 0) err(`${label}symlink ${ino} is empty`);
+  }
+  for (const ino of orphans) {
+    const r = inodes.get(ino);
+    if (!r) err(`${label}orphan list names inode ${ino}, which does not exist`);
+    else if (r.nlink !== 0) err(`${label}orphan ${ino} still has ${r.nlink} links`);
+  }
+  if (!counts) err(label + 'the volume counters record is missing');
+  else {
+    if (counts.inodes !== inodes.size) err(`${label}the volume counters say ${counts.inodes} inodes, the tree holds ${inodes.size}`);
+    if (counts.nextIno <= maxIno) err(`${label}next inode number ${counts.nextIno} is not above the largest in use (${maxIno})`);
+  }
+  return true;
 }
 
 export function fsck_exit_code(rep: FsckReport): number {

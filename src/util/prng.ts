@@ -58,6 +58,15 @@ export class Prng {
     return items[this.int(0, items.length - 1)]!;
   }
 
+  /** Shuffles `items` in place (Fisher–Yates) and returns it. */
+  shuffle<T>(items: T[]): T[] {
+    for (let i = items.length - 1; i > 0; i--) {
+      const j = this.int(0, i);
+      [items[i], items[j]] = [items[j]!, items[i]!];
+    }
+    return items;
+  }
+
   /** Fills `out` with pseudo-random bytes. */
   fill(out: Uint8Array): Uint8Array {
     let i = 0;

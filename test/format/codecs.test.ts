@@ -77,6 +77,7 @@ function cp_make(journal = 3): Checkpoint {
     journal: Array.from({ length: journal }, (_, i) => ({ table: i % 5, index: i * 3, data: Buffer.alloc(TABLE_ENTRY_BYTES[i % 5]!, i + 1) })),
     journalAddrs: [],
     stats: { segmentsCleaned: 2 ** 33 + 5, blocksMoved: 77, blocksRecycled: 6, checkpoints: 41 },
+    tree: 3,
   };
 }
 

@@ -11,6 +11,8 @@
 // Redraw the diagrams after editing a table:
 //   COWLOG_FORMAT_DIAGRAMS_UPDATE=1 npx tap dist/test/format/spec.test.js
 
+import { snap_decode, snap_encode, SNAP_FLAG_USED, SNAP_FLAG_WRITABLE } from '../../src/format/snapshot.js';
+import type { SnapEntry } from '../../src/format/snapshot.js';
 import t from 'tap';
 import type { Test } from 'tap';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -161,6 +163,7 @@ function cases_build(): Case[] {
       fsid: P.u32(), seq: P.u32(), slot: P.u32(), flags: P.u16(), timeMs: P.u64(), rootNid: P.u32(), nextIno: P.u32(), nextNid: P.u32(),
       inodes: P.u32(), validBlocks: P.u32(), redoStart: P.u32(), heads, dir: [P.u32(), P.u32(), P.u32()], journal,
       journalAddrs: [P.u32(), P.u32()], stats: { segmentsCleaned: P.u64(), blocksMoved: P.u64(), blocksRecycled: P.u64(), checkpoints: P.u64() },
+      tree: P.u32(),
     };
     const { header: h, journal: jb } = cp_encode(cp);
     t.equal(jb.length, 2, '130 journal entries take two journal blocks');
@@ -171,7 +174,7 @@ function cases_build(): Case[] {
         redo_start: cp.redoStart, journal_entries: journal.length, journal_blocks: jb.length,
         journal_addr: [...cp.journalAddrs, 0, 0], journal_crc: [crc32c(jb[0]!, 0, BLOCK_SIZE - 4), crc32c(jb[1]!, 0, BLOCK_SIZE - 4), 0, 0],
         segments_cleaned: cp.stats.segmentsCleaned, blocks_moved: cp.stats.blocksMoved, blocks_recycled: cp.stats.blocksRecycled, checkpoints: cp.stats.checkpoints,
-        dir_count: cp.dir.length, heads, dir: cp.dir, crc: crc_of(h),
+        tree: cp.tree, dir_count: cp.dir.length, heads, dir: cp.dir, crc: crc_of(h),
       },
     });
     heads.forEach((hd, i) => out.push({ record: 'checkpoint-head', what: `checkpoint head ${i}`, buf: h, base: 64 + 8 * i, span: 8, expect: { ...hd } }));
@@ -259,8 +262,13 @@ function cases_build(): Case[] {
     const sm = { kind: P.u8(), sub: P.u8(), owner: P.u32(), offset: P.u32(), birth: P.u32() };
     log.summary_set(a, sm);
     out.push({ record: 'sst-entry', what: 'SST entry', buf: tables[3]!.bytes, base: a * 16, span: 16, expect: { ...sm } });
-    // nothing writes SNAP entries in version 1: the table is all zeros
-    out.push({ record: 'snap-entry', what: 'SNAP entry', buf: tables[4]!.bytes, base: 3 * 128, span: 128, expect: {} });
+    const se: SnapEntry = { flags: SNAP_FLAG_USED | SNAP_FLAG_WRITABLE, rootNid: P.u32() || 1, seq: P.u32(), parent: P.u32(), timeMs: P.u64(), name: 'golden-A.1:b+c_d' };
+    const sb = snap_encode(se);
+    out.push({
+      record: 'snap-entry', what: 'SNAP entry', buf: sb, base: 0, span: 128,
+      expect: { flags: se.flags, root_nid: se.rootNid, seq: se.seq, parent: se.parent, time_ms: se.timeMs, name_len: 16, name: (v) => (Buffer.from(v as Buffer).subarray(0, 16).toString() === se.name && (v as Buffer).subarray(16).every((x) => x === 0) ? null : 'name bytes differ') },
+    });
+    t.same(snap_decode(sb), se, 'snap_decode reads back what snap_encode wrote');
   }
 
   // key
@@ -442,7 +450,7 @@ t.test('a decoder reads exactly the documented fields', async (t) => {
     fsid, seq: 77, slot: 3, flags: CP_FLAG_CLEAN, timeMs: 1_700_000_000_123, rootNid: 5, nextIno: 40, nextNid: 9, inodes: 30, validBlocks: 300,
     redoStart: 600, heads: Array.from({ length: HEAD_COUNT }, (_, i) => ({ seg: i - 1, off: i })), dir: [g.mainStart + 3],
     journal: [{ table: 0, index: 5, data: Buffer.alloc(12, 7) }, { table: 1, index: 9, data: Buffer.from([1, 0]) }],
-    journalAddrs: [11], stats: { segmentsCleaned: 3, blocksMoved: 4, blocksRecycled: 5, checkpoints: 77 },
+    journalAddrs: [11], stats: { segmentsCleaned: 3, blocksMoved: 4, blocksRecycled: 5, checkpoints: 77 }, tree: 2,
   };
   const { header: cph, journal: [cpj] } = cp_encode(cp);
   probes.push({ what: 'checkpoint', record: 'checkpoint', buf: cph, base: 0, span: BLOCK_SIZE, sealed: true, decode: (b) => cp_header_decode(b, 10, fsid) });
