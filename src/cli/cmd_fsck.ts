@@ -47,7 +47,7 @@ export const cmd_fsck: Command = {
       for (const w of rep.warnings) process.stdout.write(`warning: ${w}\n`);
       for (const e of rep.errors) process.stdout.write(`error: ${e}\n`);
       const summary = `${path}: checkpoint ${rep.checkpointSeq}${rep.rolledForward ? `, ${rep.rolledForward} fsync groups rolled forward${readOnly ? ' (in memory only)' : ''}` : ''}${rep.recovered ? ', recovered after an unclean unmount' : ''}; ` +
-        `${c.inodes} inodes (${c.dirs} directories, ${c.files} files), ${c.dataBlocks} data blocks, ${c.nodes} tree nodes, ${c.tableBlocks} table blocks`;
+        `${c.inodes} inodes (${c.dirs} directories, ${c.files} files), ${c.dataBlocks} data blocks, ${c.nodes} tree nodes, ${c.tableBlocks} table blocks${c.snapshots ? `, ${c.snapshots} snapshots (each checked as a whole tree)` : ''}`;
       if (rep.errors.length) {
         process.stdout.write(`${summary}\n${rep.errors.length} error${rep.errors.length === 1 ? '' : 's'} found (${Date.now() - t0} ms)\n`);
         return FSCK_ERRORS;

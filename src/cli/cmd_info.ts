@@ -11,11 +11,13 @@ import { cp_slot_addr } from '../format/geometry.js';
 import { HEAD_NAMES, SegState } from '../log/segments.js';
 import { WearTracker, wear_path_default } from '../wear/tracker.js';
 import { wear_stats } from '../wear/stats.js';
+import { snapshots_held } from '../snap/usage.js';
+import { SNAP_FLAG_WRITABLE } from '../format/snapshot.js';
 
 const HELP = `usage: cowlog info [--json] [--wear FILE] DEVICE
 
 Describes the cowlog filesystem on DEVICE without changing it: geometry, the newest checkpoint
-(and whether the last unmount was clean), space, a histogram of segment utilisation, the log
+(and whether the last unmount was clean), space (and what snapshots hold), a histogram of segment utilisation, the log
 heads, how often segments have been written (wear), and the per-block wear recorded in the wear
 file kept beside the device (see docs/WEARFILE.md), if there is one.
 
@@ -78,6 +80,11 @@ export const cmd_info: Command = {
         heads: log.heads.map((h, i) => ({ head: HEAD_NAMES[i], segment: h.seg, offset: h.off })),
         segmentWrites: { min: wMin, mean: wSum / g.segCount, max: wMax, spread: wSum ? wMax / (wSum / g.segCount) : 0 },
         sinceMkfs: { ...v.totals },
+        snapshots: (() => {
+          const list = v.snaps.list();
+          const held = snapshots_held(v);
+          return { count: list.length, clones: list.filter((e) => (e.flags & SNAP_FLAG_WRITABLE) !== 0).length, heldBytes: (held.nodes + held.data) * BLOCK_SIZE };
+        })(),
         wear,
       };
       v.abandon();
@@ -91,6 +98,7 @@ export const cmd_info: Command = {
         `geometry    ${bytes_human(info.geometry.bytes)}: ${g.segCount} segments of ${bytes_human(g.segBlocks * BLOCK_SIZE)} from block ${g.mainStart}; ${g.reserveSegs} reserved; ${g.cpSlots} checkpoint slots; fanout ${g.fanout}; inline up to ${g.inlineMax} B`,
         `checkpoint  #${v.seq} in slot ${v.slot}${info.checkpoint.time ? ` at ${info.checkpoint.time}` : ''}, ${v.mount.clean ? 'unmounted cleanly' : 'NOT unmounted cleanly'}${v.mount.groups ? `; ${v.mount.groups} fsync groups to roll forward at mount` : ''}${v.mount.skipped.length ? `; ${v.mount.skipped.length} newer damaged checkpoints skipped` : ''}`,
         `space       ${bytes_human(log.validBlocks * BLOCK_SIZE)} live in ${log.validBlocks} blocks (${pct(log.validBlocks, g.segCount * g.segBlocks)} of the log); ${v.inodes} inodes; ${v.nat.used} tree nodes`,
+        `snapshots   ${info.snapshots.count ? `${info.snapshots.count} (${info.snapshots.clones} clones), holding ${bytes_human(info.snapshots.heldBytes)} the live tree does not (cowlog snapshot list shows each)` : 'none'}`,
         `segments    ${inuse} in use, ${free} free, ${prefree} freed awaiting a checkpoint`,
         'utilisation of segments in use:',
         ...hist.map((n, i) => `  ${(i === 10 ? '100%' : `${i * 10}-${i * 10 + 9}%`).padStart(7)}  ${String(n).padStart(6)}  ${'#'.repeat(Math.round((60 * n) / Math.max(1, inuse)))}`),

@@ -7,6 +7,7 @@ import { cmd_info } from './cmd_info.js';
 import { cmd_wear } from './cmd_wear.js';
 import { cmd_mount } from './cmd_mount.js';
 import { cmd_umount } from './cmd_umount.js';
+import { cmd_snapshot } from './cmd_snapshot.js';
 
 commands_register(
   // cmd_*.ts modules are listed here, one per line
@@ -16,6 +17,7 @@ commands_register(
   cmd_wear,
   cmd_mount,
   cmd_umount,
+  cmd_snapshot,
 );
 
 main(process.argv.slice(2)).then(
