@@ -8,13 +8,14 @@ TAP := node_modules/.bin/tap
 TSC := node_modules/.bin/tsc
 TEST_FILES = $(shell find dist/test -name '*.test.js' 2>/dev/null | sort)
 
-.PHONY: help deps build test test-fast demo bench-engine bench-cleaner soak coverage clean
+.PHONY: help deps build test test-fast demo bench-engine bench-cleaner bench-snapshots soak coverage clean
 
 help:
 	@echo "make demo         the main job: a 64 MiB loop device formatted, checked and described"
 	@echo "make test         build and run the test suite (prints 'N passed, N failed')"
 	@echo "make bench-engine engine throughput without FUSE, on a memory and a file device"
 	@echo "make bench-cleaner usable capacity and write amplification on a 64 MiB device"
+	@echo "make bench-snapshots snapshot create/delete/rollback time and bytes, 10,000 files"
 	@echo "make soak         the long randomized runs (minutes)"
 	@echo "make bench-fuse   cowlog through FUSE against the stack's ceiling (nullfs) and ext4"
 
@@ -50,6 +51,9 @@ bench-engine: build
 
 bench-cleaner: build
 	node dist/tools/bench/cleaner.js
+
+bench-snapshots: build
+	node dist/tools/bench/snapshots.js
 
 soak: build
 	COWLOG_SOAK=1 $(TAP) --reporter=terse --timeout=3600 $(TEST_FILES)
