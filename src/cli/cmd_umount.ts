@@ -53,6 +53,8 @@ export const cmd_umount: Command = {
           process.stderr.write(`cowlog umount: ${r.error ?? 'the server refused'}\n`);
           return 1;
         }
+        // lazily: detached now; the server finishes when the last open file is closed
+        if (lazy) return 0;
         if (!(await exit_wait(st.pid, 60_000))) {
           process.stderr.write(`cowlog umount: ${mnt} is unmounted but its server (pid ${st.pid}) has not exited after 60 s; see ${st.log}\n`);
           return 1;

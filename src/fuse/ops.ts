@@ -415,7 +415,10 @@ export class CowlogOps {
       }, cb),
       releasedir: (_path, _fh, cb) => cb(0),
       fsyncdir: (path, datasync, _fh, cb) => this.status('fsyncdir', path, false, () => {
-        if (this.broken === null) this.fs.fsync(this.ino_of(path), datasync !== 0);
+        const ino = this.ino_of(path);
+        // a broken mount writes nothing: fsync fails rather than claim durability
+        this.guard(true);
+        this.fs.fsync(ino, datasync !== 0);
       }, cb),
 
       // -- files

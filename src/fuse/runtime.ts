@@ -274,6 +274,36 @@ export async function mount_dead(mountpoint: string, hungIsDead = false): Promis
   return hungIsDead && r.timedOut;
 }
 
+/**
+ * The kernel connection of a mount, named by its fusectl directory and that directory's inode
+ * (the number alone is reused by the next mount as soon as this one's superblock dies).
+ */
+export interface FuseConn {
+  id: number;
+  dirIno: number;
+}
+
+/** The connection of the FUSE mount listed at `mountpoint`, if fusectl shows it. */
+export async function fuse_conn_of(mountpoint: string): Promise<FuseConn | undefined> {
+  const m = mount_find(mountpoint);
+  if (m === undefined || !(await fusectl_ensure())) return undefined;
+  const id = m.major * 2 ** 20 + m.minor;
+  try {
+    return { id, dirIno: fs.statSync(path.join(FUSECTL, String(id))).ino };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether that very connection still exists (its superblock lives). */
+export function fuse_conn_alive(c: FuseConn): boolean {
+  try {
+    return fs.statSync(path.join(FUSECTL, String(c.id))).ino === c.dirIno;
+  } catch {
+    return false;
+  }
+}
+
 async function fusectl_ensure(): Promise<boolean> {
   if (mountinfo_read().some((m) => m.fstype === 'fusectl')) return true;
   return (await cmd('mount', ['-t', 'fusectl', 'none', FUSECTL], 5000)).code === 0;

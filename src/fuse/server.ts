@@ -35,10 +35,10 @@ import type { Logger } from './log.js';
 import { CowlogOps } from './ops.js';
 import type { MountConfig } from './options.js';
 import {
-  cmd, device_claim, device_ids, device_release, mount_find, mountpoint_stale_clean, run_dir, socket_path,
+  cmd, device_claim, device_ids, device_release, fuse_conn_alive, fuse_conn_of, mount_find, mountpoint_stale_clean, run_dir, socket_path,
   state_remove, state_write, states_sweep,
 } from './runtime.js';
-import type { ServerState } from './runtime.js';
+import type { FuseConn, ServerState } from './runtime.js';
 
 export const LOG_DIR_DEFAULT = '/var/log/cowlog';
 const TICK_MS = 1000;
@@ -259,8 +259,8 @@ export async function server_run(o: ServerOptions): Promise<number> {
         log.info('checkpoint written (control: sync)');
         return { ok: true };
       case 'unmount': {
+        const lazy = req.lazy === true;
         if (!stopping) {
-          const lazy = req.lazy === true;
           const u = await cmd('fusermount', [lazy ? '-uz' : '-u', mountpoint], 60_000);
           if (u.code !== 0 && mount_find(mountpoint) !== undefined) {
             const busy = /busy/i.test(u.stderr);
@@ -268,8 +268,10 @@ export async function server_run(o: ServerOptions): Promise<number> {
               error: busy ? `${mountpoint}: target is busy (files are open or a process works inside it; close them, or unmount lazily with -l)`
                 : `${mountpoint}: fusermount failed: ${u.stderr.trim()}` };
           }
-          stop_now('unmounted by cowlog umount');
+          stop_now(lazy ? 'detached by cowlog umount -l' : 'unmounted by cowlog umount');
         }
+        // detached lazily, the server finishes when the last open file is closed: no waiting
+        if (lazy) return { ok: true, detached: true, openFiles: ops.handles.size };
         await finished;
         return { ok: true, wear: wearPath };
       }
@@ -278,7 +280,11 @@ export async function server_run(o: ServerOptions): Promise<number> {
     }
   };
 
+  // a foreground server whose terminal goes away unmounts cleanly instead of dying by SIGHUP
+  const on_hup = (): void => stop_now('SIGHUP');
+  process.on('SIGHUP', on_hup);
   let ctl: Awaited<ReturnType<typeof control_listen>> | undefined;
+  let conn: FuseConn | undefined;
   const timer = setInterval(() => ops.tick(Date.now()), TICK_MS);
   timer.unref();
   let why: string;
@@ -298,6 +304,7 @@ export async function server_run(o: ServerOptions): Promise<number> {
       });
       log.info(`serving ${device} on ${mountpoint} (pid ${process.pid}, log ${logPath})`);
       parent_tell({ ready: true, pid: process.pid, log: logPath, device, mountpoint });
+      fuse_conn_of(mountpoint).then((c) => { conn = c; }, () => {});
     }, stop_when);
   } catch (e) {
     clearInterval(timer);
@@ -306,6 +313,19 @@ export async function server_run(o: ServerOptions): Promise<number> {
     return fail(message_of(e));
   }
   stopping = true;
+  // Detached while files are still open (umount -l, fusermount -uz, cowlog umount -l): the
+  // kernel keeps the connection, and the server keeps serving those files until the last one
+  // is closed, as the kernel keeps a lazily unmounted filesystem. The kernel may end the
+  // connection with that last close without sending its release, so the connection's end
+  // (fusectl) counts as well. A signal stops it at once.
+  if (!/^SIG/.test(why) && ops.handles.size > 0) {
+    log.info(`${why}: ${ops.handles.size} files are still open; serving them until they are closed`);
+    let signalled = false;
+    const on_sig = (): void => { signalled = true; };
+    for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.once(sig, on_sig);
+    while (ops.handles.size > 0 && !signalled && (conn === undefined || fuse_conn_alive(conn))) await new Promise((ok) => setTimeout(ok, 100));
+    for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.off(sig, on_sig);
+  }
   clearInterval(timer);
   log.info(`stopping: ${why}`);
   const ok = close_engine();
@@ -318,5 +338,6 @@ export async function server_run(o: ServerOptions): Promise<number> {
   log.close();
   process.off('uncaughtException', on_uncaught);
   process.off('unhandledRejection', on_uncaught);
+  process.off('SIGHUP', on_hup);
   return ok ? 0 : 1;
 }

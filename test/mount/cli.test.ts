@@ -108,6 +108,25 @@ if (skip !== undefined) {
     t.equal(again.code, 0, 'the files are there');
     t.equal((await cowlog(['umount', mnt])).code, 0, 'and unmounted');
     t.ok(wear_decode(fs.readFileSync(wear), wear).bytes > rec.bytes, 'the wear file continued the earlier count');
+
+    // lazily: detached at once; the server serves the file still open, then finishes
+    t.equal((await cowlog(['mount', dev, mnt])).code, 0, 'mounted once more');
+    const pid2 = state_read(mnt)!.pid;
+    const out = path.join(dir, 'read-after-detach');
+    const opened = path.join(dir, 'opened');
+    const reader = spawn('sh', ['-c', `exec 3<${mnt}/numbers; touch ${opened}; sleep 1.5; head -c 8 <&3 > ${out}`], { stdio: 'ignore' });
+    const readerDone = new Promise((ok) => reader.on('exit', ok));
+    t.teardown(() => { reader.kill('SIGKILL'); });
+    t.ok(await until(() => fs.existsSync(opened), 10_000), 'a reader holds a file open');
+    const lz = await cowlog(['umount', '-l', mnt]);
+    t.equal(lz.code, 0, 'cowlog umount -l with a file open');
+    t.equal(await mountinfo_find(mnt), undefined, 'the mount is detached at once');
+    t.ok(pid_alive(pid2), 'the server goes on serving the open file');
+    await readerDone;
+    t.equal(fs.readFileSync(out, 'utf8'), '1\n2\n3\n4\n', 'which reads on after the detach');
+    t.ok(await until(() => !pid_alive(pid2), 15_000), 'once it is closed the server checkpoints and exits');
+    const f3 = await fsck(dev);
+    t.equal(f3.code, 0, 'fsck: clean', { output: f3.stdout + f3.stderr });
   });
 
   t.test('a device that is not cowlog, a damaged one, one already mounted, bad mountpoints: one line each', async (t) => {
