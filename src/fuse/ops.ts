@@ -18,7 +18,8 @@
 //   the engine at once instead (the engine keeps the inode as an orphan until its last release,
 //   or frees it at the next mount after a crash) and answers the hidden name from `hidden`. So no
 //   directory ever lists a hidden name, rmdir of its directory works, and fstat(2) of the
-//   descriptor shows nlink 0 as on ext4.
+//   descriptor shows nlink 0 as on ext4. (Such a name is reserved: a rename of an open file to
+//   it, in the same directory, is taken for libfuse's.)
 // - `dirs` caches the inode numbers of directory paths only (a file's inode is looked up in its
 //   parent each time). A directory's path changes only by rename or rmdir, and both forget
 //   the path and every path below it before answering.
