@@ -17,7 +17,7 @@ import { log_path_default, server_run } from '../fuse/server.js';
 const HELPER_PATH = '/usr/local/sbin/cowlog';
 const HELPER_MARK = '# cowlog mount helper';
 
-const HELP = `usage: cowlog mount [-f] [-o OPTIONS] [--wear FILE] DEVICE MOUNTPOINT
+const HELP = `usage: cowlog mount [-f] [-o OPTIONS] [--wear FILE] [--snapshot NAME] DEVICE MOUNTPOINT
        cowlog mount --install-helper
 
 Mounts the cowlog filesystem on DEVICE (a block device such as /dev/loop0, or an image file)
@@ -36,6 +36,9 @@ options:
   --wear FILE        count every block write in FILE (docs/WEARFILE.md), saved when the
                      server exits after an unmount; an existing FILE of this device is
                      continued
+  --snapshot NAME    serve snapshot NAME instead of the main tree: read-only (a snapshot
+                     never changes), or read-write when NAME is a clone
+                     ('cowlog snapshot clone'); as -o snapshot=NAME
   --install-helper   install ${HELPER_PATH}, which lets mount(8) and /etc/fstab mount
                      type fuse.cowlog (mount.fuse runs 'cowlog DEVICE MOUNTPOINT -o ...'),
                      and serves as the cowlog command otherwise
@@ -135,7 +138,7 @@ export const cmd_mount: Command = {
   help: HELP,
   async run(argv) {
     // --ready-fd and --config are how a backgrounding `cowlog mount` talks to the server it starts
-    const a = args_parse(argv, { flags: ['-f', '--install-helper'], values: ['--wear', '--ready-fd', '--config'], repeated: ['-o'] });
+    const a = args_parse(argv, { flags: ['-f', '--install-helper'], values: ['--wear', '--ready-fd', '--config', '--snapshot'], repeated: ['-o'] });
     if (a.flags.has('--install-helper')) {
       pos_exact(a, []);
       return helper_install();
@@ -151,6 +154,8 @@ export const cmd_mount: Command = {
     }
     const wear = a.values.get('--wear');
     if (wear !== undefined) c.wear = wear;
+    const snap = a.values.get('--snapshot');
+    if (snap !== undefined) c.snapshot = snap;
     if (!a.flags.has('-f')) return daemon_start(path.resolve(device!), path.resolve(mountpoint!), c);
     const fd = a.values.get('--ready-fd');
     const readyFd = fd === undefined ? null : Number(fd);

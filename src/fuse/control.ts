@@ -7,6 +7,10 @@
 //   {"op":"unmount","lazy":false}  → {"ok":true}            after the mount is gone, the final
 //                                                            checkpoint written and the wear file
 //                                                            saved; the server then exits
+//   {"op":"snapshot","reqs":[...]} → {"ok":true,"replies":[...]} after the checkpoint that holds
+//                                    them (requests within 20 ms share it; see cmd_snapshot.ts)
+//   {"op":"snapshot-list"}         → {"ok":true,"list":[...],"heldBytes":N}
+//   {"op":"snapshot-diff","a","b"} → {"ok":true,"diff":{"added","removed","changed"}}
 //   anything else                  → {"ok":false,"error":"...","errno":"EINVAL"}
 //
 // Invariants:

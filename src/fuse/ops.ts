@@ -30,7 +30,7 @@
 
 import { constants as fsc } from 'node:fs';
 import { constants as osc } from 'node:os';
-import type { FileSystem } from '../fs/fs.js';
+import type { FileSystem, SnapReply, SnapRequest } from '../fs/fs.js';
 import type { Attr } from '../fs/types.js';
 import { is_dir, S_IFDIR, S_IFMT, S_IFREG } from '../fs/types.js';
 import type { Timespec } from '../checkpoint/clock.js';
@@ -353,6 +353,34 @@ export class CowlogOps {
       if (e instanceof FsError) throw e;
       throw new FsError('EIO', `sync failed (errno ${-r}); see the log`);
     }
+  }
+
+  /**
+   * Snapshot operations from the control channel, as one batch (one checkpoint). A rollback is
+   * refused while any file is open on the mount; after one, the cached directory paths are
+   * forgotten (they named the old tree's inodes).
+   */
+  snapshot(reqs: SnapRequest[]): SnapReply[] {
+    this.guard(true);
+    const open = this.handles.size;
+    const busy = (r: SnapRequest): boolean => r.op === 'rollback' && open > 0;
+    const allowed = reqs.filter((r) => !busy(r));
+    let done: SnapReply[];
+    try {
+      done = allowed.length ? this.fs.snapshot(allowed) : [];
+    } catch (e) {
+      const r = this.fail('snapshot', '(control)', e);
+      if (e instanceof FsError) throw e;
+      throw new FsError('EIO', `snapshot operation failed (errno ${-r}); see the log`);
+    }
+    if (allowed.some((r, i) => r.op === 'rollback' && done[i]!.ok)) {
+      this.dirs.clear();
+      this.hidden.clear();
+    }
+    let k = 0;
+    return reqs.map((r) => (busy(r)
+      ? { ok: false, error: new FsError('EBUSY', `${open} file${open > 1 ? 's are' : ' is'} open on the mount: close ${open > 1 ? 'them' : 'it'} before rolling back`) }
+      : done[k++]!));
   }
 
   // ---- the operations -------------------------------------------------------------------------

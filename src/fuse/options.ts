@@ -28,6 +28,8 @@ export interface MountConfig {
   commit: number | null;
   /** mount flags handed to the kernel through libfuse */
   kernel: string[];
+  /** serve this snapshot (read-only) or clone instead of the main tree */
+  snapshot: string | null;
 }
 
 /** Flags libfuse 2.9 turns into mount(2) flags. */
@@ -57,6 +59,8 @@ export const MOUNT_OPTIONS_HELP = `mount options (-o, comma-separated):
   attr_timeout=S       seconds the kernel caches attributes (default 0: hard links
                        show their true link count and size at once)
   entry_timeout=S      seconds the kernel caches name lookups (default 1)
+  snapshot=NAME        serve snapshot NAME (read-only) or clone NAME (read-write) instead of
+                       the main tree (as --snapshot NAME)
   commit=S             seconds between timer checkpoints when something changed
                        (default 30; fsync is durable at once whatever this is)
   nosuid,nodev,noexec,sync,dirsync,noatime,...  kernel mount flags (FUSE mounts are
@@ -72,7 +76,7 @@ function seconds(name: string, v: string): number {
 /** Parses the -o lists given (each comma-separated) into a MountConfig. */
 export function mount_options_parse(lists: readonly string[], isRoot: boolean): MountConfig {
   const c: MountConfig = {
-    readOnly: false, wear: null, log: null, allowOther: isRoot, attrTimeout: 0, entryTimeout: 1, commit: null, kernel: [],
+    readOnly: false, wear: null, log: null, allowOther: isRoot, attrTimeout: 0, entryTimeout: 1, commit: null, kernel: [], snapshot: null,
   };
   for (const list of lists) {
     for (const raw of list.split(',')) {
@@ -94,6 +98,7 @@ export function mount_options_parse(lists: readonly string[], isRoot: boolean): 
       else if (name === 'attr_timeout') c.attrTimeout = seconds(name, need());
       else if (name === 'entry_timeout') c.entryTimeout = seconds(name, need());
       else if (name === 'commit') c.commit = Math.max(1, seconds(name, need()));
+      else if (name === 'snapshot') c.snapshot = need();
       else if (value === undefined && KERNEL_FLAGS.has(name)) { if (!c.kernel.includes(name)) c.kernel.push(name); }
       else if (value === undefined && IGNORED.has(name)) continue;
       else if (IGNORED_PREFIX.some((p) => o.startsWith(p))) continue;

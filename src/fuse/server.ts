@@ -25,6 +25,7 @@ import { device_open } from '../device/file.js';
 import type { FileDevice } from '../device/file.js';
 import type { BlockDevice } from '../device/device.js';
 import { FileSystem } from '../fs/fs.js';
+import type { SnapReply, SnapRequest } from '../fs/fs.js';
 import { WearTracker } from '../wear/tracker.js';
 import { FsError } from '../util/errors.js';
 import { FuseBindingError, FuseMount, fuse_serve } from './binding.js';
@@ -42,6 +43,8 @@ import type { FuseConn, ServerState } from './runtime.js';
 
 export const LOG_DIR_DEFAULT = '/var/log/cowlog';
 const TICK_MS = 1000;
+/** snapshot requests this close together share one checkpoint */
+const SNAP_BATCH_MS = 20;
 
 export interface ServerOptions {
   device: string;
@@ -173,10 +176,20 @@ export async function server_run(o: ServerOptions): Promise<number> {
       if (fs.existsSync(wearPath)) tracker.continueFrom(WearTracker.load(wearPath));
       dev = tracker;
     }
-    fsys = FileSystem.mount(dev, {
+    const engine_mount = (): FileSystem => FileSystem.mount(dev, {
       readOnly: c.readOnly, log: (m) => log.info(`engine: ${m}`),
       ...(c.commit !== null ? { checkpointIntervalMs: c.commit * 1000 } : {}),
+      ...(c.snapshot !== null ? { snapshot: c.snapshot } : {}),
     });
+    try {
+      fsys = engine_mount();
+    } catch (e) {
+      // a snapshot (not a clone) is served read-only without being asked to
+      if (!(c.snapshot !== null && !c.readOnly && e instanceof FsError && e.code === 'EROFS')) throw e;
+      c.readOnly = true;
+      log.info(`snapshot ${c.snapshot} is read-only: mounting it read-only`);
+      fsys = engine_mount();
+    }
     // the root inode is the first thing every client asks for: damage there fails the mount
     fsys.getattr(1);
   } catch (e) {
@@ -249,8 +262,76 @@ export async function server_run(o: ServerOptions): Promise<number> {
       checkpointSeq: fsys.vol.seq,
     };
   };
+  // Snapshot requests arriving within SNAP_BATCH_MS of each other are applied together: one
+  // checkpoint for all of them (batched root flips). A rollback's answer waits out the kernel's
+  // entry cache, so that names cached before the switch are looked up again once it returns.
+  let snapQueue: { reqs: SnapRequest[]; answer: (r: ControlReply) => void }[] = [];
+  let snapTimer: NodeJS.Timeout | null = null;
+  const snap_flush = (): void => {
+    snapTimer = null;
+    const q = snapQueue;
+    snapQueue = [];
+    const all = q.flatMap((x) => x.reqs);
+    let replies: SnapReply[];
+    try {
+      replies = ops.snapshot(all);
+    } catch (e) {
+      const err = e instanceof FsError ? e : new FsError('EIO', message_of(e));
+      replies = all.map(() => ({ ok: false, error: err }));
+    }
+    const okCount = replies.filter((r) => r.ok).length;
+    if (okCount) log.info(`snapshot: ${all.map((r, i) => `${r.op} ${r.name}${replies[i]!.ok ? '' : ' (refused)'}`).join(', ')} in checkpoint ${fsys.vol.seq}`);
+    const rolled = all.some((r, i) => r.op === 'rollback' && replies[i]!.ok);
+    const send = (): void => {
+      let k = 0;
+      for (const x of q) {
+        const mine = replies.slice(k, k + x.reqs.length);
+        k += x.reqs.length;
+        x.answer({
+          ok: true, checkpointSeq: fsys.vol.seq,
+          replies: mine.map((r) => (r.ok ? { ok: true, ...(r.kept ? { kept: r.kept } : {}) } : { ok: false, error: r.error.message, errno: r.error.code })),
+        });
+      }
+    };
+    if (rolled) setTimeout(send, c.entryTimeout * 1000 + 50);
+    else send();
+  };
+  const snap_requests = (raw: unknown): SnapRequest[] => {
+    if (!Array.isArray(raw) || raw.length === 0 || raw.length > 1024) throw new FsError('EINVAL', '"reqs" must be a list of 1 to 1024 snapshot requests');
+    return raw.map((r: unknown): SnapRequest => {
+      const x = r as Record<string, unknown>;
+      const name = x?.['name'];
+      if (typeof name !== 'string') throw new FsError('EINVAL', 'each snapshot request needs a string "name"');
+      switch (x['op']) {
+        case 'create': case 'delete': return { op: x['op'], name };
+        case 'rollback': return { op: 'rollback', name, discard: x['discard'] === true };
+        case 'clone':
+          if (typeof x['from'] !== 'string') throw new FsError('EINVAL', 'a clone request needs a string "from"');
+          return { op: 'clone', from: x['from'], name };
+        default: throw new FsError('EINVAL', `unknown snapshot request '${String(x?.['op'])}' (create, delete, rollback, clone)`);
+      }
+    });
+  };
   const control = async (req: ControlRequest): Promise<ControlReply> => {
     switch (req.op) {
+      case 'snapshot': {
+        const reqs = snap_requests(req['reqs']);
+        if (c.readOnly) throw new FsError('EROFS', `${mountpoint} is mounted read-only: snapshots cannot change through it`);
+        if (c.attrTimeout > 0 && reqs.some((r) => r.op === 'rollback')) {
+          throw new FsError('EINVAL', `${mountpoint} is mounted with attr_timeout=${c.attrTimeout}: the kernel may show the old tree's attributes after a rollback; unmount and roll back the device, or remount with attr_timeout=0`);
+        }
+        return new Promise<ControlReply>((answer) => {
+          snapQueue.push({ reqs, answer });
+          snapTimer ??= setTimeout(snap_flush, SNAP_BATCH_MS);
+        });
+      }
+      case 'snapshot-list':
+        return { ok: true, list: fsys.snapshot_list({ usage: req['usage'] === true }), heldBytes: fsys.snapshot_held_bytes(), mounted: fsys.snapshotMounted };
+      case 'snapshot-diff': {
+        const a = req['a'], b = req['b'];
+        if (typeof a !== 'string' || typeof b !== 'string') throw new FsError('EINVAL', 'snapshot-diff needs string "a" and "b"');
+        return { ok: true, diff: fsys.snapshot_diff(a, b) };
+      }
       case 'status':
         return { ok: true, status: status() };
       case 'sync':
@@ -276,7 +357,7 @@ export async function server_run(o: ServerOptions): Promise<number> {
         return { ok: true, wear: wearPath };
       }
       default:
-        return { ok: false, errno: 'EINVAL', error: `unknown control request '${req.op}' (status, sync, unmount)` };
+        return { ok: false, errno: 'EINVAL', error: `unknown control request '${req.op}' (status, sync, unmount, snapshot, snapshot-list, snapshot-diff)` };
     }
   };
 

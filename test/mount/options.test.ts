@@ -17,7 +17,8 @@ import type { FuseOps, FuseStat } from '../../src/fuse/binding.js';
 
 t.test('-o options: cowlog\'s own, kernel flags passed on, fstab words ignored, the rest refused', async (t) => {
   const d = mount_options_parse([], false);
-  t.same(d, { readOnly: false, wear: null, log: null, allowOther: false, attrTimeout: 0, entryTimeout: 1, commit: null, kernel: [] }, 'defaults for a user');
+  t.same(d, { readOnly: false, wear: null, log: null, allowOther: false, attrTimeout: 0, entryTimeout: 1, commit: null, kernel: [], snapshot: null }, 'defaults for a user');
+  t.equal(mount_options_parse(['snapshot=A'], false).snapshot, 'A', 'snapshot= names the snapshot or clone to serve');
   t.equal(mount_options_parse(['commit=5'], true).commit, 5, 'commit= sets the checkpoint interval');
   t.equal(mount_options_parse([], true).allowOther, true, 'allow_other by default when root mounts');
   const c = mount_options_parse(['rw,nosuid,nodev,noexec,relatime,defaults,noauto,_netdev,x-systemd.automount', 'ro,wear=/w/f.wear,log=/l/f.log', 'attr_timeout=1.5,entry_timeout=0,noallow_other,nosuid'], true);
