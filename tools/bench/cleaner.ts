@@ -11,7 +11,10 @@
 //   skew 80/20    the same at 80 %, 80 % of the overwrites to 20 % of the blocks
 //   smallsync     30,000 small-file operations, fsync after every write: WAF and hottest block
 //
-// Usage: node dist/tools/bench/cleaner.js [--ops N] [--only NAME] [--json FILE]
+// Each runs twice: on a memory device in this process (fast), then on a loop device through a
+// cowlog mount (tools/bench/cleaner_mount.ts: the figures to report).
+//
+// Usage: node dist/tools/bench/cleaner.js [--ops N] [--only NAME] [--memory-only | --mount-only] [--json FILE]
 
 import fs from 'node:fs';
 import { MemoryDevice } from '../../src/device/memory.js';
@@ -133,23 +136,46 @@ export function scenarios(ops: number): RunOptions[] {
   ];
 }
 
-function main(): void {
-  const ops = Number(arg('--ops') ?? 100000);
-  const only = arg('--only');
-  const rows: ScenarioResult[] = [];
-  for (const s of scenarios(ops)) {
-    if (only && !s.name.startsWith(only)) continue;
-    process.stderr.write(`bench-cleaner: ${s.name} ...\n`);
-    rows.push(scenario_run(s));
-  }
+function table(title: string, rows: ScenarioResult[]): string {
   const pad = (x: string, n: number): string => x.padStart(n);
-  process.stdout.write(`cowlog cleaner and space on a 64 MiB memory device (engine without FUSE; WAF of the steady phase after the fill)\n`);
-  process.stdout.write(`${'scenario'.padEnd(20)} ${pad('WAF', 6)} ${pad('target', 7)} ${pad('usable', 7)} ${pad('host MiB', 9)} ${pad('asked', 7)} ${pad('hottest', 8)} ${pad('spread', 7)} ${pad('ckpts', 6)} ${pad('cleaned', 8)} ${pad('moved', 8)} ${pad('recycled', 9)} verify fsck ${pad('s', 5)}\n`);
+  const out = [title, `${'scenario'.padEnd(20)} ${pad('WAF', 6)} ${pad('target', 7)} ${pad('usable', 7)} ${pad('host MiB', 9)} ${pad('asked', 7)} ${pad('hottest', 8)} ${pad('spread', 7)} ${pad('ckpts', 6)} ${pad('cleaned', 8)} ${pad('moved', 8)} ${pad('recycled', 9)} verify fsck ${pad('s', 5)}`];
   for (const r of rows) {
-    process.stdout.write(`${r.name.padEnd(20)} ${pad(r.waf.toFixed(2), 6)} ${pad(r.target === null ? '-' : `<=${r.target}`, 7)} ${pad(r.usable === undefined ? '-' : `${(r.usable * 100).toFixed(1)}%`, 7)} ${pad(r.hostMiB.toFixed(1), 9)} ${pad(r.askedMiB.toFixed(1), 7)} ${pad(String(r.hottest), 8)} ${pad(r.spread.toFixed(2), 7)} ${pad(String(r.checkpoints), 6)} ${pad(String(r.segmentsCleaned), 8)} ${pad(String(r.blocksMoved), 8)} ${pad(String(r.ssrBlocks), 9)} ${r.verify ? 'ok    ' : 'FAILED'} ${r.fsckErrors ? 'ERR ' : 'ok  '} ${pad(r.seconds.toFixed(1), 5)}\n`);
+    out.push(`${r.name.padEnd(20)} ${pad(r.waf.toFixed(2), 6)} ${pad(r.target === null ? '-' : `<=${r.target}`, 7)} ${pad(r.usable === undefined ? '-' : `${(r.usable * 100).toFixed(1)}%`, 7)} ${pad(r.hostMiB.toFixed(1), 9)} ${pad(r.askedMiB.toFixed(1), 7)} ${pad(String(r.hottest), 8)} ${pad(r.spread.toFixed(2), 7)} ${pad(String(r.checkpoints), 6)} ${pad(String(r.segmentsCleaned), 8)} ${pad(String(r.blocksMoved), 8)} ${pad(String(r.ssrBlocks), 9)} ${r.verify ? 'ok    ' : 'FAILED'} ${r.fsckErrors ? 'ERR ' : 'ok  '} ${pad(r.seconds.toFixed(1), 5)}`);
   }
-  const json = arg('--json');
-  if (json) fs.writeFileSync(json, JSON.stringify(rows, null, 2));
+  return out.join('\n') + '\n';
 }
 
-if (process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/^.*\/dist\//, 'dist/'))) main();
+async function main(): Promise<void> {
+  const ops = Number(arg('--ops') ?? 100000);
+  const only = arg('--only');
+  const memory = !process.argv.includes('--mount-only');
+  const mount = !process.argv.includes('--memory-only');
+  const chosen = scenarios(ops).filter((s) => !only || s.name.startsWith(only));
+  const result: { memory?: ScenarioResult[]; mount?: ScenarioResult[] } = {};
+  if (memory) {
+    const rows: ScenarioResult[] = [];
+    for (const s of chosen) {
+      process.stderr.write(`bench-cleaner: ${s.name} (memory device) ...\n`);
+      rows.push(scenario_run(s));
+    }
+    result.memory = rows;
+    process.stdout.write(table('cowlog cleaner and space on a 64 MiB memory device (the engine without FUSE; WAF of the steady phase after the fill)', rows));
+  }
+  if (mount) {
+    const { scenario_run_mount } = await import('./cleaner_mount.js');
+    const rows: ScenarioResult[] = [];
+    for (const s of chosen) {
+      process.stderr.write(`bench-cleaner: ${s.name} (loop device through the mount) ...\n`);
+      rows.push(await scenario_run_mount(s));
+    }
+    result.mount = rows;
+    if (memory) process.stdout.write('\n');
+    process.stdout.write(table('cowlog cleaner and space on a 64 MiB loop device through the FUSE mount (the reported figures; counters since mkfs)', rows));
+  }
+  const json = arg('--json');
+  if (json) fs.writeFileSync(json, JSON.stringify(result, null, 2));
+  const all = [...(result.memory ?? []), ...(result.mount ?? [])];
+  if (all.some((r) => !r.verify || r.fsckErrors)) process.exitCode = 1;
+}
+
+if (process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/^.*\/dist\//, 'dist/'))) void main();
