@@ -270,7 +270,7 @@ export class Cleaner {
 
   /**
    * Static wear levelling: when the most-written segment has been opened more than
-   * `WEAR_SPREAD` times more often than the least-written one still holding data, that one holds
+   * `WEAR_SPREAD` times beyond the least-written one still holding data, that one holds
    * cold data that keeps it out of use. Its blocks move to the most-written free segment (cold
    * data rests on worn segments) and it goes back to the pool, where allocation (least written
    * first) hands it to the hot logs next.

@@ -12,6 +12,7 @@ import { HEAD_NAMES, SegState } from '../log/segments.js';
 import { WearTracker, wear_path_default } from '../wear/tracker.js';
 import { wear_stats } from '../wear/stats.js';
 import { snapshots_held } from '../snap/usage.js';
+import { WEAR_SPREAD } from '../cleaner/cleaner.js';
 import { SNAP_FLAG_WRITABLE } from '../format/snapshot.js';
 
 const HELP = `usage: cowlog info [--json] [--wear FILE] DEVICE
@@ -78,7 +79,7 @@ export const cmd_info: Command = {
         },
         segmentUtilisation: hist.map((n, i) => ({ range: i === 10 ? '100%' : `${i * 10}-${i * 10 + 9}%`, segments: n })),
         heads: log.heads.map((h, i) => ({ head: HEAD_NAMES[i], segment: h.seg, offset: h.off })),
-        segmentWrites: { min: wMin, mean: wSum / g.segCount, max: wMax, spread: wSum ? wMax / (wSum / g.segCount) : 0 },
+        segmentWrites: { min: wMin, mean: wSum / g.segCount, max: wMax, spread: wSum ? wMax / (wSum / g.segCount) : 0, range: wMax - wMin, levelBound: WEAR_SPREAD },
         sinceMkfs: { ...v.totals },
         snapshots: (() => {
           const list = v.snaps.list();
@@ -104,7 +105,7 @@ export const cmd_info: Command = {
         ...hist.map((n, i) => `  ${(i === 10 ? '100%' : `${i * 10}-${i * 10 + 9}%`).padStart(7)}  ${String(n).padStart(6)}  ${'#'.repeat(Math.round((60 * n) / Math.max(1, inuse)))}`),
         `log heads   ${log.heads.map((h, i) => `${HEAD_NAMES[i]} ${h.seg < 0 ? '-' : `${h.seg}+${h.off}`}`).join(', ')}`,
         `cleaner     since mkfs: ${v.totals.segmentsCleaned} segments cleaned, ${v.totals.blocksMoved} blocks moved, ${v.totals.blocksRecycled} blocks written into holes of dirty segments; ${v.totals.checkpoints} checkpoints`,
-        `segment wear  times each segment was written: min ${wMin}, mean ${(wSum / g.segCount).toFixed(2)}, max ${wMax}${wSum ? ` (spread ${(wMax / (wSum / g.segCount)).toFixed(2)})` : ''}`,
+        `segment wear  times each segment was written: min ${wMin}, mean ${(wSum / g.segCount).toFixed(2)}, max ${wMax}; max − min ${wMax - wMin} (static wear levelling acts beyond ${WEAR_SPREAD})`,
         wear
           ? `block wear  (${wear.file}) ${bytes_human(wear.hostBytes)} in ${wear.requests} requests; hottest block ${wear.hottestBlock} written ${wear.hottestCount} times; mean ${wear.meanOfWritten.toFixed(2)} over ${wear.blocksWritten} blocks written; spread ${wear.spread.toFixed(2)}, CV ${wear.cv.toFixed(2)}; ${wear.blocksNeverWritten} never written`
           : `block wear  no wear file at ${wearPath} (mount with --wear to record one)`,

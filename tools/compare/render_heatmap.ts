@@ -130,7 +130,7 @@ export function heatmap_svg(rec: WearRecord, opts: HeatmapOptions = {}): { svg: 
     parts.push(`<circle cx="${cx}" cy="${cy}" r="9" fill="none" stroke="#00b4ff" stroke-width="2"/>`);
     const what = opts.hottestWhat ? ` — ${opts.hottestWhat}` : '';
     parts.push(svg_text(gridX, gridY + gridH + 16,
-      `◯ hottest: block ${fmt_int(stats.hottestBlock)} at ${fmt_addr(stats.hottestBlock * rec.blockSize)}, ${fmt_int(stats.hottestCount)} writes${what}`,
+      `◯ hottest: block ${fmt_int(stats.hottestBlock)} at ${fmt_addr(stats.hottestBlock * rec.blockSize)}, ${fmt_int(stats.hottestCount)} ${stats.hottestCount === 1 ? 'write' : 'writes'}${what}`,
       'font-size="11" fill="#0077aa"'));
   }
 
