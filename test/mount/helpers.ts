@@ -12,7 +12,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { cmd_run, DIST, fuse_conn_abort, fuse_conn_of, mountinfo_find } from '../helpers/fusemount.js';
-import type { FuseMountOptions, RunOptions, RunResult } from '../helpers/fusemount.js';
+import type { FuseMountOptions, Mounted, RunOptions, RunResult } from '../helpers/fusemount.js';
+import type { Test } from 'tap';
 import { mountinfo_read, pid_alive, state_read } from '../../src/fuse/runtime.js';
 
 export const ROOT = path.join(DIST, '..');
@@ -97,4 +98,12 @@ export async function until(pred: () => boolean | Promise<boolean>, ms = 10_000)
     if (Date.now() > end) return false;
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/** Tears a mount down by SIGTERM alone (the server unmounts and exits by itself), then fsck -n is clean. */
+export async function clean_after(t: Test, m: Mounted, image: string): Promise<void> {
+  const rep = await m.teardown();
+  t.ok(rep.clean && rep.steps.join() === 'SIGTERM', `the server unmounted and exited on SIGTERM (${rep.steps.join(', ')})`, { stderr: m.stderr().split('\n').slice(-12).join('\n') });
+  const f = await fsck(image, '-n');
+  t.equal(f.code, 0, 'fsck: clean', { stdout: f.stdout, stderr: f.stderr });
 }

@@ -6,7 +6,7 @@ import t from 'tap';
 import type { Test } from 'tap';
 import { as_user, fuse_unavailable, mount_with } from '../helpers/fusemount.js';
 import type { Mounted } from '../helpers/fusemount.js';
-import { cowlog_server, fsck, image_make, ROOT, tmp_dir } from './helpers.js';
+import { clean_after, cowlog_server, image_make, ROOT, tmp_dir } from './helpers.js';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 
@@ -25,13 +25,6 @@ function kv(out: string): Map<string, string> {
     if (sp > 0) m.set(line.slice(0, sp), line.slice(sp + 1));
   }
   return m;
-}
-
-async function clean_after(t: Test, m: Mounted, image: string): Promise<void> {
-  const rep = await m.teardown();
-  t.ok(rep.clean && rep.steps.join() === 'SIGTERM', `the server unmounted and exited on SIGTERM (${rep.steps.join(', ')})`, { stderr: m.stderr().split('\n').slice(-12).join('\n') });
-  const f = await fsck(image, '-n');
-  t.equal(f.code, 0, 'fsck: clean', { stdout: f.stdout, stderr: f.stderr });
 }
 
 const skip = await fuse_unavailable();

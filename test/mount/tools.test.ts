@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fuse_unavailable, mount_with } from '../helpers/fusemount.js';
 import type { Mounted } from '../helpers/fusemount.js';
-import { cowlog_server, fsck, image_make, ROOT, SOAK, tmp_dir } from './helpers.js';
+import { clean_after, cowlog_server, image_make, ROOT, SOAK, tmp_dir } from './helpers.js';
 
 /** The part of node_modules copied: many small files, a few large ones, symlinks (.bin). */
 const TREE = SOAK ? ['.'] : ['@tapjs', 'typescript', 'vega-lite', '@types', '.bin'];
@@ -23,13 +23,6 @@ async function bash(t: Test, m: Mounted, script: string, timeoutMs = 180_000): P
   const r = await m.run('bash', ['-c', `set -e -o pipefail\n${script}`], { timeoutMs });
   t.equal(r.code, 0, 'the script runs', { output: r.stderr.slice(-2000) + r.stdout.slice(-1000) });
   return r.stdout;
-}
-
-async function clean_after(t: Test, m: Mounted, image: string): Promise<void> {
-  const rep = await m.teardown();
-  t.ok(rep.clean, `the server exited on SIGTERM (${rep.steps.join(', ')})`);
-  const f = await fsck(image, '-n');
-  t.equal(f.code, 0, 'fsck: clean', { stdout: f.stdout, stderr: f.stderr });
 }
 
 const skip = await fuse_unavailable();
