@@ -80,7 +80,7 @@ if diff -r --no-dereference "$WORK/system-A" "$MNT" >/dev/null; then echo "the t
 run cowlog snapshot list "$MNT"
 run cowlog umount "$MNT"
 run cowlog fsck "$LOOP"
-cowlog info --wear "$WORK/session.wear" "$LOOP" | grep -E -A1 "^(space|snapshots|cleaner|block wear)"
+cowlog info --wear "$WORK/session.wear" "$LOOP" | grep -E "^(space|snapshots|cleaner|segment wear|block wear)"
 
 step "4a. Wear of this session: every block write the demo made, as a heatmap"
 run cowlog wear heatmap "$WORK/session.wear" --out "$OUT/demo-session.png"

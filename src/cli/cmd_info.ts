@@ -107,7 +107,7 @@ export const cmd_info: Command = {
         `cleaner     since mkfs: ${v.totals.segmentsCleaned} segments cleaned, ${v.totals.blocksMoved} blocks moved, ${v.totals.blocksRecycled} blocks written into holes of dirty segments; ${v.totals.checkpoints} checkpoints`,
         `segment wear  times each segment was written: min ${wMin}, mean ${(wSum / g.segCount).toFixed(2)}, max ${wMax}; max − min ${wMax - wMin} (static wear levelling acts beyond ${WEAR_SPREAD})`,
         wear
-          ? `block wear  (${wear.file}) ${bytes_human(wear.hostBytes)} in ${wear.requests} requests; hottest block ${wear.hottestBlock} written ${wear.hottestCount} times; mean ${wear.meanOfWritten.toFixed(2)} over ${wear.blocksWritten} blocks written; spread ${wear.spread.toFixed(2)}, CV ${wear.cv.toFixed(2)}; ${wear.blocksNeverWritten} never written`
+          ? `block wear  (${wear.file}) ${bytes_human(wear.hostBytes)} in ${wear.requests} requests; hottest block ${wear.hottestBlock} written ${wear.hottestCount === 1 ? 'once' : `${wear.hottestCount} times`}; mean ${wear.meanOfWritten.toFixed(2)} over ${wear.blocksWritten} blocks written; spread ${wear.spread.toFixed(2)}, CV ${wear.cv.toFixed(2)}; ${wear.blocksNeverWritten} never written`
           : `block wear  no wear file at ${wearPath} (mount with --wear to record one)`,
       ];
       process.stdout.write(lines.join('\n') + '\n');

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from './command.js';
-import { UsageError, size_parse } from './command.js';
+import { UsageError, bytes_human, size_parse } from './command.js';
 
 const HELP = `usage:
   cowlog wear workload --profile P --ops N --seed S --device-size 64M [options] > w.jsonl
@@ -191,7 +191,7 @@ async function heatmap(argv: string[]): Promise<number> {
   await r.heatmap_render(rec, png);
   const { wear_stats } = await import('../wear/stats.js');
   const st = wear_stats(rec.counts);
-  process.stdout.write(`${png}: ${rec.meta.fs} (${rec.meta.source}), ${rec.bytes} host bytes, hottest block ${st.hottestBlock} x${st.hottestCount}, ` +
+  process.stdout.write(`${png}: ${rec.meta.fs} (${rec.meta.source}), ${bytes_human(Number(rec.bytes))} written, hottest block ${st.hottestBlock} (${st.hottestCount} ${st.hottestCount === 1 ? 'write' : 'writes'}), ` +
     `${st.blocksWritten} of ${st.blocks} blocks written\n`);
   return 0;
 }
