@@ -437,6 +437,29 @@ export class Volume {
     return out;
   }
 
+  /**
+   * Whether overwriting data block `a` of the mounted tree may leave it held by another root, so
+   * that the overwrite takes a block without freeing one. `bornMax` comes from held_birth_max().
+   */
+  block_held(a: number, bornMax: number): boolean {
+    return this.log.refs(a) > 1 || this.log.summary(a).birth <= bornMax;
+  }
+
+  /**
+   * Blocks born at or before this checkpoint may be held by another root: 0 with no snapshot
+   * or clone. A snapshot holds only blocks born by its checkpoint; a clone takes blocks after
+   * its creation that a rollback can share with the mounted tree, so with a clone every block
+   * counts as possibly held.
+   */
+  held_birth_max(): number {
+    let max = 0;
+    for (const e of this.snaps.list()) {
+      if (e.flags & SNAP_FLAG_WRITABLE) return Infinity;
+      if (e.seq > max) max = e.seq;
+    }
+    return max;
+  }
+
   /** The root of SNAP entry `index` (the mounted tree's current root if it is that one). */
   snap_root(index: number): NodeId {
     if (index === this.treeIndex - 1) return this.root;
@@ -462,6 +485,8 @@ export class Volume {
   tree_select(name: string | null): void {
     const k = name === null ? 0 : this.tree_check(name).index + 1;
     if (k === this.treeIndex) return;
+    // pages roll-forward rebuilt belong to the tree the checkpoint named, not to this one
+    this.replayPages.clear();
     assert(this.redoDirty.size === 0, 'switching trees with changes pending');
     if (this.treeIndex === 0) this.mainRoot = this.root;
     else this.snaps.root_set(this.treeIndex - 1, this.root);

@@ -33,7 +33,10 @@ export interface DataCtx {
   icache: InodeCache;
   clock: Clock;
   cleaner: Cleaner;
-  /** dirty page bytes and the number of dirty pages that need new blocks, over all inodes */
+  /**
+   * dirty page bytes, and the dirty pages that will take a block without freeing one (new and
+   * held pages: InodeMem.newPages + heldPages), over all inodes
+   */
   dirty: { bytes: number; newPages: number; max: number };
   /** throws ENOSPC unless `blocks` more blocks of user data fit */
   space_admit(blocks: number): void;
@@ -176,9 +179,13 @@ export function file_write(ctx: DataCtx, m: InodeMem, off: number, data: Uint8Ar
   }
   const first = Math.floor(off / BLOCK_SIZE);
   const last = Math.floor((end - 1) / BLOCK_SIZE);
+  // pages about to become dirty that need space: unmapped ones, and overwrites of blocks that
+  // another root may hold (the overwrite frees nothing then)
+  const bornMax = vol.held_birth_max();
+  const needs = (addr: number): boolean => addr === 0 || (bornMax > 0 && vol.block_held(addr, bornMax));
   let fresh = 0;
   const probe = new MapReader(vol, m.ino);
-  for (let idx = first; idx <= last; idx++) if (!m.pages.has(idx) && probe.slot(idx).addr === 0) fresh++;
+  for (let idx = first; idx <= last; idx++) if (!m.pages.has(idx) && needs(probe.slot(idx).addr)) fresh++;
   if (fresh > 0) ctx.space_admit(fresh);
   // admission may clean, and the cleaner moves blocks of this very file: look the maps up again
   const maps = fresh > 0 ? new MapReader(vol, m.ino) : probe;
@@ -194,12 +201,12 @@ export function file_write(ctx: DataCtx, m: InodeMem, off: number, data: Uint8Ar
     const to = Math.min(end, bStart + BLOCK_SIZE);
     if (!page) {
       const whole = from === bStart && to === bStart + BLOCK_SIZE;
-      const mapped = maps.slot(idx).addr !== 0;
+      const addr = maps.slot(idx).addr;
       // a whole page is entirely overwritten just below, so the slab needs no zeroing
       page = whole ? slab!.subarray((idx - wholeFirst) * BLOCK_SIZE, (idx - wholeFirst + 1) * BLOCK_SIZE) : block_content(ctx, m, maps, idx);
       m.pages.set(idx, page);
       ctx.dirty.bytes += BLOCK_SIZE;
-      if (!mapped) { m.newPages++; ctx.dirty.newPages++; }
+      if (addr === 0) { m.newPages++; ctx.dirty.newPages++; } else if (needs(addr)) { m.heldPages++; ctx.dirty.newPages++; }
     }
     page.set(data.subarray(from - off, to - off), from - bStart);
     const r = m.ranges.get(idx);
@@ -233,7 +240,7 @@ export function file_flush(ctx: DataCtx, m: InodeMem, prepare = true, keep?: Rea
     return;
   }
   const idxs = [...m.pages.keys()].filter((i) => !keep?.has(i)).sort((a, b) => a - b);
-  const newBefore = m.newPages;
+  const needBefore = m.newPages + m.heldPages;
   const maps = new MapReader(vol, m.ino);
   const hot: number[] = [];
   const warm: number[] = [];
@@ -271,10 +278,17 @@ export function file_flush(ctx: DataCtx, m: InodeMem, prepare = true, keep?: Rea
     if (m.logged.delete(idx)) ctx.logged.pages--;
   }
   if (m.logged.size === 0) ctx.logged.inodes.delete(m);
-  m.newPages = 0;
-  const after = new MapReader(vol, m.ino);
-  for (const idx of m.pages.keys()) if (after.slot(idx).addr === 0) m.newPages++;
-  ctx.dirty.newPages += m.newPages - newBefore;
+  m.newPages = m.heldPages = 0;
+  if (m.pages.size > 0) {
+    const after = new MapReader(vol, m.ino);
+    const bornMax = vol.held_birth_max();
+    for (const idx of m.pages.keys()) {
+      const addr = after.slot(idx).addr;
+      if (addr === 0) m.newPages++;
+      else if (bornMax > 0 && vol.block_held(addr, bornMax)) m.heldPages++;
+    }
+  }
+  ctx.dirty.newPages += m.newPages + m.heldPages - needBefore;
   m.rec.size = m.size;
   if (m.mtime) times_set(m.rec, 'm', m.mtime);
   if (m.ctime) times_set(m.rec, 'c', m.ctime);
@@ -352,13 +366,13 @@ export function file_truncate(ctx: DataCtx, m: InodeMem, size: number): void {
 export function inode_records_drop(ctx: DataCtx, m: InodeMem): void {
   const vol = ctx.vol;
   ctx.dirty.bytes -= m.pages.size * BLOCK_SIZE;
-  ctx.dirty.newPages -= m.newPages;
+  ctx.dirty.newPages -= m.newPages + m.heldPages;
   m.pages.clear();
   m.ranges.clear();
   ctx.logged.pages -= m.logged.size;
   m.logged.clear();
   ctx.logged.inodes.delete(m);
-  m.newPages = 0;
+  m.newPages = m.heldPages = 0;
   m.mtime = m.ctime = null;
   const keys: Key[] = [];
   vol.scan(key(m.ino, 0, 0), key(m.ino, KEY_MAX.kind, KEY_MAX.off), (k) => { keys.push(k); });

@@ -30,6 +30,11 @@ export interface InodeMem {
   pages: Map<number, Buffer>;
   /** dirty pages whose block index has no block mapped yet (they will need new space) */
   newPages: number;
+  /**
+   * dirty pages over a block that a snapshot or clone may hold: writing them takes a block and
+   * frees none, so they need new space too (but add nothing to st_blocks)
+   */
+  heldPages: number;
   /** per dirty page, the byte range [lo, hi) changed since its content was last made durable */
   ranges: Map<number, [number, number]>;
   /**
@@ -63,7 +68,7 @@ export class InodeCache {
     const rec = this.vol.get(inode_key(ino));
     if (!rec) throw new FsError('ENOENT', `no inode ${ino}`);
     const r = this.vol.decode(inode_key(ino), rec, inode_decode);
-    const fresh: InodeMem = { ino, rec: r, size: r.size, mtime: null, ctime: null, pages: new Map(), newPages: 0, ranges: new Map(), logged: new Set(), open: 0 };
+    const fresh: InodeMem = { ino, rec: r, size: r.size, mtime: null, ctime: null, pages: new Map(), newPages: 0, heldPages: 0, ranges: new Map(), logged: new Set(), open: 0 };
     this.map.set(ino, fresh);
     if (this.map.size > this.max) this.evict();
     return fresh;
@@ -78,7 +83,7 @@ export class InodeCache {
   create(ino: number, rec: Inode): InodeMem {
     assert(!this.map.has(ino), () => `inode ${ino} created twice`);
     this.vol.put(inode_key(ino), inode_encode(rec));
-    const m: InodeMem = { ino, rec, size: rec.size, mtime: null, ctime: null, pages: new Map(), newPages: 0, ranges: new Map(), logged: new Set(), open: 0 };
+    const m: InodeMem = { ino, rec, size: rec.size, mtime: null, ctime: null, pages: new Map(), newPages: 0, heldPages: 0, ranges: new Map(), logged: new Set(), open: 0 };
     this.map.set(ino, m);
     return m;
   }

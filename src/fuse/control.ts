@@ -9,7 +9,8 @@
 //                                                            saved; the server then exits
 //   {"op":"snapshot","reqs":[...]} → {"ok":true,"replies":[...]} after the checkpoint that holds
 //                                    them (requests within 20 ms share it; see cmd_snapshot.ts)
-//   {"op":"snapshot-list"}         → {"ok":true,"list":[...],"heldBytes":N}
+//   {"op":"snapshot-list"}         → {"ok":true,"list":[...]} (with "usage":true: the bytes each
+//                                    would free, and "heldBytes":N of them all)
 //   {"op":"snapshot-diff","a","b"} → {"ok":true,"diff":{"added","removed","changed"}}
 //   anything else                  → {"ok":false,"error":"...","errno":"EINVAL"}
 //

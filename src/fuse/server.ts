@@ -325,8 +325,11 @@ export async function server_run(o: ServerOptions): Promise<number> {
           snapTimer ??= setTimeout(snap_flush, SNAP_BATCH_MS);
         });
       }
-      case 'snapshot-list':
-        return { ok: true, list: fsys.snapshot_list({ usage: req['usage'] === true }), heldBytes: fsys.snapshot_held_bytes(), mounted: fsys.snapshotMounted };
+      case 'snapshot-list': {
+        // what snapshots hold takes walks of whole trees on the serving thread: only when asked
+        const usage = req['usage'] === true;
+        return { ok: true, list: fsys.snapshot_list({ usage }), ...(usage ? { heldBytes: fsys.snapshot_held_bytes() } : {}), mounted: fsys.snapshotMounted };
+      }
       case 'snapshot-diff': {
         const a = req['a'], b = req['b'];
         if (typeof a !== 'string' || typeof b !== 'string') throw new FsError('EINVAL', 'snapshot-diff needs string "a" and "b"');

@@ -51,6 +51,8 @@ export function snap_delete(v: Volume, name: string): void {
   if (e.index === v.treeIndex - 1) throw new FsError('EBUSY', `${JSON.stringify(name)} is the tree this mount serves: unmount it first`);
   const root = nid_of(e.rootNid);
   v.snaps.remove(e.index);
+  // a later entry may take this slot: what was made from it now comes from its parent
+  v.snaps.parent_pass(e.index, e.parent);
   v.tree.drop(root);
 }
 

@@ -101,6 +101,11 @@ export class SnapTable {
     this.write(index, { ...e, rootNid });
   }
 
+  /** Entries made from entry `index` now name `parent` as where they came from (`index` goes). */
+  parent_pass(index: number, parent: number): void {
+    for (const e of this.list()) if (e.parent === index + 1) this.write(e.index, { ...e, parent });
+  }
+
   private write(i: number, info: SnapInfo): void {
     const old = this.entries[i];
     if (old) this.byName.delete(old.name);
