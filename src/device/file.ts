@@ -155,7 +155,8 @@ export class FileDevice implements BlockDevice {
   read(addr: number, count = 1): Buffer {
     this.open_check();
     request_check(this, addr, count);
-    const buf = Buffer.alloc(count * BLOCK_SIZE);
+    // every byte is read below or zeroed at a short read: no need to zero it first
+    const buf = Buffer.allocUnsafe(count * BLOCK_SIZE);
     let done = 0;
     while (done < buf.length) {
       let n: number;
@@ -164,8 +165,8 @@ export class FileDevice implements BlockDevice {
       } catch (e) {
         throw this.io_error('read', addr + Math.floor(done / BLOCK_SIZE), e);
       }
-      // End of file: the file shrank under us; the rest reads as zeros (buf is zero-filled).
-      if (n === 0) break;
+      // End of file: the file shrank under us; the rest reads as zeros.
+      if (n === 0) { buf.fill(0, done); break; }
       done += n;
     }
     return buf;
@@ -184,6 +185,35 @@ export class FileDevice implements BlockDevice {
       } catch (e) {
         throw this.io_error('write', addr + Math.floor(done / BLOCK_SIZE), e);
       }
+    }
+  }
+
+  writev(addr: number, parts: readonly Uint8Array[]): void {
+    this.open_check();
+    let total = 0;
+    for (const p of parts) {
+      assert(p.length % BLOCK_SIZE === 0 && p.length > 0, () => `${this.name}: writev part of ${p.length} bytes`);
+      total += p.length;
+    }
+    request_check(this, addr, total / BLOCK_SIZE);
+    if (this.readOnly) throw new FsError('EROFS', `${this.name}: opened read-only; write of block ${addr} refused`);
+    let done = 0;
+    let i = 0; // the first part not yet written in full
+    let skip = 0; // bytes of parts[i] already written
+    while (done < total) {
+      // at most IOV_MAX (1024) parts per call; a short write resumes inside a part
+      const batch: Uint8Array[] = [];
+      for (let j = i; j < parts.length && batch.length < 1024; j++) batch.push(j === i && skip > 0 ? parts[j]!.subarray(skip) : parts[j]!);
+      let n: number;
+      try {
+        n = fs.writevSync(this.fd, batch, addr * BLOCK_SIZE + done);
+      } catch (e) {
+        throw this.io_error('write', addr + Math.floor(done / BLOCK_SIZE), e);
+      }
+      done += n;
+      n += skip;
+      while (i < parts.length && n >= parts[i]!.length) { n -= parts[i]!.length; i++; }
+      skip = n;
     }
   }
 

@@ -46,7 +46,10 @@ const PATCH_BYTES_MAX = 1792;
 /** at most this many bytes of patches per fsync, so that its redo group stays about one block */
 const FSYNC_PATCH_BYTES = 3000;
 
-const ZERO_BLOCK = Buffer.alloc(BLOCK_SIZE);
+/** the range of a page written whole (shared: ranges are replaced, never changed in place) */
+const RANGE_WHOLE: [number, number] = [0, BLOCK_SIZE];
+/** the most blocks file_read asks the device for in one request */
+const READ_RUN_BLOCKS_MAX = 256;
 
 export function map_key(ino: number, chunk: number): Key {
   return key(ino, RecKind.MAP, chunk);
@@ -70,17 +73,33 @@ export function map_get(vol: Volume, ino: number, chunk: number): MapChunk | nul
 class MapReader {
   private readonly cache = new Map<number, MapChunk | null>();
   private readonly gen: number;
+  // the chunk looked up last: a run of blocks asks the same chunk many times
+  private lastChunk = -1;
+  private last: MapChunk | null = null;
   constructor(private readonly vol: Volume, private readonly ino: number) {
     this.gen = vol.moveGen;
   }
-  slot(idx: number): { addr: number; csum: number } {
-    assert(this.vol.moveGen === this.gen, () => `inode ${this.ino}: block map read across a cleaning round`);
+  /** The map chunk holding block `idx`, or null when none is recorded. */
+  chunk_of(idx: number): MapChunk | null {
     const chunk = Math.floor(idx / MAP_SLOTS);
+    if (chunk === this.lastChunk) return this.last;
+    assert(this.vol.moveGen === this.gen, () => `inode ${this.ino}: block map read across a cleaning round`);
     let m = this.cache.get(chunk);
     if (m === undefined) {
       m = map_get(this.vol, this.ino, chunk);
       this.cache.set(chunk, m);
     }
+    this.lastChunk = chunk;
+    this.last = m;
+    return m;
+  }
+  /** The address block `idx` is mapped at, 0 when unmapped. */
+  addr(idx: number): number {
+    const m = this.chunk_of(idx);
+    return m ? m.addr[idx % MAP_SLOTS]! : 0;
+  }
+  slot(idx: number): { addr: number; csum: number } {
+    const m = this.chunk_of(idx);
     if (!m) return { addr: 0, csum: 0 };
     const s = idx % MAP_SLOTS;
     return { addr: m.addr[s]!, csum: m.csum[s]! };
@@ -110,21 +129,37 @@ export function file_read(ctx: DataCtx, m: InodeMem, off: number, len: number): 
     data.copy(out, 0, off, Math.min(end, data.length));
     return out;
   }
-  const out = Buffer.alloc(end - off);
+  // every byte of out is written below: from a page, from the device or with zeros
+  const out = Buffer.allocUnsafe(end - off);
   const maps = new MapReader(ctx.vol, m.ino);
+  const lastIdx = Math.floor((end - 1) / BLOCK_SIZE);
+  const csums: number[] = [];
   for (let pos = off; pos < end;) {
     const idx = Math.floor(pos / BLOCK_SIZE);
     const inBlock = pos - idx * BLOCK_SIZE;
-    const n = Math.min(BLOCK_SIZE - inBlock, end - pos);
     const page = m.pages.get(idx);
-    let src: Buffer;
-    if (page) src = page;
-    else {
-      const { addr, csum } = maps.slot(idx);
-      src = addr === 0 ? ZERO_BLOCK : ctx.vol.data_read(addr, csum, m.ino, idx);
+    const addr = page ? 0 : maps.addr(idx);
+    if (page || addr === 0) {
+      const n = Math.min(BLOCK_SIZE - inBlock, end - pos);
+      if (page) page.copy(out, pos - off, inBlock, inBlock + n);
+      else out.fill(0, pos - off, pos - off + n);
+      pos += n;
+      continue;
     }
-    src.copy(out, pos - off, inBlock, inBlock + n);
-    pos += n;
+    // blocks that follow in the file and on the device, none of them cached: one device read
+    csums.length = 0;
+    csums.push(maps.chunk_of(idx)!.csum[idx % MAP_SLOTS]!);
+    while (idx + csums.length <= lastIdx && csums.length < READ_RUN_BLOCKS_MAX) {
+      const next = idx + csums.length;
+      if (m.pages.has(next) || maps.addr(next) !== addr + csums.length) break;
+      csums.push(maps.chunk_of(next)!.csum[next % MAP_SLOTS]!);
+    }
+    const b = ctx.vol.data_read_run(addr, csums.length, csums, 0, m.ino, idx);
+    const runEnd = Math.min(end, (idx + csums.length) * BLOCK_SIZE);
+    // the whole read is this one aligned run: the device's buffer is the answer
+    if (pos === off && inBlock === 0 && runEnd === end && b.length === end - off) return b;
+    b.copy(out, pos - off, inBlock, inBlock + (runEnd - pos));
+    pos = runEnd;
   }
   return out;
 }
@@ -176,34 +211,53 @@ export function file_write(ctx: DataCtx, m: InodeMem, off: number, data: Uint8Ar
   }
   const first = Math.floor(off / BLOCK_SIZE);
   const last = Math.floor((end - 1) / BLOCK_SIZE);
+  const wholeFirst = Math.ceil(off / BLOCK_SIZE);
+  const wholeEnd = Math.floor(end / BLOCK_SIZE);
   let fresh = 0;
   const probe = new MapReader(vol, m.ino);
-  for (let idx = first; idx <= last; idx++) if (!m.pages.has(idx) && probe.slot(idx).addr === 0) fresh++;
+  for (let idx = first; idx <= last; idx++) if (!m.pages.has(idx) && probe.addr(idx) === 0) fresh++;
   if (fresh > 0) ctx.space_admit(fresh);
   // admission may clean, and the cleaner moves blocks of this very file: look the maps up again
   const maps = fresh > 0 ? new MapReader(vol, m.ino) : probe;
+  // (a cleaning round may also have written pages of this file: which are cached is read after it)
+  let wholeUncached = 0;
+  for (let idx = wholeFirst; idx < wholeEnd; idx++) if (!m.pages.has(idx)) wholeUncached++;
   // pages the write covers whole and that are not cached yet share one slab: one allocation,
-  // and consecutive pages stay adjacent in memory, so the flush writes them without copying
-  const wholeFirst = Math.ceil(off / BLOCK_SIZE);
-  const wholeEnd = Math.floor(end / BLOCK_SIZE);
-  const slab = wholeEnd > wholeFirst ? Buffer.allocUnsafeSlow((wholeEnd - wholeFirst) * BLOCK_SIZE) : null;
+  // and consecutive pages stay adjacent in memory, so the flush writes them as one piece; when
+  // none of the whole pages is cached (a write past what is cached, the usual case) the data
+  // goes into the slab in one copy
+  const slab = wholeUncached > 0 ? Buffer.allocUnsafeSlow(wholeUncached * BLOCK_SIZE) : null;
+  const slabAll = wholeUncached === wholeEnd - wholeFirst;
+  if (slab && slabAll) slab.set(data.subarray(wholeFirst * BLOCK_SIZE - off, wholeEnd * BLOCK_SIZE - off));
+  let slabAt = 0;
   for (let idx = first; idx <= last; idx++) {
     let page = m.pages.get(idx);
     const bStart = idx * BLOCK_SIZE;
     const from = Math.max(off, bStart);
     const to = Math.min(end, bStart + BLOCK_SIZE);
+    const whole = from === bStart && to === bStart + BLOCK_SIZE;
     if (!page) {
-      const whole = from === bStart && to === bStart + BLOCK_SIZE;
-      const mapped = maps.slot(idx).addr !== 0;
-      // a whole page is entirely overwritten just below, so the slab needs no zeroing
-      page = whole ? slab!.subarray((idx - wholeFirst) * BLOCK_SIZE, (idx - wholeFirst + 1) * BLOCK_SIZE) : block_content(ctx, m, maps, idx);
+      const mapped = maps.addr(idx) !== 0;
+      if (whole) {
+        // the slab's bytes are written just below (or were above): it needs no zeroing
+        page = slab!.subarray(slabAt, slabAt + BLOCK_SIZE);
+        slabAt += BLOCK_SIZE;
+        if (!slabAll) page.set(data.subarray(from - off, to - off));
+      } else {
+        page = block_content(ctx, m, maps, idx);
+        page.set(data.subarray(from - off, to - off), from - bStart);
+      }
       m.pages.set(idx, page);
       ctx.dirty.bytes += BLOCK_SIZE;
       if (!mapped) { m.newPages++; ctx.dirty.newPages++; }
+    } else {
+      page.set(data.subarray(from - off, to - off), from - bStart);
     }
-    page.set(data.subarray(from - off, to - off), from - bStart);
-    const r = m.ranges.get(idx);
-    m.ranges.set(idx, r ? [Math.min(r[0], from - bStart), Math.max(r[1], to - bStart)] : [from - bStart, to - bStart]);
+    if (whole) m.ranges.set(idx, RANGE_WHOLE);
+    else {
+      const r = m.ranges.get(idx);
+      m.ranges.set(idx, r ? [Math.min(r[0], from - bStart), Math.max(r[1], to - bStart)] : [from - bStart, to - bStart]);
+    }
   }
   if (end > m.size) m.size = end;
   const now = ctx.clock();
@@ -235,14 +289,19 @@ export function file_flush(ctx: DataCtx, m: InodeMem, prepare = true, keep?: Rea
   const idxs = [...m.pages.keys()].filter((i) => !keep?.has(i)).sort((a, b) => a - b);
   const newBefore = m.newPages;
   const maps = new MapReader(vol, m.ino);
+  // positions in idxs of the pages going to each head, and where each page was placed
   const hot: number[] = [];
   const warm: number[] = [];
-  for (const idx of idxs) (maps.slot(idx).addr !== 0 ? hot : warm).push(idx);
-  const placed = new Map<number, { addr: number; csum: number }>();
+  for (let j = 0; j < idxs.length; j++) (maps.addr(idxs[j]!) !== 0 ? hot : warm).push(j);
+  const placedAddr = new Array<number>(idxs.length);
+  const placedCsum = new Array<number>(idxs.length);
   for (const [group, head] of [[hot, Head.HOT_DATA], [warm, Head.WARM_DATA]] as const) {
     if (group.length === 0) continue;
-    const res = vol.data_write(head, group.map((i) => m.pages.get(i)!));
-    group.forEach((idx, j) => placed.set(idx, res[j]!));
+    const res = vol.data_write(head, group.map((j) => m.pages.get(idxs[j]!)!));
+    for (let q = 0; q < group.length; q++) {
+      placedAddr[group[q]!] = res[q]!.addr;
+      placedCsum[group[q]!] = res[q]!.csum;
+    }
   }
   // one map record per chunk touched
   let chunk = -1;
@@ -250,7 +309,8 @@ export function file_flush(ctx: DataCtx, m: InodeMem, prepare = true, keep?: Rea
   const put = (): void => {
     if (mc && chunk >= 0) vol.put(map_key(m.ino, chunk), map_encode(mc));
   };
-  for (const idx of idxs) {
+  for (let j = 0; j < idxs.length; j++) {
+    const idx = idxs[j]!;
     const c = Math.floor(idx / MAP_SLOTS);
     if (c !== chunk) {
       put();
@@ -258,10 +318,9 @@ export function file_flush(ctx: DataCtx, m: InodeMem, prepare = true, keep?: Rea
       mc = map_get(vol, m.ino, c) ?? map_new();
     }
     const s = idx % MAP_SLOTS;
-    const p = placed.get(idx)!;
     if (mc!.addr[s] === 0) m.rec.blocks++;
-    mc!.addr[s] = p.addr;
-    mc!.csum[s] = p.csum;
+    mc!.addr[s] = placedAddr[j]!;
+    mc!.csum[s] = placedCsum[j]!;
   }
   put();
   for (const idx of idxs) {
@@ -273,7 +332,7 @@ export function file_flush(ctx: DataCtx, m: InodeMem, prepare = true, keep?: Rea
   if (m.logged.size === 0) ctx.logged.inodes.delete(m);
   m.newPages = 0;
   const after = new MapReader(vol, m.ino);
-  for (const idx of m.pages.keys()) if (after.slot(idx).addr === 0) m.newPages++;
+  for (const idx of m.pages.keys()) if (after.addr(idx) === 0) m.newPages++;
   ctx.dirty.newPages += m.newPages - newBefore;
   m.rec.size = m.size;
   if (m.mtime) times_set(m.rec, 'm', m.mtime);
