@@ -48,3 +48,15 @@ export function device_writev(dev: BlockDevice, addr: number, parts: readonly Ui
   else if (dev.writev) dev.writev(addr, parts);
   else dev.write(addr, Buffer.concat(parts));
 }
+
+/**
+ * A device that can also read without blocking (the mount reads the runs of several requests
+ * in parallel while the engine goes on). `writeCount` counts completed write requests: a caller
+ * that planned a read from block addresses checks that it did not change before trusting what
+ * it read (a write may move or reuse a block).
+ */
+export interface AsyncReader {
+  readonly writeCount: number;
+  /** Reads `count` blocks from `addr` into `into` (count * 4096 bytes); cb(null) when done. */
+  read_async(addr: number, count: number, into: Uint8Array, cb: (err: Error | null) => void): void;
+}

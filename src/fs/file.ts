@@ -119,21 +119,40 @@ function block_content(ctx: DataCtx, m: InodeMem, maps: MapReader, idx: number):
   return ctx.vol.data_read(addr, csum, m.ino, idx);
 }
 
-export function file_read(ctx: DataCtx, m: InodeMem, off: number, len: number): Buffer {
+/**
+ * Blocks a read still has to take from the device: `count` blocks from address `addr` (file
+ * blocks idx ..), checked against `csums`, of which bytes [skip, skip + take) go to the answer
+ * at `at`.
+ */
+export interface ReadRun { addr: number; count: number; idx: number; csums: number[]; at: number; skip: number; take: number }
+
+/**
+ * How to answer a read: `n` bytes, some copied from memory (a dirty page or inline data; `src`
+ * null for zeros), the rest from runs of the device. A plan refers to cached pages: it is used
+ * (plan_fill) before anything else runs.
+ */
+export interface ReadPlan {
+  ino: number;
+  n: number;
+  copies: { at: number; src: Buffer | null; from: number; n: number }[];
+  runs: ReadRun[];
+}
+
+export function file_read_plan(ctx: DataCtx, m: InodeMem, off: number, len: number): ReadPlan {
   if (off < 0 || len < 0) throw new FsError('EINVAL', `read at ${off} of ${len} bytes`);
-  if (off >= m.size || len === 0) return Buffer.alloc(0);
+  const plan: ReadPlan = { ino: m.ino, n: 0, copies: [], runs: [] };
+  if (off >= m.size || len === 0) return plan;
   const end = Math.min(off + len, m.size);
+  plan.n = end - off;
   if (m.rec.flags & INODE_FLAG_INLINE) {
     const data = inline_bytes(ctx.vol, m.ino);
-    const out = Buffer.alloc(end - off);
-    data.copy(out, 0, off, Math.min(end, data.length));
-    return out;
+    const have = Math.max(0, Math.min(end, data.length) - off);
+    if (have > 0) plan.copies.push({ at: 0, src: data, from: off, n: have });
+    if (have < plan.n) plan.copies.push({ at: have, src: null, from: 0, n: plan.n - have });
+    return plan;
   }
-  // every byte of out is written below: from a page, from the device or with zeros
-  const out = Buffer.allocUnsafe(end - off);
   const maps = new MapReader(ctx.vol, m.ino);
   const lastIdx = Math.floor((end - 1) / BLOCK_SIZE);
-  const csums: number[] = [];
   for (let pos = off; pos < end;) {
     const idx = Math.floor(pos / BLOCK_SIZE);
     const inBlock = pos - idx * BLOCK_SIZE;
@@ -141,25 +160,48 @@ export function file_read(ctx: DataCtx, m: InodeMem, off: number, len: number): 
     const addr = page ? 0 : maps.addr(idx);
     if (page || addr === 0) {
       const n = Math.min(BLOCK_SIZE - inBlock, end - pos);
-      if (page) page.copy(out, pos - off, inBlock, inBlock + n);
-      else out.fill(0, pos - off, pos - off + n);
+      const prev = plan.copies[plan.copies.length - 1];
+      // holes next to each other are zeroed in one go
+      if (!page && prev && prev.src === null && prev.at + prev.n === pos - off) prev.n += n;
+      else plan.copies.push({ at: pos - off, src: page ?? null, from: inBlock, n });
       pos += n;
       continue;
     }
     // blocks that follow in the file and on the device, none of them cached: one device read
-    csums.length = 0;
-    csums.push(maps.chunk_of(idx)!.csum[idx % MAP_SLOTS]!);
+    const csums = [maps.chunk_of(idx)!.csum[idx % MAP_SLOTS]!];
     while (idx + csums.length <= lastIdx && csums.length < READ_RUN_BLOCKS_MAX) {
       const next = idx + csums.length;
       if (m.pages.has(next) || maps.addr(next) !== addr + csums.length) break;
       csums.push(maps.chunk_of(next)!.csum[next % MAP_SLOTS]!);
     }
-    const b = ctx.vol.data_read_run(addr, csums.length, csums, 0, m.ino, idx);
     const runEnd = Math.min(end, (idx + csums.length) * BLOCK_SIZE);
-    // the whole read is this one aligned run: the device's buffer is the answer
-    if (pos === off && inBlock === 0 && runEnd === end && b.length === end - off) return b;
-    b.copy(out, pos - off, inBlock, inBlock + (runEnd - pos));
+    plan.runs.push({ addr, count: csums.length, idx, csums, at: pos - off, skip: inBlock, take: runEnd - pos });
     pos = runEnd;
+  }
+  return plan;
+}
+
+/** Writes the parts of a plan that come from memory into out (n bytes). */
+export function plan_fill(plan: ReadPlan, out: Buffer): void {
+  for (const c of plan.copies) {
+    if (c.src) c.src.copy(out, c.at, c.from, c.from + c.n);
+    else out.fill(0, c.at, c.at + c.n);
+  }
+}
+
+export function file_read(ctx: DataCtx, m: InodeMem, off: number, len: number): Buffer {
+  const plan = file_read_plan(ctx, m, off, len);
+  const r0 = plan.runs[0];
+  // the whole read is one aligned run: the device's buffer is the answer
+  if (plan.copies.length === 0 && plan.runs.length === 1 && r0!.skip === 0 && r0!.take === r0!.count * BLOCK_SIZE) {
+    return ctx.vol.data_read_run(r0!.addr, r0!.count, r0!.csums, 0, m.ino, r0!.idx);
+  }
+  // every byte of out is written below: from memory, with zeros or from the device
+  const out = Buffer.allocUnsafe(plan.n);
+  plan_fill(plan, out);
+  for (const r of plan.runs) {
+    const b = ctx.vol.data_read_run(r.addr, r.count, r.csums, 0, m.ino, r.idx);
+    b.copy(out, r.at, r.skip, r.skip + r.take);
   }
   return out;
 }

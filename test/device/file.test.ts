@@ -280,3 +280,27 @@ t.test('image file: writev writes its parts as one request, also past 1,024 part
   defer(() => ro.close());
   t.throws(() => ro.writev(1, [pattern_block(1)]), errno('EROFS'), 'a read-only device refuses writev');
 });
+
+t.test('image file: read_async reads what read reads; close waits for reads in flight', async (t) => {
+  const defer = defer_make(t);
+  const file = image_make(tmpdir_make(defer), 16 * BLOCK_SIZE, 0xaa);
+  const dev = device_open(file);
+  defer(() => dev.close());
+  dev.write(2, Buffer.concat([pattern_block(2), pattern_block(3), pattern_block(4)]));
+  t.equal(dev.writeCount, 1, 'writes are counted');
+  dev.writev(5, [pattern_block(5)]);
+  t.equal(dev.writeCount, 2, 'writev too');
+  const into = Buffer.alloc(4 * BLOCK_SIZE);
+  const read = (addr: number, count: number, buf: Buffer): Promise<Error | null> => new Promise((ok) => dev.read_async(addr, count, buf, ok));
+  t.equal(await read(2, 4, into), null, 'no error');
+  t.same(into, dev.read(2, 4), 'the same bytes as read()');
+  t.throws(() => dev.read_async(14, 4, into, () => {}), RangeError, 'a request past the end is refused at once');
+  t.throws(() => dev.read_async(0, 2, into, () => {}), AssertionError, 'a buffer of the wrong size is a bug');
+  // close while reads are in flight: they complete; the descriptor goes after the last
+  const bufs = [0, 1, 2, 3].map(() => Buffer.alloc(BLOCK_SIZE));
+  const inflight = bufs.map((b, i) => read(2 + i, 1, b));
+  dev.close();
+  t.same(await Promise.all(inflight), [null, null, null, null], 'reads in flight at close complete');
+  t.same(bufs[1], pattern_block(3), 'with the right bytes');
+  t.throws(() => dev.read(0), AssertionError, 'the device is closed for everything else');
+});
