@@ -15,7 +15,7 @@
 // - Each mount that may write starts a new epoch with a checkpoint, so redo blocks of an earlier,
 //   interrupted epoch can never be taken for this one's.
 
-import { BLOCK_SIZE } from '../device/device.js';
+import { BLOCK_SIZE, device_writev } from '../device/device.js';
 import type { BlockDevice } from '../device/device.js';
 import { BTree } from '../btree/btree.js';
 import { NodeCache } from '../btree/nodestore.js';
@@ -126,15 +126,24 @@ export function geometry_for(blockCount: number, o: MkfsOptions = {}): Geometry 
 }
 
 /** One buffer holding `parts` in order: a view when they are already adjacent in memory. */
-function buffers_join(parts: Buffer[]): Buffer {
-  const p0 = parts[0]!;
-  let adjacent = true;
-  for (let i = 1; i < parts.length && adjacent; i++) {
-    const p = parts[i]!;
-    adjacent = p.buffer === p0.buffer && p.byteOffset === p0.byteOffset + i * BLOCK_SIZE;
+/**
+ * Blocks as few pieces as possible: consecutive blocks that are also adjacent in memory (pages of
+ * one page-cache slab) become one view, so a run of the log goes out as one request of a few
+ * large parts and nothing is copied.
+ */
+function blocks_coalesce(blocks: readonly Buffer[], from: number, count: number): Buffer[] {
+  const parts: Buffer[] = [];
+  let start = blocks[from]!;
+  let len = BLOCK_SIZE;
+  for (let j = from + 1; j < from + count; j++) {
+    const b = blocks[j]!;
+    if (b.buffer === start.buffer && b.byteOffset === start.byteOffset + len) { len += BLOCK_SIZE; continue; }
+    parts.push(len === start.length ? start : Buffer.from(start.buffer, start.byteOffset, len));
+    start = b;
+    len = BLOCK_SIZE;
   }
-  if (adjacent) return Buffer.from(p0.buffer, p0.byteOffset, parts.length * BLOCK_SIZE);
-  return Buffer.concat(parts);
+  parts.push(len === start.length ? start : Buffer.from(start.buffer, start.byteOffset, len));
+  return parts;
 }
 
 /** What a checkpoint header says that its geometry makes impossible, or null. */
@@ -842,12 +851,12 @@ export class Volume {
     const out: { addr: number; csum: number }[] = [];
     let k = 0;
     for (const run of this.log.alloc_runs(head, blocks.length)) {
-      const part = blocks.slice(k, k + run.count);
       for (let j = 0; j < run.count; j++) {
-        assert(part[j]!.length === BLOCK_SIZE, () => `data block of ${part[j]!.length} bytes`);
-        out.push({ addr: run.addr + j, csum: crc32c(part[j]!) });
+        const b = blocks[k + j]!;
+        assert(b.length === BLOCK_SIZE, () => `data block of ${b.length} bytes`);
+        out.push({ addr: run.addr + j, csum: crc32c(b) });
       }
-      this.dev.write(run.addr, buffers_join(part));
+      device_writev(this.dev, run.addr, blocks_coalesce(blocks, k, run.count));
       k += run.count;
     }
     this.stats.dataBlocksWritten += blocks.length;
@@ -856,12 +865,26 @@ export class Volume {
 
   /** Reads a data block and checks it against the CRC32C its map records. */
   data_read(addr: number, csum: number, ino: number, idx: number): Buffer {
-    if (addr < this.g.mainStart || addr >= this.g.mainStart + this.g.segCount * this.g.segBlocks) {
-      throw new CorruptError('data', addr, `inode ${ino} block ${idx} maps to an address outside the log`);
+    return this.data_read_run(addr, 1, [csum], 0, ino, idx);
+  }
+
+  /**
+   * Reads `count` data blocks at consecutive addresses from `addr` in one request and checks
+   * block j against csums[at + j]; they are blocks idx .. idx + count - 1 of inode `ino` (for
+   * the messages).
+   */
+  data_read_run(addr: number, count: number, csums: ArrayLike<number>, at: number, ino: number, idx: number): Buffer {
+    const end = this.g.mainStart + this.g.segCount * this.g.segBlocks;
+    if (addr < this.g.mainStart || addr + count > end) {
+      throw new CorruptError('data', addr, count === 1
+        ? `inode ${ino} block ${idx} maps to an address outside the log`
+        : `inode ${ino} blocks ${idx}..${idx + count - 1} map to addresses outside the log`);
     }
-    const b = this.dev.read(addr);
-    if (crc32c(b) !== csum) {
-      throw new FsError('EIO', `data block at address ${addr} (inode ${ino}, file block ${idx}) fails its CRC32C check`);
+    const b = this.dev.read(addr, count);
+    for (let j = 0; j < count; j++) {
+      if (crc32c(b, j * BLOCK_SIZE, (j + 1) * BLOCK_SIZE) !== csums[at + j]) {
+        throw new FsError('EIO', `data block at address ${addr + j} (inode ${ino}, file block ${idx + j}) fails its CRC32C check`);
+      }
     }
     return b;
   }

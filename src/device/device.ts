@@ -20,6 +20,12 @@ export interface BlockDevice {
   read(addr: number, count?: number): Buffer;
   /** Writes data (a whole number of blocks) at `addr` as one request. */
   write(addr: number, data: Uint8Array): void;
+  /**
+   * Optional: writes the concatenation of `parts` (each a whole number of blocks) at `addr` as
+   * ONE request, exactly as write() of the joined bytes would, without joining them in memory
+   * (pages of the page cache written as one run). Callers go through device_writev().
+   */
+  writev?(addr: number, parts: readonly Uint8Array[]): void;
   /** Makes every write issued so far durable (fdatasync for files and block devices). */
   flush(): void;
   /** Tells the medium the blocks no longer hold data (may be a no-op). */
@@ -33,4 +39,24 @@ export function request_check(dev: { blockCount: number; name: string }, addr: n
   if (!Number.isInteger(addr) || !Number.isInteger(count) || count < 1 || addr < 0 || addr + count > dev.blockCount) {
     throw new RangeError(`${dev.name}: request [${addr}, +${count}) outside the device's ${dev.blockCount} blocks`);
   }
+}
+
+/** Writes `parts` at `addr` as one request: the device's writev when it has one, else one write
+ *  of the joined bytes (a single part is written as it is). */
+export function device_writev(dev: BlockDevice, addr: number, parts: readonly Uint8Array[]): void {
+  if (parts.length === 1) dev.write(addr, parts[0]!);
+  else if (dev.writev) dev.writev(addr, parts);
+  else dev.write(addr, Buffer.concat(parts));
+}
+
+/**
+ * A device that can also read without blocking (the mount reads the runs of several requests
+ * in parallel while the engine goes on). `writeCount` counts completed write requests: a caller
+ * that planned a read from block addresses checks that it did not change before trusting what
+ * it read (a write may move or reuse a block).
+ */
+export interface AsyncReader {
+  readonly writeCount: number;
+  /** Reads `count` blocks from `addr` into `into` (count * 4096 bytes); cb(null) when done. */
+  read_async(addr: number, count: number, into: Uint8Array, cb: (err: Error | null) => void): void;
 }

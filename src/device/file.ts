@@ -15,7 +15,7 @@
 
 import fs from 'node:fs';
 import { BLOCK_SIZE, request_check } from './device.js';
-import type { BlockDevice } from './device.js';
+import type { AsyncReader, BlockDevice } from './device.js';
 import { FsError } from '../util/errors.js';
 import { assert } from '../util/assert.js';
 
@@ -108,14 +108,20 @@ export function device_size_bytes(devicePath: string): number {
   return size_of(devicePath, st, kind_of(devicePath, st));
 }
 
-export class FileDevice implements BlockDevice {
+export class FileDevice implements BlockDevice, AsyncReader {
   readonly name: string;
   readonly blockCount: number;
   readonly kind: DeviceKind;
   readonly readOnly: boolean;
   /** the size in bytes the file or device had at open, before rounding down to whole blocks */
   readonly sizeBytes: number;
+  /** write requests completed (write and writev) */
+  writeCount = 0;
   private fd: number;
+  /** read_async calls not yet finished; close() leaves the descriptor open for them */
+  private inflight = 0;
+  /** the descriptor close() took away while reads were in flight, closed after the last */
+  private fdClosing = -1;
 
   private constructor(name: string, fd: number, kind: DeviceKind, sizeBytes: number, readOnly: boolean) {
     this.name = name;
@@ -155,7 +161,8 @@ export class FileDevice implements BlockDevice {
   read(addr: number, count = 1): Buffer {
     this.open_check();
     request_check(this, addr, count);
-    const buf = Buffer.alloc(count * BLOCK_SIZE);
+    // every byte is read below or zeroed at a short read: no need to zero it first
+    const buf = Buffer.allocUnsafe(count * BLOCK_SIZE);
     let done = 0;
     while (done < buf.length) {
       let n: number;
@@ -164,8 +171,8 @@ export class FileDevice implements BlockDevice {
       } catch (e) {
         throw this.io_error('read', addr + Math.floor(done / BLOCK_SIZE), e);
       }
-      // End of file: the file shrank under us; the rest reads as zeros (buf is zero-filled).
-      if (n === 0) break;
+      // End of file: the file shrank under us; the rest reads as zeros.
+      if (n === 0) { buf.fill(0, done); break; }
       done += n;
     }
     return buf;
@@ -182,9 +189,68 @@ export class FileDevice implements BlockDevice {
       try {
         done += fs.writeSync(this.fd, data, done, data.length - done, addr * BLOCK_SIZE + done);
       } catch (e) {
+        this.writeCount++; // some of it may have landed
         throw this.io_error('write', addr + Math.floor(done / BLOCK_SIZE), e);
       }
     }
+    this.writeCount++;
+  }
+
+  writev(addr: number, parts: readonly Uint8Array[]): void {
+    this.open_check();
+    let total = 0;
+    for (const p of parts) {
+      assert(p.length % BLOCK_SIZE === 0 && p.length > 0, () => `${this.name}: writev part of ${p.length} bytes`);
+      total += p.length;
+    }
+    request_check(this, addr, total / BLOCK_SIZE);
+    if (this.readOnly) throw new FsError('EROFS', `${this.name}: opened read-only; write of block ${addr} refused`);
+    let done = 0;
+    let i = 0; // the first part not yet written in full
+    let skip = 0; // bytes of parts[i] already written
+    while (done < total) {
+      // at most IOV_MAX (1024) parts per call; a short write resumes inside a part
+      const batch: Uint8Array[] = [];
+      for (let j = i; j < parts.length && batch.length < 1024; j++) batch.push(j === i && skip > 0 ? parts[j]!.subarray(skip) : parts[j]!);
+      let n: number;
+      try {
+        n = fs.writevSync(this.fd, batch, addr * BLOCK_SIZE + done);
+      } catch (e) {
+        this.writeCount++; // some of it may have landed
+        throw this.io_error('write', addr + Math.floor(done / BLOCK_SIZE), e);
+      }
+      done += n;
+      n += skip;
+      while (i < parts.length && n >= parts[i]!.length) { n -= parts[i]!.length; i++; }
+      skip = n;
+    }
+    this.writeCount++;
+  }
+
+  read_async(addr: number, count: number, into: Uint8Array, cb: (err: Error | null) => void): void {
+    this.open_check();
+    request_check(this, addr, count);
+    assert(into.length === count * BLOCK_SIZE, () => `${this.name}: read_async of ${count} blocks into ${into.length} bytes`);
+    const fd = this.fd;
+    this.inflight++;
+    const finish = (err: Error | null): void => {
+      this.inflight--;
+      if (this.inflight === 0 && this.fdClosing >= 0) {
+        const c = this.fdClosing;
+        this.fdClosing = -1;
+        fs.close(c, () => {});
+      }
+      cb(err);
+    };
+    const step = (done: number): void => {
+      fs.read(fd, into, done, into.length - done, addr * BLOCK_SIZE + done, (e, n) => {
+        if (e) { finish(this.io_error('read', addr + Math.floor(done / BLOCK_SIZE), e)); return; }
+        if (n === 0) { into.fill(0, done); finish(null); return; } // as read(): past the end reads zeros
+        if (done + n < into.length) { step(done + n); return; }
+        finish(null);
+      });
+    };
+    step(0);
   }
 
   flush(): void {
@@ -208,7 +274,9 @@ export class FileDevice implements BlockDevice {
     if (this.fd < 0) return;
     const fd = this.fd;
     this.fd = -1;
-    fs.closeSync(fd);
+    // reads in flight still use the descriptor: the last of them closes it
+    if (this.inflight > 0) this.fdClosing = fd;
+    else fs.closeSync(fd);
   }
 
   private open_check(): void {

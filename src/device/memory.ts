@@ -49,6 +49,15 @@ export class MemoryDevice implements BlockDevice {
     this.bytes().set(data, addr * BLOCK_SIZE);
   }
 
+  writev(addr: number, parts: readonly Uint8Array[]): void {
+    let total = 0;
+    for (const p of parts) total += p.length;
+    request_check(this, addr, total / BLOCK_SIZE);
+    const b = this.bytes();
+    let at = addr * BLOCK_SIZE;
+    for (const p of parts) { b.set(p, at); at += p.length; }
+  }
+
   flush(): void {
     this.bytes();
   }

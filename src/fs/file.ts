@@ -49,7 +49,10 @@ const PATCH_BYTES_MAX = 1792;
 /** at most this many bytes of patches per fsync, so that its redo group stays about one block */
 const FSYNC_PATCH_BYTES = 3000;
 
-const ZERO_BLOCK = Buffer.alloc(BLOCK_SIZE);
+/** the range of a page written whole (shared: ranges are replaced, never changed in place) */
+const RANGE_WHOLE: [number, number] = [0, BLOCK_SIZE];
+/** the most blocks file_read asks the device for in one request */
+const READ_RUN_BLOCKS_MAX = 256;
 
 export function map_key(ino: number, chunk: number): Key {
   return key(ino, RecKind.MAP, chunk);
@@ -73,17 +76,33 @@ export function map_get(vol: Volume, ino: number, chunk: number): MapChunk | nul
 class MapReader {
   private readonly cache = new Map<number, MapChunk | null>();
   private readonly gen: number;
+  // the chunk looked up last: a run of blocks asks the same chunk many times
+  private lastChunk = -1;
+  private last: MapChunk | null = null;
   constructor(private readonly vol: Volume, private readonly ino: number) {
     this.gen = vol.moveGen;
   }
-  slot(idx: number): { addr: number; csum: number } {
-    assert(this.vol.moveGen === this.gen, () => `inode ${this.ino}: block map read across a cleaning round`);
+  /** The map chunk holding block `idx`, or null when none is recorded. */
+  chunk_of(idx: number): MapChunk | null {
     const chunk = Math.floor(idx / MAP_SLOTS);
+    if (chunk === this.lastChunk) return this.last;
+    assert(this.vol.moveGen === this.gen, () => `inode ${this.ino}: block map read across a cleaning round`);
     let m = this.cache.get(chunk);
     if (m === undefined) {
       m = map_get(this.vol, this.ino, chunk);
       this.cache.set(chunk, m);
     }
+    this.lastChunk = chunk;
+    this.last = m;
+    return m;
+  }
+  /** The address block `idx` is mapped at, 0 when unmapped. */
+  addr(idx: number): number {
+    const m = this.chunk_of(idx);
+    return m ? m.addr[idx % MAP_SLOTS]! : 0;
+  }
+  slot(idx: number): { addr: number; csum: number } {
+    const m = this.chunk_of(idx);
     if (!m) return { addr: 0, csum: 0 };
     const s = idx % MAP_SLOTS;
     return { addr: m.addr[s]!, csum: m.csum[s]! };
@@ -103,31 +122,89 @@ function block_content(ctx: DataCtx, m: InodeMem, maps: MapReader, idx: number):
   return ctx.vol.data_read(addr, csum, m.ino, idx);
 }
 
-export function file_read(ctx: DataCtx, m: InodeMem, off: number, len: number): Buffer {
+/**
+ * Blocks a read still has to take from the device: `count` blocks from address `addr` (file
+ * blocks idx ..), checked against `csums`, of which bytes [skip, skip + take) go to the answer
+ * at `at`.
+ */
+export interface ReadRun { addr: number; count: number; idx: number; csums: number[]; at: number; skip: number; take: number }
+
+/**
+ * How to answer a read: `n` bytes, some copied from memory (a dirty page or inline data; `src`
+ * null for zeros), the rest from runs of the device. A plan refers to cached pages: it is used
+ * (plan_fill) before anything else runs.
+ */
+export interface ReadPlan {
+  ino: number;
+  n: number;
+  copies: { at: number; src: Buffer | null; from: number; n: number }[];
+  runs: ReadRun[];
+}
+
+export function file_read_plan(ctx: DataCtx, m: InodeMem, off: number, len: number): ReadPlan {
   if (off < 0 || len < 0) throw new FsError('EINVAL', `read at ${off} of ${len} bytes`);
-  if (off >= m.size || len === 0) return Buffer.alloc(0);
+  const plan: ReadPlan = { ino: m.ino, n: 0, copies: [], runs: [] };
+  if (off >= m.size || len === 0) return plan;
   const end = Math.min(off + len, m.size);
+  plan.n = end - off;
   if (m.rec.flags & INODE_FLAG_INLINE) {
     const data = inline_bytes(ctx.vol, m.ino);
-    const out = Buffer.alloc(end - off);
-    data.copy(out, 0, off, Math.min(end, data.length));
-    return out;
+    const have = Math.max(0, Math.min(end, data.length) - off);
+    if (have > 0) plan.copies.push({ at: 0, src: data, from: off, n: have });
+    if (have < plan.n) plan.copies.push({ at: have, src: null, from: 0, n: plan.n - have });
+    return plan;
   }
-  const out = Buffer.alloc(end - off);
   const maps = new MapReader(ctx.vol, m.ino);
+  const lastIdx = Math.floor((end - 1) / BLOCK_SIZE);
   for (let pos = off; pos < end;) {
     const idx = Math.floor(pos / BLOCK_SIZE);
     const inBlock = pos - idx * BLOCK_SIZE;
-    const n = Math.min(BLOCK_SIZE - inBlock, end - pos);
     const page = m.pages.get(idx);
-    let src: Buffer;
-    if (page) src = page;
-    else {
-      const { addr, csum } = maps.slot(idx);
-      src = addr === 0 ? ZERO_BLOCK : ctx.vol.data_read(addr, csum, m.ino, idx);
+    const addr = page ? 0 : maps.addr(idx);
+    if (page || addr === 0) {
+      const n = Math.min(BLOCK_SIZE - inBlock, end - pos);
+      const prev = plan.copies[plan.copies.length - 1];
+      // holes next to each other are zeroed in one go
+      if (!page && prev && prev.src === null && prev.at + prev.n === pos - off) prev.n += n;
+      else plan.copies.push({ at: pos - off, src: page ?? null, from: inBlock, n });
+      pos += n;
+      continue;
     }
-    src.copy(out, pos - off, inBlock, inBlock + n);
-    pos += n;
+    // blocks that follow in the file and on the device, none of them cached: one device read
+    const csums = [maps.chunk_of(idx)!.csum[idx % MAP_SLOTS]!];
+    while (idx + csums.length <= lastIdx && csums.length < READ_RUN_BLOCKS_MAX) {
+      const next = idx + csums.length;
+      if (m.pages.has(next) || maps.addr(next) !== addr + csums.length) break;
+      csums.push(maps.chunk_of(next)!.csum[next % MAP_SLOTS]!);
+    }
+    const runEnd = Math.min(end, (idx + csums.length) * BLOCK_SIZE);
+    plan.runs.push({ addr, count: csums.length, idx, csums, at: pos - off, skip: inBlock, take: runEnd - pos });
+    pos = runEnd;
+  }
+  return plan;
+}
+
+/** Writes the parts of a plan that come from memory into out (n bytes). */
+export function plan_fill(plan: ReadPlan, out: Buffer): void {
+  for (const c of plan.copies) {
+    if (c.src) c.src.copy(out, c.at, c.from, c.from + c.n);
+    else out.fill(0, c.at, c.at + c.n);
+  }
+}
+
+export function file_read(ctx: DataCtx, m: InodeMem, off: number, len: number): Buffer {
+  const plan = file_read_plan(ctx, m, off, len);
+  const r0 = plan.runs[0];
+  // the whole read is one aligned run: the device's buffer is the answer
+  if (plan.copies.length === 0 && plan.runs.length === 1 && r0!.skip === 0 && r0!.take === r0!.count * BLOCK_SIZE) {
+    return ctx.vol.data_read_run(r0!.addr, r0!.count, r0!.csums, 0, m.ino, r0!.idx);
+  }
+  // every byte of out is written below: from memory, with zeros or from the device
+  const out = Buffer.allocUnsafe(plan.n);
+  plan_fill(plan, out);
+  for (const r of plan.runs) {
+    const b = ctx.vol.data_read_run(r.addr, r.count, r.csums, 0, m.ino, r.idx);
+    b.copy(out, r.at, r.skip, r.skip + r.take);
   }
   return out;
 }
@@ -179,38 +256,57 @@ export function file_write(ctx: DataCtx, m: InodeMem, off: number, data: Uint8Ar
   }
   const first = Math.floor(off / BLOCK_SIZE);
   const last = Math.floor((end - 1) / BLOCK_SIZE);
+  const wholeFirst = Math.ceil(off / BLOCK_SIZE);
+  const wholeEnd = Math.floor(end / BLOCK_SIZE);
   // pages about to become dirty that need space: unmapped ones, and overwrites of blocks that
   // another root may hold (the overwrite frees nothing then)
   const bornMax = vol.held_birth_max();
   const needs = (addr: number): boolean => addr === 0 || (bornMax > 0 && vol.block_held(addr, bornMax));
   let fresh = 0;
   const probe = new MapReader(vol, m.ino);
-  for (let idx = first; idx <= last; idx++) if (!m.pages.has(idx) && needs(probe.slot(idx).addr)) fresh++;
+  for (let idx = first; idx <= last; idx++) if (!m.pages.has(idx) && needs(probe.addr(idx))) fresh++;
   if (fresh > 0) ctx.space_admit(fresh);
   // admission may clean, and the cleaner moves blocks of this very file: look the maps up again
   const maps = fresh > 0 ? new MapReader(vol, m.ino) : probe;
+  // (a cleaning round may also have written pages of this file: which are cached is read after it)
+  let wholeUncached = 0;
+  for (let idx = wholeFirst; idx < wholeEnd; idx++) if (!m.pages.has(idx)) wholeUncached++;
   // pages the write covers whole and that are not cached yet share one slab: one allocation,
-  // and consecutive pages stay adjacent in memory, so the flush writes them without copying
-  const wholeFirst = Math.ceil(off / BLOCK_SIZE);
-  const wholeEnd = Math.floor(end / BLOCK_SIZE);
-  const slab = wholeEnd > wholeFirst ? Buffer.allocUnsafeSlow((wholeEnd - wholeFirst) * BLOCK_SIZE) : null;
+  // and consecutive pages stay adjacent in memory, so the flush writes them as one piece; when
+  // none of the whole pages is cached (a write past what is cached, the usual case) the data
+  // goes into the slab in one copy
+  const slab = wholeUncached > 0 ? Buffer.allocUnsafeSlow(wholeUncached * BLOCK_SIZE) : null;
+  const slabAll = wholeUncached === wholeEnd - wholeFirst;
+  if (slab && slabAll) slab.set(data.subarray(wholeFirst * BLOCK_SIZE - off, wholeEnd * BLOCK_SIZE - off));
+  let slabAt = 0;
   for (let idx = first; idx <= last; idx++) {
     let page = m.pages.get(idx);
     const bStart = idx * BLOCK_SIZE;
     const from = Math.max(off, bStart);
     const to = Math.min(end, bStart + BLOCK_SIZE);
+    const whole = from === bStart && to === bStart + BLOCK_SIZE;
     if (!page) {
-      const whole = from === bStart && to === bStart + BLOCK_SIZE;
-      const addr = maps.slot(idx).addr;
-      // a whole page is entirely overwritten just below, so the slab needs no zeroing
-      page = whole ? slab!.subarray((idx - wholeFirst) * BLOCK_SIZE, (idx - wholeFirst + 1) * BLOCK_SIZE) : block_content(ctx, m, maps, idx);
+      const addr = maps.addr(idx);
+      if (whole) {
+        // the slab's bytes are written just below (or were above): it needs no zeroing
+        page = slab!.subarray(slabAt, slabAt + BLOCK_SIZE);
+        slabAt += BLOCK_SIZE;
+        if (!slabAll) page.set(data.subarray(from - off, to - off));
+      } else {
+        page = block_content(ctx, m, maps, idx);
+        page.set(data.subarray(from - off, to - off), from - bStart);
+      }
       m.pages.set(idx, page);
       ctx.dirty.bytes += BLOCK_SIZE;
       if (addr === 0) { m.newPages++; ctx.dirty.newPages++; } else if (needs(addr)) { m.heldPages++; ctx.dirty.newPages++; }
+    } else {
+      page.set(data.subarray(from - off, to - off), from - bStart);
     }
-    page.set(data.subarray(from - off, to - off), from - bStart);
-    const r = m.ranges.get(idx);
-    m.ranges.set(idx, r ? [Math.min(r[0], from - bStart), Math.max(r[1], to - bStart)] : [from - bStart, to - bStart]);
+    if (whole) m.ranges.set(idx, RANGE_WHOLE);
+    else {
+      const r = m.ranges.get(idx);
+      m.ranges.set(idx, r ? [Math.min(r[0], from - bStart), Math.max(r[1], to - bStart)] : [from - bStart, to - bStart]);
+    }
   }
   if (end > m.size) m.size = end;
   const now = ctx.clock();
@@ -242,14 +338,19 @@ export function file_flush(ctx: DataCtx, m: InodeMem, prepare = true, keep?: Rea
   const idxs = [...m.pages.keys()].filter((i) => !keep?.has(i)).sort((a, b) => a - b);
   const needBefore = m.newPages + m.heldPages;
   const maps = new MapReader(vol, m.ino);
+  // positions in idxs of the pages going to each head, and where each page was placed
   const hot: number[] = [];
   const warm: number[] = [];
-  for (const idx of idxs) (maps.slot(idx).addr !== 0 ? hot : warm).push(idx);
-  const placed = new Map<number, { addr: number; csum: number }>();
+  for (let j = 0; j < idxs.length; j++) (maps.addr(idxs[j]!) !== 0 ? hot : warm).push(j);
+  const placedAddr = new Array<number>(idxs.length);
+  const placedCsum = new Array<number>(idxs.length);
   for (const [group, head] of [[hot, Head.HOT_DATA], [warm, Head.WARM_DATA]] as const) {
     if (group.length === 0) continue;
-    const res = vol.data_write(head, group.map((i) => m.pages.get(i)!));
-    group.forEach((idx, j) => placed.set(idx, res[j]!));
+    const res = vol.data_write(head, group.map((j) => m.pages.get(idxs[j]!)!));
+    for (let q = 0; q < group.length; q++) {
+      placedAddr[group[q]!] = res[q]!.addr;
+      placedCsum[group[q]!] = res[q]!.csum;
+    }
   }
   // one map record per chunk touched
   let chunk = -1;
@@ -257,7 +358,8 @@ export function file_flush(ctx: DataCtx, m: InodeMem, prepare = true, keep?: Rea
   const put = (): void => {
     if (mc && chunk >= 0) vol.put(map_key(m.ino, chunk), map_encode(mc));
   };
-  for (const idx of idxs) {
+  for (let j = 0; j < idxs.length; j++) {
+    const idx = idxs[j]!;
     const c = Math.floor(idx / MAP_SLOTS);
     if (c !== chunk) {
       put();
@@ -265,10 +367,9 @@ export function file_flush(ctx: DataCtx, m: InodeMem, prepare = true, keep?: Rea
       mc = map_get(vol, m.ino, c) ?? map_new();
     }
     const s = idx % MAP_SLOTS;
-    const p = placed.get(idx)!;
     if (mc!.addr[s] === 0) m.rec.blocks++;
-    mc!.addr[s] = p.addr;
-    mc!.csum[s] = p.csum;
+    mc!.addr[s] = placedAddr[j]!;
+    mc!.csum[s] = placedCsum[j]!;
   }
   put();
   for (const idx of idxs) {
@@ -283,7 +384,7 @@ export function file_flush(ctx: DataCtx, m: InodeMem, prepare = true, keep?: Rea
     const after = new MapReader(vol, m.ino);
     const bornMax = vol.held_birth_max();
     for (const idx of m.pages.keys()) {
-      const addr = after.slot(idx).addr;
+      const addr = after.addr(idx);
       if (addr === 0) m.newPages++;
       else if (bornMax > 0 && vol.block_held(addr, bornMax)) m.heldPages++;
     }

@@ -26,8 +26,8 @@ import type { Superblock } from '../format/superblock.js';
 import { assert } from '../util/assert.js';
 import { FsError } from '../util/errors.js';
 import { dir_is_empty, dir_list, dirent_add, dirent_find, dirent_remove, dirent_replace } from './dir.js';
-import { file_flush, file_fsync, file_read, file_truncate, file_write, inode_records_drop, logged_flush, map_key } from './file.js';
-import type { DataCtx } from './file.js';
+import { file_flush, file_fsync, file_read, file_read_plan, file_truncate, file_write, inode_records_drop, logged_flush, map_key } from './file.js';
+import type { DataCtx, ReadPlan } from './file.js';
 import { attr_of, InodeCache, inode_key, times_set } from './inode.js';
 import type { InodeMem } from './inode.js';
 import {
@@ -809,6 +809,21 @@ export class FileSystem {
     const out = file_read(this.ctx, m, off, len);
     this.atime_touch(m);
     return out;
+  }
+
+  /**
+   * read() for a caller that takes the device runs itself (the mount reads them in parallel):
+   * what to copy from memory and which blocks to read, with their CRC32Cs. The plan holds as long
+   * as nothing is written to the device (any write may move or reuse a block), and its copies
+   * must be made (plan_fill) before the engine runs again. atime is set first, so that nothing
+   * this call writes comes after the plan.
+   */
+  read_plan(ino: number, off: number, len: number): ReadPlan {
+    const m = this.icache.get(ino);
+    if (is_dir(m.rec.mode)) throw new FsError('EISDIR', `inode ${ino} is a directory`);
+    if (off < 0 || len < 0) throw new FsError('EINVAL', `read at ${off} of ${len} bytes`);
+    this.atime_touch(m);
+    return file_read_plan(this.ctx, m, off, len);
   }
 
   /** relatime: atime moves on a read when it is older than mtime/ctime or a day old. */

@@ -2,9 +2,13 @@
 // calls on inode numbers, and engine errors become negative errnos.
 //
 // Invariants:
-// - Every handler answers exactly once and synchronously: the engine is synchronous, so two
-//   requests never interleave inside it, and the callback is called outside the try block so
-//   an exception from fuse-native itself can not answer twice.
+// - Every handler answers exactly once, and all but read answer synchronously: the engine is
+//   synchronous, so two requests never interleave inside it, and the callback is called outside
+//   the try block so an exception from fuse-native itself can not answer twice. A read of at
+//   least PARALLEL_READ_MIN bytes asks the engine for a plan (synchronously, like any request)
+//   and reads the plan's device runs without blocking, so the reads of several requests reach
+//   the device together; it answers when they are in, if no device write came in between and
+//   every block passed its CRC32C, and otherwise reads again the ordinary, synchronous way.
 // - An FsError becomes its errno. Any other exception is a bug: it is logged with its stack, and
 //   the mount turns read-only from then on (writers get EIO, readers go on), so whatever state
 //   the bug left in memory is never written; close() then drops the volume without a
@@ -31,6 +35,11 @@
 import { constants as fsc } from 'node:fs';
 import { constants as osc } from 'node:os';
 import type { FileSystem, SnapReply, SnapRequest } from '../fs/fs.js';
+import { plan_fill } from '../fs/file.js';
+import type { ReadRun } from '../fs/file.js';
+import { BLOCK_SIZE } from '../device/device.js';
+import type { AsyncReader } from '../device/device.js';
+import { crc32c } from '../util/crc32c.js';
 import type { Attr } from '../fs/types.js';
 import { is_dir, S_IFDIR, S_IFMT, S_IFREG } from '../fs/types.js';
 import type { Timespec } from '../checkpoint/clock.js';
@@ -51,6 +60,9 @@ const HIDDEN_RE = /^\.fuse_hidden[0-9a-f]{16}$/;
 /** file handles are int32 in fuse-native's open/create answer; 0 means "none" */
 const FH_MAX = 0x7fffffff;
 const DIR_CACHE_MAX = 65536;
+/** reads of at least this many bytes take their device runs in parallel (smaller ones are
+ *  cheaper answered at once than handed to a thread) */
+const PARALLEL_READ_MIN = 32 * 1024;
 /** xattr namespaces ext4 offers without ACLs; others are EOPNOTSUPP as there */
 const XATTR_NAMESPACES = ['user.', 'trusted.', 'security.'];
 
@@ -65,6 +77,14 @@ export interface CowlogOpsOptions {
   /** who sent the request being handled (FuseMount.caller) */
   caller: () => CallerContext;
   log: Logger;
+  /** the device, when it can read without blocking: large reads then overlap */
+  reader?: AsyncReader;
+}
+
+/** Whether every block a run read matches its CRC32C. */
+function run_verified(b: Buffer, r: ReadRun): boolean {
+  for (let j = 0; j < r.count; j++) if (crc32c(b, j * BLOCK_SIZE, (j + 1) * BLOCK_SIZE) !== r.csums[j]) return false;
+  return true;
 }
 
 /** Nanoseconds since the epoch as fuse-native's stat wants them. */
@@ -121,10 +141,57 @@ export class CowlogOps {
   /** COWLOG_FUSE_DEBUG=1: every failed request is logged */
   private readonly debug = process.env['COWLOG_FUSE_DEBUG'] === '1';
 
+  private readonly reader: AsyncReader | null;
+
   constructor(o: CowlogOpsOptions) {
     this.fs = o.fs;
     this.caller = o.caller;
     this.log = o.log;
+    this.reader = o.reader ?? null;
+  }
+
+  /** A large read: the engine plans it, the device runs are read in parallel (see the top). */
+  private read_parallel(reader: AsyncReader, path: string, fh: number, buf: Buffer, len: number, pos: number, cb: (r: number) => void): void {
+    const again = (): void => this.count('read', path, false, () => {
+      const data = this.fs.read(this.ino_fh(fh, path), pos, len);
+      data.copy(buf);
+      return data.length;
+    }, cb);
+    let plan;
+    try {
+      this.guard(false);
+      plan = this.fs.read_plan(this.ino_fh(fh, path), pos, len);
+      plan_fill(plan, buf);
+    } catch (e) {
+      cb(this.fail('read', path, e));
+      return;
+    }
+    const n = plan.n;
+    if (plan.runs.length === 0) { cb(n); return; }
+    const gen = reader.writeCount;
+    let left = plan.runs.length;
+    let ok = true;
+    for (const r of plan.runs) {
+      // an aligned run goes straight into the answer; a partial one through a buffer of whole
+      // blocks, which the CRC32Cs need
+      const direct = r.skip === 0 && r.take === r.count * BLOCK_SIZE;
+      const into = direct ? buf.subarray(r.at, r.at + r.take) : Buffer.allocUnsafe(r.count * BLOCK_SIZE);
+      try {
+        reader.read_async(r.addr, r.count, into, (err) => {
+          if (err !== null || !run_verified(into, r)) ok = false;
+          else if (!direct) into.copy(buf, r.at, r.skip, r.skip + r.take);
+          if (--left > 0) return;
+          // a write may have moved or reused a block since the plan; a failed block is read
+          // again the ordinary way, which names it
+          if (ok && reader.writeCount === gen && !this.closed) cb(n);
+          else again();
+        });
+      } catch {
+        // the device refused the request at once (it is closing): nothing of this run is in flight
+        ok = false;
+        if (--left === 0) again();
+      }
+    }
   }
 
   // ---- errors ---------------------------------------------------------------------------------
@@ -488,7 +555,7 @@ export class CowlogOps {
         this.guard(true);
         this.fs.fsync(ino, datasync !== 0);
       }, cb),
-      read: (path, fh, buf, len, pos, cb) => this.count('read', path, false, () => {
+      read: (path, fh, buf, len, pos, cb) => (this.reader !== null && len >= PARALLEL_READ_MIN) ? this.read_parallel(this.reader, path, fh, buf, len, pos, cb) : this.count('read', path, false, () => {
         const data = this.fs.read(this.ino_fh(fh, path), pos, len);
         data.copy(buf);
         return data.length;

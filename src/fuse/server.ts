@@ -36,7 +36,7 @@ import type { Logger } from './log.js';
 import { CowlogOps } from './ops.js';
 import type { MountConfig } from './options.js';
 import {
-  cmd, device_claim, device_ids, device_release, fuse_conn_alive, fuse_conn_of, mount_find, mountpoint_stale_clean, run_dir, socket_path,
+  cmd, device_claim, device_ids, device_release, fuse_conn_alive, fuse_conn_of, fuse_readahead_set, mount_find, mountpoint_stale_clean, run_dir, socket_path,
   state_remove, state_write, states_sweep,
 } from './runtime.js';
 import type { FuseConn, ServerState } from './runtime.js';
@@ -201,7 +201,7 @@ export async function server_run(o: ServerOptions): Promise<number> {
   log.info(`mounted checkpoint ${r.seq} (${r.clean ? 'clean unmount' : `NOT unmounted cleanly; ${r.groups} fsync groups rolled forward`})`);
 
   let mount: FuseMount | undefined;
-  const ops = new CowlogOps({ fs: fsys, caller: () => mount!.caller(), log });
+  const ops = new CowlogOps({ fs: fsys, caller: () => mount!.caller(), log, reader: file! });
   const close_engine = (): boolean => {
     let ok = true;
     try {
@@ -386,6 +386,8 @@ export async function server_run(o: ServerOptions): Promise<number> {
       control_listen(state.socket, control).then((s) => { ctl = s; }, (e: unknown) => {
         log.warn(`no control socket at ${state.socket}: ${message_of(e)}`);
       });
+      const ra = fuse_readahead_set(mountpoint);
+      if (ra !== null) log.info(`the kernel's read-ahead stays at its default: ${ra}`);
       log.info(`serving ${device} on ${mountpoint} (pid ${process.pid}, log ${logPath})`);
       parent_tell({ ready: true, pid: process.pid, log: logPath, device, mountpoint });
       fuse_conn_of(mountpoint).then((c) => { conn = c; }, () => {});

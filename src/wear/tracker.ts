@@ -18,7 +18,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { BLOCK_SIZE } from '../device/device.js';
+import { BLOCK_SIZE, device_writev } from '../device/device.js';
 import type { BlockDevice } from '../device/device.js';
 import { FsError } from '../util/errors.js';
 import { assert } from '../util/assert.js';
@@ -108,6 +108,18 @@ export class WearTracker implements BlockDevice {
     this.writeRequests++;
     this.hostBytes += data.length;
     this.timeline_add(addr * BLOCK_SIZE, data.length);
+  }
+
+  writev(addr: number, parts: readonly Uint8Array[]): void {
+    device_writev(this.inner, addr, parts);
+    let bytes = 0;
+    for (const p of parts) bytes += p.length;
+    const count = bytes / BLOCK_SIZE;
+    const counts = this.countsArr;
+    for (let b = addr; b < addr + count; b++) if (counts[b]! !== COUNT_MAX) counts[b]!++;
+    this.writeRequests++;
+    this.hostBytes += bytes;
+    this.timeline_add(addr * BLOCK_SIZE, bytes);
   }
 
   flush(): void {

@@ -258,3 +258,49 @@ t.test('loop device: exclusive open refuses a mounted device', { skip: noMkfs ??
   t.equal(ro.read(0).length, BLOCK_SIZE, 'a read-only, non-exclusive open of a mounted device still reads');
   ro.close();
 });
+
+t.test('image file: writev writes its parts as one request, also past 1,024 parts', async (t) => {
+  const defer = defer_make(t);
+  const blocks = 1100 + 8;
+  const file = image_make(tmpdir_make(defer), blocks * BLOCK_SIZE, 0xaa);
+  const dev = device_open(file);
+  defer(() => dev.close());
+  // parts of 1, 2 and 3 blocks, one of them a view into the middle of a larger buffer
+  const big = Buffer.concat([pattern_block(100), pattern_block(2), pattern_block(3), pattern_block(101)]);
+  dev.writev(1, [pattern_block(1), big.subarray(BLOCK_SIZE, 3 * BLOCK_SIZE), Buffer.concat([pattern_block(4), pattern_block(5), pattern_block(6)])]);
+  t.same(dev.read(0, 8), Buffer.concat([Buffer.alloc(BLOCK_SIZE, 0xaa), ...[1, 2, 3, 4, 5, 6].map((i) => pattern_block(i)), Buffer.alloc(BLOCK_SIZE, 0xaa)]),
+    'the parts land one after the other and nothing else changes');
+  // more parts than one writev call takes (IOV_MAX)
+  const many = Array.from({ length: 1100 }, (_, i) => pattern_block(1000 + i));
+  dev.writev(8, many);
+  t.same(dev.read(8, 1100), Buffer.concat(many), '1,100 parts in order');
+  t.throws(() => dev.writev(1, [pattern_block(1), Buffer.alloc(100)]), AssertionError, 'a part that is not whole blocks is a bug');
+  t.throws(() => dev.writev(blocks - 1, [pattern_block(1), pattern_block(2)]), RangeError, 'a request past the end is refused');
+  const ro = device_open(file, { readOnly: true });
+  defer(() => ro.close());
+  t.throws(() => ro.writev(1, [pattern_block(1)]), errno('EROFS'), 'a read-only device refuses writev');
+});
+
+t.test('image file: read_async reads what read reads; close waits for reads in flight', async (t) => {
+  const defer = defer_make(t);
+  const file = image_make(tmpdir_make(defer), 16 * BLOCK_SIZE, 0xaa);
+  const dev = device_open(file);
+  defer(() => dev.close());
+  dev.write(2, Buffer.concat([pattern_block(2), pattern_block(3), pattern_block(4)]));
+  t.equal(dev.writeCount, 1, 'writes are counted');
+  dev.writev(5, [pattern_block(5)]);
+  t.equal(dev.writeCount, 2, 'writev too');
+  const into = Buffer.alloc(4 * BLOCK_SIZE);
+  const read = (addr: number, count: number, buf: Buffer): Promise<Error | null> => new Promise((ok) => dev.read_async(addr, count, buf, ok));
+  t.equal(await read(2, 4, into), null, 'no error');
+  t.same(into, dev.read(2, 4), 'the same bytes as read()');
+  t.throws(() => dev.read_async(14, 4, into, () => {}), RangeError, 'a request past the end is refused at once');
+  t.throws(() => dev.read_async(0, 2, into, () => {}), AssertionError, 'a buffer of the wrong size is a bug');
+  // close while reads are in flight: they complete; the descriptor goes after the last
+  const bufs = [0, 1, 2, 3].map(() => Buffer.alloc(BLOCK_SIZE));
+  const inflight = bufs.map((b, i) => read(2 + i, 1, b));
+  dev.close();
+  t.same(await Promise.all(inflight), [null, null, null, null], 'reads in flight at close complete');
+  t.same(bufs[1], pattern_block(3), 'with the right bytes');
+  t.throws(() => dev.read(0), AssertionError, 'the device is closed for everything else');
+});

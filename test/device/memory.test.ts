@@ -48,3 +48,13 @@ t.test('MemoryDevice: bad requests and use after close', async (t) => {
   t.throws(() => dev.read(0), AssertionError);
   t.throws(() => dev.flush(), AssertionError);
 });
+
+t.test('MemoryDevice: writev is write of the joined parts', async (t) => {
+  const dev = new MemoryDevice(8);
+  const parts = [pattern_block(1), Buffer.concat([pattern_block(2), pattern_block(3)])];
+  dev.writev(1, parts);
+  parts[0]!.fill(0);
+  t.same(dev.read(0, 5), Buffer.concat([Buffer.alloc(BLOCK_SIZE), pattern_block(1), pattern_block(2), pattern_block(3), Buffer.alloc(BLOCK_SIZE)]), 'parts in order, copied');
+  t.throws(() => dev.writev(7, [pattern_block(1), pattern_block(2)]), RangeError, 'past the end');
+  t.throws(() => dev.writev(0, [Buffer.alloc(100)]), RangeError, 'not whole blocks');
+});

@@ -231,3 +231,19 @@ t.test('wear_path_default of a block device', { skip: blockDev === undefined ? '
   t.equal(wear_path_default(dev), path.join(WEAR_DIR_DEFAULT, `${path.basename(dev)}.wear`), `${dev} -> the wear directory, never the device`);
   t.equal(wear_path_default(dev, '/srv/w'), `/srv/w/${path.basename(dev)}.wear`, 'the directory can be chosen');
 });
+
+t.test('writev counts as one request, on a device with writev and on one without', async (t) => {
+  const mem = new MemoryDevice(8);
+  const sim = new SimDevice(8, { writeLog: true });
+  for (const inner of [mem, sim]) {
+    const wt = new WearTracker(inner);
+    wt.writev(1, [blocks(1, 7), blocks(2, 8)]);
+    wt.write(2, blocks(1));
+    t.same([...wt.counts.subarray(0, 5)], [0, 1, 2, 1, 0], `${inner.name}: each block once per request`);
+    t.equal(wt.writeRequests, 2);
+    t.equal(wt.hostBytes, 4 * BLOCK_SIZE);
+    t.equal(wt.timelineLength, 2);
+    t.same(inner.read(1, 3), Buffer.concat([blocks(1, 7), blocks(1, 1), blocks(1, 8)]), `${inner.name}: the bytes reached the device`);
+  }
+  t.same(sim.writeLog, [{ addr: 1, count: 3 }, { addr: 2, count: 1 }], 'a device without writev gets one joined write');
+});

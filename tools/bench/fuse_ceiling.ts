@@ -1,8 +1,9 @@
 // The ceiling of make bench-fuse: nullfs (tools/bench/nullfs-ops.ts: writes discarded, reads
 // return zeros, answers at once) mounted with exactly the FUSE options `cowlog mount` uses, so
 // that both ask the kernel for the same requests: default_permissions, allow_other (as root),
-// use_ino, big_writes, attr_timeout 0 and entry_timeout 1 — or with --fuse-defaults, the
-// stack's own defaults (no default_permissions, 1 s attribute cache), the best case.
+// use_ino, big_writes, attr_timeout 0 and entry_timeout 1, and the read-ahead cowlog's server
+// sets (FUSE_READAHEAD_KB) — or with --fuse-defaults, the stack's own defaults (no
+// default_permissions, 1 s attribute cache, 128 KiB read-ahead), the best case for metadata.
 //
 //   node dist/tools/bench/fuse_ceiling.js MOUNTPOINT [--fuse-defaults]
 //
@@ -11,6 +12,7 @@
 import { FuseMount, fuse_serve } from '../../src/fuse/binding.js';
 import type { FuseMountOptions } from '../../src/fuse/binding.js';
 import { mount_options_parse } from '../../src/fuse/options.js';
+import { fuse_readahead_set } from '../../src/fuse/runtime.js';
 import { NullFs } from './nullfs-ops.js';
 
 async function main(argv: string[]): Promise<number> {
@@ -30,7 +32,12 @@ async function main(argv: string[]): Promise<number> {
   const fs = new NullFs({ caller: () => mount!.caller() });
   mount = new FuseMount(mnt, fs.ops(), opts);
   const m = mount;
-  const why = await fuse_serve(m, () => process.stderr.write(`fuse_ceiling: serving ${m.mountpoint}\n`));
+  const defaults = argv.includes('--fuse-defaults');
+  const why = await fuse_serve(m, () => {
+    const ra = defaults ? null : fuse_readahead_set(m.mountpoint);
+    if (ra !== null) process.stderr.write(`fuse_ceiling: the kernel's read-ahead stays at its default: ${ra}\n`);
+    process.stderr.write(`fuse_ceiling: serving ${m.mountpoint}\n`);
+  });
   process.stderr.write(`fuse_ceiling: ${why}\n`);
   return 0;
 }
