@@ -448,10 +448,11 @@ export class Volume {
 
   /**
    * Whether overwriting data block `a` of the mounted tree may leave it held by another root, so
-   * that the overwrite takes a block without freeing one. `bornMax` comes from held_birth_max().
+   * that the overwrite takes a block without freeing one. `bornMax` comes from held_birth_max()
+   * (0: the mounted tree is the only root, and holds all it maps alone).
    */
   block_held(a: number, bornMax: number): boolean {
-    return this.log.refs(a) > 1 || this.log.summary(a).birth <= bornMax;
+    return bornMax > 0 && (this.log.refs(a) > 1 || this.log.summary(a).birth <= bornMax);
   }
 
   /**
@@ -462,7 +463,8 @@ export class Volume {
    */
   held_birth_max(): number {
     let max = 0;
-    for (const e of this.snaps.list()) {
+    // asked on every write: a scan of the used entries, no copy of the table
+    for (const e of this.snaps.used()) {
       if (e.flags & SNAP_FLAG_WRITABLE) return Infinity;
       if (e.seq > max) max = e.seq;
     }

@@ -261,7 +261,7 @@ export function file_write(ctx: DataCtx, m: InodeMem, off: number, data: Uint8Ar
   // pages about to become dirty that need space: unmapped ones, and overwrites of blocks that
   // another root may hold (the overwrite frees nothing then)
   const bornMax = vol.held_birth_max();
-  const needs = (addr: number): boolean => addr === 0 || (bornMax > 0 && vol.block_held(addr, bornMax));
+  const needs = (addr: number): boolean => addr === 0 || vol.block_held(addr, bornMax);
   let fresh = 0;
   const probe = new MapReader(vol, m.ino);
   for (let idx = first; idx <= last; idx++) if (!m.pages.has(idx) && needs(probe.addr(idx))) fresh++;
@@ -386,7 +386,7 @@ export function file_flush(ctx: DataCtx, m: InodeMem, prepare = true, keep?: Rea
     for (const idx of m.pages.keys()) {
       const addr = after.addr(idx);
       if (addr === 0) m.newPages++;
-      else if (bornMax > 0 && vol.block_held(addr, bornMax)) m.heldPages++;
+      else if (vol.block_held(addr, bornMax)) m.heldPages++;
     }
   }
   ctx.dirty.newPages += m.newPages + m.heldPages - needBefore;

@@ -60,6 +60,11 @@ export class SnapTable {
     return this.entries.filter((e): e is SnapInfo => e !== null);
   }
 
+  /** Used entries in no particular order, without copying (for scans on hot paths). */
+  used(): IterableIterator<SnapInfo> {
+    return this.byName.values();
+  }
+
   find(name: string): SnapInfo | undefined {
     return this.byName.get(name);
   }
