@@ -123,6 +123,27 @@ export class BTree {
     return true;
   }
 
+  /**
+   * How many nodes, at every level, hold keys in [lo, hi] (the nodes whose key span meets the
+   * range). Removing the records of such a range dirties at most these nodes and, on each level,
+   * the neighbours a merge or a borrow reaches: far fewer than a path per record.
+   */
+  range_nodes(root: NodeId, lo: Key, hi: Key): number {
+    return this.range_nodes_of(root, lo, hi, 0);
+  }
+
+  private range_nodes_of(nid: NodeId, lo: Key, hi: Key, depth: number): number {
+    assert(depth < HEIGHT_MAX, `B+tree deeper than ${HEIGHT_MAX}`);
+    const n = this.store.get(nid);
+    if (is_leaf(n)) return 1;
+    let count = 1;
+    for (let i = child_index(n.keys, lo); i < n.kids.length; i++) {
+      if (i > 0 && key_cmp(n.keys[i]!, hi) > 0) break;
+      count += this.range_nodes_of(n.kids[i]!, lo, hi, depth + 1);
+    }
+    return count;
+  }
+
   /** Makes nid safe to change: itself if unshared, else a private copy (the caller relinks it). */
   private own(nid: NodeId): NodeId {
     const s = this.store;

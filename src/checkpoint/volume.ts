@@ -786,6 +786,11 @@ export class Volume {
     this.tree.scan(this.root, lo, hi, fn);
   }
 
+  /** Nodes of the live tree holding keys in [lo, hi] (BTree.range_nodes). */
+  range_nodes(lo: Key, hi: Key): number {
+    return this.tree.range_nodes(this.root, lo, hi);
+  }
+
   put(k: Key, v: Buffer): void {
     this.writable();
     if (k.kind === RecKind.MAP) this.map_refs(k, this.get(k), v);

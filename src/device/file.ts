@@ -18,6 +18,7 @@ import { BLOCK_SIZE, request_check } from './device.js';
 import type { AsyncReader, BlockDevice } from './device.js';
 import { FsError } from '../util/errors.js';
 import { assert } from '../util/assert.js';
+import { WriteBehind } from './writebehind.js';
 
 export interface FileDeviceOptions {
   /** open O_RDONLY; write and discard throw FsError('EROFS') */
@@ -26,6 +27,9 @@ export interface FileDeviceOptions {
    *  another program) is refused with FsError('EBUSY'). Regular files have no such kernel claim;
    *  the option is accepted and has no effect on them. */
   exclusive?: boolean;
+  /** writes carried out by a thread of their own (writebehind.ts), with O_DIRECT on a block
+   *  device; the size of its ring in bytes, or true for the default. Ignored read-only. */
+  writeBehind?: boolean | number;
 }
 
 export type DeviceKind = 'file' | 'block';
@@ -122,6 +126,10 @@ export class FileDevice implements BlockDevice, AsyncReader {
   private inflight = 0;
   /** the descriptor close() took away while reads were in flight, closed after the last */
   private fdClosing = -1;
+  /** the write-behind thread, when the device was opened with writeBehind */
+  private wb: WriteBehind | null = null;
+  /** the descriptor it writes through (O_DIRECT on a block device), when not `fd` */
+  private wbFd = -1;
 
   private constructor(name: string, fd: number, kind: DeviceKind, sizeBytes: number, readOnly: boolean) {
     this.name = name;
@@ -151,16 +159,47 @@ export class FileDevice implements BlockDevice, AsyncReader {
       fd = fs.openSync(devicePath, flags);
       const st = fs.fstatSync(fd, { bigint: true });
       if (kind_of(devicePath, st) !== kind) throw new FsError('EINVAL', `${devicePath}: changed type while being opened`);
-      return new FileDevice(devicePath, fd, kind, size_of(devicePath, st, kind), readOnly);
+      const dev = new FileDevice(devicePath, fd, kind, size_of(devicePath, st, kind), readOnly);
+      if (opts.writeBehind && !readOnly) dev.write_behind_start(devicePath, kind, opts.writeBehind);
+      return dev;
     } catch (e) {
       if (fd >= 0) fs.closeSync(fd);
       throw open_error(devicePath, e, exclusive);
     }
   }
 
+  /**
+   * Starts the write-behind thread. On a block device it writes through a second descriptor
+   * opened with O_DIRECT (the device's page cache is bypassed; reads still go through it, and the
+   * kernel drops cached pages a direct write replaces); where O_DIRECT is refused, and for image
+   * files, through the device's own descriptor.
+   */
+  private write_behind_start(devicePath: string, kind: DeviceKind, ring: true | number): void {
+    if (kind === 'block') {
+      try {
+        this.wbFd = fs.openSync(devicePath, fs.constants.O_RDWR | fs.constants.O_DIRECT);
+      } catch {
+        this.wbFd = -1;
+      }
+    }
+    const fd = this.wbFd >= 0 ? this.wbFd : this.fd;
+    this.wb = ring === true ? new WriteBehind(fd, this.name) : new WriteBehind(fd, this.name, ring);
+  }
+
+  /** Whether writes go through a write-behind thread, and with O_DIRECT. */
+  get writeBehind(): 'direct' | 'buffered' | 'off' {
+    return this.wb === null ? 'off' : this.wbFd >= 0 ? 'direct' : 'buffered';
+  }
+
+  /** Waits for queued writes to blocks [addr, addr + count) before they are read. */
+  private read_barrier(addr: number, count: number): void {
+    if (this.wb !== null && this.wb.pending_in(addr, count)) this.wb.wait_blocks(addr, count);
+  }
+
   read(addr: number, count = 1): Buffer {
     this.open_check();
     request_check(this, addr, count);
+    this.read_barrier(addr, count);
     // every byte is read below or zeroed at a short read: no need to zero it first
     const buf = Buffer.allocUnsafe(count * BLOCK_SIZE);
     let done = 0;
@@ -184,6 +223,11 @@ export class FileDevice implements BlockDevice, AsyncReader {
     // which request_check refuses
     request_check(this, addr, data.length / BLOCK_SIZE);
     if (this.readOnly) throw new FsError('EROFS', `${this.name}: opened read-only; write of block ${addr} refused`);
+    if (this.wb !== null) {
+      this.wb.write(addr, [data]);
+      this.writeCount++;
+      return;
+    }
     let done = 0;
     while (done < data.length) {
       try {
@@ -205,6 +249,11 @@ export class FileDevice implements BlockDevice, AsyncReader {
     }
     request_check(this, addr, total / BLOCK_SIZE);
     if (this.readOnly) throw new FsError('EROFS', `${this.name}: opened read-only; write of block ${addr} refused`);
+    if (this.wb !== null) {
+      this.wb.write(addr, parts);
+      this.writeCount++;
+      return;
+    }
     let done = 0;
     let i = 0; // the first part not yet written in full
     let skip = 0; // bytes of parts[i] already written
@@ -231,6 +280,7 @@ export class FileDevice implements BlockDevice, AsyncReader {
     this.open_check();
     request_check(this, addr, count);
     assert(into.length === count * BLOCK_SIZE, () => `${this.name}: read_async of ${count} blocks into ${into.length} bytes`);
+    this.read_barrier(addr, count);
     const fd = this.fd;
     this.inflight++;
     const finish = (err: Error | null): void => {
@@ -256,6 +306,10 @@ export class FileDevice implements BlockDevice, AsyncReader {
   flush(): void {
     this.open_check();
     if (this.readOnly) return; // nothing of ours to make durable
+    if (this.wb !== null) {
+      this.wb.flush();
+      return;
+    }
     try {
       fs.fdatasyncSync(this.fd);
     } catch (e) {
@@ -272,6 +326,13 @@ export class FileDevice implements BlockDevice, AsyncReader {
 
   close(): void {
     if (this.fd < 0) return;
+    if (this.wb !== null) {
+      // whatever was queued is handed to the kernel first, as a synchronous write would have been
+      this.wb.close();
+      this.wb = null;
+      if (this.wbFd >= 0) fs.closeSync(this.wbFd);
+      this.wbFd = -1;
+    }
     const fd = this.fd;
     this.fd = -1;
     // reads in flight still use the descriptor: the last of them closes it

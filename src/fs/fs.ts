@@ -19,7 +19,7 @@ import { clock_wall, timespec_ms } from '../checkpoint/clock.js';
 import type { Clock, Timespec } from '../checkpoint/clock.js';
 import { Cleaner } from '../cleaner/cleaner.js';
 import { HEAD_COUNT } from '../format/checkpoint.js';
-import { INODE_FLAG_INLINE, inode_encode, key, KEY_MAX, map_encode, map_new, NAME_MAX, RecKind } from '../format/records.js';
+import { INODE_FLAG_INLINE, inode_encode, key, KEY_MAX, map_encode, map_new, MAP_SLOTS, NAME_MAX, RecKind } from '../format/records.js';
 import { Head } from '../log/segments.js';
 import type { Inode } from '../format/records.js';
 import type { Superblock } from '../format/superblock.js';
@@ -47,6 +47,8 @@ export interface FsOptions extends VolumeOptions {
   dirtyBytesMax?: number;
   /** dirty B+tree nodes before a checkpoint is written */
   dirtyNodesMax?: number;
+  /** dirty pages of a sequentially written file that writeback() writes to the log (default 256: 1 MiB) */
+  streamPages?: number;
   /** pending tree changes (keys) beyond which fsync writes a checkpoint instead of a redo group */
   redoKeysMax?: number;
   /** time between checkpoints when something changed (tick() drives it) */
@@ -63,6 +65,8 @@ export interface MkfsFsOptions extends MkfsOptions {
 }
 
 const ROOT = 1;
+/** a file counts as streamed once this many bytes were written to it one after the other */
+const STREAM_BYTES = 1 << 20;
 
 /** One snapshot operation; several given together share one checkpoint. */
 export type SnapRequest =
@@ -116,6 +120,7 @@ export class FileSystem {
   readonly clock: Clock;
   private readonly ctx: DataCtx;
   private readonly dirtyNodesMax: number;
+  private readonly streamPages: number;
   private readonly redoKeysMax: number;
   private readonly intervalMs: number;
   private lastCheckpointMs: number;
@@ -128,6 +133,7 @@ export class FileSystem {
     this.vol = vol;
     this.clock = o.clock ?? vol.clock;
     this.dirtyNodesMax = o.dirtyNodesMax ?? Math.max(16, Math.floor(vol.g.blockCount / 256));
+    this.streamPages = o.streamPages ?? STREAM_BYTES / BLOCK_SIZE;
     this.cleaner = new Cleaner(vol, this.dirtyNodesMax);
     this.icache = new InodeCache(vol, o.inodeCacheMax);
     const devBytes = vol.g.blockCount * BLOCK_SIZE;
@@ -656,16 +662,27 @@ export class FileSystem {
     this.after_change();
   }
 
-  /** prepare() for removing a name: a file losing its last name drops all its records. */
+  /**
+   * prepare() for removing a name: a file losing its last name drops all its records. They are
+   * one key range (every record of an inode has its number first), so what dropping them may
+   * dirty is the nodes holding the range plus a merge's neighbours on each level — not a path
+   * per record, an estimate that outgrew a full device's free space for a file of 40 MiB and
+   * made its unlink fail with ENOSPC.
+   */
   private drop_prepare(dir: number, name: Name, extra = 4): void {
-    let records = extra;
+    let nodes = this.cleaner.growth_of(extra);
     try {
       const e = dirent_find(this.vol, dir, name_buf(name));
-      if (e) records += Math.ceil(this.icache.get(e.ino).rec.blocks / 64) + 4;
+      if (e) {
+        const records = Math.ceil(this.icache.get(e.ino).rec.blocks / MAP_SLOTS) + 4;
+        const height = this.vol.nodes.get(this.vol.root).level + 1;
+        const range = this.vol.range_nodes(key(e.ino, 0, 0), key(e.ino, KEY_MAX.kind, KEY_MAX.off)) + 2 * height;
+        nodes += Math.min(this.cleaner.growth_of(records), range);
+      }
     } catch (e) {
       if (!(e instanceof FsError)) throw e;
     }
-    this.prepare(records);
+    this.cleaner.prepare(0, nodes);
   }
 
   /** Is `ino` the directory `anc` or below it? */
@@ -856,8 +873,27 @@ export class FileSystem {
     // an inline file changes the tree at once: room for its records first
     if (m.rec.flags & INODE_FLAG_INLINE) this.space_admit(0, 3);
     file_write(this.ctx, m, off, data);
+    m.streamBytes = off === m.streamEnd ? m.streamBytes + data.length : data.length;
+    m.streamEnd = off + data.length;
     this.after_change();
     return data.length;
+  }
+
+  /**
+   * Streaming writeback: when `ino` was written sequentially for at least STREAM_BYTES and holds
+   * `streamPages` dirty pages or more, they go to the log now. The mount calls it after answering
+   * a write, so that the work of a large sequential write is spread over its requests (done while
+   * the kernel prepares the next one) instead of stalling one request when dirty memory passes
+   * its bound. Files written at random keep their pages until the bound, fsync or a checkpoint,
+   * so that rewrites of a page in between cost nothing. Returns whether it wrote.
+   */
+  writeback(ino: number): boolean {
+    const m = this.icache.cached(ino);
+    if (m === undefined || m.streamBytes < STREAM_BYTES || m.pages.size < this.streamPages) return false;
+    this.op_begin();
+    if (m.pages.size === 0) return false; // op_begin's own flush took them
+    file_flush(this.ctx, m);
+    return true;
   }
 
   truncate(ino: number, size: number): Attr {

@@ -44,6 +44,17 @@ export interface InodeMem {
   logged: Set<number>;
   /** open handles */
   open: number;
+  /** where the last write ended, and the bytes written one after the other up to there: a file
+   *  streamed sequentially is written back early (FileSystem.writeback) */
+  streamEnd: number;
+  streamBytes: number;
+}
+
+function inode_mem(ino: number, rec: Inode): InodeMem {
+  return {
+    ino, rec, size: rec.size, mtime: null, ctime: null, pages: new Map(), newPages: 0, heldPages: 0, ranges: new Map(),
+    logged: new Set(), open: 0, streamEnd: -1, streamBytes: 0,
+  };
 }
 
 export function inode_key(ino: number) {
@@ -68,10 +79,15 @@ export class InodeCache {
     const rec = this.vol.get(inode_key(ino));
     if (!rec) throw new FsError('ENOENT', `no inode ${ino}`);
     const r = this.vol.decode(inode_key(ino), rec, inode_decode);
-    const fresh: InodeMem = { ino, rec: r, size: r.size, mtime: null, ctime: null, pages: new Map(), newPages: 0, heldPages: 0, ranges: new Map(), logged: new Set(), open: 0 };
+    const fresh = inode_mem(ino, r);
     this.map.set(ino, fresh);
     if (this.map.size > this.max) this.evict();
     return fresh;
+  }
+
+  /** The inode if it is cached (nothing is read). */
+  cached(ino: number): InodeMem | undefined {
+    return this.map.get(ino);
   }
 
   /** Whether the inode exists (without loading it into the cache). */
@@ -83,7 +99,7 @@ export class InodeCache {
   create(ino: number, rec: Inode): InodeMem {
     assert(!this.map.has(ino), () => `inode ${ino} created twice`);
     this.vol.put(inode_key(ino), inode_encode(rec));
-    const m: InodeMem = { ino, rec, size: rec.size, mtime: null, ctime: null, pages: new Map(), newPages: 0, heldPages: 0, ranges: new Map(), logged: new Set(), open: 0 };
+    const m = inode_mem(ino, rec);
     this.map.set(ino, m);
     return m;
   }

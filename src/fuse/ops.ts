@@ -219,6 +219,20 @@ export class CowlogOps {
     return -E.EIO;
   }
 
+  /**
+   * Streaming writeback after a write was answered (FileSystem.writeback). Its errors are not
+   * the answered write's: the pages stay dirty and the next fsync or flush meets the error; a
+   * bug breaks the mount as in any request.
+   */
+  private writeback(ino: number): void {
+    if (this.closed || this.broken !== null) return;
+    try {
+      this.fs.writeback(ino);
+    } catch (e) {
+      if (!(e instanceof FsError)) this.fail('writeback', `inode ${ino}`, e);
+    }
+  }
+
   /** Logs a kind of error at most once a minute. */
   private warn_once(kind: string, msg: string): void {
     const now = Date.now();
@@ -560,16 +574,21 @@ export class CowlogOps {
         data.copy(buf);
         return data.length;
       }, cb),
-      write: (path, fh, buf, len, pos, cb) => this.count('write', path, true, () => {
-        const h = this.handles.get(fh);
-        const ino = h?.ino ?? this.ino_fh(fh, path);
-        // O_APPEND is decided here, at the engine's end of file: the kernel computes the
-        // offset from its own idea of the size, which is stale for a file written through
-        // another name (libfuse gives each name of a hard link its own kernel inode)
-        const at = h !== undefined && (h.flags & fsc.O_APPEND) !== 0 ? this.fs.getattr(ino).size : pos;
-        // buf is fuse-native's and detached after the answer: the engine copies what it keeps
-        return this.fs.write(ino, at, buf.subarray(0, len));
-      }, cb),
+      write: (path, fh, buf, len, pos, cb) => {
+        let ino = 0;
+        this.count('write', path, true, () => {
+          const h = this.handles.get(fh);
+          ino = h?.ino ?? this.ino_fh(fh, path);
+          // O_APPEND is decided here, at the engine's end of file: the kernel computes the
+          // offset from its own idea of the size, which is stale for a file written through
+          // another name (libfuse gives each name of a hard link its own kernel inode)
+          const at = h !== undefined && (h.flags & fsc.O_APPEND) !== 0 ? this.fs.getattr(ino).size : pos;
+          // buf is fuse-native's and detached after the answer: the engine copies what it keeps
+          return this.fs.write(ino, at, buf.subarray(0, len));
+        }, cb);
+        // answered: the kernel prepares the next request while the engine writes back
+        if (ino !== 0) this.writeback(ino);
+      },
       truncate: (path, size, cb) => this.status('truncate', path, true, () => { this.fs.truncate(this.ino_of(path), size); }, cb),
       ftruncate: (path, fh, size, cb) => this.status('ftruncate', path, true, () => { this.fs.truncate(this.ino_fh(fh, path), size); }, cb),
 

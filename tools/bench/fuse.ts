@@ -7,6 +7,10 @@
 //   nullfs (defaults)   nullfs with the stack's defaults (1 s attribute cache, no
 //                       default_permissions): the best case, for reference
 //   ext4                mkfs.ext4 + mount on a loop device
+//   device              the data phases on a bare loop device, no filesystem: what the device
+//                       itself gives for the same requests (1 MiB writes then fdatasync, reads
+//                       from a cold cache, 4 KiB write + fdatasync) — no filesystem that keeps
+//                       its data on this device can beat it
 //
 // Each round makes every filesystem afresh and runs: sequential write (then fsync), caches
 // dropped, sequential read, 4 KiB random writes each followed by fsync, and create / stat /
@@ -14,7 +18,7 @@
 // cowlog ÷ ceiling and cowlog ÷ ext4.
 //
 // Usage: node dist/tools/bench/fuse.js [--size 1G] [--mib 256] [--rounds 3] [--files 5000]
-//                                      [--seconds 5] [--only cowlog,ceiling,defaults,ext4] [--json FILE]
+//                                      [--seconds 5] [--only cowlog,ceiling,defaults,ext4,device] [--json FILE]
 // Needs root (loop devices, mounts, drop_caches).
 //
 // Invariants: whatever is attached or mounted is undone on the way out, also on an error or
@@ -27,9 +31,9 @@ import { Cleanup, image_create, is_mounted, loop_attach, loop_detach_sync, repo_
 import { size_parse } from '../../src/cli/command.js';
 
 const MiB = 1 << 20;
-const KINDS = ['cowlog', 'ceiling', 'defaults', 'ext4'] as const;
+const KINDS = ['cowlog', 'ceiling', 'defaults', 'ext4', 'device'] as const;
 type Kind = (typeof KINDS)[number];
-const LABEL: Record<Kind, string> = { cowlog: 'cowlog', ceiling: 'nullfs (ceiling)', defaults: 'nullfs (defaults)', ext4: 'ext4' };
+const LABEL: Record<Kind, string> = { cowlog: 'cowlog', ceiling: 'nullfs (ceiling)', defaults: 'nullfs (defaults)', ext4: 'ext4', device: 'device alone' };
 const METRICS = ['seqwrite', 'seqread', 'randsync', 'create', 'stat', 'unlink'] as const;
 type Metric = (typeof METRICS)[number];
 const METRIC_LABEL: Record<Metric, string> = {
@@ -67,9 +71,9 @@ function opts_parse(argv: string[]): Opts {
 const DIST = path.join(repo_root(), 'dist');
 const COWLOG = path.join(repo_root(), 'bin', 'cowlog.js');
 
-async function client(phase: string, dir: string, o: Opts): Promise<Record<string, number>> {
+async function client(phase: string, dir: string, o: Opts, target?: string): Promise<Record<string, number>> {
   const args = [path.join(DIST, 'tools/bench/fuse_client.js'), phase, dir, '--files', String(o.files), '--seconds', String(o.seconds),
-    '--mib', String(phase === 'randsync' ? 64 : o.mib)];
+    '--mib', String(phase === 'randsync' ? 64 : o.mib), ...(target !== undefined ? ['--target', target] : [])];
   const { stdout } = await run(process.execPath, args, { timeoutMs: 600_000 });
   return JSON.parse(stdout) as Record<string, number>;
 }
@@ -107,6 +111,7 @@ async function fs_up(kind: Kind, o: Opts, scratch: string, cleanup: Cleanup): Pr
   cleanup.push(`rm ${img}`, () => fs.rmSync(img, { force: true }));
   const dev = await loop_attach(img);
   cleanup.push(`detach ${dev}`, () => loop_detach_sync(dev));
+  if (kind === 'device') return dev;
   if (kind === 'cowlog') {
     await run(process.execPath, [COWLOG, 'mkfs', '-q', dev]);
     await run(process.execPath, [COWLOG, 'mount', '-o', `log=${path.join(scratch, 'cowlog.log')}`, dev, mnt]);
@@ -126,6 +131,14 @@ async function round(kind: Kind, o: Opts, scratch: string): Promise<Record<Metri
   const cleanup = new Cleanup();
   try {
     const mnt = await fs_up(kind, o, scratch, cleanup);
+    if (kind === 'device') {
+      // no filesystem: the data phases on the device itself, no metadata
+      const w = await client('seqwrite', scratch, o, mnt);
+      await caches_drop();
+      const r = await client('seqread', scratch, o, mnt);
+      const s = await client('randsync', scratch, o, mnt);
+      return { seqwrite: w['value']!, seqread: r['value']!, randsync: s['value']!, create: NaN, stat: NaN, unlink: NaN };
+    }
     const w = await client('seqwrite', mnt, o);
     await caches_drop();
     const r = await client('seqread', mnt, o);
@@ -181,6 +194,9 @@ async function main(): Promise<number> {
   if (o.only.includes('cowlog') && o.only.includes('ceiling')) {
     cols.push({ head: 'cowlog/ceiling', cell: (m) => { const v = ratio('cowlog', 'ceiling', m); return v === undefined ? '-' : `${(v * 100).toFixed(0)} %`; } });
     cols.push({ head: 'goal', cell: (m) => (DATA.includes(m) ? '70 %' : '50 %') });
+  }
+  if (o.only.includes('device') && o.only.includes('ceiling')) {
+    cols.push({ head: 'device/ceiling', cell: (m) => { const v = DATA.includes(m) ? ratio('device', 'ceiling', m) : undefined; return v === undefined ? '-' : `${(v * 100).toFixed(0)} %`; } });
   }
   if (o.only.includes('cowlog') && o.only.includes('ext4')) {
     cols.push({ head: 'cowlog/ext4', cell: (m) => { const v = ratio('cowlog', 'ext4', m); return v === undefined ? '-' : `${(v * 100).toFixed(0)} %`; } });

@@ -7,6 +7,8 @@
 //     randsync   4 KiB writes at random aligned offsets of a --mib MiB file, each followed by
 //                fsync, for --seconds (at most --ops)                    → operations/s
 //     meta       --files empty files created, then stat'ed, then unlinked → three rates
+//   --target PATH: the data phases work on PATH instead of DIR/seq and DIR/rand (a block device:
+//   what the device itself does for the same requests, with no filesystem)
 //
 // Invariants: the same code, sizes and seeds for every filesystem; timing covers only the
 // operations measured (the random-write file is written and fsync'd before the clock starts).
@@ -17,13 +19,14 @@ import { Prng } from '../../src/util/prng.js';
 
 const MiB = 1 << 20;
 
-interface Args { phase: string; dir: string; mib: number; seconds: number; ops: number; files: number }
+interface Args { phase: string; dir: string; mib: number; seconds: number; ops: number; files: number; target: string | undefined }
 
 function args_parse(argv: string[]): Args {
   const [phase, dir, ...rest] = argv;
   if (!phase || !dir) throw new Error('usage: fuse_client.js seqwrite|seqread|randsync|meta DIR [--mib N] [--seconds S] [--ops N] [--files N]');
-  const a: Args = { phase, dir, mib: 256, seconds: 5, ops: 20000, files: 5000 };
+  const a: Args = { phase, dir, mib: 256, seconds: 5, ops: 20000, files: 5000, target: undefined };
   for (let i = 0; i < rest.length; i += 2) {
+    if (rest[i] === '--target') { a.target = rest[i + 1]; continue; }
     const v = Number(rest[i + 1]);
     if (!(v > 0)) throw new Error(`${rest[i]} needs a positive number`);
     if (rest[i] === '--mib') a.mib = v;
@@ -35,6 +38,11 @@ function args_parse(argv: string[]): Args {
   return a;
 }
 
+/** The file a data phase works on: DIR/NAME, or --target (a block device: no filesystem at all). */
+function target(a: Args, name: string): string {
+  return a.target ?? path.join(a.dir, name);
+}
+
 function pattern(bytes: number, seed: number): Buffer {
   const rng = new Prng(seed);
   const b = Buffer.allocUnsafe(bytes);
@@ -44,7 +52,7 @@ function pattern(bytes: number, seed: number): Buffer {
 
 function seqwrite(a: Args): object {
   const buf = pattern(MiB, 1);
-  const file = path.join(a.dir, 'seq');
+  const file = target(a, 'seq');
   const t0 = performance.now();
   const fd = fs.openSync(file, 'w');
   for (let i = 0; i < a.mib; i++) {
@@ -59,18 +67,18 @@ function seqwrite(a: Args): object {
 
 function seqread(a: Args): object {
   const buf = Buffer.allocUnsafe(MiB);
-  const file = path.join(a.dir, 'seq');
+  const file = target(a, 'seq');
   const t0 = performance.now();
   const fd = fs.openSync(file, 'r');
   let total = 0, n: number;
-  while ((n = fs.readSync(fd, buf, 0, MiB, null)) > 0) total += n;
+  while (total < a.mib * MiB && (n = fs.readSync(fd, buf, 0, MiB, null)) > 0) total += n;
   fs.closeSync(fd);
   const s = (performance.now() - t0) / 1000;
   return { phase: 'seqread', mib: total / MiB, seconds: s, value: total / MiB / s, unit: 'MiB/s' };
 }
 
 function randsync(a: Args): object {
-  const file = path.join(a.dir, 'rand');
+  const file = target(a, 'rand');
   const fd = fs.openSync(file, 'w+');
   const chunk = pattern(MiB, 2);
   for (let i = 0; i < a.mib; i++) fs.writeSync(fd, chunk);

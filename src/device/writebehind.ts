@@ -1,0 +1,225 @@
+// WriteBehind: the writes of a FileDevice carried out by a thread of their own.
+//
+// A write is copied into a ring of shared memory and queued; the calling thread goes on at once
+// while the worker (writebehind_worker.ts) hands the bytes to the kernel. On a block device the
+// worker writes with O_DIRECT from the ring (whose pages are aligned), so nothing copies the data
+// into the device's page cache; elsewhere it writes through the ordinary descriptor. flush()
+// queues an fdatasync behind every write queued before it and waits for it: the BlockDevice
+// contract (nothing is durable before flush returns) holds unchanged.
+//
+// Invariants:
+// - Commands are carried out in the order they are queued; a flush covers every write queued
+//   before it.
+// - A read of blocks that a queued write has not yet reached waits for that write (pending()
+//   tells the device; it then waits with wait_blocks()), so the device never returns what a
+//   queued write is about to replace.
+// - The ring holds a write's bytes from queueing until the worker is done with them; bytes are
+//   copied in, so the caller may reuse its buffers as soon as write() returns.
+// - After the first failed write or flush the device is failed for good: every later write and
+//   flush throws EIO naming the first failure, and nothing queued after it reaches the device.
+// - Waiting is Atomics.wait on the shared counters: the engine's thread blocks only when the
+//   ring is full, a read needs a queued write, or for flush.
+
+import { constants } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { BLOCK_SIZE } from './device.js';
+import { C, CMD_FIELDS, CTL_INTS, OP_FLUSH, OP_STOP, OP_WRITE, QUEUE_SLOTS } from './writebehind_layout.js';
+import type { WriteBehindShared } from './writebehind_layout.js';
+import { FsError } from '../util/errors.js';
+
+const WASM_PAGE = 65536;
+/** WebAssembly.Memory, which the ES2022 library the project compiles against does not declare */
+const WasmMemory = (globalThis as unknown as {
+  WebAssembly: { Memory: new (d: { initial: number; maximum: number; shared: boolean }) => { buffer: SharedArrayBuffer } };
+}).WebAssembly.Memory;
+/** default ring size: a few flushes' worth of 128 KiB requests, small against any page cache */
+export const RING_BYTES_DEFAULT = 32 << 20;
+
+interface Pending {
+  seq: number;
+  ringStart: number;
+  ringEnd: number;
+  block: number;
+  count: number;
+}
+
+const ERRNO_NAME = new Map<number, string>(Object.entries(constants.errno).map(([k, v]) => [v, k]));
+
+export class WriteBehind {
+  private readonly ctl: Int32Array;
+  private readonly cmds: Float64Array;
+  private readonly ring: Buffer;
+  private readonly worker: Worker;
+  /** writes queued and not known to be done, oldest first (from `head` on) */
+  private pending: Pending[] = [];
+  private head = 0;
+  private closed = false;
+  /** times the calling thread waited for the worker (ring full, a read, a flush) */
+  waits = 0;
+
+  /**
+   * `fd` is the descriptor the worker writes and flushes through (opened by the caller, who also
+   * closes it after close()); `name` names the device in messages.
+   */
+  constructor(readonly fd: number, readonly name: string, ringBytes = RING_BYTES_DEFAULT) {
+    const pages = Math.max(1, Math.ceil(ringBytes / WASM_PAGE));
+    // the memory of a shared WebAssembly.Memory starts on a page boundary, as O_DIRECT needs
+    const mem = new WasmMemory({ initial: pages, maximum: pages, shared: true });
+    const shared: WriteBehindShared = {
+      ctl: new SharedArrayBuffer(CTL_INTS * 4),
+      cmds: new SharedArrayBuffer(QUEUE_SLOTS * CMD_FIELDS * 8),
+      ring: mem.buffer,
+      fd,
+    };
+    this.ctl = new Int32Array(shared.ctl);
+    this.cmds = new Float64Array(shared.cmds);
+    this.ring = Buffer.from(shared.ring);
+    this.worker = new Worker(new URL('./writebehind_worker.js', import.meta.url), { workerData: shared });
+    this.worker.unref();
+  }
+
+  /** Queues the concatenation of `parts` (whole blocks) for block `block`. */
+  write(block: number, parts: readonly Uint8Array[]): void {
+    this.usable();
+    const chunkMax = Math.max(BLOCK_SIZE, Math.floor(this.ring.length / 4 / BLOCK_SIZE) * BLOCK_SIZE);
+    let total = 0;
+    for (const p of parts) total += p.length;
+    let i = 0, skip = 0, done = 0;
+    while (done < total) {
+      const len = Math.min(chunkMax, total - done);
+      const off = this.ring_alloc(len);
+      let at = off;
+      while (at < off + len) {
+        const p = parts[i]!;
+        const n = Math.min(p.length - skip, off + len - at);
+        this.ring.set(n === p.length ? p : p.subarray(skip, skip + n), at);
+        at += n;
+        skip += n;
+        if (skip === p.length) { i++; skip = 0; }
+      }
+      const seq = this.submit(OP_WRITE, off, len, block * BLOCK_SIZE + done);
+      this.pending.push({ seq, ringStart: off, ringEnd: off + len, block: block + done / BLOCK_SIZE, count: len / BLOCK_SIZE });
+      done += len;
+    }
+  }
+
+  /** True when a queued write not yet done covers one of blocks [block, block + count). */
+  pending_in(block: number, count: number): boolean {
+    this.prune();
+    for (let j = this.head; j < this.pending.length; j++) {
+      const p = this.pending[j]!;
+      if (p.block < block + count && block < p.block + p.count) return true;
+    }
+    return false;
+  }
+
+  /** Waits until no queued write covers blocks [block, block + count). */
+  wait_blocks(block: number, count: number): void {
+    let last = -1;
+    for (let j = this.head; j < this.pending.length; j++) {
+      const p = this.pending[j]!;
+      if (p.block < block + count && block < p.block + p.count) last = j;
+    }
+    if (last >= 0) this.wait_seq(this.pending[last]!.seq);
+  }
+
+  /** Queues an fdatasync behind every write queued so far and waits for it. */
+  flush(): void {
+    this.usable();
+    this.wait_seq(this.submit(OP_FLUSH, 0, 0, 0));
+    this.usable();
+  }
+
+  /** Waits for every queued write. */
+  drain(): void {
+    const sub = Atomics.load(this.ctl, C.SUBMITTED);
+    if (sub !== Atomics.load(this.ctl, C.DONE)) this.wait_seq((sub - 1) | 0);
+    this.prune();
+  }
+
+  /** The first failure, if a write or flush failed. */
+  error(): FsError | null {
+    const errno = Atomics.load(this.ctl, C.ERR_ERRNO);
+    if (errno === 0) return null;
+    const what = Atomics.load(this.ctl, C.DEAD) !== 0 ? 'the write-behind thread failed'
+      : Atomics.load(this.ctl, C.ERR_BLOCK) < 0 ? 'flush failed'
+        : `write of block ${Atomics.load(this.ctl, C.ERR_BLOCK)} failed`;
+    return new FsError('EIO', `${this.name}: ${what}: ${ERRNO_NAME.get(errno) ?? `errno ${errno}`} (nothing written after it reaches the device)`);
+  }
+
+  /** Waits for everything queued and stops the worker. The descriptor stays the caller's. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (Atomics.load(this.ctl, C.DEAD) === 0) this.wait_seq(this.submit(OP_STOP, 0, 0, 0));
+    this.pending = [];
+    this.head = 0;
+  }
+
+  private usable(): void {
+    if (this.closed) throw new FsError('EIO', `${this.name}: used after close()`);
+    const e = this.error();
+    if (e) throw e;
+  }
+
+  private submit(op: number, off: number, len: number, pos: number): number {
+    const seq = Atomics.load(this.ctl, C.SUBMITTED);
+    // a free queue slot: at most QUEUE_SLOTS commands in flight
+    while (((seq - Atomics.load(this.ctl, C.DONE)) | 0) >= QUEUE_SLOTS) this.wait_change();
+    const at = (seq >>> 0) % QUEUE_SLOTS * CMD_FIELDS;
+    this.cmds[at] = op;
+    this.cmds[at + 1] = off;
+    this.cmds[at + 2] = len;
+    this.cmds[at + 3] = pos;
+    Atomics.store(this.ctl, C.SUBMITTED, (seq + 1) | 0);
+    Atomics.notify(this.ctl, C.SUBMITTED);
+    return seq;
+  }
+
+  private done(seq: number): boolean {
+    return ((Atomics.load(this.ctl, C.DONE) - seq) | 0) > 0;
+  }
+
+  private wait_seq(seq: number): void {
+    while (!this.done(seq)) this.wait_change();
+  }
+
+  /** Blocks until the worker completes something more (or died). */
+  private wait_change(): void {
+    const d = Atomics.load(this.ctl, C.DONE);
+    if (Atomics.load(this.ctl, C.DEAD) !== 0) throw this.error()!;
+    this.waits++;
+    Atomics.wait(this.ctl, C.DONE, d, 1000);
+  }
+
+  private prune(): void {
+    while (this.head < this.pending.length && this.done(this.pending[this.head]!.seq)) this.head++;
+    if (this.head === this.pending.length) {
+      this.pending = [];
+      this.head = 0;
+    } else if (this.head > 1024) {
+      this.pending = this.pending.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  /** Room for `len` contiguous bytes in the ring, waiting for the worker when there is none. */
+  private ring_alloc(len: number): number {
+    const size = this.ring.length;
+    for (;;) {
+      this.prune();
+      if (this.head === this.pending.length) return 0;
+      const first = this.pending[this.head]!;
+      const last = this.pending[this.pending.length - 1]!;
+      if (last.ringStart >= first.ringStart) {
+        // used: [first.ringStart, last.ringEnd); free: the end of the ring, then its start
+        if (size - last.ringEnd >= len) return last.ringEnd;
+        if (first.ringStart >= len) return 0;
+      } else if (first.ringStart - last.ringEnd >= len) {
+        // wrapped: used [first.ringStart, size) and [0, last.ringEnd)
+        return last.ringEnd;
+      }
+      this.wait_change();
+    }
+  }
+}
