@@ -27,8 +27,8 @@ export interface FileDeviceOptions {
    *  another program) is refused with FsError('EBUSY'). Regular files have no such kernel claim;
    *  the option is accepted and has no effect on them. */
   exclusive?: boolean;
-  /** writes carried out by a thread of their own (writebehind.ts), with O_DIRECT on a block
-   *  device; the size of its ring in bytes, or true for the default. Ignored read-only. */
+  /** writes carried out by a thread of their own (writebehind.ts); the size of its ring in
+   *  bytes, or true for the default. Ignored read-only. */
   writeBehind?: boolean | number;
 }
 
@@ -128,8 +128,6 @@ export class FileDevice implements BlockDevice, AsyncReader {
   private fdClosing = -1;
   /** the write-behind thread, when the device was opened with writeBehind */
   private wb: WriteBehind | null = null;
-  /** the descriptor it writes through (O_DIRECT on a block device), when not `fd` */
-  private wbFd = -1;
 
   private constructor(name: string, fd: number, kind: DeviceKind, sizeBytes: number, readOnly: boolean) {
     this.name = name;
@@ -160,7 +158,7 @@ export class FileDevice implements BlockDevice, AsyncReader {
       const st = fs.fstatSync(fd, { bigint: true });
       if (kind_of(devicePath, st) !== kind) throw new FsError('EINVAL', `${devicePath}: changed type while being opened`);
       const dev = new FileDevice(devicePath, fd, kind, size_of(devicePath, st, kind), readOnly);
-      if (opts.writeBehind && !readOnly) dev.write_behind_start(devicePath, kind, opts.writeBehind);
+      if (opts.writeBehind && !readOnly) dev.wb = new WriteBehind(fd, devicePath, opts.writeBehind === true ? undefined : opts.writeBehind);
       return dev;
     } catch (e) {
       if (fd >= 0) fs.closeSync(fd);
@@ -168,27 +166,9 @@ export class FileDevice implements BlockDevice, AsyncReader {
     }
   }
 
-  /**
-   * Starts the write-behind thread. On a block device it writes through a second descriptor
-   * opened with O_DIRECT (the device's page cache is bypassed; reads still go through it, and the
-   * kernel drops cached pages a direct write replaces); where O_DIRECT is refused, and for image
-   * files, through the device's own descriptor.
-   */
-  private write_behind_start(devicePath: string, kind: DeviceKind, ring: true | number): void {
-    if (kind === 'block') {
-      try {
-        this.wbFd = fs.openSync(devicePath, fs.constants.O_RDWR | fs.constants.O_DIRECT);
-      } catch {
-        this.wbFd = -1;
-      }
-    }
-    const fd = this.wbFd >= 0 ? this.wbFd : this.fd;
-    this.wb = ring === true ? new WriteBehind(fd, this.name) : new WriteBehind(fd, this.name, ring);
-  }
-
-  /** Whether writes go through a write-behind thread, and with O_DIRECT. */
-  get writeBehind(): 'direct' | 'buffered' | 'off' {
-    return this.wb === null ? 'off' : this.wbFd >= 0 ? 'direct' : 'buffered';
+  /** Whether writes go through a write-behind thread. */
+  get writeBehind(): boolean {
+    return this.wb !== null;
   }
 
   /** Waits for queued writes to blocks [addr, addr + count) before they are read. */
@@ -330,8 +310,6 @@ export class FileDevice implements BlockDevice, AsyncReader {
       // whatever was queued is handed to the kernel first, as a synchronous write would have been
       this.wb.close();
       this.wb = null;
-      if (this.wbFd >= 0) fs.closeSync(this.wbFd);
-      this.wbFd = -1;
     }
     const fd = this.fd;
     this.fd = -1;

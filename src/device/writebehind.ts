@@ -1,11 +1,10 @@
 // WriteBehind: the writes of a FileDevice carried out by a thread of their own.
 //
 // A write is copied into a ring of shared memory and queued; the calling thread goes on at once
-// while the worker (writebehind_worker.ts) hands the bytes to the kernel. On a block device the
-// worker writes with O_DIRECT from the ring (whose pages are aligned), so nothing copies the data
-// into the device's page cache; elsewhere it writes through the ordinary descriptor. flush()
-// queues an fdatasync behind every write queued before it and waits for it: the BlockDevice
-// contract (nothing is durable before flush returns) holds unchanged.
+// while the worker (writebehind_worker.ts) hands the bytes to the kernel: the kernel's copy into
+// the page cache is the worker's time, not the engine's. flush() queues an fdatasync behind every
+// write queued before it and waits for it: the BlockDevice contract (nothing is durable before
+// flush returns) holds unchanged.
 //
 // Invariants:
 // - Commands are carried out in the order they are queued; a flush covers every write queued
@@ -27,11 +26,6 @@ import { C, CMD_FIELDS, CTL_INTS, OP_FLUSH, OP_STOP, OP_WRITE, QUEUE_SLOTS } fro
 import type { WriteBehindShared } from './writebehind_layout.js';
 import { FsError } from '../util/errors.js';
 
-const WASM_PAGE = 65536;
-/** WebAssembly.Memory, which the ES2022 library the project compiles against does not declare */
-const WasmMemory = (globalThis as unknown as {
-  WebAssembly: { Memory: new (d: { initial: number; maximum: number; shared: boolean }) => { buffer: SharedArrayBuffer } };
-}).WebAssembly.Memory;
 /** default ring size: a few flushes' worth of 128 KiB requests, small against any page cache */
 export const RING_BYTES_DEFAULT = 32 << 20;
 
@@ -58,17 +52,14 @@ export class WriteBehind {
   waits = 0;
 
   /**
-   * `fd` is the descriptor the worker writes and flushes through (opened by the caller, who also
-   * closes it after close()); `name` names the device in messages.
+   * `fd` is the descriptor the worker writes and flushes through (the caller's, who closes it
+   * after close()); `name` names the device in messages.
    */
   constructor(readonly fd: number, readonly name: string, ringBytes = RING_BYTES_DEFAULT) {
-    const pages = Math.max(1, Math.ceil(ringBytes / WASM_PAGE));
-    // the memory of a shared WebAssembly.Memory starts on a page boundary, as O_DIRECT needs
-    const mem = new WasmMemory({ initial: pages, maximum: pages, shared: true });
     const shared: WriteBehindShared = {
       ctl: new SharedArrayBuffer(CTL_INTS * 4),
       cmds: new SharedArrayBuffer(QUEUE_SLOTS * CMD_FIELDS * 8),
-      ring: mem.buffer,
+      ring: new SharedArrayBuffer(Math.max(BLOCK_SIZE, Math.floor(ringBytes / BLOCK_SIZE) * BLOCK_SIZE)),
       fd,
     };
     this.ctl = new Int32Array(shared.ctl);

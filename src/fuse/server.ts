@@ -199,8 +199,7 @@ export async function server_run(o: ServerOptions): Promise<number> {
   }
   const r = fsys.vol.mount;
   log.info(`mounted checkpoint ${r.seq} (${r.clean ? 'clean unmount' : `NOT unmounted cleanly; ${r.groups} fsync groups rolled forward`})`);
-  const wb = file!.writeBehind;
-  if (!c.readOnly) log.info(`device writes: ${wb === 'direct' ? 'on a thread of their own, with O_DIRECT' : wb === 'buffered' ? 'on a thread of their own' : 'synchronous (COWLOG_WRITE_BEHIND=0)'}`);
+  if (!c.readOnly) log.info(`device writes: ${file!.writeBehind ? 'on a thread of their own' : 'synchronous (COWLOG_WRITE_BEHIND=0)'}`);
 
   let mount: FuseMount | undefined;
   const ops = new CowlogOps({ fs: fsys, caller: () => mount!.caller(), log, reader: file! });
