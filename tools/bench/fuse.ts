@@ -150,6 +150,12 @@ async function round(kind: Kind, o: Opts, scratch: string): Promise<Record<Metri
   }
 }
 
+/** The machine's CPU counters from /proc/stat: all time and the time the host took (steal). */
+function cpu_times(): { total: number; steal: number } {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  return { total: f.slice(0, 8).reduce((a, b) => a + b, 0), steal: f[7] ?? 0 };
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const mid = Math.floor(s.length / 2);
@@ -167,6 +173,7 @@ async function main(): Promise<number> {
   const scratch = fs.mkdtempSync(path.join(scratch_dir(o.size * 2), 'cowlog-bench-fuse-'));
   const results = new Map<Kind, Record<Metric, number>[]>();
   const t0 = Date.now();
+  const cpu0 = cpu_times();
   try {
     for (let r = 1; r <= o.rounds; r++) {
       // interleaved, so that a busy spell of the machine does not fall on one filesystem only
@@ -179,6 +186,8 @@ async function main(): Promise<number> {
   } finally {
     fs.rmSync(scratch, { recursive: true, force: true });
   }
+  const cpu1 = cpu_times();
+  const steal = cpu1.total > cpu0.total ? (100 * (cpu1.steal - cpu0.steal)) / (cpu1.total - cpu0.total) : 0;
   const med = new Map<Kind, Record<Metric, number>>();
   for (const [k, rs] of results) {
     med.set(k, Object.fromEntries(METRICS.map((m) => [m, median(rs.map((x) => x[m]))])) as Record<Metric, number>);
@@ -206,13 +215,14 @@ async function main(): Promise<number> {
   const line = (r: string[]): string => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   process.stdout.write([
     `bench-fuse: ${o.rounds} rounds, medians; loop devices of ${o.size / MiB} MiB; sequential ${o.mib} MiB in 1 MiB requests (fsync included),`,
-    `random 4 KiB writes + fsync on a 64 MiB file for ${o.seconds} s, ${o.files} empty files; ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+    `random 4 KiB writes + fsync on a 64 MiB file for ${o.seconds} s, ${o.files} empty files; ${((Date.now() - t0) / 1000).toFixed(0)} s;`,
+    `CPU time the host took from this machine during the run (steal): ${steal.toFixed(1)} %`,
     '',
     line(rows[0]!),
     ...rows.slice(1).map(line),
     '',
   ].join('\n'));
-  if (o.json) fs.writeFileSync(o.json, JSON.stringify({ options: o, rounds: Object.fromEntries(results), medians: Object.fromEntries(med) }, null, 2) + '\n');
+  if (o.json) fs.writeFileSync(o.json, JSON.stringify({ options: o, stealPercent: steal, rounds: Object.fromEntries(results), medians: Object.fromEntries(med) }, null, 2) + '\n');
   return 0;
 }
 
