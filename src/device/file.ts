@@ -203,7 +203,7 @@ export class FileDevice implements BlockDevice, AsyncReader {
     // which request_check refuses
     request_check(this, addr, data.length / BLOCK_SIZE);
     if (this.readOnly) throw new FsError('EROFS', `${this.name}: opened read-only; write of block ${addr} refused`);
-    if (this.wb !== null) {
+    if (this.wb !== null && !this.wb.inline_ok(data.length)) {
       this.wb.write(addr, [data]);
       this.writeCount++;
       return;
@@ -229,7 +229,7 @@ export class FileDevice implements BlockDevice, AsyncReader {
     }
     request_check(this, addr, total / BLOCK_SIZE);
     if (this.readOnly) throw new FsError('EROFS', `${this.name}: opened read-only; write of block ${addr} refused`);
-    if (this.wb !== null) {
+    if (this.wb !== null && !this.wb.inline_ok(total)) {
       this.wb.write(addr, parts);
       this.writeCount++;
       return;
@@ -286,10 +286,8 @@ export class FileDevice implements BlockDevice, AsyncReader {
   flush(): void {
     this.open_check();
     if (this.readOnly) return; // nothing of ours to make durable
-    if (this.wb !== null) {
-      this.wb.flush();
-      return;
-    }
+    // the fdatasync itself runs here: a hand-off to the thread and back would only add latency
+    this.wb?.drain_checked();
     try {
       fs.fdatasyncSync(this.fd);
     } catch (e) {

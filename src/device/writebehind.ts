@@ -2,30 +2,36 @@
 //
 // A write is copied into a ring of shared memory and queued; the calling thread goes on at once
 // while the worker (writebehind_worker.ts) hands the bytes to the kernel: the kernel's copy into
-// the page cache is the worker's time, not the engine's. flush() queues an fdatasync behind every
-// write queued before it and waits for it: the BlockDevice contract (nothing is durable before
-// flush returns) holds unchanged.
+// the page cache is the worker's time, not the engine's. Small writes while nothing is queued
+// (an fsync's redo block) are better written by the caller itself, as is the fdatasync of a
+// flush once the queue is drained: waking the worker and being woken back costs more than the
+// system call (inline_ok, drain_checked). Either way the BlockDevice contract (nothing is durable
+// before flush returns) holds unchanged.
 //
 // Invariants:
-// - Commands are carried out in the order they are queued; a flush covers every write queued
-//   before it.
+// - Commands are carried out in the order they are queued; the caller writes inline only while
+//   nothing is queued, and flushes only after the queue drained, so writes reach the kernel in
+//   the order they were made and a flush covers every one made before it.
 // - A read of blocks that a queued write has not yet reached waits for that write (pending()
 //   tells the device; it then waits with wait_blocks()), so the device never returns what a
 //   queued write is about to replace.
 // - The ring holds a write's bytes from queueing until the worker is done with them; bytes are
 //   copied in, so the caller may reuse its buffers as soon as write() returns.
-// - After the first failed write or flush the device is failed for good: every later write and
-//   flush throws EIO naming the first failure, and nothing queued after it reaches the device.
+// - After the first failed queued write the device is failed for good: every later write and
+//   flush throws EIO naming that failure, and nothing queued after it reaches the device. (A
+//   write or fdatasync the caller makes itself throws at once, as without write-behind.)
 // - Waiting is Atomics.wait on the shared counters: the engine's thread blocks only when the
-//   ring is full, a read needs a queued write, or for flush.
+//   ring is full, a read needs a queued write, or a flush waits for the queue to drain.
 
 import { constants } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { BLOCK_SIZE } from './device.js';
-import { C, CMD_FIELDS, CTL_INTS, OP_FLUSH, OP_STOP, OP_WRITE, QUEUE_SLOTS } from './writebehind_layout.js';
+import { C, CMD_FIELDS, CTL_INTS, OP_STOP, OP_WRITE, QUEUE_SLOTS } from './writebehind_layout.js';
 import type { WriteBehindShared } from './writebehind_layout.js';
 import { FsError } from '../util/errors.js';
 
+/** the largest write inline_ok lets the caller make itself: an fsync's redo blocks, a data block or two */
+export const INLINE_BYTES = 16 << 10;
 /** default ring size: a few flushes' worth of 128 KiB requests, small against any page cache */
 export const RING_BYTES_DEFAULT = 32 << 20;
 
@@ -52,8 +58,8 @@ export class WriteBehind {
   waits = 0;
 
   /**
-   * `fd` is the descriptor the worker writes and flushes through (the caller's, who closes it
-   * after close()); `name` names the device in messages.
+   * `fd` is the descriptor the worker writes through (the caller's, who closes it after
+   * close()); `name` names the device in messages.
    */
   constructor(readonly fd: number, readonly name: string, ringBytes = RING_BYTES_DEFAULT) {
     const shared: WriteBehindShared = {
@@ -114,10 +120,23 @@ export class WriteBehind {
     if (last >= 0) this.wait_seq(this.pending[last]!.seq);
   }
 
-  /** Queues an fdatasync behind every write queued so far and waits for it. */
-  flush(): void {
+  /**
+   * Whether the caller should write `bytes` itself, synchronously, rather than queue them: a
+   * small write (at most INLINE_BYTES) while nothing is queued, so that the order of writes
+   * stays the order of calls. Throws the first failure, as write() would.
+   */
+  inline_ok(bytes: number): boolean {
     this.usable();
-    this.wait_seq(this.submit(OP_FLUSH, 0, 0, 0));
+    if (bytes > INLINE_BYTES) return false;
+    this.prune();
+    return this.head === this.pending.length;
+  }
+
+  /** Waits for every queued write, then throws the first failure if there was one; the caller
+   *  flushes the descriptor itself. */
+  drain_checked(): void {
+    this.usable();
+    this.drain();
     this.usable();
   }
 
@@ -133,8 +152,7 @@ export class WriteBehind {
     const errno = Atomics.load(this.ctl, C.ERR_ERRNO);
     if (errno === 0) return null;
     const what = Atomics.load(this.ctl, C.DEAD) !== 0 ? 'the write-behind thread failed'
-      : Atomics.load(this.ctl, C.ERR_BLOCK) < 0 ? 'flush failed'
-        : `write of block ${Atomics.load(this.ctl, C.ERR_BLOCK)} failed`;
+      : `write of block ${Atomics.load(this.ctl, C.ERR_BLOCK)} failed`;
     return new FsError('EIO', `${this.name}: ${what}: ${ERRNO_NAME.get(errno) ?? `errno ${errno}`} (nothing written after it reaches the device)`);
   }
 

@@ -8,9 +8,9 @@ export const C = {
   SUBMITTED: 0,
   /** commands carried out (the worker raises it and wakes waiters) */
   DONE: 1,
-  /** the errno of the first failed write or flush (positive), 0 while none failed */
+  /** the errno of the first failed write (positive), 0 while none failed */
   ERR_ERRNO: 2,
-  /** the block where that write failed, -1 for a flush */
+  /** the block where it failed */
   ERR_BLOCK: 3,
   /** 1 when the worker died of a bug */
   DEAD: 4,
@@ -21,8 +21,7 @@ export const CTL_INTS = 8;
 export const CMD_FIELDS = 4;
 export const QUEUE_SLOTS = 1024;
 export const OP_WRITE = 1;
-export const OP_FLUSH = 2;
-export const OP_STOP = 3;
+export const OP_STOP = 2;
 
 export interface WriteBehindShared {
   ctl: SharedArrayBuffer;

@@ -5,13 +5,13 @@
 // Invariants:
 // - Commands are carried out one at a time, in the order they were queued; DONE is raised (and
 //   waiters woken) only after the command's system call returned.
-// - After the first failed write or flush, no later write or flush reaches the device: the
-//   error stays in ERR_* and each later command only completes. Nothing queued after a failure
-//   can become durable, so a checkpoint queued after a lost write never lands.
+// - After the first failed write, no later write reaches the device: the error stays in ERR_*
+//   and each later command only completes. Nothing queued after a failure can become durable,
+//   so a checkpoint written after a lost write never lands (the caller's flush throws first).
 
 import fs from 'node:fs';
 import { workerData } from 'node:worker_threads';
-import { C, CMD_FIELDS, OP_FLUSH, OP_STOP, OP_WRITE, QUEUE_SLOTS } from './writebehind_layout.js';
+import { C, CMD_FIELDS, OP_STOP, OP_WRITE, QUEUE_SLOTS } from './writebehind_layout.js';
 import type { WriteBehindShared } from './writebehind_layout.js';
 
 const shared = workerData as WriteBehindShared;
@@ -44,15 +44,7 @@ function serve(): void {
     const at = (next >>> 0) % QUEUE_SLOTS * CMD_FIELDS;
     const op = cmds[at]!;
     const failed = Atomics.load(ctl, C.ERR_ERRNO) !== 0;
-    if (op === OP_WRITE && !failed) {
-      write(cmds[at + 1]!, cmds[at + 2]!, cmds[at + 3]!);
-    } else if (op === OP_FLUSH && !failed) {
-      try {
-        fs.fdatasyncSync(fd);
-      } catch (e) {
-        fail((e as NodeJS.ErrnoException).errno ?? 5, -1);
-      }
-    }
+    if (op === OP_WRITE && !failed) write(cmds[at + 1]!, cmds[at + 2]!, cmds[at + 3]!);
     next = (next + 1) | 0;
     Atomics.store(ctl, C.DONE, next);
     Atomics.notify(ctl, C.DONE);

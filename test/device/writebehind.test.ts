@@ -104,9 +104,10 @@ t.test('a failed write fails every later write and flush with EIO naming it', (t
   t.teardown(() => { wb.close(); fs.closeSync(fd); });
   wb.write(7, [Buffer.alloc(BLOCK_SIZE)]); // queued: the failure is not known yet
   const expect = { name: 'FsError', code: 'EIO', message: /\/dev\/full: write of block 7 failed: ENOSPC/ };
-  t.throws(() => wb.flush(), expect, 'the flush after it reports the write');
+  t.throws(() => wb.drain_checked(), expect, 'the flush after it reports the write');
   t.throws(() => wb.write(8, [Buffer.alloc(BLOCK_SIZE)]), expect, 'and every later write');
-  t.throws(() => wb.flush(), expect, 'and every later flush');
+  t.throws(() => wb.inline_ok(BLOCK_SIZE), expect, 'and a write the caller would make itself');
+  t.throws(() => wb.drain_checked(), expect, 'and every later flush');
   t.type(wb.error(), FsError);
   t.end();
 });
