@@ -99,3 +99,36 @@ t.test('a flush writes consecutive pages as one request, whatever writes made th
   fs.unmount();
   fsck_ok(t, sim);
 });
+
+t.test('streaming writeback: a file written in sequence goes to the log 1 MiB at a time, one written at random stays cached', async (t) => {
+  const mem = mkfs_mem(BLOCKS, MO);
+  const fs = FileSystem.mount(mem, { dirtyBytesMax: 64 << 20 });
+  const seq = fs.create(1, 'seq', 0o100644);
+  const chunk = Buffer.alloc(128 << 10);
+  let wrote = 0, maxDirty = 0;
+  for (let i = 0; i < 24; i++) {
+    chunk.fill(i + 1);
+    fs.write(seq.ino, i * chunk.length, chunk);
+    maxDirty = Math.max(maxDirty, fs.dirtyBytes);
+    if (fs.writeback(seq.ino)) wrote++;
+  }
+  // once 1 MiB was written in sequence, every 1 MiB of dirty pages is written
+  t.equal(wrote, 3, 'written back three times in 3 MiB');
+  t.equal(maxDirty, 1 << 20, 'dirty pages never pass 1 MiB');
+
+  const rnd = fs.create(1, 'rnd', 0o100644);
+  fs.write(rnd.ino, 0, Buffer.alloc(2 << 20, 9));
+  fs.fsync(rnd.ino, false);
+  const rng = new Prng(5);
+  let any = false;
+  const before = fs.dirtyBytes;
+  for (let i = 0; i < 400; i++) {
+    fs.write(rnd.ino, rng.int(0, 511) * BLOCK_SIZE, Buffer.alloc(BLOCK_SIZE, i & 0xff));
+    any ||= fs.writeback(rnd.ino);
+  }
+  t.notOk(any, 'random writes are never written back early');
+  t.ok(fs.dirtyBytes > before, 'their pages stay dirty, so rewrites cost nothing');
+  for (let i = 0; i < 24; i++) t.ok(fs.read(seq.ino, i * chunk.length, chunk.length).equals(chunk.fill(i + 1)), `chunk ${i} reads back`);
+  fs.unmount();
+  fsck_ok(t, mem);
+});
