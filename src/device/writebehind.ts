@@ -12,7 +12,7 @@
 // - Commands are carried out in the order they are queued; the caller writes inline only while
 //   nothing is queued, and flushes only after the queue drained, so writes reach the kernel in
 //   the order they were made and a flush covers every one made before it.
-// - A read of blocks that a queued write has not yet reached waits for that write (pending()
+// - A read of blocks that a queued write has not yet reached waits for that write (pending_in()
 //   tells the device; it then waits with wait_blocks()), so the device never returns what a
 //   queued write is about to replace.
 // - The ring holds a write's bytes from queueing until the worker is done with them; bytes are
@@ -54,8 +54,6 @@ export class WriteBehind {
   private pending: Pending[] = [];
   private head = 0;
   private closed = false;
-  /** times the calling thread waited for the worker (ring full, a read, a flush) */
-  waits = 0;
 
   /**
    * `fd` is the descriptor the worker writes through (the caller's, who closes it after
@@ -197,7 +195,6 @@ export class WriteBehind {
   private wait_change(): void {
     const d = Atomics.load(this.ctl, C.DONE);
     if (Atomics.load(this.ctl, C.DEAD) !== 0) throw this.error()!;
-    this.waits++;
     Atomics.wait(this.ctl, C.DONE, d, 1000);
   }
 
