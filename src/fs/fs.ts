@@ -489,6 +489,21 @@ export class FileSystem {
     this.cleaner.prepare(blocks, this.cleaner.growth_of(records));
   }
 
+  /**
+   * prepare() for an operation that drops records of inode `m` (its map records, when it is
+   * freed or truncated) and changes `records` others. The dropped records are one key range
+   * (every record of an inode has its number first), so what dropping them may dirty is the
+   * nodes holding the range plus a merge's neighbours on each level — not a path per record, an
+   * estimate that outgrew a full device's free space for a file of 40 MiB and made its unlink
+   * fail with ENOSPC.
+   */
+  private drop_prepare_of(m: InodeMem, records: number, blocks = 0): void {
+    const dropped = this.cleaner.growth_of(Math.ceil(m.rec.blocks / MAP_SLOTS));
+    const height = this.vol.nodes.get(this.vol.root).level + 1;
+    const range = this.vol.range_nodes(key(m.ino, 0, 0), key(m.ino, KEY_MAX.kind, KEY_MAX.off)) + 2 * height;
+    this.cleaner.prepare(blocks, this.cleaner.growth_of(records) + Math.min(dropped, range));
+  }
+
   private name_new(parent: number, name: Name): { d: InodeMem; b: Buffer } {
     this.op_begin();
     const d = this.dir_get(parent);
@@ -662,27 +677,17 @@ export class FileSystem {
     this.after_change();
   }
 
-  /**
-   * prepare() for removing a name: a file losing its last name drops all its records. They are
-   * one key range (every record of an inode has its number first), so what dropping them may
-   * dirty is the nodes holding the range plus a merge's neighbours on each level — not a path
-   * per record, an estimate that outgrew a full device's free space for a file of 40 MiB and
-   * made its unlink fail with ENOSPC.
-   */
+  /** prepare() for removing a name: a file losing its last name drops all its records. */
   private drop_prepare(dir: number, name: Name, extra = 4): void {
-    let nodes = this.cleaner.growth_of(extra);
+    let m: InodeMem | undefined;
     try {
       const e = dirent_find(this.vol, dir, name_buf(name));
-      if (e) {
-        const records = Math.ceil(this.icache.get(e.ino).rec.blocks / MAP_SLOTS) + 4;
-        const height = this.vol.nodes.get(this.vol.root).level + 1;
-        const range = this.vol.range_nodes(key(e.ino, 0, 0), key(e.ino, KEY_MAX.kind, KEY_MAX.off)) + 2 * height;
-        nodes += Math.min(this.cleaner.growth_of(records), range);
-      }
+      if (e) m = this.icache.get(e.ino);
     } catch (e) {
       if (!(e instanceof FsError)) throw e;
     }
-    this.cleaner.prepare(0, nodes);
+    if (m === undefined) this.prepare(extra);
+    else this.drop_prepare_of(m, extra + 4);
   }
 
   /** Is `ino` the directory `anc` or below it? */
@@ -772,7 +777,7 @@ export class FileSystem {
   setattr(ino: number, a: SetAttr): Attr {
     this.op_begin();
     const m = this.icache.get(ino);
-    if (a.size !== undefined) this.prepare(Math.ceil(m.rec.blocks / 64) + 4, m.pages.size + 1);
+    if (a.size !== undefined) this.drop_prepare_of(m, 4, m.pages.size + 1);
     else this.prepare(1);
     const now = this.clock();
     if (a.size !== undefined) {
@@ -813,7 +818,7 @@ export class FileSystem {
     m.open--;
     if (m.open === 0 && m.rec.nlink === 0 && !this.readOnly) {
       this.op_begin();
-      this.prepare(Math.ceil(m.rec.blocks / 64) + 4);
+      this.drop_prepare_of(m, 4);
       this.inode_free(m);
       this.vol.del(key(0, RecKind.ORPHAN, ino));
       this.after_change();
