@@ -500,7 +500,9 @@ export class FileSystem {
   private drop_prepare_of(m: InodeMem, records: number, blocks = 0): void {
     const dropped = this.cleaner.growth_of(Math.ceil(m.rec.blocks / MAP_SLOTS));
     const height = this.vol.nodes.get(this.vol.root).level + 1;
-    const range = this.vol.range_nodes(key(m.ino, 0, 0), key(m.ino, KEY_MAX.kind, KEY_MAX.off)) + 2 * height;
+    // the range holds a node on every level at least: a small file needs no walk
+    const range = dropped <= 3 * height ? dropped
+      : this.vol.range_nodes(key(m.ino, 0, 0), key(m.ino, KEY_MAX.kind, KEY_MAX.off)) + 2 * height;
     this.cleaner.prepare(blocks, this.cleaner.growth_of(records) + Math.min(dropped, range));
   }
 
