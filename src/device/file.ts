@@ -173,7 +173,7 @@ export class FileDevice implements BlockDevice, AsyncReader {
 
   /** Waits for queued writes to blocks [addr, addr + count) before they are read. */
   private read_barrier(addr: number, count: number): void {
-    if (this.wb !== null && this.wb.pending_in(addr, count)) this.wb.wait_blocks(addr, count);
+    this.wb?.wait_blocks(addr, count);
   }
 
   read(addr: number, count = 1): Buffer {

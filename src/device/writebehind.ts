@@ -12,9 +12,9 @@
 // - Commands are carried out in the order they are queued; the caller writes inline only while
 //   nothing is queued, and flushes only after the queue drained, so writes reach the kernel in
 //   the order they were made and a flush covers every one made before it.
-// - A read of blocks that a queued write has not yet reached waits for that write (pending_in()
-//   tells the device; it then waits with wait_blocks()), so the device never returns what a
-//   queued write is about to replace.
+// - A read of blocks that a queued write has not yet reached waits for that write (the device
+//   calls wait_blocks() before it reads), so it never returns what a queued write is about to
+//   replace.
 // - The ring holds a write's bytes from queueing until the worker is done with them; bytes are
 //   copied in, so the caller may reuse its buffers as soon as write() returns.
 // - After the first failed queued write the device is failed for good: every later write and
@@ -59,7 +59,7 @@ export class WriteBehind {
    * `fd` is the descriptor the worker writes through (the caller's, who closes it after
    * close()); `name` names the device in messages.
    */
-  constructor(readonly fd: number, readonly name: string, ringBytes = RING_BYTES_DEFAULT) {
+  constructor(fd: number, readonly name: string, ringBytes = RING_BYTES_DEFAULT) {
     const shared: WriteBehindShared = {
       ctl: new SharedArrayBuffer(CTL_INTS * 4),
       cmds: new SharedArrayBuffer(QUEUE_SLOTS * CMD_FIELDS * 8),
@@ -98,18 +98,9 @@ export class WriteBehind {
     }
   }
 
-  /** True when a queued write not yet done covers one of blocks [block, block + count). */
-  pending_in(block: number, count: number): boolean {
-    this.prune();
-    for (let j = this.head; j < this.pending.length; j++) {
-      const p = this.pending[j]!;
-      if (p.block < block + count && block < p.block + p.count) return true;
-    }
-    return false;
-  }
-
-  /** Waits until no queued write covers blocks [block, block + count). */
+  /** Waits until no queued write covers blocks [block, block + count) (at once when none does). */
   wait_blocks(block: number, count: number): void {
+    this.prune();
     let last = -1;
     for (let j = this.head; j < this.pending.length; j++) {
       const p = this.pending[j]!;
@@ -139,13 +130,13 @@ export class WriteBehind {
   }
 
   /** Waits for every queued write. */
-  drain(): void {
+  private drain(): void {
     const sub = Atomics.load(this.ctl, C.SUBMITTED);
     if (sub !== Atomics.load(this.ctl, C.DONE)) this.wait_seq((sub - 1) | 0);
     this.prune();
   }
 
-  /** The first failure, if a write or flush failed. */
+  /** The first failure, if a queued write failed. */
   error(): FsError | null {
     const errno = Atomics.load(this.ctl, C.ERR_ERRNO);
     if (errno === 0) return null;

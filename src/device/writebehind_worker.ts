@@ -11,6 +11,7 @@
 
 import fs from 'node:fs';
 import { workerData } from 'node:worker_threads';
+import { BLOCK_SIZE } from './device.js';
 import { C, CMD_FIELDS, OP_STOP, OP_WRITE, QUEUE_SLOTS } from './writebehind_layout.js';
 import type { WriteBehindShared } from './writebehind_layout.js';
 
@@ -22,7 +23,7 @@ const fd = shared.fd;
 
 function fail(errno: number, pos: number): void {
   Atomics.store(ctl, C.ERR_ERRNO, errno === 0 ? 5 : Math.abs(errno));
-  Atomics.store(ctl, C.ERR_BLOCK, Math.floor(pos / 4096));
+  Atomics.store(ctl, C.ERR_BLOCK, Math.floor(pos / BLOCK_SIZE));
 }
 
 function write(off: number, len: number, pos: number): void {

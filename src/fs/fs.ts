@@ -47,8 +47,6 @@ export interface FsOptions extends VolumeOptions {
   dirtyBytesMax?: number;
   /** dirty B+tree nodes before a checkpoint is written */
   dirtyNodesMax?: number;
-  /** dirty pages of a sequentially written file that writeback() writes to the log (default 256: 1 MiB) */
-  streamPages?: number;
   /** pending tree changes (keys) beyond which fsync writes a checkpoint instead of a redo group */
   redoKeysMax?: number;
   /** time between checkpoints when something changed (tick() drives it) */
@@ -65,7 +63,8 @@ export interface MkfsFsOptions extends MkfsOptions {
 }
 
 const ROOT = 1;
-/** a file counts as streamed once this many bytes were written to it one after the other */
+/** a file counts as streamed once this many bytes were written to it one after the other; its
+ *  dirty pages are then written back each time this many are dirty */
 const STREAM_BYTES = 1 << 20;
 
 /** One snapshot operation; several given together share one checkpoint. */
@@ -120,7 +119,6 @@ export class FileSystem {
   readonly clock: Clock;
   private readonly ctx: DataCtx;
   private readonly dirtyNodesMax: number;
-  private readonly streamPages: number;
   private readonly redoKeysMax: number;
   private readonly intervalMs: number;
   private lastCheckpointMs: number;
@@ -133,7 +131,6 @@ export class FileSystem {
     this.vol = vol;
     this.clock = o.clock ?? vol.clock;
     this.dirtyNodesMax = o.dirtyNodesMax ?? Math.max(16, Math.floor(vol.g.blockCount / 256));
-    this.streamPages = o.streamPages ?? STREAM_BYTES / BLOCK_SIZE;
     this.cleaner = new Cleaner(vol, this.dirtyNodesMax);
     this.icache = new InodeCache(vol, o.inodeCacheMax);
     const devBytes = vol.g.blockCount * BLOCK_SIZE;
@@ -888,7 +885,7 @@ export class FileSystem {
 
   /**
    * Streaming writeback: when `ino` was written sequentially for at least STREAM_BYTES and holds
-   * `streamPages` dirty pages or more, they go to the log now. The mount calls it after answering
+   * that many bytes of dirty pages or more, they go to the log now. The mount calls it after answering
    * a write, so that the work of a large sequential write is spread over its requests (done while
    * the kernel prepares the next one) instead of stalling one request when dirty memory passes
    * its bound. Files written at random keep their pages until the bound, fsync or a checkpoint,
@@ -896,7 +893,7 @@ export class FileSystem {
    */
   writeback(ino: number): boolean {
     const m = this.icache.cached(ino);
-    if (m === undefined || m.streamBytes < STREAM_BYTES || m.pages.size < this.streamPages) return false;
+    if (m === undefined || m.streamBytes < STREAM_BYTES || m.pages.size * BLOCK_SIZE < STREAM_BYTES) return false;
     this.op_begin();
     if (m.pages.size === 0) return false; // op_begin's own flush took them
     file_flush(this.ctx, m);
