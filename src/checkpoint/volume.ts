@@ -321,6 +321,8 @@ export class Volume {
       try {
         return sb_decode(both.subarray(a * BLOCK_SIZE, (a + 1) * BLOCK_SIZE), a);
       } catch (e) {
+        // a sound superblock of another format version: the other copy says the same
+        if (e instanceof FsError && !(e instanceof CorruptError)) throw new FsError(e.code, `${dev.name}: ${e.message.replace(/^[A-Z0-9]+: /, '')}`);
         errors.push((e as Error).message);
       }
     }
@@ -1120,10 +1122,13 @@ export class Volume {
     this.stats.tableBlocksWritten += out.length;
   }
 
-  /** Writes the final (clean) checkpoint. The device stays open: whoever opened it closes it. */
-  close(): void {
+  /**
+   * Writes the final (clean) checkpoint, unless `checkpoint` is false (a filesystem remounted
+   * read-only wrote its clean checkpoint then). The device stays open: whoever opened it closes it.
+   */
+  close(checkpoint = !this.readOnly): void {
     if (this.closed) return;
-    if (!this.readOnly) this.checkpoint(true);
+    if (checkpoint) this.checkpoint(true);
     this.closed = true;
   }
 

@@ -10,7 +10,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from './command.js';
 import { args_parse, pos_exact, UsageError } from './command.js';
-import { mount_options_parse, MountOptionError, MOUNT_OPTIONS_HELP } from '../fuse/options.js';
+import { mount_options_atime_given, mount_options_parse, mount_options_ro, MountOptionError, MOUNT_OPTIONS_HELP } from '../fuse/options.js';
+import { control_request } from '../fuse/control.js';
+import type { ControlReply, ControlRequest } from '../fuse/control.js';
+import { cmd, pid_alive, state_read } from '../fuse/runtime.js';
 import type { MountConfig } from '../fuse/options.js';
 import { log_path_default, server_run } from '../fuse/server.js';
 
@@ -48,6 +51,7 @@ ${MOUNT_OPTIONS_HELP}
 examples:
   cowlog mount /dev/loop0 /mnt/c
   cowlog mount -o ro,noexec image.cowlog /mnt/c
+  cowlog mount -o remount,ro /dev/loop0 /mnt/c     (or: mount -o remount,ro /mnt/c)
   mount -t fuse.cowlog /dev/loop0 /mnt/c
   /etc/fstab:  /dev/loop0  /mnt/c  fuse.cowlog  defaults,noauto  0  0`;
 
@@ -73,6 +77,49 @@ exec ${process.execPath} ${entry} "$@"
   fs.writeFileSync(tmp, script, { mode: 0o755 });
   fs.renameSync(tmp, HELPER_PATH);
   process.stdout.write(`cowlog: installed ${HELPER_PATH} (mount -t fuse.cowlog DEVICE MOUNTPOINT now works)\n`);
+  return 0;
+}
+
+/**
+ * `-o remount,...`: changes a running mount. The server is asked first (read-only: it flushes,
+ * writes a clean checkpoint and refuses changes from then on), then the kernel's own flag is
+ * changed (`mount -i -o remount,ro|rw`, which calls no helper), so that /proc/mounts shows it and
+ * the kernel refuses writes before they reach the server.
+ */
+async function remount_run(device: string, mountpoint: string, lists: readonly string[]): Promise<number> {
+  const st = state_read(mountpoint);
+  if (st === undefined || !pid_alive(st.pid)) {
+    process.stderr.write(`cowlog mount: ${mountpoint} is not a running cowlog mount: nothing to remount\n`);
+    return 1;
+  }
+  const same = (a: string, b: string): boolean => {
+    try { return fs.realpathSync(a) === fs.realpathSync(b); } catch { return path.resolve(a) === path.resolve(b); }
+  };
+  if (!same(device, st.device)) {
+    process.stderr.write(`cowlog mount: ${mountpoint} serves ${st.device}, not ${device}\n`);
+    return 1;
+  }
+  const c = mount_options_parse(lists, process.getuid?.() === 0);
+  const ro = mount_options_ro(lists) ?? st.readOnly;
+  const req: Record<string, unknown> = { op: 'remount', readOnly: ro };
+  if (mount_options_atime_given(lists)) { req['atime'] = c.atime; req['nodiratime'] = c.nodiratime; }
+  let reply: ControlReply;
+  try {
+    reply = await control_request(st.socket, req as ControlRequest, 120_000);
+  } catch (e) {
+    process.stderr.write(`cowlog mount: ${mountpoint}: ${(e as Error).message}\n`);
+    return 1;
+  }
+  if (!reply.ok) {
+    process.stderr.write(`cowlog mount: remount of ${mountpoint} refused: ${reply.error ?? 'unknown error'}\n`);
+    return 1;
+  }
+  const k = await cmd('mount', ['-i', '-o', `remount,${ro ? 'ro' : 'rw'}`, mountpoint], 60_000);
+  if (k.code !== 0) {
+    process.stderr.write(`cowlog mount: ${mountpoint} is ${ro ? 'read-only' : 'read-write'} in cowlog, but the kernel's flag did not change: ${k.stderr.trim()}\n`);
+    return 1;
+  }
+  process.stdout.write(`cowlog: ${mountpoint} remounted ${ro ? 'read-only' : 'read-write'}\n`);
   return 0;
 }
 
@@ -144,14 +191,16 @@ export const cmd_mount: Command = {
       return helper_install();
     }
     const [device, mountpoint] = pos_exact(a, ['DEVICE', 'MOUNTPOINT']);
+    const lists = a.many.get('-o') ?? [];
     let c: MountConfig;
     const given = a.values.get('--config');
     try {
-      c = given !== undefined ? JSON.parse(given) as MountConfig : mount_options_parse(a.many.get('-o') ?? [], process.getuid?.() === 0);
+      c = given !== undefined ? JSON.parse(given) as MountConfig : mount_options_parse(lists, process.getuid?.() === 0);
     } catch (e) {
       if (e instanceof MountOptionError) throw new UsageError(e.message);
       throw e;
     }
+    if (c.remount && given === undefined) return remount_run(path.resolve(device!), path.resolve(mountpoint!), lists);
     const wear = a.values.get('--wear');
     if (wear !== undefined) c.wear = wear;
     const snap = a.values.get('--snapshot');

@@ -171,6 +171,12 @@ export class FileDevice implements BlockDevice, AsyncReader {
     return this.wb !== null;
   }
 
+  private wbTimeouts = 0;
+  /** Waits for the write-behind thread that ended by their time limit (WriteBehind.timeouts). */
+  get writeBehindTimeouts(): number {
+    return this.wbTimeouts + (this.wb?.timeouts ?? 0);
+  }
+
   /** Waits for queued writes to blocks [addr, addr + count) before they are read. */
   private read_barrier(addr: number, count: number): void {
     this.wb?.wait_blocks(addr, count);
@@ -307,6 +313,7 @@ export class FileDevice implements BlockDevice, AsyncReader {
     if (this.wb !== null) {
       // whatever was queued is handed to the kernel first, as a synchronous write would have been
       this.wb.close();
+      this.wbTimeouts += this.wb.timeouts;
       this.wb = null;
     }
     const fd = this.fd;

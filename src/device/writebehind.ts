@@ -32,6 +32,8 @@ import { FsError } from '../util/errors.js';
 
 /** the largest write inline_ok lets the caller make itself: an fsync's redo blocks, a data block or two */
 export const INLINE_BYTES = 16 << 10;
+/** a wait for the worker looks again after this long even without a wake-up (DEAD is checked then) */
+const WAIT_MS = 1000;
 /** default ring size: a few flushes' worth of 128 KiB requests, small against any page cache */
 export const RING_BYTES_DEFAULT = 32 << 20;
 
@@ -52,6 +54,12 @@ export class WriteBehind {
   private readonly worker: Worker;
   /** writes queued and not known to be done, oldest first (from `head` on) */
   private pending: Pending[] = [];
+  /**
+   * Waits that ended by their time limit rather than by the worker's wake-up. A wake-up is never
+   * missed (wait_change), and a write to the kernel's page cache takes far less than WAIT_MS, so
+   * anything but 0 is worth a line in the log.
+   */
+  timeouts = 0;
   private head = 0;
   private closed = false;
 
@@ -163,7 +171,7 @@ export class WriteBehind {
   private submit(op: number, off: number, len: number, pos: number): number {
     const seq = Atomics.load(this.ctl, C.SUBMITTED);
     // a free queue slot: at most QUEUE_SLOTS commands in flight
-    while (((seq - Atomics.load(this.ctl, C.DONE)) | 0) >= QUEUE_SLOTS) this.wait_change();
+    for (let seen = Atomics.load(this.ctl, C.DONE); ((seq - seen) | 0) >= QUEUE_SLOTS; seen = Atomics.load(this.ctl, C.DONE)) this.wait_change(seen);
     const at = (seq >>> 0) % QUEUE_SLOTS * CMD_FIELDS;
     this.cmds[at] = op;
     this.cmds[at + 1] = off;
@@ -179,14 +187,18 @@ export class WriteBehind {
   }
 
   private wait_seq(seq: number): void {
-    while (!this.done(seq)) this.wait_change();
+    for (let seen = Atomics.load(this.ctl, C.DONE); ((seen - seq) | 0) <= 0; seen = Atomics.load(this.ctl, C.DONE)) this.wait_change(seen);
   }
 
-  /** Blocks until the worker completes something more (or died). */
-  private wait_change(): void {
-    const d = Atomics.load(this.ctl, C.DONE);
+  /**
+   * Blocks until the worker completes more than `seen` commands (or died). `seen` must be the
+   * count the caller's decision to wait was made on, read before that decision: a count read
+   * again here could already include the completion being waited for, and the wait would then
+   * sleep until its timeout (a missed wake-up that made one unmount in twenty take 1 s).
+   */
+  private wait_change(seen: number): void {
     if (Atomics.load(this.ctl, C.DEAD) !== 0) throw this.error()!;
-    Atomics.wait(this.ctl, C.DONE, d, 1000);
+    if (Atomics.wait(this.ctl, C.DONE, seen, WAIT_MS) === 'timed-out') this.timeouts++;
   }
 
   private prune(): void {
@@ -204,6 +216,8 @@ export class WriteBehind {
   private ring_alloc(len: number): number {
     const size = this.ring.length;
     for (;;) {
+      // the count the decision below is made on: prune() and the ring's state follow from it or later ones
+      const seen = Atomics.load(this.ctl, C.DONE);
       this.prune();
       if (this.head === this.pending.length) return 0;
       const first = this.pending[this.head]!;
@@ -216,7 +230,7 @@ export class WriteBehind {
         // wrapped: used [first.ringStart, size) and [0, last.ringEnd)
         return last.ringEnd;
       }
-      this.wait_change();
+      this.wait_change(seen);
     }
   }
 }

@@ -11,6 +11,10 @@
 //   ORPHAN (0,   6, ino)        an inode with no name left, still open; freed at the next mount
 //   COUNTS (0,   7, 0)          volume counters: next inode number, inodes in use (kept in the tree
 //                               so that roll-forward brings them back with the records they count)
+//   XBIG   (ino, 8, hash(name)) extended attributes too large for an XATTR list, by name hash: each
+//                               entry names its value's length, CRC32C and chunk id
+//   XCHUNK (ino, 9, id·2^16+i)  piece i of the value with chunk id `id` (XATTR_CHUNK_BYTES each, the
+//                               last one shorter): large values are a run of ordinary records
 //
 // Invariants (checked on encode and decode): names are 1..255 bytes without '/' or NUL; lists are
 // non-empty (kept in the order names were added); MAP slots are < 64, strictly increasing, with
@@ -27,9 +31,13 @@ export const enum RecKind {
   MAP = 5,
   ORPHAN = 6,
   COUNTS = 7,
+  XBIG = 8,
+  XCHUNK = 9,
 }
-export const REC_KIND_MAX = 7;
-export const REC_KIND_NAMES: Record<number, string> = { 1: 'inode', 2: 'xattr', 3: 'dirent', 4: 'inline', 5: 'map', 6: 'orphan', 7: 'counts' };
+export const REC_KIND_MAX = 9;
+export const REC_KIND_NAMES: Record<number, string> = {
+  1: 'inode', 2: 'xattr', 3: 'dirent', 4: 'inline', 5: 'map', 6: 'orphan', 7: 'counts', 8: 'xbig', 9: 'xchunk',
+};
 
 export interface Key {
   ino: number;
@@ -270,6 +278,75 @@ export function xattrs_decode(b: Uint8Array): Xattr[] {
     p += 3 + nl + vl;
   }
   if (p !== b.length) throw new RangeError(`xattr list has ${b.length - p} trailing bytes`);
+  return out;
+}
+
+// ---- large extended attributes --------------------------------------------------------------
+
+/** Bytes of a large xattr value held by one XCHUNK record (the last one holds the rest). */
+export const XATTR_CHUNK_BYTES = 1536;
+/** The largest xattr value (Linux's XATTR_SIZE_MAX): 43 chunks. */
+export const XATTR_SIZE_MAX = 65536;
+export const XBIG_ENTRY_FIXED = 13;
+
+/** A large attribute: its value is `len` bytes in XCHUNK records (ino, XCHUNK, id·2^16 + i). */
+export interface XattrBig {
+  name: Buffer;
+  len: number;
+  crc: number;
+  id: number;
+}
+
+export function xchunk_off(id: number, index: number): number {
+  return id * 0x10000 + index;
+}
+
+/** How many chunks hold a value of `len` bytes. */
+export function xchunk_count(len: number): number {
+  return Math.ceil(len / XATTR_CHUNK_BYTES);
+}
+
+export function xbigs_encode(list: readonly XattrBig[]): Buffer {
+  if (list.length === 0 || list.length > 0xffff) throw new RangeError(`large xattr list of ${list.length}`);
+  let n = 2;
+  for (const x of list) {
+    if (x.name.length < 1 || x.name.length > NAME_MAX) throw new RangeError(`xattr name of ${x.name.length} bytes`);
+    if (!Number.isInteger(x.len) || x.len < 1 || x.len > XATTR_SIZE_MAX) throw new RangeError(`large xattr value of ${x.len} bytes`);
+    n += XBIG_ENTRY_FIXED + x.name.length;
+  }
+  if (n > VALUE_MAX) throw new RangeError(`large xattr list of ${n} bytes exceeds ${VALUE_MAX}`);
+  const b = Buffer.alloc(n);
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  v.setUint16(0, list.length, true);
+  let p = 2;
+  for (const x of list) {
+    v.setUint8(p, x.name.length);
+    v.setUint32(p + 1, x.len, true);
+    v.setUint32(p + 5, x.crc >>> 0, true);
+    v.setUint32(p + 9, x.id >>> 0, true);
+    x.name.copy(b, p + XBIG_ENTRY_FIXED);
+    p += XBIG_ENTRY_FIXED + x.name.length;
+  }
+  return b;
+}
+
+export function xbigs_decode(b: Uint8Array): XattrBig[] {
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  if (b.length < 2) throw new RangeError('large xattr list shorter than its count');
+  const count = v.getUint16(0, true);
+  if (count === 0) throw new RangeError('empty large xattr list');
+  const out: XattrBig[] = [];
+  let p = 2;
+  for (let i = 0; i < count; i++) {
+    if (p + XBIG_ENTRY_FIXED > b.length) throw new RangeError('large xattr list truncated');
+    const nl = v.getUint8(p);
+    const len = v.getUint32(p + 1, true);
+    if (nl === 0 || p + XBIG_ENTRY_FIXED + nl > b.length) throw new RangeError('large xattr entry truncated');
+    if (len < 1 || len > XATTR_SIZE_MAX) throw new RangeError(`large xattr value of ${len} bytes`);
+    out.push({ name: Buffer.from(b.subarray(p + XBIG_ENTRY_FIXED, p + XBIG_ENTRY_FIXED + nl)), len, crc: v.getUint32(p + 5, true), id: v.getUint32(p + 9, true) });
+    p += XBIG_ENTRY_FIXED + nl;
+  }
+  if (p !== b.length) throw new RangeError(`large xattr list has ${b.length - p} trailing bytes`);
   return out;
 }
 

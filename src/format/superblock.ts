@@ -5,7 +5,7 @@ import { block_new, block_seal, block_verify, magic_of, u64_get, u64_set } from 
 import { FORMAT_VERSION, geometry_derive } from './geometry.js';
 import type { Geometry, GeometryParams } from './geometry.js';
 import { BLOCK_SIZE } from '../device/device.js';
-import { CorruptError } from '../util/errors.js';
+import { CorruptError, FsError } from '../util/errors.js';
 
 export const SB_MAGIC = magic_of('CLSB');
 export const SB_SIGNATURE = 'COWLOGFS';
@@ -55,7 +55,12 @@ export function sb_decode(buf: Uint8Array, addr: number): Superblock {
   const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   if (b.toString('latin1', 8, 16) !== SB_SIGNATURE) throw new CorruptError('superblock', addr, 'bad signature');
   const version = v.getUint16(4, true);
-  if (version !== FORMAT_VERSION) throw new CorruptError('superblock', addr, `format version ${version}, this cowlog reads ${FORMAT_VERSION}`);
+  // a sound superblock of another version is not damage: say which cowlog reads it
+  if (version !== FORMAT_VERSION) {
+    throw new FsError('EINVAL', version < FORMAT_VERSION
+      ? `made by an older cowlog (format ${version}); this cowlog reads format ${FORMAT_VERSION}: copy the files off with the cowlog that made it, then mkfs again`
+      : `made by a newer cowlog (format ${version}); this cowlog reads format ${FORMAT_VERSION}`);
+  }
   const copy = v.getUint16(6, true);
   if (copy !== addr) throw new CorruptError('superblock', addr, `copy ${copy} found at block ${addr}`);
   const features = v.getUint32(56, true);

@@ -231,9 +231,11 @@ function inline_to_blocks(ctx: DataCtx, m: InodeMem): void {
 }
 
 export function file_write(ctx: DataCtx, m: InodeMem, off: number, data: Uint8Array): void {
-  if (off < 0 || !Number.isSafeInteger(off)) throw new FsError('EINVAL', `write at offset ${off}`);
+  // past the largest file (2^53 and up included, which are not even exact numbers here): the
+  // file would be too large, the offset itself is fine
+  if (off + data.length > FILE_SIZE_MAX) throw new FsError('EFBIG', `write at offset ${off} past cowlog's largest file (${FILE_SIZE_MAX} bytes)`);
+  if (off < 0 || !Number.isInteger(off)) throw new FsError('EINVAL', `write at offset ${off}`);
   const end = off + data.length;
-  if (end > FILE_SIZE_MAX) throw new FsError('EFBIG', `write past cowlog's largest file (${FILE_SIZE_MAX} bytes)`);
   if (data.length === 0) return;
   const vol = ctx.vol;
   const r = m.rec;
@@ -399,8 +401,8 @@ export function file_flush(ctx: DataCtx, m: InodeMem, prepare = true, keep?: Rea
 
 /** Sets the size of a regular file; blocks past the end are released, a new tail reads as zeros. */
 export function file_truncate(ctx: DataCtx, m: InodeMem, size: number): void {
-  if (!Number.isSafeInteger(size) || size < 0) throw new FsError('EINVAL', `size ${size}`);
   if (size > FILE_SIZE_MAX) throw new FsError('EFBIG', `size ${size} exceeds cowlog's largest file (${FILE_SIZE_MAX} bytes)`);
+  if (!Number.isInteger(size) || size < 0) throw new FsError('EINVAL', `size ${size}`);
   const vol = ctx.vol;
   file_flush(ctx, m);
   const r = m.rec;

@@ -28,13 +28,13 @@ import { FsError } from '../util/errors.js';
 import { dir_is_empty, dir_list, dirent_add, dirent_find, dirent_remove, dirent_replace } from './dir.js';
 import { file_flush, file_fsync, file_read, file_read_plan, file_truncate, file_write, inode_records_drop, logged_flush, map_key } from './file.js';
 import type { DataCtx, ReadPlan } from './file.js';
-import { attr_of, InodeCache, inode_key, times_set } from './inode.js';
+import { attr_of, ctime_touch, InodeCache, inode_key, times_set } from './inode.js';
 import type { InodeMem } from './inode.js';
 import {
-  dt_of, is_dir, is_lnk, is_reg, NLINK_MAX, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, SYMLINK_MAX,
+  dt_of, FILE_SIZE_MAX, is_dir, is_lnk, is_reg, NLINK_MAX, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, SYMLINK_MAX,
 } from './types.js';
 import type { Attr, DirEntry, Name, RenameFlags, SetAttr, StatFs } from './types.js';
-import { xattr_get, xattr_list, xattr_remove, xattr_set } from './xattr.js';
+import { xattr_get, xattr_list, xattr_records, xattr_remove, xattr_set } from './xattr.js';
 import { snap_create, snap_delete, snap_rollback } from '../snap/ops.js';
 import { snapshots_held, tree_exclusive } from '../snap/usage.js';
 import { tree_diff } from '../snap/diff.js';
@@ -54,7 +54,17 @@ export interface FsOptions extends VolumeOptions {
   /** time without a change before tick() cleans and levels wear in the background */
   idleMs?: number;
   inodeCacheMax?: number;
+  /** when reads move atime (as the mount options of the same names; default relatime) */
+  atime?: AtimeMode;
+  /** directories keep their atime when listed */
+  nodiratime?: boolean;
 }
+
+/**
+ * When a read moves atime, as Linux's mount options: `relatime` when atime is not newer than
+ * mtime or ctime, or is a day old; `strictatime` on every read; `noatime` never.
+ */
+export type AtimeMode = 'relatime' | 'strictatime' | 'noatime';
 
 export interface MkfsFsOptions extends MkfsOptions {
   rootUid?: number;
@@ -126,6 +136,10 @@ export class FileSystem {
   private readonly idleMs: number;
   private changedSinceCheckpoint = false;
   private unmounted = false;
+  /** remounted read-only: everything is durable and nothing changes until remount(false) */
+  private frozen = false;
+  atime: AtimeMode;
+  nodiratime: boolean;
 
   private constructor(vol: Volume, o: FsOptions) {
     this.vol = vol;
@@ -154,6 +168,8 @@ export class FileSystem {
     this.redoKeysMax = o.redoKeysMax ?? 2048;
     this.intervalMs = o.checkpointIntervalMs ?? 30_000;
     this.idleMs = o.idleMs ?? 1000;
+    this.atime = o.atime ?? 'relatime';
+    this.nodiratime = o.nodiratime ?? false;
     this.lastCheckpointMs = timespec_ms(this.clock());
   }
 
@@ -179,8 +195,38 @@ export class FileSystem {
     return fs;
   }
 
+  /** Whether nothing may change: mounted read-only, or remounted so. */
   get readOnly(): boolean {
-    return this.vol.readOnly;
+    return this.vol.readOnly || this.frozen;
+  }
+
+  /**
+   * mount -o remount,ro / remount,rw. Read-only: everything written so far is flushed and made
+   * durable by a clean checkpoint, and from then on every change is refused with EROFS and
+   * nothing is written (fsync and sync succeed: there is nothing to make durable). Read-write
+   * again: a checkpoint starts a new epoch, as a mount that may write does. A volume opened
+   * read-only (the device itself) can not be remounted read-write here: EROFS, and the caller
+   * mounts the device again.
+   */
+  remount(readOnly: boolean): void {
+    if (this.unmounted) throw new FsError('EIO', 'the filesystem is unmounted');
+    if (this.vol.readOnly) {
+      if (readOnly) return;
+      throw new FsError('EROFS', 'the device was opened read-only: mount it again to write');
+    }
+    if (readOnly === this.frozen) return;
+    if (readOnly) {
+      this.op_begin();
+      this.flush_all();
+      this.cleaner.prepare(0, 0);
+      this.vol.checkpoint(true);
+      this.lastCheckpointMs = timespec_ms(this.clock());
+      this.changedSinceCheckpoint = false;
+      this.frozen = true;
+    } else {
+      this.frozen = false;
+      this.checkpoint_now();
+    }
   }
 
   /** Frees inodes left open-but-unlinked by the previous mount. */
@@ -209,7 +255,8 @@ export class FileSystem {
       this.flush_all();
       this.cleaner.prepare(0, 0);
     }
-    this.vol.close();
+    // remounted read-only: its clean checkpoint is the last word
+    this.vol.close(!this.readOnly);
     this.unmounted = true;
   }
 
@@ -217,6 +264,7 @@ export class FileSystem {
 
   /** Makes everything durable with a checkpoint (sync(2), syncfs). */
   sync(): void {
+    if (this.frozen) return;
     this.op_begin();
     this.flush_all();
     this.checkpoint_now();
@@ -474,9 +522,12 @@ export class FileSystem {
     return attr_of(this.icache.get(ino));
   }
 
+  /** The entries of a directory; a listing is a read, for atime. */
   readdir(ino: number): DirEntry[] {
-    this.dir_get(ino);
-    return dir_list(this.vol, ino);
+    const d = this.dir_get(ino);
+    const out = dir_list(this.vol, ino);
+    this.atime_touch(d);
+    return out;
   }
 
   // ---- creating names -------------------------------------------------------------------------
@@ -609,7 +660,7 @@ export class FileSystem {
     const now = this.clock();
     dirent_add(this.vol, parent, b, ino, dt_of(m.rec.mode));
     m.rec.nlink++;
-    times_set(m.rec, 'c', now);
+    ctime_touch(m, now);
     this.icache.store(m);
     this.parent_touch(d, now);
     this.after_change();
@@ -622,7 +673,7 @@ export class FileSystem {
   private name_drop(m: InodeMem, now: Timespec): void {
     assert(m.rec.nlink > 0, () => `inode ${m.ino}: dropping a name with nlink 0`);
     m.rec.nlink--;
-    times_set(m.rec, 'c', now);
+    ctime_touch(m, now);
     if (m.rec.nlink > 0) { this.icache.store(m); return; }
     if (m.open > 0) {
       this.icache.store(m);
@@ -726,8 +777,8 @@ export class FileSystem {
         this.dir_moved(sm, od, nd);
         this.dir_moved(dm, nd, od);
       }
-      times_set(sm.rec, 'c', now); this.icache.store(sm);
-      times_set(dm.rec, 'c', now); this.icache.store(dm);
+      ctime_touch(sm, now); this.icache.store(sm);
+      ctime_touch(dm, now); this.icache.store(dm);
       this.parent_touch(od, now);
       if (op !== np) this.parent_touch(nd, now);
       this.after_change();
@@ -755,7 +806,7 @@ export class FileSystem {
       dirent_add(this.vol, np, nb, src.ino, src.type);
     }
     if (op !== np) this.dir_moved(sm, od, nd);
-    times_set(sm.rec, 'c', now);
+    ctime_touch(sm, now);
     this.icache.store(sm);
     this.parent_touch(od, now);
     if (op !== np) this.parent_touch(nd, now);
@@ -847,15 +898,17 @@ export class FileSystem {
     return file_read_plan(this.ctx, m, off, len);
   }
 
-  /** relatime: atime moves on a read when it is older than mtime/ctime or a day old. */
+  /** A read of a file or listing of a directory: atime moves as the atime mode says. */
   private atime_touch(m: InodeMem): void {
-    if (this.readOnly) return;
+    if (this.readOnly || this.atime === 'noatime' || (this.nodiratime && is_dir(m.rec.mode))) return;
     const r = m.rec;
     const now = this.clock();
-    const at = r.atime_s * 1e9 + r.atime_ns;
-    const mt = (m.mtime ? m.mtime.s * 1e9 + m.mtime.ns : r.mtime_s * 1e9 + r.mtime_ns);
-    const ct = (m.ctime ? m.ctime.s * 1e9 + m.ctime.ns : r.ctime_s * 1e9 + r.ctime_ns);
-    if (at > mt && at > ct && now.s - r.atime_s < 86400) return;
+    if (this.atime === 'relatime') {
+      const at = r.atime_s * 1e9 + r.atime_ns;
+      const mt = (m.mtime ? m.mtime.s * 1e9 + m.mtime.ns : r.mtime_s * 1e9 + r.mtime_ns);
+      const ct = (m.ctime ? m.ctime.s * 1e9 + m.ctime.ns : r.ctime_s * 1e9 + r.ctime_ns);
+      if (at > mt && at > ct && now.s - r.atime_s < 86400) return;
+    }
     // atime is best effort: a read never fails for want of space to record it
     try {
       this.op_begin();
@@ -874,6 +927,9 @@ export class FileSystem {
     const m = this.icache.get(ino);
     if (is_dir(m.rec.mode)) throw new FsError('EISDIR', `inode ${ino} is a directory`);
     if (!is_reg(m.rec.mode)) throw new FsError('EINVAL', `inode ${ino} is not a regular file`);
+    // as Linux: a write that starts below the largest file size is cut short there; one that
+    // starts at or past it is EFBIG (file_write)
+    if (off < FILE_SIZE_MAX && off + data.length > FILE_SIZE_MAX) data = data.subarray(0, FILE_SIZE_MAX - off);
     // an inline file changes the tree at once: room for its records first
     if (m.rec.flags & INODE_FLAG_INLINE) this.space_admit(0, 3);
     file_write(this.ctx, m, off, data);
@@ -909,9 +965,9 @@ export class FileSystem {
   setxattr(ino: number, name: Name, value: Uint8Array, mode: 'create' | 'replace' | 'any' = 'any'): void {
     this.op_begin();
     const m = this.icache.get(ino);
-    this.space_admit(0, 2);
+    this.space_admit(0, xattr_records(value.length));
     xattr_set(this.vol, ino, typeof name === 'string' ? Buffer.from(name) : name, Buffer.from(value), mode);
-    times_set(m.rec, 'c', this.clock());
+    ctime_touch(m, this.clock());
     this.icache.store(m);
     this.after_change();
   }
@@ -933,7 +989,7 @@ export class FileSystem {
     const m = this.icache.get(ino);
     this.prepare(2);
     xattr_remove(this.vol, ino, typeof name === 'string' ? Buffer.from(name) : name);
-    times_set(m.rec, 'c', this.clock());
+    ctime_touch(m, this.clock());
     this.icache.store(m);
     this.after_change();
   }

@@ -172,6 +172,16 @@ export function attr_of(m: InodeMem): Attr {
   };
 }
 
+/**
+ * A change of the inode itself (link, unlink, rename, chmod, xattrs...) at time `t`. A buffered
+ * write may still hold an older change time for its flush to apply: it gives way, so that ctime
+ * never goes back, neither now nor when the pages reach the log.
+ */
+export function ctime_touch(m: InodeMem, t: Timespec): void {
+  times_set(m.rec, 'c', t);
+  if (m.ctime !== null) m.ctime = t;
+}
+
 export function times_set(r: Inode, which: 'a' | 'm' | 'c', t: Timespec): void {
   if (which === 'a') { r.atime_s = t.s; r.atime_ns = t.ns; }
   else if (which === 'm') { r.mtime_s = t.s; r.mtime_ns = t.ns; }

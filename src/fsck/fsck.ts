@@ -21,9 +21,9 @@ import { is_leaf } from '../format/node.js';
 import type { LeafBody } from '../format/node.js';
 import {
   counts_decode, dirents_decode, inode_decode, INODE_FLAG_INLINE, key_str, KEY_MAX, KEY_MIN, map_decode, MAP_SLOTS, name_hash, RecKind,
-  xattrs_decode, REC_KIND_MAX,
+  xattrs_decode, xbigs_decode, REC_KIND_MAX, XATTR_CHUNK_BYTES, xchunk_count,
 } from '../format/records.js';
-import type { Counts, Inode, Key } from '../format/records.js';
+import type { Counts, Inode, Key, XattrBig } from '../format/records.js';
 import { cp_header_decode } from '../format/checkpoint.js';
 import { cp_slot_addr, TABLE_NAMES } from '../format/geometry.js';
 import { sb_decode } from '../format/superblock.js';
@@ -290,6 +290,17 @@ function records_check(vol: Volume, root: NodeId, label: string, rep: FsckReport
   const inlineLen = new Map<number, number>();
   const orphans = new Set<number>();
   const pendingNames: { dir: number; name: string; ino: number; type: number }[] = [];
+  // xattr names per inode (both lists), large values and the chunks found
+  const xnames = new Map<number, Set<string>>();
+  const xbigs: { ino: number; b: XattrBig }[] = [];
+  const xchunks = new Map<string, Buffer>(); // `${ino}:${off}` → chunk
+  const xname_add = (ino: number, name: Buffer): void => {
+    let set = xnames.get(ino);
+    if (!set) { set = new Set(); xnames.set(ino, set); }
+    const n = name.toString('latin1');
+    if (set.has(n)) err(`${label}inode ${ino}: xattr ${name.toString()} is stored twice`);
+    set.add(n);
+  };
   let counts: Counts | null = null;
   let cur = -1;
   const recs: { k: Key; v: Buffer }[] = [];
@@ -332,7 +343,20 @@ function records_check(vol: Volume, root: NodeId, label: string, rep: FsckReport
           break;
         }
         case RecKind.XATTR:
-          for (const x of xattrs_decode(v)) if (name_hash(x.name) !== k.off) err(`${label}inode ${k.ino}: xattr ${x.name.toString()} filed under the wrong hash`);
+          for (const x of xattrs_decode(v)) {
+            if (name_hash(x.name) !== k.off) err(`${label}inode ${k.ino}: xattr ${x.name.toString()} filed under the wrong hash`);
+            xname_add(k.ino, x.name);
+          }
+          break;
+        case RecKind.XBIG:
+          for (const b of xbigs_decode(v)) {
+            if (name_hash(b.name) !== k.off) err(`${label}inode ${k.ino}: xattr ${b.name.toString()} filed under the wrong hash`);
+            xname_add(k.ino, b.name);
+            xbigs.push({ ino: k.ino, b });
+          }
+          break;
+        case RecKind.XCHUNK:
+          xchunks.set(`${k.ino}:${k.off}`, v);
           break;
         case RecKind.INLINE:
           inlineLen.set(k.ino, v.length);
@@ -355,6 +379,24 @@ function records_check(vol: Volume, root: NodeId, label: string, rep: FsckReport
       err(`${label}record ${key_str(k)}: ${(e as Error).message}`);
     }
   }
+
+  // large xattr values: every chunk present, of the right length, the whole matching its CRC32C;
+  // no chunk that no value names
+  for (const { ino, b } of xbigs) {
+    const n = xchunk_count(b.len);
+    const parts: Buffer[] = [];
+    for (let i = 0; i < n; i++) {
+      const at = `${ino}:${b.id * 0x10000 + i}`;
+      const c = xchunks.get(at);
+      const want = i < n - 1 ? XATTR_CHUNK_BYTES : b.len - (n - 1) * XATTR_CHUNK_BYTES;
+      if (c === undefined) { err(`${label}inode ${ino}: xattr ${b.name.toString()}: chunk ${i} of ${n} is missing`); continue; }
+      xchunks.delete(at);
+      if (c.length !== want) err(`${label}inode ${ino}: xattr ${b.name.toString()}: chunk ${i} holds ${c.length} bytes, not ${want}`);
+      parts.push(c);
+    }
+    if (parts.length === n && crc32c(Buffer.concat(parts)) !== b.crc) err(`${label}inode ${ino}: xattr ${b.name.toString()} fails its CRC32C check`);
+  }
+  for (const at of xchunks.keys()) err(`${label}xattr chunk (${at.replace(':', ', xchunk, ')}) belongs to no attribute`);
 
   // names against inodes
   for (const n of pendingNames) {

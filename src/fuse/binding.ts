@@ -21,7 +21,7 @@ import { constants } from 'node:os';
 import { resolve as path_resolve } from 'node:path';
 
 /** The patch level the native binding must report (`cowlog_patch` in the patch file). */
-export const FUSE_PATCH_LEVEL = 3;
+export const FUSE_PATCH_LEVEL = 4;
 
 /** Why the binding can not be used, with the command that fixes it. */
 export class FuseBindingError extends Error {
@@ -232,6 +232,10 @@ interface NativeFuse {
   caller: CallerContext | null;
   mount(cb: (err: Error | null) => void): void;
   unmount(cb: (err: Error | null) => void): void;
+  /** patched: called on the main thread once the FUSE loop has ended (the kernel ended the connection) */
+  cowlogEnded?: () => void;
+  /** patched: releases the native side without running fusermount */
+  cowlogRelease(): void;
 }
 export interface FuseModule {
   new (mnt: string, ops: FuseOps, opts: NativeOptions): NativeFuse;
@@ -269,17 +273,39 @@ export function binding_load(): FuseModule {
 // ---------------------------------------------------------------------------------------------
 // Mounting.
 
-/** One mounted filesystem served by this process. */
+/**
+ * One mounted filesystem served by this process.
+ *
+ * Its end is known two ways: the patched binding calls back the moment the kernel ends the
+ * connection (an unmount, umount -l once the last open file is closed, an abort through
+ * fusectl), and /proc/self/mountinfo stops listing it (a lazy unmount with files still open
+ * detaches the name first). The mount is recognised by its device number, not its path alone:
+ * once it is gone, the same mountpoint may already hold somebody else's mount, which an
+ * unmount by path would take away.
+ */
 export class FuseMount {
   readonly mountpoint: string;
   private readonly fuse: NativeFuse;
   private state: 'new' | 'mounting' | 'mounted' | 'unmounted' = 'new';
   private gone: Promise<void> | undefined;
+  /** the mount's device number in /proc/self/mountinfo ("major:minor"), once it is live */
+  private dev: string | null = null;
+  private endedNow = false;
+  /** resolves when the kernel ended the connection: nothing more will be asked */
+  readonly ended: Promise<void>;
 
   constructor(mountpoint: string, ops: FuseOps, opts: FuseMountOptions) {
     const Fuse = binding_load();
     this.mountpoint = path_resolve(mountpoint);
     this.fuse = new Fuse(this.mountpoint, ops, fuse_native_options(opts));
+    this.ended = new Promise((ok) => {
+      this.fuse.cowlogEnded = () => { this.endedNow = true; ok(); };
+    });
+  }
+
+  /** Whether the kernel has ended the connection. */
+  get connectionEnded(): boolean {
+    return this.endedNow;
   }
 
   /**
@@ -292,36 +318,57 @@ export class FuseMount {
     this.state = 'mounting';
     return new Promise((ok, fail) => {
       let settled = false;
-      this.fuse.mount((err) => {
-        if (settled) return;
-        settled = true;
-        if (err) {
-          this.state = 'unmounted';
-          fail(new Error(`mounting ${this.mountpoint} failed: ${err.message}`));
-          return;
-        }
-        this.state = 'mounted';
-        ok();
-      });
-      this.unmounted().then(() => {
+      const lost = (): void => {
         if (settled) return;
         settled = true;
         this.state = 'unmounted';
         fail(new Error(`${this.mountpoint} was unmounted before the kernel's INIT reached the filesystem`));
-      }, () => {});
+      };
+      this.fuse.mount((err) => {
+        if (settled) return;
+        if (err) {
+          settled = true;
+          this.state = 'unmounted';
+          fail(new Error(`mounting ${this.mountpoint} failed: ${err.message}`));
+          return;
+        }
+        // the mount(2) call was made before the FUSE thread started, so it is listed now
+        // unless it is already gone again
+        mountinfo_dev(this.mountpoint).then((dev) => {
+          if (settled) return;
+          if (this.endedNow) { lost(); return; }
+          settled = true;
+          this.dev = dev;
+          this.state = 'mounted';
+          ok();
+        }, (e: unknown) => {
+          if (settled) return;
+          settled = true;
+          fail(e instanceof Error ? e : new Error(String(e)));
+        });
+      });
+      this.ended.then(lost, () => {});
     });
   }
 
-  /** Lazily unmounts (fusermount -uz) and releases the binding's hold on the event loop. */
-  unmount(): Promise<void> {
+  /**
+   * Ends this process's part in the mount: unmounts it (fusermount -uz) if it is still listed
+   * at its mountpoint, and releases the binding's hold on the event loop. Once the kernel has
+   * ended the connection nothing is unmounted: the mountpoint may hold another mount by now.
+   */
+  async unmount(): Promise<void> {
     const was = this.state;
     this.state = 'unmounted';
     if (was === 'mounted') {
+      if (this.endedNow || !(await this.listed())) {
+        this.fuse.cowlogRelease();
+        return;
+      }
       return new Promise((ok, fail) => {
         this.fuse.unmount((err) => {
           if (!err) return ok();
           // fusermount fails on a mount someone else removed already: that is done, not failed
-          mountinfo_has(this.mountpoint).then((has) => (has ? fail(err) : ok()), () => fail(err));
+          this.listed().then((has) => (has ? fail(err) : ok()), () => fail(err));
         });
       });
     }
@@ -330,7 +377,12 @@ export class FuseMount {
       const Fuse = binding_load();
       return new Promise((ok) => Fuse.unmount(this.mountpoint, () => ok()));
     }
-    return Promise.resolve();
+  }
+
+  /** Whether this mount (by its device number) is still listed at its mountpoint. */
+  private async listed(): Promise<boolean> {
+    const dev = await mountinfo_dev(this.mountpoint);
+    return dev !== null && dev === this.dev;
   }
 
   /** The caller of the request being handled; call it before the handler's first await. */
@@ -341,19 +393,21 @@ export class FuseMount {
   }
 
   /**
-   * Resolves when the mount, once listed in /proc/self/mountinfo, is no longer listed (someone
-   * ran fusermount -u or umount), polling every `interval_ms`. The timer keeps no process alive.
+   * Resolves when the mount is gone: the kernel ended the connection, or (checked every
+   * `interval_ms` once the mount is live) it is no longer listed at its mountpoint, as after
+   * a lazy unmount that leaves files open. The timer keeps no process alive.
    */
   unmounted(interval_ms = 200): Promise<void> {
     this.gone ??= new Promise((ok) => {
-      let seen = false;
       const tick = (): void => {
-        mountinfo_has(this.mountpoint).then((has) => {
-          if (has) seen = true;
-          if (seen && !has) ok();
+        if (this.endedNow) return;
+        if (this.state !== 'mounted') { setTimeout(tick, interval_ms).unref(); return; }
+        this.listed().then((has) => {
+          if (!has) ok();
           else setTimeout(tick, interval_ms).unref();
         }, () => setTimeout(tick, interval_ms).unref());
       };
+      this.ended.then(() => ok(), () => {});
       tick();
     });
     return this.gone;
@@ -401,13 +455,15 @@ export function mountinfo_unescape(s: string): string {
   return s.replace(/\\([0-7]{3})/g, (_m, oct: string) => String.fromCharCode(parseInt(oct, 8)));
 }
 
-async function mountinfo_has(mountpoint: string): Promise<boolean> {
+/** The device number ("major:minor") of the topmost mount at `mountpoint`, or null. */
+async function mountinfo_dev(mountpoint: string): Promise<string | null> {
   const text = await readFile('/proc/self/mountinfo', 'utf8');
+  let dev: string | null = null;
   for (const line of text.split('\n')) {
     const f = line.split(' ');
-    if (f[4] !== undefined && mountinfo_unescape(f[4]) === mountpoint) return true;
+    if (f[4] !== undefined && mountinfo_unescape(f[4]) === mountpoint) dev = f[2] ?? null;
   }
-  return false;
+  return dev;
 }
 
 /** A negative errno for fuse-native callbacks, from an errno name (EIO when unknown). */

@@ -122,7 +122,8 @@ function split(path: string): { parent: string; name: string } {
 }
 
 export class CowlogOps {
-  readonly fs: FileSystem;
+  /** the engine; replaced (engine_replace) when a read-only mount is remounted read-write */
+  fs: FileSystem;
   /** why the mount turned read-only after a bug, or null */
   broken: string | null = null;
   /** set by close(): the engine is gone, every request fails */
@@ -141,7 +142,7 @@ export class CowlogOps {
   /** COWLOG_FUSE_DEBUG=1: every failed request is logged */
   private readonly debug = process.env['COWLOG_FUSE_DEBUG'] === '1';
 
-  private readonly reader: AsyncReader | null;
+  private reader: AsyncReader | null;
 
   constructor(o: CowlogOpsOptions) {
     this.fs = o.fs;
@@ -400,6 +401,32 @@ export class CowlogOps {
   // ---- lifecycle ------------------------------------------------------------------------------
 
   /**
+   * Serves from another engine of the same device from now on (a read-only mount remounted
+   * read-write: the device opened again). The same tree, so inode numbers and cached paths hold;
+   * every open handle is opened again there.
+   */
+  engine_replace(next: FileSystem, reader: AsyncReader | null): void {
+    this.fs = next;
+    this.reader = reader;
+    for (const h of this.handles.values()) next.open(h.ino);
+  }
+
+  /**
+   * mount -o remount: read-only (everything made durable, then EROFS for changes) or read-write
+   * again (FileSystem.remount); EROFS when the engine was opened read-only (engine_replace).
+   */
+  remount(readOnly: boolean): void {
+    this.guard(!readOnly);
+    try {
+      this.fs.remount(readOnly);
+    } catch (e) {
+      if (e instanceof FsError) throw e;
+      const r = this.fail('remount', '(control)', e);
+      throw new FsError('EIO', `remount failed (errno ${-r}); see the log`);
+    }
+  }
+
+  /**
    * Ends the engine's part: open handles are released and the final checkpoint written, unless
    * the mount broke (then nothing more is written). Later requests get EIO. The caller closes
    * the device.
@@ -536,7 +563,11 @@ export class CowlogOps {
         const ino = this.ino_of(path);
         const a = this.fs.getattr(ino);
         if (is_dir(a.mode)) throw new FsError('EISDIR', `${shown(path)} is a directory`);
-        if ((flags & O_ACCMODE) !== fsc.O_RDONLY && this.broken !== null) this.guard(true);
+        if ((flags & O_ACCMODE) !== fsc.O_RDONLY || (flags & fsc.O_TRUNC) !== 0) {
+          if (this.broken !== null) this.guard(true);
+          // remounted read-only: refused at open, as the kernel does for a read-only mount
+          if (this.fs.readOnly) throw new FsError('EROFS', `${shown(path)}: the filesystem is read-only`);
+        }
         return this.handle_open(ino, flags);
       }, cb),
       create: (path, mode, flags, cb) => this.value('create', path, true, () => {

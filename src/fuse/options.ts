@@ -8,6 +8,8 @@
 //   a message about its own argv).
 // - default_permissions is always on: the kernel checks mode bits, as for ext4.
 
+import type { AtimeMode } from '../fs/fs.js';
+
 export interface MountConfig {
   readOnly: boolean;
   /** the wear file to write when the server exits after an unmount */
@@ -30,17 +32,37 @@ export interface MountConfig {
   kernel: string[];
   /** serve this snapshot (read-only) or clone instead of the main tree */
   snapshot: string | null;
+  /** when reads move atime: relatime (default), strictatime, noatime */
+  atime: AtimeMode;
+  /** directories keep their atime when listed */
+  nodiratime: boolean;
+  /** -o remount: change a running mount (ro/rw, atime options) instead of mounting */
+  remount: boolean;
 }
 
-/** Flags libfuse 2.9 turns into mount(2) flags. */
-const KERNEL_FLAGS = new Set(['suid', 'nosuid', 'dev', 'nodev', 'exec', 'noexec', 'async', 'sync', 'dirsync', 'atime', 'noatime']);
-/** Options of mount(8), fstab and mount.fuse that mean nothing here (cowlog keeps relatime itself). */
+/** Flags libfuse 2.9 turns into mount(2) flags (atime and noatime are also cowlog's own, below). */
+const KERNEL_FLAGS = new Set(['suid', 'nosuid', 'dev', 'nodev', 'exec', 'noexec', 'async', 'sync', 'dirsync']);
+/**
+ * atime options: FUSE leaves atime to the filesystem, so cowlog applies them itself; the two
+ * libfuse 2 knows also go to the kernel (so /proc/mounts shows them).
+ */
+const ATIME_OPTIONS: Record<string, (c: MountConfig) => void> = {
+  relatime: (c) => { c.atime = 'relatime'; },
+  strictatime: (c) => { c.atime = 'strictatime'; },
+  norelatime: (c) => { c.atime = 'strictatime'; },
+  nostrictatime: (c) => { c.atime = 'relatime'; },
+  noatime: (c) => { c.atime = 'noatime'; },
+  atime: (c) => { if (c.atime === 'noatime') c.atime = 'relatime'; },
+  nodiratime: (c) => { c.nodiratime = true; },
+  diratime: (c) => { c.nodiratime = false; },
+};
+/** Options of mount(8), fstab and mount.fuse that mean nothing here. */
 const IGNORED = new Set([
   'defaults', 'auto', 'noauto', 'user', 'nouser', 'users', 'owner', 'group', '_netdev', 'nofail',
-  'relatime', 'norelatime', 'strictatime', 'nostrictatime', 'lazytime', 'nolazytime', 'diratime', 'nodiratime',
-  'default_permissions', 'rw', 'loud', 'silent', 'iversion', 'noiversion', 'nomand', 'mand',
+  'lazytime', 'nolazytime', 'default_permissions', 'loud', 'silent', 'iversion', 'noiversion', 'nomand', 'mand',
 ]);
-const IGNORED_PREFIX = ['x-', 'comment=', 'fsname=', 'subtype=', 'uhelper=', 'helper='];
+/** ...and those with a value: user_id=/group_id= are what /proc/mounts shows of a FUSE mount, and come back on a remount */
+const IGNORED_PREFIX = ['x-', 'comment=', 'fsname=', 'subtype=', 'uhelper=', 'helper=', 'user_id=', 'group_id=', 'rootmode=', 'max_read=', 'blksize='];
 
 export class MountOptionError extends Error {
   constructor(message: string) {
@@ -61,9 +83,18 @@ export const MOUNT_OPTIONS_HELP = `mount options (-o, comma-separated):
   entry_timeout=S      seconds the kernel caches name lookups (default 1)
   snapshot=NAME        serve snapshot NAME (read-only) or clone NAME (read-write) instead of
                        the main tree (as --snapshot NAME)
+  relatime             a read moves atime when it is older than mtime or ctime, or a day
+                       old (the default, as on ext4)
+  strictatime          every read moves atime (also norelatime)
+  noatime              reads never move atime
+  nodiratime           listing a directory never moves its atime
+  remount              change a running mount: with ro, everything is flushed and made
+                       durable by a checkpoint, then changes fail with EROFS; with rw,
+                       writable again (a mount made with -o ro reopens its device); atime
+                       options take effect too. Also through mount(8): mount -o remount,ro MNT
   commit=S             seconds between timer checkpoints when something changed
                        (default 30; fsync is durable at once whatever this is)
-  nosuid,nodev,noexec,sync,dirsync,noatime,...  kernel mount flags (FUSE mounts are
+  nosuid,nodev,noexec,sync,dirsync,...  kernel mount flags (FUSE mounts are
                        nosuid,nodev unless suid,dev are given)
   defaults,noauto,_netdev,nofail,x-*,...        fstab options, accepted and ignored`;
 
@@ -77,6 +108,7 @@ function seconds(name: string, v: string): number {
 export function mount_options_parse(lists: readonly string[], isRoot: boolean): MountConfig {
   const c: MountConfig = {
     readOnly: false, wear: null, log: null, allowOther: isRoot, attrTimeout: 0, entryTimeout: 1, commit: null, kernel: [], snapshot: null,
+    atime: 'relatime', nodiratime: false, remount: false,
   };
   for (const list of lists) {
     for (const raw of list.split(',')) {
@@ -99,11 +131,31 @@ export function mount_options_parse(lists: readonly string[], isRoot: boolean): 
       else if (name === 'entry_timeout') c.entryTimeout = seconds(name, need());
       else if (name === 'commit') c.commit = Math.max(1, seconds(name, need()));
       else if (name === 'snapshot') c.snapshot = need();
+      else if (name === 'remount' && value === undefined) c.remount = true;
+      else if (value === undefined && ATIME_OPTIONS[name] !== undefined) ATIME_OPTIONS[name]!(c);
       else if (value === undefined && KERNEL_FLAGS.has(name)) { if (!c.kernel.includes(name)) c.kernel.push(name); }
       else if (value === undefined && IGNORED.has(name)) continue;
       else if (IGNORED_PREFIX.some((p) => o.startsWith(p))) continue;
       else throw new MountOptionError(`unknown mount option '${o}'`);
     }
   }
+  // libfuse 2 passes noatime on to the kernel: /proc/mounts then says so
+  c.kernel = c.kernel.filter((k) => k !== 'noatime');
+  if (c.atime === 'noatime') c.kernel.push('noatime');
   return c;
+}
+
+/** The last `ro` or `rw` among the -o lists (true: ro), or null when neither is given. */
+export function mount_options_ro(lists: readonly string[]): boolean | null {
+  let ro: boolean | null = null;
+  for (const list of lists) for (const o of list.split(',')) {
+    if (o.trim() === 'ro') ro = true;
+    else if (o.trim() === 'rw') ro = false;
+  }
+  return ro;
+}
+
+/** Whether any atime option is among the -o lists. */
+export function mount_options_atime_given(lists: readonly string[]): boolean {
+  return lists.some((l) => l.split(',').some((o) => ATIME_OPTIONS[o.trim()] !== undefined));
 }

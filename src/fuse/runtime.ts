@@ -162,6 +162,8 @@ function claim_path(id: string): string {
 export interface ClaimHolder {
   pid: number;
   mountpoint: string;
+  /** the server is stopping: its mount is gone, it writes its last checkpoint and exits */
+  stopping?: boolean;
 }
 
 function claim_read(file: string): ClaimHolder | undefined {
@@ -200,6 +202,45 @@ export function device_claim(ids: string[], mountpoint: string): ClaimHolder | u
     }
   }
   return undefined;
+}
+
+/**
+ * Marks this process's claims as stopping: a `cowlog mount` of the device that comes now waits
+ * for the release (device_claim_wait) instead of failing.
+ */
+export function device_claim_stopping(ids: string[]): void {
+  for (const id of ids) {
+    const file = claim_path(id);
+    const c = claim_read(file);
+    if (c?.pid !== process.pid) continue;
+    const tmp = `${file}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, JSON.stringify({ ...c, stopping: true }), { mode: 0o644 });
+    fs.renameSync(tmp, file);
+  }
+}
+
+/** How long a new server waits for the previous server of its device to finish stopping. */
+export const CLAIM_WAIT_MS = 15_000;
+
+/**
+ * device_claim(), waiting while the holder is on its way out. umount(8) returns as soon as the
+ * kernel has let go of the mount, while its server is still writing the final checkpoint
+ * (usually for a few milliseconds): a `cowlog mount` right after it — a script, a boot, an A/B
+ * switch — waits for that server to release the device, for at most `waitMs`. A holder whose
+ * mount is live is answered at once. Resolves with the holder that is still there, if any, and
+ * whether it was seen stopping.
+ */
+export async function device_claim_wait(ids: string[], mountpoint: string, waitMs = CLAIM_WAIT_MS): Promise<{ holder: ClaimHolder | undefined; waitedMs: number }> {
+  const t0 = Date.now();
+  for (;;) {
+    const holder = device_claim(ids, mountpoint);
+    const waitedMs = Date.now() - t0;
+    if (holder === undefined) return { holder, waitedMs };
+    // its mount is live (and it is not stopping): it is really mounted there
+    const live = !holder.stopping && mount_find(holder.mountpoint)?.fstype.startsWith('fuse') === true;
+    if (live || waitedMs >= waitMs) return { holder, waitedMs };
+    await new Promise((ok) => setTimeout(ok, 5));
+  }
 }
 
 export function device_release(ids: string[]): void {
@@ -298,36 +339,6 @@ export async function mount_dead(mountpoint: string, hungIsDead = false): Promis
   const r = await cmd('stat', ['-f', '-c', '%t', mountpoint], 3000);
   if (/Transport endpoint is not connected|Software caused connection abort/.test(r.stderr)) return true;
   return hungIsDead && r.timedOut;
-}
-
-/**
- * The kernel connection of a mount, named by its fusectl directory and that directory's inode
- * (the number alone is reused by the next mount as soon as this one's superblock dies).
- */
-export interface FuseConn {
-  id: number;
-  dirIno: number;
-}
-
-/** The connection of the FUSE mount listed at `mountpoint`, if fusectl shows it. */
-export async function fuse_conn_of(mountpoint: string): Promise<FuseConn | undefined> {
-  const m = mount_find(mountpoint);
-  if (m === undefined || !(await fusectl_ensure())) return undefined;
-  const id = m.major * 2 ** 20 + m.minor;
-  try {
-    return { id, dirIno: fs.statSync(path.join(FUSECTL, String(id))).ino };
-  } catch {
-    return undefined;
-  }
-}
-
-/** Whether that very connection still exists (its superblock lives). */
-export function fuse_conn_alive(c: FuseConn): boolean {
-  try {
-    return fs.statSync(path.join(FUSECTL, String(c.id))).ino === c.dirIno;
-  } catch {
-    return false;
-  }
 }
 
 async function fusectl_ensure(): Promise<boolean> {

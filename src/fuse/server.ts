@@ -35,11 +35,12 @@ import { logger_open } from './log.js';
 import type { Logger } from './log.js';
 import { CowlogOps } from './ops.js';
 import type { MountConfig } from './options.js';
+import { SNAP_FLAG_WRITABLE } from '../format/snapshot.js';
 import {
-  cmd, device_claim, device_ids, device_release, fuse_conn_alive, fuse_conn_of, fuse_readahead_set, mount_find, mountpoint_stale_clean, run_dir, socket_path,
-  state_remove, state_write, states_sweep,
+  cmd, device_claim_stopping, device_claim_wait, device_ids, device_release, fuse_readahead_set, mount_find, mountpoint_stale_clean, run_dir,
+  socket_path, state_remove, state_write, states_sweep,
 } from './runtime.js';
-import type { FuseConn, ServerState } from './runtime.js';
+import type { ServerState } from './runtime.js';
 
 export const LOG_DIR_DEFAULT = '/var/log/cowlog';
 const TICK_MS = 1000;
@@ -163,37 +164,58 @@ export async function server_run(o: ServerOptions): Promise<number> {
     return fail((e as NodeJS.ErrnoException).code === 'ENOENT' ? `${device}: no such image file or device` : `${device}: ${message_of(e)}`);
   }
   states_sweep();
-  const holder = device_claim(ids, mountpoint);
-  if (holder !== undefined) return fail(`${device} is already mounted on ${holder.mountpoint} (cowlog server pid ${holder.pid})`);
+  const claim = await device_claim_wait(ids, mountpoint);
+  const holder = claim.holder;
+  if (holder !== undefined) {
+    return fail(holder.stopping
+      ? `${device}: its previous server (pid ${holder.pid}, unmounted from ${holder.mountpoint}) has not finished stopping after ${(claim.waitedMs / 1000).toFixed(0)} s; see its log`
+      : `${device} is already mounted on ${holder.mountpoint} (cowlog server pid ${holder.pid})`);
+  }
+  if (claim.waitedMs > 0) log.info(`waited ${claim.waitedMs} ms for the previous server of ${device} to finish stopping`);
   let file: FileDevice | undefined;
   let tracker: WearTracker | undefined;
   let fsys: FileSystem;
-  try {
-    file = device_open(device, { exclusive: true, readOnly: c.readOnly, writeBehind: process.env['COWLOG_WRITE_BEHIND'] !== '0' });
-    let dev: BlockDevice = file;
-    if (wearPath !== null) {
-      tracker = new WearTracker(file);
-      if (fs.existsSync(wearPath)) tracker.continueFrom(WearTracker.load(wearPath));
-      dev = tracker;
-    }
-    const engine_mount = (): FileSystem => FileSystem.mount(dev, {
-      readOnly: c.readOnly, log: (m) => log.info(`engine: ${m}`),
-      ...(c.commit !== null ? { checkpointIntervalMs: c.commit * 1000 } : {}),
-      ...(c.snapshot !== null ? { snapshot: c.snapshot } : {}),
-    });
+  /**
+   * Opens the device and mounts the engine on it (at the start, and when a read-only mount is
+   * remounted read-write). `carried` continues a wear record of this server's.
+   */
+  const engine_open = (readOnly: boolean, carried: WearTracker | undefined): { file: FileDevice; tracker: WearTracker | undefined; fsys: FileSystem } => {
+    const f = device_open(device, { exclusive: true, readOnly, writeBehind: process.env['COWLOG_WRITE_BEHIND'] !== '0' });
     try {
-      fsys = engine_mount();
+      let dev: BlockDevice = f;
+      let tr: WearTracker | undefined;
+      if (wearPath !== null) {
+        tr = new WearTracker(f);
+        if (carried !== undefined) tr.continueFrom(carried.toRecord({ fs: 'cowlog', source: 'cowlog-tracker' }));
+        else if (fs.existsSync(wearPath)) tr.continueFrom(WearTracker.load(wearPath));
+        dev = tr;
+      }
+      const engine_mount = (ro: boolean): FileSystem => FileSystem.mount(dev, {
+        readOnly: ro, log: (m) => log.info(`engine: ${m}`), atime: c.atime, nodiratime: c.nodiratime,
+        ...(c.commit !== null ? { checkpointIntervalMs: c.commit * 1000 } : {}),
+        ...(c.snapshot !== null ? { snapshot: c.snapshot } : {}),
+      });
+      let e2: FileSystem;
+      try {
+        e2 = engine_mount(readOnly);
+      } catch (e) {
+        // a snapshot (not a clone) is served read-only without being asked to
+        if (!(c.snapshot !== null && !readOnly && e instanceof FsError && e.code === 'EROFS')) throw e;
+        c.readOnly = true;
+        log.info(`snapshot ${c.snapshot} is read-only: mounting it read-only`);
+        e2 = engine_mount(true);
+      }
+      // the root inode is the first thing every client asks for: damage there fails the mount
+      e2.getattr(1);
+      return { file: f, tracker: tr, fsys: e2 };
     } catch (e) {
-      // a snapshot (not a clone) is served read-only without being asked to
-      if (!(c.snapshot !== null && !c.readOnly && e instanceof FsError && e.code === 'EROFS')) throw e;
-      c.readOnly = true;
-      log.info(`snapshot ${c.snapshot} is read-only: mounting it read-only`);
-      fsys = engine_mount();
+      f.close();
+      throw e;
     }
-    // the root inode is the first thing every client asks for: damage there fails the mount
-    fsys.getattr(1);
+  };
+  try {
+    ({ file, tracker, fsys } = engine_open(c.readOnly, undefined));
   } catch (e) {
-    file?.close();
     device_release(ids);
     return fail(message_of(e));
   }
@@ -203,6 +225,42 @@ export async function server_run(o: ServerOptions): Promise<number> {
 
   let mount: FuseMount | undefined;
   const ops = new CowlogOps({ fs: fsys, caller: () => mount!.caller(), log, reader: file! });
+  /**
+   * mount -o remount. Read-only: the engine flushes, writes a clean checkpoint and refuses
+   * changes. Read-write: the engine writes again — or, when the mount was made read-only (the
+   * device opened read-only), the device is opened again read-write and mounted anew (roll-forward
+   * and recovery happen then), every open file carried over; if that fails, the read-only mount
+   * is restored and the error returned. atime options take effect on the engine.
+   */
+  const remount = (o: { readOnly: boolean; atime: MountConfig['atime']; nodiratime: boolean }): string => {
+    fsys.atime = c.atime = o.atime;
+    fsys.nodiratime = c.nodiratime = o.nodiratime;
+    if (o.readOnly || !fsys.vol.readOnly) {
+      ops.remount(o.readOnly);
+      c.readOnly = o.readOnly;
+      return o.readOnly ? 'read-only: everything is durable (clean checkpoint), changes are refused' : 'read-write';
+    }
+    if (c.snapshot !== null && (fsys.vol.snaps.must(c.snapshot).flags & SNAP_FLAG_WRITABLE) === 0) {
+      throw new FsError('EROFS', `snapshot ${c.snapshot} is read-only (clone it to write): it can not be remounted read-write`);
+    }
+    const old = { file: file!, tracker, fsys };
+    fsys.unmount();
+    file!.close();
+    let next: ReturnType<typeof engine_open>;
+    try {
+      next = engine_open(false, old.tracker);
+    } catch (e) {
+      log.error(`remount read-write failed: ${message_of(e)}; serving read-only again`);
+      ({ file, tracker, fsys } = engine_open(true, old.tracker));
+      ops.engine_replace(fsys, file);
+      throw e instanceof FsError ? e : new FsError('EIO', message_of(e));
+    }
+    ({ file, tracker, fsys } = next);
+    ops.engine_replace(fsys, file);
+    c.readOnly = false;
+    const mr = fsys.vol.mount;
+    return `read-write: the device opened again, checkpoint ${mr.seq} mounted${mr.groups ? ` (${mr.groups} fsync groups rolled forward)` : ''}`;
+  };
   const close_engine = (): boolean => {
     let ok = true;
     try {
@@ -212,6 +270,7 @@ export async function server_run(o: ServerOptions): Promise<number> {
       log.error(`final checkpoint failed: ${(e as Error).stack ?? message_of(e)}`);
     }
     try { file!.close(); } catch { /* closed */ }
+    if (file!.writeBehindTimeouts > 0) log.warn(`write-behind: ${file!.writeBehindTimeouts} waits for the write thread ended by their time limit`);
     if (tracker !== undefined && wearPath !== null) {
       try {
         const prev = tracker.toRecord({ fs: 'cowlog', source: 'cowlog-tracker' }).meta.runMs;
@@ -225,7 +284,6 @@ export async function server_run(o: ServerOptions): Promise<number> {
         log.error(`saving the wear file ${wearPath} failed: ${message_of(e)}`);
       }
     }
-    device_release(ids);
     return ok;
   };
 
@@ -246,6 +304,7 @@ export async function server_run(o: ServerOptions): Promise<number> {
     });
   } catch (e) {
     close_engine();
+    device_release(ids);
     return fail(message_of(e));
   }
 
@@ -255,6 +314,8 @@ export async function server_run(o: ServerOptions): Promise<number> {
   let finished_ok: () => void = () => {};
   const finished = new Promise<void>((ok) => { finished_ok = ok; });
   let stopping = false;
+  /** why the mount is going, when a control request asked for it */
+  let unmountAsked: string | null = null;
   const status = (): ControlStatus => {
     const s = fsys.statfs();
     return {
@@ -338,6 +399,21 @@ export async function server_run(o: ServerOptions): Promise<number> {
       }
       case 'status':
         return { ok: true, status: status() };
+      case 'remount': {
+        const ro = req['readOnly'];
+        const atime = req['atime'] ?? c.atime;
+        const nodiratime = req['nodiratime'] ?? c.nodiratime;
+        if (typeof ro !== 'boolean' || !['relatime', 'strictatime', 'noatime'].includes(atime as string) || typeof nodiratime !== 'boolean') {
+          throw new FsError('EINVAL', 'remount needs a boolean "readOnly" (and optional "atime", "nodiratime")');
+        }
+        const did = remount({ readOnly: ro, atime: atime as MountConfig['atime'], nodiratime });
+        log.info(`remounted ${did}; atime ${c.atime}${c.nodiratime ? ', nodiratime' : ''}`);
+        if (state !== undefined && state.readOnly !== c.readOnly) {
+          state.readOnly = c.readOnly;
+          try { state_write(state); } catch (e) { log.warn(`can not update the server state: ${message_of(e)}`); }
+        }
+        return { ok: true, readOnly: c.readOnly };
+      }
       case 'sync':
         if (c.readOnly) return { ok: true };
         ops.sync();
@@ -346,7 +422,10 @@ export async function server_run(o: ServerOptions): Promise<number> {
       case 'unmount': {
         const lazy = req.lazy === true;
         if (!stopping) {
+          // the kernel may tell of the unmount (FuseMount.ended) before fusermount returns
+          unmountAsked = lazy ? 'detached by cowlog umount -l' : 'unmounted by cowlog umount';
           const u = await cmd('fusermount', [lazy ? '-uz' : '-u', mountpoint], 60_000);
+          if (u.code !== 0) unmountAsked = null;
           if (u.code !== 0 && mount_find(mountpoint) !== undefined) {
             const busy = /busy/i.test(u.stderr);
             return { ok: false, errno: busy ? 'EBUSY' : 'EIO',
@@ -361,7 +440,7 @@ export async function server_run(o: ServerOptions): Promise<number> {
         return { ok: true, wear: wearPath };
       }
       default:
-        return { ok: false, errno: 'EINVAL', error: `unknown control request '${req.op}' (status, sync, unmount, snapshot, snapshot-list, snapshot-diff)` };
+        return { ok: false, errno: 'EINVAL', error: `unknown control request '${req.op}' (status, sync, remount, unmount, snapshot, snapshot-list, snapshot-diff)` };
     }
   };
 
@@ -369,13 +448,13 @@ export async function server_run(o: ServerOptions): Promise<number> {
   const on_hup = (): void => stop_now('SIGHUP');
   process.on('SIGHUP', on_hup);
   let ctl: Awaited<ReturnType<typeof control_listen>> | undefined;
-  let conn: FuseConn | undefined;
+  let state: ServerState | undefined;
   const timer = setInterval(() => ops.tick(Date.now()), TICK_MS);
   timer.unref();
   let why: string;
   try {
     why = await fuse_serve(mount, () => {
-      const state: ServerState = {
+      state = {
         pid: process.pid, device, mountpoint, socket: socket_path(mountpoint), log: logPath, wear: wearPath,
         readOnly: c.readOnly, fsname: fsname_of(device), startedAt,
       };
@@ -384,22 +463,30 @@ export async function server_run(o: ServerOptions): Promise<number> {
       } catch (e) {
         log.warn(`can not write the server state in ${run_dir()}: ${message_of(e)}; cowlog umount will fall back to fusermount`);
       }
-      control_listen(state.socket, control).then((s) => { ctl = s; }, (e: unknown) => {
-        log.warn(`no control socket at ${state.socket}: ${message_of(e)}`);
+      const sock = state.socket;
+      control_listen(sock, control).then((s) => { ctl = s; }, (e: unknown) => {
+        log.warn(`no control socket at ${sock}: ${message_of(e)}`);
       });
       const ra = fuse_readahead_set(mountpoint);
       if (ra !== null) log.info(`the kernel's read-ahead stays at its default: ${ra}`);
       log.info(`serving ${device} on ${mountpoint} (pid ${process.pid}, log ${logPath})`);
       parent_tell({ ready: true, pid: process.pid, log: logPath, device, mountpoint });
-      fuse_conn_of(mountpoint).then((c) => { conn = c; }, () => {});
     }, stop_when);
   } catch (e) {
     clearInterval(timer);
     close_engine();
     state_remove(mountpoint, process.pid);
+    device_release(ids);
     return fail(message_of(e));
   }
   stopping = true;
+  if (why === 'unmounted from outside' && unmountAsked !== null) why = unmountAsked;
+  // a `cowlog mount` of this device from now on waits for the release below instead of failing
+  try {
+    device_claim_stopping(ids);
+  } catch (e) {
+    log.warn(`can not mark the device claim as stopping: ${message_of(e)}`);
+  }
   // Detached while files are still open (umount -l, fusermount -uz, cowlog umount -l): the
   // kernel keeps the connection, and the server keeps serving those files until the last one
   // is closed, as the kernel keeps a lazily unmounted filesystem. The kernel may end the
@@ -410,18 +497,21 @@ export async function server_run(o: ServerOptions): Promise<number> {
     let signalled = false;
     const on_sig = (): void => { signalled = true; };
     for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.once(sig, on_sig);
-    while (ops.handles.size > 0 && !signalled && (conn === undefined || fuse_conn_alive(conn))) await new Promise((ok) => setTimeout(ok, 100));
+    while (ops.handles.size > 0 && !signalled && !mount.connectionEnded) await Promise.race([mount.ended, new Promise((ok) => setTimeout(ok, 100))]);
     for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.off(sig, on_sig);
   }
   clearInterval(timer);
+  const tStop = Date.now();
   log.info(`stopping: ${why}`);
   const ok = close_engine();
   state_remove(mountpoint, process.pid);
   finished_ok();
   if (ctl !== undefined) await ctl.drain();
   ctl?.close();
+  // last: a new server of this device may start the moment the claim is gone
+  device_release(ids);
   log.info(`requests: ${[...ops.requests].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}`);
-  log.info(`stopped after ${((Date.now() - t0) / 1000).toFixed(1)} s${ops.broken ? ` (read-only since: ${ops.broken})` : ''}`);
+  log.info(`stopped after ${((Date.now() - t0) / 1000).toFixed(1)} s (${Date.now() - tStop} ms to stop)${ops.broken ? ` (read-only since: ${ops.broken})` : ''}`);
   log.close();
   process.off('uncaughtException', on_uncaught);
   process.off('unhandledRejection', on_uncaught);

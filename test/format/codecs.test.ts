@@ -230,7 +230,15 @@ t.test('block decoders reject damaged and foreign blocks', async (t) => {
       corrupt(t, () => c.decode(c.buf.subarray(0, BLOCK_SIZE - 1)), c.kind, c.addr, /length 4095/, 'a short buffer');
       corrupt(t, () => c.decode(Buffer.from(c.buf).fill(0x5a, 100, 101)), c.kind, c.addr, /CRC32C mismatch/, 'a changed byte');
       every_bit_flip(t, c.buf, (b) => c.decode(b), c.kind, c.addr);
-      if (c.versionChecked) corrupt(t, () => c.decode(edited(c.buf, (v) => v.setUint16(4, FORMAT_VERSION + 1, true))), c.kind, c.addr, /version 2/, 'a newer format version');
+      if (c.versionChecked && c.kind === 'superblock') {
+        // a sound superblock of another version is not damage: a one-line EINVAL naming both versions
+        for (const [v, who] of [[FORMAT_VERSION + 1, 'newer'], [FORMAT_VERSION - 1, 'older']] as const) {
+          t.throws(() => c.decode(edited(c.buf, (d) => d.setUint16(4, v, true))),
+            { code: 'EINVAL', message: new RegExp(`made by an? ${who} cowlog \\(format ${v}\\); this cowlog reads format ${FORMAT_VERSION}`) }, `a superblock of format ${v}: EINVAL, not corruption`);
+        }
+      } else if (c.versionChecked) {
+        corrupt(t, () => c.decode(edited(c.buf, (v) => v.setUint16(4, FORMAT_VERSION + 1, true))), c.kind, c.addr, new RegExp(`version ${FORMAT_VERSION + 1}`), 'a newer format version');
+      }
       if (c.fsidAt !== null) {
         corrupt(t, () => c.decode(edited(c.buf, (v) => v.setUint32(c.fsidAt!, FSID ^ 1, true))), c.kind, c.addr, /another filesystem/, 'another filesystem\'s block');
         corrupt(t, () => c.decode(c.buf, undefined, FSID ^ 0x100), c.kind, c.addr, /another filesystem/, 'read by another filesystem');

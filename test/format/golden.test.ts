@@ -54,6 +54,11 @@ function big_data(): Buffer {
   return b;
 }
 
+/** A 4000-byte attribute value: three pieces (1536, 1536, 928 bytes). */
+function big_xattr(): Buffer {
+  return Buffer.from('xattr value piece. '.repeat(211)).subarray(0, 4000);
+}
+
 /** The fixed sequence of operations. Same code, same bytes. */
 function golden_make(): Buffer {
   const dev = new MemoryDevice(DEVICE_BLOCKS, 'golden');
@@ -68,6 +73,7 @@ function golden_make(): Buffer {
   fs.symlink(1, 'link', LINK_TARGET);
   fs.link(hello.ino, 1, 'hello-hard');
   fs.setxattr(hello.ino, 'user.color', Buffer.from('blue'));
+  fs.setxattr(big.ino, 'user.note', big_xattr()); // large: XBIG and XCHUNK records
   fs.fsync(big.ino); // a redo group
   fs.rename(docs.ino, 'hello.txt', 1, 'renamed.txt');
   fs.unlink(1, 'hello-hard');
@@ -279,7 +285,7 @@ class DocImage {
       const b = this.block(a);
       if (scalar_read(b, 0, 'u32') !== spec_magic(spec, 'checkpoint') || !block_crc_ok(spec, b)) continue;
       const h = record_read(spec, b, 0, 'checkpoint').values;
-      if (h['version'] !== 1 || h['fsid'] !== this.fsid || h['slot'] !== s) continue;
+      if (h['version'] !== spec_const(spec, 'format_version') || h['fsid'] !== this.fsid || h['slot'] !== s) continue;
       if (!best || this.num(h, 'seq') > this.num(best.h, 'seq')) best = { h, a };
     }
     this.check(best !== null, 'a valid checkpoint');
@@ -346,7 +352,7 @@ class DocImage {
     const b = this.block(a);
     this.check(scalar_read(b, 0, 'u32') === spec_magic(spec, record) && block_crc_ok(spec, b), `${record} at ${a}: magic and CRC`);
     const r = record_read(spec, b, 0, record, env).values;
-    this.check(r['version'] === 1 && r['fsid'] === this.fsid && r['addr'] === a, `${record} at ${a}: version, fsid, own address`);
+    this.check(r['version'] === spec_const(spec, 'format_version') && r['fsid'] === this.fsid && r['addr'] === a, `${record} at ${a}: version, fsid, own address`);
     return r;
   }
 
@@ -501,6 +507,25 @@ t.test('FORMAT.md alone reads the golden image', async (t) => {
   const xl = record_read(spec, xv, 0, 'xattr-list', { value_len: xv.length }).values;
   const xs = records_read(spec, xv, 2, 'xattr', d.num(xl, 'count')).items.map((i) => [(i.values['name'] as Buffer).toString(), (i.values['value'] as Buffer).toString()]);
   t.same(xs, [['user.color', 'blue']], 'xattr');
+  {
+    // a large attribute: its xbig entry, then its pieces as xchunk records
+    const bigIno = lookup(1, 'big.bin');
+    const bv = find(bigIno, kind('xbig'), name_hash_doc(spec, Buffer.from('user.note')))!;
+    const bl = record_read(spec, bv, 0, 'xbig-list', { value_len: bv.length }).values;
+    const [e] = records_read(spec, bv, 2, 'xbig', d.num(bl, 'count')).items.map((i) => i.values);
+    t.equal((e!['name'] as Buffer).toString(), 'user.note', 'xbig: the name');
+    const len = d.num(e!, 'len');
+    const chunk = spec_const(spec, 'xattr_chunk_bytes');
+    const pieces: Buffer[] = [];
+    for (let i = 0; i * chunk < len; i++) {
+      const cv = find(bigIno, kind('xchunk'), d.num(e!, 'id') * 65536 + i)!;
+      pieces.push(record_read(spec, cv, 0, 'xchunk', { value_len: cv.length }).values['bytes'] as Buffer);
+    }
+    const value = Buffer.concat(pieces);
+    t.same([value.length, pieces.length], [4000, 3], 'xchunk: three pieces');
+    t.ok(value.equals(big_xattr()), 'the large value, read through the document');
+    t.equal(crc32c_bitwise(value), d.num(e!, 'crc'), 'its CRC32C');
+  }
   t.equal(contents(lookup(1, 'link')).toString(), LINK_TARGET, 'symlink target');
   t.equal(inode(lookup(1, 'link'))['mode'], 0o120777, 'symlink mode');
   const big = lookup(1, 'big.bin');

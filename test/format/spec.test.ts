@@ -25,7 +25,7 @@ import {
   MAP_SLOTS, MAX_SNAPSHOTS_DEFAULT, name_hash, NAME_MAX, NODE_BODY_BYTES, node_decode, node_encode, NODE_HEADER_BYTES, NODE_MAGIC,
   REC_KIND_NAMES, REDO_BODY_BYTES, redo_decode, REDO_DEL, redo_encode, REDO_FLAG_GROUP_END, REDO_HEADER_BYTES, REDO_MAGIC, REDO_PATCH, REDO_PUT,
   SB_ADDRS, SB_MAGIC, SB_SIGNATURE, sb_decode, sb_encode, SEG_BLOCKS_MAX, SEG_BLOCKS_MIN, TABLE_COUNT, TABLE_ENTRY_BYTES,
-  TABLE_HEADER_BYTES, TABLE_MAGIC, TABLE_NAMES, table_block_decode, table_block_encode, VALUE_MAX, view_of, xattrs_decode, xattrs_encode,
+  TABLE_HEADER_BYTES, TABLE_MAGIC, TABLE_NAMES, table_block_decode, table_block_encode, VALUE_MAX, view_of, xattrs_decode, xattrs_encode, xbigs_decode, xbigs_encode, XBIG_ENTRY_FIXED, XATTR_CHUNK_BYTES, XATTR_SIZE_MAX,
 } from '../../src/format/index.js';
 import type { Checkpoint, Geometry, Inode, JournalEntry, Key, Superblock } from '../../src/format/index.js';
 import { geometry_for } from '../../src/checkpoint/volume.js';
@@ -345,6 +345,18 @@ function cases_build(): Case[] {
     });
   }
   {
+    const list = [{ name: Buffer.from('user.big'), len: 40000, crc: 0xa1b2c3d4, id: 0x01020304 }, { name: Buffer.from('trusted.y'), len: 1501, crc: 7, id: 9 }];
+    const b = xbigs_encode(list);
+    out.push({ record: 'xbig-list', what: 'xbig list', buf: b, base: 0, span: b.length, env: { value_len: b.length }, expect: { count: 2, entries: b.subarray(2) } });
+    let p = 2;
+    list.forEach((x, i) => {
+      out.push({ record: 'xbig', what: `xbig ${i}`, buf: b, base: p, span: XBIG_ENTRY_FIXED + x.name.length, expect: { name_len: x.name.length, len: x.len, crc: x.crc, id: x.id, name: x.name } });
+      p += XBIG_ENTRY_FIXED + x.name.length;
+    });
+    const chunk = P.bytes(XATTR_CHUNK_BYTES);
+    out.push({ record: 'xchunk', what: 'xattr chunk', buf: chunk, base: 0, span: chunk.length, env: { value_len: chunk.length }, expect: { bytes: chunk } });
+  }
+  {
     const data = P.bytes(INLINE_MAX_DEFAULT);
     out.push({ record: 'inline', what: 'inline data', buf: data, base: 0, span: data.length, env: { value_len: data.length }, expect: { data } });
     out.push({ record: 'orphan', what: 'orphan', buf: Buffer.alloc(0), base: 0, span: 0, env: { value_len: 0 }, expect: { empty: Buffer.alloc(0) } });
@@ -501,6 +513,8 @@ t.test('a decoder reads exactly the documented fields', async (t) => {
   probes.push({ what: 'dirent list', record: 'dirent-list', buf: dl, base: 0, span: dl.length, env: { value_len: dl.length }, sealed: false, decode: dirents_decode });
   const xl = xattrs_encode([{ name: Buffer.from('user.a'), value: Buffer.from('xyz') }]);
   probes.push({ what: 'xattr list', record: 'xattr-list', buf: xl, base: 0, span: xl.length, env: { value_len: xl.length }, sealed: false, decode: xattrs_decode });
+  const xb = xbigs_encode([{ name: Buffer.from('user.big'), len: 9000, crc: 0x12345678, id: 77 }]);
+  probes.push({ what: 'xbig list', record: 'xbig-list', buf: xb, base: 0, span: xb.length, env: { value_len: xb.length }, sealed: false, decode: xbigs_decode });
   const m = map_new();
   m.addr[3] = 99; m.csum[3] = 0xdeadbeef; m.addr[60] = 98; m.csum[60] = 1;
   const mb = map_encode(m);
@@ -581,7 +595,8 @@ t.test('constants agree with the code', async (t) => {
     table_entry_bytes: TABLE_ENTRY_BYTES, journal_header_bytes: JOURNAL_HEADER_BYTES,
     journal_body_bytes: JOURNAL_BODY_BYTES, node_header_bytes: NODE_HEADER_BYTES, node_body_bytes: NODE_BODY_BYTES,
     redo_header_bytes: REDO_HEADER_BYTES, redo_body_bytes: REDO_BODY_BYTES, key_bytes: KEY_BYTES, value_max: VALUE_MAX, name_max: NAME_MAX,
-    map_slots: MAP_SLOTS, map_slot_bytes: MAP_SLOT_BYTES, inode_bytes: INODE_BYTES, counts_bytes: COUNTS_BYTES, seg_blocks_min: SEG_BLOCKS_MIN, seg_blocks_max: SEG_BLOCKS_MAX,
+    map_slots: MAP_SLOTS, map_slot_bytes: MAP_SLOT_BYTES, inode_bytes: INODE_BYTES, counts_bytes: COUNTS_BYTES,
+    xattr_size_max: XATTR_SIZE_MAX, xattr_chunk_bytes: XATTR_CHUNK_BYTES, seg_blocks_min: SEG_BLOCKS_MIN, seg_blocks_max: SEG_BLOCKS_MAX,
     fanout_min: FANOUT_MIN, fanout_max: derives({ fanout: 1024 }) && !derives({ fanout: 1025 }) ? 1024 : -1,
     cp_slots_min: derives({ cpSlots: 3 }) && !derives({ cpSlots: 2 }) ? 3 : -1, fanout_default: geometry_for(16384).fanout,
     inline_max_default: INLINE_MAX_DEFAULT, max_snapshots_default: MAX_SNAPSHOTS_DEFAULT,

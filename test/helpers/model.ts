@@ -293,7 +293,11 @@ export function op_random(rng: Prng, m: Model, o: GenOptions): Op {
         if (!files.length) continue;
         return { op: 'link', ino: rng.pick(files), dir, name };
       }
-      case 'setxattr': return { op: 'setxattr', ino: rng.pick(all), name: `user.a${rng.int(0, 4)}`, value: 'v'.repeat(rng.int(0, 200)) };
+      case 'setxattr': {
+        // one in ten is large: stored in pieces (XBIG and XCHUNK records)
+        const len = rng.chance(0.1) ? rng.int(1501, 8000) : rng.int(0, 200);
+        return { op: 'setxattr', ino: rng.pick(all), name: `user.a${rng.int(0, 4)}`, value: String.fromCharCode(97 + rng.int(0, 25)).repeat(len) };
+      }
       case 'removexattr': return { op: 'removexattr', ino: rng.pick(all), name: `user.a${rng.int(0, 4)}` };
       case 'chmod': return { op: 'chmod', ino: rng.pick(all), mode: rng.pick([0o644, 0o600, 0o700, 0o4755]) };
       case 'fsync': {

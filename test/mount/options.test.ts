@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { mount_options_parse, MountOptionError } from '../../src/fuse/options.js';
+import { mount_options_parse, mount_options_ro, MountOptionError } from '../../src/fuse/options.js';
 import { control_listen, control_request, ControlUnreachable } from '../../src/fuse/control.js';
 import { CowlogOps } from '../../src/fuse/ops.js';
 import { logger_memory } from '../../src/fuse/log.js';
@@ -17,7 +17,17 @@ import type { FuseOps, FuseStat } from '../../src/fuse/binding.js';
 
 t.test('-o options: cowlog\'s own, kernel flags passed on, fstab words ignored, the rest refused', async (t) => {
   const d = mount_options_parse([], false);
-  t.same(d, { readOnly: false, wear: null, log: null, allowOther: false, attrTimeout: 0, entryTimeout: 1, commit: null, kernel: [], snapshot: null }, 'defaults for a user');
+  t.same(d, {
+    readOnly: false, wear: null, log: null, allowOther: false, attrTimeout: 0, entryTimeout: 1, commit: null, kernel: [], snapshot: null,
+    atime: 'relatime', nodiratime: false, remount: false,
+  }, 'defaults for a user');
+  t.same(['strictatime', 'norelatime', 'noatime', 'relatime', 'noatime,atime'].map((o) => mount_options_parse([o], true).atime),
+    ['strictatime', 'strictatime', 'noatime', 'relatime', 'relatime'], 'atime options, cowlog\'s own (FUSE leaves atime to the filesystem)');
+  t.same(mount_options_parse(['noatime'], true).kernel, ['noatime'], 'noatime also goes to the kernel, so /proc/mounts shows it');
+  t.equal(mount_options_parse(['nodiratime'], true).nodiratime, true, 'nodiratime');
+  t.equal(mount_options_parse(['rw,nosuid,relatime,user_id=0,group_id=0,default_permissions,allow_other,remount,ro'], true).remount, true,
+    'a remount as mount(8) hands it over (the options of the mount as /proc/mounts shows them, then the new ones)');
+  t.same([mount_options_ro(['rw,remount,ro']), mount_options_ro(['ro', 'rw']), mount_options_ro(['remount,noatime'])], [true, false, null], 'the last ro/rw given wins');
   t.equal(mount_options_parse(['snapshot=A'], false).snapshot, 'A', 'snapshot= names the snapshot or clone to serve');
   t.equal(mount_options_parse(['commit=5'], true).commit, 5, 'commit= sets the checkpoint interval');
   t.equal(mount_options_parse([], true).allowOther, true, 'allow_other by default when root mounts');
@@ -29,6 +39,7 @@ t.test('-o options: cowlog\'s own, kernel flags passed on, fstab words ignored, 
   t.equal(c.entryTimeout, 0, 'entry_timeout=0');
   t.equal(c.allowOther, false, 'noallow_other');
   t.same(c.kernel, ['nosuid', 'nodev', 'noexec'], 'kernel flags once each; relatime and fstab words dropped');
+  t.equal(c.atime, 'relatime', 'relatime kept by cowlog itself');
   t.throws(() => mount_options_parse(['bogus'], true), MountOptionError, 'an unknown option');
   t.throws(() => mount_options_parse(['wear'], true), /wear needs a value/, 'wear without a file');
   t.throws(() => mount_options_parse(['attr_timeout=-1'], true), /seconds from 0/, 'a negative timeout');
