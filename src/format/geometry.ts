@@ -16,7 +16,8 @@ import { BLOCK_SIZE } from '../device/device.js';
 import { addr_of, seg_of } from '../util/ids.js';
 import type { BlockAddr, SegNo } from '../util/ids.js';
 
-export const FORMAT_VERSION = 1;
+/** 2: the checkpoint header carries the boot state (format/boot.ts); version 1 images are refused */
+export const FORMAT_VERSION = 2;
 export const SB_ADDRS = [0, 1] as const;
 export const CP_START = 2;
 /** a checkpoint slot is its header block; the journal blocks live in the log */
