@@ -55,9 +55,9 @@ export function snap_create(v: Volume, name: string, o: { from?: string | null; 
 /** Drops snapshot `name` and everything only it held. */
 export function snap_delete(v: Volume, name: string): void {
   const e = v.snaps.must(name);
-  if (e.index === v.treeIndex - 1) throw new FsError('EBUSY', `${JSON.stringify(name)} is the tree this mount serves: unmount it first`);
   const held = boot_holds(v.boot, e.index + 1);
   if (held) throw new FsError('EBUSY', `${JSON.stringify(name)} is ${held}: make another tree the default first ('cowlog snapshot set-default')`);
+  if (e.index === v.treeIndex - 1) throw new FsError('EBUSY', `${JSON.stringify(name)} is the tree this mount serves: unmount it first`);
   v.boot = boot_tree_dropped(v.boot, e.index + 1);
   const root = nid_of(e.rootNid);
   v.snaps.remove(e.index);
