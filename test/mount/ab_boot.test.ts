@@ -6,6 +6,7 @@
 
 import t from 'tap';
 import fs from 'node:fs';
+import path from 'node:path';
 import { cmd_run } from '../helpers/fusemount.js';
 import { cowlog, daemon_guard, fsck, image_make, mountpoint_make } from './helpers.js';
 
@@ -81,6 +82,21 @@ t.test('a trial boot marked good through its running mount, and one that falls b
   await umount();
   r = await cowlog(['info', img]);
   t.match(r.stdout, /\nboot {8}default B; the trial of @main ran out after 1 mount without mark-good, so B is served again\n/, 'and cowlog info');
+
+  // an fstab line is a plain mount too: it boots, and counts
+  r = await cowlog(['mount', '--install-helper']);
+  t.equal(r.code, 0, 'cowlog mount --install-helper');
+  r = await cowlog(['snapshot', 'set-default', '--trial', '1', img, '@main']);
+  t.equal(r.code, 0, 'A on trial again, for one mount');
+  const fstab = path.join(path.dirname(img), 'fstab');
+  fs.writeFileSync(fstab, `${img} ${mnt} fuse.cowlog defaults,noauto 0 0\n`);
+  const m = await cmd_run('mount', ['--fstab', fstab, mnt], { timeoutMs: 60_000 });
+  t.equal(m.code, 0, `mount MNT from an fstab line: ${m.stderr}`);
+  t.equal(await version(), 'A\n', 'it serves A, on trial');
+  t.equal(fs.readFileSync(log, 'utf8').match(/info: serving @main on trial \(mount 1 of 1;/g)?.length, 2, 'the log says so (the second time, after boot 4)');
+  await umount();
+  r = await cowlog(['info', img]);
+  t.match(r.stdout, /\nboot {8}default B; @main on trial, 0 of 1 mount left/, 'the fstab mount counted its try');
   r = await fsck(img, '-n');
   t.equal(r.code, 0, `fsck clean: ${r.stdout.trim()}`);
 });
