@@ -16,6 +16,7 @@ import { MemoryDevice } from '../device/memory.js';
 import { PowerCutError, SimDevice } from '../device/sim.js';
 import type { PowerCutMode } from '../device/sim.js';
 import { FileSystem } from '../fs/fs.js';
+import type { FsOptions } from '../fs/fs.js';
 import { fsck } from '../fsck/fsck.js';
 import { clock_fixed } from '../checkpoint/clock.js';
 import { block_magic } from '../format/block.js';
@@ -117,26 +118,32 @@ class Recorder implements BlockDevice {
   close(): void { this.sim.close(); }
 }
 
-interface Run {
+export interface CutRun {
   sim: SimDevice;
+  /** each request of the operation that completed, named ('write 2: node×3 @412', 'flush 1') */
   requests: string[];
   returned: boolean;
+  /** blocks written since the last flush when the power went */
   unflushed: number;
   /** the device as the operation found it (after its mount, if it has one) */
   start: Buffer;
 }
 
-/** Runs `op` on a simulated device made from `image`; the power goes after `cut` of its requests (null: never). */
-function op_run(op: CrashOp, image: Buffer, seed: number, cut: number | null): Run {
+/**
+ * Runs an operation on a simulated device made from `image`: mounted with `open` first (null:
+ * the operation mounts), then `run`, with the power cut after `cut` of its write and flush
+ * requests (null: never). The engine tests of trial boots cut power the same way.
+ */
+export function cut_run(image: Buffer, open: FsOptions | null, run: CrashOp['run'], seed: number, cut: number | null): CutRun {
   const sim = SimDevice.from(image, { seed, name: 'crash-table' });
   const rec = new Recorder(sim);
-  const fs = op.mount ? FileSystem.mount(rec, { clock: op_clock(), ...op.mount }) : null;
+  const fs = open ? FileSystem.mount(rec, { clock: op_clock(), ...open }) : null;
   const start = sim.image();
   rec.armed = true;
   if (cut !== null) sim.cutAfterRequests(cut);
   let returned = false;
   try {
-    op.run(rec, fs);
+    run(rec, fs);
     returned = true;
   } catch (e) {
     if (!(e instanceof PowerCutError)) throw e;
@@ -190,7 +197,7 @@ export function crash_table(o: CrashTableOptions = {}): CrashTable {
     if (wanted && !wanted.includes(op.name)) return;
     out.legend.push({ op: op.name, durable: op.durable, what: op.what });
     const image = image_of(op.image);
-    const full = op_run(op, image, seed_of(seed, oi, 0), null);
+    const full = cut_run(image, op.mount, op.run, seed_of(seed, oi, 0), null);
     assert(full.returned, () => `${op.name}: did not return without a power cut`);
     const before = settle(MemoryDevice.from(full.start));
     const after = settle(MemoryDevice.from(full.sim.image()));
@@ -198,7 +205,7 @@ export function crash_table(o: CrashTableOptions = {}): CrashTable {
     assert(before !== after, () => `${op.name} (${op.durable}): the operation changes nothing the state shows`);
     const points = full.requests.length;
     for (let p = 0; p <= points; p++) {
-      const run = op_run(op, image, seed_of(seed, oi, p), p === points ? null : p);
+      const run = cut_run(image, op.mount, op.run, seed_of(seed, oi, p), p === points ? null : p);
       assert(run.returned === (p === points), () => `${op.name}: cut after ${p} of ${points} requests, yet it ${run.returned ? 'returned' : 'did not return'}`);
       assert(run.requests.length === p, () => `${op.name}: cut after ${p} requests, ${run.requests.length} completed`);
       const row: CrashRow = {

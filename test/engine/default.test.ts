@@ -7,7 +7,8 @@
 import t from 'tap';
 import type { Test } from 'tap';
 import { MemoryDevice } from '../../src/device/memory.js';
-import { PowerCutError, SimDevice } from '../../src/device/sim.js';
+import type { SimDevice } from '../../src/device/sim.js';
+import { cut_run } from '../../src/crash/table.js';
 import type { PowerCutMode } from '../../src/device/sim.js';
 import type { BlockDevice } from '../../src/device/device.js';
 import { BLOCK_SIZE } from '../../src/device/device.js';
@@ -254,19 +255,8 @@ const STEPS: Step[] = [
 
 /** Runs a step on a simulated device; the power goes after `cut` of its write and flush requests (null: never). */
 function step_run(s: Step, cut: number | null, seed: number): { sim: SimDevice; requests: number; returned: boolean; start: BootState } {
-  const sim = SimDevice.from(s.image, { seed });
-  const fs = s.open ? FileSystem.mount(sim, { clock: clock_fixed(1_700_002_000), ...s.open }) : null;
-  const start = boot_state(MemoryDevice.from(sim.image()));
-  const r0 = sim.writesIssued + sim.flushes;
-  if (cut !== null) sim.cutAfterRequests(cut);
-  let returned = false;
-  try {
-    s.run(sim, fs);
-    returned = true;
-  } catch (e) {
-    if (!(e instanceof PowerCutError)) throw e;
-  }
-  return { sim, requests: sim.writesIssued + sim.flushes - r0, returned, start };
+  const r = cut_run(s.image, s.open, s.run, seed, cut);
+  return { sim: r.sim, requests: r.requests.length, returned: r.returned, start: boot_state(MemoryDevice.from(r.start)) };
 }
 
 /** Each tree's dump, by tree number (0 = the main tree, 1 = B). */
