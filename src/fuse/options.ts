@@ -28,7 +28,7 @@ export interface MountConfig {
   commit: number | null;
   /** mount flags handed to the kernel through libfuse */
   kernel: string[];
-  /** serve this snapshot (read-only) or clone instead of the main tree */
+  /** serve this snapshot (read-only) or clone instead of the default tree (counts no trial mount) */
   snapshot: string | null;
 }
 
@@ -60,7 +60,7 @@ export const MOUNT_OPTIONS_HELP = `mount options (-o, comma-separated):
                        show their true link count and size at once)
   entry_timeout=S      seconds the kernel caches name lookups (default 1)
   snapshot=NAME        serve snapshot NAME (read-only) or clone NAME (read-write) instead of
-                       the main tree (as --snapshot NAME)
+                       the default tree (as --snapshot NAME); counts no trial mount
   commit=S             seconds between timer checkpoints when something changed
                        (default 30; fsync is durable at once whatever this is)
   nosuid,nodev,noexec,sync,dirsync,noatime,...  kernel mount flags (FUSE mounts are

@@ -316,6 +316,8 @@ export async function server_run(o: ServerOptions): Promise<number> {
     if (!Array.isArray(raw) || raw.length === 0 || raw.length > 1024) throw new FsError('EINVAL', '"reqs" must be a list of 1 to 1024 snapshot requests');
     return raw.map((r: unknown): SnapRequest => {
       const x = r as Record<string, unknown>;
+      // asked through the mount: the tree it serves is the one to keep (no name needed)
+      if (x?.['op'] === 'mark-good') return { op: 'mark-good', name: '@live' };
       const name = x?.['name'];
       if (typeof name !== 'string') throw new FsError('EINVAL', 'each snapshot request needs a string "name"');
       switch (x['op']) {
@@ -329,8 +331,6 @@ export async function server_run(o: ServerOptions): Promise<number> {
           if (trial !== undefined && typeof trial !== 'number') throw new FsError('EINVAL', 'a set-default request\'s "trial" is a number of mounts');
           return { op: 'set-default', name, ...(trial !== undefined ? { trial } : {}) };
         }
-        // asked through the mount: the tree it serves is the one to keep
-        case 'mark-good': return { op: 'mark-good', name: '@live' };
         default: throw new FsError('EINVAL', `unknown snapshot request '${String(x?.['op'])}' (create, delete, rollback, clone, set-default, mark-good)`);
       }
     });

@@ -8,6 +8,8 @@ import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
 import { cmd_run } from '../helpers/fusemount.js';
+import { control_request } from '../../src/fuse/control.js';
+import { socket_path } from '../../src/fuse/runtime.js';
 import { cowlog, daemon_guard, fsck, image_make, mountpoint_make } from './helpers.js';
 
 async function sh(script: string): Promise<string> {
@@ -58,6 +60,8 @@ t.test('a trial boot marked good through its running mount, and one that falls b
   t.match(r.stdout, /\nB \*\s+clone \[default\]\s/, 'list through the mount: B is served and the default');
   r = await cowlog(['snapshot', 'mark-good', mnt]);
   t.equal([r.code, r.stdout].join(' '), '0 nothing on trial: B is the default already\n', 'mark-good again: nothing to do, exit 0');
+  const raw = await control_request(socket_path(mnt), { op: 'snapshot', reqs: [{ op: 'mark-good' }] });
+  t.same(raw.replies, [{ ok: true, note: 'nothing on trial: B is the default already' }], 'the control request needs no name');
   await umount();
   out = await mount('boot 3');
   t.match(out, /; serving B \(the default tree\)\n$/, 'boot 3: B, the default');
