@@ -41,9 +41,9 @@ const HELP = `usage:
                                                 (run by the booted system on its own mount)
 
 TARGET is the mountpoint of a running cowlog mount (its server does the work) or an unmounted
-device or image file. A and B are snapshot or clone names, '@live' (the tree the mount serves,
-with everything written so far), '@main' (the main tree) or '@default' (the default tree).
-On an unmounted device, '@live' is the default tree.
+device or image file. A, B and the NAME a clone copies are snapshot or clone names, '@live'
+(the tree the mount serves, with everything written so far), '@main' (the main tree) or
+'@default' (the default tree). On an unmounted device, '@live' is the default tree.
 
 A snapshot costs nothing when it is taken: it keeps the current root, and blocks are shared until
 one side changes them. Several names in one command, or several commands sent to a mount at the

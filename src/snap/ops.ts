@@ -24,9 +24,9 @@ function tree_root(v: Volume, k: number): NodeId {
   return k === 0 ? v.main_root() : v.snap_root(k - 1);
 }
 
-/** The tree a name stands for: null = the mounted tree; '@main', '@default' or a snapshot's name. */
+/** The tree a name stands for: null or '@live' = the mounted tree; '@main', '@default' or a snapshot's name. */
 function source_of(v: Volume, from: string | null): { root: NodeId; parent: number } {
-  if (from === null) return { root: v.root, parent: v.treeIndex };
+  if (from === null || from === '@live') return { root: v.root, parent: v.treeIndex };
   const k = v.tree_of(from);
   return { root: tree_root(v, k), parent: k };
 }

@@ -150,7 +150,8 @@ t.test('set-default, @default, explicit trees, read-only boots and the refusals'
   t.equal(system_of(fs), 'A', 'this mount keeps serving its tree');
   refused([{ op: 'delete', name: 'B' }], 'EBUSY', /"B" is the default tree: make another tree the default first/, 'the default cannot be deleted');
   t.same(fs.snapshot_diff('@main', '@default'), fs.snapshot_diff('@live', 'B'), "'@default' names B in diff");
-  snap_ok(fs, [{ op: 'clone', from: '@default', name: 'C' }]);
+  snap_ok(fs, [{ op: 'clone', from: '@default', name: 'C' }, { op: 'clone', from: '@live', name: 'L' }]);
+  t.same(fs.snapshot_diff('L', '@main'), { added: [], removed: [], changed: [] }, "a clone of '@live' is the tree this mount serves (A)");
   fs.unmount();
   fs = mount(dev);
   t.equal(system_of(fs), 'B', 'a plain open now serves B');
@@ -174,7 +175,7 @@ t.test('set-default, @default, explicit trees, read-only boots and the refusals'
   t.same(snap_ok(fs, [{ op: 'mark-good', name: '@trial' }]), ['@main is the default now'], 'mark-good on the device keeps whatever is on trial');
   fs.unmount();
   fs = mount(dev);
-  snap_ok(fs, [{ op: 'delete', name: 'C' }, { op: 'delete', name: 'B' }]);
+  snap_ok(fs, [{ op: 'delete', name: 'C' }, { op: 'delete', name: 'B' }, { op: 'delete', name: 'L' }]);
   t.same(fs.snapshot_list().map((s) => s.name), ['ro'], 'B deletes once no boot state names it');
   fs.unmount();
   fsck_ok(t, dev, 'at the end');
