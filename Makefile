@@ -11,7 +11,7 @@ TEST_FILES = $(shell find dist/test -name '*.test.js' 2>/dev/null | sort)
 .PHONY: help deps build test test-fast demo bench-engine bench-cleaner bench-snapshots soak coverage clean
 
 help:
-	@echo "make demo         the main job: a 64 MiB loop device with cowlog, mounted, A/B snapshot and rollback, heatmaps against ext4"
+	@echo "make demo         the main job: a 64 MiB loop device with cowlog, mounted, A/B snapshot and rollback, trial boots that fall back, heatmaps against ext4"
 	@echo "make test         build and run the test suite (prints 'N passed, N failed')"
 	@echo "make bench-engine engine throughput without FUSE, on a memory and a file device"
 	@echo "make bench-cleaner usable capacity and write amplification on a 64 MiB device"

@@ -47,6 +47,10 @@ import { nid_of } from '../util/ids.js';
 import { SnapTable } from '../snap/table.js';
 import type { SnapInfo } from '../snap/table.js';
 import { SNAP_FLAG_WRITABLE } from '../format/snapshot.js';
+import { BOOT_FLAG_FELL_BACK, BOOT_FLAG_TRIAL, BOOT_NONE } from '../format/boot.js';
+import type { BootState } from '../format/boot.js';
+import { boot_choose, boot_describe, tree_name, TREE_DEFAULT, TREE_MAIN } from '../snap/default.js';
+import type { BootKind } from '../snap/default.js';
 import type { NodeId } from '../util/ids.js';
 import { clock_wall, timespec_ms } from './clock.js';
 import type { Clock } from './clock.js';
@@ -86,10 +90,31 @@ export interface VolumeOptions {
    */
   onDurable?: (phase: 'begin' | 'end', what: 'checkpoint' | 'redo') => void;
   /**
-   * Mount this snapshot or clone instead of the main tree. A snapshot only read-only; a clone
-   * read-write too.
+   * Mount this snapshot or clone (or '@main', '@default') instead of the default tree. A snapshot
+   * only read-only; a clone read-write too. Counts no trial try.
    */
   snapshot?: string;
+  /**
+   * A boot (the FUSE server's plain mount): serve the tree on trial while tries are left and count
+   * one in the checkpoint that starts the epoch, or fall back to the default once they are used
+   * up (snap/default.ts). Without it a plain open serves the default tree and changes no count.
+   * A read-only boot chooses the same way but records nothing.
+   */
+  boot?: boolean;
+}
+
+/** How a mount chose the tree it serves. */
+export interface BootReport {
+  kind: BootKind;
+  /** the tree served: '@main' or a SNAP entry's name */
+  tree: string;
+  /** a trial boot: this try's number and the tries the trial has */
+  tryNo: number;
+  tries: number;
+  /** a fallback: the tree whose trial ran out */
+  failed: string | null;
+  /** whether the mount's checkpoint recorded the try or the fallback (false when read-only) */
+  counted: boolean;
 }
 
 export interface MountReport {
@@ -104,9 +129,12 @@ export interface MountReport {
   records: number;
   /** why roll-forward stopped where it did */
   redoStop: string;
+  /** which tree the mount serves, and why */
+  boot: BootReport;
 }
 
 const DEFAULT_FANOUT = 256;
+const BOOT_REPORT_NEW: BootReport = Object.freeze({ kind: 'default', tree: TREE_MAIN, tryNo: 0, tries: 0, failed: null, counted: false });
 const COUNTS_KEY = key(0, RecKind.COUNTS, 0);
 
 /** Builds the geometry mkfs would choose for a device of `blockCount` blocks. */
@@ -206,6 +234,11 @@ export class Volume {
   treeIndex = 0;
   /** the main tree's root while another tree is mounted */
   private mainRoot: NodeId = nid_of(0);
+  /**
+   * Which tree a plain mount serves and a trial of another (snap/default.ts). Changed in memory
+   * by snapshot operations and written by the next checkpoint, like the SNAP table.
+   */
+  boot: BootState;
   readonly snaps: SnapTable;
   /** the last durable checkpoint */
   seq: number;
@@ -265,6 +298,7 @@ export class Volume {
     this.snaps = new SnapTable(this.tables[4]!);
     this.root = nid_of(cp.rootNid);
     this.treeIndex = cp.tree;
+    this.boot = { ...cp.boot };
     this.seq = cp.seq;
     this.slot = cp.slot;
     this.nextIno = cp.nextIno;
@@ -296,9 +330,9 @@ export class Volume {
     const cp0: Checkpoint = {
       fsid: uuid.readUInt32LE(0), seq: 0, slot: g.cpSlots - 1, flags: 0, timeMs: 0, rootNid: 0, nextIno: 2, nextNid: 1,
       inodes: 0, validBlocks: 0, redoStart: 0, heads, dir: new Array(g.dirBlocks).fill(0), journal: [], journalAddrs: [],
-      stats: { segmentsCleaned: 0, blocksMoved: 0, blocksRecycled: 0, checkpoints: 0 }, tree: 0,
+      stats: { segmentsCleaned: 0, blocksMoved: 0, blocksRecycled: 0, checkpoints: 0 }, tree: 0, boot: { ...BOOT_NONE },
     };
-    const report: MountReport = { seq: 0, skipped: [], clean: true, groups: 0, records: 0, redoStop: 'new filesystem' };
+    const report: MountReport = { seq: 0, skipped: [], clean: true, groups: 0, records: 0, redoStop: 'new filesystem', boot: BOOT_REPORT_NEW };
     const v = new Volume(dev, sb, cp0, { clock }, report);
     v.root = v.tree.create_empty();
     init(v);
@@ -365,7 +399,7 @@ export class Volume {
         for (const a of h.journalAddrs) if (a < g.mainStart || a >= mainEnd) throw new CorruptError('checkpoint', cp_slot_addr(h.slot), `journal block at ${a}, outside the log`);
         const jblocks = h.journalAddrs.map((a) => dev.read(a));
         h.journal = cp_journal_decode(fsid, h.seq, h.journalCrcs, jblocks, h.journalAddrs, h.journalEntries);
-        const report: MountReport = { seq: h.seq, skipped: failures.slice(), clean: (h.flags & CP_FLAG_CLEAN) !== 0, groups: 0, records: 0, redoStop: '' };
+        const report: MountReport = { seq: h.seq, skipped: failures.slice(), clean: (h.flags & CP_FLAG_CLEAN) !== 0, groups: 0, records: 0, redoStop: '', boot: BOOT_REPORT_NEW };
         const v = new Volume(dev, sb, h, opts, report);
         v.tables_load(h);
         found = { v, replayed: v.replay() };
@@ -378,10 +412,18 @@ export class Volume {
     if (found) {
       const v = found.v;
       if (failures.length) v.msg(`checkpoint ${v.seq} mounted; newer ones were damaged: ${failures.join('; ')}`);
-      // refuse a snapshot that cannot be mounted so before anything is written
-      if (opts.snapshot !== undefined) v.tree_check(opts.snapshot);
+      // chosen (and a snapshot that cannot be mounted so refused) before anything is written
+      const pick = v.mount_pick(opts);
       v.recover(found.replayed);
-      v.tree_select(opts.snapshot ?? null);
+      v.tree_switch(pick.tree);
+      v.mount.boot = pick.report;
+      // One checkpoint starts the epoch: it names the tree served (the redo chain applies to it)
+      // and holds the try counted or the fallback noted, so a power cut before it is durable
+      // leaves everything as it was, and the next mount chooses again the same way.
+      if (!v.readOnly) {
+        v.boot = pick.next;
+        v.checkpoint(false);
+      }
       return v;
     }
     const why = [...failures, ...skipped];
@@ -424,6 +466,12 @@ export class Volume {
     if (this.root === 0 || this.nat.refs(this.root) === 0) throw new CorruptError('checkpoint', cp_slot_addr(cp.slot), `tree root node ${this.root} is not in the NAT`);
     for (const e of this.snaps.list()) {
       if (this.nat.refs(nid_of(e.rootNid)) === 0) throw new CorruptError('SNAP table', this.dir[snapGeom.dirBase + Math.floor(e.index / snapGeom.perBlock)] ?? 0, `snapshot ${JSON.stringify(e.name)}: root node ${e.rootNid} is not in the NAT`);
+    }
+    const b = this.boot;
+    for (const [what, k] of [['default tree', b.defaultTree], ['tree on trial', b.flags !== 0 ? b.trialTree : 0]] as const) {
+      if (k === 0) continue;
+      const e = this.snaps.at(k - 1);
+      if (!e || (e.flags & SNAP_FLAG_WRITABLE) === 0) throw new CorruptError('checkpoint', cp_slot_addr(cp.slot), `names SNAP entry ${k - 1} as the ${what}, which is not a clone`);
     }
     if (this.treeIndex !== 0) {
       const e = this.snaps.at(this.treeIndex - 1);
@@ -481,32 +529,77 @@ export class Volume {
     return nid_of(e.rootNid);
   }
 
-  /** The snapshot or clone `name`, if this volume may mount it (ENOENT, EROFS otherwise). */
-  tree_check(name: string): SnapInfo {
-    const e = this.snaps.must(name);
-    if (!this.readOnly && (e.flags & SNAP_FLAG_WRITABLE) === 0) {
-      throw new FsError('EROFS', `snapshot ${JSON.stringify(name)} is read-only: mount it read-only, or clone it and mount the clone`);
+  /**
+   * The tree `name` names: '@main' (0), '@default' (the default tree) or a snapshot or clone
+   * (its entry + 1); ENOENT naming what exists otherwise.
+   */
+  tree_of(name: string): number {
+    if (name === TREE_MAIN) return 0;
+    if (name === TREE_DEFAULT) return this.boot.defaultTree;
+    return this.snaps.must(name).index + 1;
+  }
+
+  /** The tree `name` names, if this volume may mount it (ENOENT, EROFS otherwise). */
+  tree_check(name: string): number {
+    const k = this.tree_of(name);
+    const e = k === 0 ? null : this.snaps.at(k - 1)!;
+    if (e && !this.readOnly && (e.flags & SNAP_FLAG_WRITABLE) === 0) {
+      throw new FsError('EROFS', `snapshot ${JSON.stringify(e.name)} is read-only: mount it read-only, or clone it and mount the clone`);
     }
-    return e;
+    return k;
   }
 
   /**
-   * Makes another tree the mounted one: the main tree (null) or the snapshot or clone named.
-   * Writable volumes switch with a checkpoint, so that the redo chain of the new epoch names the
-   * tree it applies to. Call only with nothing pending (right after a checkpoint).
+   * Which tree this mount serves and the boot state its first checkpoint writes: the tree named
+   * explicitly, the choice of a boot (a try counted, or the fallback), or the default tree.
    */
-  tree_select(name: string | null): void {
-    const k = name === null ? 0 : this.tree_check(name).index + 1;
+  private mount_pick(opts: VolumeOptions): { tree: number; next: BootState; report: BootReport } {
+    const b = this.boot;
+    if (opts.snapshot !== undefined) {
+      const k = this.tree_check(opts.snapshot);
+      return { tree: k, next: b, report: { kind: 'explicit', tree: tree_name(this.snaps, k), tryNo: 0, tries: 0, failed: null, counted: false } };
+    }
+    if (!opts.boot) {
+      return { tree: b.defaultTree, next: b, report: { kind: 'default', tree: tree_name(this.snaps, b.defaultTree), tryNo: 0, tries: 0, failed: null, counted: false } };
+    }
+    const c = boot_choose(b);
+    const counted = !this.readOnly && c.kind !== 'default';
+    const report: BootReport = {
+      kind: c.kind, tree: tree_name(this.snaps, c.tree), tryNo: c.tryNo, tries: c.kind === 'default' ? 0 : b.trialTries,
+      failed: c.kind === 'fallback' ? tree_name(this.snaps, b.trialTree) : null, counted,
+    };
+    const ro = this.readOnly ? ' (read-only: not recorded)' : '';
+    if (c.kind === 'trial') this.msg(`serving ${report.tree} on trial: mount ${c.tryNo} of ${b.trialTries}${ro}; 'cowlog snapshot mark-good' makes it the default`);
+    if (c.kind === 'fallback') this.msg(`the trial of ${report.failed} ran out after ${b.trialTries} mount${b.trialTries > 1 ? 's' : ''} without mark-good: serving the default ${report.tree} again${ro}`);
+    return { tree: c.tree, next: c.next, report };
+  }
+
+  /** The boot state in one line (cowlog info, the mount's log). */
+  boot_describe(): string {
+    return boot_describe(this.snaps, this.boot);
+  }
+
+  /** Whether a trial is pending, or the last one fell back. */
+  get bootFlags(): { trial: boolean; fellBack: boolean } {
+    return { trial: (this.boot.flags & BOOT_FLAG_TRIAL) !== 0, fellBack: (this.boot.flags & BOOT_FLAG_FELL_BACK) !== 0 };
+  }
+
+  /**
+   * Makes tree `k` the mounted one (mount only, before the checkpoint that starts the epoch): a
+   * writable volume's checkpoint then names it, so that the redo chain of the new epoch applies
+   * to it, and writes out what recovery left in the tree served before.
+   */
+  private tree_switch(k: number): void {
     if (k === this.treeIndex) return;
     // pages roll-forward rebuilt belong to the tree the checkpoint named, not to this one
     this.replayPages.clear();
-    assert(this.redoDirty.size === 0, 'switching trees with changes pending');
+    // recovery's changes to the old tree are written by the checkpoint that follows, not as redo
+    this.redoDirty.clear();
     if (this.treeIndex === 0) this.mainRoot = this.root;
     else this.snaps.root_set(this.treeIndex - 1, this.root);
     this.root = k === 0 ? this.mainRoot : nid_of(this.snaps.at(k - 1)!.rootNid);
     this.treeIndex = k;
     this.counts_load();
-    if (!this.readOnly) this.checkpoint(false);
   }
 
   /**
@@ -527,11 +620,7 @@ export class Volume {
     }
   }
 
-  /**
-   * Rolls forward the redo chain of this epoch, then — when the volume may be written — starts a
-   * new epoch with a checkpoint. If anything was rolled forward (or the last unmount was not
-   * clean) the log heads are abandoned first: blocks past them may hold rolled-forward data.
-   */
+  /** Rolls forward the redo chain of this epoch, in memory. */
   private replay(): Replayed {
     const chainSegs = new Set<number>();
     const pages = this.redo_replay(chainSegs);
@@ -539,6 +628,11 @@ export class Volume {
     return { pages, chainSegs };
   }
 
+  /**
+   * Makes what roll-forward rebuilt part of the tree, for the checkpoint that starts the new epoch
+   * (Volume.open writes it). If anything was rolled forward (or the last unmount was not clean)
+   * the log heads are abandoned first: blocks past them may hold rolled-forward data.
+   */
   private recover({ pages, chainSegs }: Replayed): void {
     if (this.readOnly) {
       for (const [ino, m] of pages) this.replayPages.set(ino, m);
@@ -549,7 +643,6 @@ export class Volume {
       for (const s of chainSegs) this.log.seg_pin(s);
     }
     this.pages_write(pages);
-    this.checkpoint(false);
   }
 
   /**
@@ -979,7 +1072,7 @@ export class Volume {
       fsid: this.fsid, seq: newSeq, slot, flags: clean ? CP_FLAG_CLEAN : 0, timeMs: timespec_ms(this.clock()),
       rootNid: this.main_root(), nextIno: this.nextIno, nextNid: this.nat.cursor_hint, inodes: this.inodes,
       validBlocks: this.log.validBlocks, redoStart, heads: this.log.heads.map((h) => ({ ...h })), dir: this.cpDir.slice(),
-      journal: assigned.entries, journalAddrs: assigned.journalAddrs, stats: { ...this.totals }, tree: this.treeIndex,
+      journal: assigned.entries, journalAddrs: assigned.journalAddrs, stats: { ...this.totals }, tree: this.treeIndex, boot: { ...this.boot },
     };
     const enc = cp_encode(cp);
     this.tables_write(newSeq, assigned.written, assigned.dirs, enc.journal.map((buf, i) => ({ addr: assigned.journalAddrs[i]!, buf })));

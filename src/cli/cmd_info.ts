@@ -14,11 +14,13 @@ import { wear_stats } from '../wear/stats.js';
 import { snapshots_held } from '../snap/usage.js';
 import { WEAR_SPREAD } from '../cleaner/cleaner.js';
 import { SNAP_FLAG_WRITABLE } from '../format/snapshot.js';
+import { tree_name } from '../snap/default.js';
 
 const HELP = `usage: cowlog info [--json] [--wear FILE] DEVICE
 
 Describes the cowlog filesystem on DEVICE without changing it: geometry, the newest checkpoint
-(and whether the last unmount was clean), space (and what snapshots hold), a histogram of segment utilisation, the log
+(and whether the last unmount was clean), space (and what snapshots hold), the default tree and
+a trial boot (or a trial that fell back), a histogram of segment utilisation, the log
 heads, how often segments have been written (wear), and the per-block wear recorded in the wear
 file kept beside the device (see docs/WEARFILE.md), if there is one.
 
@@ -86,6 +88,16 @@ export const cmd_info: Command = {
           const held = snapshots_held(v);
           return { count: list.length, clones: list.filter((e) => (e.flags & SNAP_FLAG_WRITABLE) !== 0).length, heldBytes: (held.nodes + held.data) * BLOCK_SIZE };
         })(),
+        boot: (() => {
+          const b = v.boot;
+          const f = v.bootFlags;
+          return {
+            default: tree_name(v.snaps, b.defaultTree),
+            trial: f.trial ? { tree: tree_name(v.snaps, b.trialTree), tries: b.trialTries, left: b.trialLeft } : null,
+            fellBack: f.fellBack ? { tree: tree_name(v.snaps, b.trialTree), tries: b.trialTries } : null,
+            text: v.boot_describe(),
+          };
+        })(),
         wear,
       };
       v.abandon();
@@ -100,6 +112,7 @@ export const cmd_info: Command = {
         `checkpoint  #${v.seq} in slot ${v.slot}${info.checkpoint.time ? ` at ${info.checkpoint.time}` : ''}, ${v.mount.clean ? 'unmounted cleanly' : 'NOT unmounted cleanly'}${v.mount.groups ? `; ${v.mount.groups} fsync groups to roll forward at mount` : ''}${v.mount.skipped.length ? `; ${v.mount.skipped.length} newer damaged checkpoints skipped` : ''}`,
         `space       ${bytes_human(log.validBlocks * BLOCK_SIZE)} live in ${log.validBlocks} blocks (${pct(log.validBlocks, g.segCount * g.segBlocks)} of the log); ${v.inodes} inodes; ${v.nat.used} tree nodes`,
         `snapshots   ${info.snapshots.count ? `${info.snapshots.count} (${info.snapshots.clones} clones), holding ${bytes_human(info.snapshots.heldBytes)} the live tree does not (cowlog snapshot list shows each)` : 'none'}`,
+        `boot        ${info.boot.text}`,
         `segments    ${inuse} in use, ${free} free, ${prefree} freed awaiting a checkpoint`,
         'utilisation of segments in use:',
         ...hist.map((n, i) => `  ${(i === 10 ? '100%' : `${i * 10}-${i * 10 + 9}%`).padStart(7)}  ${String(n).padStart(6)}  ${'#'.repeat(Math.round((60 * n) / Math.max(1, inuse)))}`),

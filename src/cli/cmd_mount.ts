@@ -30,6 +30,12 @@ mountpoint is taken. A stale mount left at MOUNTPOINT by a killed server is clea
 The server then runs in the background, logs to the file it names, writes a checkpoint every
 30 s when something changed, and stops with 'cowlog umount MOUNTPOINT' (or umount(8)).
 
+Which tree: a plain mount serves the default tree ('cowlog snapshot set-default'; the main
+tree until one is set). While a tree is on trial ('set-default --trial N'), each plain mount
+serves it and counts one of its N mounts, in the same checkpoint that starts the mount; once N
+mounts went by without 'cowlog snapshot mark-good MOUNTPOINT', the next one serves the default
+again and says so in its log and in 'cowlog info' (docs/AB-BOOT.md).
+
 Durability is as on ext4: close(2) is not durable, fsync(2) and fdatasync(2) are; a checkpoint
 (timer, 'cowlog umount') makes everything durable.
 
@@ -39,9 +45,10 @@ options:
   --wear FILE        count every block write in FILE (docs/WEARFILE.md), saved when the
                      server exits after an unmount; an existing FILE of this device is
                      continued
-  --snapshot NAME    serve snapshot NAME instead of the main tree: read-only (a snapshot
+  --snapshot NAME    serve snapshot NAME instead of the default tree: read-only (a snapshot
                      never changes), or read-write when NAME is a clone
-                     ('cowlog snapshot clone'); as -o snapshot=NAME
+                     ('cowlog snapshot clone'), or '@main' / '@default'; as -o snapshot=NAME.
+                     Counts no trial mount
   --install-helper   install ${HELPER_PATH}, which lets mount(8) and /etc/fstab mount
                      type fuse.cowlog (mount.fuse runs 'cowlog DEVICE MOUNTPOINT -o ...'),
                      and serves as the cowlog command otherwise
@@ -160,14 +167,14 @@ function daemon_start(device: string, mountpoint: string, c: MountConfig): Promi
       buf += d;
       const nl = buf.indexOf('\n');
       if (nl < 0) return;
-      let msg: { ready?: boolean; error?: string; pid?: number; log?: string };
+      let msg: { ready?: boolean; error?: string; pid?: number; log?: string; serving?: string };
       try {
         msg = JSON.parse(buf.slice(0, nl)) as typeof msg;
       } catch {
         finish(1, `cowlog mount: the server said something unexpected: ${buf.slice(0, nl)}`, 'err');
         return;
       }
-      if (msg.ready) finish(0, `cowlog: ${device} mounted on ${mountpoint} (server pid ${msg.pid}, log ${msg.log})`, 'out');
+      if (msg.ready) finish(0, `cowlog: ${device} mounted on ${mountpoint} (server pid ${msg.pid}, log ${msg.log})${msg.serving ? `; serving ${msg.serving}` : ''}`, 'out');
       else finish(1, `cowlog mount: ${msg.error ?? 'failed'}`, 'err');
     });
     pipe.on('error', () => {});

@@ -8,6 +8,7 @@ import { cmd_wear } from './cmd_wear.js';
 import { cmd_mount } from './cmd_mount.js';
 import { cmd_umount } from './cmd_umount.js';
 import { cmd_snapshot } from './cmd_snapshot.js';
+import { cmd_crash_table } from './cmd_crash_table.js';
 
 commands_register(
   // cmd_*.ts modules are listed here, one per line
@@ -18,6 +19,7 @@ commands_register(
   cmd_mount,
   cmd_umount,
   cmd_snapshot,
+  cmd_crash_table,
 );
 
 main(process.argv.slice(2)).then(

@@ -9,8 +9,8 @@
 //   replaces a buffer rather than editing it. That is what lets powerCut() share buffers with the
 //   new device instead of copying the image, so a test can cut power after every single write.
 // - Blocks never written are absent from the maps and read as zeros.
-// - After a power cut (cutAfter fired, or powerCut() was called) every read, write, flush and
-//   discard throws PowerCutError; close() still works so that teardown code runs.
+// - After a power cut (cutAfter or cutAfterRequests fired, or powerCut() was called) every read,
+//   write, flush and discard throws PowerCutError; close() still works so that teardown code runs.
 // - Counters count requests that completed: a write refused by the power cut or by an injected
 //   fault moved no bytes and is not counted (cutAfter's n counts every write request, though).
 // - An injected write fault rejects the whole request: none of its blocks change.
@@ -79,6 +79,8 @@ export class SimDevice implements BlockDevice {
   private readonly writeFaults = new Set<number>();
   /** writes still allowed before the cut; null = no cut armed */
   private cutCountdown: number | null = null;
+  /** writes and flushes still allowed before the cut; null = no cut armed */
+  private requestCountdown: number | null = null;
   private cut = false;
   private closed = false;
 
@@ -145,6 +147,7 @@ export class SimDevice implements BlockDevice {
       }
       this.cutCountdown--;
     }
+    this.request_count(`write of block ${addr}`);
     for (let a = addr; a < addr + count; a++) {
       if (this.writeFaults.has(a)) throw new FsError('EIO', `${this.name}: write of block ${a} failed: injected fault`);
     }
@@ -161,6 +164,7 @@ export class SimDevice implements BlockDevice {
 
   flush(): void {
     this.power_check('flush');
+    this.request_count('flush');
     for (const [addr, versions] of this.pending) this.durable.set(addr, versions[versions.length - 1]!);
     this.pending.clear();
     this.flushes++;
@@ -181,6 +185,15 @@ export class SimDevice implements BlockDevice {
   cutAfter(n: number): void {
     if (!Number.isInteger(n) || n < 0) throw new RangeError(`cutAfter: n must be a non-negative integer, got ${n}`);
     this.cutCountdown = n;
+  }
+
+  /** Arms a power cut at a request boundary: the next `n` write and flush requests complete, the
+   *  one after is refused and from then on every I/O throws PowerCutError. Unlike cutAfter, a
+   *  flush can be the request that is refused: n counts the boundaries between all requests, so
+   *  a test can cut "after write k" and "at flush j" alike. */
+  cutAfterRequests(n: number): void {
+    if (!Number.isInteger(n) || n < 0) throw new RangeError(`cutAfterRequests: n must be a non-negative integer, got ${n}`);
+    this.requestCountdown = n;
   }
 
   /** Cuts power now (if cutAfter has not already) and returns a NEW device, without faults or
@@ -268,6 +281,15 @@ export class SimDevice implements BlockDevice {
   private newest(addr: number): Buffer | undefined {
     const versions = this.pending.get(addr);
     return versions ? versions[versions.length - 1] : this.durable.get(addr);
+  }
+
+  private request_count(what: string): void {
+    if (this.requestCountdown === null) return;
+    if (this.requestCountdown === 0) {
+      this.cut = true;
+      throw new PowerCutError(this.name, what);
+    }
+    this.requestCountdown--;
   }
 
   private power_check(what: string): void {

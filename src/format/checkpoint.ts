@@ -5,7 +5,8 @@
 // blocks (through which the NAT and the other tables are found), the log heads, where this
 // epoch's roll-forward (redo) chain starts, the journal blocks carrying table entries changed
 // since their table block was last written (so a few NAT changes do not rewrite NAT blocks),
-// and cumulative counters of what the cleaner did.
+// cumulative counters of what the cleaner did, and the boot state (which tree a plain mount
+// serves, and a trial of another: format/boot.ts).
 // Invariants: the header binds its journal blocks by address, CRC and sequence number; journal
 // blocks are written (and flushed) before the header, so a torn checkpoint is a torn header.
 
@@ -13,6 +14,8 @@ import { CorruptError } from '../util/errors.js';
 import { BLOCK_SIZE } from '../device/device.js';
 import { block_new, block_seal, block_verify, CRC_OFFSET, log_header_verify, log_header_write, magic_of, u64_get, u64_set, view_of } from './block.js';
 import { CP_DIR_MAX, CP_JOURNAL_BLOCKS, FORMAT_VERSION, TABLE_COUNT, TABLE_ENTRY_BYTES } from './geometry.js';
+import { boot_decode, boot_encode } from './boot.js';
+import type { BootState } from './boot.js';
 
 export const CP_MAGIC = magic_of('CLCP');
 export const JOURNAL_MAGIC = magic_of('CLJN');
@@ -23,6 +26,7 @@ const JADDR_AT = 128;
 const JCRC_AT = 144;
 const STATS_AT = 160;
 const TREE_AT = 192;
+const BOOT_AT = 196;
 const DIR_AT = 256;
 export const JOURNAL_HEADER_BYTES = 32;
 export const JOURNAL_BODY_BYTES = BLOCK_SIZE - JOURNAL_HEADER_BYTES - 4;
@@ -71,6 +75,8 @@ export interface Checkpoint {
    * (root_nid), k = the clone in SNAP entry k − 1 (whose root the entry holds).
    */
   tree: number;
+  /** the default tree and a trial boot (format/boot.ts): changes only with a checkpoint */
+  boot: BootState;
 }
 
 export function journal_entry_bytes(table: number): number {
@@ -163,6 +169,7 @@ export function cp_encode(cp: Checkpoint): { header: Buffer; journal: Buffer[] }
   u64_set(v, STATS_AT + 16, cp.stats.blocksRecycled);
   u64_set(v, STATS_AT + 24, cp.stats.checkpoints);
   v.setUint32(TREE_AT, cp.tree, true);
+  boot_encode(v, BOOT_AT, cp.boot);
   for (let i = 0; i < cp.dir.length; i++) v.setUint32(DIR_AT + i * 4, cp.dir[i]!, true);
   block_seal(h);
   return { header: h, journal };
@@ -217,6 +224,7 @@ export function cp_header_decode(buf: Uint8Array, addr: number, fsid: number): C
       checkpoints: u64_get(v, STATS_AT + 24),
     },
     tree: v.getUint32(TREE_AT, true),
+    boot: boot_decode(v, BOOT_AT, addr),
     journalEntries: v.getUint32(52, true),
     journalCrcs,
   };

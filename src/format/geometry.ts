@@ -16,6 +16,10 @@ import { BLOCK_SIZE } from '../device/device.js';
 import { addr_of, seg_of } from '../util/ids.js';
 import type { BlockAddr, SegNo } from '../util/ids.js';
 
+/**
+ * 2: the checkpoint header carries the boot state (format/boot.ts); large xattrs in XBIG and
+ * XCHUNK records. Version 1 images are refused with a one-line error.
+ */
 export const FORMAT_VERSION = 2;
 export const SB_ADDRS = [0, 1] as const;
 export const CP_START = 2;

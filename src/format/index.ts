@@ -6,3 +6,4 @@ export * from './node.js';
 export * from './table.js';
 export * from './checkpoint.js';
 export * from './redo.js';
+export * from './boot.js';

@@ -35,7 +35,9 @@ import {
 } from './types.js';
 import type { Attr, DirEntry, Name, RenameFlags, SetAttr, StatFs } from './types.js';
 import { xattr_get, xattr_list, xattr_records, xattr_remove, xattr_set } from './xattr.js';
-import { snap_create, snap_delete, snap_rollback } from '../snap/ops.js';
+import { snap_create, snap_delete, snap_mark_good, snap_rollback, snap_set_default } from '../snap/ops.js';
+import { tree_name } from '../snap/default.js';
+import type { BootReport } from '../checkpoint/volume.js';
 import { snapshots_held, tree_exclusive } from '../snap/usage.js';
 import { tree_diff } from '../snap/diff.js';
 import type { TreeDiff } from '../snap/diff.js';
@@ -82,9 +84,31 @@ export type SnapRequest =
   | { op: 'create'; name: string }
   | { op: 'clone'; from: string; name: string }
   | { op: 'delete'; name: string }
-  | { op: 'rollback'; name: string; discard?: boolean };
+  | { op: 'rollback'; name: string; discard?: boolean }
+  /** '@main' or a clone becomes the default tree; with `trial`, goes on trial for that many mounts */
+  | { op: 'set-default'; name: string; trial?: number }
+  /**
+   * The tree on trial becomes the default. name '@live': asked by the running mount, which must
+   * serve it; '@trial': whatever tree is on trial (an unmounted device).
+   */
+  | { op: 'mark-good'; name: '@live' | '@trial' };
 
-export type SnapReply = { ok: true; kept?: string } | { ok: false; error: FsError };
+export type SnapReply = { ok: true; kept?: string; note?: string } | { ok: false; error: FsError };
+
+/** The boot state as users see it (names, not table slots). */
+export interface BootStatus {
+  /** the tree a plain mount serves: '@main' or a clone's name */
+  default: string;
+  /** a trial pending: the tree and its mounts */
+  trial: { tree: string; tries: number; left: number } | null;
+  /** the last trial ran out without mark-good */
+  fellBack: { tree: string; tries: number } | null;
+  /** the tree this mount serves, and how it was chosen */
+  served: string;
+  mount: BootReport;
+  /** the whole state in one line */
+  text: string;
+}
 
 export interface SnapListEntry {
   name: string;
@@ -98,6 +122,10 @@ export interface SnapListEntry {
   parent: string;
   /** whether this mount serves it */
   mounted: boolean;
+  /** whether a plain mount serves it (the default tree) */
+  default: boolean;
+  /** on trial: mounts left of how many */
+  trial: { left: number; tries: number } | null;
   /** bytes deleting it would free (with usage) */
   exclusiveBytes?: number;
 }
@@ -410,6 +438,13 @@ export class FileSystem {
           case 'delete':
             snap_delete(this.vol, r.name);
             return { ok: true };
+          case 'set-default':
+            snap_set_default(this.vol, r.name, r.trial);
+            return { ok: true, note: this.vol.boot_describe() };
+          case 'mark-good': {
+            const changed = snap_mark_good(this.vol, r.name === '@live');
+            return { ok: true, note: changed ? `${tree_name(this.vol.snaps, this.vol.boot.defaultTree)} is the default now` : `nothing on trial: ${tree_name(this.vol.snaps, this.vol.boot.defaultTree)} is the default already` };
+          }
           case 'rollback': {
             const busy = [...this.icache.all()].filter((m) => m.open > 0).length;
             if (busy) throw new FsError('EBUSY', `${busy} file${busy > 1 ? 's are' : ' is'} open: close ${busy > 1 ? 'them' : 'it'} before rolling back`);
@@ -447,7 +482,8 @@ export class FileSystem {
       const parent = e.parent === 0 ? '@main' : (v.snaps.at(e.parent - 1)?.name ?? '');
       const out: SnapListEntry = {
         name: e.name, seq: e.seq, timeMs: e.timeMs, writable: (e.flags & SNAP_FLAG_WRITABLE) !== 0, auto: (e.flags & SNAP_FLAG_AUTO) !== 0,
-        parent, mounted: e.index === v.treeIndex - 1,
+        parent, mounted: e.index === v.treeIndex - 1, default: e.index + 1 === v.boot.defaultTree,
+        trial: v.bootFlags.trial && v.boot.trialTree === e.index + 1 ? { left: v.boot.trialLeft, tries: v.boot.trialTries } : null,
       };
       if (o.usage) {
         const u = tree_exclusive(v, v.snap_root(e.index));
@@ -455,6 +491,22 @@ export class FileSystem {
       }
       return out;
     });
+  }
+
+  /** The default tree, a trial, a fallback, and what this mount serves. */
+  boot_status(): BootStatus {
+    const v = this.vol;
+    const b = v.boot;
+    const name = (k: number): string => tree_name(v.snaps, k);
+    const f = v.bootFlags;
+    return {
+      default: name(b.defaultTree),
+      trial: f.trial ? { tree: name(b.trialTree), tries: b.trialTries, left: b.trialLeft } : null,
+      fellBack: f.fellBack ? { tree: name(b.trialTree), tries: b.trialTries } : null,
+      served: name(v.treeIndex),
+      mount: v.mount.boot,
+      text: v.boot_describe(),
+    };
   }
 
   /** Bytes the snapshots and clones hold that neither the mounted tree nor the main tree does. */
@@ -471,7 +523,8 @@ export class FileSystem {
 
   /**
    * Paths added, removed and changed from tree `a` to tree `b`: snapshot or clone names, '@live'
-   * for the mounted tree (with everything written so far) and '@main' for the main tree.
+   * for the mounted tree (with everything written so far), '@main' for the main tree and
+   * '@default' for the default tree.
    */
   snapshot_diff(a: string, b: string): TreeDiff {
     if (!this.readOnly) {
@@ -480,8 +533,8 @@ export class FileSystem {
     }
     const root = (n: string): NodeId => {
       if (n === '@live') return this.vol.root;
-      if (n === '@main') return this.vol.main_root();
-      return this.vol.snap_root(this.vol.snaps.must(n).index);
+      const k = this.vol.tree_of(n);
+      return k === 0 ? this.vol.main_root() : this.vol.snap_root(k - 1);
     };
     return tree_diff(this.vol, root(a), root(b));
   }

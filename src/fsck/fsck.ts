@@ -174,8 +174,9 @@ export function fsck(dev: BlockDevice, o: FsckOptions = {}): FsckReport {
   // the trees (the main tree, then every snapshot and clone): structure, node parents, and every
   // node read from the device; each node once, however many trees share it, and with it the data
   // blocks its map records hold (a block's holders are the distinct leaves mapping it)
-  const trees: { root: NodeId; label: string }[] = [{ root: vol.root, label: '' }];
-  for (const e of vol.snaps.list()) trees.push({ root: nid_of(e.rootNid), label: `snapshot ${JSON.stringify(e.name)}: ` });
+  // (the volume serves the default tree, which may be a clone: the main tree is main_root())
+  const trees: { root: NodeId; label: string }[] = [{ root: vol.main_root(), label: '' }];
+  for (const e of vol.snaps.list()) trees.push({ root: vol.snap_root(e.index), label: `snapshot ${JSON.stringify(e.name)}: ` });
   rep.counts.snapshots = trees.length - 1;
   const parents = new Map<NodeId, number>();
   for (const tr of trees) parents.set(tr.root, (parents.get(tr.root) ?? 0) + 1);

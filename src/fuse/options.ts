@@ -30,7 +30,7 @@ export interface MountConfig {
   commit: number | null;
   /** mount flags handed to the kernel through libfuse */
   kernel: string[];
-  /** serve this snapshot (read-only) or clone instead of the main tree */
+  /** serve this snapshot (read-only) or clone instead of the default tree (counts no trial mount) */
   snapshot: string | null;
   /** when reads move atime: relatime (default), strictatime, noatime */
   atime: AtimeMode;
@@ -82,7 +82,7 @@ export const MOUNT_OPTIONS_HELP = `mount options (-o, comma-separated):
                        show their true link count and size at once)
   entry_timeout=S      seconds the kernel caches name lookups (default 1)
   snapshot=NAME        serve snapshot NAME (read-only) or clone NAME (read-write) instead of
-                       the main tree (as --snapshot NAME)
+                       the default tree (as --snapshot NAME); counts no trial mount
   relatime             a read moves atime when it is older than mtime or ctime, or a day
                        old (the default, as on ext4)
   strictatime          every read moves atime (also norelatime)

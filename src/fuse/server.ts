@@ -26,6 +26,7 @@ import type { FileDevice } from '../device/file.js';
 import type { BlockDevice } from '../device/device.js';
 import { FileSystem } from '../fs/fs.js';
 import type { SnapReply, SnapRequest } from '../fs/fs.js';
+import type { BootReport } from '../checkpoint/volume.js';
 import { WearTracker } from '../wear/tracker.js';
 import { FsError } from '../util/errors.js';
 import { FuseBindingError, FuseMount, fuse_serve } from './binding.js';
@@ -76,6 +77,16 @@ function inside(dir: string, p: string): boolean {
 /** fuse-native's fsname must be one word; the device path is, nearly always. */
 function fsname_of(device: string): string {
   return /^[^,\s=]+$/.test(device) ? device : `cowlog-${Buffer.from(device).toString('hex').slice(-24)}`;
+}
+
+/** The tree a mount serves and why, for its log and the line `cowlog mount` prints. */
+function boot_note(b: BootReport): string {
+  switch (b.kind) {
+    case 'explicit': return `${b.tree} (named at mount)`;
+    case 'default': return `${b.tree} (the default tree)`;
+    case 'trial': return `${b.tree} on trial (mount ${b.tryNo} of ${b.tries}${b.counted ? '' : ', read-only: not counted'}; 'cowlog snapshot mark-good MOUNTPOINT' keeps it)`;
+    case 'fallback': return `${b.tree} again: the trial of ${b.failed} ran out after ${b.tries} mount${b.tries > 1 ? 's' : ''} without mark-good`;
+  }
 }
 
 function message_of(e: unknown): string {
@@ -193,7 +204,9 @@ export async function server_run(o: ServerOptions): Promise<number> {
       const engine_mount = (ro: boolean): FileSystem => FileSystem.mount(dev, {
         readOnly: ro, log: (m) => log.info(`engine: ${m}`), atime: c.atime, nodiratime: c.nodiratime,
         ...(c.commit !== null ? { checkpointIntervalMs: c.commit * 1000 } : {}),
-        ...(c.snapshot !== null ? { snapshot: c.snapshot } : {}),
+        // a plain mount boots: the tree on trial while tries are left, else the default tree
+        // (a read-only one counts no try; its remount read-write does)
+        ...(c.snapshot !== null ? { snapshot: c.snapshot } : { boot: true }),
       });
       let e2: FileSystem;
       try {
@@ -221,6 +234,9 @@ export async function server_run(o: ServerOptions): Promise<number> {
   }
   const r = fsys.vol.mount;
   log.info(`mounted checkpoint ${r.seq} (${r.clean ? 'clean unmount' : `NOT unmounted cleanly; ${r.groups} fsync groups rolled forward`})`);
+  const serving = boot_note(r.boot);
+  if (r.boot.kind === 'fallback') log.warn(`serving ${serving}`);
+  else log.info(`serving ${serving}; boot state: ${fsys.vol.boot_describe()}`);
   if (!c.readOnly) log.info(`device writes: ${file!.writeBehind ? 'on a thread of their own' : 'synchronous (COWLOG_WRITE_BEHIND=0)'}`);
 
   let mount: FuseMount | undefined;
@@ -255,11 +271,21 @@ export async function server_run(o: ServerOptions): Promise<number> {
       ops.engine_replace(fsys, file);
       throw e instanceof FsError ? e : new FsError('EIO', message_of(e));
     }
+    // the boot that chose the read-only tree chooses again: the same tree, or the mount would
+    // change under its open files
+    if (next.fsys.vol.treeIndex !== old.fsys.vol.treeIndex) {
+      const was = boot_note(old.fsys.vol.mount.boot), now = boot_note(next.fsys.vol.mount.boot);
+      next.fsys.unmount();
+      next.file.close();
+      ({ file, tracker, fsys } = engine_open(true, old.tracker));
+      ops.engine_replace(fsys, file);
+      throw new FsError('EBUSY', `opened read-write the device would serve ${now}, not ${was}: unmount and mount again`);
+    }
     ({ file, tracker, fsys } = next);
     ops.engine_replace(fsys, file);
     c.readOnly = false;
     const mr = fsys.vol.mount;
-    return `read-write: the device opened again, checkpoint ${mr.seq} mounted${mr.groups ? ` (${mr.groups} fsync groups rolled forward)` : ''}`;
+    return `read-write: the device opened again, checkpoint ${mr.seq} mounted${mr.groups ? ` (${mr.groups} fsync groups rolled forward)` : ''}, serving ${boot_note(mr.boot)}`;
   };
   const close_engine = (): boolean => {
     let ok = true;
@@ -351,7 +377,7 @@ export async function server_run(o: ServerOptions): Promise<number> {
         k += x.reqs.length;
         x.answer({
           ok: true, checkpointSeq: fsys.vol.seq,
-          replies: mine.map((r) => (r.ok ? { ok: true, ...(r.kept ? { kept: r.kept } : {}) } : { ok: false, error: r.error.message, errno: r.error.code })),
+          replies: mine.map((r) => (r.ok ? { ok: true, ...(r.kept ? { kept: r.kept } : {}), ...(r.note ? { note: r.note } : {}) } : { ok: false, error: r.error.message, errno: r.error.code })),
         });
       }
     };
@@ -362,6 +388,8 @@ export async function server_run(o: ServerOptions): Promise<number> {
     if (!Array.isArray(raw) || raw.length === 0 || raw.length > 1024) throw new FsError('EINVAL', '"reqs" must be a list of 1 to 1024 snapshot requests');
     return raw.map((r: unknown): SnapRequest => {
       const x = r as Record<string, unknown>;
+      // asked through the mount: the tree it serves is the one to keep (no name needed)
+      if (x?.['op'] === 'mark-good') return { op: 'mark-good', name: '@live' };
       const name = x?.['name'];
       if (typeof name !== 'string') throw new FsError('EINVAL', 'each snapshot request needs a string "name"');
       switch (x['op']) {
@@ -370,7 +398,12 @@ export async function server_run(o: ServerOptions): Promise<number> {
         case 'clone':
           if (typeof x['from'] !== 'string') throw new FsError('EINVAL', 'a clone request needs a string "from"');
           return { op: 'clone', from: x['from'], name };
-        default: throw new FsError('EINVAL', `unknown snapshot request '${String(x?.['op'])}' (create, delete, rollback, clone)`);
+        case 'set-default': {
+          const trial = x['trial'];
+          if (trial !== undefined && typeof trial !== 'number') throw new FsError('EINVAL', 'a set-default request\'s "trial" is a number of mounts');
+          return { op: 'set-default', name, ...(trial !== undefined ? { trial } : {}) };
+        }
+        default: throw new FsError('EINVAL', `unknown snapshot request '${String(x?.['op'])}' (create, delete, rollback, clone, set-default, mark-good)`);
       }
     });
   };
@@ -390,7 +423,7 @@ export async function server_run(o: ServerOptions): Promise<number> {
       case 'snapshot-list': {
         // what snapshots hold takes walks of whole trees on the serving thread: only when asked
         const usage = req['usage'] === true;
-        return { ok: true, list: fsys.snapshot_list({ usage }), ...(usage ? { heldBytes: fsys.snapshot_held_bytes() } : {}), mounted: fsys.snapshotMounted };
+        return { ok: true, list: fsys.snapshot_list({ usage }), ...(usage ? { heldBytes: fsys.snapshot_held_bytes() } : {}), mounted: fsys.snapshotMounted, boot: fsys.boot_status() };
       }
       case 'snapshot-diff': {
         const a = req['a'], b = req['b'];
@@ -470,7 +503,9 @@ export async function server_run(o: ServerOptions): Promise<number> {
       const ra = fuse_readahead_set(mountpoint);
       if (ra !== null) log.info(`the kernel's read-ahead stays at its default: ${ra}`);
       log.info(`serving ${device} on ${mountpoint} (pid ${process.pid}, log ${logPath})`);
-      parent_tell({ ready: true, pid: process.pid, log: logPath, device, mountpoint });
+      // the tree is named when there is a choice to tell about (not a plain mount of the main tree)
+      const told = r.boot.kind === 'default' && r.boot.tree === '@main' ? {} : { serving };
+      parent_tell({ ready: true, pid: process.pid, log: logPath, device, mountpoint, ...told });
     }, stop_when);
   } catch (e) {
     clearInterval(timer);

@@ -97,6 +97,30 @@ t.test('cutAfter(n): n writes complete, the next is lost, then everything throws
   t.throws(() => zero.cutAfter(-1), RangeError);
 });
 
+t.test('cutAfterRequests(n): writes and flushes both count, and a flush can be the request refused', async (t) => {
+  // write, flush, write, flush: cut after each of the 0..4 requests
+  const seen: string[] = [];
+  for (let n = 0; n <= 4; n++) {
+    const dev = new SimDevice(4);
+    dev.cutAfterRequests(n);
+    let done = 0;
+    try {
+      dev.write(0, fill(1)); done++;
+      dev.flush(); done++;
+      dev.write(1, fill(2)); done++;
+      dev.flush(); done++;
+    } catch (e) {
+      t.equal((e as Error).name, 'PowerCutError', `cut after ${n} requests: a power cut`);
+    }
+    t.equal(done, n, `cut after ${n} requests: exactly ${n} completed`);
+    t.ok(dev.isCut || n === 4, n === 4 ? 'four requests run through' : 'the device is dead');
+    const f = dev.powerCut('flushed').image();
+    seen.push(`${f[0]}${f[BLOCK_SIZE]}`);
+  }
+  t.same(seen, ['00', '00', '10', '10', '12'], 'what survives with unflushed writes lost: each flush makes its write durable, the refused one does not');
+  t.throws(() => new SimDevice(1).cutAfterRequests(-1), RangeError);
+});
+
 t.test('cutting power after every write of a sequence leaves exactly each prefix', async (t) => {
   // The loop crash tests run: replay the same writes, cut after n, check what survived.
   const writes = Array.from({ length: 12 }, (_, i) => ({ addr: (i * 5) % 7, data: pattern_block(i) }));

@@ -8,6 +8,7 @@ import t from 'tap';
 import type { Test } from 'tap';
 import { BLOCK_SIZE } from '../../src/device/device.js';
 import {
+  BOOT_FLAG_FELL_BACK, BOOT_FLAG_TRIAL,
   block_seal, counts_decode, counts_encode, COUNTS_BYTES, CP_DIR_MAX, CP_FLAG_CLEAN, cp_encode, cp_header_decode, cp_journal_decode, journal_pack, DIR_PER_BLOCK, dir_block_decode,
   dir_block_encode, dirents_decode, dirents_encode, FORMAT_VERSION, HEAD_COUNT, INODE_BYTES, inode_decode, inode_encode, journal_capacity_bytes,
   KEY_MAX, KEY_MIN, key_read, key_write, map_decode, map_encode, map_new, MAP_SLOTS, NAME_MAX, NODE_BODY_BYTES, node_decode, node_encode,
@@ -78,6 +79,7 @@ function cp_make(journal = 3): Checkpoint {
     journalAddrs: [],
     stats: { segmentsCleaned: 2 ** 33 + 5, blocksMoved: 77, blocksRecycled: 6, checkpoints: 41 },
     tree: 3,
+    boot: { defaultTree: 2, flags: BOOT_FLAG_TRIAL, trialTree: 3, trialTries: 3, trialLeft: 1 },
   };
 }
 
@@ -269,6 +271,15 @@ t.test('checkpoint: counts, torn slots', async (t) => {
   const { header: h, journal: [j] } = cp_encode(cp);
   corrupt(t, () => cp_header_decode(edited(h!, (v) => v.setUint32(60, CP_DIR_MAX + 1, true)), 10, FSID), 'checkpoint', 10, /257 directory blocks/, 'too many directory blocks');
   corrupt(t, () => cp_header_decode(edited(h!, (v) => v.setUint32(56, 5, true)), 10, FSID), 'checkpoint', 10, /5 journal blocks/, 'too many journal blocks');
+  t.same(cp_header_decode(h!, 10, FSID).boot, cp.boot, 'the boot state round-trips');
+  const boot = (f: (v: DataView) => void) => cp_header_decode(edited(h!, f), 10, FSID);
+  corrupt(t, () => boot((v) => v.setUint16(204, 4, true)), 'checkpoint', 10, /boot flags 0x4/, 'an unknown boot flag');
+  corrupt(t, () => boot((v) => v.setUint16(204, BOOT_FLAG_TRIAL | BOOT_FLAG_FELL_BACK, true)), 'checkpoint', 10, /both on trial and fallen back/, 'on trial and fallen back at once');
+  corrupt(t, () => boot((v) => v.setUint16(208, 4, true)), 'checkpoint', 10, /4 of 3 tries left/, 'more tries left than the trial has');
+  corrupt(t, () => boot((v) => v.setUint16(206, 0, true)), 'checkpoint', 10, /a trial of 0 tries/, 'a trial of no tries');
+  corrupt(t, () => boot((v) => v.setUint16(204, BOOT_FLAG_FELL_BACK, true)), 'checkpoint', 10, /fallen back with 1 tries left/, 'fallen back with tries left');
+  corrupt(t, () => boot((v) => v.setUint16(204, 0, true)), 'checkpoint', 10, /no trial, yet trial tree 3/, 'trial fields without a trial');
+  t.throws(() => cp_encode({ ...cp, boot: { ...cp.boot, trialLeft: 9 } }), RangeError, 'an impossible boot state is not written');
   const dh = cp_header_decode(h!, 10, FSID);
   const jd = (b: Buffer, crcs = [stored_crc(b)], seq = cp.seq, count = 3, addr = 11) => cp_journal_decode(FSID, seq, crcs, [b], [addr], count);
   t.equal(jd(j!, dh.journalCrcs).length, 3, 'the journal block matches its header');

@@ -82,6 +82,9 @@ function golden_make(): Buffer {
   fs.unlink(1, 'tmp'); // open and unlinked: an ORPHAN record
   fs.fsync(hello.ino); // a second redo group, carrying the orphan
   fs.release(tmp.ino);
+  // an A/B upgrade begun: a clone of the main tree, on trial for two mounts (boot-state, snap-entry)
+  const r = fs.snapshot([{ op: 'clone', from: '@main', name: 'B' }, { op: 'set-default', name: 'B', trial: 2 }]);
+  if (!r.every((x) => x.ok)) throw new Error('golden: clone and set-default failed');
   fs.unmount();
   return dev.image();
 }
@@ -430,6 +433,12 @@ t.test('FORMAT.md alone reads the golden image', async (t) => {
   t.equal(d.cp['root_nid'], vol.root, 'tree root');
   t.equal(d.num(d.cp, 'flags') & spec_enum(spec, 'checkpoint-flags', 'CLEAN'), 1, 'unmount left a clean checkpoint');
   t.ok(d.journal.length > 0, `the checkpoint carries ${d.journal.length} journal entries`);
+  t.same(d.cp['boot'], { default_tree: 0, trial_tree: 1, flags: spec_enum(spec, 'boot-flags', 'TRIAL'), trial_tries: 2, trial_left: 2 },
+    'boot state: the main tree is the default, SNAP entry 0 on trial for two mounts');
+  t.same(vol.boot, { defaultTree: 0, trialTree: 1, flags: 1, trialTries: 2, trialLeft: 2 }, 'as the engine reads it');
+  const snap0 = d.entry(4, 0, 'snap-entry');
+  t.same([snap0['flags'], (snap0['name'] as Buffer).subarray(0, d.num(snap0, 'name_len')).toString(), snap0['root_nid']], [3, 'B', d.cp['root_nid']],
+    'SNAP entry 0: the clone B (USED | WRITABLE) of the main tree, sharing its root');
   for (let ti = 0; ti < d.tables.length; ti++) {
     t.ok(d.tables[ti]!.equals(Buffer.from(vol.tables[ti]!.bytes)), `table ${vol.tables[ti]!.geom.name}: the document's reading equals the engine's`);
   }

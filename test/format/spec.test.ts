@@ -27,7 +27,8 @@ import {
   SB_ADDRS, SB_MAGIC, SB_SIGNATURE, sb_decode, sb_encode, SEG_BLOCKS_MAX, SEG_BLOCKS_MIN, TABLE_COUNT, TABLE_ENTRY_BYTES,
   TABLE_HEADER_BYTES, TABLE_MAGIC, TABLE_NAMES, table_block_decode, table_block_encode, VALUE_MAX, view_of, xattrs_decode, xattrs_encode, xbigs_decode, xbigs_encode, XBIG_ENTRY_FIXED, XATTR_CHUNK_BYTES, XATTR_SIZE_MAX,
 } from '../../src/format/index.js';
-import type { Checkpoint, Geometry, Inode, JournalEntry, Key, Superblock } from '../../src/format/index.js';
+import type { BootState, Checkpoint, Geometry, Inode, JournalEntry, Key, Superblock } from '../../src/format/index.js';
+import { BOOT_BYTES, BOOT_FLAG_FELL_BACK, BOOT_FLAG_TRIAL } from '../../src/format/index.js';
 import { geometry_for } from '../../src/checkpoint/volume.js';
 import { MetaTable } from '../../src/log/metatable.js';
 import { BLOCK_KIND_NAMES, HEAD_NAMES, SegLog, SegState } from '../../src/log/segments.js';
@@ -117,6 +118,10 @@ const zero_from = (b: Uint8Array, from: number) => (_body: Value): string | null
   return i < 0 ? null : `byte ${from + i} after the last record is not zero`;
 };
 
+function boot_obj(b: BootState): Record<string, number> {
+  return { default_tree: b.defaultTree, trial_tree: b.trialTree, flags: b.flags, trial_tries: b.trialTries, trial_left: b.trialLeft };
+}
+
 function key_obj(k: Key): { ino: number; kind: number; off: number } {
   return { ino: k.ino, kind: k.kind, off: k.off };
 }
@@ -163,8 +168,9 @@ function cases_build(): Case[] {
       fsid: P.u32(), seq: P.u32(), slot: P.u32(), flags: P.u16(), timeMs: P.u64(), rootNid: P.u32(), nextIno: P.u32(), nextNid: P.u32(),
       inodes: P.u32(), validBlocks: P.u32(), redoStart: P.u32(), heads, dir: [P.u32(), P.u32(), P.u32()], journal,
       journalAddrs: [P.u32(), P.u32()], stats: { segmentsCleaned: P.u64(), blocksMoved: P.u64(), blocksRecycled: P.u64(), checkpoints: P.u64() },
-      tree: P.u32(),
+      tree: P.u32(), boot: { defaultTree: P.u32(), trialTree: P.u32(), flags: BOOT_FLAG_TRIAL, trialTries: P.u16(), trialLeft: 0 },
     };
+    cp.boot.trialLeft = cp.boot.trialTries - 1;
     const { header: h, journal: jb } = cp_encode(cp);
     t.equal(jb.length, 2, '130 journal entries take two journal blocks');
     out.push({
@@ -174,9 +180,10 @@ function cases_build(): Case[] {
         redo_start: cp.redoStart, journal_entries: journal.length, journal_blocks: jb.length,
         journal_addr: [...cp.journalAddrs, 0, 0], journal_crc: [crc32c(jb[0]!, 0, BLOCK_SIZE - 4), crc32c(jb[1]!, 0, BLOCK_SIZE - 4), 0, 0],
         segments_cleaned: cp.stats.segmentsCleaned, blocks_moved: cp.stats.blocksMoved, blocks_recycled: cp.stats.blocksRecycled, checkpoints: cp.stats.checkpoints,
-        tree: cp.tree, dir_count: cp.dir.length, heads, dir: cp.dir, crc: crc_of(h),
+        tree: cp.tree, dir_count: cp.dir.length, heads, dir: cp.dir, crc: crc_of(h), boot: boot_obj(cp.boot),
       },
     });
+    out.push({ record: 'boot-state', what: 'boot state', buf: h, base: 196, span: BOOT_BYTES, expect: boot_obj(cp.boot) });
     heads.forEach((hd, i) => out.push({ record: 'checkpoint-head', what: `checkpoint head ${i}`, buf: h, base: 64 + 8 * i, span: 8, expect: { ...hd } }));
     // the packing rule: an entry never spans two blocks
     const per: JournalEntry[][] = [[]];
@@ -463,6 +470,7 @@ t.test('a decoder reads exactly the documented fields', async (t) => {
     redoStart: 600, heads: Array.from({ length: HEAD_COUNT }, (_, i) => ({ seg: i - 1, off: i })), dir: [g.mainStart + 3],
     journal: [{ table: 0, index: 5, data: Buffer.alloc(12, 7) }, { table: 1, index: 9, data: Buffer.from([1, 0]) }],
     journalAddrs: [11], stats: { segmentsCleaned: 3, blocksMoved: 4, blocksRecycled: 5, checkpoints: 77 }, tree: 2,
+    boot: { defaultTree: 1, flags: BOOT_FLAG_TRIAL, trialTree: 2, trialTries: 3, trialLeft: 2 },
   };
   const { header: cph, journal: [cpj] } = cp_encode(cp);
   probes.push({ what: 'checkpoint', record: 'checkpoint', buf: cph, base: 0, span: BLOCK_SIZE, sealed: true, decode: (b) => cp_header_decode(b, 10, fsid) });
@@ -635,6 +643,7 @@ t.test('enumerations agree with the code', async (t) => {
     'block-kind': names(BLOCK_KIND_NAMES),
     'redo-op': [{ value: REDO_PUT, name: 'PUT' }, { value: REDO_DEL, name: 'DEL' }, { value: REDO_PATCH, name: 'PATCH' }],
     'checkpoint-flags': [{ value: CP_FLAG_CLEAN, name: 'CLEAN' }],
+    'boot-flags': [{ value: BOOT_FLAG_TRIAL, name: 'TRIAL' }, { value: BOOT_FLAG_FELL_BACK, name: 'FELL_BACK' }],
     'redo-flags': [{ value: REDO_FLAG_GROUP_END, name: 'GROUP_END' }],
     'inode-flags': [{ value: INODE_FLAG_INLINE, name: 'INLINE' }],
     'dirent-type': [

@@ -1,52 +1,14 @@
-// Whole-tree comparisons for snapshot tests: a dump of every path with its type, mode, owner,
-// link count, size, times, content digest, symlink target, xattrs and hard-link group, and the
-// "system A" / "system B" trees of the A/B root story.
+// Whole-tree comparisons for snapshot tests (tree_dump and dump_diff live in src/fs/dump.ts,
+// which `cowlog crash-table` uses too), and the "system A" / "system B" trees of the A/B root
+// story.
 
-import { createHash } from 'node:crypto';
 import type { FileSystem } from '../../src/fs/fs.js';
 import { Prng } from '../../src/util/prng.js';
 import { content } from './model.js';
 
+export { dump_diff, tree_dump } from '../../src/fs/dump.js';
+
 const DT_DIR = 4;
-
-/** path → one line describing everything a user can observe about it. */
-export function tree_dump(fs: FileSystem): Map<string, string> {
-  const out = new Map<string, string>();
-  const firstPath = new Map<number, string>();
-  const walk = (ino: number, path: string): void => {
-    const entries = fs.readdir(ino).filter((e) => e.name.toString() !== '.' && e.name.toString() !== '..');
-    entries.sort((a, b) => Buffer.compare(a.name, b.name));
-    for (const e of entries) {
-      const p = `${path}/${e.name.toString()}`;
-      const a = fs.getattr(e.ino);
-      const fmt = a.mode & 0o170000;
-      let body = '';
-      if (fmt === 0o100000) body = createHash('sha1').update(fs.read(e.ino, 0, a.size)).digest('hex');
-      else if (fmt === 0o120000) body = `-> ${fs.readlink(e.ino).toString()}`;
-      const xattrs = fs.listxattr(e.ino).map((n) => n.toString()).sort().map((n) => `${n}=${fs.getxattr(e.ino, n).toString('hex')}`);
-      let group = '';
-      if (fmt !== 0o040000 && a.nlink > 1) {
-        if (!firstPath.has(e.ino)) firstPath.set(e.ino, p);
-        group = ` link-of ${firstPath.get(e.ino)}`;
-      }
-      out.set(p, `mode ${a.mode.toString(8)} uid ${a.uid} gid ${a.gid} nlink ${a.nlink} size ${fmt === 0o040000 ? '-' : a.size} mtime ${a.mtime.s}.${a.mtime.ns} ctime ${a.ctime.s}.${a.ctime.ns} ${body} [${xattrs.join(' ')}]${group}`);
-      if (e.type === DT_DIR) walk(e.ino, p);
-    }
-  };
-  walk(1, '');
-  const r = fs.getattr(1);
-  const rx = fs.listxattr(1).map((n) => n.toString()).sort().map((n) => `${n}=${fs.getxattr(1, n).toString('hex')}`);
-  out.set('/', `mode ${r.mode.toString(8)} uid ${r.uid} gid ${r.gid} nlink ${r.nlink} mtime ${r.mtime.s}.${r.mtime.ns} ctime ${r.ctime.s}.${r.ctime.ns} [${rx.join(' ')}]`);
-  return out;
-}
-
-/** The paths whose descriptions differ, for a readable failure. */
-export function dump_diff(a: Map<string, string>, b: Map<string, string>, max = 10): string[] {
-  const out: string[] = [];
-  for (const [p, d] of a) if (b.get(p) !== d) out.push(`${p}: ${d} | ${b.get(p) ?? '(missing)'}`);
-  for (const p of b.keys()) if (!a.has(p)) out.push(`${p}: (missing) | ${b.get(p)}`);
-  return out.slice(0, max);
-}
 
 /**
  * "System A": nested directories with hundreds of files of many sizes (inline, one block, many
