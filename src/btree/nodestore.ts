@@ -5,6 +5,7 @@
 // Invariants: a dirty node is never evicted; a node read from disk must name the node id the NAT
 // gave for it; clean nodes beyond `cacheMax` are evicted oldest first.
 
+import { Cause, tag_of } from '../device/cause.js';
 import type { BlockDevice } from '../device/device.js';
 import { node_decode, node_encode } from '../format/node.js';
 import type { LeafBody, NodeBody } from '../format/node.js';
@@ -170,7 +171,7 @@ export class NodeCache implements NodeStore {
           e.dirty = false;
           e.moved = false;
         }
-        this.dev.write(run.addr, bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs));
+        this.dev.write(run.addr, bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs), tag_of(gi === 0 ? Cause.NODE : Cause.CLEANER_NODE));
         n += run.count;
       }
     });

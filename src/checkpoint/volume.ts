@@ -16,6 +16,10 @@
 //   interrupted epoch can never be taken for this one's.
 
 import { BLOCK_SIZE, device_writev } from '../device/device.js';
+import { Cause, tag_of, Trigger, TRIGGER_COUNT } from '../device/cause.js';
+import { CountedDevice, write_counts_zero } from '../device/counted.js';
+import type { WriteCounts } from '../device/counted.js';
+import type { WriteTag } from '../device/cause.js';
 import type { BlockDevice } from '../device/device.js';
 import { BTree } from '../btree/btree.js';
 import { NodeCache } from '../btree/nodestore.js';
@@ -174,6 +178,14 @@ function blocks_coalesce(blocks: readonly Buffer[], from: number, count: number)
   return parts;
 }
 
+/** What mkfs writes besides its checkpoints: the zeroed metadata area and the superblocks (counted ahead). */
+function format_writes(g: Geometry): WriteCounts {
+  const w = write_counts_zero();
+  w.blocks[Cause.FORMAT] = g.mainStart + 2;
+  w.requests[Cause.FORMAT] = 2;
+  return w;
+}
+
 /** What a checkpoint header says that its geometry makes impossible, or null. */
 function cp_geometry_check(h: Checkpoint, g: Geometry): string | null {
   if (h.dir.length !== g.dirBlocks) return `lists ${h.dir.length} directory blocks, the geometry has ${g.dirBlocks}`;
@@ -210,7 +222,8 @@ function key_id(k: Key): string {
 }
 
 export class Volume {
-  readonly dev: BlockDevice;
+  /** the device, through the engine's own count of writes by cause (kept in every checkpoint) */
+  readonly dev: CountedDevice;
   readonly sb: Superblock;
   readonly g: Geometry;
   readonly fsid: number;
@@ -262,7 +275,11 @@ export class Volume {
   /** pages rolled forward from patches that a read-only mount keeps in memory: ino → block → page */
   readonly replayPages = new Map<number, Map<number, Buffer>>();
   /** statistics for info and benchmarks */
-  readonly stats = { checkpoints: 0, redoGroups: 0, redoBlocks: 0, dataBlocksWritten: 0, tableBlocksWritten: 0, nodesWritten: 0 };
+  readonly stats = {
+    checkpoints: 0, redoGroups: 0, redoBlocks: 0, dataBlocksWritten: 0, tableBlocksWritten: 0, nodesWritten: 0,
+    /** checkpoints written by this volume, by Trigger */
+    checkpointsBy: new Array<number>(TRIGGER_COUNT).fill(0),
+  };
   /** counters since mkfs, kept in every checkpoint (the cleaner adds to them) */
   readonly totals: CpStats;
   /** the journal blocks of the last durable checkpoint (freed when the next one supersedes them) */
@@ -276,7 +293,7 @@ export class Volume {
   private replaying = false;
 
   private constructor(dev: BlockDevice, sb: Superblock, cp: Checkpoint, opts: VolumeOptions, report: MountReport) {
-    this.dev = dev;
+    this.dev = new CountedDevice(dev, { blocks: cp.writes.blocks.slice(), requests: cp.writes.requests.slice(), checkpoints: cp.writes.checkpoints.slice() });
     this.sb = sb;
     this.g = sb.geometry;
     this.fsid = sb.uuid.readUInt32LE(0);
@@ -290,7 +307,7 @@ export class Volume {
     this.cpDir = cp.dir.slice();
     this.log = new SegLog(this.g, this.tables[1]!, this.tables[2]!, this.tables[3]!, cp.heads);
     this.nat = new Nat(this.tables[0]!);
-    this.nodes = new NodeCache(dev, this.nat, this.log, this.fsid, this.g.fanout, {
+    this.nodes = new NodeCache(this.dev, this.nat, this.log, this.fsid, this.g.fanout, {
       leaf_shared: (b) => this.leaf_refs(b, +1),
       leaf_dropped: (b) => this.leaf_refs(b, -1),
     }, opts.nodeCacheMax);
@@ -325,21 +342,22 @@ export class Volume {
     const sb: Superblock = { version: FORMAT_VERSION, geometry: g, uuid, createdMs: timespec_ms(now), label: o.label ?? '', features: 0 };
     // the metadata area: no stale superblock or checkpoint of an earlier filesystem survives
     const zeros = Buffer.alloc(g.mainStart * BLOCK_SIZE);
-    dev.write(0, zeros);
+    dev.write(0, zeros, tag_of(Cause.FORMAT));
     const heads: HeadState[] = Array.from({ length: HEAD_COUNT }, () => ({ seg: -1, off: 0 }));
     const cp0: Checkpoint = {
       fsid: uuid.readUInt32LE(0), seq: 0, slot: g.cpSlots - 1, flags: 0, timeMs: 0, rootNid: 0, nextIno: 2, nextNid: 1,
       inodes: 0, validBlocks: 0, redoStart: 0, heads, dir: new Array(g.dirBlocks).fill(0), journal: [], journalAddrs: [],
       stats: { segmentsCleaned: 0, blocksMoved: 0, blocksRecycled: 0, checkpoints: 0 }, tree: 0, boot: { ...BOOT_NONE },
+      writes: format_writes(g),
     };
     const report: MountReport = { seq: 0, skipped: [], clean: true, groups: 0, records: 0, redoStop: 'new filesystem', boot: BOOT_REPORT_NEW };
     const v = new Volume(dev, sb, cp0, { clock }, report);
     v.root = v.tree.create_empty();
     init(v);
     // two checkpoints, so that even a new filesystem has one to fall back to
-    v.checkpoint(true);
-    v.checkpoint(true);
-    dev.write(0, Buffer.concat([sb_encode(sb, 0), sb_encode(sb, 1)]));
+    v.checkpoint(true, Trigger.MKFS);
+    v.checkpoint(true, Trigger.MKFS);
+    dev.write(0, Buffer.concat([sb_encode(sb, 0), sb_encode(sb, 1)]), tag_of(Cause.FORMAT));
     dev.flush();
     return sb;
   }
@@ -422,7 +440,7 @@ export class Volume {
       // leaves everything as it was, and the next mount chooses again the same way.
       if (!v.readOnly) {
         v.boot = pick.next;
-        v.checkpoint(false);
+        v.checkpoint(false, Trigger.MOUNT);
       }
       return v;
     }
@@ -745,7 +763,7 @@ export class Volume {
       const ik = key(ino, RecKind.INODE, 0);
       const inode = this.decode(ik, this.get(ik)!, inode_decode);
       const idxs = [...m.keys()].sort((a, b) => a - b);
-      const placed = this.data_write(Head.WARM_DATA, idxs.map((i) => m.get(i)!));
+      const placed = this.data_write(Head.WARM_DATA, idxs.map((i) => m.get(i)!), { cause: Cause.RECOVERY, ino });
       idxs.forEach((idx, j) => {
         const mk = key(ino, RecKind.MAP, Math.floor(idx / MAP_SLOTS));
         const old = this.get(mk);
@@ -948,7 +966,7 @@ export class Volume {
    * Writes data blocks to the log head `head` (consecutive addresses go out as one request) and
    * returns where each went and its CRC32C. The caller records them in MAP records.
    */
-  data_write(head: Head, blocks: Buffer[]): { addr: number; csum: number }[] {
+  data_write(head: Head, blocks: Buffer[], tag: WriteTag): { addr: number; csum: number }[] {
     this.writable();
     const out: { addr: number; csum: number }[] = [];
     let k = 0;
@@ -958,7 +976,7 @@ export class Volume {
         assert(b.length === BLOCK_SIZE, () => `data block of ${b.length} bytes`);
         out.push({ addr: run.addr + j, csum: crc32c(b) });
       }
-      device_writev(this.dev, run.addr, blocks_coalesce(blocks, k, run.count));
+      device_writev(this.dev, run.addr, blocks_coalesce(blocks, k, run.count), tag);
       k += run.count;
     }
     this.stats.dataBlocksWritten += blocks.length;
@@ -1043,7 +1061,9 @@ export class Volume {
         fsid: this.fsid, epoch: this.seq, index: this.redoIndex++, addr, next,
         flags: i === blocks.length - 1 ? REDO_FLAG_GROUP_END : 0, records,
       });
-      this.dev.write(addr, buf);
+      // a block carrying patches was written for small writes of file data (and the records
+      // of the same fsync); one with records alone for changes of the tree
+      this.dev.write(addr, buf, tag_of(records.some((r) => r.op === REDO_PATCH) ? Cause.REDO_PATCH : Cause.REDO));
     });
     this.dev.flush();
     this.redoDirty.clear();
@@ -1054,9 +1074,13 @@ export class Volume {
 
   // ---- checkpoints ---------------------------------------------------------------------------
 
-  /** Writes a checkpoint: every dirty node and table block, then the next slot of the ring. */
-  checkpoint(clean: boolean): void {
+  /**
+   * Writes a checkpoint: every dirty node and table block, then the next slot of the ring.
+   * `trigger` says what called for it (counted in stats and carried by the header's write tag).
+   */
+  checkpoint(clean: boolean, trigger: Trigger): void {
     this.writable();
+    this.stats.checkpointsBy[trigger]!++;
     this.onDurable('begin', 'checkpoint');
     this.beforeCheckpoint?.();
     const newSeq = this.seq + 1;
@@ -1073,11 +1097,12 @@ export class Volume {
       rootNid: this.main_root(), nextIno: this.nextIno, nextNid: this.nat.cursor_hint, inodes: this.inodes,
       validBlocks: this.log.validBlocks, redoStart, heads: this.log.heads.map((h) => ({ ...h })), dir: this.cpDir.slice(),
       journal: assigned.entries, journalAddrs: assigned.journalAddrs, stats: { ...this.totals }, tree: this.treeIndex, boot: { ...this.boot },
+      writes: this.writes_with_header(trigger),
     };
     const enc = cp_encode(cp);
     this.tables_write(newSeq, assigned.written, assigned.dirs, enc.journal.map((buf, i) => ({ addr: assigned.journalAddrs[i]!, buf })));
     this.dev.flush();
-    this.dev.write(cp_slot_addr(slot), enc.header);
+    this.dev.write(cp_slot_addr(slot), enc.header, { cause: Cause.CHECKPOINT, detail: trigger });
     this.dev.flush();
     this.journalAddrs = assigned.journalAddrs;
     this.seq = newSeq;
@@ -1187,7 +1212,7 @@ export class Volume {
 
   /** Encodes and writes the table and directory blocks tables_assign gave addresses to. */
   private tables_write(newSeq: number, written: Set<number>, dirAssigned: Set<number>, journal: { addr: number; buf: Buffer }[]): void {
-    const out: { addr: number; buf: Buffer }[] = [...journal];
+    const out: { addr: number; buf: Buffer; cause: Cause }[] = journal.map((j) => ({ ...j, cause: Cause.JOURNAL }));
     for (let t = 0; t < TABLE_COUNT; t++) {
       const mt = this.tables[t]!;
       for (const bi of [...mt.dirty.keys()]) {
@@ -1196,23 +1221,34 @@ export class Volume {
         mt.dirty.delete(bi);
         const a = this.dir[gi]!;
         if (a === 0) continue;
-        out.push({ addr: a, buf: table_block_encode(mt.geom, { fsid: this.fsid, table: t, index: bi, addr: a, seq: newSeq }, mt.bytes) });
+        out.push({ addr: a, buf: table_block_encode(mt.geom, { fsid: this.fsid, table: t, index: bi, addr: a, seq: newSeq }, mt.bytes), cause: (Cause.NAT + t) as Cause });
       }
     }
     const dirsTouched = new Set<number>(dirAssigned);
     for (const di of dirsTouched) {
       const a = this.cpDir[di]!;
-      if (a !== 0) out.push({ addr: a, buf: dir_block_encode(this.fsid, di, a, newSeq, this.dir) });
+      if (a !== 0) out.push({ addr: a, buf: dir_block_encode(this.fsid, di, a, newSeq, this.dir), cause: Cause.TABLE_DIR });
     }
     out.sort((x, y) => x.addr - y.addr);
     for (let i = 0; i < out.length;) {
       let j = i + 1;
-      while (j < out.length && out[j]!.addr === out[j - 1]!.addr + 1) j++;
+      // one request per run of consecutive blocks of one cause
+      while (j < out.length && out[j]!.addr === out[j - 1]!.addr + 1 && out[j]!.cause === out[i]!.cause) j++;
       const run = out.slice(i, j);
-      this.dev.write(run[0]!.addr, run.length === 1 ? run[0]!.buf : Buffer.concat(run.map((r) => r.buf)));
+      this.dev.write(run[0]!.addr, run.length === 1 ? run[0]!.buf : Buffer.concat(run.map((r) => r.buf)), tag_of(run[0]!.cause));
       i = j;
     }
     this.stats.tableBlocksWritten += out.length;
+  }
+
+  /** The write counts as they will be once this checkpoint's header is written too. */
+  private writes_with_header(trigger: Trigger): WriteCounts {
+    const w = this.dev.counts;
+    const out = { blocks: w.blocks.slice(), requests: w.requests.slice(), checkpoints: w.checkpoints.slice() };
+    out.blocks[Cause.CHECKPOINT]!++;
+    out.requests[Cause.CHECKPOINT]!++;
+    out.checkpoints[trigger]!++;
+    return out;
   }
 
   /**
@@ -1221,7 +1257,7 @@ export class Volume {
    */
   close(checkpoint = !this.readOnly): void {
     if (this.closed) return;
-    if (checkpoint) this.checkpoint(true);
+    if (checkpoint) this.checkpoint(true, Trigger.UNMOUNT);
     this.closed = true;
   }
 

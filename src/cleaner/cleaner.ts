@@ -11,6 +11,7 @@
 // what the checkpoint itself will write; a block is moved only if the live tree (or the NAT, or
 // the table directory) still points at it, and every pointer to it is updated.
 
+import { Cause, tag_of, Trigger } from '../device/cause.js';
 import type { Volume } from '../checkpoint/volume.js';
 import { MAP_SLOTS } from '../format/records.js';
 import { DIR_PER_BLOCK } from '../format/geometry.js';
@@ -135,10 +136,10 @@ export class Cleaner {
       // recycling). Write one when that is needed, or when it gives back well over its cost —
       // never just because something is pending, or every operation would checkpoint.
       const back = log.freedThisEpoch;
-      if (free >= need && back > 0 && (!fits(false) || back >= 2 * need + blocks)) { this.checkpoint(); continue; }
+      if (free >= need && back > 0 && (!fits(false) || back >= 2 * need + blocks)) { this.checkpoint(Trigger.SPACE); continue; }
       if (this.round(blocks + growth + headroom) > 0) continue;
       // nothing to clean: a checkpoint still turns dirty nodes into written ones
-      if (v.nodes.dirtyCount > 0 && free >= need && !fits(false)) { this.checkpoint(); continue; }
+      if (v.nodes.dirtyCount > 0 && free >= need && !fits(false)) { this.checkpoint(Trigger.SPACE); continue; }
       break;
     }
     if (fits(mode === 'user')) return;
@@ -150,8 +151,8 @@ export class Cleaner {
     this.prepare(blocks, this.growth_of(Math.ceil(blocks / MAP_SLOTS) + 2), 'system', true);
   }
 
-  private checkpoint(): void {
-    this.vol.checkpoint(false);
+  private checkpoint(trigger: Trigger): void {
+    this.vol.checkpoint(false, trigger);
     this.stats.checkpoints++;
   }
 
@@ -203,7 +204,7 @@ export class Cleaner {
     if (cleaned === 0) return 0;
     // the victims become PREFREE now and free at the next checkpoint; those of the previous
     // round become free with this one
-    this.checkpoint();
+    this.checkpoint(Trigger.CLEANER);
     this.stats.segmentsCleaned += cleaned;
     return cleaned;
   }
@@ -310,7 +311,7 @@ export class Cleaner {
       n++;
     }
     if (n) {
-      this.checkpoint();
+      this.checkpoint(Trigger.CLEANER);
       this.stats.segmentsCleaned += n;
     }
     return n;
@@ -384,7 +385,8 @@ export class Cleaner {
     const v = this.vol;
     v.moveGen++;
     const bufs = items.map((it) => v.dev.read(it.addr));
-    const placed = v.data_write(Head.COLD_DATA, bufs);
+    // wear levelling puts cold data on worn segments; the cleaner's own moves do not
+    const placed = v.data_write(Head.COLD_DATA, bufs, tag_of(v.log.coldOnWorn ? Cause.WEAR_LEVEL : Cause.CLEANER_DATA));
     // group by map record so each record is rewritten once
     const byChunk = new Map<string, { ino: number; chunk: number; moves: { slot: number; from: number; to: number; birth: number }[] }>();
     items.forEach((it, i) => {

@@ -15,19 +15,44 @@ import { snapshots_held } from '../snap/usage.js';
 import { WEAR_SPREAD } from '../cleaner/cleaner.js';
 import { SNAP_FLAG_WRITABLE } from '../format/snapshot.js';
 import { tree_name } from '../snap/default.js';
+import { CAUSE_NAMES, TRIGGER_NAMES } from '../device/cause.js';
+import type { WriteCounts } from '../device/counted.js';
 
 const HELP = `usage: cowlog info [--json] [--wear FILE] DEVICE
 
 Describes the cowlog filesystem on DEVICE without changing it: geometry, the newest checkpoint
 (and whether the last unmount was clean), space (and what snapshots hold), the default tree and
-a trial boot (or a trial that fell back), a histogram of segment utilisation, the log
-heads, how often segments have been written (wear), and the per-block wear recorded in the wear
-file kept beside the device (see docs/WEARFILE.md), if there is one.
+a trial boot (or a trial that fell back), what was written since mkfs and why (blocks by cause:
+file data, fsync redo, B+tree nodes, each table, checkpoints, cleaner and wear-levelling moves;
+checkpoints by what triggered them), a histogram of segment utilisation, the log heads, how
+often segments have been written (wear), and the per-block wear recorded in the wear file kept
+beside the device (see docs/WEARFILE.md), if there is one.
 
 options:
   --json       print the same as one JSON object
   --wear FILE  the wear file to summarise (default: beside the image, or
                /var/lib/cowlog/wear/<device>.wear for a block device)`;
+
+/** The engine's write counts (cause.ts) by name, the causes and triggers with none left out. */
+function writes_info(w: WriteCounts): { blocks: number; requests: number; byCause: Record<string, { blocks: number; requests: number }>; checkpointsBy: Record<string, number> } {
+  const byCause: Record<string, { blocks: number; requests: number }> = {};
+  let blocks = 0, requests = 0;
+  w.blocks.forEach((b, c) => {
+    if (b === 0 && w.requests[c] === 0) return;
+    byCause[CAUSE_NAMES[c]!] = { blocks: b, requests: w.requests[c]! };
+    blocks += b;
+    requests += w.requests[c]!;
+  });
+  const checkpointsBy: Record<string, number> = {};
+  w.checkpoints.forEach((n, k) => { if (n > 0) checkpointsBy[TRIGGER_NAMES[k]!] = n; });
+  return { blocks, requests, byCause, checkpointsBy };
+}
+
+/** "data 61 %, node 20 %, ..." largest first. */
+function shares(by: Record<string, { blocks: number }>, total: number): string {
+  return Object.entries(by).sort((x, y) => y[1].blocks - x[1].blocks)
+    .map(([k, c]) => `${k} ${total ? ((100 * c.blocks) / total).toFixed(c.blocks * 1000 < total ? 2 : 1) : '0'} %`).join(', ');
+}
 
 export const cmd_info: Command = {
   name: 'info',
@@ -83,6 +108,7 @@ export const cmd_info: Command = {
         heads: log.heads.map((h, i) => ({ head: HEAD_NAMES[i], segment: h.seg, offset: h.off })),
         segmentWrites: { min: wMin, mean: wSum / g.segCount, max: wMax, spread: wSum ? wMax / (wSum / g.segCount) : 0, range: wMax - wMin, levelBound: WEAR_SPREAD },
         sinceMkfs: { ...v.totals },
+        writes: writes_info(v.dev.counts),
         snapshots: (() => {
           const list = v.snaps.list();
           const held = snapshots_held(v);
@@ -117,6 +143,8 @@ export const cmd_info: Command = {
         'utilisation of segments in use:',
         ...hist.map((n, i) => `  ${(i === 10 ? '100%' : `${i * 10}-${i * 10 + 9}%`).padStart(7)}  ${String(n).padStart(6)}  ${'#'.repeat(Math.round((60 * n) / Math.max(1, inuse)))}`),
         `log heads   ${log.heads.map((h, i) => `${HEAD_NAMES[i]} ${h.seg < 0 ? '-' : `${h.seg}+${h.off}`}`).join(', ')}`,
+        `writes      since mkfs: ${bytes_human(info.writes.blocks * BLOCK_SIZE)} in ${info.writes.requests} requests: ${shares(info.writes.byCause, info.writes.blocks)}`,
+        `checkpoints since mkfs: ${Object.values(info.writes.checkpointsBy).reduce((x, y) => x + y, 0)}: ${Object.entries(info.writes.checkpointsBy).sort((x, y) => y[1] - x[1]).map(([k, n]) => `${k} ${n}`).join(', ')}`,
         `cleaner     since mkfs: ${v.totals.segmentsCleaned} segments cleaned, ${v.totals.blocksMoved} blocks moved, ${v.totals.blocksRecycled} blocks written into holes of dirty segments; ${v.totals.checkpoints} checkpoints`,
         `segment wear  times each segment was written: min ${wMin}, mean ${(wSum / g.segCount).toFixed(2)}, max ${wMax}; max − min ${wMax - wMin} (static wear levelling acts beyond ${WEAR_SPREAD})`,
         wear

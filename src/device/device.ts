@@ -8,6 +8,8 @@
 //   durable until flush() returns (a power cut may lose, keep, reorder or tear unflushed writes).
 // - Errors from the medium surface as FsError('EIO', ...) naming the block address.
 
+import type { WriteTag } from './cause.js';
+
 export const BLOCK_SIZE = 4096;
 export const BLOCK_SHIFT = 12;
 
@@ -18,14 +20,17 @@ export interface BlockDevice {
   readonly name: string;
   /** Reads `count` blocks starting at `addr` into a new buffer of count*4096 bytes. */
   read(addr: number, count?: number): Buffer;
-  /** Writes data (a whole number of blocks) at `addr` as one request. */
-  write(addr: number, data: Uint8Array): void;
+  /**
+   * Writes data (a whole number of blocks) at `addr` as one request. `tag` says why (cause.ts):
+   * devices that count writes count it by cause; the others ignore it.
+   */
+  write(addr: number, data: Uint8Array, tag?: WriteTag): void;
   /**
    * Optional: writes the concatenation of `parts` (each a whole number of blocks) at `addr` as
    * ONE request, exactly as write() of the joined bytes would, without joining them in memory
    * (pages of the page cache written as one run). Callers go through device_writev().
    */
-  writev?(addr: number, parts: readonly Uint8Array[]): void;
+  writev?(addr: number, parts: readonly Uint8Array[], tag?: WriteTag): void;
   /** Makes every write issued so far durable (fdatasync for files and block devices). */
   flush(): void;
   /** Tells the medium the blocks no longer hold data (may be a no-op). */
@@ -43,10 +48,10 @@ export function request_check(dev: { blockCount: number; name: string }, addr: n
 
 /** Writes `parts` at `addr` as one request: the device's writev when it has one, else one write
  *  of the joined bytes (a single part is written as it is). */
-export function device_writev(dev: BlockDevice, addr: number, parts: readonly Uint8Array[]): void {
-  if (parts.length === 1) dev.write(addr, parts[0]!);
-  else if (dev.writev) dev.writev(addr, parts);
-  else dev.write(addr, Buffer.concat(parts));
+export function device_writev(dev: BlockDevice, addr: number, parts: readonly Uint8Array[], tag?: WriteTag): void {
+  if (parts.length === 1) dev.write(addr, parts[0]!, tag);
+  else if (dev.writev) dev.writev(addr, parts, tag);
+  else dev.write(addr, Buffer.concat(parts), tag);
 }
 
 /**

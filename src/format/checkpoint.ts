@@ -16,6 +16,8 @@ import { block_new, block_seal, block_verify, CRC_OFFSET, log_header_verify, log
 import { CP_DIR_MAX, CP_JOURNAL_BLOCKS, FORMAT_VERSION, TABLE_COUNT, TABLE_ENTRY_BYTES } from './geometry.js';
 import { boot_decode, boot_encode } from './boot.js';
 import type { BootState } from './boot.js';
+import type { WriteCounts } from '../device/counted.js';
+import { CAUSE_COUNT, TRIGGER_COUNT } from '../device/cause.js';
 
 export const CP_MAGIC = magic_of('CLCP');
 export const JOURNAL_MAGIC = magic_of('CLJN');
@@ -28,6 +30,13 @@ const STATS_AT = 160;
 const TREE_AT = 192;
 const BOOT_AT = 196;
 const DIR_AT = 256;
+/**
+ * Write counts since mkfs, at the end of the header (the directory list grows towards them):
+ * blocks u64[CP_CAUSE_SLOTS], requests u64[CP_CAUSE_SLOTS], checkpoints u64[CP_TRIGGER_SLOTS].
+ */
+const COUNTS_AT = 3576;
+export const CP_CAUSE_SLOTS = 24;
+export const CP_TRIGGER_SLOTS = 16;
 export const JOURNAL_HEADER_BYTES = 32;
 export const JOURNAL_BODY_BYTES = BLOCK_SIZE - JOURNAL_HEADER_BYTES - 4;
 
@@ -77,6 +86,12 @@ export interface Checkpoint {
   tree: number;
   /** the default tree and a trial boot (format/boot.ts): changes only with a checkpoint */
   boot: BootState;
+  /**
+   * Blocks and requests written since mkfs by cause, and checkpoints by trigger (cause.ts), as
+   * of this checkpoint — its own header write included. Writes made after the last checkpoint
+   * before a crash are not in any.
+   */
+  writes: WriteCounts;
 }
 
 export function journal_entry_bytes(table: number): number {
@@ -171,6 +186,12 @@ export function cp_encode(cp: Checkpoint): { header: Buffer; journal: Buffer[] }
   v.setUint32(TREE_AT, cp.tree, true);
   boot_encode(v, BOOT_AT, cp.boot);
   for (let i = 0; i < cp.dir.length; i++) v.setUint32(DIR_AT + i * 4, cp.dir[i]!, true);
+  if (cp.writes.blocks.length > CP_CAUSE_SLOTS || cp.writes.requests.length > CP_CAUSE_SLOTS || cp.writes.checkpoints.length > CP_TRIGGER_SLOTS) {
+    throw new RangeError(`checkpoint: write counts of ${cp.writes.blocks.length} causes and ${cp.writes.checkpoints.length} triggers`);
+  }
+  cp.writes.blocks.forEach((n, i) => u64_set(v, COUNTS_AT + i * 8, n));
+  cp.writes.requests.forEach((n, i) => u64_set(v, COUNTS_AT + CP_CAUSE_SLOTS * 8 + i * 8, n));
+  cp.writes.checkpoints.forEach((n, i) => u64_set(v, COUNTS_AT + 2 * CP_CAUSE_SLOTS * 8 + i * 8, n));
   block_seal(h);
   return { header: h, journal };
 }
@@ -225,6 +246,11 @@ export function cp_header_decode(buf: Uint8Array, addr: number, fsid: number): C
     },
     tree: v.getUint32(TREE_AT, true),
     boot: boot_decode(v, BOOT_AT, addr),
+    writes: {
+      blocks: Array.from({ length: CAUSE_COUNT }, (_x, i) => u64_get(v, COUNTS_AT + i * 8)),
+      requests: Array.from({ length: CAUSE_COUNT }, (_x, i) => u64_get(v, COUNTS_AT + CP_CAUSE_SLOTS * 8 + i * 8)),
+      checkpoints: Array.from({ length: TRIGGER_COUNT }, (_x, i) => u64_get(v, COUNTS_AT + 2 * CP_CAUSE_SLOTS * 8 + i * 8)),
+    },
     journalEntries: v.getUint32(52, true),
     journalCrcs,
   };

@@ -15,6 +15,7 @@
 // a block-mapped file has no map slot at or beyond ceil(size / 4096) blocks; the bytes of a
 // mapped block beyond the end of the file are zero; rec.blocks counts the mapped slots.
 
+import { Cause } from '../device/cause.js';
 import { BLOCK_SIZE } from '../device/device.js';
 import type { Clock } from '../checkpoint/clock.js';
 import type { Patch, Volume } from '../checkpoint/volume.js';
@@ -218,7 +219,7 @@ function inline_to_blocks(ctx: DataCtx, m: InodeMem): void {
     ctx.cleaner.ensure(1);
     const page = Buffer.alloc(BLOCK_SIZE);
     data.copy(page);
-    const [placed] = vol.data_write(Head.WARM_DATA, [page]);
+    const [placed] = vol.data_write(Head.WARM_DATA, [page], { cause: Cause.DATA, ino: m.ino });
     const mc = map_new();
     mc.addr[0] = placed!.addr;
     mc.csum[0] = placed!.csum;
@@ -348,7 +349,7 @@ export function file_flush(ctx: DataCtx, m: InodeMem, prepare = true, keep?: Rea
   const placedCsum = new Array<number>(idxs.length);
   for (const [group, head] of [[hot, Head.HOT_DATA], [warm, Head.WARM_DATA]] as const) {
     if (group.length === 0) continue;
-    const res = vol.data_write(head, group.map((j) => m.pages.get(idxs[j]!)!));
+    const res = vol.data_write(head, group.map((j) => m.pages.get(idxs[j]!)!), { cause: Cause.DATA, ino: m.ino });
     for (let q = 0; q < group.length; q++) {
       placedAddr[group[q]!] = res[q]!.addr;
       placedCsum[group[q]!] = res[q]!.csum;
@@ -450,7 +451,7 @@ export function file_truncate(ctx: DataCtx, m: InodeMem, size: number): void {
       if (addr !== 0) {
         const b = vol.data_read(addr, csum, m.ino, idx);
         b.fill(0, tail);
-        const [p] = vol.data_write(Head.HOT_DATA, [b]);
+        const [p] = vol.data_write(Head.HOT_DATA, [b], { cause: Cause.DATA, ino: m.ino });
         const c = Math.floor(idx / MAP_SLOTS);
         const mc = map_get(vol, m.ino, c)!;
         mc.addr[idx % MAP_SLOTS] = p!.addr;

@@ -13,6 +13,7 @@
 
 import type { BlockDevice } from '../device/device.js';
 import { BLOCK_SIZE } from '../device/device.js';
+import { Cause, tag_of, Trigger } from '../device/cause.js';
 import { Volume } from '../checkpoint/volume.js';
 import type { MkfsOptions, VolumeOptions } from '../checkpoint/volume.js';
 import { clock_wall, timespec_ms } from '../checkpoint/clock.js';
@@ -247,13 +248,13 @@ export class FileSystem {
       this.op_begin();
       this.flush_all();
       this.cleaner.prepare(0, 0);
-      this.vol.checkpoint(true);
+      this.vol.checkpoint(true, Trigger.REMOUNT);
       this.lastCheckpointMs = timespec_ms(this.clock());
       this.changedSinceCheckpoint = false;
       this.frozen = true;
     } else {
       this.frozen = false;
-      this.checkpoint_now();
+      this.checkpoint_now(Trigger.REMOUNT);
     }
   }
 
@@ -290,17 +291,17 @@ export class FileSystem {
 
   // ---- durability -----------------------------------------------------------------------------
 
-  /** Makes everything durable with a checkpoint (sync(2), syncfs). */
-  sync(): void {
+  /** Makes everything durable with a checkpoint (sync(2), syncfs; the commit timer). */
+  sync(trigger: Trigger = Trigger.SYNC): void {
     if (this.frozen) return;
     this.op_begin();
     this.flush_all();
-    this.checkpoint_now();
+    this.checkpoint_now(trigger);
   }
 
-  private checkpoint_now(): void {
+  private checkpoint_now(trigger: Trigger): void {
     this.cleaner.prepare(0, 0);
-    this.vol.checkpoint(false);
+    this.vol.checkpoint(false, trigger);
     this.lastCheckpointMs = timespec_ms(this.clock());
     this.changedSinceCheckpoint = false;
   }
@@ -315,7 +316,7 @@ export class FileSystem {
     const m = this.icache.get(ino);
     const patches = file_fsync(this.ctx, m);
     if (this.vol.redo_pending_keys > this.redoKeysMax) {
-      this.checkpoint_now();
+      this.checkpoint_now(Trigger.FSYNC);
       return;
     }
     let bytes = 0;
@@ -330,7 +331,7 @@ export class FileSystem {
    */
   tick(nowMs = timespec_ms(this.clock())): void {
     if (this.readOnly || this.unmounted) return;
-    if (this.changedSinceCheckpoint && nowMs - this.lastCheckpointMs >= this.intervalMs) this.sync();
+    if (this.changedSinceCheckpoint && nowMs - this.lastCheckpointMs >= this.intervalMs) this.sync(Trigger.TIMER);
     if (nowMs - this.lastOpMs >= this.idleMs) {
       if (this.cleaner.background() > 0) this.lastCheckpointMs = nowMs;
     }
@@ -361,7 +362,7 @@ export class FileSystem {
         file_flush(this.ctx, m);
       }
     }
-    if (this.vol.nodes.dirtyCount > this.dirtyNodesMax) this.checkpoint_now();
+    if (this.vol.nodes.dirtyCount > this.dirtyNodesMax) this.checkpoint_now(Trigger.DIRTY_NODES);
   }
 
   private writable(): void {
@@ -464,7 +465,7 @@ export class FileSystem {
       this.icache_reset();
       this.orphans_free();
     }
-    if (out.some((r) => r.ok)) this.checkpoint_now();
+    if (out.some((r) => r.ok)) this.checkpoint_now(Trigger.SNAPSHOT);
     return out;
   }
 
@@ -675,7 +676,7 @@ export class FileSystem {
       this.cleaner.ensure(1);
       const page = Buffer.alloc(BLOCK_SIZE);
       t.copy(page);
-      block = this.vol.data_write(Head.WARM_DATA, [page])[0]!;
+      block = this.vol.data_write(Head.WARM_DATA, [page], tag_of(Cause.DATA))[0]!;
     }
     const now = this.clock();
     const ino = this.ino_alloc();

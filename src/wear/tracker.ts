@@ -15,15 +15,20 @@
 // - Timeline times are non-decreasing nanoseconds since the start of the run; a tracker that
 //   continues an earlier record starts its clock where that record ended (its last entry, or
 //   its runMs if later).
+// - Every counted request is counted under exactly one cause (its WriteTag's, Cause.UNKNOWN when
+//   untagged): the causes' requests, blocks and bytes sum to writeRequests, the blocks written
+//   and hostBytes, exactly. A checkpoint header's write also counts its trigger.
 
 import fs from 'node:fs';
 import path from 'node:path';
 import { BLOCK_SIZE, device_writev } from '../device/device.js';
 import type { BlockDevice } from '../device/device.js';
+import { Cause, CAUSE_COUNT, CAUSE_NAMES, TRIGGER_COUNT, TRIGGER_NAMES } from '../device/cause.js';
+import type { WriteTag } from '../device/cause.js';
 import { FsError } from '../util/errors.js';
 import { assert } from '../util/assert.js';
 import { wear_decode, wear_encode } from './wearfile.js';
-import type { WearMeta, WearRecord } from './wearfile.js';
+import type { CauseTotals, WearMeta, WearRecord } from './wearfile.js';
 
 /** Default cap on timeline entries: 16 Mi entries, 384 MiB once saved. */
 export const TIMELINE_MAX_DEFAULT = 16 * 1024 * 1024;
@@ -53,6 +58,17 @@ export class WearTracker implements BlockDevice {
   hostBytes = 0;
   /** true once the timeline reached timelineMax and stopped recording */
   truncated = false;
+  /** per Cause: requests, blocks and bytes written (exact, whatever the timeline holds) */
+  readonly causeRequests = new Float64Array(CAUSE_COUNT);
+  readonly causeBlocks = new Float64Array(CAUSE_COUNT);
+  readonly causeBytes = new Float64Array(CAUSE_COUNT);
+  /** checkpoint headers written, per Trigger */
+  readonly checkpoints = new Float64Array(TRIGGER_COUNT);
+  /**
+   * The process a write for inode `ino` is made on behalf of (the last one that dirtied the
+   * file), when somebody knows: a mount sets it. 0: not known.
+   */
+  pidOf: ((ino: number) => number) | null = null;
 
   private readonly clock: () => bigint;
   private t0: bigint;
@@ -66,6 +82,9 @@ export class WearTracker implements BlockDevice {
   private offset: Float64Array;
   private length: Uint32Array;
   private flags: Uint32Array;
+  private cause: Uint8Array;
+  private ino: Uint32Array;
+  private pid: Uint32Array;
   private baseMeta: Partial<WearMeta> = {};
 
   constructor(inner: BlockDevice, opts: WearTrackerOptions = {}) {
@@ -83,6 +102,9 @@ export class WearTracker implements BlockDevice {
     this.offset = new Float64Array(cap);
     this.length = new Uint32Array(cap);
     this.flags = new Uint32Array(cap);
+    this.cause = new Uint8Array(cap);
+    this.ino = new Uint32Array(cap);
+    this.pid = new Uint32Array(cap);
   }
 
   /** Per-block write counts (live view: do not modify). */
@@ -99,27 +121,33 @@ export class WearTracker implements BlockDevice {
     return this.inner.read(addr, count);
   }
 
-  write(addr: number, data: Uint8Array): void {
-    this.inner.write(addr, data);
+  write(addr: number, data: Uint8Array, tag?: WriteTag): void {
+    this.inner.write(addr, data, tag);
     // The device below validated the request: addr and the block count are in range.
-    const count = data.length / BLOCK_SIZE;
-    const counts = this.countsArr;
-    for (let b = addr; b < addr + count; b++) if (counts[b]! !== COUNT_MAX) counts[b]!++;
-    this.writeRequests++;
-    this.hostBytes += data.length;
-    this.timeline_add(addr * BLOCK_SIZE, data.length);
+    this.counted(addr, data.length, tag);
   }
 
-  writev(addr: number, parts: readonly Uint8Array[]): void {
-    device_writev(this.inner, addr, parts);
+  writev(addr: number, parts: readonly Uint8Array[], tag?: WriteTag): void {
+    device_writev(this.inner, addr, parts, tag);
     let bytes = 0;
     for (const p of parts) bytes += p.length;
+    this.counted(addr, bytes, tag);
+  }
+
+  /** Counts a completed write request of `bytes` at block `addr`. */
+  private counted(addr: number, bytes: number, tag: WriteTag | undefined): void {
     const count = bytes / BLOCK_SIZE;
     const counts = this.countsArr;
     for (let b = addr; b < addr + count; b++) if (counts[b]! !== COUNT_MAX) counts[b]!++;
     this.writeRequests++;
     this.hostBytes += bytes;
-    this.timeline_add(addr * BLOCK_SIZE, bytes);
+    const c = tag?.cause ?? Cause.UNKNOWN;
+    this.causeRequests[c]!++;
+    this.causeBlocks[c]! += count;
+    this.causeBytes[c]! += bytes;
+    if (c === Cause.CHECKPOINT && tag?.detail !== undefined) this.checkpoints[tag.detail]!++;
+    const ino = tag?.ino ?? 0;
+    this.timeline_add(addr * BLOCK_SIZE, bytes, c, ino, ino !== 0 && this.pidOf !== null ? this.pidOf(ino) : 0);
   }
 
   flush(): void {
@@ -147,6 +175,18 @@ export class WearTracker implements BlockDevice {
     }
     this.countsArr.set(rec.counts);
     this.hostBytes = Number(rec.bytes);
+    // the causes go on from the record's; a record without them (version 1) counts as unknown
+    const causes = rec.meta.causes ?? { unknown: { requests: rec.timeNs.length, blocks: rec.counts.reduce((a, b) => a + b, 0), bytes: Number(rec.bytes) } };
+    for (const [name, t] of Object.entries(causes)) {
+      const c = Math.max(0, CAUSE_NAMES.indexOf(name));
+      this.causeRequests[c]! += t.requests;
+      this.causeBlocks[c]! += t.blocks;
+      this.causeBytes[c]! += t.bytes;
+    }
+    for (const [name, n] of Object.entries(rec.meta.checkpoints ?? {})) {
+      const k = TRIGGER_NAMES.indexOf(name);
+      if (k >= 0 && Number.isSafeInteger(n)) this.checkpoints[k]! += n;
+    }
     const flushes = rec.meta['flushes'];
     this.flushes = typeof flushes === 'number' && Number.isSafeInteger(flushes) && flushes >= 0 ? flushes : 0;
     const m = rec.timeNs.length;
@@ -159,6 +199,9 @@ export class WearTracker implements BlockDevice {
       this.offset[i] = Number(rec.offset[i]!);
       this.length[i] = rec.length[i]!;
       this.flags[i] = rec.flags[i]!;
+      this.cause[i] = rec.cause?.[i] ?? 0;
+      this.ino[i] = rec.ino?.[i] ?? 0;
+      this.pid[i] = rec.pid?.[i] ?? 0;
     }
     this.n = keep;
     const lastNs = m > 0 ? Number(rec.timeNs[m - 1]!) : 0;
@@ -177,8 +220,14 @@ export class WearTracker implements BlockDevice {
       timeNs[i] = BigInt(this.timeNs[i]!);
       offset[i] = BigInt(this.offset[i]!);
     }
+    const causes: Record<string, CauseTotals> = {};
+    for (let c = 0; c < CAUSE_COUNT; c++) {
+      if (this.causeRequests[c]! > 0) causes[CAUSE_NAMES[c]!] = { requests: this.causeRequests[c]!, blocks: this.causeBlocks[c]!, bytes: this.causeBytes[c]! };
+    }
+    const checkpoints: Record<string, number> = {};
+    for (let k = 0; k < TRIGGER_COUNT; k++) if (this.checkpoints[k]! > 0) checkpoints[TRIGGER_NAMES[k]!] = this.checkpoints[k]!;
     return {
-      meta: { ...this.baseMeta, device: this.name, deviceBytes: this.blockCount * BLOCK_SIZE, ...meta, flushes: this.flushes },
+      meta: { ...this.baseMeta, device: this.name, deviceBytes: this.blockCount * BLOCK_SIZE, ...meta, flushes: this.flushes, causes, checkpoints },
       blockSize: BLOCK_SIZE,
       counts: this.countsArr.slice(),
       bytes: BigInt(this.hostBytes),
@@ -187,6 +236,9 @@ export class WearTracker implements BlockDevice {
       offset,
       length: this.length.slice(0, n),
       flags: this.flags.slice(0, n),
+      cause: this.cause.slice(0, n),
+      ino: this.ino.slice(0, n),
+      pid: this.pid.slice(0, n),
     };
   }
 
@@ -203,7 +255,7 @@ export class WearTracker implements BlockDevice {
     return wear_decode(fs.readFileSync(file), file);
   }
 
-  private timeline_add(offsetBytes: number, lengthBytes: number): void {
+  private timeline_add(offsetBytes: number, lengthBytes: number, cause: number, ino: number, pid: number): void {
     if (this.truncated) return;
     if (this.n === this.timelineMax) {
       this.truncated = true;
@@ -214,6 +266,9 @@ export class WearTracker implements BlockDevice {
     this.timeNs[i] = this.timeBaseNs + Number(this.clock() - this.t0);
     this.offset[i] = offsetBytes;
     this.length[i] = lengthBytes;
+    this.cause[i] = cause;
+    this.ino[i] = ino;
+    this.pid[i] = pid;
     // flags stay 0: this tracker sees flushes as calls of their own, never as flags on a write
   }
 
@@ -228,10 +283,13 @@ export class WearTracker implements BlockDevice {
     this.offset = grown(this.offset, new Float64Array(cap), this.n);
     this.length = grown(this.length, new Uint32Array(cap), this.n);
     this.flags = grown(this.flags, new Uint32Array(cap), this.n);
+    this.cause = grown(this.cause, new Uint8Array(cap), this.n);
+    this.ino = grown(this.ino, new Uint32Array(cap), this.n);
+    this.pid = grown(this.pid, new Uint32Array(cap), this.n);
   }
 }
 
-function grown<T extends Float64Array | Uint32Array>(from: T, to: T, n: number): T {
+function grown<T extends Float64Array | Uint32Array | Uint8Array>(from: T, to: T, n: number): T {
   to.set(from.subarray(0, n));
   return to;
 }

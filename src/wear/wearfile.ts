@@ -1,18 +1,27 @@
-// Codec for the wear file (docs/WEARFILE.md, version 1). Pure: no I/O.
+// Codec for the wear file (docs/WEARFILE.md, version 2; version 1 files still read). Pure: no I/O.
 //
 // Invariants checked on both sides:
 // - counts.length === blocks; timeline arrays all have `requests` entries;
 // - bytes === sum of timeline lengths unless the timeline was truncated (flag bit 0);
+// - the per-cause totals in the metadata (`causes`), when present, sum to `bytes` exactly;
 // - the trailer CRC32C covers every byte before it.
 
 import { crc32c } from '../util/crc32c.js';
 
 export const WEAR_MAGIC = Buffer.from('CLWEAR\x00\x01', 'latin1');
-export const WEAR_VERSION = 1;
+export const WEAR_VERSION = 2;
 export const WEAR_FLAG_TRUNCATED = 1n;
 export const WEAR_REQ_FLUSH = 1;
 const HEADER_BYTES = 64;
-const ENTRY_BYTES = 24;
+/** timeline entry bytes by version */
+const ENTRY_BYTES: Record<number, number> = { 1: 24, 2: 32 };
+
+/** Totals of one cause over a run (exact even when the timeline was truncated). */
+export interface CauseTotals {
+  requests: number;
+  blocks: number;
+  bytes: number;
+}
 
 export interface WearMeta {
   fs: string;
@@ -24,6 +33,10 @@ export interface WearMeta {
   startedAt?: string;
   runMs?: number;
   notes?: string;
+  /** version 2: totals by cause name (docs/WEARFILE.md), summing to `bytes` */
+  causes?: Record<string, CauseTotals>;
+  /** version 2: checkpoints written, by trigger name */
+  checkpoints?: Record<string, number>;
   [key: string]: unknown;
 }
 
@@ -40,6 +53,11 @@ export interface WearRecord {
   offset: BigUint64Array;
   length: Uint32Array;
   flags: Uint32Array;
+  /** version 2 (zeros when absent or read from version 1): per request, its Cause, the inode it
+   *  was written for and the process that made it dirty (0: not known) */
+  cause?: Uint8Array;
+  ino?: Uint32Array;
+  pid?: Uint32Array;
 }
 
 export class WearFileError extends Error {
@@ -54,14 +72,20 @@ export function wear_encode(rec: WearRecord): Buffer {
   if (rec.offset.length !== n || rec.length.length !== n || rec.flags.length !== n) {
     throw new RangeError(`wear_encode: timeline arrays differ in length (${n}, ${rec.offset.length}, ${rec.length.length}, ${rec.flags.length})`);
   }
+  for (const [name, col] of [['cause', rec.cause], ['ino', rec.ino], ['pid', rec.pid]] as const) {
+    if (col !== undefined && col.length !== n) throw new RangeError(`wear_encode: ${name} column of ${col.length} entries, timeline of ${n}`);
+  }
   if (!rec.truncated) {
     let sum = 0n;
     for (let i = 0; i < n; i++) sum += BigInt(rec.length[i]!);
     if (sum !== rec.bytes) throw new RangeError(`wear_encode: bytes ${rec.bytes} != sum of request lengths ${sum}`);
   }
+  const bad = causes_check(rec.meta, rec.bytes);
+  if (bad) throw new RangeError(`wear_encode: ${bad}`);
+  const entryBytes = ENTRY_BYTES[WEAR_VERSION]!;
   const meta = Buffer.from(JSON.stringify(rec.meta), 'utf8');
   const metaPadded = (meta.length + 7) & ~7;
-  const total = HEADER_BYTES + metaPadded + rec.counts.length * 4 + n * ENTRY_BYTES + 4;
+  const total = HEADER_BYTES + metaPadded + rec.counts.length * 4 + n * entryBytes + 4;
   const out = Buffer.alloc(total);
   const v = new DataView(out.buffer, out.byteOffset, out.byteLength);
   WEAR_MAGIC.copy(out, 0);
@@ -75,11 +99,14 @@ export function wear_encode(rec: WearRecord): Buffer {
   meta.copy(out, HEADER_BYTES);
   let p = HEADER_BYTES + metaPadded;
   for (let i = 0; i < rec.counts.length; i++, p += 4) v.setUint32(p, rec.counts[i]!, true);
-  for (let i = 0; i < n; i++, p += ENTRY_BYTES) {
+  for (let i = 0; i < n; i++, p += entryBytes) {
     v.setBigUint64(p, rec.timeNs[i]!, true);
     v.setBigUint64(p + 8, rec.offset[i]!, true);
     v.setUint32(p + 16, rec.length[i]!, true);
-    v.setUint32(p + 20, rec.flags[i]!, true);
+    v.setUint16(p + 20, rec.flags[i]!, true);
+    v.setUint8(p + 22, rec.cause?.[i] ?? 0);
+    v.setUint32(p + 24, rec.ino?.[i] ?? 0, true);
+    v.setUint32(p + 28, rec.pid?.[i] ?? 0, true);
   }
   v.setUint32(p, crc32c(out, 0, p), true);
   return out;
@@ -91,7 +118,8 @@ export function wear_decode(buf: Uint8Array, path = 'wear file'): WearRecord {
   if (!b.subarray(0, 8).equals(WEAR_MAGIC)) throw new WearFileError(path, 'bad magic');
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const version = v.getUint32(8, true);
-  if (version !== WEAR_VERSION) throw new WearFileError(path, `unsupported version ${version}`);
+  const entryBytes = ENTRY_BYTES[version];
+  if (entryBytes === undefined) throw new WearFileError(path, `unsupported version ${version} (this cowlog reads 1 and ${WEAR_VERSION})`);
   const blockSize = v.getUint32(12, true);
   const blocks = v.getUint32(16, true);
   const metaLen = v.getUint32(20, true);
@@ -99,7 +127,7 @@ export function wear_decode(buf: Uint8Array, path = 'wear file'): WearRecord {
   const bytes = v.getBigUint64(32, true);
   const flags = v.getBigUint64(40, true);
   const metaPadded = (metaLen + 7) & ~7;
-  const expect = BigInt(HEADER_BYTES + metaPadded + blocks * 4) + requests * BigInt(ENTRY_BYTES) + 4n;
+  const expect = BigInt(HEADER_BYTES + metaPadded + blocks * 4) + requests * BigInt(entryBytes) + 4n;
   if (expect !== BigInt(b.length)) throw new WearFileError(path, `length ${b.length} but header implies ${expect}`);
   const crcAt = b.length - 4;
   const crc = v.getUint32(crcAt, true);
@@ -119,15 +147,38 @@ export function wear_decode(buf: Uint8Array, path = 'wear file'): WearRecord {
   for (let i = 0; i < blocks; i++, p += 4) counts[i] = v.getUint32(p, true);
   const timeNs = new BigUint64Array(n), offset = new BigUint64Array(n);
   const length = new Uint32Array(n), rflags = new Uint32Array(n);
+  const cause = new Uint8Array(n), ino = new Uint32Array(n), pid = new Uint32Array(n);
   let sum = 0n;
-  for (let i = 0; i < n; i++, p += ENTRY_BYTES) {
+  for (let i = 0; i < n; i++, p += entryBytes) {
     timeNs[i] = v.getBigUint64(p, true);
     offset[i] = v.getBigUint64(p + 8, true);
     length[i] = v.getUint32(p + 16, true);
-    rflags[i] = v.getUint32(p + 20, true);
+    if (version === 1) {
+      rflags[i] = v.getUint32(p + 20, true);
+    } else {
+      rflags[i] = v.getUint16(p + 20, true);
+      cause[i] = v.getUint8(p + 22);
+      ino[i] = v.getUint32(p + 24, true);
+      pid[i] = v.getUint32(p + 28, true);
+    }
     sum += BigInt(length[i]!);
   }
   const truncated = (flags & WEAR_FLAG_TRUNCATED) !== 0n;
   if (!truncated && sum !== bytes) throw new WearFileError(path, `bytes ${bytes} != sum of request lengths ${sum}`);
-  return { meta, blockSize, counts, bytes, truncated, timeNs, offset, length, flags: rflags };
+  const bad = causes_check(meta, bytes);
+  if (bad) throw new WearFileError(path, bad);
+  return { meta, blockSize, counts, bytes, truncated, timeNs, offset, length, flags: rflags, cause, ino, pid };
+}
+
+/** Why the per-cause totals of `meta` are inconsistent with `bytes`, or null (none is fine). */
+function causes_check(meta: WearMeta, bytes: bigint): string | null {
+  const c = meta.causes;
+  if (c === undefined) return null;
+  if (typeof c !== 'object' || c === null || Array.isArray(c)) return "metadata 'causes' is not an object";
+  let sum = 0n;
+  for (const [name, t] of Object.entries(c)) {
+    if (typeof t !== 'object' || t === null || ![t.requests, t.blocks, t.bytes].every((x) => Number.isSafeInteger(x) && x >= 0)) return `metadata 'causes.${name}' is not {requests, blocks, bytes}`;
+    sum += BigInt(t.bytes);
+  }
+  return sum === bytes ? null : `the causes' bytes sum to ${sum}, the run wrote ${bytes}`;
 }

@@ -32,6 +32,9 @@ t.test('cowlog on its loop device: the engine\'s tracker and the kernel tracer a
   t.equal(kernel.meta.source, 'tracefs');
   t.equal(engine.bytes, kernel.bytes, 'the same host bytes');
   t.same([...engine.counts], [...kernel.counts], 'the same per-block counts');
+  const causes = engine.meta.causes ?? {};
+  t.notOk(causes['unknown'], `every request the engine made has a cause (${Object.keys(causes).join(', ')})`);
+  t.equal(Object.values(causes).reduce((a, c) => a + c.bytes, 0), Number(kernel.bytes), 'the causes sum to what the kernel saw');
   t.equal(r.hostBytes, Number(engine.bytes));
   t.ok(r.mkfsBytes > 0);
   t.same(fs.readdirSync(scratch), [], 'nothing left in scratch');

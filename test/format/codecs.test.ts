@@ -4,6 +4,7 @@
 // bit (CRC), wrong own address, wrong fsid, wrong version, lengths running past the block,
 // keys out of order. Record values are checked at their limits (VALUE_MAX, NAME_MAX, 64 slots).
 
+import { CAUSE_NAMES, TRIGGER_NAMES } from '../../src/device/cause.js';
 import t from 'tap';
 import type { Test } from 'tap';
 import { BLOCK_SIZE } from '../../src/device/device.js';
@@ -78,6 +79,7 @@ function cp_make(journal = 3): Checkpoint {
     journal: Array.from({ length: journal }, (_, i) => ({ table: i % 5, index: i * 3, data: Buffer.alloc(TABLE_ENTRY_BYTES[i % 5]!, i + 1) })),
     journalAddrs: [],
     stats: { segmentsCleaned: 2 ** 33 + 5, blocksMoved: 77, blocksRecycled: 6, checkpoints: 41 },
+    writes: { blocks: CAUSE_NAMES.map((_n, i) => 2 ** 40 + i), requests: CAUSE_NAMES.map((_n, i) => i * 3), checkpoints: TRIGGER_NAMES.map((_n, i) => i + 1) },
     tree: 3,
     boot: { defaultTree: 2, flags: BOOT_FLAG_TRIAL, trialTree: 3, trialTries: 3, trialLeft: 1 },
   };

@@ -11,6 +11,8 @@
 // Redraw the diagrams after editing a table:
 //   COWLOG_FORMAT_DIAGRAMS_UPDATE=1 npx tap dist/test/format/spec.test.js
 
+import { CAUSE_NAMES, TRIGGER_NAMES } from '../../src/device/cause.js';
+import { CP_CAUSE_SLOTS, CP_TRIGGER_SLOTS } from '../../src/format/checkpoint.js';
 import { snap_decode, snap_encode, SNAP_FLAG_USED, SNAP_FLAG_WRITABLE } from '../../src/format/snapshot.js';
 import type { SnapEntry } from '../../src/format/snapshot.js';
 import t from 'tap';
@@ -169,6 +171,7 @@ function cases_build(): Case[] {
       inodes: P.u32(), validBlocks: P.u32(), redoStart: P.u32(), heads, dir: [P.u32(), P.u32(), P.u32()], journal,
       journalAddrs: [P.u32(), P.u32()], stats: { segmentsCleaned: P.u64(), blocksMoved: P.u64(), blocksRecycled: P.u64(), checkpoints: P.u64() },
       tree: P.u32(), boot: { defaultTree: P.u32(), trialTree: P.u32(), flags: BOOT_FLAG_TRIAL, trialTries: P.u16(), trialLeft: 0 },
+      writes: { blocks: CAUSE_NAMES.map(() => P.u32() * 7), requests: CAUSE_NAMES.map(() => P.u32()), checkpoints: TRIGGER_NAMES.map(() => P.u32()) },
     };
     cp.boot.trialLeft = cp.boot.trialTries - 1;
     const { header: h, journal: jb } = cp_encode(cp);
@@ -181,6 +184,9 @@ function cases_build(): Case[] {
         journal_addr: [...cp.journalAddrs, 0, 0], journal_crc: [crc32c(jb[0]!, 0, BLOCK_SIZE - 4), crc32c(jb[1]!, 0, BLOCK_SIZE - 4), 0, 0],
         segments_cleaned: cp.stats.segmentsCleaned, blocks_moved: cp.stats.blocksMoved, blocks_recycled: cp.stats.blocksRecycled, checkpoints: cp.stats.checkpoints,
         tree: cp.tree, dir_count: cp.dir.length, heads, dir: cp.dir, crc: crc_of(h), boot: boot_obj(cp.boot),
+        write_blocks: [...cp.writes.blocks, ...new Array<number>(CP_CAUSE_SLOTS - CAUSE_NAMES.length).fill(0)],
+        write_requests: [...cp.writes.requests, ...new Array<number>(CP_CAUSE_SLOTS - CAUSE_NAMES.length).fill(0)],
+        checkpoints_by: [...cp.writes.checkpoints, ...new Array<number>(CP_TRIGGER_SLOTS - TRIGGER_NAMES.length).fill(0)],
       },
     });
     out.push({ record: 'boot-state', what: 'boot state', buf: h, base: 196, span: BOOT_BYTES, expect: boot_obj(cp.boot) });
@@ -471,6 +477,7 @@ t.test('a decoder reads exactly the documented fields', async (t) => {
     journal: [{ table: 0, index: 5, data: Buffer.alloc(12, 7) }, { table: 1, index: 9, data: Buffer.from([1, 0]) }],
     journalAddrs: [11], stats: { segmentsCleaned: 3, blocksMoved: 4, blocksRecycled: 5, checkpoints: 77 }, tree: 2,
     boot: { defaultTree: 1, flags: BOOT_FLAG_TRIAL, trialTree: 2, trialTries: 3, trialLeft: 2 },
+    writes: { blocks: CAUSE_NAMES.map((_n, i) => 100 + i), requests: CAUSE_NAMES.map((_n, i) => 50 + i), checkpoints: TRIGGER_NAMES.map((_n, i) => 5 + i) },
   };
   const { header: cph, journal: [cpj] } = cp_encode(cp);
   probes.push({ what: 'checkpoint', record: 'checkpoint', buf: cph, base: 0, span: BLOCK_SIZE, sealed: true, decode: (b) => cp_header_decode(b, 10, fsid) });
@@ -645,6 +652,8 @@ t.test('enumerations agree with the code', async (t) => {
     'checkpoint-flags': [{ value: CP_FLAG_CLEAN, name: 'CLEAN' }],
     'boot-flags': [{ value: BOOT_FLAG_TRIAL, name: 'TRIAL' }, { value: BOOT_FLAG_FELL_BACK, name: 'FELL_BACK' }],
     'redo-flags': [{ value: REDO_FLAG_GROUP_END, name: 'GROUP_END' }],
+    'write-cause': names(CAUSE_NAMES),
+    'checkpoint-trigger': names(TRIGGER_NAMES),
     'inode-flags': [{ value: INODE_FLAG_INLINE, name: 'INLINE' }],
     'dirent-type': [
       { value: dt_of(S_IFIFO), name: 'FIFO' }, { value: dt_of(S_IFCHR), name: 'CHR' }, { value: dt_of(S_IFDIR), name: 'DIR' },

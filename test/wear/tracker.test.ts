@@ -10,6 +10,7 @@ import { MemoryDevice } from '../../src/device/memory.js';
 import { device_open } from '../../src/device/file.js';
 import { BLOCK_SIZE } from '../../src/device/device.js';
 import { AssertionError } from '../../src/util/assert.js';
+import { Cause, tag_of, Trigger } from '../../src/device/cause.js';
 import { defer_make, tmpdir_make } from '../device/loop.js';
 
 const META: WearMeta = { fs: 'cowlog', source: 'cowlog-tracker' };
@@ -79,12 +80,44 @@ t.test('timeline: time since start from the injected clock, byte offset, length,
   t.equal(rec.bytes, 24576n);
   t.equal(rec.blockSize, BLOCK_SIZE);
   t.equal(rec.truncated, false);
-  t.same(rec.meta, { fs: 'cowlog', source: 'cowlog-tracker', device: 'memory', deviceBytes: 64 * BLOCK_SIZE, workload: 'unit', flushes: 1 },
-    'metadata: the device, its size, the caller\'s keys, and the flush count');
+  t.same(rec.meta, {
+    fs: 'cowlog', source: 'cowlog-tracker', device: 'memory', deviceBytes: 64 * BLOCK_SIZE, workload: 'unit', flushes: 1,
+    causes: { unknown: { requests: 3, blocks: 6, bytes: 24576 } }, checkpoints: {},
+  }, 'metadata: the device, its size, the caller\'s keys, the flush count, and totals by cause (untagged writes: unknown)');
   t.same(wt.toRecord({ ...META, device: '/dev/loop7' }).meta.device, '/dev/loop7', 'the caller may name the device');
   wt.write(1, blocks(1));
   t.equal(rec.timeNs.length, 3, 'a record is a snapshot, not a live view');
   t.equal(rec.counts[1], 1);
+});
+
+t.test('writes counted by cause: requests, blocks and bytes, each exactly once; checkpoints by trigger; inode and process per request', async (t) => {
+  const wt = new WearTracker(new MemoryDevice(64), { clock: clock_fake() });
+  wt.pidOf = (ino) => (ino === 7 ? 4242 : 0);
+  wt.write(0, blocks(2), { cause: Cause.DATA, ino: 7 });
+  wt.writev(2, [blocks(1), blocks(2)], { cause: Cause.DATA, ino: 8 });
+  wt.write(10, blocks(1), tag_of(Cause.REDO));
+  wt.write(11, blocks(4), tag_of(Cause.NODE));
+  wt.write(1, blocks(1), { cause: Cause.CHECKPOINT, detail: Trigger.TIMER });
+  wt.write(1, blocks(1), { cause: Cause.CHECKPOINT, detail: Trigger.TIMER });
+  wt.write(2, blocks(1), { cause: Cause.CHECKPOINT, detail: Trigger.UNMOUNT });
+  wt.write(40, blocks(1));
+  const rec = wt.toRecord(META);
+  t.same(rec.meta.causes, {
+    unknown: { requests: 1, blocks: 1, bytes: 4096 }, data: { requests: 2, blocks: 5, bytes: 5 * 4096 }, redo: { requests: 1, blocks: 1, bytes: 4096 },
+    node: { requests: 1, blocks: 4, bytes: 4 * 4096 }, checkpoint: { requests: 3, blocks: 3, bytes: 3 * 4096 },
+  }, 'totals by cause');
+  const sum = Object.values(rec.meta.causes!).reduce((a, c) => a + c.bytes, 0);
+  t.equal(sum, wt.hostBytes, 'the causes sum to the host bytes exactly');
+  t.same(rec.meta.checkpoints, { timer: 2, unmount: 1 }, 'checkpoints by trigger');
+  t.same([...rec.cause!], [Cause.DATA, Cause.DATA, Cause.REDO, Cause.NODE, Cause.CHECKPOINT, Cause.CHECKPOINT, Cause.CHECKPOINT, Cause.UNKNOWN], 'the timeline keeps each request\'s cause');
+  t.same([...rec.ino!].slice(0, 3), [7, 8, 0], 'and the inode it was written for');
+  t.same([...rec.pid!].slice(0, 3), [4242, 0, 0], 'and the process, where the mount knows it');
+  // a continued record goes on counting by cause
+  const again = new WearTracker(new MemoryDevice(64));
+  again.continueFrom(wear_decode(wear_encode(rec)));
+  again.write(5, blocks(1), tag_of(Cause.REDO));
+  t.same(again.toRecord(META).meta.causes!['redo'], { requests: 2, blocks: 2, bytes: 8192 }, 'continueFrom carries the totals on');
+  t.same(again.toRecord(META).meta.checkpoints, { timer: 2, unmount: 1 }, 'and the checkpoints');
 });
 
 t.test('timeline grows past its first allocation and stops at the cap with counts still exact', async (t) => {
@@ -156,7 +189,7 @@ t.test('a damaged wear file is detected', async (t) => {
   const file = path.join(dir, 'm.wear');
   wt.save(file, META);
   const good = fs.readFileSync(file);
-  const countsAt = good.length - 4 - 10 * 24 - 64 * 4;
+  const countsAt = good.length - 4 - 10 * 32 - 64 * 4;
   t.equal(good.readUInt32LE(countsAt + 5 * 4), 1, 'found the counts (block 5 was written once)');
   const bad = Buffer.from(good);
   bad[countsAt + 5 * 4]! ^= 0x04;
