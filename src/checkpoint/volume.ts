@@ -1018,6 +1018,11 @@ export class Volume {
     return n;
   }
 
+  /** Whether the next redo group already carries key k. */
+  redo_pending(k: Key): boolean {
+    return this.redoDirty.has(key_id(k));
+  }
+
   get redo_pending_keys(): number {
     return this.redoDirty.size;
   }
@@ -1148,7 +1153,22 @@ export class Volume {
         const gi = mt.geom.dirBase + bi;
         {
           const prev = decided.get(gi);
-          if (prev === -1) continue;
+          if (prev === -1) {
+            // A block found all zeros is left unwritten (its directory entry 0 reads as zeros).
+            // If an allocation of this very checkpoint (a node, a table or journal block) gave
+            // one of its entries a value since, it must be written after all: without this, the
+            // checkpoint's tables disagreed with its tree and the next mount fell back to an
+            // older checkpoint.
+            if (this.dir[gi] === 0 && !mt.block_is_zero(bi)) {
+              progress = true;
+              const a = this.log.alloc(Head.META);
+              this.log.summary_set(a, { kind: BlockKind.TABLE, sub: t, owner: bi, offset: 0, birth: this.log.birth });
+              this.log.ref_inc(a);
+              this.dir[gi] = a;
+              dirDirty.add(Math.floor(gi / DIR_PER_BLOCK));
+            }
+            continue;
+          }
           const size = d === DIRTY_FULL ? Infinity : d.size;
           if (prev !== undefined) {
             if (prev === size) continue;

@@ -117,6 +117,9 @@ export class Cleaner {
     const log = v.log;
     const headroom = this.headroom();
     const growth = nodes + Math.ceil(nodes / v.g.tables[0]!.perBlock);
+    // user data turns to the holes of dirty segments before it eats into what the next
+    // checkpoint needs: that grows with the pages fsync logged, beyond the headroom's bound
+    log.ssrBelow = Math.max(headroom, this.ckpt_need() + growth) + 2 * v.g.segBlocks;
     // whole free segments metadata needs (checkpoint, redo), and room for the data blocks:
     // free segments above what metadata needs (a head may open one more), or holes for data
     const fits = (keepHeadroom: boolean): boolean => {

@@ -28,6 +28,8 @@ export const REDO_DEL = 2;
  */
 export const REDO_PATCH = 3;
 export const REDO_REC_OVERHEAD = 1 + KEY_BYTES + 2;
+/** A PATCH value is not a tree record: it may fill a redo block (data_gen and the bytes of up to a whole file block). */
+export const PATCH_VALUE_MAX = 4 + 4096;
 
 export interface RedoRecord {
   op: number;
@@ -58,7 +60,7 @@ export function redo_encode(rb: RedoBlock): Buffer {
   v.setUint16(28, rb.records.length, true);
   let p = REDO_HEADER_BYTES;
   for (const r of rb.records) {
-    if (r.value.length > VALUE_MAX) throw new RangeError(`redo record value of ${r.value.length} bytes`);
+    if (r.value.length > (r.op === REDO_PATCH ? PATCH_VALUE_MAX : VALUE_MAX)) throw new RangeError(`redo record value of ${r.value.length} bytes`);
     if (p + redo_rec_bytes(r) > REDO_HEADER_BYTES + REDO_BODY_BYTES) throw new RangeError('redo records overflow the block');
     v.setUint8(p, r.op);
     key_write(v, p + 1, r.key);
@@ -82,7 +84,7 @@ export function redo_decode(buf: Uint8Array, addr: number, fsid: number): RedoBl
     if (op !== REDO_PUT && op !== REDO_DEL && op !== REDO_PATCH) throw new CorruptError('redo', addr, `record ${i} has op ${op}`);
     const key = key_read(v, p + 1);
     const len = v.getUint16(p + 1 + KEY_BYTES, true);
-    if (len > VALUE_MAX || p + REDO_REC_OVERHEAD + len > end) throw new CorruptError('redo', addr, `record ${i} value runs past the block`);
+    if (len > (op === REDO_PATCH ? PATCH_VALUE_MAX : VALUE_MAX) || p + REDO_REC_OVERHEAD + len > end) throw new CorruptError('redo', addr, `record ${i} value runs past the block`);
     const value = Buffer.from(buf.subarray(p + REDO_REC_OVERHEAD, p + REDO_REC_OVERHEAD + len));
     if (op === REDO_PATCH && (len < 5 || (key.off % 4096) + len - 4 > 4096)) throw new CorruptError('redo', addr, `patch record ${i} of ${len - 4} bytes at file offset ${key.off} crosses a block`);
     rb.records.push({ op, key, value });

@@ -20,7 +20,8 @@ import { BLOCK_SIZE } from '../device/device.js';
 import type { Clock } from '../checkpoint/clock.js';
 import type { Patch, Volume } from '../checkpoint/volume.js';
 import type { Cleaner } from '../cleaner/cleaner.js';
-import { INODE_FLAG_INLINE, key, KEY_MAX, map_decode, map_encode, map_new, MAP_SLOTS, RecKind } from '../format/records.js';
+import { INODE_BYTES, INODE_FLAG_INLINE, key, KEY_MAX, map_decode, map_encode, map_new, MAP_SLOTS, RecKind } from '../format/records.js';
+import { REDO_BODY_BYTES, REDO_REC_OVERHEAD } from '../format/redo.js';
 import type { Key, MapChunk } from '../format/records.js';
 import { Head } from '../log/segments.js';
 import { assert } from '../util/assert.js';
@@ -57,6 +58,10 @@ const READ_RUN_BLOCKS_MAX = 256;
 
 export function map_key(ino: number, chunk: number): Key {
   return key(ino, RecKind.MAP, chunk);
+}
+
+function inode_key_of(ino: number): Key {
+  return key(ino, RecKind.INODE, 0);
 }
 
 function inline_key(ino: number): Key {
@@ -485,24 +490,39 @@ export function inode_records_drop(ctx: DataCtx, m: InodeMem): void {
 
 /**
  * fsync's flush. Pages whose changes since they were last made durable are small become patches
- * for the redo group (within a budget) and stay in the cache, logged; the other changed pages are
- * written; pages logged by an earlier fsync and not changed since stay as they are. Afterwards
- * the tree (with the patches returned) holds everything written to the inode.
+ * for the redo group and stay in the cache, logged; the other changed pages are written; pages
+ * logged by an earlier fsync and not changed since stay as they are. Afterwards the tree (with
+ * the patches returned) holds everything written to the inode.
+ *
+ * Which pages are patched: every changed page, when the whole redo group — the records pending,
+ * this inode's, and the patches — fits in one redo block: the fsync then writes that one block
+ * and no page (each is written once, at the next checkpoint, however often it is patched
+ * before), the floor for a small write and fsync. Otherwise pages changed by at most
+ * PATCH_BYTES_MAX bytes, within FSYNC_PATCH_BYTES in all, so the group stays about a block.
  */
 export function file_fsync(ctx: DataCtx, m: InodeMem): Patch[] {
   if (m.rec.flags & INODE_FLAG_INLINE || m.pages.size === 0) {
     file_flush(ctx, m);
     return [];
   }
-  let budget = FSYNC_PATCH_BYTES;
-  const patches: Patch[] = [];
   const keep = new Set<number>();
+  const changed: { idx: number; lo: number; hi: number }[] = [];
   for (const idx of [...m.pages.keys()].sort((a, b) => a - b)) {
     const r = m.ranges.get(idx);
     if (!r) { if (m.logged.has(idx)) keep.add(idx); continue; }
-    const [lo, hi] = r;
-    if (hi - lo > PATCH_BYTES_MAX || hi - lo > budget) continue;
-    budget -= hi - lo;
+    changed.push({ idx, lo: r[0], hi: r[1] });
+  }
+  // the group if every changed page were a patch: what is pending, the inode record, the patches
+  let whole = ctx.vol.redo_pending_bytes() + (ctx.vol.redo_pending(inode_key_of(m.ino)) ? 0 : REDO_REC_OVERHEAD + INODE_BYTES);
+  for (const c of changed) whole += REDO_REC_OVERHEAD + 4 + c.hi - c.lo;
+  const oneBlock = whole <= REDO_BODY_BYTES;
+  let budget = FSYNC_PATCH_BYTES;
+  const patches: Patch[] = [];
+  for (const { idx, lo, hi } of changed) {
+    if (!oneBlock) {
+      if (hi - lo > PATCH_BYTES_MAX || hi - lo > budget) continue;
+      budget -= hi - lo;
+    }
     patches.push({ ino: m.ino, off: idx * BLOCK_SIZE + lo, gen: m.rec.data_gen, bytes: Buffer.from(m.pages.get(idx)!.subarray(lo, hi)) });
     keep.add(idx);
   }

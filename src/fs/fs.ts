@@ -46,9 +46,13 @@ import type { NodeId } from '../util/ids.js';
 import { SNAP_FLAG_AUTO, SNAP_FLAG_WRITABLE } from '../format/snapshot.js';
 
 export interface FsOptions extends VolumeOptions {
-  /** dirty page-cache bytes before inodes are flushed to the log (default: 1/8 of the device, at most 64 MiB) */
+  /**
+   * dirty page-cache bytes before inodes are flushed to the log (default: 3/4 of the device, at
+   * most 64 MiB; less while free space is short): data deleted or rewritten before the timer's
+   * checkpoint is never written
+   */
   dirtyBytesMax?: number;
-  /** dirty B+tree nodes before a checkpoint is written */
+  /** dirty B+tree nodes before a checkpoint is written (default: 1/64 of the device's blocks, at least 256) */
   dirtyNodesMax?: number;
   /** pending tree changes (keys) beyond which fsync writes a checkpoint instead of a redo group */
   redoKeysMax?: number;
@@ -173,8 +177,12 @@ export class FileSystem {
   private constructor(vol: Volume, o: FsOptions) {
     this.vol = vol;
     this.clock = o.clock ?? vol.clock;
-    this.dirtyNodesMax = o.dirtyNodesMax ?? Math.max(16, Math.floor(vol.g.blockCount / 256));
-    this.cleaner = new Cleaner(vol, this.dirtyNodesMax);
+    // Dirty nodes are bounded by memory, not by the headroom: a checkpoint writes each dirty node
+    // once however often it changed, so fewer checkpoints write fewer nodes. When free space runs
+    // short, Cleaner.prepare checkpoints early (its need counts every dirty node); the headroom
+    // is planned for a checkpoint of the old, smaller bound.
+    this.dirtyNodesMax = o.dirtyNodesMax ?? Math.max(256, Math.floor(vol.g.blockCount / 64));
+    this.cleaner = new Cleaner(vol, Math.min(this.dirtyNodesMax, Math.max(16, Math.floor(vol.g.blockCount / 256))));
     this.icache = new InodeCache(vol, o.inodeCacheMax);
     const devBytes = vol.g.blockCount * BLOCK_SIZE;
     this.ctx = {
@@ -182,7 +190,7 @@ export class FileSystem {
       icache: this.icache,
       clock: this.clock,
       cleaner: this.cleaner,
-      dirty: { bytes: 0, newPages: 0, max: o.dirtyBytesMax ?? Math.min(64 << 20, Math.max(1 << 20, Math.floor(devBytes / 8))) },
+      dirty: { bytes: 0, newPages: 0, max: o.dirtyBytesMax ?? Math.min(64 << 20, Math.max(1 << 20, Math.floor((devBytes * 3) / 4))) },
       space_admit: (n) => this.space_admit(n),
       logged: { inodes: new Set(), pages: 0 },
     };
@@ -355,14 +363,28 @@ export class FileSystem {
     this.writable();
     this.lastOpMs = timespec_ms(this.clock());
     const d = this.ctx.dirty;
-    if (d.bytes > d.max) {
+    const limit = this.dirty_limit();
+    if (d.bytes > limit) {
       const dirty = this.icache.dirty().sort((a, b) => b.pages.size - a.pages.size);
       for (const m of dirty) {
-        if (d.bytes <= d.max / 2) break;
+        if (d.bytes <= limit / 2) break;
         file_flush(this.ctx, m);
       }
     }
     if (this.vol.nodes.dirtyCount > this.dirtyNodesMax) this.checkpoint_now(Trigger.DIRTY_NODES);
+  }
+
+  /**
+   * Dirty page bytes allowed now: the bound, but never more than half the space free or freed
+   * beyond the cleaner's headroom (every dirty page takes a new block when written, an overwrite
+   * too), so a large bound on a small, full device does not turn into cleaning for pages not
+   * yet written.
+   */
+  private dirty_limit(): number {
+    // what a checkpoint gives back counts: the next one makes it writable without moving anything
+    const log = this.vol.log;
+    const free = log.blocks_free() + log.blocks_ssr() + log.freedThisEpoch - this.cleaner.headroom();
+    return Math.max(1 << 20, Math.min(this.ctx.dirty.max, Math.floor(free / 2) * BLOCK_SIZE));
   }
 
   private writable(): void {
@@ -1004,6 +1026,11 @@ export class FileSystem {
   writeback(ino: number): boolean {
     const m = this.icache.cached(ino);
     if (m === undefined || m.streamBytes < STREAM_BYTES || m.pages.size * BLOCK_SIZE < STREAM_BYTES) return false;
+    // below half the dirty limit nothing is written early: a file deleted or rewritten before the
+    // timer's checkpoint costs nothing (as the kernel's dirty_background_ratio, half its
+    // dirty_ratio); above it, streamed files go out in STREAM_BYTES pieces, so that reaching the
+    // limit is not one long stall
+    if (this.ctx.dirty.bytes < this.dirty_limit() / 2) return false;
     this.op_begin();
     if (m.pages.size === 0) return false; // op_begin's own flush took them
     file_flush(this.ctx, m);

@@ -105,7 +105,11 @@ export class SegLog {
   /** counters: segments opened for slack-space recycling, blocks written into holes */
   ssrOpens = 0;
   ssrBlocks = 0;
-  /** blocks whose last reference went in this epoch: what the next checkpoint gives back */
+  /**
+   * What the next checkpoint gives back: blocks whose last reference went in this epoch, and the
+   * redo blocks written in it (never live, they hold their segments only until a checkpoint
+   * starts a new epoch)
+   */
   freedThisEpoch = 0;
   /** which heads write into the holes of a dirty segment now */
   private readonly ssrHead = new Uint8Array(HEAD_COUNT);
@@ -405,6 +409,7 @@ export class SegLog {
     const a = this.peek(h);
     this.heads[h]!.off++;
     this.touch(a);
+    if (h === Head.REDO) this.freedThisEpoch++;
     if (this.ssrHead[h]) this.ssrBlocks++;
     return a;
   }

@@ -168,10 +168,15 @@ t.test('power cuts while the cleaner moves blocks', async (t) => {
 });
 
 t.test('one large file fills the device; its unlink or truncate still fits (streamed or not)', (t) => {
-  for (const [streamed, drop] of [[false, 'unlink'], [true, 'unlink'], [false, 'truncate']] as const) {
+  // the last case: the checkpoint after the unlink finds a table block all zeros (the file's
+  // blocks freed) and then fills it again with its own allocations; it must write it (it once
+  // left it out, and the next mount fell back to the checkpoint before)
+  for (const [streamed, drop, opts] of [
+    [false, 'unlink', {}], [true, 'unlink', {}], [false, 'truncate', {}], [false, 'unlink', { dirtyNodesMax: 256, dirtyBytesMax: 6 << 20 }],
+  ] as const) {
     // the default geometry of a 48 MiB device, as a user's mkfs makes it
     const dev = mkfs_mem((48 << 20) / 4096, {});
-    const fs = mount(dev);
+    const fs = mount(dev, opts);
     const a = fs.create(1, 'fill', 0o100644);
     const chunk = Buffer.alloc(128 << 10, 7);
     let off = 0;

@@ -79,7 +79,8 @@ export function crash_run(image: Buffer, ops: Op[], cut: number | null, seed: nu
   };
   let fs: FileSystem | null = null;
   try {
-    fs = FileSystem.mount(sim, { clock: clock_fixed(1_700_000_100), onDurable, dirtyBytesMax: 64 << 10, ...fo });
+    // small bounds, so that flushes and checkpoints (the durability points under test) come often
+    fs = FileSystem.mount(sim, { clock: clock_fixed(1_700_000_100), onDurable, dirtyBytesMax: 64 << 10, dirtyNodesMax: 16, ...fo });
     // remember which writes the cleaner issued, so tests can cut power inside cleaning
     const cleaner = fs.cleaner;
     const move = cleaner.seg_move.bind(cleaner);
