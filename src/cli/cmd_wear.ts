@@ -1,18 +1,28 @@
 // `cowlog wear ...`: workloads, replays, comparisons with kernel filesystems, heatmaps.
 // The work is done by tools/ (workload, trace, compare, vm); this file parses arguments and
-// prints. The tools are imported when a subcommand runs, so the rest of the CLI never loads them.
+// prints. The tools are imported when a subcommand runs, so the rest of the CLI never loads them
+// (but the knob table, tools/workload/knobs.ts, a dependency-free table the help text lists).
 
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from './command.js';
 import { UsageError, bytes_human, size_parse } from './command.js';
+import { knobs_help } from '../../tools/workload/knobs.js';
+
+const KNOBS_HELP = knobs_help();
 
 const HELP = `usage:
   cowlog wear workload --profile P --ops N --seed S --device-size 64M [options] > w.jsonl
       profiles: smallsync (small files and appends, fsync after every write), mixed (files up to
-      2 MiB, some fsync), fill (1 MiB and 4 KiB files until ENOSPC: usable capacity), overwrite
-      (fill to --fill-pct, then random 4 KiB overwrites: steady-state cleaning)
-      --live-max PCT     live-data bound, % of the device (default 15)
+      2 MiB, some fsync), inplace (small files overwritten 1 B-4 KiB inside, fsync after every
+      write, chmod/rename/truncate between fsyncs), wal (a SQLite-like database: WAL frames
+      appended and fsync'd, checkpoints into the database, the WAL truncated), maildir (write in
+      tmp/, fsync, rename into new/, fsync of new/; later moves to cur/, flag renames, deletes),
+      fill (1 MiB and 4 KiB files until ENOSPC: usable capacity), overwrite (fill to --fill-pct,
+      then random 4 KiB overwrites: steady-state cleaning)
+      --live-max PCT     live-data bound, % of the device (mixed 15, the others 12)
+      the mix (a knob given to a profile that does not take it is an error):
+${KNOBS_HELP}
       --fill-pct PCT     overwrite: how full before overwriting (default 80)
       --skew 80/20       overwrite: 80 % of the writes to 20 % of the blocks
       --sync-every N     overwrite: a sync after every N overwrites (default 1000)
@@ -65,26 +75,40 @@ function pct_opt(o: Opts, name: string): number | undefined {
 }
 
 async function workload(argv: string[]): Promise<number> {
-  const o = args_parse(argv, ['--profile', '--ops', '--seed', '--device-size', '--live-max', '--fill-pct', '--skew', '--sync-every', '--enospc-limit', '-o']);
+  const { KNOBS, KnobError, knob_parse } = await import('../../tools/workload/knobs.js');
+  const knobFlags = Object.values(KNOBS).map((d) => d.flag);
+  const o = args_parse(argv, ['--profile', '--ops', '--seed', '--device-size', '--live-max', '--fill-pct', '--skew', '--sync-every', '--enospc-limit', '-o', ...knobFlags]);
   const { PROFILES, workload_generate, workload_text } = await import('../../tools/workload/generate.js');
   const profile = o.one.get('--profile');
   if (!profile) throw new UsageError(`--profile is required (${PROFILES.join(', ')})`);
   if (!(PROFILES as readonly string[]).includes(profile)) throw new UsageError(`unknown profile '${profile}' (${PROFILES.join(', ')})`);
   const ops = int_opt(o, '--ops');
-  if (ops === undefined && (profile === 'smallsync' || profile === 'mixed' || profile === 'overwrite')) throw new UsageError('--ops is required');
+  if (ops === undefined && profile !== 'fill') throw new UsageError('--ops is required');
   const dev = o.one.get('--device-size');
   if (!dev) throw new UsageError('--device-size is required (e.g. 64M)');
-  const g = workload_generate({
-    profile: profile as (typeof PROFILES)[number],
-    ops: ops ?? 0,
-    seed: int_opt(o, '--seed') ?? 1,
-    deviceBytes: size_parse(dev),
-    ...(pct_opt(o, '--live-max') !== undefined ? { livePct: pct_opt(o, '--live-max')! } : {}),
-    ...(pct_opt(o, '--fill-pct') !== undefined ? { fillPct: pct_opt(o, '--fill-pct')! } : {}),
-    ...(o.one.has('--skew') ? { skew: o.one.get('--skew')! } : {}),
-    ...(int_opt(o, '--sync-every') !== undefined ? { syncEvery: int_opt(o, '--sync-every')! } : {}),
-    ...(int_opt(o, '--enospc-limit') !== undefined ? { enospcLimit: int_opt(o, '--enospc-limit')! } : {}),
-  });
+  let g;
+  try {
+    const knobs: Record<string, number> = {};
+    for (const [k, d] of Object.entries(KNOBS)) {
+      const v = o.one.get(d.flag);
+      if (v !== undefined) knobs[k] = knob_parse(k as keyof typeof KNOBS, v);
+    }
+    g = workload_generate({
+      profile: profile as (typeof PROFILES)[number],
+      ops: ops ?? 0,
+      seed: int_opt(o, '--seed') ?? 1,
+      deviceBytes: size_parse(dev),
+      knobs,
+      ...(pct_opt(o, '--live-max') !== undefined ? { livePct: pct_opt(o, '--live-max')! } : {}),
+      ...(pct_opt(o, '--fill-pct') !== undefined ? { fillPct: pct_opt(o, '--fill-pct')! } : {}),
+      ...(o.one.has('--skew') ? { skew: o.one.get('--skew')! } : {}),
+      ...(int_opt(o, '--sync-every') !== undefined ? { syncEvery: int_opt(o, '--sync-every')! } : {}),
+      ...(int_opt(o, '--enospc-limit') !== undefined ? { enospcLimit: int_opt(o, '--enospc-limit')! } : {}),
+    });
+  } catch (e) {
+    if (e instanceof KnobError) throw new UsageError(e.message);
+    throw e;
+  }
   const text = workload_text(g);
   const out = o.one.get('-o');
   if (out) fs.writeFileSync(out, text); else process.stdout.write(text);
