@@ -33,10 +33,14 @@ ${KNOBS_HELP}
   cowlog wear compare --fs cowlog,ext4,btrfs,f2fs --size 64M --workload w.jsonl --out DIR
                       [--mkfs-opt FS=OPTS]... [--mount-opt FS=OPTS]... [--guest-timeout MIN]
       the same workload on a fresh device of each filesystem, traced; then heatmaps, report.md,
-      report.html and a table. f2fs runs in a QEMU guest (minutes). Runs already in DIR for other
+      report.html and a table, with cowlog's host bytes by cause and the kernel filesystems' by
+      the region of their layout each write hit (journal, superblock, metadata: by location). f2fs runs in a QEMU guest (minutes). Runs already in DIR for other
       filesystems stay in the report, so '--fs f2fs --out DIR' adds f2fs to an earlier comparison.
-  cowlog wear heatmap DEVICE-or-WEARFILE [--out PNG]
-      draw one wear file (or the one kept for a device) as a block-grid heatmap
+  cowlog wear heatmap DEVICE-or-WEARFILE [--cause NAME] [--out PNG]
+      draw one wear file (or the one kept for a device) as a block-grid heatmap; --cause draws
+      only the writes of one cause (data, redo, redo-patch, node, nat, rct, sut, sst, snap,
+      table-dir, journal, checkpoint, cleaner-data, cleaner-node, wear-level, format, recovery:
+      docs/WEARFILE.md), from a complete version 2 timeline of cowlog's own tracker
 
 Docs: docs/WORKLOAD.md (the trace format), docs/COMPARE.md (how runs are made).`;
 
@@ -192,30 +196,47 @@ async function compare(argv: string[]): Promise<number> {
 }
 
 async function heatmap(argv: string[]): Promise<number> {
-  const o = args_parse(argv, ['--out']);
+  const o = args_parse(argv, ['--out', '--cause']);
   if (o.pos.length !== 1) throw new UsageError('heatmap needs one DEVICE or WEARFILE');
   const target = o.pos[0]!;
   const { wear_decode, WEAR_MAGIC } = await import('../wear/wearfile.js');
   let wearPath = target;
-  const head = Buffer.alloc(8);
-  const fd = fs.openSync(target, 'r');
-  try { fs.readSync(fd, head, 0, 8, 0); } finally { fs.closeSync(fd); }
-  if (!head.equals(WEAR_MAGIC)) {
+  const head = Buffer.alloc(12);
+  const read_head = (p: string): void => {
+    const fd = fs.openSync(p, 'r');
+    try { fs.readSync(fd, head, 0, 12, 0); } finally { fs.closeSync(fd); }
+  };
+  read_head(target);
+  if (!head.subarray(0, 8).equals(WEAR_MAGIC)) {
     const { wear_path_default } = await import('../wear/tracker.js');
     wearPath = wear_path_default(target);
     if (!fs.existsSync(wearPath)) {
       process.stderr.write(`cowlog wear heatmap: ${target} is not a wear file, and the device has none at ${wearPath} (mount it with cowlog to record one)\n`);
       return 1;
     }
+    read_head(wearPath);
   }
   const rec = wear_decode(fs.readFileSync(wearPath), wearPath);
-  const png = o.one.get('--out') ?? `${path.basename(wearPath).replace(/\.(bin|wear)$/, '')}-heatmap.png`;
+  const cause = o.one.get('--cause');
+  let drawn = rec;
+  if (cause !== undefined) {
+    const { cause_counts, CauseCountsError } = await import('../../tools/compare/cause_counts.js');
+    try {
+      drawn = { ...rec, counts: cause_counts(rec, cause, head.readUInt32LE(8), wearPath) };
+    } catch (e) {
+      if (e instanceof CauseCountsError) { process.stderr.write(`cowlog wear heatmap: ${e.message}\n`); return 1; }
+      throw e;
+    }
+  }
+  const stem = path.basename(wearPath).replace(/\.(bin|wear)$/, '');
+  const png = o.one.get('--out') ?? `${stem}${cause ? `-${cause}` : ''}-heatmap.png`;
   const rendererPath = '../../tools/compare/render_heatmap.js';
-  const r = (await import(rendererPath)) as { heatmap_render(rec: unknown, png: string): Promise<void> };
-  await r.heatmap_render(rec, png);
+  const r = (await import(rendererPath)) as { heatmap_render(rec: unknown, png: string, opts?: { title?: string }): Promise<void> };
+  await r.heatmap_render(drawn, png, cause ? { title: `${rec.meta.fs}: block writes of cause ${cause}` } : {});
   const { wear_stats } = await import('../wear/stats.js');
-  const st = wear_stats(rec.counts);
-  process.stdout.write(`${png}: ${rec.meta.fs} (${rec.meta.source}), ${bytes_human(Number(rec.bytes))} written, hottest block ${st.hottestBlock} (${st.hottestCount} ${st.hottestCount === 1 ? 'write' : 'writes'}), ` +
+  const st = wear_stats(drawn.counts);
+  const bytes = cause ? rec.meta.causes?.[cause]?.bytes ?? 0 : Number(rec.bytes);
+  process.stdout.write(`${png}: ${rec.meta.fs} (${rec.meta.source})${cause ? `, cause ${cause}` : ''}, ${bytes_human(bytes)} written, hottest block ${st.hottestBlock} (${st.hottestCount} ${st.hottestCount === 1 ? 'write' : 'writes'}), ` +
     `${st.blocksWritten} of ${st.blocks} blocks written\n`);
   return 0;
 }
