@@ -18,6 +18,7 @@ help:
 	@echo "make bench-snapshots snapshot create/delete/rollback time and bytes, 10,000 files"
 	@echo "make soak         the long randomized runs (minutes)"
 	@echo "make bench-fuse   cowlog through FUSE against the stack's ceiling (nullfs) and ext4"
+	@echo "make bench-waf    write amplification of every workload on cowlog, ext4 and btrfs (WAF_ARGS='--ops 2000' for a short one)"
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -66,6 +67,13 @@ soak: $(FUSE_STAMP)
 .PHONY: bench-fuse
 bench-fuse: build $(FUSE_STAMP)
 	node dist/tools/bench/fuse.js
+
+# the write-amplification sweep: every workload on cowlog, ext4 and btrfs, 64 MiB loop devices
+# traced by tracefs (needs root); WAF_ARGS='--ops 2000 --profiles wal' and the like for a short run
+.PHONY: bench-waf
+bench-waf: build $(FUSE_STAMP)
+	bash tools/ensure-packages.sh e2fsprogs btrfs-progs
+	node dist/tools/bench/waf.js $(WAF_ARGS)
 
 clean:
 	rm -rf dist
