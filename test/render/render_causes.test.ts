@@ -51,7 +51,7 @@ t.test('breakdowns: cowlog by cause from the wear file, ext4 by location from it
   t.same(checkpoints_of(cow), [['fsync', 30], ['timer', 4], ['unmount', 1]]);
   const be = breakdown_of(ext, extLayout)!;
   t.equal(be.basis, 'location');
-  t.match(be.source, /by location, not by cause/);
+  t.match(be.source, /^the region each request hit, from a test layout$/);
   t.equal(be.parts.reduce((s, p) => s + p.bytes, 0), Number(ext.bytes), 'the regions sum to the host bytes');
   t.match(parts_top(be), /^at: /, 'the table says the shares are places');
   t.equal(breakdown_of(ext, undefined), undefined, 'no causes and no layout: no breakdown, nothing guessed');
@@ -103,8 +103,8 @@ t.test('the report: the chart, a table per filesystem, checkpoints by trigger, t
   const md = readFileSync(join(out, 'report.md'), 'utf8');
   t.match(md, /## Where the host bytes went/);
   t.match(md, /!\[where the host bytes went\]\(causes\.png\)/);
-  t.match(md, /\| cause \| MiB \| share \| requests \| block writes \|\n\|:---\|---:\|---:\|---:\|---:\|\n\| data \|/);
-  t.match(md, /\| region \(by location\) \| MiB/);
+  t.match(md, /\| cause \| bytes \| share \| requests \| block writes \|\n\|:---\|---:\|---:\|---:\|---:\|\n\| data \|/);
+  t.match(md, /\| region \(by location\) \| bytes/);
   t.match(md, /checkpoints by trigger: 35: fsync 30, timer 4, unmount 1/);
   const html = readFileSync(join(out, 'report.html'), 'utf8');
   t.match(html, /Where the host bytes went/);

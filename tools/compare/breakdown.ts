@@ -38,7 +38,7 @@ export interface Breakdown {
   bytes: number;
   /** by location: the timeline was truncated, so only the requests the tracer kept are split */
   truncated: boolean;
-  /** how it was told, for the report */
+  /** how it was told, for the report (after "by cause: " or "by location, not by cause: ") */
   source: string;
 }
 
@@ -56,7 +56,7 @@ export function breakdown_of(rec: WearRecord, layout: Layout | undefined): Break
       .filter(([, c]) => c.bytes > 0 || c.requests > 0)
       .map(([name, c]) => ({ name, short: name, requests: c.requests, blocks: c.blocks, bytes: c.bytes }))
       .sort((a, b) => b.bytes - a.bytes || (a.name < b.name ? -1 : 1));
-    return { basis: 'cause', parts, bytes: Number(rec.bytes), truncated: false, source: 'each write tagged with its cause by the engine' };
+    return { basis: 'cause', parts, bytes: Number(rec.bytes), truncated: false, source: 'the engine tags each write with why it made it' };
   }
   if (!layout) return undefined;
   const loc = location_classify(rec, layout);
@@ -67,7 +67,7 @@ export function breakdown_of(rec: WearRecord, layout: Layout | undefined): Break
     })),
     bytes: loc.bytes,
     truncated: loc.truncated,
-    source: `by location, not by cause: the region each request hit, from ${layout.source}`,
+    source: `the region each request hit, from ${layout.source}`,
   };
 }
 

@@ -105,7 +105,7 @@ export function ext4_regions_parse(dumpe2fs: string, journalStat: string): Layou
       add('ext4 journal (jbd2 log)', 'journal', pa, pb);
     }
   }
-  return { source: "dumpe2fs and debugfs 'stat <8>' (the journal inode's extents)", rest: 'ext4 data, directories and extent blocks (the rest)', regions: regions_merge(regions) };
+  return { source: "dumpe2fs and the journal inode's extents", rest: 'ext4 data, directories and extent blocks (the rest)', regions: regions_merge(regions) };
 }
 
 /** btrfs's regions: the superblock copies at their fixed offsets and the chunks of
@@ -127,7 +127,7 @@ export function btrfs_regions_parse(chunkDump: string): Layout {
     for (let m, re = /stripe \d+ devid \d+ offset (\d+)/g; (m = re.exec(it));) regions.push({ name, kind, from: Number(m[1]), to: Number(m[1]) + len });
   }
   // the superblock at 64 KiB lies inside no chunk; a chunk that covers a copy yields to it
-  return { source: "btrfs's fixed superblock offsets and 'btrfs inspect-internal dump-tree -t chunk'", rest: 'btrfs space in no chunk', regions: regions_merge(regions) };
+  return { source: 'the superblock offsets and the chunk tree', rest: 'btrfs space in no chunk', regions: regions_merge(regions) };
 }
 
 /** f2fs's areas from its superblock. */
@@ -136,7 +136,7 @@ export function f2fs_regions(image: string): Layout | undefined {
   if (!areas) return undefined;
   const kind = (name: string): RegionKind => (/superblocks/.test(name) ? 'superblock' : /main area/.test(name) ? 'rest' : 'metadata');
   return {
-    source: "the f2fs superblock's area boundaries",
+    source: "the superblock's area boundaries",
     rest: 'past the f2fs main area',
     regions: areas.filter((a) => a.to >= a.from).map((a) => ({ name: a.name, kind: kind(a.name), from: a.from * BLOCK, to: (a.to + 1) * BLOCK })),
   };

@@ -47,11 +47,12 @@ const CAUSE_COLOURS: readonly string[] = [
   '#e377c2', // recovery
 ];
 
+/** Region colours, by kind: none of them is a cause's, so a place is never read as a cause. */
 const KIND_SHADES: Record<RegionKind, readonly string[]> = {
-  superblock: ['#d62728', '#ff9896', '#a50f15'],
-  journal: ['#ff7f0e', '#fdae6b', '#a63603'],
-  metadata: ['#9467bd', '#c5b0d5', '#6a51a3', '#dadaeb'],
-  rest: ['#b0b0b0', '#d9d9d9', '#8c8c8c'],
+  superblock: ['#a50f15', '#ef3b2c', '#67000d'],
+  journal: ['#a63603', '#fd8d3c', '#7f2704'],
+  metadata: ['#54278f', '#9e9ac8', '#3f007d', '#bcbddc'],
+  rest: ['#a8a8a8', '#d4d4d4', '#808080'],
 };
 
 /** The colour of a part of a breakdown (its index among the parts of the same kind for shades). */
@@ -77,9 +78,13 @@ function pct(x: number, total: number): string {
   return p >= 9.95 || p === 0 ? `${p.toFixed(0)} %` : p >= 0.95 ? `${p.toFixed(1)} %` : `${p.toFixed(2)} %`;
 }
 
-function mib(n: number): string {
+/** "124 MiB", "1.4 MiB", "0.51 MiB", "3.0 KiB" */
+function amount(n: number): string {
   const v = n / MiB;
-  return v >= 100 ? fmt_int(v) : v >= 1 ? v.toFixed(1) : v.toFixed(2);
+  if (v >= 100) return `${fmt_int(v)} MiB`;
+  if (v >= 1) return `${v.toFixed(1)} MiB`;
+  if (v >= 0.01) return `${v.toFixed(2)} MiB`;
+  return `${(n / 1024).toFixed(1)} KiB`;
 }
 
 /** The chart as SVG with its geometry (for tests). */
@@ -116,17 +121,17 @@ export function causes_svg(rows: readonly CausesRow[], subtitle = ''): { svg: st
     }
     parts.push(`<rect x="${BAR_X - 0.5}" y="${y - 0.5}" width="${barW + 1}" height="${BAR_H + 1}" fill="none" stroke="#555" stroke-width="1"/>`);
     const waf = r.askedBytes > 0 ? ` · WAF ${(b.bytes / r.askedBytes).toFixed(2)}` : '';
-    parts.push(svg_text(BAR_X + barW + 8, y + BAR_H / 2 + 5, `${mib(b.bytes)} MiB${b.truncated ? ' (kept timeline)' : ''}${waf}`, 'font-size="12.5" fill="#222"'));
+    parts.push(svg_text(BAR_X + barW + 8, y + BAR_H / 2 + 5, `${amount(b.bytes)}${b.truncated ? ' (kept timeline)' : ''}${waf}`, 'font-size="12.5" fill="#222"'));
     bars.push({ fs: r.fs, y, h: BAR_H, x: BAR_X, w: barW, segments });
     y += BAR_H + 8;
-    const basis = b.basis === 'cause' ? 'by cause' : 'by location (not by cause)';
-    parts.push(svg_text(BAR_X, y + 10, `${basis}: ${b.source}${b.truncated ? '; the tracer truncated its timeline: only the requests it kept are split' : ''}`,
+    const basis = b.basis === 'cause' ? 'by cause' : 'by location, not by cause';
+    parts.push(svg_text(BAR_X, y + 10, `${basis}: ${b.source}${b.truncated ? '; truncated timeline: only the requests kept are split' : ''}`,
       'font-size="11" fill="#555" font-style="italic"'));
     y += 18;
     // the legend of this bar: every part, in order, wrapped to the width
     let lx = BAR_X;
     for (const s of segments) {
-      const label = `${s.part.short} ${mib(s.part.bytes)} MiB (${pct(s.part.bytes, b.bytes)})`;
+      const label = `${s.part.short} ${amount(s.part.bytes)} (${pct(s.part.bytes, b.bytes)})`;
       const w = 16 + label.length * CHAR_PX + 14;
       if (lx + w > W - 16 && lx > BAR_X) { lx = BAR_X; y += 18; }
       parts.push(`<rect x="${lx}" y="${y}" width="11" height="11" fill="${s.colour}" stroke="#555" stroke-width="0.5"/>`);
@@ -149,17 +154,17 @@ export function causes_render(rows: readonly CausesRow[], pngPath: string, subti
 
 /** The breakdown as a Markdown table: part, basis, MiB, share, requests, block writes. */
 export function breakdown_markdown(b: Breakdown): string {
-  const head = `| ${b.basis === 'cause' ? 'cause' : 'region (by location)'} | MiB | share | requests | block writes |\n|:---|---:|---:|---:|---:|`;
-  const rows = b.parts.map((p) => `| ${p.name.replace(/\|/g, '\\|')} | ${mib(p.bytes)} | ${pct(p.bytes, b.bytes)} | ${fmt_int(p.requests)} | ${fmt_int(p.blocks)} |`);
+  const head = `| ${b.basis === 'cause' ? 'cause' : 'region (by location)'} | bytes | share | requests | block writes |\n|:---|---:|---:|---:|---:|`;
+  const rows = b.parts.map((p) => `| ${p.name.replace(/\|/g, '\\|')} | ${amount(p.bytes)} | ${pct(p.bytes, b.bytes)} | ${fmt_int(p.requests)} | ${fmt_int(p.blocks)} |`);
   return [head, ...rows].join('\n') + '\n';
 }
 
 /** The same table in HTML. */
 export function breakdown_html(b: Breakdown): string {
-  const th = [b.basis === 'cause' ? 'cause' : 'region (by location)', 'MiB', 'share', 'requests', 'block writes'];
+  const th = [b.basis === 'cause' ? 'cause' : 'region (by location)', 'bytes', 'share', 'requests', 'block writes'];
   const body = b.parts.map((p, i) => {
     const sw = `<span style="display:inline-block;width:10px;height:10px;background:${part_colour(p, b.parts.slice(0, i).filter((q) => q.kind === p.kind).length)};margin-right:6px"></span>`;
-    return `<tr><td>${sw}${xml_escape(p.name)}</td><td class="num">${mib(p.bytes)}</td><td class="num">${pct(p.bytes, b.bytes)}</td>` +
+    return `<tr><td>${sw}${xml_escape(p.name)}</td><td class="num">${amount(p.bytes)}</td><td class="num">${pct(p.bytes, b.bytes)}</td>` +
       `<td class="num">${fmt_int(p.requests)}</td><td class="num">${fmt_int(p.blocks)}</td></tr>`;
   }).join('\n');
   return `<table class="summary">\n<thead><tr>${th.map((h, i) => `<th class="${i ? 'num' : ''}">${xml_escape(h)}</th>`).join('')}</tr></thead>\n<tbody>\n${body}\n</tbody>\n</table>\n`;
