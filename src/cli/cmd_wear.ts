@@ -34,8 +34,9 @@ ${KNOBS_HELP}
                       [--mkfs-opt FS=OPTS]... [--mount-opt FS=OPTS]... [--guest-timeout MIN]
       the same workload on a fresh device of each filesystem, traced; then heatmaps, report.md,
       report.html and a table, with cowlog's host bytes by cause and the kernel filesystems' by
-      the region of their layout each write hit (journal, superblock, metadata: by location). f2fs runs in a QEMU guest (minutes). Runs already in DIR for other
-      filesystems stay in the report, so '--fs f2fs --out DIR' adds f2fs to an earlier comparison.
+      the region of their layout each write hit (journal, superblock, metadata: by location).
+      f2fs runs in a QEMU guest (minutes). Runs already in DIR for other filesystems stay in
+      the report, so '--fs f2fs --out DIR' adds f2fs to an earlier comparison.
   cowlog wear heatmap DEVICE-or-WEARFILE [--cause NAME] [--out PNG]
       draw one wear file (or the one kept for a device) as a block-grid heatmap; --cause draws
       only the writes of one cause (data, redo, redo-patch, node, nat, rct, sut, sst, snap,

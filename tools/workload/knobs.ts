@@ -27,7 +27,7 @@ export interface KnobDef {
 
 export const KNOBS: Record<KnobName, KnobDef> = {
   textPct: {
-    flag: '--text-pct', what: 'share of written content that is text (the rest incompressible)', lo: 0, hi: 100, integer: false,
+    flag: '--text-pct', what: 'share of written content that is text, the rest incompressible', lo: 0, hi: 100, integer: false,
     defaults: { smallsync: 70, mixed: 50, inplace: 70, wal: 50, maildir: 90 },
   },
   fsyncPct: {
@@ -36,19 +36,19 @@ export const KNOBS: Record<KnobName, KnobDef> = {
     defaults: { mixed: null },
   },
   overwritePct: {
-    flag: '--overwrite-pct', what: 'share of writes that overwrite 1 B–4 KiB inside an existing file', lo: 0, hi: 100, integer: false,
+    flag: '--overwrite-pct', what: 'share of writes that overwrite 1 B-4 KiB inside a file', lo: 0, hi: 100, integer: false,
     defaults: { inplace: 33 },
   },
   metaPct: {
-    flag: '--meta-pct', what: 'share of operations that are chmod, rename or truncate between fsyncs', lo: 0, hi: 90, integer: false,
+    flag: '--meta-pct', what: 'share of operations that are chmod/rename/truncate', lo: 0, hi: 90, integer: false,
     defaults: { inplace: 15 },
   },
   dirsyncPct: {
-    flag: '--dirsync-pct', what: 'share of deliveries whose rename into new/ is followed by an fsync of the directory', lo: 0, hi: 100, integer: false,
+    flag: '--dirsync-pct', what: 'share of deliveries followed by an fsync of new/', lo: 0, hi: 100, integer: false,
     defaults: { maildir: 100 },
   },
   checkpointEvery: {
-    flag: '--checkpoint-every', what: 'transactions between two checkpoints of the WAL into the database (about; ±25 %)', lo: 1, hi: 100_000, integer: true,
+    flag: '--checkpoint-every', what: 'transactions between checkpoints of the WAL (±25 %)', lo: 1, hi: 100_000, integer: true,
     defaults: { wal: 200 },
   },
 };
@@ -102,6 +102,10 @@ export function knob_parse(k: KnobName, text: string): number {
 /** The knobs as --help lines. */
 export function knobs_help(): string {
   return (Object.values(KNOBS) as KnobDef[])
-    .map((d) => `      ${d.flag.padEnd(19)}${d.what} (${Object.entries(d.defaults).map(([p, v]) => v === null ? `${p}: its own mix` : `${p} ${v}`).join(', ')})`)
+    .map((d) => {
+      const name = `${d.flag} ${d.integer ? 'N' : 'PCT'}`;
+      const lead = name.length < 19 ? name.padEnd(19) : `${name}\n${' '.repeat(25)}`;
+      return `      ${lead}${d.what}\n${' '.repeat(25)}(${Object.entries(d.defaults).map(([p, v]) => v === null ? `${p}: its own mix` : `${p} ${v}`).join(', ')})`;
+    })
     .join('\n');
 }
