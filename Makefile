@@ -78,7 +78,8 @@ bench-waf: build $(FUSE_STAMP)
 clean:
 	rm -rf dist
 
-# the standard comparison runs (smallsync and mixed, 30,000 operations, cowlog/ext4/btrfs/f2fs)
+# the comparison runs into heatmaps/ (cowlog, ext4, btrfs, f2fs; 30,000 operations): smallsync,
+# mixed and the sweep's other workloads (mixed-sync30, inplace, wal, maildir); about 35 minutes
 .PHONY: heatmaps
-heatmaps: build
+heatmaps: build $(FUSE_STAMP)
 	bash tools/heatmaps.sh
