@@ -18,6 +18,7 @@ help:
 	@echo "make bench-snapshots snapshot create/delete/rollback time and bytes, 10,000 files"
 	@echo "make soak         the long randomized runs (minutes)"
 	@echo "make bench-fuse   cowlog through FUSE against the stack's ceiling (nullfs) and ext4"
+	@echo "make bench-waf    write amplification of every workload on cowlog, ext4 and btrfs (WAF_ARGS='--ops 2000' for a short one)"
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -67,10 +68,18 @@ soak: $(FUSE_STAMP)
 bench-fuse: build $(FUSE_STAMP)
 	node dist/tools/bench/fuse.js
 
+# the write-amplification sweep: every workload on cowlog, ext4 and btrfs, 64 MiB loop devices
+# traced by tracefs (needs root); WAF_ARGS='--ops 2000 --profiles wal' and the like for a short run
+.PHONY: bench-waf
+bench-waf: build $(FUSE_STAMP)
+	bash tools/ensure-packages.sh e2fsprogs btrfs-progs
+	node dist/tools/bench/waf.js $(WAF_ARGS)
+
 clean:
 	rm -rf dist
 
-# the standard comparison runs (smallsync and mixed, 30,000 operations, cowlog/ext4/btrfs/f2fs)
+# the comparison runs into heatmaps/ (cowlog, ext4, btrfs, f2fs; 30,000 operations): smallsync,
+# mixed and the sweep's other workloads (mixed-sync30, inplace, wal, maildir); about 35 minutes
 .PHONY: heatmaps
-heatmaps: build
+heatmaps: build $(FUSE_STAMP)
 	bash tools/heatmaps.sh

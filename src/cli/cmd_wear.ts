@@ -1,18 +1,28 @@
 // `cowlog wear ...`: workloads, replays, comparisons with kernel filesystems, heatmaps.
 // The work is done by tools/ (workload, trace, compare, vm); this file parses arguments and
-// prints. The tools are imported when a subcommand runs, so the rest of the CLI never loads them.
+// prints. The tools are imported when a subcommand runs, so the rest of the CLI never loads them
+// (but the knob table, tools/workload/knobs.ts, a dependency-free table the help text lists).
 
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from './command.js';
 import { UsageError, bytes_human, size_parse } from './command.js';
+import { knobs_help } from '../../tools/workload/knobs.js';
+
+const KNOBS_HELP = knobs_help();
 
 const HELP = `usage:
   cowlog wear workload --profile P --ops N --seed S --device-size 64M [options] > w.jsonl
       profiles: smallsync (small files and appends, fsync after every write), mixed (files up to
-      2 MiB, some fsync), fill (1 MiB and 4 KiB files until ENOSPC: usable capacity), overwrite
-      (fill to --fill-pct, then random 4 KiB overwrites: steady-state cleaning)
-      --live-max PCT     live-data bound, % of the device (default 15)
+      2 MiB, some fsync), inplace (small files overwritten 1 B-4 KiB inside, fsync after every
+      write, chmod/rename/truncate between fsyncs), wal (a SQLite-like database: WAL frames
+      appended and fsync'd, checkpoints into the database, the WAL truncated), maildir (write in
+      tmp/, fsync, rename into new/, fsync of new/; later moves to cur/, flag renames, deletes),
+      fill (1 MiB and 4 KiB files until ENOSPC: usable capacity), overwrite (fill to --fill-pct,
+      then random 4 KiB overwrites: steady-state cleaning)
+      --live-max PCT     live-data bound, % of the device (mixed 15, the others 12)
+      the mix (a knob given to a profile that does not take it is an error):
+${KNOBS_HELP}
       --fill-pct PCT     overwrite: how full before overwriting (default 80)
       --skew 80/20       overwrite: 80 % of the writes to 20 % of the blocks
       --sync-every N     overwrite: a sync after every N overwrites (default 1000)
@@ -23,10 +33,15 @@ const HELP = `usage:
   cowlog wear compare --fs cowlog,ext4,btrfs,f2fs --size 64M --workload w.jsonl --out DIR
                       [--mkfs-opt FS=OPTS]... [--mount-opt FS=OPTS]... [--guest-timeout MIN]
       the same workload on a fresh device of each filesystem, traced; then heatmaps, report.md,
-      report.html and a table. f2fs runs in a QEMU guest (minutes). Runs already in DIR for other
-      filesystems stay in the report, so '--fs f2fs --out DIR' adds f2fs to an earlier comparison.
-  cowlog wear heatmap DEVICE-or-WEARFILE [--out PNG]
-      draw one wear file (or the one kept for a device) as a block-grid heatmap
+      report.html and a table, with cowlog's host bytes by cause and the kernel filesystems' by
+      the region of their layout each write hit (journal, superblock, metadata: by location).
+      f2fs runs in a QEMU guest (minutes). Runs already in DIR for other filesystems stay in
+      the report, so '--fs f2fs --out DIR' adds f2fs to an earlier comparison.
+  cowlog wear heatmap DEVICE-or-WEARFILE [--cause NAME] [--out PNG]
+      draw one wear file (or the one kept for a device) as a block-grid heatmap; --cause draws
+      only the writes of one cause (data, redo, redo-patch, node, nat, rct, sut, sst, snap,
+      table-dir, journal, checkpoint, cleaner-data, cleaner-node, wear-level, format, recovery:
+      docs/WEARFILE.md), from a complete version 2 timeline of cowlog's own tracker
 
 Docs: docs/WORKLOAD.md (the trace format), docs/COMPARE.md (how runs are made).`;
 
@@ -65,26 +80,40 @@ function pct_opt(o: Opts, name: string): number | undefined {
 }
 
 async function workload(argv: string[]): Promise<number> {
-  const o = args_parse(argv, ['--profile', '--ops', '--seed', '--device-size', '--live-max', '--fill-pct', '--skew', '--sync-every', '--enospc-limit', '-o']);
+  const { KNOBS, KnobError, knob_parse } = await import('../../tools/workload/knobs.js');
+  const knobFlags = Object.values(KNOBS).map((d) => d.flag);
+  const o = args_parse(argv, ['--profile', '--ops', '--seed', '--device-size', '--live-max', '--fill-pct', '--skew', '--sync-every', '--enospc-limit', '-o', ...knobFlags]);
   const { PROFILES, workload_generate, workload_text } = await import('../../tools/workload/generate.js');
   const profile = o.one.get('--profile');
   if (!profile) throw new UsageError(`--profile is required (${PROFILES.join(', ')})`);
   if (!(PROFILES as readonly string[]).includes(profile)) throw new UsageError(`unknown profile '${profile}' (${PROFILES.join(', ')})`);
   const ops = int_opt(o, '--ops');
-  if (ops === undefined && (profile === 'smallsync' || profile === 'mixed' || profile === 'overwrite')) throw new UsageError('--ops is required');
+  if (ops === undefined && profile !== 'fill') throw new UsageError('--ops is required');
   const dev = o.one.get('--device-size');
   if (!dev) throw new UsageError('--device-size is required (e.g. 64M)');
-  const g = workload_generate({
-    profile: profile as (typeof PROFILES)[number],
-    ops: ops ?? 0,
-    seed: int_opt(o, '--seed') ?? 1,
-    deviceBytes: size_parse(dev),
-    ...(pct_opt(o, '--live-max') !== undefined ? { livePct: pct_opt(o, '--live-max')! } : {}),
-    ...(pct_opt(o, '--fill-pct') !== undefined ? { fillPct: pct_opt(o, '--fill-pct')! } : {}),
-    ...(o.one.has('--skew') ? { skew: o.one.get('--skew')! } : {}),
-    ...(int_opt(o, '--sync-every') !== undefined ? { syncEvery: int_opt(o, '--sync-every')! } : {}),
-    ...(int_opt(o, '--enospc-limit') !== undefined ? { enospcLimit: int_opt(o, '--enospc-limit')! } : {}),
-  });
+  let g;
+  try {
+    const knobs: Record<string, number> = {};
+    for (const [k, d] of Object.entries(KNOBS)) {
+      const v = o.one.get(d.flag);
+      if (v !== undefined) knobs[k] = knob_parse(k as keyof typeof KNOBS, v);
+    }
+    g = workload_generate({
+      profile: profile as (typeof PROFILES)[number],
+      ops: ops ?? 0,
+      seed: int_opt(o, '--seed') ?? 1,
+      deviceBytes: size_parse(dev),
+      knobs,
+      ...(pct_opt(o, '--live-max') !== undefined ? { livePct: pct_opt(o, '--live-max')! } : {}),
+      ...(pct_opt(o, '--fill-pct') !== undefined ? { fillPct: pct_opt(o, '--fill-pct')! } : {}),
+      ...(o.one.has('--skew') ? { skew: o.one.get('--skew')! } : {}),
+      ...(int_opt(o, '--sync-every') !== undefined ? { syncEvery: int_opt(o, '--sync-every')! } : {}),
+      ...(int_opt(o, '--enospc-limit') !== undefined ? { enospcLimit: int_opt(o, '--enospc-limit')! } : {}),
+    });
+  } catch (e) {
+    if (e instanceof KnobError) throw new UsageError(e.message);
+    throw e;
+  }
   const text = workload_text(g);
   const out = o.one.get('-o');
   if (out) fs.writeFileSync(out, text); else process.stdout.write(text);
@@ -168,30 +197,47 @@ async function compare(argv: string[]): Promise<number> {
 }
 
 async function heatmap(argv: string[]): Promise<number> {
-  const o = args_parse(argv, ['--out']);
+  const o = args_parse(argv, ['--out', '--cause']);
   if (o.pos.length !== 1) throw new UsageError('heatmap needs one DEVICE or WEARFILE');
   const target = o.pos[0]!;
   const { wear_decode, WEAR_MAGIC } = await import('../wear/wearfile.js');
   let wearPath = target;
-  const head = Buffer.alloc(8);
-  const fd = fs.openSync(target, 'r');
-  try { fs.readSync(fd, head, 0, 8, 0); } finally { fs.closeSync(fd); }
-  if (!head.equals(WEAR_MAGIC)) {
+  const head = Buffer.alloc(12);
+  const read_head = (p: string): void => {
+    const fd = fs.openSync(p, 'r');
+    try { fs.readSync(fd, head, 0, 12, 0); } finally { fs.closeSync(fd); }
+  };
+  read_head(target);
+  if (!head.subarray(0, 8).equals(WEAR_MAGIC)) {
     const { wear_path_default } = await import('../wear/tracker.js');
     wearPath = wear_path_default(target);
     if (!fs.existsSync(wearPath)) {
       process.stderr.write(`cowlog wear heatmap: ${target} is not a wear file, and the device has none at ${wearPath} (mount it with cowlog to record one)\n`);
       return 1;
     }
+    read_head(wearPath);
   }
   const rec = wear_decode(fs.readFileSync(wearPath), wearPath);
-  const png = o.one.get('--out') ?? `${path.basename(wearPath).replace(/\.(bin|wear)$/, '')}-heatmap.png`;
+  const cause = o.one.get('--cause');
+  let drawn = rec;
+  if (cause !== undefined) {
+    const { cause_counts, CauseCountsError } = await import('../../tools/compare/cause_counts.js');
+    try {
+      drawn = { ...rec, counts: cause_counts(rec, cause, head.readUInt32LE(8), wearPath) };
+    } catch (e) {
+      if (e instanceof CauseCountsError) { process.stderr.write(`cowlog wear heatmap: ${e.message}\n`); return 1; }
+      throw e;
+    }
+  }
+  const stem = path.basename(wearPath).replace(/\.(bin|wear)$/, '');
+  const png = o.one.get('--out') ?? `${stem}${cause ? `-${cause}` : ''}-heatmap.png`;
   const rendererPath = '../../tools/compare/render_heatmap.js';
-  const r = (await import(rendererPath)) as { heatmap_render(rec: unknown, png: string): Promise<void> };
-  await r.heatmap_render(rec, png);
+  const r = (await import(rendererPath)) as { heatmap_render(rec: unknown, png: string, opts?: { title?: string }): Promise<void> };
+  await r.heatmap_render(drawn, png, cause ? { title: `${rec.meta.fs}: block writes of cause ${cause}` } : {});
   const { wear_stats } = await import('../wear/stats.js');
-  const st = wear_stats(rec.counts);
-  process.stdout.write(`${png}: ${rec.meta.fs} (${rec.meta.source}), ${bytes_human(Number(rec.bytes))} written, hottest block ${st.hottestBlock} (${st.hottestCount} ${st.hottestCount === 1 ? 'write' : 'writes'}), ` +
+  const st = wear_stats(drawn.counts);
+  const bytes = cause ? rec.meta.causes?.[cause]?.bytes ?? 0 : Number(rec.bytes);
+  process.stdout.write(`${png}: ${rec.meta.fs} (${rec.meta.source})${cause ? `, cause ${cause}` : ''}, ${bytes_human(bytes)} written, hottest block ${st.hottestBlock} (${st.hottestCount} ${st.hottestCount === 1 ? 'write' : 'writes'}), ` +
     `${st.blocksWritten} of ${st.blocks} blocks written\n`);
   return 0;
 }

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { btrfs_block_what, ext4_block_what, f2fs_block_what, f2fs_layout } from '../../tools/compare/layout.js';
+import { btrfs_block_what, ext4_block_what, f2fs_block_what, f2fs_layout, f2fs_regions } from '../../tools/compare/layout.js';
 import { tool_exists } from '../../tools/compare/sys.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cowlog-layout-'));
@@ -43,4 +43,8 @@ t.test('f2fs: areas from the superblock, in order, covering the device', { skip:
   t.equal(f2fs_block_what(img, 0), 'f2fs superblocks');
   t.equal(f2fs_block_what(img, areas[1]!.from), 'f2fs checkpoint area');
   t.equal(f2fs_block_what(image('blank.img'), 0), 'unknown (no f2fs superblock found)');
+  const regions = f2fs_regions(img)!.regions;
+  t.same(regions.map((r) => r.kind), ['superblock', 'metadata', 'metadata', 'metadata', 'metadata', 'rest'], 'superblocks, checkpoint/SIT/NAT/SSA, the main area');
+  t.equal(regions[1]!.from, areas[1]!.from * 4096, 'in bytes');
+  t.equal(f2fs_regions(image('blank2.img')), undefined, 'no superblock: no layout');
 });

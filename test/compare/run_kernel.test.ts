@@ -60,6 +60,9 @@ for (const fsName of ['ext4', 'btrfs']) {
     t.ok(r.hostBytes > r.askedBytes, 'fsync after every small write costs more than it asks');
     t.match(r.mkfs, fsName === 'btrfs' ? /^mkfs\.btrfs .*--mixed/ : /^mkfs\.ext4 /);
     t.match(r.hottestWhat ?? '', fsName === 'btrfs' ? /btrfs/ : /ext4/, `hottest block named: ${r.hottestWhat}`);
+    // the layout read after the run: the regions a request can hit, kinds the report splits by
+    const kinds = new Set(r.layout?.regions.map((x) => x.kind));
+    t.ok(kinds.has('superblock') && (fsName === 'btrfs' ? kinds.has('metadata') : kinds.has('journal')), `layout regions: ${[...kinds].join(', ')}`);
     t.ok(lines.some((l) => /replay \d+\/400/.test(l)), 'progress lines');
     t.same(loops(), [], 'no loop device left');
     t.same(our_mounts(), [], 'nothing left mounted');

@@ -41,9 +41,11 @@ t.test('report_render writes the PNGs, report.md, report.html and returns the ta
   t.notOk(existsSync(join(out, 'f2fs-heatmap.png')), 'no heatmap without a wear file');
 
   const lines = table.trimEnd().split('\n');
-  t.match(lines[0]!, /^fs\s+host MiB\s+WAF\s+hottest block\s+spread\s+CV\s+never written\s+ENOSPC\s+verify\s+run time$/);
+  t.match(lines[0]!, /^fs\s+host MiB\s+WAF\s+hottest block\s+spread\s+CV\s+never written\s+ENOSPC\s+verify\s+run time\s+largest shares/);
   t.same(lines.slice(2).map((l) => l.split(/\s+/)[0]), ['cowlog', 'ext4', 'btrfs', 'f2fs'], 'cowlog first, then ext4, btrfs, f2fs');
-  t.same(new Set(lines.map((l) => l.length)).size, 1, 'columns are aligned: every line has the same width');
+  const lastCol = lines[0]!.indexOf('largest shares');
+  t.same(new Set(lines.map((l) => l.slice(0, lastCol).length)).size, 1, 'columns are aligned: every line has the same width up to the last column');
+  t.ok(lines.slice(2).every((l) => l[lastCol - 1] === ' ' && l[lastCol] !== ' '), 'the last column starts at its heading');
   const hdr = lines[0]!;
   const wafEnd = hdr.indexOf('WAF') + 3;
   for (const l of lines.slice(2)) t.match(l.slice(wafEnd - 4, wafEnd), /\d$/, 'WAF values are right-aligned under their heading');

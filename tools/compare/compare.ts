@@ -30,6 +30,10 @@ export interface CompareSpec {
   mountOptions: Record<string, string>;
   guestTimeoutMin?: number;
   log: Log;
+  /** cowlog again with other mkfs/mount options, each in OUT/cowlog-NAME/, run after cowlog */
+  variants?: CowlogVariant[];
+  /** false: no heatmaps, no report (a sweep that only wants the figures) */
+  render?: boolean;
 }
 
 export interface CompareOutcome {
@@ -51,6 +55,40 @@ export async function host_has_fs(fsName: string): Promise<boolean> {
   return listed();
 }
 
+/** A named cowlog variant: the same runner with extra mkfs and mount options (OUT/cowlog-NAME/). */
+export interface CowlogVariant {
+  name: string;
+  mkfsOptions: string[];
+  mountOptions: string;
+}
+
+/** One run to make: a filesystem, or a cowlog variant. */
+export interface FsJob {
+  fs: string;
+  variant?: string;
+  mkfsOptions: string[];
+  mountOptions: string;
+}
+
+/** "cowlog", "ext4", "cowlog:lz4" */
+export function job_label(j: { fs: string; variant?: string }): string {
+  return j.variant ? `${j.fs}:${j.variant}` : j.fs;
+}
+
+/** Runs one filesystem on a fresh device of the host (or the QEMU guest for one the host lacks). */
+export async function fs_run(j: FsJob, c: { deviceBytes: number; workloadPath: string; out: string; log: Log; guestTimeoutMin?: number }): Promise<RunResult> {
+  const spec = {
+    fs: j.fs, deviceBytes: c.deviceBytes, workloadPath: c.workloadPath,
+    mkfsOptions: j.mkfsOptions, mountOptions: j.mountOptions, out: c.out, log: c.log,
+    ...(j.variant ? { variant: j.variant } : {}),
+  };
+  if (j.fs === 'cowlog') return run_cowlog_host(spec);
+  if (j.variant) throw new Error(`variants are cowlog's only, not ${j.fs}'s`);
+  if (await host_has_fs(j.fs)) return run_kernel_host(spec);
+  c.log(`${j.fs}: this kernel has no ${j.fs}; running it in a QEMU guest on Debian's kernel (TCG: minutes)`);
+  return run_fs_in_guest({ ...spec, ...(c.guestTimeoutMin ? { timeoutMin: c.guestTimeoutMin } : {}) });
+}
+
 export async function compare_run(c: CompareSpec): Promise<CompareOutcome> {
   for (const f of c.fsList) {
     if (!FS_KNOWN.includes(f)) throw new Error(`unknown filesystem '${f}' (known: ${FS_KNOWN.join(', ')})`);
@@ -59,31 +97,27 @@ export async function compare_run(c: CompareSpec): Promise<CompareOutcome> {
   c.log(`workload ${trace.header.name}: ${trace.ops.length} operations, ${(trace.header.askedBytes / 1048576).toFixed(1)} MiB asked, ` +
     `live data up to ${(trace.header.livePeakBytes / 1048576).toFixed(1)} MiB; device ${(c.deviceBytes / 1048576).toFixed(0)} MiB`);
   fs.mkdirSync(c.out, { recursive: true });
+  const jobs: FsJob[] = [];
+  for (const f of c.fsList) {
+    jobs.push({ fs: f, mkfsOptions: c.mkfsOptions[f] ?? [], mountOptions: c.mountOptions[f] ?? '' });
+    if (f === 'cowlog') for (const v of c.variants ?? []) jobs.push({ fs: 'cowlog', variant: v.name, mkfsOptions: v.mkfsOptions, mountOptions: v.mountOptions });
+  }
   const results: RunResult[] = [];
   const failures: Array<{ fs: string; error: string }> = [];
-  for (const [i, f] of c.fsList.entries()) {
+  for (const [i, j] of jobs.entries()) {
     const t0 = Date.now();
-    c.log(`[${i + 1}/${c.fsList.length}] ${f}`);
-    const spec = {
-      fs: f, deviceBytes: c.deviceBytes, workloadPath: c.workloadPath,
-      mkfsOptions: c.mkfsOptions[f] ?? [], mountOptions: c.mountOptions[f] ?? '', out: c.out, log: c.log,
-    };
+    const label = job_label(j);
+    c.log(`[${i + 1}/${jobs.length}] ${label}`);
     try {
-      let r: RunResult;
-      if (f === 'cowlog') r = await run_cowlog_host(spec);
-      else if (await host_has_fs(f)) r = await run_kernel_host(spec);
-      else {
-        c.log(`${f}: this kernel has no ${f}; running it in a QEMU guest on Debian's kernel (TCG: minutes)`);
-        r = await run_fs_in_guest({ ...spec, ...(c.guestTimeoutMin ? { timeoutMin: c.guestTimeoutMin } : {}) });
-      }
-      results.push(r);
-      c.log(`[${i + 1}/${c.fsList.length}] ${f} done in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+      results.push(await fs_run(j, c));
+      c.log(`[${i + 1}/${jobs.length}] ${label} done in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
     } catch (e) {
       const msg = (e as Error).message;
-      failures.push({ fs: f, error: msg });
-      c.log(`[${i + 1}/${c.fsList.length}] ${f} FAILED: ${msg}`);
+      failures.push({ fs: label, error: msg });
+      c.log(`[${i + 1}/${jobs.length}] ${label} FAILED: ${msg}`);
     }
   }
+  if (c.render === false) return { results, failures, table: '' };
   let table: string;
   let report: string | undefined;
   const rendererPath = './report.js';

@@ -25,6 +25,8 @@ import { timeline_bins, timeline_render, type TimelineAxis, type TimelineBins } 
 import { compare_render, type CompareRow } from './render_compare.js';
 import { fmt_bytes, fmt_int, xml_escape } from './render_svg.js';
 import { table_html, table_markdown, table_text, type ReportRow } from './report_table.js';
+import { breakdown_of, checkpoints_of, checkpoints_text } from './breakdown.js';
+import { breakdown_html, breakdown_markdown, causes_render } from './render_causes.js';
 
 export interface ReportOptions {
   /** heading of report.md / report.html */
@@ -103,6 +105,10 @@ function measured_read(outDir: string, name: string, axis: TimelineAxis): Measur
   }
   if (rec.meta.fs !== result.fs) row.warnings.push(`wear.bin was recorded for "${rec.meta.fs}", result.json for "${result.fs}"`);
   if (rec.truncated) row.warnings.push('the tracer truncated the timeline: the time × address view shows only the requests it kept');
+  const br = breakdown_of(rec, result.layout);
+  if (br) row.breakdown = br;
+  const cps = checkpoints_of(rec);
+  if (cps.length) row.checkpoints = cps;
   const bins = timeline_bins(rec, axis);
   const slim: WearRecord = {
     ...rec,
@@ -151,6 +157,10 @@ export async function report_render(outDir: string, opts: ReportOptions = {}): P
   }));
   const subtitle = report_subtitle(rows);
   await compare_render(compareRows, join(outDir, 'compare.png'), subtitle);
+  const withParts = rows.filter((r) => r.breakdown);
+  if (withParts.length) {
+    causes_render(withParts.map((r) => ({ fs: row_fs(r), breakdown: r.breakdown!, askedBytes: r.result.askedBytes })), join(outDir, 'causes.png'));
+  }
 
   const title = opts.title ?? 'cowlog compare: where the writes land';
   writeFileSync(join(outDir, 'report.md'), report_markdown(title, subtitle, rows));
@@ -168,6 +178,11 @@ function report_subtitle(rows: readonly ReportRow[]): string {
   return `${w} · ${d}`;
 }
 
+const PARTS_NOTE = 'cowlog\'s host bytes are split by cause: the engine tags every write with why it made it (file data, fsync redo, ' +
+  'B+tree nodes, each table, checkpoints, cleaner moves...). The kernel filesystems say no such thing; their bytes are split by ' +
+  'location: the region of their layout (journal, superblocks, metadata areas, the rest) each write request hit, read from the ' +
+  'device after the run. That tells where, not why: "the rest" holds file data, directories and extent or tree blocks alike.';
+
 const DEFINITIONS = [
   ['host MiB', 'bytes of write requests that reached the device during the workload, final sync and unmount included, mkfs excluded (mkfs MiB, apart)'],
   ['WAF', 'host bytes ÷ bytes the workload asked to write'],
@@ -176,7 +191,13 @@ const DEFINITIONS = [
   ['never written', 'blocks of the device that no write request touched'],
   ['ENOSPC', 'operations that failed for lack of space'],
   ['verify', 'every file read back and compared with what the workload wrote'],
+  ['largest shares', 'the three largest parts of the host bytes: cowlog\'s by cause (tagged by the engine), the others\' by location (the region of their layout each request hit, not why it was written)'],
 ] as const;
+
+/** The name a report gives a run: its filesystem, and its variant when it has one. */
+function row_fs(r: ReportRow): string {
+  return r.result.variant ? `${r.result.fs}:${r.result.variant}` : r.result.fs;
+}
 
 function run_facts(r: ReportRow): string[] {
   const x = r.result;
@@ -186,6 +207,7 @@ function run_facts(r: ReportRow): string[] {
     `traced by ${x.tracer}; ${fmt_int(x.opsOk)} of ${fmt_int(x.ops)} operations applied; asked to write ${fmt_bytes(x.askedBytes)}`,
   ];
   if (x.notes) facts.push(`notes: ${x.notes}`);
+  if (r.checkpoints) facts.push(`checkpoints by trigger: ${checkpoints_text(r.checkpoints)}`);
   return facts;
 }
 
@@ -193,11 +215,15 @@ export function report_markdown(title: string, subtitle: string, rows: readonly 
   const out: string[] = [`# ${title}`, '', subtitle, '', table_markdown(rows)];
   for (const [k, v] of DEFINITIONS) out.push(`- **${k}**: ${v}`);
   out.push('', '![comparison chart](compare.png)', '');
+  if (rows.some((r) => r.breakdown)) {
+    out.push('## Where the host bytes went', '', PARTS_NOTE, '', '![where the host bytes went](causes.png)', '');
+  }
   for (const r of rows) {
-    out.push(`## ${r.result.fs}`, '');
+    out.push(`## ${row_fs(r)}`, '');
     for (const f of run_facts(r)) out.push(`- ${f}`);
     for (const w of r.warnings) out.push(`- **warning**: ${w}`);
     out.push('');
+    if (r.breakdown) out.push(`${r.breakdown.basis === 'cause' ? 'Host bytes by cause' : 'Host bytes by location (the region each request hit; not by cause)'}:`, '', breakdown_markdown(r.breakdown));
     if (r.stats) {
       out.push(`![${r.result.fs} block writes](${r.name}-heatmap.png)`, '');
       out.push(`![${r.result.fs} time × address](${r.name}-timeline.png)`, '');
@@ -246,11 +272,17 @@ export function report_html(outDir: string, title: string, subtitle: string, row
     '</dl>',
     img('compare.png', 'comparison chart', 'compare'),
   ];
+  if (rows.some((r) => r.breakdown)) {
+    out.push('<h2 id="parts">Where the host bytes went</h2>', `<p class="sub">${xml_escape(PARTS_NOTE)}</p>`, img('causes.png', 'where the host bytes went', 'compare'));
+  }
   for (const r of rows) {
-    out.push(`<h2 id="fs-${xml_escape(r.name)}">${xml_escape(r.result.fs)}</h2>`, '<ul class="facts">');
+    out.push(`<h2 id="fs-${xml_escape(r.name)}">${xml_escape(row_fs(r))}</h2>`, '<ul class="facts">');
     for (const f of run_facts(r)) out.push(`<li>${code(f)}</li>`);
     for (const w of r.warnings) out.push(`<li class="warn">warning: ${xml_escape(w)}</li>`);
     out.push('</ul>');
+    if (r.breakdown) {
+      out.push(`<p class="sub">${r.breakdown.basis === 'cause' ? 'Host bytes by cause' : 'Host bytes by location (the region each request hit; not by cause)'}:</p>`, breakdown_html(r.breakdown));
+    }
     if (r.stats) {
       out.push('<div class="pics">', img(`${r.name}-heatmap.png`, `${r.result.fs} block writes`),
         img(`${r.name}-timeline.png`, `${r.result.fs} time × address`), '</div>');

@@ -8,6 +8,8 @@
 // - a run without a wear file shows "–" for the wear figures, never a made-up zero.
 
 import type { WearStats } from '../../src/wear/stats.js';
+import type { Breakdown } from './breakdown.js';
+import { parts_top } from './breakdown.js';
 import type { RunResult } from './result.js';
 import { fmt_addr, fmt_int, xml_escape } from './render_svg.js';
 
@@ -19,6 +21,10 @@ export interface ReportRow {
   blockSize: number;
   /** undefined when the run left no wear file */
   stats?: WearStats;
+  /** where the host bytes went: by cause (cowlog) or by location (kernel filesystems) */
+  breakdown?: Breakdown;
+  /** checkpoints by trigger, most first (cowlog) */
+  checkpoints?: Array<[string, number]>;
   warnings: string[];
 }
 
@@ -42,6 +48,7 @@ export const COLUMNS: readonly Column[] = [
   { key: 'enospc', head: 'ENOSPC', numeric: true },
   { key: 'verify', head: 'verify', numeric: false },
   { key: 'time', head: 'run time', numeric: true },
+  { key: 'top', head: 'largest shares (cowlog: causes; others: regions hit)', numeric: false },
   { key: 'mkfs', head: 'mkfs MiB', numeric: true, reportOnly: true },
 ];
 
@@ -80,7 +87,7 @@ export function row_cells(row: ReportRow): Record<string, string> {
   const never = st ? `${fmt_int(st.blocksNeverWritten)} (${((100 * st.blocksNeverWritten) / Math.max(1, st.blocks)).toFixed(1)}%)` : DASH;
   const verify = r.verify.ok ? `ok (${fmt_int(r.verify.filesChecked)} files)` : `FAILED (${fmt_int(r.verify.bad.length)} of ${fmt_int(r.verify.filesChecked)})`;
   return {
-    fs: r.fs,
+    fs: r.variant ? `${r.fs}:${r.variant}` : r.fs,
     host: mib(r.hostBytes),
     waf: fmt_waf(row.waf),
     hottest: fmt_hottest(row),
@@ -91,6 +98,7 @@ export function row_cells(row: ReportRow): Record<string, string> {
     verify,
     time: fmt_ms(r.runMs),
     mkfs: mib(r.mkfsBytes),
+    top: row.breakdown ? parts_top(row.breakdown) : DASH,
   };
 }
 

@@ -6,6 +6,8 @@
 // The renderer reads every OUT/*/result.json and its wear.bin, and writes OUT/report.md,
 // OUT/report.html and the PNGs beside them.
 
+import type { Layout } from './regions.js';
+
 export interface OpErrors {
   /** errno name → count, e.g. { ENOSPC: 12 } */
   [errno: string]: number;
@@ -47,4 +49,9 @@ export interface RunResult {
   usableBytes?: number;
   /** free-form notes, e.g. "ran in a QEMU guest (TCG)" */
   notes?: string;
+  /** the device's layout read after the run (kernel filesystems): the regions by location */
+  layout?: Layout;
+  /** a named variant of the filesystem (extra mkfs or mount options), shown as fs:variant;
+   *  its results live in OUT/<fs>-<variant>/ */
+  variant?: string;
 }

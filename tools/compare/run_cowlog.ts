@@ -56,7 +56,8 @@ export async function run_cowlog_host(h: HostRunSpec): Promise<RunResult> {
   const why = cowlog_unavailable();
   if (why) throw new Error(`cowlog: ${why}`);
   const log = h.log;
-  const outDir = path.join(h.out, 'cowlog');
+  const outDir = path.join(h.out, h.variant ? `cowlog-${h.variant}` : 'cowlog');
+  const who = h.variant ? `cowlog:${h.variant}` : 'cowlog';
   fs.mkdirSync(outDir, { recursive: true });
   const cleanup = new Cleanup(log);
   try {
@@ -66,16 +67,16 @@ export async function run_cowlog_host(h: HostRunSpec): Promise<RunResult> {
     image_create(image, h.deviceBytes);
     const dev = await loop_attach(image);
     cleanup.push(`detach ${dev}`, () => loop_detach_sync(dev));
-    log(`cowlog: ${(h.deviceBytes / 1048576).toFixed(0)} MiB image on ${dev}`);
+    log(`${who}: ${(h.deviceBytes / 1048576).toFixed(0)} MiB image on ${dev}`);
 
     const mkfsArgs = ['mkfs', ...h.mkfsOptions, dev];
-    log(`cowlog: cowlog ${mkfsArgs.join(' ')}`);
+    log(`${who}: cowlog ${mkfsArgs.join(' ')}`);
     const mkTr = await TracefsTracer.start({ device: dev, out: path.join(outDir, 'wear-mkfs.bin'), meta: { fs: 'cowlog', notes: 'mkfs phase' } });
     cleanup.push('mkfs tracer', () => mkTr.kill());
     await cowlog(...mkfsArgs);
     cleanup.drop('mkfs tracer');
     const mkfsBytes = Number((await mkTr.stop()).bytes);
-    log(`cowlog: mkfs wrote ${(mkfsBytes / 1048576).toFixed(1)} MiB`);
+    log(`${who}: mkfs wrote ${(mkfsBytes / 1048576).toFixed(1)} MiB`);
 
     const mnt = fs.mkdtempSync(path.join(scratch, 'cowlog-cowlog-mnt-'));
     const engineWear = path.join(scratch, 'engine.wear');
@@ -87,15 +88,15 @@ export async function run_cowlog_host(h: HostRunSpec): Promise<RunResult> {
     cleanup.push(`umount ${mnt}`, () => cowlog_umount_sync(mnt));
     await cowlog('mount', '--wear', engineWear, ...mountOpt, dev, mnt);
     if (!is_mounted(mnt)) throw new Error(`cowlog mount returned but ${mnt} is not mounted`);
-    log(`cowlog: mounted ${dev} on ${mnt}; replaying ${trace.ops.length} operations of ${trace.header.name}`);
+    log(`${who}: mounted ${dev} on ${mnt}; replaying ${trace.ops.length} operations of ${trace.header.name}`);
     let lastPct = -1;
     const task = new ReplayTask({ tracePath: h.workloadPath, dir: mnt, deviceBytes: h.deviceBytes }, (done, total) => {
       const pct = Math.floor((done / total) * 100);
-      if (pct >= lastPct + 10 || (done === total && lastPct !== pct)) { lastPct = pct; log(`cowlog: replay ${done}/${total} operations (${pct} %)`); }
+      if (pct >= lastPct + 10 || (done === total && lastPct !== pct)) { lastPct = pct; log(`${who}: replay ${done}/${total} operations (${pct} %)`); }
     });
     cleanup.push('replay worker', () => task.terminate());
     const applied = await task.applied();
-    log('cowlog: sync and unmount');
+    log(`${who}: sync and unmount`);
     await run('sync', ['-f', mnt]);
     await cowlog('umount', mnt);
     cleanup.drop(`umount ${mnt}`);
@@ -103,7 +104,7 @@ export async function run_cowlog_host(h: HostRunSpec): Promise<RunResult> {
     cleanup.drop('tracer');
     const kernel = await tracer.stop();
 
-    log('cowlog: mounting again to verify every file');
+    log(`${who}: mounting again to verify every file`);
     cleanup.push(`umount ${mnt}`, () => cowlog_umount_sync(mnt));
     await cowlog('mount', '--wear', path.join(scratch, 'verify.wear'), ...mountOpt, dev, mnt);
     const verify = await task.verify(mnt);
@@ -134,11 +135,12 @@ export async function run_cowlog_host(h: HostRunSpec): Promise<RunResult> {
       verify: { ok: verify.ok, filesChecked: verify.filesChecked, bad: verify.bad },
       runMs,
       ...(applied.usableBytes !== undefined ? { usableBytes: applied.usableBytes } : {}),
+      ...(h.variant ? { variant: h.variant } : {}),
       notes: `FUSE mount; tracefs on the loop device counted ${agree} (wear-tracefs.bin)` +
         (applied.opsSkipped ? `; ${applied.opsSkipped} operations skipped after the ENOSPC limit` : ''),
     };
     fs.writeFileSync(path.join(outDir, 'result.json'), JSON.stringify(result, null, 2) + '\n');
-    log(`cowlog: ${(result.hostBytes / 1048576).toFixed(1)} MiB written for ${(result.askedBytes / 1048576).toFixed(1)} MiB asked ` +
+    log(`${who}: ${(result.hostBytes / 1048576).toFixed(1)} MiB written for ${(result.askedBytes / 1048576).toFixed(1)} MiB asked ` +
       `(WAF ${waf(result.hostBytes, result.askedBytes).toFixed(2)}), hottest block ${st.hottestBlock} x${st.hottestCount}, ` +
       `${result.enospc} ENOSPC, verify ${verify.ok ? 'ok' : `FAILED (${verify.bad.length})`}`);
     return result;

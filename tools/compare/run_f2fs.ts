@@ -20,7 +20,7 @@ import { KERNEL_FS, workload_load } from './run_kernel.js';
 import type { HostRunSpec } from './run_kernel.js';
 import type { RunResult } from './result.js';
 import { Cleanup, image_create, packages_ensure, repo_root, scratch_dir } from './sys.js';
-import { f2fs_block_what } from './layout.js';
+import { f2fs_block_what, f2fs_regions } from './layout.js';
 import { wear_decode } from '../../src/wear/wearfile.js';
 import { wear_stats } from '../../src/wear/stats.js';
 
@@ -124,6 +124,8 @@ export async function run_fs_in_guest(g: GuestRunSpec): Promise<RunResult> {
     if (g.fs === 'f2fs') {
       const st = wear_stats(wear_decode(fs.readFileSync(path.join(to, 'wear.bin')), 'wear.bin').counts);
       if (st.hottestBlock >= 0) result.hottestWhat = f2fs_block_what(image, st.hottestBlock);
+      const layout = f2fs_regions(image);
+      if (layout) result.layout = layout;
     }
     result.notes = [result.notes, `guest wall time ${fmt_elapsed(Date.now() - t0)}`].filter(Boolean).join('; ');
     fs.writeFileSync(path.join(to, 'result.json'), JSON.stringify(result, null, 2) + '\n');

@@ -22,7 +22,7 @@ import { wear_encode } from '../../src/wear/wearfile.js';
 import type { WearRecord } from '../../src/wear/wearfile.js';
 import type { RunResult } from './result.js';
 import { Cleanup, image_create, is_mounted, loop_attach, loop_detach_sync, packages_ensure, run, scratch_dir, umount_sync } from './sys.js';
-import { btrfs_block_what, ext4_block_what, f2fs_block_what } from './layout.js';
+import { btrfs_block_what, ext4_block_what, f2fs_block_what, layout_read } from './layout.js';
 
 export type Log = (line: string) => void;
 
@@ -146,6 +146,8 @@ export async function run_kernel_on_device(s: DeviceRunSpec): Promise<RunResult>
 
   const st = wear_stats(traced.counts);
   const what = await hottest_what(s.fs, s.device, s.image, st.hottestBlock);
+  // the layout at the end of the run, for splitting the writes by the region they hit
+  const layout = await layout_read(s.fs, s.device, s.image);
   const wear: WearRecord = { ...traced, meta: { ...traced.meta, runMs } };
   fs.writeFileSync(wearPath, wear_encode(wear));
   const errorsTotal = Object.values(applied.errors).reduce((a, e) => a + Object.values(e).reduce((x, y) => x + y, 0), 0);
@@ -168,6 +170,7 @@ export async function run_kernel_on_device(s: DeviceRunSpec): Promise<RunResult>
     runMs,
     ...(applied.usableBytes !== undefined ? { usableBytes: applied.usableBytes } : {}),
     ...(what ? { hottestWhat: what } : {}),
+    ...(layout ? { layout } : {}),
     ...(s.notes || applied.opsSkipped ? { notes: [s.notes, applied.opsSkipped ? `${applied.opsSkipped} operations skipped after the ENOSPC limit` : ''].filter(Boolean).join('; ') } : {}),
   };
   fs.writeFileSync(path.join(s.outDir, 'result.json'), JSON.stringify(result, null, 2) + '\n');
@@ -183,9 +186,11 @@ export interface HostRunSpec {
   workloadPath: string;
   mkfsOptions: string[];
   mountOptions: string;
-  /** OUT: results go to OUT/<fs>/ */
+  /** OUT: results go to OUT/<fs>/ (OUT/<fs>-<variant>/ for a variant) */
   out: string;
   log: Log;
+  /** a named variant (cowlog only): its own folder, and its name beside the filesystem's */
+  variant?: string;
 }
 
 /** A kernel filesystem on a fresh loop device of the host. */

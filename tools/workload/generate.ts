@@ -10,15 +10,19 @@
 //   so on a filesystem with room every operation is expected to succeed.
 
 import { Prng } from '../../src/util/prng.js';
+import { KiB, MiB, Names } from './names.js';
+import type { GFile } from './names.js';
+import { KnobError, knob_values } from './knobs.js';
+import type { Knobs } from './knobs.js';
+import { gen_inplace } from './profile_inplace.js';
+import { gen_maildir } from './profile_maildir.js';
+import { gen_wal } from './profile_wal.js';
 import { TRACE_FORMAT, TRACE_VERSION, live_peak, trace_format } from './trace.js';
-import type { Gen, GenKind, Op, TraceHeader } from './trace.js';
+import type { Op, TraceHeader } from './trace.js';
 
-export const PROFILES = ['smallsync', 'mixed', 'fill', 'overwrite'] as const;
+export const PROFILES = ['smallsync', 'mixed', 'inplace', 'wal', 'maildir', 'fill', 'overwrite'] as const;
 export type Profile = (typeof PROFILES)[number];
 
-const KiB = 1024, MiB = 1024 * 1024;
-/** Files per directory before the generator opens a new one. */
-const DIR_FILES_MAX = 64;
 /** mkfs.f2fs's defaults leave 16 MiB of a 64 MiB device usable: the tightest of the compared
  *  filesystems. A bound above this fraction is said to risk ENOSPC there. */
 const F2FS_USABLE_FRACTION = 0.25;
@@ -30,8 +34,11 @@ export interface GenOptions {
   ops: number;
   seed: number;
   deviceBytes: number;
-  /** live-data bound in percent of the device (smallsync 12, mixed 15 by default) */
+  /** live-data bound in percent of the device (mixed 15, the others 12 by default) */
   livePct?: number;
+  /** the mix knobs (tools/workload/knobs.ts): shares of text, fsyncs, overwrites, metadata
+   *  changes, directory fsyncs; checkpoint interval */
+  knobs?: Knobs;
   /** overwrite: fill to this percentage before overwriting (default 80) */
   fillPct?: number;
   /** overwrite: "80/20" sends 80 % of the overwrites to 20 % of the blocks */
@@ -49,130 +56,9 @@ export interface Generated {
   boundNote: string;
 }
 
-interface GFile { path: string; dir: string; size: number }
-
-/** The generator's model of the namespace: what exists, how big, for picking targets. */
-class Names {
-  readonly files: GFile[] = [];
-  private readonly index = new Map<string, number>();
-  readonly dirFiles = new Map<string, number>();
-  live = 0;
-  private nextFile = 0;
-  private nextDir = 0;
-  constructor(readonly ops: Op[], readonly rng: Prng) {}
-
-  emit(op: Op): void { this.ops.push(op); }
-
-  dir_new(): string {
-    const d = `d${this.nextDir++}`;
-    this.emit({ op: 'mkdir', path: d });
-    this.dirFiles.set(d, 0);
-    return d;
-  }
-
-  /** A directory with room for one more file, made when every one is full. */
-  dir_for_new(): string {
-    const open = [...this.dirFiles].filter(([, n]) => n < DIR_FILES_MAX).map(([d]) => d);
-    return open.length ? this.rng.pick(open) : this.dir_new();
-  }
-
-  file_new(): GFile {
-    const dir = this.dir_for_new();
-    const f: GFile = { path: `${dir}/f${this.nextFile++}`, dir, size: 0 };
-    this.emit({ op: 'create', path: f.path });
-    this.add(f);
-    return f;
-  }
-
-  private add(f: GFile): void {
-    this.index.set(f.path, this.files.length);
-    this.files.push(f);
-    this.dirFiles.set(f.dir, (this.dirFiles.get(f.dir) ?? 0) + 1);
-  }
-
-  private remove(f: GFile): void {
-    const i = this.index.get(f.path)!;
-    const last = this.files.pop()!;
-    if (last !== f) { this.files[i] = last; this.index.set(last.path, i); }
-    this.index.delete(f.path);
-    this.dirFiles.set(f.dir, this.dirFiles.get(f.dir)! - 1);
-  }
-
-  pick(): GFile { return this.rng.pick(this.files); }
-
-  unlink(f: GFile): void {
-    this.emit({ op: 'unlink', path: f.path });
-    this.live -= f.size;
-    this.remove(f);
-  }
-
-  rename(f: GFile): void {
-    this.remove(f);
-    const dir = this.rng.chance(0.5) ? f.dir : this.dir_for_new();
-    const to = `${dir}/f${this.nextFile++}`;
-    this.emit({ op: 'rename', path: f.path, to });
-    f.path = to;
-    f.dir = dir;
-    this.add(f);
-  }
-
-  /** Removes an empty directory other than the last one made (keeps the tree from only growing). */
-  rmdir_some(): boolean {
-    const empty = [...this.dirFiles].filter(([d, n]) => n === 0 && d !== `d${this.nextDir - 1}`).map(([d]) => d);
-    if (!empty.length) return false;
-    const d = this.rng.pick(empty);
-    this.emit({ op: 'rmdir', path: d });
-    this.dirFiles.delete(d);
-    return true;
-  }
-
-  /** Deletes random files until `need` more bytes fit under `bound` (and below 90 % of it). */
-  make_room(need: number, bound: number): void {
-    if (this.live + need <= bound) return;
-    while (this.files.length && this.live + need > bound * 0.9) this.unlink(this.pick());
-  }
-
-  gen(textShare: number): Gen {
-    const kind: GenKind = this.rng.chance(textShare) ? 'text' : 'random';
-    return { kind, seed: this.rng.u32() };
-  }
-
-  write(f: GFile, off: number, len: number, textShare: number): void {
-    this.emit({ op: 'write', path: f.path, off, len, gen: this.gen(textShare) });
-    if (off + len > f.size) { this.live += off + len - f.size; f.size = off + len; }
-  }
-
-  append(f: GFile, len: number, textShare: number): void {
-    this.emit({ op: 'append', path: f.path, len, gen: this.gen(textShare) });
-    f.size += len;
-    this.live += len;
-  }
-
-  truncate(f: GFile, size: number): void {
-    this.emit({ op: 'truncate', path: f.path, size });
-    this.live += size - f.size;
-    f.size = size;
-  }
-
-  /** A length between lo and hi, log-uniform: small sizes common, large ones present. */
-  len_log(lo: number, hi: number): number {
-    return Math.round(Math.exp(Math.log(lo) + this.rng.float() * (Math.log(hi) - Math.log(lo))));
-  }
-
-  sync_file(f: GFile, pData = 0.25): void {
-    this.emit({ op: this.rng.chance(pData) ? 'fdatasync' : 'fsync', path: f.path });
-  }
-
-  range(f: GFile, lenMax: number): { off: number; len: number } {
-    const off = this.rng.int(0, Math.max(0, f.size - 1));
-    return { off, len: Math.min(lenMax, Math.max(1, f.size - off)) };
-  }
-}
-
 /** smallsync: small files, appends and small overwrites, each write followed by fsync. */
-function gen_smallsync(n: Names, count: number, bound: number): void {
+function gen_smallsync(n: Names, count: number, bound: number, text: number): void {
   const fileMax = 256 * KiB;
-  const text = 0.7;
   n.dir_new();
   while (n.ops.length < count) {
     const r = n.rng.float();
@@ -220,9 +106,9 @@ function gen_smallsync(n: Names, count: number, bound: number): void {
   }
 }
 
-/** mixed: files up to 2 MiB written in chunks, overwrites, appends, reads, some fsync. */
-function gen_mixed(n: Names, count: number, bound: number): void {
-  const text = 0.5;
+/** mixed: files up to 2 MiB written in chunks, overwrites, appends, reads, some fsync: after 30 %
+ *  of new files and 20 % of other writes, or after `fsync` of all writes when the knob is given. */
+function gen_mixed(n: Names, count: number, bound: number, text: number, fsync: number | null): void {
   const fileMax = 2 * MiB;
   const chunk = 256 * KiB;
   n.dir_new();
@@ -234,7 +120,7 @@ function gen_mixed(n: Names, count: number, bound: number): void {
       n.make_room(size, bound);
       const f = n.file_new();
       for (let off = 0; off < size; off += chunk) n.write(f, off, Math.min(chunk, size - off), text);
-      if (n.rng.chance(0.3)) n.sync_file(f);
+      if (n.rng.chance(fsync ?? 0.3)) n.sync_file(f);
     } else if (r < 0.35) {
       const f = n.pick();
       const len = n.len_log(4 * KiB, 32 * KiB);
@@ -242,7 +128,7 @@ function gen_mixed(n: Names, count: number, bound: number): void {
       n.make_room(Math.max(0, off + len - f.size), bound);
       if (!n.files.includes(f)) continue;
       n.write(f, off, len, text);
-      if (n.rng.chance(0.2)) n.sync_file(f);
+      if (n.rng.chance(fsync ?? 0.2)) n.sync_file(f);
     } else if (r < 0.47) {
       const f = n.pick();
       const len = n.len_log(1 * KiB, 32 * KiB);
@@ -250,7 +136,7 @@ function gen_mixed(n: Names, count: number, bound: number): void {
       n.make_room(len, bound);
       if (!n.files.includes(f)) continue;
       n.append(f, len, text);
-      if (n.rng.chance(0.2)) n.sync_file(f);
+      if (n.rng.chance(fsync ?? 0.2)) n.sync_file(f);
     } else if (r < 0.65) {
       const f = n.pick();
       const { off, len } = n.range(f, 256 * KiB);
@@ -319,8 +205,8 @@ function bytes_mib(n: number): string {
 
 /** Generates a whole trace in memory. */
 export function workload_generate(o: GenOptions): Generated {
-  if (!Number.isSafeInteger(o.ops) || o.ops < 0) throw new RangeError(`--ops must be a non-negative integer, not ${o.ops}`);
-  if (!Number.isSafeInteger(o.deviceBytes) || o.deviceBytes < MiB) throw new RangeError(`the device must be at least 1 MiB, not ${o.deviceBytes} bytes`);
+  if (!Number.isSafeInteger(o.ops) || o.ops < 0) throw new KnobError(`--ops must be a non-negative integer, not ${o.ops}`);
+  if (!Number.isSafeInteger(o.deviceBytes) || o.deviceBytes < MiB) throw new KnobError(`the device must be at least 1 MiB, not ${o.deviceBytes} bytes`);
   const rng = new Prng(o.seed);
   const ops: Op[] = [];
   const n = new Names(ops, rng);
@@ -330,17 +216,37 @@ export function workload_generate(o: GenOptions): Generated {
   let enospcLimit: number | undefined;
   let note: string;
   const pctCheck = (p: number, what: string): void => {
-    if (!(p > 0 && p <= 100)) throw new RangeError(`${what} must be a percentage in (0, 100], not ${p}`);
+    if (!(p > 0 && p <= 100)) throw new KnobError(`${what} must be a percentage in (0, 100], not ${p}`);
   };
+  if (!(PROFILES as readonly string[]).includes(o.profile)) throw new KnobError(`unknown profile '${o.profile as string}' (known: ${PROFILES.join(', ')})`);
+  const k = knob_values(o.profile, o.knobs ?? {});
+  const only = (given: unknown, flag: string, profiles: readonly Profile[]): void => {
+    if (given !== undefined && !profiles.includes(o.profile)) throw new KnobError(`${flag} does not apply to profile '${o.profile}' (it applies to: ${profiles.join(', ')})`);
+  };
+  only(o.livePct, '--live-max', ['smallsync', 'mixed', 'inplace', 'wal', 'maildir']);
+  only(o.fillPct, '--fill-pct', ['overwrite']);
+  only(o.skew, '--skew', ['overwrite']);
+  only(o.syncEvery, '--sync-every', ['overwrite']);
+  only(o.enospcLimit, '--enospc-limit', ['fill']);
+  const share = (v: number | null | undefined): number => (v ?? 0) / 100;
   switch (o.profile) {
     case 'smallsync':
-    case 'mixed': {
-      const pct = o.livePct ?? (o.profile === 'smallsync' ? 12 : 15);
+    case 'mixed':
+    case 'inplace':
+    case 'wal':
+    case 'maildir': {
+      const pct = o.livePct ?? (o.profile === 'mixed' ? 15 : 12);
       pctCheck(pct, '--live-max');
       liveMax = Math.floor(o.deviceBytes * pct / 100);
       params['livePct'] = pct;
-      if (o.profile === 'smallsync') gen_smallsync(n, o.ops, liveMax); else gen_mixed(n, o.ops, liveMax);
+      const text = share(k.textPct);
+      if (o.profile === 'smallsync') gen_smallsync(n, o.ops, liveMax, text);
+      else if (o.profile === 'mixed') gen_mixed(n, o.ops, liveMax, text, k.fsyncPct == null ? null : share(k.fsyncPct));
+      else if (o.profile === 'inplace') gen_inplace(n, o.ops, liveMax, { overwrite: share(k.overwritePct), meta: share(k.metaPct), text });
+      else if (o.profile === 'wal') gen_wal(n, o.ops, liveMax, { checkpointEvery: k.checkpointEvery!, text });
+      else gen_maildir(n, o.ops, liveMax, { dirsync: share(k.dirsyncPct), text });
       ops.length = Math.min(ops.length, o.ops);
+      for (const [name, v] of Object.entries(k)) if (v !== null) params[name] = v;
       note = `live data kept at or below ${bytes_mib(liveMax)} (${pct} % of the ${bytes_mib(o.deviceBytes)} device)` +
         (pct / 100 <= F2FS_USABLE_FRACTION * 0.8
           ? ': within what every compared filesystem holds, f2fs at its default overprovisioning included'
@@ -361,12 +267,12 @@ export function workload_generate(o: GenOptions): Generated {
       const fillPct = o.fillPct ?? 80;
       pctCheck(fillPct, '--fill-pct');
       const syncEvery = o.syncEvery ?? 1000;
-      if (!Number.isSafeInteger(syncEvery) || syncEvery < 1) throw new RangeError(`--sync-every must be a positive integer`);
+      if (!Number.isSafeInteger(syncEvery) || syncEvery < 1) throw new KnobError(`--sync-every must be a positive integer, not ${syncEvery}`);
       let hotPct = 0, hotBlockPct = 0;
       if (o.skew !== undefined) {
         const m = /^(\d+)\/(\d+)$/.exec(o.skew);
         if (!m || Number(m[1]) + Number(m[2]) !== 100 || Number(m[2]) === 0 || Number(m[2]) === 100) {
-          throw new RangeError(`--skew must be like 80/20 (percent of writes / percent of blocks, summing to 100), not '${o.skew}'`);
+          throw new KnobError(`--skew must be like 80/20 (percent of writes / percent of blocks, summing to 100), not '${o.skew}'`);
         }
         hotPct = Number(m[1]);
         hotBlockPct = Number(m[2]);
