@@ -20,7 +20,7 @@ import { BLOCK_SIZE } from '../device/device.js';
 import type { Clock } from '../checkpoint/clock.js';
 import type { Patch, Volume } from '../checkpoint/volume.js';
 import type { Cleaner } from '../cleaner/cleaner.js';
-import { INODE_BYTES, INODE_FLAG_INLINE, key, KEY_MAX, map_decode, map_encode, map_new, MAP_SLOTS, RecKind } from '../format/records.js';
+import { INODE_BYTES, INODE_FLAG_INLINE, key, KEY_MAX, map_decode, map_encode, map_new, MAP_SLOT_BYTES, MAP_SLOTS, RecKind } from '../format/records.js';
 import { REDO_BODY_BYTES, REDO_REC_OVERHEAD } from '../format/redo.js';
 import type { Key, MapChunk } from '../format/records.js';
 import { Head } from '../log/segments.js';
@@ -46,10 +46,8 @@ export interface DataCtx {
   logged: { inodes: Set<InodeMem>; pages: number };
 }
 
-/** a page changed by at most this many bytes is logged as a patch at fsync */
-const PATCH_BYTES_MAX = 1792;
-/** at most this many bytes of patches per fsync, so that its redo group stays about one block */
-const FSYNC_PATCH_BYTES = 3000;
+/** bytes of a redo block that records may leave unused when they do not pack tightly */
+const REDO_PACK_SLACK = 64;
 
 /** the range of a page written whole (shared: ranges are replaced, never changed in place) */
 const RANGE_WHOLE: [number, number] = [0, BLOCK_SIZE];
@@ -387,17 +385,10 @@ export function file_flush(ctx: DataCtx, m: InodeMem, prepare = true, keep?: Rea
     if (m.logged.delete(idx)) ctx.logged.pages--;
   }
   if (m.logged.size === 0) ctx.logged.inodes.delete(m);
+  // the pages written took their blocks: what the ones left need is counted again
   m.newPages = m.heldPages = 0;
-  if (m.pages.size > 0) {
-    const after = new MapReader(vol, m.ino);
-    const bornMax = vol.held_birth_max();
-    for (const idx of m.pages.keys()) {
-      const addr = after.addr(idx);
-      if (addr === 0) m.newPages++;
-      else if (vol.block_held(addr, bornMax)) m.heldPages++;
-    }
-  }
-  ctx.dirty.newPages += m.newPages + m.heldPages - needBefore;
+  ctx.dirty.newPages -= needBefore;
+  pages_need_recount(ctx, m);
   m.rec.size = m.size;
   if (m.mtime) times_set(m.rec, 'm', m.mtime);
   if (m.ctime) times_set(m.rec, 'c', m.ctime);
@@ -410,6 +401,12 @@ export function file_truncate(ctx: DataCtx, m: InodeMem, size: number): void {
   if (size > FILE_SIZE_MAX) throw new FsError('EFBIG', `size ${size} exceeds cowlog's largest file (${FILE_SIZE_MAX} bytes)`);
   if (!Number.isInteger(size) || size < 0) throw new FsError('EINVAL', `size ${size}`);
   const vol = ctx.vol;
+  // Shrinking a block-mapped file: the cached pages it cuts off are dropped, never written (a
+  // log truncated to nothing after its checkpoint writes nothing), and the cached page holding
+  // the new end is zeroed past it and written once with the rest (the zeros the block must hold,
+  // so that a later extension reads zeros). The pages that stay are written as before: a
+  // truncate is a point where the file's content reaches the log whole, never a mixture.
+  const tailCached = size < m.size && !(m.rec.flags & INODE_FLAG_INLINE) && pages_cut(ctx, m, size);
   file_flush(ctx, m);
   const r = m.rec;
   if (r.flags & INODE_FLAG_INLINE) {
@@ -427,9 +424,10 @@ export function file_truncate(ctx: DataCtx, m: InodeMem, size: number): void {
     inline_to_blocks(ctx, m);
   }
   if (size < r.size) {
-    // the new tail block is rewritten below; room for it is made before anything changes, so a
-    // checkpoint the cleaner takes cannot fall inside this truncate
-    if (size % BLOCK_SIZE !== 0) ctx.cleaner.ensure(1);
+    // the new tail block is rewritten below (unless it was cached: written above); room for it
+    // is made before anything changes, so a checkpoint the cleaner takes cannot fall inside
+    // this truncate
+    if (size % BLOCK_SIZE !== 0 && !tailCached) ctx.cleaner.ensure(1);
     // patches logged before this point must not come back at roll-forward (see Inode.data_gen)
     r.data_gen = (r.data_gen + 1) >>> 0;
     const keep = Math.ceil(size / BLOCK_SIZE); // blocks [0, keep) stay
@@ -448,7 +446,7 @@ export function file_truncate(ctx: DataCtx, m: InodeMem, size: number): void {
       else vol.del(d.k);
     }
     const tail = size % BLOCK_SIZE;
-    if (tail !== 0) {
+    if (tail !== 0 && !tailCached) {
       // the block holding the new end keeps zeros past it, so a later extension reads zeros
       const idx = keep - 1;
       const maps = new MapReader(vol, m.ino);
@@ -471,6 +469,50 @@ export function file_truncate(ctx: DataCtx, m: InodeMem, size: number): void {
   ctx.icache.store(m);
 }
 
+/**
+ * A truncate to `size` (below the file's size): drops the cached pages past it and zeroes the
+ * cached page holding the new end past it (marked changed, to be written). Returns whether that
+ * page was cached.
+ */
+function pages_cut(ctx: DataCtx, m: InodeMem, size: number): boolean {
+  const keep = Math.ceil(size / BLOCK_SIZE);
+  let dropped = false;
+  for (const idx of [...m.pages.keys()]) {
+    if (idx < keep) continue;
+    m.pages.delete(idx);
+    m.ranges.delete(idx);
+    ctx.dirty.bytes -= BLOCK_SIZE;
+    if (m.logged.delete(idx)) ctx.logged.pages--;
+    dropped = true;
+  }
+  if (m.logged.size === 0) ctx.logged.inodes.delete(m);
+  if (dropped) pages_need_recount(ctx, m);
+  const tail = size % BLOCK_SIZE;
+  const page = tail !== 0 ? m.pages.get(keep - 1) : undefined;
+  if (page === undefined) return false;
+  page.fill(0, tail);
+  const r = m.ranges.get(keep - 1);
+  m.ranges.set(keep - 1, [Math.min(r ? r[0] : tail, tail), BLOCK_SIZE]);
+  return true;
+}
+
+/** Recounts which dirty pages of `m` will take a new block (unmapped, or over a block another root may hold). */
+function pages_need_recount(ctx: DataCtx, m: InodeMem): void {
+  const vol = ctx.vol;
+  const before = m.newPages + m.heldPages;
+  m.newPages = m.heldPages = 0;
+  if (m.pages.size > 0) {
+    const maps = new MapReader(vol, m.ino);
+    const bornMax = vol.held_birth_max();
+    for (const idx of m.pages.keys()) {
+      const addr = maps.addr(idx);
+      if (addr === 0) m.newPages++;
+      else if (vol.block_held(addr, bornMax)) m.heldPages++;
+    }
+  }
+  ctx.dirty.newPages += m.newPages + m.heldPages - before;
+}
+
 /** Removes every record of an inode (its data, xattrs and the inode itself). */
 export function inode_records_drop(ctx: DataCtx, m: InodeMem): void {
   const vol = ctx.vol;
@@ -489,16 +531,16 @@ export function inode_records_drop(ctx: DataCtx, m: InodeMem): void {
 }
 
 /**
- * fsync's flush. Pages whose changes since they were last made durable are small become patches
- * for the redo group and stay in the cache, logged; the other changed pages are written; pages
- * logged by an earlier fsync and not changed since stay as they are. Afterwards the tree (with
- * the patches returned) holds everything written to the inode.
+ * fsync's flush. Changed pages are either written (a data block each) or logged as patches in
+ * the redo group (they stay in the cache and are written once, at the next checkpoint, however
+ * often they are patched before); pages logged by an earlier fsync and not changed since stay as
+ * they are. Afterwards the tree (with the patches returned) holds everything written to the inode.
  *
- * Which pages are patched: every changed page, when the whole redo group — the records pending,
- * this inode's, and the patches — fits in one redo block: the fsync then writes that one block
- * and no page (each is written once, at the next checkpoint, however often it is patched
- * before), the floor for a small write and fsync. Otherwise pages changed by at most
- * PATCH_BYTES_MAX bytes, within FSYNC_PATCH_BYTES in all, so the group stays about a block.
+ * Which pages become patches: the group needs some number of redo blocks for its records anyway
+ * (at least one); patches fill the room left in those blocks, smallest change first, and never
+ * add a block. A small write and fsync then costs one block — the floor — and the partial pages
+ * at either end of a larger write ride in the block the records need, instead of being written
+ * now and again when the next write completes them.
  */
 export function file_fsync(ctx: DataCtx, m: InodeMem): Patch[] {
   if (m.rec.flags & INODE_FLAG_INLINE || m.pages.size === 0) {
@@ -507,25 +549,34 @@ export function file_fsync(ctx: DataCtx, m: InodeMem): Patch[] {
   }
   const keep = new Set<number>();
   const changed: { idx: number; lo: number; hi: number }[] = [];
-  for (const idx of [...m.pages.keys()].sort((a, b) => a - b)) {
+  for (const idx of m.pages.keys()) {
     const r = m.ranges.get(idx);
     if (!r) { if (m.logged.has(idx)) keep.add(idx); continue; }
     changed.push({ idx, lo: r[0], hi: r[1] });
   }
-  // the group if every changed page were a patch: what is pending, the inode record, the patches
-  let whole = ctx.vol.redo_pending_bytes() + (ctx.vol.redo_pending(inode_key_of(m.ino)) ? 0 : REDO_REC_OVERHEAD + INODE_BYTES);
-  for (const c of changed) whole += REDO_REC_OVERHEAD + 4 + c.hi - c.lo;
-  const oneBlock = whole <= REDO_BODY_BYTES;
-  let budget = FSYNC_PATCH_BYTES;
+  changed.sort((x, y) => x.hi - x.lo - (y.hi - y.lo) || x.idx - y.idx);
+  // the records the group will carry if every changed page is written: what is pending, this
+  // inode's record, and the map record of each chunk a written page changes
+  const vol = ctx.vol;
+  let records = vol.redo_pending_bytes() + (vol.redo_pending(inode_key_of(m.ino)) ? 0 : REDO_REC_OVERHEAD + INODE_BYTES);
+  const chunks = new Set(changed.map((c) => Math.floor(c.idx / MAP_SLOTS)));
+  for (const c of chunks) {
+    if (vol.redo_pending(map_key(m.ino, c))) continue;
+    const cur = vol.get(map_key(m.ino, c));
+    records += REDO_REC_OVERHEAD + (cur ? cur.length : 1) + MAP_SLOT_BYTES * changed.filter((x) => Math.floor(x.idx / MAP_SLOTS) === c).length;
+  }
+  // the room those blocks leave, less a margin for records that do not pack tightly
+  const room = Math.max(1, Math.ceil(records / REDO_BODY_BYTES)) * (REDO_BODY_BYTES - REDO_PACK_SLACK) - records;
+  let used = 0;
   const patches: Patch[] = [];
   for (const { idx, lo, hi } of changed) {
-    if (!oneBlock) {
-      if (hi - lo > PATCH_BYTES_MAX || hi - lo > budget) continue;
-      budget -= hi - lo;
-    }
+    const cost = REDO_REC_OVERHEAD + 4 + hi - lo;
+    if (used + cost > room) break;
+    used += cost;
     patches.push({ ino: m.ino, off: idx * BLOCK_SIZE + lo, gen: m.rec.data_gen, bytes: Buffer.from(m.pages.get(idx)!.subarray(lo, hi)) });
     keep.add(idx);
   }
+  patches.sort((x, y) => x.off - y.off);
   file_flush(ctx, m, true, keep);
   for (const p of patches) {
     const idx = Math.floor(p.off / BLOCK_SIZE);
