@@ -14,15 +14,23 @@ import { wear_stats } from '../wear/stats.js';
 import { snapshots_held } from '../snap/usage.js';
 import { WEAR_SPREAD } from '../cleaner/cleaner.js';
 import { SNAP_FLAG_WRITABLE } from '../format/snapshot.js';
+import { info_stats } from './info_stats.js';
 
 const HELP = `usage: cowlog info [--json] [--wear FILE] DEVICE
+       cowlog info --stats [--json] MOUNTPOINT
 
 Describes the cowlog filesystem on DEVICE without changing it: geometry, the newest checkpoint
 (and whether the last unmount was clean), space (and what snapshots hold), a histogram of segment utilisation, the log
 heads, how often segments have been written (wear), and the per-block wear recorded in the wear
 file kept beside the device (see docs/WEARFILE.md), if there is one.
 
+With --stats, describes a running mount instead, asking its server: the requests it served
+since it started, a latency histogram per request kind (power-of-two buckets of µs, as
+biolatency draws them; the time cowlog took to answer, the kernel's part not included), and
+the engine's counts of checkpoints, fsync redo groups and blocks written.
+
 options:
+  --stats      MOUNTPOINT is a running mount: its requests and latency histograms
   --json       print the same as one JSON object
   --wear FILE  the wear file to summarise (default: beside the image, or
                /var/lib/cowlog/wear/<device>.wear for a block device)`;
@@ -32,7 +40,8 @@ export const cmd_info: Command = {
   summary: 'describe a cowlog filesystem: geometry, checkpoint, space, segments, wear',
   help: HELP,
   async run(argv) {
-    const a = args_parse(argv, { flags: ['--json'], values: ['--wear'] });
+    const a = args_parse(argv, { flags: ['--json', '--stats'], values: ['--wear'] });
+    if (a.flags.has('--stats')) return info_stats(pos_exact(a, ['MOUNTPOINT'])[0]!, a.flags.has('--json'));
     const [path] = pos_exact(a, ['DEVICE']);
     const dev = device_open(path!, { readOnly: true });
     try {

@@ -8,6 +8,8 @@ import { cmd_wear } from './cmd_wear.js';
 import { cmd_mount } from './cmd_mount.js';
 import { cmd_umount } from './cmd_umount.js';
 import { cmd_snapshot } from './cmd_snapshot.js';
+import { cmd_trace } from './cmd_trace.js';
+import { cmd_top } from './cmd_top.js';
 
 commands_register(
   // cmd_*.ts modules are listed here, one per line
@@ -18,6 +20,8 @@ commands_register(
   cmd_mount,
   cmd_umount,
   cmd_snapshot,
+  cmd_trace,
+  cmd_top,
 );
 
 main(process.argv.slice(2)).then(

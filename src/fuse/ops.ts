@@ -46,6 +46,7 @@ import type { Timespec } from '../checkpoint/clock.js';
 import { FsError } from '../util/errors.js';
 import type { CallerContext, FuseOps, FuseStat, FuseStatfs, UtimeArg } from './binding.js';
 import type { Logger } from './log.js';
+import type { TraceHub, TraceSource } from './trace.js';
 
 const E = osc.errno;
 const ROOT = 1;
@@ -466,17 +467,38 @@ export class CowlogOps {
 
   // ---- the operations -------------------------------------------------------------------------
 
-  ops(): FuseOps {
+  /** The handlers; with `trace`, each request is served through it (latency, tracers: trace.ts). */
+  ops(trace?: TraceHub): FuseOps {
     const table = this.table();
     // requests counted per operation, for the log at unmount
     const counted: Record<string, unknown> = {};
     for (const [name, fn] of Object.entries(table) as [string, (...args: unknown[]) => void][]) {
-      counted[name] = (...args: unknown[]): void => {
+      counted[name] = trace === undefined ? (...args: unknown[]): void => {
         this.requests.set(name, (this.requests.get(name) ?? 0) + 1);
         fn(...args);
+      } : (...args: unknown[]): void => {
+        this.requests.set(name, (this.requests.get(name) ?? 0) + 1);
+        trace.serve(name, fn, args);
       };
     }
     return counted as FuseOps;
+  }
+
+  /** What tracing needs to know about requests (trace.ts); its lookups change nothing. */
+  trace_source(): TraceSource {
+    return {
+      caller: () => this.caller(),
+      ino_fh: (fh) => this.handles.get(fh)?.ino ?? 0,
+      ino_peek: (path) => {
+        if (this.closed) return 0;
+        try {
+          return this.quiet(() => this.ino_of(path));
+        } catch {
+          return 0;
+        }
+      },
+      observe: (o) => this.fs.observe(o),
+    };
   }
 
   private table(): FuseOps {
