@@ -99,6 +99,7 @@ export function event_text(e: TraceEvent): string {
   if (e.len !== undefined) extra.push(`len=${e.len}`);
   if (e.bytes !== undefined && !data) extra.push(`bytes=${e.bytes}`);
   if (e.size !== undefined) extra.push(`size=${e.size}`);
+  if (e.datasync === true) extra.push('datasync');
   if (e.op === 'written' && e.inline) extra.push('(inline: into the inode\'s record)');
   const cause = (): string => {
     if (e.cause === undefined) return '';

@@ -10,6 +10,7 @@ import { cmd_umount } from './cmd_umount.js';
 import { cmd_snapshot } from './cmd_snapshot.js';
 import { cmd_trace } from './cmd_trace.js';
 import { cmd_top } from './cmd_top.js';
+import { cmd_bench } from './cmd_bench.js';
 
 commands_register(
   // cmd_*.ts modules are listed here, one per line
@@ -22,6 +23,7 @@ commands_register(
   cmd_snapshot,
   cmd_trace,
   cmd_top,
+  cmd_bench,
 );
 
 main(process.argv.slice(2)).then(

@@ -65,6 +65,8 @@ interface Shape {
   size?: number;
   /** xattr name */
   name?: number;
+  /** fsync's datasync flag (fdatasync, O_DSYNC) */
+  datasync?: number;
   /** answers a byte count (read, write) rather than an errno */
   count?: boolean;
   /** resolve the inode before the request (it removes or renames the name) instead of after */
@@ -72,7 +74,7 @@ interface Shape {
 }
 
 const SHAPES: Record<string, Shape> = {
-  fgetattr: { path: 0, fh: 1 }, flush: { path: 0, fh: 1 }, fsync: { path: 0, fh: 2 }, fsyncdir: { path: 0, fh: 2 },
+  fgetattr: { path: 0, fh: 1 }, flush: { path: 0, fh: 1 }, fsync: { path: 0, fh: 2, datasync: 1 }, fsyncdir: { path: 0, fh: 2, datasync: 1 },
   truncate: { path: 0, size: 1 }, ftruncate: { path: 0, fh: 1, size: 2 },
   setxattr: { path: 0, name: 1 }, getxattr: { path: 0, name: 1 }, removexattr: { path: 0, name: 1 },
   read: { path: 0, fh: 1, len: 3, off: 4, count: true }, write: { path: 0, fh: 1, len: 3, off: 4, count: true },
@@ -168,6 +170,7 @@ export interface TraceEvent {
   bytes?: number;
   size?: number;
   name?: string;
+  datasync?: boolean;
   /** requests: 0, or the errno name of the failure */
   result?: 0 | string;
   /** requests: the time cowlog took to answer, µs, rounded up */
@@ -364,6 +367,7 @@ export class TraceHub implements FsObserver {
     if (bytes !== undefined) ev.bytes = bytes;
     if (s.size !== undefined) ev.size = a[s.size] as number;
     if (s.name !== undefined) ev.name = shown(String(a[s.name]));
+    if (s.datasync !== undefined) ev.datasync = a[s.datasync] !== 0;
     ev.result = result;
     ev.us = Math.max(1, Math.ceil(us));
     return ev;
