@@ -141,17 +141,19 @@ export const cmd_top: Command = {
       }
       if (once) finish();
     };
-    const on_line = (line: string): void => {
-      let m: { time: string; top?: ActivitySnapshot; end?: string };
-      try {
-        m = JSON.parse(line) as typeof m;
-      } catch {
-        return;
+    const on_lines = (lines: string): void => {
+      for (const line of lines.split('\n')) {
+        let m: { time: string; top?: ActivitySnapshot; end?: string };
+        try {
+          m = JSON.parse(line) as typeof m;
+        } catch {
+          continue;
+        }
+        if (m.end !== undefined) { ended = m.end; finish(); return; }
+        if (m.top !== undefined) show(m.time, m.top);
       }
-      if (m.end !== undefined) { ended = m.end; finish(); return; }
-      if (m.top !== undefined) show(m.time, m.top);
     };
-    const stream = await control_stream(st.socket, { op: 'top', intervalMs: Math.round(interval * 1000) }, on_line, (why) => {
+    const stream = await control_stream(st.socket, { op: 'top', intervalMs: Math.round(interval * 1000) }, on_lines, (why) => {
       if (why !== null) gone = why;
       finish();
     });

@@ -176,21 +176,43 @@ export const cmd_trace: Command = {
     let ended: string | null = null;
     let finish: () => void = () => {};
     const done = new Promise<void>((ok) => { finish = ok; });
-    const on_line = (line: string): void => {
-      let ev: TraceEvent & { lost?: number; end?: string };
+    const end_of = (line: string): void => {
       try {
-        ev = JSON.parse(line) as typeof ev;
+        ended = (JSON.parse(line) as { end: string }).end;
       } catch {
+        ended = 'the server ended the trace';
+      }
+      finish();
+    };
+    const on_lines = (lines: string): void => {
+      // events pass through as they came; only the last line may be the end
+      if (json && !wantSummary) {
+        const nlEnd = lines.indexOf('\n{"end"');
+        const at = lines.startsWith('{"end"') ? 0 : nlEnd < 0 ? -1 : nlEnd + 1;
+        if (at < 0) { out(lines); return; }
+        if (at > 0) out(lines.slice(0, at));
+        end_of(lines.slice(at, lines.indexOf('\n', at)));
         return;
       }
-      if (ev.end !== undefined) { ended = ev.end; finish(); return; }
-      if (wantSummary) summary.add(ev);
-      if (quiet) return;
-      if (json) out(line + '\n');
-      else if (ev.lost !== undefined) out(`--- ${ev.lost} events lost: this trace did not keep up ---\n`);
-      else out(event_text(ev) + '\n');
+      let text = '';
+      for (let i = 0, nl = lines.indexOf('\n'); nl >= 0; i = nl + 1, nl = lines.indexOf('\n', i)) {
+        const line = lines.slice(i, nl);
+        if (line.startsWith('{"end"')) { end_of(line); break; }
+        let ev: TraceEvent & { lost?: number };
+        try {
+          ev = JSON.parse(line) as typeof ev;
+        } catch {
+          continue;
+        }
+        if (wantSummary) summary.add(ev);
+        if (quiet) continue;
+        if (json) text += line + '\n';
+        else if (ev.lost !== undefined) text += `--- ${ev.lost} events lost: this trace did not keep up ---\n`;
+        else text += event_text(ev) + '\n';
+      }
+      if (text !== '') out(text);
     };
-    stream = await control_stream(st.socket, { op: 'trace', filter, ring }, on_line, (why) => {
+    stream = await control_stream(st.socket, { op: 'trace', filter, ring }, on_lines, (why) => {
       if (why !== null) gone = why;
       finish();
     });

@@ -197,12 +197,13 @@ export interface ControlStream {
 }
 
 /**
- * Sends a request whose reply, when ok, turns the connection into a stream (trace, top): each
- * later line goes to `on_line`, and `on_close` is called once when the connection ends (with
- * the reason when it was not closed by close()). Rejects with ControlUnreachable when no server
+ * Sends a request whose reply, when ok, turns the connection into a stream (trace, top): the
+ * later lines go to `on_lines` as they arrive, several at a time (a string of whole lines, each
+ * ending with a newline), and `on_close` is called once when the connection ends (with the
+ * reason when it was not closed by close()). Rejects with ControlUnreachable when no server
  * answers within `timeoutMs`; a refusal ({"ok":false}) resolves, and the connection is closed.
  */
-export function control_stream(socketPath: string, req: ControlRequest, on_line: (line: string) => void,
+export function control_stream(socketPath: string, req: ControlRequest, on_lines: (lines: string) => void,
   on_close: (why: string | null) => void, timeoutMs = 10_000): Promise<ControlStream> {
   return new Promise((ok, fail) => {
     const sock = net.createConnection(socketPath);
@@ -220,9 +221,15 @@ export function control_stream(socketPath: string, req: ControlRequest, on_line:
       buf += d;
       let nl: number;
       while ((nl = buf.indexOf('\n')) >= 0) {
+        if (replied) {
+          const last = buf.lastIndexOf('\n');
+          const lines = buf.slice(0, last + 1);
+          buf = buf.slice(last + 1);
+          on_lines(lines);
+          return;
+        }
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
-        if (replied) { on_line(line); continue; }
         replied = true;
         clearTimeout(timer);
         let reply: ControlReply;
@@ -248,7 +255,7 @@ export function control_stream(socketPath: string, req: ControlRequest, on_line:
           : `no cowlog server answers at ${socketPath} (${why})`));
         return;
       }
-      if (buf !== '' && !closing) on_line(buf);
+      if (buf !== '' && !closing) on_lines(buf + '\n');
       on_close(closing ? null : why);
     };
     sock.on('error', (e: NodeJS.ErrnoException) => end(e.code ?? e.message));

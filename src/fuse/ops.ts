@@ -143,6 +143,8 @@ export class CowlogOps {
   private readonly debug = process.env['COWLOG_FUSE_DEBUG'] === '1';
 
   private readonly reader: AsyncReader | null;
+  /** the inode the request being served resolved last (for the trace: it names the inode without a lookup of its own) */
+  private inoLast = 0;
 
   constructor(o: CowlogOpsOptions) {
     this.fs = o.fs;
@@ -281,6 +283,10 @@ export class CowlogOps {
 
   /** The inode a path names (no symlink followed: the kernel resolved those). */
   ino_of(path: string): number {
+    return this.inoLast = this.ino_find(path);
+  }
+
+  private ino_find(path: string): number {
     if (path === '/') return ROOT;
     const d = this.dirs.get(path);
     if (d !== undefined) return d;
@@ -320,6 +326,12 @@ export class CowlogOps {
 
   /** The attributes of what a path names: one lookup in its parent, as ino_of. */
   private attr_of(path: string): Attr {
+    const a = this.attr_find(path);
+    this.inoLast = a.ino;
+    return a;
+  }
+
+  private attr_find(path: string): Attr {
     if (path === '/') return this.fs.getattr(ROOT);
     const d = this.dirs.get(path);
     if (d !== undefined) return this.fs.getattr(d);
@@ -365,6 +377,7 @@ export class CowlogOps {
   // ---- handles --------------------------------------------------------------------------------
 
   private handle_open(ino: number, flags: number): number {
+    this.inoLast = ino;
     this.fs.open(ino);
     let fh = this.fhNext;
     while (this.handles.has(fh)) fh = fh >= FH_MAX ? 1 : fh + 1;
@@ -376,6 +389,10 @@ export class CowlogOps {
 
   /** The inode of an open handle; a request without one (fh 0) falls back to the path. */
   private ino_fh(fh: number, path: string): number {
+    return this.inoLast = this.ino_fh_find(fh, path);
+  }
+
+  private ino_fh_find(fh: number, path: string): number {
     const h = this.handles.get(fh);
     if (h !== undefined) return h.ino;
     if (fh !== 0) throw new FsError('EBADF', `no open handle ${fh}`);
@@ -488,6 +505,11 @@ export class CowlogOps {
   trace_source(): TraceSource {
     return {
       caller: () => this.caller(),
+      ino_last: (reset) => {
+        const ino = this.inoLast;
+        if (reset) this.inoLast = 0;
+        return ino;
+      },
       ino_fh: (fh) => this.handles.get(fh)?.ino ?? 0,
       ino_peek: (path) => {
         if (this.closed) return 0;

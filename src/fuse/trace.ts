@@ -15,7 +15,9 @@
 // Invariants:
 // - The mount never waits for a tracer: events go into a bounded ring per tracer (RING_EVENTS)
 //   and are written to its socket only while the socket's own buffer is below STREAM_HWM;
-//   what does not fit is dropped and counted, and the tracer is sent {"lost":N}.
+//   what does not fit is dropped and counted, and the tracer is sent {"lost":N,"time":...}.
+// - Event lines begin with {"time", the only other lines with {"lost" and {"end" (the last
+//   line, when the mount goes away), so a reader can pass events on without parsing them.
 // - Events are built and filtered on the serving thread, synchronously, and only from memory
 //   and /proc (comm.ts): never from a path that could lie on a FUSE mount.
 // - A failure inside the tracing code is logged and detaches every tracer; it never fails the
@@ -42,6 +44,8 @@ export const STREAM_HWM = 256 * 1024;
 const TOP_HWM = 1 << 20;
 /** events written to a socket in one go */
 const BATCH_EVENTS = 512;
+/** how long an event may wait for others to share its write to the tracer */
+const FLUSH_MS = 20;
 const PATHS_MAX = 65536;
 
 /** The requests of a FUSE mount (fuse-native's operations), as they appear in `op`. */
@@ -89,6 +93,8 @@ const SHAPE_PATH: Shape = { path: 0 };
 export interface TraceSource {
   /** the caller of the request being dispatched (valid before the handler's first await) */
   caller(): CallerContext;
+  /** the inode the request being served resolved last, 0 when none since the last reset */
+  ino_last(reset: boolean): number;
   /** the inode an open handle names, 0 when none */
   ino_fh(fh: number): number;
   /** the inode a path names now, 0 when none (an extra lookup, made only while tracing) */
@@ -195,8 +201,16 @@ export interface TraceEvent {
 export function iso_us(ms: number): string {
   const whole = Math.floor(ms);
   const us = Math.min(999, Math.floor((ms - whole) * 1000));
-  return `${new Date(whole).toISOString().slice(0, -1)}${String(us).padStart(3, '0')}Z`;
+  // the date and time up to the second change once a second: formatted once for it
+  const sec = Math.floor(whole / 1000);
+  if (sec !== isoSec) {
+    isoSec = sec;
+    isoPrefix = new Date(sec * 1000).toISOString().slice(0, 20);
+  }
+  return `${isoPrefix}${String(whole - sec * 1000).padStart(3, '0')}${String(us).padStart(3, '0')}Z`;
 }
+let isoSec = NaN;
+let isoPrefix = '';
 
 /** iso_us's inverse: wall-clock ms with the microseconds as a fraction (NaN if not such a time). */
 export function iso_ms(iso: string): number {
@@ -224,6 +238,8 @@ function shown(raw: string): string {
 
 interface Req {
   op: string;
+  /** the handler has not returned yet (its answer came synchronously) */
+  inHandler: boolean;
   t0: number;
   pid: number;
   uid: number;
@@ -238,9 +254,12 @@ interface Tracer {
   ops: Set<string>;
   data: boolean;
   requests: boolean;
-  ring: Ring<TraceEvent>;
+  /** event lines (JSON, no newline) */
+  ring: Ring<string>;
   sock: Socket;
+  /** a pump is queued with setImmediate, or waits for FLUSH_MS */
   scheduled: boolean;
+  timer: NodeJS.Timeout | null;
   closed: boolean;
 }
 
@@ -312,6 +331,7 @@ export class TraceHub implements FsObserver {
       fn(...args);
     } finally {
       this.cur = prev;
+      req.inHandler = false;
     }
   }
 
@@ -328,13 +348,16 @@ export class TraceHub implements FsObserver {
     const raw = shape.path !== undefined ? String(args[shape.path] ?? '') : '';
     let ino = shape.fh !== undefined ? this.src.ino_fh(args[shape.fh] as number) : 0;
     if (ino === 0 && shape.before && raw !== '') ino = this.src.ino_peek(raw);
-    return { op, t0, pid, uid, raw, ino, shape, args };
+    this.src.ino_last(true);
+    return { op, inHandler: true, t0, pid, uid, raw, ino, shape, args };
   }
 
   private req_end(req: Req, first: number, us: number): void {
     const s = req.shape;
     const failed = first < 0;
-    if (req.ino === 0 && req.raw !== '' && !s.before) req.ino = this.src.ino_peek(req.raw);
+    // the inode the handler resolved; a lookup of our own only where it named none (mkdir, symlink...)
+    if (req.ino === 0 && req.inHandler) req.ino = this.src.ino_last(false);
+    if (req.ino === 0 && !failed && req.raw !== '' && !s.before) req.ino = this.src.ino_peek(req.raw);
     const path = shown(req.raw);
     const path2 = s.path2 !== undefined ? shown(String(req.args[s.path2] ?? '')) : undefined;
     if (req.ino > 0 && path !== '') {
@@ -344,7 +367,7 @@ export class TraceHub implements FsObserver {
     const bytes = s.count && !failed ? first : undefined;
     this.activity?.request(req.pid, () => this.comms.comm_of(req.pid), req.uid, req.ino, path, us,
       req.op === 'read' ? bytes ?? 0 : 0, req.op === 'write' ? bytes ?? 0 : 0);
-    let ev: TraceEvent | undefined;
+    let line: string | undefined;
     let comm: string | undefined;
     for (const t of this.tracers) {
       if (!t.requests || !t.ops.has(req.op) || us < t.f.slowerUs) continue;
@@ -352,25 +375,27 @@ export class TraceHub implements FsObserver {
       if (t.f.paths !== null && !t.f.paths.some((p) => path_under(path, p) || (path2 !== undefined && path_under(path2, p)))) continue;
       comm ??= this.comms.comm_of(req.pid);
       if (t.f.comms !== null && !t.f.comms.includes(comm)) continue;
-      ev ??= this.req_event(req, comm, path, path2, failed ? errno_name(-first) : 0, bytes, us);
-      this.push(t, ev);
+      line ??= this.req_line(req, comm, path, path2, failed ? errno_name(-first) : 0, bytes, us);
+      this.push(t, line);
     }
   }
 
-  private req_event(req: Req, comm: string, path: string, path2: string | undefined, result: 0 | string, bytes: number | undefined, us: number): TraceEvent {
+  /**
+   * A request's line, written out directly (it is the line of most events: a template costs
+   * half what JSON.stringify of an object does); the fields and their order are TraceEvent's.
+   */
+  private req_line(req: Req, comm: string, path: string, path2: string | undefined, result: 0 | string, bytes: number | undefined, us: number): string {
     const s = req.shape;
     const a = req.args;
-    const ev: TraceEvent = { time: iso_us(wall_of(req.t0)), op: req.op, pid: req.pid, comm, uid: req.uid, ino: req.ino, path };
-    if (path2 !== undefined) ev.path2 = path2;
-    if (s.off !== undefined) ev.off = a[s.off] as number;
-    if (s.len !== undefined) ev.len = a[s.len] as number;
-    if (bytes !== undefined) ev.bytes = bytes;
-    if (s.size !== undefined) ev.size = a[s.size] as number;
-    if (s.name !== undefined) ev.name = shown(String(a[s.name]));
-    if (s.datasync !== undefined) ev.datasync = a[s.datasync] !== 0;
-    ev.result = result;
-    ev.us = Math.max(1, Math.ceil(us));
-    return ev;
+    let l = `{"time":"${iso_us(wall_of(req.t0))}","op":"${req.op}","pid":${req.pid},"comm":${JSON.stringify(comm)},"uid":${req.uid},"ino":${req.ino},"path":${JSON.stringify(path)}`;
+    if (path2 !== undefined) l += `,"path2":${JSON.stringify(path2)}`;
+    if (s.off !== undefined) l += `,"off":${a[s.off] as number}`;
+    if (s.len !== undefined) l += `,"len":${a[s.len] as number}`;
+    if (bytes !== undefined) l += `,"bytes":${bytes}`;
+    if (s.size !== undefined) l += `,"size":${a[s.size] as number}`;
+    if (s.name !== undefined) l += `,"name":${JSON.stringify(shown(String(a[s.name])))}`;
+    if (s.datasync !== undefined) l += `,"datasync":${a[s.datasync] !== 0}`;
+    return `${l},"result":${result === 0 ? 0 : `"${result}"`},"us":${Math.max(1, Math.ceil(us))}}`;
   }
 
   /** Runs engine work done outside any request (timer, sync, snapshot, unmount) under a name. */
@@ -452,21 +477,39 @@ export class TraceHub implements FsObserver {
 
   /** Hands a data event to the tracers that follow durability and match it (by its path, the writers or the cause). */
   private data_emit(ev: TraceEvent, writers: number[]): void {
+    let line: string | undefined;
     for (const t of this.tracers) {
       if (!t.data || !t.ops.has(ev.op)) continue;
       if (t.f.paths !== null && !t.f.paths.some((p) => path_under(ev.path, p))) continue;
       if (t.f.pids !== null && !t.f.pids.includes(ev.pid) && !writers.some((p) => t.f.pids!.includes(p))) continue;
       if (t.f.comms !== null && ![ev.pid, ...writers].some((p) => t.f.comms!.includes(this.comms.comm_of(p)))) continue;
       if (ev.comm === '') ev.comm = this.comms.comm_of(ev.pid);
-      this.push(t, ev);
+      line ??= JSON.stringify(ev);
+      this.push(t, line);
     }
   }
 
   // ---- tracers --------------------------------------------------------------------------------
 
-  private push(t: Tracer, ev: TraceEvent): void {
-    t.ring.push(ev);
-    if (t.scheduled || t.closed) return;
+  /**
+   * Queues an event. The socket is written FLUSH_MS after the first event waiting, or at once
+   * when a batch is waiting: one write (and one wake-up of the tracer) per batch, not per event.
+   */
+  private push(t: Tracer, line: string): void {
+    t.ring.push(line);
+    if (t.closed) return;
+    if (t.ring.size >= Math.min(BATCH_EVENTS, t.ring.capacity / 2)) this.pump_soon(t);
+    else if (t.timer === null) {
+      t.timer = setTimeout(() => {
+        t.timer = null;
+        this.pump(t);
+      }, FLUSH_MS);
+      t.timer.unref();
+    }
+  }
+
+  private pump_soon(t: Tracer): void {
+    if (t.scheduled) return;
     t.scheduled = true;
     setImmediate(() => {
       t.scheduled = false;
@@ -479,18 +522,12 @@ export class TraceHub implements FsObserver {
     if (t.closed) return;
     let out = '';
     for (let n = 0; n < BATCH_EVENTS && t.ring.size > 0 && t.sock.writableLength + out.length < STREAM_HWM; n++) {
-      out += JSON.stringify(t.ring.shift()) + '\n';
+      out += t.ring.shift()! + '\n';
     }
-    if (t.ring.lost > 0) out += JSON.stringify({ time: iso_us(wall_of(performance.now())), lost: t.ring.lost_take() }) + '\n';
+    if (t.ring.lost > 0) out += JSON.stringify({ lost: t.ring.lost_take(), time: iso_us(wall_of(performance.now())) }) + '\n';
     if (out !== '') t.sock.write(out);
     // more to send and room for it: go on after other work; otherwise 'drain' calls again
-    if (t.ring.size > 0 && t.sock.writableLength < STREAM_HWM && !t.scheduled) {
-      t.scheduled = true;
-      setImmediate(() => {
-        t.scheduled = false;
-        this.pump(t);
-      });
-    }
+    if (t.ring.size > 0 && t.sock.writableLength < STREAM_HWM) this.pump_soon(t);
   }
 
   /** Attaches a tracer to `sock` (after its reply line was written); it lives until the socket closes. */
@@ -498,8 +535,8 @@ export class TraceHub implements FsObserver {
     const ops = new Set<string>(f.ops ?? (f.durability ? DATA_OPS : REQUEST_OPS));
     const data = f.durability || DATA_OPS.some((o) => ops.has(o));
     const t: Tracer = {
-      f, ops, data, requests: REQUEST_OPS.some((o) => ops.has(o)), ring: new Ring<TraceEvent>(ring),
-      sock, scheduled: false, closed: false,
+      f, ops, data, requests: REQUEST_OPS.some((o) => ops.has(o)), ring: new Ring<string>(ring),
+      sock, scheduled: false, timer: null, closed: false,
     };
     const gone = (): void => {
       if (t.closed) return;
@@ -560,7 +597,7 @@ export class TraceHub implements FsObserver {
 
   /** Ends every stream with {"end": why} (the mount is going away). */
   close(why: string): void {
-    const line = JSON.stringify({ time: iso_us(Date.now()), end: why }) + '\n';
+    const line = JSON.stringify({ end: why, time: iso_us(Date.now()) }) + '\n';
     for (const t of [...this.tracers]) {
       this.pump(t);
       t.sock.end(line);

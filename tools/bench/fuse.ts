@@ -2,6 +2,11 @@
 // run, on loop devices of the same size, with the same client (fuse_client.ts):
 //
 //   cowlog              `cowlog mkfs` + `cowlog mount` on a loop device (the default options)
+//   cowlog + tracer     the same with `cowlog trace` attached for the whole round, its
+//                       aligned lines read (and counted) by this process: what tracing
+//                       costs the mount, the tracer's own work on this machine included
+//   cowlog (base)       with --base DIR: the same with another build of cowlog (a checkout
+//                       of DIR, built), for a before/after comparison in one run
 //   nullfs (ceiling)    nullfs with the FUSE options cowlog uses (fuse_ceiling.ts): what the
 //                       kernel, libfuse and fuse-native cost for the same requests
 //   nullfs (defaults)   nullfs with the stack's defaults (1 s attribute cache, no
@@ -18,7 +23,8 @@
 // cowlog ÷ ceiling and cowlog ÷ ext4.
 //
 // Usage: node dist/tools/bench/fuse.js [--size 1G] [--mib 256] [--rounds 3] [--files 5000]
-//                                      [--seconds 5] [--only cowlog,ceiling,defaults,ext4,device] [--json FILE]
+//                                      [--seconds 5] [--only cowlog,traced,ceiling,defaults,ext4,device,base]
+//                                      [--base DIR] [--json FILE]
 // Needs root (loop devices, mounts, drop_caches).
 //
 // Invariants: whatever is attached or mounted is undone on the way out, also on an error or
@@ -31,9 +37,11 @@ import { Cleanup, image_create, is_mounted, loop_attach, loop_detach_sync, repo_
 import { size_parse } from '../../src/cli/command.js';
 
 const MiB = 1 << 20;
-const KINDS = ['cowlog', 'ceiling', 'defaults', 'ext4', 'device'] as const;
+const KINDS = ['cowlog', 'traced', 'base', 'ceiling', 'defaults', 'ext4', 'device'] as const;
 type Kind = (typeof KINDS)[number];
-const LABEL: Record<Kind, string> = { cowlog: 'cowlog', ceiling: 'nullfs (ceiling)', defaults: 'nullfs (defaults)', ext4: 'ext4', device: 'device alone' };
+const LABEL: Record<Kind, string> = {
+  cowlog: 'cowlog', traced: 'cowlog + tracer', base: 'cowlog (base)', ceiling: 'nullfs (ceiling)', defaults: 'nullfs (defaults)', ext4: 'ext4', device: 'device alone',
+};
 const METRICS = ['seqwrite', 'seqread', 'randsync', 'create', 'stat', 'unlink'] as const;
 type Metric = (typeof METRICS)[number];
 const METRIC_LABEL: Record<Metric, string> = {
@@ -43,10 +51,10 @@ const METRIC_LABEL: Record<Metric, string> = {
 /** data operations: goal 70 % of the ceiling; metadata: 50 % */
 const DATA: readonly Metric[] = ['seqwrite', 'seqread', 'randsync'];
 
-interface Opts { size: number; mib: number; rounds: number; files: number; seconds: number; only: Kind[]; json: string | undefined }
+interface Opts { size: number; mib: number; rounds: number; files: number; seconds: number; only: Kind[]; json: string | undefined; base: string | undefined }
 
 function opts_parse(argv: string[]): Opts {
-  const o: Opts = { size: 1 << 30, mib: 256, rounds: 3, files: 5000, seconds: 5, only: [...KINDS], json: undefined };
+  const o: Opts = { size: 1 << 30, mib: 256, rounds: 3, files: 5000, seconds: 5, only: KINDS.filter((k) => k !== 'base'), json: undefined, base: undefined };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const v = (): string => {
@@ -60,10 +68,13 @@ function opts_parse(argv: string[]): Opts {
     else if (a === '--files') o.files = Number(v());
     else if (a === '--seconds') o.seconds = Number(v());
     else if (a === '--json') o.json = v();
+    else if (a === '--base') o.base = path.resolve(v());
     else if (a === '--only') o.only = v().split(',').map((k) => k.trim()) as Kind[];
     else throw new Error(`unknown option ${a}`);
   }
   for (const k of o.only) if (!KINDS.includes(k)) throw new Error(`unknown filesystem '${k}' (${KINDS.join(', ')})`);
+  if (o.base !== undefined && !o.only.includes('base')) o.only.push('base');
+  if (o.only.includes('base') && (o.base === undefined || !fs.existsSync(path.join(o.base, 'bin', 'cowlog.js')))) throw new Error('base needs --base DIR: a built cowlog checkout (DIR/bin/cowlog.js)');
   if (o.mib * MiB > o.size / 2) throw new Error(`--mib ${o.mib} is more than half of the ${o.size / MiB} MiB device`);
   return o;
 }
@@ -112,19 +123,56 @@ async function fs_up(kind: Kind, o: Opts, scratch: string, cleanup: Cleanup): Pr
   const dev = await loop_attach(img);
   cleanup.push(`detach ${dev}`, () => loop_detach_sync(dev));
   if (kind === 'device') return dev;
-  if (kind === 'cowlog') {
-    await run(process.execPath, [COWLOG, 'mkfs', '-q', dev]);
-    await run(process.execPath, [COWLOG, 'mount', '-o', `log=${path.join(scratch, 'cowlog.log')}`, dev, mnt]);
+  if (kind === 'cowlog' || kind === 'traced' || kind === 'base') {
+    const bin = kind === 'base' ? path.join(o.base!, 'bin', 'cowlog.js') : COWLOG;
+    await run(process.execPath, [bin, 'mkfs', '-q', dev]);
+    await run(process.execPath, [bin, 'mount', '-o', `log=${path.join(scratch, 'cowlog.log')}`, dev, mnt]);
     cleanup.push(`umount ${mnt}`, async () => {
-      await run(process.execPath, [COWLOG, 'umount', mnt], { timeoutMs: 120_000 }).catch(() => {});
+      await run(process.execPath, [bin, 'umount', mnt], { timeoutMs: 120_000 }).catch(() => {});
       if (is_mounted(mnt)) await run('fusermount', ['-uz', mnt]).catch(() => {});
     });
+    if (kind === 'traced') await tracer_attach(mnt, cleanup);
   } else {
     await run('mkfs.ext4', ['-q', '-F', dev]);
     await run('mount', [dev, mnt]);
     cleanup.push(`umount ${mnt}`, () => umount_sync(mnt));
   }
   return mnt;
+}
+
+/** What the tracers of the rounds saw: events written and events they were told they lost. */
+const traced = { events: 0, lost: 0 };
+
+/**
+ * Attaches `cowlog trace MNT` (aligned text, as a person would run it) and waits until it
+ * shows a request; its lines are counted here, not stored (a file on the disk under the loop
+ * device would compete with the device's flushes). The cleanup stops it before the unmount.
+ */
+async function tracer_attach(mnt: string, cleanup: Cleanup): Promise<void> {
+  const tr = spawn(process.execPath, [COWLOG, 'trace', mnt], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  let lines = 0;
+  let tail = '';
+  tr.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    const text = tail + d;
+    const last = text.lastIndexOf('\n');
+    tail = text.slice(last + 1);
+    for (let i = text.indexOf('\n'); i >= 0 && i <= last; i = text.indexOf('\n', i + 1)) lines++;
+    for (const m of text.slice(0, last + 1).matchAll(/^--- (\d+) events lost/gm)) { traced.lost += Number(m[1]); lines--; }
+  });
+  tr.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+  const exited = new Promise<void>((ok) => tr.on('close', () => ok()));
+  cleanup.push('stop the tracer', async () => {
+    tr.kill('SIGINT');
+    await exited;
+    traced.events += Math.max(0, lines - 1); // the header
+  });
+  for (let i = 0; ; i++) {
+    await run('stat', [path.join(mnt, `.tracer-probe-${i}`)]).catch(() => {});
+    if (lines > 1) return;
+    if (i > 200 || tr.exitCode !== null) throw new Error(`the tracer did not attach: ${err}`);
+    await sleep(25);
+  }
 }
 
 async function round(kind: Kind, o: Opts, scratch: string): Promise<Record<Metric, number>> {
@@ -207,6 +255,12 @@ async function main(): Promise<number> {
   if (o.only.includes('device') && o.only.includes('ceiling')) {
     cols.push({ head: 'device/ceiling', cell: (m) => { const v = DATA.includes(m) ? ratio('device', 'ceiling', m) : undefined; return v === undefined ? '-' : `${(v * 100).toFixed(0)} %`; } });
   }
+  if (o.only.includes('cowlog') && o.only.includes('traced')) {
+    cols.push({ head: 'tracer/cowlog', cell: (m) => { const v = ratio('traced', 'cowlog', m); return v === undefined ? '-' : `${(v * 100).toFixed(0)} %`; } });
+  }
+  if (o.only.includes('cowlog') && o.only.includes('base')) {
+    cols.push({ head: 'cowlog/base', cell: (m) => { const v = ratio('cowlog', 'base', m); return v === undefined ? '-' : `${(v * 100).toFixed(0)} %`; } });
+  }
   if (o.only.includes('cowlog') && o.only.includes('ext4')) {
     cols.push({ head: 'cowlog/ext4', cell: (m) => { const v = ratio('cowlog', 'ext4', m); return v === undefined ? '-' : `${(v * 100).toFixed(0)} %`; } });
   }
@@ -217,6 +271,7 @@ async function main(): Promise<number> {
     `bench-fuse: ${o.rounds} rounds, medians; loop devices of ${o.size / MiB} MiB; sequential ${o.mib} MiB in 1 MiB requests (fsync included),`,
     `random 4 KiB writes + fsync on a 64 MiB file for ${o.seconds} s, ${o.files} empty files; ${((Date.now() - t0) / 1000).toFixed(0)} s;`,
     `CPU time the host took from this machine during the run (steal): ${steal.toFixed(1)} %`,
+    ...(o.only.includes('traced') ? [`the tracer wrote ${traced.events} events and was told it lost ${traced.lost}`] : []),
     '',
     line(rows[0]!),
     ...rows.slice(1).map(line),
