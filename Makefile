@@ -18,6 +18,7 @@ help:
 	@echo "make bench-snapshots snapshot create/delete/rollback time and bytes, 10,000 files"
 	@echo "make soak         the long randomized runs (minutes)"
 	@echo "make bench-fuse   cowlog through FUSE against the stack's ceiling (nullfs) and ext4"
+	@echo "make bench-fsync  cowlog bench fsync on cowlog and ext4 loop devices, side by side, with kill -9 losses"
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -66,6 +67,11 @@ soak: $(FUSE_STAMP)
 .PHONY: bench-fuse
 bench-fuse: build $(FUSE_STAMP)
 	node dist/tools/bench/fuse.js
+
+# cowlog bench fsync on cowlog and ext4, each on a loop device, in one run (needs root)
+.PHONY: bench-fsync
+bench-fsync: build $(FUSE_STAMP)
+	node dist/tools/bench/fsync.js
 
 clean:
 	rm -rf dist

@@ -37,7 +37,7 @@ options:
 
 export const cmd_info: Command = {
   name: 'info',
-  summary: 'describe a cowlog filesystem: geometry, checkpoint, space, segments, wear',
+  summary: 'describe a cowlog filesystem: geometry, checkpoint, space, segments, wear; --stats: a running mount\'s latencies',
   help: HELP,
   async run(argv) {
     const a = args_parse(argv, { flags: ['--json', '--stats'], values: ['--wear'] });

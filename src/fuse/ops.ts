@@ -490,12 +490,13 @@ export class CowlogOps {
     // requests counted per operation, for the log at unmount
     const counted: Record<string, unknown> = {};
     for (const [name, fn] of Object.entries(table) as [string, (...args: unknown[]) => void][]) {
+      const hist = trace?.hist_of(name);
       counted[name] = trace === undefined ? (...args: unknown[]): void => {
         this.requests.set(name, (this.requests.get(name) ?? 0) + 1);
         fn(...args);
       } : (...args: unknown[]): void => {
         this.requests.set(name, (this.requests.get(name) ?? 0) + 1);
-        trace.serve(name, fn, args);
+        trace.serve(name, hist!, fn, args);
       };
     }
     return counted as FuseOps;

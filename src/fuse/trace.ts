@@ -295,16 +295,20 @@ export class TraceHub implements FsObserver {
 
   // ---- requests -----------------------------------------------------------------------------
 
+  /** The latency histogram of a request kind (ops.ts looks it up once per kind). */
+  hist_of(op: string): Histogram {
+    let h = this.latency.get(op);
+    if (h === undefined) {
+      h = new Histogram();
+      this.latency.set(op, h);
+    }
+    return h;
+  }
+
   /** Serves one request through `fn`, whose last argument is the callback that answers it. */
-  serve(op: string, fn: (...a: unknown[]) => void, args: unknown[]): void {
+  serve(op: string, h: Histogram, fn: (...a: unknown[]) => void, args: unknown[]): void {
     const last = args.length - 1;
     const cb = args[last] as (...r: unknown[]) => void;
-    let hist = this.latency.get(op);
-    if (hist === undefined) {
-      hist = new Histogram();
-      this.latency.set(op, hist);
-    }
-    const h = hist;
     const t0 = performance.now();
     if (!this.on) {
       args[last] = (...r: unknown[]): void => {
@@ -613,7 +617,7 @@ export class TraceHub implements FsObserver {
   /** Latency histograms per request kind since the mount started. */
   stats(): TraceStats {
     const latency: Record<string, HistogramJson> = {};
-    for (const [op, h] of [...this.latency].sort((a, b) => b[1].count - a[1].count)) latency[op] = h.toJSON();
+    for (const [op, h] of [...this.latency].sort((a, b) => b[1].count - a[1].count)) if (h.count > 0) latency[op] = h.toJSON();
     return { sinceMs: this.sinceMs, latency };
   }
 }

@@ -77,9 +77,12 @@ if (skip !== undefined) {
 
     // -- the requests of dd, as JSON lines
     let tr = await tracer_start(m, ['--json']);
+    const second = await tracer_start(m, ['--json', '--op', 'write'], 'write');
     const pid = await dd(['if=/dev/zero', `of=${m.path('f')}`, 'bs=4096', 'count=3', 'conv=fsync']);
-    await until(() => tr.out().includes('"op":"release"'), 5000);
+    await until(() => tr.out().includes('"op":"release"') && (second.out().match(/"op":"write"/g) ?? []).length >= 3, 5000);
     t.equal(await tr.stop(), 0, 'Ctrl-C stops the trace with exit 0');
+    t.equal(await second.stop(), 0, 'and the second one, attached at the same time');
+    t.same(events(second.out()).filter((e) => e.pid === pid).map((e) => [e.op, e.off]), [['write', 0], ['write', 4096], ['write', 8192]], 'which saw dd\'s writes through its own filter');
     let all = events(tr.out());
     t.ok(all.length > 10, `every line parses as JSON (${all.length} lines)`);
     const mine = all.filter((e) => e.pid === pid);

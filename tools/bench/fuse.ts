@@ -17,10 +17,11 @@
 //                       from a cold cache, 4 KiB write + fdatasync) — no filesystem that keeps
 //                       its data on this device can beat it
 //
-// Each round makes every filesystem afresh and runs: sequential write (then fsync), caches
-// dropped, sequential read, 4 KiB random writes each followed by fsync, and create / stat /
-// unlink of empty files. The table shows the median of the rounds and the ratios
-// cowlog ÷ ceiling and cowlog ÷ ext4.
+// Each round makes every filesystem afresh, mounts them all, and runs each phase on each in
+// turn: sequential write (then fsync), caches dropped, sequential read, 4 KiB random writes
+// each followed by fsync, and create / stat / unlink of empty files. The table shows the
+// median of the rounds and the ratios cowlog ÷ ceiling and cowlog ÷ ext4; a tracer and a base
+// build are compared with cowlog round by round (median and range of the per-round ratios).
 //
 // Usage: node dist/tools/bench/fuse.js [--size 1G] [--mib 256] [--rounds 3] [--files 5000]
 //                                      [--seconds 5] [--only cowlog,traced,ceiling,defaults,ext4,device,base]
@@ -175,24 +176,33 @@ async function tracer_attach(mnt: string, cleanup: Cleanup): Promise<void> {
   }
 }
 
-async function round(kind: Kind, o: Opts, scratch: string): Promise<Record<Metric, number>> {
+/**
+ * One round: every filesystem made afresh and mounted at once, then each phase run on each of
+ * them in turn (the order rotated from round to round), so that the runs compared are seconds
+ * apart rather than minutes: this machine's speed changes by a factor of two within minutes.
+ */
+async function round(kinds: Kind[], o: Opts, scratch: string, r: number): Promise<Map<Kind, Record<Metric, number>>> {
   const cleanup = new Cleanup();
   try {
-    const mnt = await fs_up(kind, o, scratch, cleanup);
-    if (kind === 'device') {
-      // no filesystem: the data phases on the device itself, no metadata
-      const w = await client('seqwrite', scratch, o, mnt);
-      await caches_drop();
-      const r = await client('seqread', scratch, o, mnt);
-      const s = await client('randsync', scratch, o, mnt);
-      return { seqwrite: w['value']!, seqread: r['value']!, randsync: s['value']!, create: NaN, stat: NaN, unlink: NaN };
-    }
-    const w = await client('seqwrite', mnt, o);
+    const where = new Map<Kind, string>();
+    for (const k of kinds) where.set(k, await fs_up(k, o, scratch, cleanup));
+    const order = kinds.map((_, i) => kinds[(i + r) % kinds.length]!);
+    const res = new Map<Kind, Record<Metric, number>>(kinds.map((k) => [k, { seqwrite: NaN, seqread: NaN, randsync: NaN, create: NaN, stat: NaN, unlink: NaN }]));
+    // the device alone has no filesystem: the data phases on the device itself, no metadata
+    const run_on = (k: Kind, phase: string): Promise<Record<string, number>> => {
+      const w = where.get(k)!;
+      return k === 'device' ? client(phase, scratch, o, w) : client(phase, w, o);
+    };
+    for (const k of order) res.get(k)!.seqwrite = (await run_on(k, 'seqwrite'))['value']!;
     await caches_drop();
-    const r = await client('seqread', mnt, o);
-    const s = await client('randsync', mnt, o);
-    const m = await client('meta', mnt, o);
-    return { seqwrite: w['value']!, seqread: r['value']!, randsync: s['value']!, create: m['create']!, stat: m['stat']!, unlink: m['unlink']! };
+    for (const k of order) res.get(k)!.seqread = (await run_on(k, 'seqread'))['value']!;
+    for (const k of order) res.get(k)!.randsync = (await run_on(k, 'randsync'))['value']!;
+    for (const k of order) {
+      if (k === 'device') continue;
+      const m = await run_on(k, 'meta');
+      Object.assign(res.get(k)!, { create: m['create']!, stat: m['stat']!, unlink: m['unlink']! });
+    }
+    return res;
   } finally {
     await cleanup.run();
   }
@@ -218,18 +228,14 @@ function fmt(v: number | undefined): string {
 async function main(): Promise<number> {
   const o = opts_parse(process.argv.slice(2));
   if (process.getuid?.() !== 0) throw new Error('bench-fuse needs root: loop devices, mounts and drop_caches');
-  const scratch = fs.mkdtempSync(path.join(scratch_dir(o.size * 2), 'cowlog-bench-fuse-'));
+  const scratch = fs.mkdtempSync(path.join(scratch_dir(o.mib * MiB * 2 * o.only.length), 'cowlog-bench-fuse-'));
   const results = new Map<Kind, Record<Metric, number>[]>();
   const t0 = Date.now();
   const cpu0 = cpu_times();
   try {
     for (let r = 1; r <= o.rounds; r++) {
-      // interleaved, so that a busy spell of the machine does not fall on one filesystem only
-      for (const kind of o.only) {
-        process.stderr.write(`bench-fuse: round ${r}/${o.rounds}: ${LABEL[kind]}\n`);
-        const res = await round(kind, o, scratch);
-        results.set(kind, [...(results.get(kind) ?? []), res]);
-      }
+      process.stderr.write(`bench-fuse: round ${r}/${o.rounds}: ${o.only.map((k) => LABEL[k]).join(', ')}\n`);
+      for (const [kind, res] of await round(o.only, o, scratch, r)) results.set(kind, [...(results.get(kind) ?? []), res]);
     }
   } finally {
     fs.rmSync(scratch, { recursive: true, force: true });
@@ -255,12 +261,16 @@ async function main(): Promise<number> {
   if (o.only.includes('device') && o.only.includes('ceiling')) {
     cols.push({ head: 'device/ceiling', cell: (m) => { const v = DATA.includes(m) ? ratio('device', 'ceiling', m) : undefined; return v === undefined ? '-' : `${(v * 100).toFixed(0)} %`; } });
   }
-  if (o.only.includes('cowlog') && o.only.includes('traced')) {
-    cols.push({ head: 'tracer/cowlog', cell: (m) => { const v = ratio('traced', 'cowlog', m); return v === undefined ? '-' : `${(v * 100).toFixed(0)} %`; } });
-  }
-  if (o.only.includes('cowlog') && o.only.includes('base')) {
-    cols.push({ head: 'cowlog/base', cell: (m) => { const v = ratio('cowlog', 'base', m); return v === undefined ? '-' : `${(v * 100).toFixed(0)} %`; } });
-  }
+  // a build or a tracer against cowlog: the ratio within each round (its runs seconds apart),
+  // median and range over the rounds
+  const paired = (a: Kind, b: Kind, m: Metric): string => {
+    const xs = (results.get(a) ?? []).map((x, i) => x[m] / results.get(b)![i]![m]).filter((v) => Number.isFinite(v)).sort((p, q) => p - q);
+    if (xs.length === 0) return '-';
+    const pc = (v: number): string => (v * 100).toFixed(0);
+    return `${pc(median(xs))} % (${pc(xs[0]!)}-${pc(xs[xs.length - 1]!)})`;
+  };
+  if (o.only.includes('cowlog') && o.only.includes('traced')) cols.push({ head: 'tracer/cowlog per round', cell: (m) => paired('traced', 'cowlog', m) });
+  if (o.only.includes('cowlog') && o.only.includes('base')) cols.push({ head: 'cowlog/base per round', cell: (m) => paired('cowlog', 'base', m) });
   if (o.only.includes('cowlog') && o.only.includes('ext4')) {
     cols.push({ head: 'cowlog/ext4', cell: (m) => { const v = ratio('cowlog', 'ext4', m); return v === undefined ? '-' : `${(v * 100).toFixed(0)} %`; } });
   }
