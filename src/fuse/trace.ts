@@ -310,7 +310,15 @@ export class TraceHub implements FsObserver {
     const last = args.length - 1;
     const cb = args[last] as (...r: unknown[]) => void;
     const t0 = performance.now();
-    if (!this.on) {
+    let req: Req | undefined;
+    if (this.on) {
+      try {
+        req = this.req_begin(op, args, t0);
+      } catch (e) {
+        this.fail(e);
+      }
+    }
+    if (req === undefined) {
       args[last] = (...r: unknown[]): void => {
         h.add((performance.now() - t0) * 1000);
         cb(...r);
@@ -318,24 +326,24 @@ export class TraceHub implements FsObserver {
       fn(...args);
       return;
     }
-    const req = this.req_begin(op, args, t0);
+    const traced = req;
     args[last] = (...r: unknown[]): void => {
       const us = (performance.now() - t0) * 1000;
       h.add(us);
       cb(...r);
       try {
-        this.req_end(req, r[0] as number, us);
+        this.req_end(traced, r[0] as number, us);
       } catch (e) {
         this.fail(e);
       }
     };
     const prev = this.cur;
-    this.cur = req;
+    this.cur = traced;
     try {
       fn(...args);
     } finally {
       this.cur = prev;
-      req.inHandler = false;
+      traced.inHandler = false;
     }
   }
 
@@ -374,7 +382,7 @@ export class TraceHub implements FsObserver {
     let line: string | undefined;
     let comm: string | undefined;
     for (const t of this.tracers) {
-      if (!t.requests || !t.ops.has(req.op) || us < t.f.slowerUs) continue;
+      if (!t.requests || !t.ops.has(req.op) || (t.f.slowerUs > 0 && us <= t.f.slowerUs)) continue;
       if (t.f.pids !== null && !t.f.pids.includes(req.pid)) continue;
       if (t.f.paths !== null && !t.f.paths.some((p) => path_under(path, p) || (path2 !== undefined && path_under(path2, p)))) continue;
       comm ??= this.comms.comm_of(req.pid);

@@ -101,12 +101,15 @@ if (skip !== undefined) {
 
     // -- filters and the aligned text
     tr = await tracer_start(m, ['--comm', 'dd', '--op', 'write,create', '--path', m.path('sub')], false);
+    const slow = await tracer_start(m, ['--json', '--slower-than', '60000'], false);
     await new Promise((ok) => setTimeout(ok, 500));
     await cmd_run('mkdir', [m.path('sub')]);
     await dd(['if=/dev/zero', `of=${m.path('sub/x')}`, 'bs=512', 'count=2']);
     await dd(['if=/dev/zero', `of=${m.path('y')}`, 'bs=512', 'count=2']);
     await until(() => (tr.out().match(/ write /g) ?? []).length >= 2, 5000);
     t.equal(await tr.stop(), 0, 'stopped');
+    t.equal(await slow.stop(), 0, 'and the one for requests slower than a minute');
+    t.equal(slow.out(), '', 'which saw none');
     const lines = tr.out().trim().split('\n');
     t.match(lines[0]!, /^TIME\(UTC\)\s+COMM\s+PID\s+OP\s+RESULT\s+LAT\(us\)\s+INO\s+PATH$/, 'a header');
     const cols = lines.slice(1).map((l) => l.split(/\s+/));

@@ -36,6 +36,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Cleanup, image_create, is_mounted, loop_attach, loop_detach_sync, repo_root, run, scratch_dir, umount_sync } from '../compare/sys.js';
 import { size_parse } from '../../src/cli/command.js';
+import { state_read } from '../../src/fuse/runtime.js';
 
 const MiB = 1 << 20;
 const KINDS = ['cowlog', 'traced', 'base', 'ceiling', 'defaults', 'ext4', 'device'] as const;
@@ -142,7 +143,24 @@ async function fs_up(kind: Kind, o: Opts, scratch: string, cleanup: Cleanup): Pr
 }
 
 /** What the tracers of the rounds saw: events written and events they were told they lost. */
-const traced = { events: 0, lost: 0 };
+const traced = { events: 0, lost: 0, pid: 0 };
+
+/** CPU time a process has used so far, in µs (/proc/PID/schedstat, nanoseconds); 0 when gone. */
+function cpu_us(pid: number): number {
+  try {
+    return Number(fs.readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1000;
+  } catch {
+    return 0;
+  }
+}
+
+const CPU_PHASES = ['seqwrite', 'seqread', 'randsync', 'meta'] as const;
+type CpuPhase = (typeof CPU_PHASES)[number];
+const CPU_LABEL: Record<CpuPhase, string> = {
+  seqwrite: 'sequential write, per MiB', seqread: 'sequential read, per MiB', randsync: '4 KiB write+fsync, per operation', meta: 'create+stat+unlink, per file',
+};
+/** per cowlog kind and round: CPU µs per unit of each phase (the server's, and the tracer's) */
+const cpu = new Map<Kind, { server: Record<CpuPhase, number>; tracer: Record<CpuPhase, number> }[]>();
 
 /**
  * Attaches `cowlog trace MNT` (aligned text, as a person would run it) and waits until it
@@ -151,6 +169,7 @@ const traced = { events: 0, lost: 0 };
  */
 async function tracer_attach(mnt: string, cleanup: Cleanup): Promise<void> {
   const tr = spawn(process.execPath, [COWLOG, 'trace', mnt], { stdio: ['ignore', 'pipe', 'pipe'] });
+  traced.pid = tr.pid ?? 0;
   let err = '';
   let lines = 0;
   let tail = '';
@@ -193,15 +212,33 @@ async function round(kinds: Kind[], o: Opts, scratch: string, r: number): Promis
       const w = where.get(k)!;
       return k === 'device' ? client(phase, scratch, o, w) : client(phase, w, o);
     };
-    for (const k of order) res.get(k)!.seqwrite = (await run_on(k, 'seqwrite'))['value']!;
+    // the CPU time cowlog's server (and the tracer) spent on each phase, per unit of work: less
+    // disturbed by the machine's other work than the rates
+    const cows = kinds.filter((k) => k === 'cowlog' || k === 'traced' || k === 'base');
+    const spent = new Map<Kind, { server: Record<CpuPhase, number>; tracer: Record<CpuPhase, number> }>(cows.map((k) => [k, { server: {} as Record<CpuPhase, number>, tracer: {} as Record<CpuPhase, number> }]));
+    const measured = async (k: Kind, phase: CpuPhase): Promise<Record<string, number>> => {
+      const sp = spent.get(k);
+      const pid = sp !== undefined ? state_read(where.get(k)!)?.pid ?? 0 : 0;
+      const tpid = k === 'traced' ? traced.pid : 0;
+      const s0 = cpu_us(pid), t0 = cpu_us(tpid);
+      const r = await run_on(k, phase);
+      if (sp !== undefined) {
+        const units = phase === 'randsync' ? r['ops']! : phase === 'meta' ? o.files : o.mib;
+        sp.server[phase] = (cpu_us(pid) - s0) / units;
+        sp.tracer[phase] = tpid ? (cpu_us(tpid) - t0) / units : 0;
+      }
+      return r;
+    };
+    for (const k of order) res.get(k)!.seqwrite = (await measured(k, 'seqwrite'))['value']!;
     await caches_drop();
-    for (const k of order) res.get(k)!.seqread = (await run_on(k, 'seqread'))['value']!;
-    for (const k of order) res.get(k)!.randsync = (await run_on(k, 'randsync'))['value']!;
+    for (const k of order) res.get(k)!.seqread = (await measured(k, 'seqread'))['value']!;
+    for (const k of order) res.get(k)!.randsync = (await measured(k, 'randsync'))['value']!;
     for (const k of order) {
       if (k === 'device') continue;
-      const m = await run_on(k, 'meta');
+      const m = await measured(k, 'meta');
       Object.assign(res.get(k)!, { create: m['create']!, stat: m['stat']!, unlink: m['unlink']! });
     }
+    for (const [k, sp] of spent) cpu.set(k, [...(cpu.get(k) ?? []), sp]);
     return res;
   } finally {
     await cleanup.run();
@@ -275,19 +312,36 @@ async function main(): Promise<number> {
     cols.push({ head: 'cowlog/ext4', cell: (m) => { const v = ratio('cowlog', 'ext4', m); return v === undefined ? '-' : `${(v * 100).toFixed(0)} %`; } });
   }
   const rows = [cols.map((c) => c.head), ...METRICS.map((m) => cols.map((c) => c.cell(m)))];
-  const widths = cols.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  const line = (r: string[]): string => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const table = (rs: string[][]): string[] => {
+    const widths = rs[0]!.map((_, i) => Math.max(...rs.map((r) => r[i]!.length)));
+    return rs.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '));
+  };
+  // CPU µs per unit, medians over the rounds; the tracer's own CPU beside the server's
+  const cpuKinds = o.only.filter((k) => cpu.has(k));
+  const cpu_med = (k: Kind, p: CpuPhase, who: 'server' | 'tracer'): number => median(cpu.get(k)!.map((x) => x[who][p]));
+  const cpuRows = cpuKinds.length === 0 ? [] : table([
+    ['CPU µs (median of rounds)', ...cpuKinds.flatMap((k) => (k === 'traced' ? ['server + tracer', '(of it the tracer)'] : [`${LABEL[k]} server`])),
+      ...(cpuKinds.includes('traced') && cpuKinds.includes('cowlog') ? ['tracer cost'] : []), ...(cpuKinds.includes('base') && cpuKinds.includes('cowlog') ? ['cowlog − base'] : [])],
+    ...CPU_PHASES.map((p) => {
+      const c = cpuKinds.includes('cowlog') ? cpu_med('cowlog', p, 'server') : NaN;
+      const tot = cpuKinds.includes('traced') ? cpu_med('traced', p, 'server') + cpu_med('traced', p, 'tracer') : NaN;
+      const pct = (x: number): string => `${x >= 0 ? '+' : '−'}${fmt(Math.abs(x))} (${x >= 0 ? '+' : '−'}${Math.abs((100 * x) / c).toFixed(0)} %)`;
+      return [CPU_LABEL[p], ...cpuKinds.flatMap((k) => (k === 'traced' ? [fmt(tot), fmt(cpu_med(k, p, 'tracer'))] : [fmt(cpu_med(k, p, 'server'))])),
+        ...(cpuKinds.includes('traced') && cpuKinds.includes('cowlog') ? [pct(tot - c)] : []),
+        ...(cpuKinds.includes('base') && cpuKinds.includes('cowlog') ? [pct(c - cpu_med('base', p, 'server'))] : [])];
+    }),
+  ]);
   process.stdout.write([
     `bench-fuse: ${o.rounds} rounds, medians; loop devices of ${o.size / MiB} MiB; sequential ${o.mib} MiB in 1 MiB requests (fsync included),`,
     `random 4 KiB writes + fsync on a 64 MiB file for ${o.seconds} s, ${o.files} empty files; ${((Date.now() - t0) / 1000).toFixed(0)} s;`,
     `CPU time the host took from this machine during the run (steal): ${steal.toFixed(1)} %`,
     ...(o.only.includes('traced') ? [`the tracer wrote ${traced.events} events and was told it lost ${traced.lost}`] : []),
     '',
-    line(rows[0]!),
-    ...rows.slice(1).map(line),
+    ...table(rows),
     '',
+    ...(cpuRows.length ? [...cpuRows, ''] : []),
   ].join('\n'));
-  if (o.json) fs.writeFileSync(o.json, JSON.stringify({ options: o, stealPercent: steal, rounds: Object.fromEntries(results), medians: Object.fromEntries(med) }, null, 2) + '\n');
+  if (o.json) fs.writeFileSync(o.json, JSON.stringify({ options: o, stealPercent: steal, rounds: Object.fromEntries(results), medians: Object.fromEntries(med), cpuUs: Object.fromEntries(cpu), traced }, null, 2) + '\n');
   return 0;
 }
 
