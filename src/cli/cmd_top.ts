@@ -11,7 +11,7 @@ import { OTHERS } from '../fuse/activity.js';
 import { iso_ms } from '../fuse/trace.js';
 import { FsError } from '../util/errors.js';
 import { Histogram } from '../util/histogram.js';
-import { server_find } from './server_find.js';
+import { server_find, stream_exit } from './server_find.js';
 
 const HELP = `usage: cowlog top [--interval S] [--once] [--json] [-n ROWS] [--sort KEY] MOUNTPOINT
 
@@ -37,15 +37,8 @@ MOUNTPOINT is not a running cowlog mount, or its server went away; 2 usage.`;
 const SORTS = ['requests', 'read', 'write', 'p99'] as const;
 type SortKey = (typeof SORTS)[number];
 
-/** One row's figures over one interval. */
-export interface TopRow {
-  id: number;
-  name: string;
-  uid: number;
-  requests: number;
-  readBytes: number;
-  writeBytes: number;
-  /** device bytes written on its behalf in the interval; null while not measured */
+/** One row's figures over one interval (`devBytes`: null while not measured). */
+export interface TopRow extends Omit<ActivityRowJson, 'lat' | 'dev'> {
   devBytes: number | null;
   p50Us: number;
   p99Us: number;
@@ -166,14 +159,6 @@ export const cmd_top: Command = {
     stream.close();
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
-    if (ended !== null) {
-      process.stderr.write(`cowlog top: ${st.mountpoint}: ${ended}\n`);
-      return 0;
-    }
-    if (gone !== null) {
-      process.stderr.write(`cowlog top: ${st.mountpoint}: the server went away (${gone})\n`);
-      return 1;
-    }
-    return once && shown === 0 ? 1 : 0;
+    return stream_exit('top', st.mountpoint, ended, gone) ?? (once && shown === 0 ? 1 : 0);
   },
 };

@@ -6,8 +6,9 @@ import { args_parse, bytes_human, pos_exact, UsageError } from './command.js';
 import { control_stream } from '../fuse/control.js';
 import { FsError } from '../util/errors.js';
 import { RING_EVENTS, trace_filter_parse } from '../fuse/trace.js';
+import { event_text, ms_text, TRACE_HEADER } from '../fuse/trace_text.js';
 import type { TraceEvent, TraceFilter } from '../fuse/trace.js';
-import { server_find } from './server_find.js';
+import { server_find, stream_exit } from './server_find.js';
 import { TraceSummary } from './trace_summary.js';
 
 const HELP = `usage: cowlog trace [options] MOUNTPOINT
@@ -74,47 +75,6 @@ function filter_of(a: ReturnType<typeof args_parse>, mnt: string): TraceFilter {
     if (e instanceof FsError) throw new UsageError(e.message.replace(/^EINVAL: /, ''));
     throw e;
   }
-}
-
-function ms_text(ms: number): string {
-  return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : ms >= 10 ? `${ms.toFixed(0)} ms` : `${ms.toFixed(2)} ms`;
-}
-
-function writes(n: number): string {
-  return n === 1 ? '1 write' : `${n} writes`;
-}
-
-const HEADER = `${'TIME(UTC)'.padEnd(15)}  ${'COMM'.padEnd(15)} ${'PID'.padStart(7)}  ${'OP'.padEnd(11)} ${'RESULT'.padEnd(9)} ${'LAT(us)'.padStart(8)} ${'INO'.padStart(8)}  PATH`;
-
-/** One event as an aligned line. */
-export function event_text(e: TraceEvent): string {
-  const head = `${e.time.slice(11, 26)}  ${e.comm.slice(0, 15).padEnd(15)} ${String(e.pid).padStart(7)}  ${e.op.padEnd(11)}`;
-  const data = e.op === 'written' || e.op === 'logged' || e.op === 'durable';
-  const mid = data ? `${''.padEnd(9)} ${''.padStart(8)}` : `${String(e.result).padEnd(9)} ${String(e.us).padStart(8)}`;
-  let rest = e.path === '' ? '-' : e.path;
-  if (e.path2 !== undefined) rest += e.op === 'symlink' ? ` -> ${e.path2}` : ` => ${e.path2}`;
-  const extra: string[] = [];
-  if (e.name !== undefined) extra.push(`name=${e.name}`);
-  if (e.off !== undefined) extra.push(`off=${e.off}`);
-  if (e.len !== undefined) extra.push(`len=${e.len}`);
-  if (e.bytes !== undefined && !data) extra.push(`bytes=${e.bytes}`);
-  if (e.size !== undefined) extra.push(`size=${e.size}`);
-  if (e.datasync === true) extra.push('datasync');
-  if (e.op === 'written' && e.inline) extra.push('(inline: into the inode\'s record)');
-  const cause = (): string => {
-    if (e.cause === undefined) return '';
-    const who = e.pid > 0 ? ` by ${e.comm} ${e.pid}` : '';
-    return e.causePath !== undefined ? `${e.cause} of ${e.causePath}${who}` : `${e.cause}${who}`;
-  };
-  if (e.op === 'logged') {
-    const how = (e.blocks ?? 0) > 0 ? `${e.blocks} blocks to the log` : (e.patchBytes ?? 0) > 0 ? `${e.patchBytes} B as a patch of the redo group` : 'into the inode\'s record';
-    extra.push(`${writes(e.writes ?? 0)}, ${bytes_human(e.bytes ?? 0)}: ${how}${e.waitUsMax !== undefined ? `, oldest written ${ms_text(e.waitUsMax / 1000)} before` : ''}; during ${cause()}`);
-  }
-  if (e.op === 'durable') {
-    const via = e.via === 'fsync' ? 'a redo group (fsync)' : `checkpoint ${e.seq}`;
-    extra.push(`${writes(e.writes ?? 0)}, ${bytes_human(e.bytes ?? 0)} durable by ${via} during ${cause()}; waited ${ms_text((e.waitUsMax ?? 0) / 1000)} (newest ${ms_text((e.waitUsMin ?? 0) / 1000)}), flush ${ms_text((e.flushUs ?? 0) / 1000)}`);
-  }
-  return `${head} ${mid} ${String(e.ino).padStart(8)}  ${rest}${extra.length ? '  ' + extra.join(' ') : ''}`;
 }
 
 function summary_text(s: TraceSummary, durability: boolean, nowMs: number): string[] {
@@ -184,17 +144,35 @@ export const cmd_trace: Command = {
       }
       finish();
     };
+    // without a summary to keep, the server writes the lines as they are printed (JSON, or the
+    // aligned text) and they pass through unparsed; only the stream's own lines are read
+    const passThrough = !wantSummary;
+    const line_at = (lines: string, key: string, from: number): number => {
+      if (lines.startsWith(key, from)) return from;
+      const i = lines.indexOf('\n' + key, from);
+      return i < 0 ? -1 : i + 1;
+    };
+    const lost_text = (line: string): string => {
+      const n = (JSON.parse(line) as { lost: number }).lost;
+      return json ? line + '\n' : `--- ${n} events lost: this trace did not keep up ---\n`;
+    };
     const on_lines = (lines: string): void => {
-      // events pass through as they came; only the last line may be the end
-      if (json && !wantSummary) {
-        const nlEnd = lines.indexOf('\n{"end"');
-        const at = lines.startsWith('{"end"') ? 0 : nlEnd < 0 ? -1 : nlEnd + 1;
-        if (at < 0) { out(lines); return; }
-        if (at > 0) out(lines.slice(0, at));
-        end_of(lines.slice(at, lines.indexOf('\n', at)));
+      let text = '';
+      if (passThrough) {
+        for (let from = 0; from < lines.length;) {
+          const a = line_at(lines, '{"lost"', from), b = line_at(lines, '{"end"', from);
+          const at = a < 0 ? b : b < 0 ? a : Math.min(a, b);
+          if (at < 0) { text += lines.slice(from); break; }
+          text += lines.slice(from, at);
+          const nl = lines.indexOf('\n', at);
+          const line = lines.slice(at, nl);
+          if (at === b) { end_of(line); break; }
+          text += lost_text(line);
+          from = nl + 1;
+        }
+        if (text !== '') out(text);
         return;
       }
-      let text = '';
       for (let i = 0, nl = lines.indexOf('\n'); nl >= 0; i = nl + 1, nl = lines.indexOf('\n', i)) {
         const line = lines.slice(i, nl);
         if (line.startsWith('{"end"')) { end_of(line); break; }
@@ -204,15 +182,14 @@ export const cmd_trace: Command = {
         } catch {
           continue;
         }
-        if (wantSummary) summary.add(ev);
+        summary.add(ev);
         if (quiet) continue;
-        if (json) text += line + '\n';
-        else if (ev.lost !== undefined) text += `--- ${ev.lost} events lost: this trace did not keep up ---\n`;
-        else text += event_text(ev) + '\n';
+        if (ev.lost !== undefined) text += lost_text(line);
+        else text += json ? line + '\n' : event_text(ev) + '\n';
       }
       if (text !== '') out(text);
     };
-    stream = await control_stream(st.socket, { op: 'trace', filter, ring }, on_lines, (why) => {
+    stream = await control_stream(st.socket, { op: 'trace', filter, ring, format: passThrough && !json ? 'text' : 'json' }, on_lines, (why) => {
       if (why !== null) gone = why;
       finish();
     });
@@ -220,7 +197,7 @@ export const cmd_trace: Command = {
       if (stream.reply.errno === 'EINVAL') throw new UsageError(stream.reply.error ?? 'refused');
       throw new FsError('EIO', `${st.mountpoint}: ${stream.reply.error ?? 'the server refused to trace'}`);
     }
-    if (!json && !quiet) out(HEADER + '\n');
+    if (!json && !quiet) out(TRACE_HEADER + '\n');
     const stop = (): void => finish();
     // a reader that went away (| head) ends the trace as Ctrl-C does
     process.stdout.on('error', stop);
@@ -246,14 +223,6 @@ export const cmd_trace: Command = {
         out(summary_text(summary, filter.durability, nowMs).join('\n') + '\n');
       }
     }
-    if (ended !== null) {
-      process.stderr.write(`cowlog trace: ${st.mountpoint}: ${ended}\n`);
-      return 0;
-    }
-    if (gone !== null) {
-      process.stderr.write(`cowlog trace: ${st.mountpoint}: the server went away (${gone})\n`);
-      return 1;
-    }
-    return 0;
+    return stream_exit('trace', st.mountpoint, ended, gone) ?? 0;
   },
 };

@@ -1,5 +1,5 @@
 // The running server of a mountpoint, for commands that talk to a mount (trace, top,
-// info --stats), with a one-line reason when there is none.
+// info --stats), with a one-line reason when there is none; and how a stream from it ended.
 //
 // Invariants: nothing here touches the mountpoint itself (a hung mount would hang the command):
 // the server's state file in the run directory, /proc and /proc/self/mountinfo only.
@@ -28,4 +28,21 @@ export function server_find(given: string): ServerState {
   if (m === undefined) throw new NoServer('ENOENT', `${mnt} is not a mountpoint: give the mountpoint of a running cowlog mount`);
   if (m.fstype !== 'fuse.cowlog') throw new NoServer('EINVAL', `${mnt} is not a cowlog mount (it is ${m.fstype} from ${m.source})`);
   throw new NoServer('ENOENT', `${mnt} is a cowlog mount, but no server of it is recorded in ${run_dir()} (mounted by another user, or with another COWLOG_RUN_DIR)`);
+}
+
+/**
+ * How a stream (trace, top) ended, said in one line on stderr: the server ended it (`ended`,
+ * the mount went away: exit 0) or the connection broke (`gone`: exit 1); null when it was
+ * stopped from this side.
+ */
+export function stream_exit(cmd: string, mountpoint: string, ended: string | null, gone: string | null): number | null {
+  if (ended !== null) {
+    process.stderr.write(`cowlog ${cmd}: ${mountpoint}: ${ended}\n`);
+    return 0;
+  }
+  if (gone !== null) {
+    process.stderr.write(`cowlog ${cmd}: ${mountpoint}: the server went away (${gone})\n`);
+    return 1;
+  }
+  return null;
 }

@@ -20,7 +20,8 @@ export const PROC_ROWS_MAX = 1024;
 export const FILE_ROWS_MAX = 8192;
 export const OTHERS = -1;
 
-export interface ActivityRow {
+/** A row as snapshots carry it (cumulative since the table started). */
+export interface ActivityRowJson {
   /** pid, or inode number; OTHERS for the row of everything past the bounds */
   id: number;
   /** the process name, or the file's last path */
@@ -32,19 +33,13 @@ export interface ActivityRow {
   writeBytes: number;
   /** device bytes written on its behalf; null until the engine attributes device writes */
   dev: number | null;
-  lat: Histogram;
-  touched: number;
+  lat: HistogramJson;
 }
 
-export interface ActivityRowJson {
-  id: number;
-  name: string;
-  uid: number;
-  requests: number;
-  readBytes: number;
-  writeBytes: number;
-  dev: number | null;
-  lat: HistogramJson;
+export interface ActivityRow extends Omit<ActivityRowJson, 'lat'> {
+  lat: Histogram;
+  /** the table's sequence number of its last change */
+  touched: number;
 }
 
 export interface ActivitySnapshot {

@@ -347,7 +347,9 @@ export async function server_run(o: ServerOptions): Promise<number> {
         const f = trace_filter_parse(req['filter']);
         const ring = req['ring'] ?? RING_EVENTS;
         if (typeof ring !== 'number' || !Number.isSafeInteger(ring) || ring < 64 || ring > 1 << 20) throw new FsError('EINVAL', '"ring" must be 64 to 1048576 events');
-        return { ok: true, [STREAM]: (sock) => hub.trace_attach(sock, f, ring) };
+        const format = req['format'] ?? 'json';
+        if (format !== 'json' && format !== 'text') throw new FsError('EINVAL', '"format" must be "json" or "text"');
+        return { ok: true, [STREAM]: (sock) => hub.trace_attach(sock, f, ring, format) };
       }
       case 'top': {
         const ms = req['intervalMs'] ?? 1000;

@@ -34,6 +34,7 @@ import { Activity } from './activity.js';
 import type { CallerContext } from './binding.js';
 import { CommCache } from './comm.js';
 import { WriteLedger } from './ledger.js';
+import { event_text } from './trace_text.js';
 import type { Batch } from './ledger.js';
 
 /** events a tracer may have waiting (unless it asks for another number); more are dropped and counted */
@@ -254,8 +255,10 @@ interface Tracer {
   ops: Set<string>;
   data: boolean;
   requests: boolean;
-  /** event lines (JSON, no newline) */
+  /** event lines (JSON, or the aligned text; no newline) */
   ring: Ring<string>;
+  /** the tracer asked for the aligned text (trace_text.ts) instead of JSON */
+  text: boolean;
   sock: Socket;
   /** a pump is queued with setImmediate, or waits for FLUSH_MS */
   scheduled: boolean;
@@ -380,6 +383,7 @@ export class TraceHub implements FsObserver {
     this.activity?.request(req.pid, () => this.comms.comm_of(req.pid), req.uid, req.ino, path, us,
       req.op === 'read' ? bytes ?? 0 : 0, req.op === 'write' ? bytes ?? 0 : 0);
     let line: string | undefined;
+    let text: string | undefined;
     let comm: string | undefined;
     for (const t of this.tracers) {
       if (!t.requests || !t.ops.has(req.op) || (t.f.slowerUs > 0 && us <= t.f.slowerUs)) continue;
@@ -387,13 +391,29 @@ export class TraceHub implements FsObserver {
       if (t.f.paths !== null && !t.f.paths.some((p) => path_under(path, p) || (path2 !== undefined && path_under(path2, p)))) continue;
       comm ??= this.comms.comm_of(req.pid);
       if (t.f.comms !== null && !t.f.comms.includes(comm)) continue;
-      line ??= this.req_line(req, comm, path, path2, failed ? errno_name(-first) : 0, bytes, us);
-      this.push(t, line);
+      const result = failed ? errno_name(-first) : 0;
+      if (t.text) this.push(t, text ??= event_text(this.req_event(req, comm, path, path2, result, bytes, us)));
+      else this.push(t, line ??= this.req_line(req, comm, path, path2, result, bytes, us));
     }
   }
 
+  /** A request's event, for its aligned text (trace_text.ts). */
+  private req_event(req: Req, comm: string, path: string, path2: string | undefined, result: 0 | string, bytes: number | undefined, us: number): TraceEvent {
+    const s = req.shape;
+    const a = req.args;
+    const ev: TraceEvent = { time: iso_us(wall_of(req.t0)), op: req.op, pid: req.pid, comm, uid: req.uid, ino: req.ino, path, result, us: Math.max(1, Math.ceil(us)) };
+    if (path2 !== undefined) ev.path2 = path2;
+    if (s.off !== undefined) ev.off = a[s.off] as number;
+    if (s.len !== undefined) ev.len = a[s.len] as number;
+    if (bytes !== undefined) ev.bytes = bytes;
+    if (s.size !== undefined) ev.size = a[s.size] as number;
+    if (s.name !== undefined) ev.name = shown(String(a[s.name]));
+    if (s.datasync !== undefined) ev.datasync = a[s.datasync] !== 0;
+    return ev;
+  }
+
   /**
-   * A request's line, written out directly (it is the line of most events: a template costs
+   * A request's JSON line, written out directly (it is the line of most events: a template costs
    * half what JSON.stringify of an object does); the fields and their order are TraceEvent's.
    */
   private req_line(req: Req, comm: string, path: string, path2: string | undefined, result: 0 | string, bytes: number | undefined, us: number): string {
@@ -490,14 +510,15 @@ export class TraceHub implements FsObserver {
   /** Hands a data event to the tracers that follow durability and match it (by its path, the writers or the cause). */
   private data_emit(ev: TraceEvent, writers: number[]): void {
     let line: string | undefined;
+    let text: string | undefined;
     for (const t of this.tracers) {
       if (!t.data || !t.ops.has(ev.op)) continue;
       if (t.f.paths !== null && !t.f.paths.some((p) => path_under(ev.path, p))) continue;
       if (t.f.pids !== null && !t.f.pids.includes(ev.pid) && !writers.some((p) => t.f.pids!.includes(p))) continue;
       if (t.f.comms !== null && ![ev.pid, ...writers].some((p) => t.f.comms!.includes(this.comms.comm_of(p)))) continue;
       if (ev.comm === '') ev.comm = this.comms.comm_of(ev.pid);
-      line ??= JSON.stringify(ev);
-      this.push(t, line);
+      if (t.text) this.push(t, text ??= event_text(ev));
+      else this.push(t, line ??= JSON.stringify(ev));
     }
   }
 
@@ -543,12 +564,12 @@ export class TraceHub implements FsObserver {
   }
 
   /** Attaches a tracer to `sock` (after its reply line was written); it lives until the socket closes. */
-  trace_attach(sock: Socket, f: TraceFilter, ring = RING_EVENTS): void {
+  trace_attach(sock: Socket, f: TraceFilter, ring = RING_EVENTS, format: 'json' | 'text' = 'json'): void {
     const ops = new Set<string>(f.ops ?? (f.durability ? DATA_OPS : REQUEST_OPS));
     const data = f.durability || DATA_OPS.some((o) => ops.has(o));
     const t: Tracer = {
       f, ops, data, requests: REQUEST_OPS.some((o) => ops.has(o)), ring: new Ring<string>(ring),
-      sock, scheduled: false, timer: null, closed: false,
+      text: format === 'text', sock, scheduled: false, timer: null, closed: false,
     };
     const gone = (): void => {
       if (t.closed) return;

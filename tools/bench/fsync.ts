@@ -14,10 +14,9 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { Cleanup, image_create, is_mounted, loop_attach, loop_detach_sync, repo_root, run, scratch_dir, umount_sync } from '../compare/sys.js';
+import { Cleanup, run, scratch_dir } from '../compare/sys.js';
 import { size_parse } from '../../src/cli/command.js';
-
-const COWLOG = path.join(repo_root(), 'bin', 'cowlog.js');
+import { COWLOG, fs_make_mount, loop_new, mountpoint_new } from './loopfs.js';
 
 interface Row { label: string; recordsPerS: number; syncsPerRecord: number; mode: string; kill: { acked: number; reached: number; lost: number; atMs: number | null }; why: string }
 interface Result { fstype: string; rows: Row[] }
@@ -46,25 +45,9 @@ async function main(): Promise<number> {
   try {
     const mnts: Record<string, string> = {};
     for (const kind of ['cowlog', 'ext4'] as const) {
-      const img = path.join(scratch, `${kind}.img`);
-      image_create(img, size);
-      cleanup.push(`rm ${img}`, () => fs.rmSync(img, { force: true }));
-      const dev = await loop_attach(img);
-      cleanup.push(`detach ${dev}`, () => loop_detach_sync(dev));
-      const mnt = fs.mkdtempSync(path.join(scratch, `mnt-${kind}-`));
-      cleanup.push(`rmdir ${mnt}`, () => { if (!is_mounted(mnt)) fs.rmSync(mnt, { recursive: true, force: true }); });
-      if (kind === 'cowlog') {
-        await run(process.execPath, [COWLOG, 'mkfs', '-q', dev]);
-        await run(process.execPath, [COWLOG, 'mount', '-o', `log=${path.join(scratch, 'cowlog.log')}`, dev, mnt]);
-        cleanup.push(`umount ${mnt}`, async () => {
-          await run(process.execPath, [COWLOG, 'umount', mnt], { timeoutMs: 120_000 }).catch(() => {});
-          if (is_mounted(mnt)) await run('fusermount', ['-uz', mnt]).catch(() => {});
-        });
-      } else {
-        await run('mkfs.ext4', ['-q', '-F', dev]);
-        await run('mount', [dev, mnt]);
-        cleanup.push(`umount ${mnt}`, () => umount_sync(mnt));
-      }
+      const dev = await loop_new(scratch, kind, size, cleanup);
+      const mnt = mountpoint_new(scratch, kind, cleanup);
+      await fs_make_mount(kind, dev, mnt, scratch, cleanup);
       mnts[kind] = mnt;
     }
     process.stderr.write('bench-fsync: cowlog, writer killed\n');

@@ -2,9 +2,11 @@
 // run, on loop devices of the same size, with the same client (fuse_client.ts):
 //
 //   cowlog              `cowlog mkfs` + `cowlog mount` on a loop device (the default options)
-//   cowlog + tracer     the same with `cowlog trace` attached for the whole round, its
-//                       aligned lines read (and counted) by this process: what tracing
-//                       costs the mount, the tracer's own work on this machine included
+//   cowlog + tracer     cowlog's own mount (in a directory of its own) with `cowlog trace`
+//                       attached for each of its phases, which run next to cowlog's:
+//                       the same device, server and moment, a tracer or not. Its aligned
+//                       lines are read (and counted) by this process: what tracing costs,
+//                       the tracer's own work on this machine included
 //   cowlog (base)       with --base DIR: the same with another build of cowlog (a checkout
 //                       of DIR, built), for a before/after comparison in one run
 //   nullfs (ceiling)    nullfs with the FUSE options cowlog uses (fuse_ceiling.ts): what the
@@ -34,7 +36,8 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Cleanup, image_create, is_mounted, loop_attach, loop_detach_sync, repo_root, run, scratch_dir, umount_sync } from '../compare/sys.js';
+import { Cleanup, is_mounted, repo_root, run, scratch_dir } from '../compare/sys.js';
+import { COWLOG, fs_make_mount, loop_new, mountpoint_new } from './loopfs.js';
 import { size_parse } from '../../src/cli/command.js';
 import { state_read } from '../../src/fuse/runtime.js';
 
@@ -82,7 +85,6 @@ function opts_parse(argv: string[]): Opts {
 }
 
 const DIST = path.join(repo_root(), 'dist');
-const COWLOG = path.join(repo_root(), 'bin', 'cowlog.js');
 
 async function client(phase: string, dir: string, o: Opts, target?: string): Promise<Record<string, number>> {
   const args = [path.join(DIST, 'tools/bench/fuse_client.js'), phase, dir, '--files', String(o.files), '--seconds', String(o.seconds),
@@ -101,8 +103,7 @@ function sleep(ms: number): Promise<void> {
 
 /** Mounts one filesystem afresh; resolves with its mountpoint (cleanup undoes everything). */
 async function fs_up(kind: Kind, o: Opts, scratch: string, cleanup: Cleanup): Promise<string> {
-  const mnt = fs.mkdtempSync(path.join(scratch, `mnt-${kind}-`));
-  cleanup.push(`rmdir ${mnt}`, () => { if (!is_mounted(mnt)) fs.rmSync(mnt, { recursive: true, force: true }); });
+  const mnt = mountpoint_new(scratch, kind, cleanup);
   if (kind === 'ceiling' || kind === 'defaults') {
     const args = [path.join(DIST, 'tools/bench/fuse_ceiling.js'), mnt, ...(kind === 'defaults' ? ['--fuse-defaults'] : [])];
     const srv = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -119,31 +120,16 @@ async function fs_up(kind: Kind, o: Opts, scratch: string, cleanup: Cleanup): Pr
     }
     return mnt;
   }
-  const img = path.join(scratch, `${kind}.img`);
-  image_create(img, o.size);
-  cleanup.push(`rm ${img}`, () => fs.rmSync(img, { force: true }));
-  const dev = await loop_attach(img);
-  cleanup.push(`detach ${dev}`, () => loop_detach_sync(dev));
+  const dev = await loop_new(scratch, kind, o.size, cleanup);
   if (kind === 'device') return dev;
-  if (kind === 'cowlog' || kind === 'traced' || kind === 'base') {
-    const bin = kind === 'base' ? path.join(o.base!, 'bin', 'cowlog.js') : COWLOG;
-    await run(process.execPath, [bin, 'mkfs', '-q', dev]);
-    await run(process.execPath, [bin, 'mount', '-o', `log=${path.join(scratch, 'cowlog.log')}`, dev, mnt]);
-    cleanup.push(`umount ${mnt}`, async () => {
-      await run(process.execPath, [bin, 'umount', mnt], { timeoutMs: 120_000 }).catch(() => {});
-      if (is_mounted(mnt)) await run('fusermount', ['-uz', mnt]).catch(() => {});
-    });
-    if (kind === 'traced') await tracer_attach(mnt, cleanup);
-  } else {
-    await run('mkfs.ext4', ['-q', '-F', dev]);
-    await run('mount', [dev, mnt]);
-    cleanup.push(`umount ${mnt}`, () => umount_sync(mnt));
-  }
+  // (cowlog + tracer: a cowlog mount of its own, to which round() attaches a tracer per phase)
+  if (kind === 'ext4') await fs_make_mount('ext4', dev, mnt, scratch, cleanup);
+  else await fs_make_mount('cowlog', dev, mnt, scratch, cleanup, kind === 'base' ? path.join(o.base!, 'bin', 'cowlog.js') : COWLOG);
   return mnt;
 }
 
 /** What the tracers of the rounds saw: events written and events they were told they lost. */
-const traced = { events: 0, lost: 0, pid: 0 };
+const traced = { events: 0, lost: 0 };
 
 /** CPU time a process has used so far, in µs (/proc/PID/schedstat, nanoseconds); 0 when gone. */
 function cpu_us(pid: number): number {
@@ -165,11 +151,10 @@ const cpu = new Map<Kind, { server: Record<CpuPhase, number>; tracer: Record<Cpu
 /**
  * Attaches `cowlog trace MNT` (aligned text, as a person would run it) and waits until it
  * shows a request; its lines are counted here, not stored (a file on the disk under the loop
- * device would compete with the device's flushes). The cleanup stops it before the unmount.
+ * device would compete with the device's flushes). Resolves with its pid and its stop.
  */
-async function tracer_attach(mnt: string, cleanup: Cleanup): Promise<void> {
+async function tracer_attach(mnt: string): Promise<{ pid: number; stop: () => Promise<void> }> {
   const tr = spawn(process.execPath, [COWLOG, 'trace', mnt], { stdio: ['ignore', 'pipe', 'pipe'] });
-  traced.pid = tr.pid ?? 0;
   let err = '';
   let lines = 0;
   let tail = '';
@@ -182,15 +167,18 @@ async function tracer_attach(mnt: string, cleanup: Cleanup): Promise<void> {
   });
   tr.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
   const exited = new Promise<void>((ok) => tr.on('close', () => ok()));
-  cleanup.push('stop the tracer', async () => {
+  const stop = async (): Promise<void> => {
     tr.kill('SIGINT');
     await exited;
     traced.events += Math.max(0, lines - 1); // the header
-  });
+  };
   for (let i = 0; ; i++) {
     await run('stat', [path.join(mnt, `.tracer-probe-${i}`)]).catch(() => {});
-    if (lines > 1) return;
-    if (i > 200 || tr.exitCode !== null) throw new Error(`the tracer did not attach: ${err}`);
+    if (lines > 1) return { pid: tr.pid ?? 0, stop };
+    if (i > 200 || tr.exitCode !== null) {
+      await stop();
+      throw new Error(`the tracer did not attach: ${err}`);
+    }
     await sleep(25);
   }
 }
@@ -199,40 +187,68 @@ async function tracer_attach(mnt: string, cleanup: Cleanup): Promise<void> {
  * One round: every filesystem made afresh and mounted at once, then each phase run on each of
  * them in turn (the order rotated from round to round), so that the runs compared are seconds
  * apart rather than minutes: this machine's speed changes by a factor of two within minutes.
+ * cowlog and cowlog + tracer share one mount, each in a directory of its own, the tracer's
+ * phase right before or after cowlog's (alternately).
  */
 async function round(kinds: Kind[], o: Opts, scratch: string, r: number): Promise<Map<Kind, Record<Metric, number>>> {
   const cleanup = new Cleanup();
   try {
-    const where = new Map<Kind, string>();
-    for (const k of kinds) where.set(k, await fs_up(k, o, scratch, cleanup));
-    const order = kinds.map((_, i) => kinds[(i + r) % kinds.length]!);
+    const mnt = new Map<Kind, string>();
+    const shared = kinds.includes('cowlog') && kinds.includes('traced');
+    for (const k of kinds) if (k !== 'traced' || !shared) mnt.set(k, await fs_up(k, o, scratch, cleanup));
+    if (shared) mnt.set('traced', mnt.get('cowlog')!);
+    // where each works: its own directory on a shared mount, the mount (or device) otherwise
+    const dir = new Map<Kind, string>();
+    for (const k of kinds) {
+      const own = shared && (k === 'cowlog' || k === 'traced');
+      if (own) await run('mkdir', [path.join(mnt.get(k)!, k)]);
+      dir.set(k, own ? path.join(mnt.get(k)!, k) : mnt.get(k)!);
+    }
+    // the order rotates from round to round; cowlog + tracer always next to cowlog
+    const rot = kinds.filter((k) => k !== 'traced' || !shared);
+    const order = rot.map((_, i) => rot[(i + r) % rot.length]!).flatMap((k): Kind[] => (k === 'cowlog' && shared ? (r % 2 ? ['cowlog', 'traced'] : ['traced', 'cowlog']) : [k]));
+    // a warm-up of every server first (a new process runs its code cold): compare steady states
+    for (const k of order) {
+      if (k === 'device' || k === 'traced') continue;
+      await client('seqwrite', dir.get(k)!, { ...o, mib: 32 });
+      await client('meta', dir.get(k)!, { ...o, files: 500 });
+      await run('rm', ['-f', path.join(dir.get(k)!, 'seq')]);
+    }
     const res = new Map<Kind, Record<Metric, number>>(kinds.map((k) => [k, { seqwrite: NaN, seqread: NaN, randsync: NaN, create: NaN, stat: NaN, unlink: NaN }]));
-    // the device alone has no filesystem: the data phases on the device itself, no metadata
-    const run_on = (k: Kind, phase: string): Promise<Record<string, number>> => {
-      const w = where.get(k)!;
-      return k === 'device' ? client(phase, scratch, o, w) : client(phase, w, o);
-    };
     // the CPU time cowlog's server (and the tracer) spent on each phase, per unit of work: less
     // disturbed by the machine's other work than the rates
     const cows = kinds.filter((k) => k === 'cowlog' || k === 'traced' || k === 'base');
     const spent = new Map<Kind, { server: Record<CpuPhase, number>; tracer: Record<CpuPhase, number> }>(cows.map((k) => [k, { server: {} as Record<CpuPhase, number>, tracer: {} as Record<CpuPhase, number> }]));
     const measured = async (k: Kind, phase: CpuPhase): Promise<Record<string, number>> => {
       const sp = spent.get(k);
-      const pid = sp !== undefined ? state_read(where.get(k)!)?.pid ?? 0 : 0;
-      const tpid = k === 'traced' ? traced.pid : 0;
-      const s0 = cpu_us(pid), t0 = cpu_us(tpid);
-      const r = await run_on(k, phase);
-      if (sp !== undefined) {
-        const units = phase === 'randsync' ? r['ops']! : phase === 'meta' ? o.files : o.mib;
-        sp.server[phase] = (cpu_us(pid) - s0) / units;
-        sp.tracer[phase] = tpid ? (cpu_us(tpid) - t0) / units : 0;
+      const tracer = k === 'traced' ? await tracer_attach(mnt.get(k)!) : undefined;
+      const pid = sp !== undefined ? state_read(mnt.get(k)!)?.pid ?? 0 : 0;
+      const s0 = cpu_us(pid), t0 = cpu_us(tracer?.pid ?? 0);
+      try {
+        // the device alone has no filesystem: the data phases on the device itself, no metadata
+        const out = k === 'device' ? await client(phase, scratch, o, mnt.get(k)) : await client(phase, dir.get(k)!, o);
+        if (sp !== undefined) {
+          const units = phase === 'randsync' ? out['ops']! : phase === 'meta' ? o.files : o.mib;
+          sp.server[phase] = (cpu_us(pid) - s0) / units;
+          sp.tracer[phase] = tracer !== undefined ? (cpu_us(tracer.pid) - t0) / units : 0;
+        }
+        return out;
+      } finally {
+        await tracer?.stop();
       }
-      return r;
+    };
+    // what a phase leaves behind goes before the next, so that a shared mount never fills up
+    const rm_on = async (k: Kind, name: string): Promise<void> => {
+      if (k !== 'device') await run('rm', ['-f', path.join(dir.get(k)!, name)]);
     };
     for (const k of order) res.get(k)!.seqwrite = (await measured(k, 'seqwrite'))['value']!;
     await caches_drop();
     for (const k of order) res.get(k)!.seqread = (await measured(k, 'seqread'))['value']!;
-    for (const k of order) res.get(k)!.randsync = (await measured(k, 'randsync'))['value']!;
+    for (const k of order) await rm_on(k, 'seq');
+    for (const k of order) {
+      res.get(k)!.randsync = (await measured(k, 'randsync'))['value']!;
+      await rm_on(k, 'rand');
+    }
     for (const k of order) {
       if (k === 'device') continue;
       const m = await measured(k, 'meta');
