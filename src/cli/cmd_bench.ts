@@ -23,7 +23,7 @@ fsync after every record, after every 10, after every 100, the file opened O_SYN
 fdatasync after every record. For each it prints records per second and fsyncs per record.
 
 Then, for each mode, a fresh run in a child process is killed with SIGKILL at a random moment
-(between a tenth and nine tenths of the time the mode took), the file is opened again, and the
+(once a random tenth to nine tenths of its records were acknowledged), the file is opened again, and the
 intact records from its start (the length it reached) are counted against the records whose
 write(2) had returned (the length acknowledged as written): lost = acknowledged − reached.
 Each row ends with a sentence saying why its numbers are what they are.
@@ -50,6 +50,8 @@ interface KillResult {
   lost: number;
   /** ms from the first acknowledged record to the kill; null when the run ended first */
   atMs: number | null;
+  /** the record count at which the kill was due */
+  due: number;
 }
 
 interface Row {
@@ -117,21 +119,29 @@ function kill_why(mode: Mode, fstype: string, kill: 'writer' | 'server', k: Kill
   return `the server crash lost ${k.lost} of ${k.acked} acknowledged records: they were only in the server's page cache; with ${every} can be lost`;
 }
 
-/** Starts a writer child, kills it (or the server) `delayMs` after its first record, and counts. */
-async function kill_run(mode: Mode, file: string, records: number, run: number, delayMs: number, kill: 'writer' | 'server', mnt: string | null): Promise<KillResult> {
+/**
+ * Starts a writer child and kills it (or the server) once it has acknowledged `at` records —
+ * a random moment of its run, whatever speed the filesystem has at that minute — and counts.
+ */
+async function kill_run(mode: Mode, file: string, records: number, run: number, at: number, kill: 'writer' | 'server', mnt: string | null): Promise<KillResult> {
   const child = spawn(process.execPath, [process.argv[1]!, 'bench', 'fsync-child', mode, file, String(records), String(run)], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
-  let first: () => void = () => {};
-  const started = new Promise<void>((ok) => { first = ok; });
+  let t0 = 0;
+  let due_now: () => void = () => {};
+  const due = new Promise<void>((ok) => { due_now = ok; });
   child.stdout!.setEncoding('utf8');
-  child.stdout!.on('data', (d: string) => { out += d; if (out.includes('\n')) first(); });
+  child.stdout!.on('data', (d: string) => {
+    if (t0 === 0) t0 = performance.now();
+    out += d;
+    // the count of the last whole line
+    const end = out.lastIndexOf('\n');
+    if (end > 0 && Number(out.slice(out.lastIndexOf('\n', end - 1) + 1, end)) >= at) due_now();
+  });
   child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
   const exited = new Promise<void>((ok) => child.on('close', () => ok()));
-  await Promise.race([started, exited]);
+  await Promise.race([due, exited]);
   let atMs: number | null = null;
-  const t0 = performance.now();
-  await Promise.race([exited, new Promise((ok) => setTimeout(ok, delayMs))]);
   if (child.exitCode === null && child.signalCode === null) {
     atMs = performance.now() - t0;
     if (kill === 'server') {
@@ -153,7 +163,7 @@ async function kill_run(mode: Mode, file: string, records: number, run: number, 
   lines.pop(); // an unfinished last line was not acknowledged yet
   const acked = lines.length ? Number(lines[lines.length - 1]) : 0;
   const reached = records_count(file, run).records;
-  return { acked, reached, lost: Math.max(0, acked - reached), atMs };
+  return { acked, reached, lost: Math.max(0, acked - reached), atMs, due: at };
 }
 
 /** Mounts a killed server's device again as it was mounted (its command line, in the background). */
@@ -207,8 +217,8 @@ export async function bench_fsync(argv: string[]): Promise<number> {
       const rate = records / seconds;
       progress(`bench fsync: ${MODE_LABEL[mode]}: killed at a random moment...`);
       const run = rng.u32();
-      const delayMs = Math.max(5, (0.1 + 0.8 * rng.float()) * seconds * 1000);
-      const k = await kill_run(mode, f, records, run, delayMs, kill, m?.mountpoint ?? null);
+      const at = Math.round((0.1 + 0.8 * rng.float()) * records);
+      const k = await kill_run(mode, f, records, run, at, kill, m?.mountpoint ?? null);
       fs.rmSync(f, { force: true });
       rows.push({ mode, label: MODE_LABEL[mode], recordsPerS: rate, seconds, syncsPerRecord: syncs_per_record(mode), kill: k, why: `${rate_why(mode, fstype, rate)}; ${kill_why(mode, fstype, kill, k)}.` });
     }
@@ -222,10 +232,10 @@ export async function bench_fsync(argv: string[]): Promise<number> {
     process.stdout.write(JSON.stringify({ dir, fstype, source: m?.source ?? null, records, recordBytes: 4096, kill, seed, rows }, null, 2) + '\n');
     return 0;
   }
-  const head = ['mode', 'records/s', 'fsyncs/record', `${kill} killed at`, 'acknowledged', 'reached', 'lost'];
+  const head = ['mode', 'records/s', 'fsyncs/record', `${kill} killed at record`, 'acknowledged', 'reached', 'lost'];
   const cells = rows.map((r) => [
     r.label, Math.round(r.recordsPerS).toString(), r.mode === 'o_sync' ? '0 (every write sync)' : String(r.syncsPerRecord),
-    r.kill.atMs === null ? 'after the end' : `${Math.round(r.kill.atMs)} ms`, String(r.kill.acked), String(r.kill.reached), String(r.kill.lost),
+    r.kill.atMs === null ? 'after the end' : `${r.kill.due} (${Math.round(r.kill.atMs)} ms)`, String(r.kill.acked), String(r.kill.reached), String(r.kill.lost),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (c: string[]): string => c.map((x, i) => (i === 0 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!))).join('  ');

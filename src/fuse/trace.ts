@@ -375,7 +375,8 @@ export class TraceHub implements FsObserver {
     if (req.ino === 0 && !failed && req.raw !== '' && !s.before) req.ino = this.src.ino_peek(req.raw);
     const path = shown(req.raw);
     const path2 = s.path2 !== undefined ? shown(String(req.args[s.path2] ?? '')) : undefined;
-    if (req.ino > 0 && path !== '') {
+    // data events name files by the paths requests used (only kept while durability is traced)
+    if (this.ledger !== null && req.ino > 0 && path !== '') {
       if (this.paths.size >= PATHS_MAX) this.paths.clear();
       this.paths.set(req.ino, req.op === 'rename' && !failed && path2 !== undefined ? path2 : path);
     }
