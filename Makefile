@@ -19,6 +19,7 @@ help:
 	@echo "make soak         the long randomized runs (minutes)"
 	@echo "make bench-fuse   cowlog through FUSE against the stack's ceiling (nullfs) and ext4"
 	@echo "make bench-waf    write amplification of every workload on cowlog, ext4 and btrfs (WAF_ARGS='--ops 2000' for a short one)"
+	@echo "make bench-fsync  cowlog bench fsync on cowlog and ext4 loop devices, side by side, with kill -9 losses"
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -74,6 +75,10 @@ bench-fuse: build $(FUSE_STAMP)
 bench-waf: build $(FUSE_STAMP)
 	bash tools/ensure-packages.sh e2fsprogs btrfs-progs
 	node dist/tools/bench/waf.js $(WAF_ARGS)
+# cowlog bench fsync on cowlog and ext4, each on a loop device, in one run (needs root)
+.PHONY: bench-fsync
+bench-fsync: build $(FUSE_STAMP)
+	node dist/tools/bench/fsync.js
 
 clean:
 	rm -rf dist

@@ -17,8 +17,10 @@ import { SNAP_FLAG_WRITABLE } from '../format/snapshot.js';
 import { tree_name } from '../snap/default.js';
 import { CAUSE_NAMES, TRIGGER_NAMES } from '../device/cause.js';
 import type { WriteCounts } from '../device/counted.js';
+import { info_stats } from './info_stats.js';
 
 const HELP = `usage: cowlog info [--json] [--wear FILE] DEVICE
+       cowlog info --stats [--json] MOUNTPOINT
 
 Describes the cowlog filesystem on DEVICE without changing it: geometry, the newest checkpoint
 (and whether the last unmount was clean), space (and what snapshots hold), the default tree and
@@ -28,7 +30,13 @@ checkpoints by what triggered them), a histogram of segment utilisation, the log
 often segments have been written (wear), and the per-block wear recorded in the wear file kept
 beside the device (see docs/WEARFILE.md), if there is one.
 
+With --stats, describes a running mount instead, asking its server: the requests it served
+since it started, a latency histogram per request kind (power-of-two buckets of µs, as
+biolatency draws them; the time cowlog took to answer, the kernel's part not included), and
+the engine's counts of checkpoints, fsync redo groups and blocks written.
+
 options:
+  --stats      MOUNTPOINT is a running mount: its requests and latency histograms
   --json       print the same as one JSON object
   --wear FILE  the wear file to summarise (default: beside the image, or
                /var/lib/cowlog/wear/<device>.wear for a block device)`;
@@ -56,10 +64,11 @@ function shares(by: Record<string, { blocks: number }>, total: number): string {
 
 export const cmd_info: Command = {
   name: 'info',
-  summary: 'describe a cowlog filesystem: geometry, checkpoint, space, segments, wear',
+  summary: 'describe a cowlog filesystem: geometry, checkpoint, space, segments, wear; --stats: a running mount\'s latencies',
   help: HELP,
   async run(argv) {
-    const a = args_parse(argv, { flags: ['--json'], values: ['--wear'] });
+    const a = args_parse(argv, { flags: ['--json', '--stats'], values: ['--wear'] });
+    if (a.flags.has('--stats')) return info_stats(pos_exact(a, ['MOUNTPOINT'])[0]!, a.flags.has('--json'));
     const [path] = pos_exact(a, ['DEVICE']);
     const dev = device_open(path!, { readOnly: true });
     try {

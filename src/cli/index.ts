@@ -9,6 +9,9 @@ import { cmd_mount } from './cmd_mount.js';
 import { cmd_umount } from './cmd_umount.js';
 import { cmd_snapshot } from './cmd_snapshot.js';
 import { cmd_crash_table } from './cmd_crash_table.js';
+import { cmd_trace } from './cmd_trace.js';
+import { cmd_top } from './cmd_top.js';
+import { cmd_bench } from './cmd_bench.js';
 
 commands_register(
   // cmd_*.ts modules are listed here, one per line
@@ -20,6 +23,9 @@ commands_register(
   cmd_umount,
   cmd_snapshot,
   cmd_crash_table,
+  cmd_trace,
+  cmd_top,
+  cmd_bench,
 );
 
 main(process.argv.slice(2)).then(

@@ -28,6 +28,7 @@ import { assert } from '../util/assert.js';
 import { FsError } from '../util/errors.js';
 import type { InodeCache, InodeMem } from './inode.js';
 import { times_set } from './inode.js';
+import type { FsObserver } from './observe.js';
 import { FILE_SIZE_MAX } from './types.js';
 
 export interface DataCtx {
@@ -44,6 +45,8 @@ export interface DataCtx {
   space_admit(blocks: number): void;
   /** inodes with pages fsync logged as patches, and how many such pages in all */
   logged: { inodes: Set<InodeMem>; pages: number };
+  /** told where written bytes go (observe.ts); null when nobody listens */
+  observer: FsObserver | null;
 }
 
 /** bytes of a redo block that records may leave unused when they do not pack tightly */
@@ -394,6 +397,7 @@ export function file_flush(ctx: DataCtx, m: InodeMem, prepare = true, keep?: Rea
   if (m.ctime) times_set(m.rec, 'c', m.ctime);
   m.mtime = m.ctime = null;
   ctx.icache.store(m);
+  ctx.observer?.data_logged(m.ino, idxs.length, 0);
 }
 
 /** Sets the size of a regular file; blocks past the end are released, a new tail reads as zeros. */
@@ -525,6 +529,7 @@ export function inode_records_drop(ctx: DataCtx, m: InodeMem): void {
   ctx.logged.inodes.delete(m);
   m.newPages = m.heldPages = 0;
   m.mtime = m.ctime = null;
+  ctx.observer?.data_dropped(m.ino);
   const keys: Key[] = [];
   vol.scan(key(m.ino, 0, 0), key(m.ino, KEY_MAX.kind, KEY_MAX.off), (k) => { keys.push(k); });
   for (const k of keys) vol.del(k);
@@ -584,6 +589,7 @@ export function file_fsync(ctx: DataCtx, m: InodeMem): Patch[] {
     if (!m.logged.has(idx)) { m.logged.add(idx); ctx.logged.pages++; }
   }
   if (m.logged.size) ctx.logged.inodes.add(m);
+  if (patches.length) ctx.observer?.data_logged(m.ino, 0, patches.reduce((n, p) => n + p.bytes.length, 0));
   return patches;
 }
 

@@ -29,6 +29,7 @@ import { FsError } from '../util/errors.js';
 import { dir_is_empty, dir_list, dirent_add, dirent_find, dirent_remove, dirent_replace } from './dir.js';
 import { file_flush, file_fsync, file_read, file_read_plan, file_truncate, file_write, inode_records_drop, logged_flush, map_key } from './file.js';
 import type { DataCtx, ReadPlan } from './file.js';
+import type { FsObserver } from './observe.js';
 import { attr_of, ctime_touch, InodeCache, inode_key, times_set } from './inode.js';
 import type { InodeMem } from './inode.js';
 import {
@@ -193,6 +194,7 @@ export class FileSystem {
       dirty: { bytes: 0, newPages: 0, max: o.dirtyBytesMax ?? Math.min(64 << 20, Math.max(1 << 20, Math.floor((devBytes * 3) / 4))) },
       space_admit: (n) => this.space_admit(n),
       logged: { inodes: new Set(), pages: 0 },
+      observer: null,
     };
     // pages fsync only logged are written before any checkpoint, whoever writes it
     vol.beforeCheckpoint = vol.readOnly ? null : () => logged_flush(this.ctx);
@@ -226,8 +228,15 @@ export class FileSystem {
   }
 
   static mount(dev: BlockDevice, o: FsOptions = {}): FileSystem {
-    const vol = Volume.open(dev, o);
+    // durability points reach the observer too (none is set while the volume opens)
+    let self: FileSystem | undefined;
+    const onDurable = (phase: 'begin' | 'end', what: 'checkpoint' | 'redo'): void => {
+      o.onDurable?.(phase, what);
+      self?.ctx.observer?.durable(phase, what, self.vol.seq);
+    };
+    const vol = Volume.open(dev, { ...o, onDurable });
     const fs = new FileSystem(vol, o);
+    self = fs;
     if (!vol.readOnly) fs.orphans_free();
     return fs;
   }
@@ -264,6 +273,16 @@ export class FileSystem {
       this.frozen = false;
       this.checkpoint_now(Trigger.REMOUNT);
     }
+  }
+
+  /** Sets (or with null, removes) the observer told where written bytes go (observe.ts). */
+  observe(o: FsObserver | null): void {
+    this.ctx.observer = o;
+  }
+
+  /** The observer set, if any. */
+  get observer(): FsObserver | null {
+    return this.ctx.observer;
   }
 
   /** Frees inodes left open-but-unlinked by the previous mount. */
@@ -1009,6 +1028,7 @@ export class FileSystem {
     // an inline file changes the tree at once: room for its records first
     if (m.rec.flags & INODE_FLAG_INLINE) this.space_admit(0, 3);
     file_write(this.ctx, m, off, data);
+    if (data.length > 0) this.ctx.observer?.data_written(ino, off, data.length, (m.rec.flags & INODE_FLAG_INLINE) !== 0);
     m.streamBytes = off === m.streamEnd ? m.streamBytes + data.length : data.length;
     m.streamEnd = off + data.length;
     this.after_change();

@@ -1,2 +1,3 @@
 export * from './types.js';
 export * from './fs.js';
+export * from './observe.js';

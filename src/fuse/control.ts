@@ -12,6 +12,10 @@
 //   {"op":"snapshot-list"}         → {"ok":true,"list":[...]} (with "usage":true: the bytes each
 //                                    would free, and "heldBytes":N of them all)
 //   {"op":"snapshot-diff","a","b"} → {"ok":true,"diff":{"added","removed","changed"}}
+//   {"op":"stats"}                 → {"ok":true,"stats":{...}} latency histograms per request kind
+//   {"op":"trace","filter":{...}}  → {"ok":true}, then the connection is a stream of events, one
+//                                    JSON object per line, until either side closes it (trace.ts)
+//   {"op":"top","intervalMs":N}    → {"ok":true}, then a stream of activity snapshots (trace.ts)
 //   anything else                  → {"ok":false,"error":"...","errno":"EINVAL"}
 //
 // Invariants:
@@ -20,6 +24,8 @@
 // - A request is answered only when what it asks is done; a failure is {"ok":false} with a
 //   message a user can act on, never a dropped connection (unless the server died).
 // - Lines are at most 64 KiB; a longer one closes the connection.
+// - A reply carrying STREAM hands its connection over once the reply line is written: no
+//   further line on it is taken for a request, and it no longer counts for drain().
 
 import net from 'node:net';
 import fs from 'node:fs';
@@ -47,12 +53,16 @@ export interface ControlStatus {
   checkpointSeq: number;
 }
 
+/** A reply with this key turns its connection into a stream owned by the function it names. */
+export const STREAM = Symbol('control stream');
+
 export interface ControlReply {
   ok: boolean;
   error?: string;
   errno?: string;
   status?: ControlStatus;
   [key: string]: unknown;
+  [STREAM]?: (sock: net.Socket) => void;
 }
 
 const LINE_MAX = 64 * 1024;
@@ -79,9 +89,11 @@ export function control_listen(socketPath: string, handle: ControlHandler): Prom
   const server = net.createServer((sock) => {
     let buf = '';
     let chain = Promise.resolve();
+    let streaming = false;
     sock.setEncoding('utf8');
     sock.on('error', () => {});
     sock.on('data', (d: string) => {
+      if (streaming) return;
       buf += d;
       if (buf.length > LINE_MAX && !buf.includes('\n')) { sock.destroy(); return; }
       let nl: number;
@@ -91,6 +103,7 @@ export function control_listen(socketPath: string, handle: ControlHandler): Prom
         if (line.trim() === '') continue;
         pending++;
         chain = chain.then(async () => {
+          if (streaming) { settle(); return; }
           let reply: ControlReply;
           try {
             const req = JSON.parse(line) as unknown;
@@ -104,6 +117,12 @@ export function control_listen(socketPath: string, handle: ControlHandler): Prom
           }
           if (sock.destroyed) { settle(); return; }
           sock.write(JSON.stringify(reply) + '\n', () => settle());
+          const stream = reply[STREAM];
+          if (stream !== undefined) {
+            streaming = true;
+            buf = '';
+            stream(sock);
+          }
         });
       }
     });
@@ -165,5 +184,81 @@ export function control_request(socketPath: string, req: ControlRequest, timeout
       `no cowlog server answers at ${socketPath} (${e.code ?? e.message})`))));
     sock.on('close', () => finish(() => fail(new ControlUnreachable(socketPath, 'ECONNRESET',
       `the server at ${socketPath} closed the connection before answering '${req.op}'`))));
+  });
+}
+
+/** An open stream (trace, top): its first reply, and close() to detach. */
+export interface ControlStream {
+  reply: ControlReply;
+  close(): void;
+  /** stop and start reading (while the reader's own output is full): the server drops, never waits */
+  pause(): void;
+  resume(): void;
+}
+
+/**
+ * Sends a request whose reply, when ok, turns the connection into a stream (trace, top): the
+ * later lines go to `on_lines` as they arrive, several at a time (a string of whole lines, each
+ * ending with a newline), and `on_close` is called once when the connection ends (with the
+ * reason when it was not closed by close()). Rejects with ControlUnreachable when no server
+ * answers within `timeoutMs`; a refusal ({"ok":false}) resolves, and the connection is closed.
+ */
+export function control_stream(socketPath: string, req: ControlRequest, on_lines: (lines: string) => void,
+  on_close: (why: string | null) => void, timeoutMs = 10_000): Promise<ControlStream> {
+  return new Promise((ok, fail) => {
+    const sock = net.createConnection(socketPath);
+    let buf = '';
+    let replied = false;
+    let closing = false;
+    let ended = false;
+    const timer = setTimeout(() => {
+      sock.destroy();
+      fail(new ControlUnreachable(socketPath, 'ETIMEDOUT', `the server at ${socketPath} did not answer '${req.op}' within ${Math.round(timeoutMs / 1000)} s`));
+    }, timeoutMs);
+    sock.setEncoding('utf8');
+    sock.on('connect', () => sock.write(JSON.stringify(req) + '\n'));
+    sock.on('data', (d: string) => {
+      buf += d;
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        if (replied) {
+          const last = buf.lastIndexOf('\n');
+          const lines = buf.slice(0, last + 1);
+          buf = buf.slice(last + 1);
+          on_lines(lines);
+          return;
+        }
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        replied = true;
+        clearTimeout(timer);
+        let reply: ControlReply;
+        try {
+          reply = JSON.parse(line) as ControlReply;
+        } catch {
+          sock.destroy();
+          fail(new Error(`the server at ${socketPath} answered something that is not JSON: ${line.slice(0, 200)}`));
+          return;
+        }
+        if (!reply.ok) closing = true;
+        ok({ reply, close: () => { closing = true; sock.destroy(); }, pause: () => sock.pause(), resume: () => sock.resume() });
+        if (!reply.ok) { sock.destroy(); return; }
+      }
+    });
+    const end = (why: string): void => {
+      if (ended) return;
+      ended = true;
+      clearTimeout(timer);
+      if (!replied) {
+        fail(new ControlUnreachable(socketPath, why, why === 'ECONNRESET'
+          ? `the server at ${socketPath} closed the connection before answering '${req.op}'`
+          : `no cowlog server answers at ${socketPath} (${why})`));
+        return;
+      }
+      if (buf !== '' && !closing) on_lines(buf + '\n');
+      on_close(closing ? null : why);
+    };
+    sock.on('error', (e: NodeJS.ErrnoException) => end(e.code ?? e.message));
+    sock.on('close', () => end('ECONNRESET'));
   });
 }

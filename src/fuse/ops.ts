@@ -46,6 +46,7 @@ import type { Timespec } from '../checkpoint/clock.js';
 import { FsError } from '../util/errors.js';
 import type { CallerContext, FuseOps, FuseStat, FuseStatfs, UtimeArg } from './binding.js';
 import type { Logger } from './log.js';
+import type { TraceHub, TraceSource } from './trace.js';
 
 const E = osc.errno;
 const ROOT = 1;
@@ -143,6 +144,8 @@ export class CowlogOps {
   private readonly debug = process.env['COWLOG_FUSE_DEBUG'] === '1';
 
   private reader: AsyncReader | null;
+  /** the inode the request being served resolved last (for the trace: it names the inode without a lookup of its own) */
+  private inoLast = 0;
 
   constructor(o: CowlogOpsOptions) {
     this.fs = o.fs;
@@ -281,6 +284,10 @@ export class CowlogOps {
 
   /** The inode a path names (no symlink followed: the kernel resolved those). */
   ino_of(path: string): number {
+    return this.inoLast = this.ino_find(path);
+  }
+
+  private ino_find(path: string): number {
     if (path === '/') return ROOT;
     const d = this.dirs.get(path);
     if (d !== undefined) return d;
@@ -320,6 +327,12 @@ export class CowlogOps {
 
   /** The attributes of what a path names: one lookup in its parent, as ino_of. */
   private attr_of(path: string): Attr {
+    const a = this.attr_find(path);
+    this.inoLast = a.ino;
+    return a;
+  }
+
+  private attr_find(path: string): Attr {
     if (path === '/') return this.fs.getattr(ROOT);
     const d = this.dirs.get(path);
     if (d !== undefined) return this.fs.getattr(d);
@@ -365,6 +378,7 @@ export class CowlogOps {
   // ---- handles --------------------------------------------------------------------------------
 
   private handle_open(ino: number, flags: number): number {
+    this.inoLast = ino;
     this.fs.open(ino);
     let fh = this.fhNext;
     while (this.handles.has(fh)) fh = fh >= FH_MAX ? 1 : fh + 1;
@@ -376,6 +390,10 @@ export class CowlogOps {
 
   /** The inode of an open handle; a request without one (fh 0) falls back to the path. */
   private ino_fh(fh: number, path: string): number {
+    return this.inoLast = this.ino_fh_find(fh, path);
+  }
+
+  private ino_fh_find(fh: number, path: string): number {
     const h = this.handles.get(fh);
     if (h !== undefined) return h.ino;
     if (fh !== 0) throw new FsError('EBADF', `no open handle ${fh}`);
@@ -406,6 +424,7 @@ export class CowlogOps {
    * every open handle is opened again there.
    */
   engine_replace(next: FileSystem, reader: AsyncReader | null): void {
+    next.observe(this.fs.observer);
     this.fs = next;
     this.reader = reader;
     for (const h of this.handles.values()) next.open(h.ino);
@@ -493,17 +512,44 @@ export class CowlogOps {
 
   // ---- the operations -------------------------------------------------------------------------
 
-  ops(): FuseOps {
+  /** The handlers; with `trace`, each request is served through it (latency, tracers: trace.ts). */
+  ops(trace?: TraceHub): FuseOps {
     const table = this.table();
     // requests counted per operation, for the log at unmount
     const counted: Record<string, unknown> = {};
     for (const [name, fn] of Object.entries(table) as [string, (...args: unknown[]) => void][]) {
-      counted[name] = (...args: unknown[]): void => {
+      const hist = trace?.hist_of(name);
+      counted[name] = trace === undefined ? (...args: unknown[]): void => {
         this.requests.set(name, (this.requests.get(name) ?? 0) + 1);
         fn(...args);
+      } : (...args: unknown[]): void => {
+        this.requests.set(name, (this.requests.get(name) ?? 0) + 1);
+        trace.serve(name, hist!, fn, args);
       };
     }
     return counted as FuseOps;
+  }
+
+  /** What tracing needs to know about requests (trace.ts); its lookups change nothing. */
+  trace_source(): TraceSource {
+    return {
+      caller: () => this.caller(),
+      ino_last: (reset) => {
+        const ino = this.inoLast;
+        if (reset) this.inoLast = 0;
+        return ino;
+      },
+      ino_fh: (fh) => this.handles.get(fh)?.ino ?? 0,
+      ino_peek: (path) => {
+        if (this.closed) return 0;
+        try {
+          return this.quiet(() => this.ino_of(path));
+        } catch {
+          return 0;
+        }
+      },
+      observe: (o) => this.fs.observe(o),
+    };
   }
 
   private table(): FuseOps {

@@ -5,8 +5,9 @@
 //   1. checks: the mountpoint (a stale cowlog mount there is cleaned up first), the device
 //      claim (runtime.ts), the device opened exclusively, the filesystem mounted by the engine
 //      (roll-forward of what fsync made durable happens here);
-//   2. serving: FUSE requests (ops.ts), a 1 s timer driving fs.tick() (a checkpoint every 30 s
-//      when something changed), the control socket (control.ts);
+//   2. serving: FUSE requests (ops.ts, each through the trace hub: trace.ts), a 1 s timer
+//      driving fs.tick() (a checkpoint every 30 s when something changed), the control socket
+//      (control.ts), tracers and tops streaming from it;
 //   3. stopping: the mount is gone, then the final checkpoint, the device closed, the wear file
 //      saved, the state files removed — in that order, so `cowlog umount` (which waits for this
 //      process to exit) returns with everything on disk.
@@ -30,11 +31,12 @@ import type { BootReport } from '../checkpoint/volume.js';
 import { WearTracker } from '../wear/tracker.js';
 import { FsError } from '../util/errors.js';
 import { FuseBindingError, FuseMount, fuse_serve } from './binding.js';
-import { control_listen } from './control.js';
+import { control_listen, STREAM } from './control.js';
 import type { ControlReply, ControlRequest, ControlStatus } from './control.js';
 import { logger_open } from './log.js';
 import type { Logger } from './log.js';
 import { CowlogOps } from './ops.js';
+import { RING_EVENTS, TraceHub, trace_filter_parse } from './trace.js';
 import type { MountConfig } from './options.js';
 import { SNAP_FLAG_WRITABLE } from '../format/snapshot.js';
 import {
@@ -287,10 +289,11 @@ export async function server_run(o: ServerOptions): Promise<number> {
     const mr = fsys.vol.mount;
     return `read-write: the device opened again, checkpoint ${mr.seq} mounted${mr.groups ? ` (${mr.groups} fsync groups rolled forward)` : ''}, serving ${boot_note(mr.boot)}`;
   };
+  const hub = new TraceHub(ops.trace_source(), (m) => log.error(m));
   const close_engine = (): boolean => {
     let ok = true;
     try {
-      ops.close();
+      hub.during('unmount', () => ops.close());
     } catch (e) {
       ok = false;
       log.error(`final checkpoint failed: ${(e as Error).stack ?? message_of(e)}`);
@@ -324,7 +327,7 @@ export async function server_run(o: ServerOptions): Promise<number> {
   const extra = [...c.kernel];
   if (c.readOnly) extra.push('ro');
   try {
-    mount = new FuseMount(mountpoint, ops.ops(), {
+    mount = new FuseMount(mountpoint, ops.ops(hub), {
       fsname: fsname_of(device), subtype: 'cowlog', attrTimeout: c.attrTimeout, entryTimeout: c.entryTimeout,
       defaultPermissions: true, allowOther: c.allowOther, extra, rawNames: true,
     });
@@ -362,7 +365,7 @@ export async function server_run(o: ServerOptions): Promise<number> {
     const all = q.flatMap((x) => x.reqs);
     let replies: SnapReply[];
     try {
-      replies = ops.snapshot(all);
+      replies = hub.during('snapshot', () => ops.snapshot(all));
     } catch (e) {
       const err = e instanceof FsError ? e : new FsError('EIO', message_of(e));
       replies = all.map(() => ({ ok: false, error: err }));
@@ -447,9 +450,24 @@ export async function server_run(o: ServerOptions): Promise<number> {
         }
         return { ok: true, readOnly: c.readOnly };
       }
+      case 'stats':
+        return { ok: true, stats: { ...hub.stats(), requests: Object.fromEntries(ops.requests), engine: { ...fsys.vol.stats } } };
+      case 'trace': {
+        const f = trace_filter_parse(req['filter']);
+        const ring = req['ring'] ?? RING_EVENTS;
+        if (typeof ring !== 'number' || !Number.isSafeInteger(ring) || ring < 64 || ring > 1 << 20) throw new FsError('EINVAL', '"ring" must be 64 to 1048576 events');
+        const format = req['format'] ?? 'json';
+        if (format !== 'json' && format !== 'text') throw new FsError('EINVAL', '"format" must be "json" or "text"');
+        return { ok: true, [STREAM]: (sock) => hub.trace_attach(sock, f, ring, format) };
+      }
+      case 'top': {
+        const ms = req['intervalMs'] ?? 1000;
+        if (typeof ms !== 'number' || !(ms >= 100 && ms <= 3_600_000)) throw new FsError('EINVAL', '"intervalMs" must be 100 to 3600000');
+        return { ok: true, [STREAM]: (sock) => hub.top_attach(sock, ms) };
+      }
       case 'sync':
         if (c.readOnly) return { ok: true };
-        ops.sync();
+        hub.during('sync', () => ops.sync());
         log.info('checkpoint written (control: sync)');
         return { ok: true };
       case 'unmount': {
@@ -473,7 +491,7 @@ export async function server_run(o: ServerOptions): Promise<number> {
         return { ok: true, wear: wearPath };
       }
       default:
-        return { ok: false, errno: 'EINVAL', error: `unknown control request '${req.op}' (status, sync, remount, unmount, snapshot, snapshot-list, snapshot-diff)` };
+        return { ok: false, errno: 'EINVAL', error: `unknown control request '${req.op}' (status, stats, trace, top, sync, remount, unmount, snapshot, snapshot-list, snapshot-diff)` };
     }
   };
 
@@ -482,7 +500,7 @@ export async function server_run(o: ServerOptions): Promise<number> {
   process.on('SIGHUP', on_hup);
   let ctl: Awaited<ReturnType<typeof control_listen>> | undefined;
   let state: ServerState | undefined;
-  const timer = setInterval(() => ops.tick(Date.now()), TICK_MS);
+  const timer = setInterval(() => hub.during('timer', () => ops.tick(Date.now())), TICK_MS);
   timer.unref();
   let why: string;
   try {
@@ -539,6 +557,7 @@ export async function server_run(o: ServerOptions): Promise<number> {
   const tStop = Date.now();
   log.info(`stopping: ${why}`);
   const ok = close_engine();
+  hub.close('the mount was unmounted');
   state_remove(mountpoint, process.pid);
   finished_ok();
   if (ctl !== undefined) await ctl.drain();

@@ -2,6 +2,13 @@
 // run, on loop devices of the same size, with the same client (fuse_client.ts):
 //
 //   cowlog              `cowlog mkfs` + `cowlog mount` on a loop device (the default options)
+//   cowlog + tracer     cowlog's own mount (in a directory of its own) with `cowlog trace`
+//                       attached for each of its phases, which run next to cowlog's:
+//                       the same device, server and moment, a tracer or not. Its aligned
+//                       lines are read (and counted) by this process: what tracing costs,
+//                       the tracer's own work on this machine included
+//   cowlog (base)       with --base DIR: the same with another build of cowlog (a checkout
+//                       of DIR, built), for a before/after comparison in one run
 //   nullfs (ceiling)    nullfs with the FUSE options cowlog uses (fuse_ceiling.ts): what the
 //                       kernel, libfuse and fuse-native cost for the same requests
 //   nullfs (defaults)   nullfs with the stack's defaults (1 s attribute cache, no
@@ -12,13 +19,15 @@
 //                       from a cold cache, 4 KiB write + fdatasync) — no filesystem that keeps
 //                       its data on this device can beat it
 //
-// Each round makes every filesystem afresh and runs: sequential write (then fsync), caches
-// dropped, sequential read, 4 KiB random writes each followed by fsync, and create / stat /
-// unlink of empty files. The table shows the median of the rounds and the ratios
-// cowlog ÷ ceiling and cowlog ÷ ext4.
+// Each round makes every filesystem afresh, mounts them all, and runs each phase on each in
+// turn: sequential write (then fsync), caches dropped, sequential read, 4 KiB random writes
+// each followed by fsync, and create / stat / unlink of empty files. The table shows the
+// median of the rounds and the ratios cowlog ÷ ceiling and cowlog ÷ ext4; a tracer and a base
+// build are compared with cowlog round by round (median and range of the per-round ratios).
 //
 // Usage: node dist/tools/bench/fuse.js [--size 1G] [--mib 256] [--rounds 3] [--files 5000]
-//                                      [--seconds 5] [--only cowlog,ceiling,defaults,ext4,device] [--json FILE]
+//                                      [--seconds 5] [--only cowlog,traced,ceiling,defaults,ext4,device,base]
+//                                      [--base DIR] [--json FILE]
 // Needs root (loop devices, mounts, drop_caches).
 //
 // Invariants: whatever is attached or mounted is undone on the way out, also on an error or
@@ -27,13 +36,17 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Cleanup, image_create, is_mounted, loop_attach, loop_detach_sync, repo_root, run, scratch_dir, umount_sync } from '../compare/sys.js';
+import { Cleanup, is_mounted, repo_root, run, scratch_dir } from '../compare/sys.js';
+import { COWLOG, fs_make_mount, loop_new, mountpoint_new } from './loopfs.js';
 import { size_parse } from '../../src/cli/command.js';
+import { state_read } from '../../src/fuse/runtime.js';
 
 const MiB = 1 << 20;
-const KINDS = ['cowlog', 'ceiling', 'defaults', 'ext4', 'device'] as const;
+const KINDS = ['cowlog', 'traced', 'base', 'ceiling', 'defaults', 'ext4', 'device'] as const;
 type Kind = (typeof KINDS)[number];
-const LABEL: Record<Kind, string> = { cowlog: 'cowlog', ceiling: 'nullfs (ceiling)', defaults: 'nullfs (defaults)', ext4: 'ext4', device: 'device alone' };
+const LABEL: Record<Kind, string> = {
+  cowlog: 'cowlog', traced: 'cowlog + tracer', base: 'cowlog (base)', ceiling: 'nullfs (ceiling)', defaults: 'nullfs (defaults)', ext4: 'ext4', device: 'device alone',
+};
 const METRICS = ['seqwrite', 'seqread', 'randsync', 'create', 'stat', 'unlink'] as const;
 type Metric = (typeof METRICS)[number];
 const METRIC_LABEL: Record<Metric, string> = {
@@ -43,10 +56,10 @@ const METRIC_LABEL: Record<Metric, string> = {
 /** data operations: goal 70 % of the ceiling; metadata: 50 % */
 const DATA: readonly Metric[] = ['seqwrite', 'seqread', 'randsync'];
 
-interface Opts { size: number; mib: number; rounds: number; files: number; seconds: number; only: Kind[]; json: string | undefined }
+interface Opts { size: number; mib: number; rounds: number; files: number; seconds: number; only: Kind[]; json: string | undefined; base: string | undefined }
 
 function opts_parse(argv: string[]): Opts {
-  const o: Opts = { size: 1 << 30, mib: 256, rounds: 3, files: 5000, seconds: 5, only: [...KINDS], json: undefined };
+  const o: Opts = { size: 1 << 30, mib: 256, rounds: 3, files: 5000, seconds: 5, only: KINDS.filter((k) => k !== 'base'), json: undefined, base: undefined };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const v = (): string => {
@@ -60,16 +73,18 @@ function opts_parse(argv: string[]): Opts {
     else if (a === '--files') o.files = Number(v());
     else if (a === '--seconds') o.seconds = Number(v());
     else if (a === '--json') o.json = v();
+    else if (a === '--base') o.base = path.resolve(v());
     else if (a === '--only') o.only = v().split(',').map((k) => k.trim()) as Kind[];
     else throw new Error(`unknown option ${a}`);
   }
   for (const k of o.only) if (!KINDS.includes(k)) throw new Error(`unknown filesystem '${k}' (${KINDS.join(', ')})`);
+  if (o.base !== undefined && !o.only.includes('base')) o.only.push('base');
+  if (o.only.includes('base') && (o.base === undefined || !fs.existsSync(path.join(o.base, 'bin', 'cowlog.js')))) throw new Error('base needs --base DIR: a built cowlog checkout (DIR/bin/cowlog.js)');
   if (o.mib * MiB > o.size / 2) throw new Error(`--mib ${o.mib} is more than half of the ${o.size / MiB} MiB device`);
   return o;
 }
 
 const DIST = path.join(repo_root(), 'dist');
-const COWLOG = path.join(repo_root(), 'bin', 'cowlog.js');
 
 async function client(phase: string, dir: string, o: Opts, target?: string): Promise<Record<string, number>> {
   const args = [path.join(DIST, 'tools/bench/fuse_client.js'), phase, dir, '--files', String(o.files), '--seconds', String(o.seconds),
@@ -88,8 +103,7 @@ function sleep(ms: number): Promise<void> {
 
 /** Mounts one filesystem afresh; resolves with its mountpoint (cleanup undoes everything). */
 async function fs_up(kind: Kind, o: Opts, scratch: string, cleanup: Cleanup): Promise<string> {
-  const mnt = fs.mkdtempSync(path.join(scratch, `mnt-${kind}-`));
-  cleanup.push(`rmdir ${mnt}`, () => { if (!is_mounted(mnt)) fs.rmSync(mnt, { recursive: true, force: true }); });
+  const mnt = mountpoint_new(scratch, kind, cleanup);
   if (kind === 'ceiling' || kind === 'defaults') {
     const args = [path.join(DIST, 'tools/bench/fuse_ceiling.js'), mnt, ...(kind === 'defaults' ? ['--fuse-defaults'] : [])];
     const srv = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -106,45 +120,142 @@ async function fs_up(kind: Kind, o: Opts, scratch: string, cleanup: Cleanup): Pr
     }
     return mnt;
   }
-  const img = path.join(scratch, `${kind}.img`);
-  image_create(img, o.size);
-  cleanup.push(`rm ${img}`, () => fs.rmSync(img, { force: true }));
-  const dev = await loop_attach(img);
-  cleanup.push(`detach ${dev}`, () => loop_detach_sync(dev));
+  const dev = await loop_new(scratch, kind, o.size, cleanup);
   if (kind === 'device') return dev;
-  if (kind === 'cowlog') {
-    await run(process.execPath, [COWLOG, 'mkfs', '-q', dev]);
-    await run(process.execPath, [COWLOG, 'mount', '-o', `log=${path.join(scratch, 'cowlog.log')}`, dev, mnt]);
-    cleanup.push(`umount ${mnt}`, async () => {
-      await run(process.execPath, [COWLOG, 'umount', mnt], { timeoutMs: 120_000 }).catch(() => {});
-      if (is_mounted(mnt)) await run('fusermount', ['-uz', mnt]).catch(() => {});
-    });
-  } else {
-    await run('mkfs.ext4', ['-q', '-F', dev]);
-    await run('mount', [dev, mnt]);
-    cleanup.push(`umount ${mnt}`, () => umount_sync(mnt));
-  }
+  // (cowlog + tracer: a cowlog mount of its own, to which round() attaches a tracer per phase)
+  if (kind === 'ext4') await fs_make_mount('ext4', dev, mnt, scratch, cleanup);
+  else await fs_make_mount('cowlog', dev, mnt, scratch, cleanup, kind === 'base' ? path.join(o.base!, 'bin', 'cowlog.js') : COWLOG);
   return mnt;
 }
 
-async function round(kind: Kind, o: Opts, scratch: string): Promise<Record<Metric, number>> {
+/** What the tracers of the rounds saw: events written and events they were told they lost. */
+const traced = { events: 0, lost: 0 };
+
+/** CPU time a process has used so far, in µs (/proc/PID/schedstat, nanoseconds); 0 when gone. */
+function cpu_us(pid: number): number {
+  try {
+    return Number(fs.readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1000;
+  } catch {
+    return 0;
+  }
+}
+
+const CPU_PHASES = ['seqwrite', 'seqread', 'randsync', 'meta'] as const;
+type CpuPhase = (typeof CPU_PHASES)[number];
+const CPU_LABEL: Record<CpuPhase, string> = {
+  seqwrite: 'sequential write, per MiB', seqread: 'sequential read, per MiB', randsync: '4 KiB write+fsync, per operation', meta: 'create+stat+unlink, per file',
+};
+/** per cowlog kind and round: CPU µs per unit of each phase (the server's, and the tracer's) */
+const cpu = new Map<Kind, { server: Record<CpuPhase, number>; tracer: Record<CpuPhase, number> }[]>();
+
+/**
+ * Attaches `cowlog trace MNT` (aligned text, as a person would run it) and waits until it
+ * shows a request; its lines are counted here, not stored (a file on the disk under the loop
+ * device would compete with the device's flushes). Resolves with its pid and its stop.
+ */
+async function tracer_attach(mnt: string): Promise<{ pid: number; stop: () => Promise<void> }> {
+  const tr = spawn(process.execPath, [COWLOG, 'trace', mnt], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  let lines = 0;
+  let tail = '';
+  tr.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    const text = tail + d;
+    const last = text.lastIndexOf('\n');
+    tail = text.slice(last + 1);
+    for (let i = text.indexOf('\n'); i >= 0 && i <= last; i = text.indexOf('\n', i + 1)) lines++;
+    for (const m of text.slice(0, last + 1).matchAll(/^--- (\d+) events lost/gm)) { traced.lost += Number(m[1]); lines--; }
+  });
+  tr.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+  const exited = new Promise<void>((ok) => tr.on('close', () => ok()));
+  const stop = async (): Promise<void> => {
+    tr.kill('SIGINT');
+    await exited;
+    traced.events += Math.max(0, lines - 1); // the header
+  };
+  for (let i = 0; ; i++) {
+    await run('stat', [path.join(mnt, `.tracer-probe-${i}`)]).catch(() => {});
+    if (lines > 1) return { pid: tr.pid ?? 0, stop };
+    if (i > 200 || tr.exitCode !== null) {
+      await stop();
+      throw new Error(`the tracer did not attach: ${err}`);
+    }
+    await sleep(25);
+  }
+}
+
+/**
+ * One round: every filesystem made afresh and mounted at once, then each phase run on each of
+ * them in turn (the order rotated from round to round), so that the runs compared are seconds
+ * apart rather than minutes: this machine's speed changes by a factor of two within minutes.
+ * cowlog and cowlog + tracer share one mount, each in a directory of its own, the tracer's
+ * phase right before or after cowlog's (alternately).
+ */
+async function round(kinds: Kind[], o: Opts, scratch: string, r: number): Promise<Map<Kind, Record<Metric, number>>> {
   const cleanup = new Cleanup();
   try {
-    const mnt = await fs_up(kind, o, scratch, cleanup);
-    if (kind === 'device') {
-      // no filesystem: the data phases on the device itself, no metadata
-      const w = await client('seqwrite', scratch, o, mnt);
-      await caches_drop();
-      const r = await client('seqread', scratch, o, mnt);
-      const s = await client('randsync', scratch, o, mnt);
-      return { seqwrite: w['value']!, seqread: r['value']!, randsync: s['value']!, create: NaN, stat: NaN, unlink: NaN };
+    const mnt = new Map<Kind, string>();
+    const shared = kinds.includes('cowlog') && kinds.includes('traced');
+    for (const k of kinds) if (k !== 'traced' || !shared) mnt.set(k, await fs_up(k, o, scratch, cleanup));
+    if (shared) mnt.set('traced', mnt.get('cowlog')!);
+    // where each works: its own directory on a shared mount, the mount (or device) otherwise
+    const dir = new Map<Kind, string>();
+    for (const k of kinds) {
+      const own = shared && (k === 'cowlog' || k === 'traced');
+      if (own) await run('mkdir', [path.join(mnt.get(k)!, k)]);
+      dir.set(k, own ? path.join(mnt.get(k)!, k) : mnt.get(k)!);
     }
-    const w = await client('seqwrite', mnt, o);
+    // the order rotates from round to round; cowlog + tracer always next to cowlog
+    const rot = kinds.filter((k) => k !== 'traced' || !shared);
+    const order = rot.map((_, i) => rot[(i + r) % rot.length]!).flatMap((k): Kind[] => (k === 'cowlog' && shared ? (r % 2 ? ['cowlog', 'traced'] : ['traced', 'cowlog']) : [k]));
+    // a warm-up of every server first (a new process runs its code cold): compare steady states
+    for (const k of order) {
+      if (k === 'device' || k === 'traced') continue;
+      await client('seqwrite', dir.get(k)!, { ...o, mib: 32 });
+      await client('meta', dir.get(k)!, { ...o, files: 500 });
+      await run('rm', ['-f', path.join(dir.get(k)!, 'seq')]);
+    }
+    const res = new Map<Kind, Record<Metric, number>>(kinds.map((k) => [k, { seqwrite: NaN, seqread: NaN, randsync: NaN, create: NaN, stat: NaN, unlink: NaN }]));
+    // the CPU time cowlog's server (and the tracer) spent on each phase, per unit of work: less
+    // disturbed by the machine's other work than the rates
+    const cows = kinds.filter((k) => k === 'cowlog' || k === 'traced' || k === 'base');
+    const spent = new Map<Kind, { server: Record<CpuPhase, number>; tracer: Record<CpuPhase, number> }>(cows.map((k) => [k, { server: {} as Record<CpuPhase, number>, tracer: {} as Record<CpuPhase, number> }]));
+    const measured = async (k: Kind, phase: CpuPhase): Promise<Record<string, number>> => {
+      const sp = spent.get(k);
+      const tracer = k === 'traced' ? await tracer_attach(mnt.get(k)!) : undefined;
+      const pid = sp !== undefined ? state_read(mnt.get(k)!)?.pid ?? 0 : 0;
+      const s0 = cpu_us(pid), t0 = cpu_us(tracer?.pid ?? 0);
+      try {
+        // the device alone has no filesystem: the data phases on the device itself, no metadata
+        const out = k === 'device' ? await client(phase, scratch, o, mnt.get(k)) : await client(phase, dir.get(k)!, o);
+        if (sp !== undefined) {
+          const units = phase === 'randsync' ? out['ops']! : phase === 'meta' ? o.files : o.mib;
+          sp.server[phase] = (cpu_us(pid) - s0) / units;
+          sp.tracer[phase] = tracer !== undefined ? (cpu_us(tracer.pid) - t0) / units : 0;
+        }
+        return out;
+      } finally {
+        await tracer?.stop();
+      }
+    };
+    // what a phase leaves behind goes before the next, so that a shared mount never fills up
+    const rm_on = async (k: Kind, name: string): Promise<void> => {
+      if (k !== 'device') await run('rm', ['-f', path.join(dir.get(k)!, name)]);
+    };
+    for (const k of order) res.get(k)!.seqwrite = (await measured(k, 'seqwrite'))['value']!;
     await caches_drop();
-    const r = await client('seqread', mnt, o);
-    const s = await client('randsync', mnt, o);
-    const m = await client('meta', mnt, o);
-    return { seqwrite: w['value']!, seqread: r['value']!, randsync: s['value']!, create: m['create']!, stat: m['stat']!, unlink: m['unlink']! };
+    for (const k of order) res.get(k)!.seqread = (await measured(k, 'seqread'))['value']!;
+    for (const k of order) await rm_on(k, 'seq');
+    for (const k of order) {
+      res.get(k)!.randsync = (await measured(k, 'randsync'))['value']!;
+      await rm_on(k, 'rand');
+    }
+    for (const k of order) {
+      if (k === 'device') continue;
+      const m = await measured(k, 'meta');
+      Object.assign(res.get(k)!, { create: m['create']!, stat: m['stat']!, unlink: m['unlink']! });
+    }
+    for (const [k, sp] of spent) cpu.set(k, [...(cpu.get(k) ?? []), sp]);
+    return res;
   } finally {
     await cleanup.run();
   }
@@ -170,18 +281,14 @@ function fmt(v: number | undefined): string {
 async function main(): Promise<number> {
   const o = opts_parse(process.argv.slice(2));
   if (process.getuid?.() !== 0) throw new Error('bench-fuse needs root: loop devices, mounts and drop_caches');
-  const scratch = fs.mkdtempSync(path.join(scratch_dir(o.size * 2), 'cowlog-bench-fuse-'));
+  const scratch = fs.mkdtempSync(path.join(scratch_dir(o.mib * MiB * 2 * o.only.length), 'cowlog-bench-fuse-'));
   const results = new Map<Kind, Record<Metric, number>[]>();
   const t0 = Date.now();
   const cpu0 = cpu_times();
   try {
     for (let r = 1; r <= o.rounds; r++) {
-      // interleaved, so that a busy spell of the machine does not fall on one filesystem only
-      for (const kind of o.only) {
-        process.stderr.write(`bench-fuse: round ${r}/${o.rounds}: ${LABEL[kind]}\n`);
-        const res = await round(kind, o, scratch);
-        results.set(kind, [...(results.get(kind) ?? []), res]);
-      }
+      process.stderr.write(`bench-fuse: round ${r}/${o.rounds}: ${o.only.map((k) => LABEL[k]).join(', ')}\n`);
+      for (const [kind, res] of await round(o.only, o, scratch, r)) results.set(kind, [...(results.get(kind) ?? []), res]);
     }
   } finally {
     fs.rmSync(scratch, { recursive: true, force: true });
@@ -207,22 +314,50 @@ async function main(): Promise<number> {
   if (o.only.includes('device') && o.only.includes('ceiling')) {
     cols.push({ head: 'device/ceiling', cell: (m) => { const v = DATA.includes(m) ? ratio('device', 'ceiling', m) : undefined; return v === undefined ? '-' : `${(v * 100).toFixed(0)} %`; } });
   }
+  // a build or a tracer against cowlog: the ratio within each round (its runs seconds apart),
+  // median and range over the rounds
+  const paired = (a: Kind, b: Kind, m: Metric): string => {
+    const xs = (results.get(a) ?? []).map((x, i) => x[m] / results.get(b)![i]![m]).filter((v) => Number.isFinite(v)).sort((p, q) => p - q);
+    if (xs.length === 0) return '-';
+    const pc = (v: number): string => (v * 100).toFixed(0);
+    return `${pc(median(xs))} % (${pc(xs[0]!)}-${pc(xs[xs.length - 1]!)})`;
+  };
+  if (o.only.includes('cowlog') && o.only.includes('traced')) cols.push({ head: 'tracer/cowlog per round', cell: (m) => paired('traced', 'cowlog', m) });
+  if (o.only.includes('cowlog') && o.only.includes('base')) cols.push({ head: 'cowlog/base per round', cell: (m) => paired('cowlog', 'base', m) });
   if (o.only.includes('cowlog') && o.only.includes('ext4')) {
     cols.push({ head: 'cowlog/ext4', cell: (m) => { const v = ratio('cowlog', 'ext4', m); return v === undefined ? '-' : `${(v * 100).toFixed(0)} %`; } });
   }
   const rows = [cols.map((c) => c.head), ...METRICS.map((m) => cols.map((c) => c.cell(m)))];
-  const widths = cols.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  const line = (r: string[]): string => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const table = (rs: string[][]): string[] => {
+    const widths = rs[0]!.map((_, i) => Math.max(...rs.map((r) => r[i]!.length)));
+    return rs.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '));
+  };
+  // CPU µs per unit, medians over the rounds; the tracer's own CPU beside the server's
+  const cpuKinds = o.only.filter((k) => cpu.has(k));
+  const cpu_med = (k: Kind, p: CpuPhase, who: 'server' | 'tracer'): number => median(cpu.get(k)!.map((x) => x[who][p]));
+  const cpuRows = cpuKinds.length === 0 ? [] : table([
+    ['CPU µs (median of rounds)', ...cpuKinds.flatMap((k) => (k === 'traced' ? ['server + tracer', '(of it the tracer)'] : [`${LABEL[k]} server`])),
+      ...(cpuKinds.includes('traced') && cpuKinds.includes('cowlog') ? ['tracer cost'] : []), ...(cpuKinds.includes('base') && cpuKinds.includes('cowlog') ? ['cowlog − base'] : [])],
+    ...CPU_PHASES.map((p) => {
+      const c = cpuKinds.includes('cowlog') ? cpu_med('cowlog', p, 'server') : NaN;
+      const tot = cpuKinds.includes('traced') ? cpu_med('traced', p, 'server') + cpu_med('traced', p, 'tracer') : NaN;
+      const pct = (x: number): string => `${x >= 0 ? '+' : '−'}${fmt(Math.abs(x))} (${x >= 0 ? '+' : '−'}${Math.abs((100 * x) / c).toFixed(0)} %)`;
+      return [CPU_LABEL[p], ...cpuKinds.flatMap((k) => (k === 'traced' ? [fmt(tot), fmt(cpu_med(k, p, 'tracer'))] : [fmt(cpu_med(k, p, 'server'))])),
+        ...(cpuKinds.includes('traced') && cpuKinds.includes('cowlog') ? [pct(tot - c)] : []),
+        ...(cpuKinds.includes('base') && cpuKinds.includes('cowlog') ? [pct(c - cpu_med('base', p, 'server'))] : [])];
+    }),
+  ]);
   process.stdout.write([
     `bench-fuse: ${o.rounds} rounds, medians; loop devices of ${o.size / MiB} MiB; sequential ${o.mib} MiB in 1 MiB requests (fsync included),`,
     `random 4 KiB writes + fsync on a 64 MiB file for ${o.seconds} s, ${o.files} empty files; ${((Date.now() - t0) / 1000).toFixed(0)} s;`,
     `CPU time the host took from this machine during the run (steal): ${steal.toFixed(1)} %`,
+    ...(o.only.includes('traced') ? [`the tracer wrote ${traced.events} events and was told it lost ${traced.lost}`] : []),
     '',
-    line(rows[0]!),
-    ...rows.slice(1).map(line),
+    ...table(rows),
     '',
+    ...(cpuRows.length ? [...cpuRows, ''] : []),
   ].join('\n'));
-  if (o.json) fs.writeFileSync(o.json, JSON.stringify({ options: o, stealPercent: steal, rounds: Object.fromEntries(results), medians: Object.fromEntries(med) }, null, 2) + '\n');
+  if (o.json) fs.writeFileSync(o.json, JSON.stringify({ options: o, stealPercent: steal, rounds: Object.fromEntries(results), medians: Object.fromEntries(med), cpuUs: Object.fromEntries(cpu), traced }, null, 2) + '\n');
   return 0;
 }
 

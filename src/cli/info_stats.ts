@@ -1,0 +1,45 @@
+// `cowlog info --stats MOUNTPOINT`: what a running mount has served since it started — requests
+// per kind with their latency histograms (power-of-two buckets, as biolatency draws them) and
+// the engine's counters — asked of its server through the control socket.
+
+import { control_request } from '../fuse/control.js';
+import { FsError } from '../util/errors.js';
+import { Histogram } from '../util/histogram.js';
+import type { HistogramJson } from '../util/histogram.js';
+import { server_find } from './server_find.js';
+
+export interface MountStats {
+  sinceMs: number;
+  latency: Record<string, HistogramJson>;
+  requests: Record<string, number>;
+  engine: Record<string, number>;
+}
+
+export async function info_stats(given: string, json: boolean): Promise<number> {
+  const st = server_find(given);
+  const r = await control_request(st.socket, { op: 'stats' }, 10_000);
+  if (!r.ok) throw new FsError('EIO', `${st.mountpoint}: ${r.error ?? 'the server refused'}${r.errno === 'EINVAL' ? ' (a server older than this cowlog?)' : ''}`);
+  const s = r['stats'] as MountStats;
+  if (json) {
+    const latency = Object.fromEntries(Object.entries(s.latency).map(([op, j]) => {
+      const h = Histogram.from(j);
+      return [op, { ...j, p50: h.quantile(0.5), p99: h.quantile(0.99) }];
+    }));
+    process.stdout.write(JSON.stringify({ mountpoint: st.mountpoint, device: st.device, pid: st.pid, since: new Date(s.sinceMs).toISOString(), requests: s.requests, latency, engine: s.engine }, null, 2) + '\n');
+    return 0;
+  }
+  const total = Object.values(s.requests).reduce((a, b) => a + b, 0);
+  const e = s.engine;
+  const lines = [
+    `${st.mountpoint}: cowlog mount of ${st.device} (server pid ${st.pid}), serving since ${new Date(s.sinceMs).toISOString()}: ${total} requests`,
+    `engine: ${e['checkpoints'] ?? 0} checkpoints, ${e['redoGroups'] ?? 0} fsync redo groups (${e['redoBlocks'] ?? 0} blocks), ${e['dataBlocksWritten'] ?? 0} data blocks, ${e['nodesWritten'] ?? 0} tree nodes and ${e['tableBlocksWritten'] ?? 0} table blocks written`,
+    '',
+    'time cowlog took to answer, per request kind (µs; median and p99 estimated within their bucket):',
+  ];
+  for (const [op, j] of Object.entries(s.latency)) {
+    const h = Histogram.from(j);
+    lines.push('', `${op}: ${h.count} requests, median ${h.quantile(0.5)} us, p99 ${h.quantile(0.99)} us, max ${h.max} us`, ...h.render());
+  }
+  process.stdout.write(lines.join('\n') + '\n');
+  return 0;
+}

@@ -1,0 +1,653 @@
+// The mount's tracing: every FUSE request with its process, file and latency, and the way of
+// written bytes to durability, streamed to tracers (`cowlog trace`) through the control socket;
+// per-process and per-file activity for `cowlog top`; latency histograms per request kind for
+// `cowlog info --stats`. docs/TRACE.md documents every field.
+//
+// How a request is served (ops.ts hands every handler to serve()):
+// - Always: its latency goes into the histogram of its kind (two clock reads and a bucket).
+// - Only while a tracer or a top is attached (`on`): the caller (pid, uid), the path, the inode
+//   and the result are gathered once the request is answered, and handed to the activity
+//   table and to each tracer whose filter it passes. Nothing of this is built while `on` is false.
+// - Only while a tracer follows durability: the engine's observer (src/fs/observe.ts) is set,
+//   and a ledger of written bytes (ledger.ts) turns its calls into written, logged and durable
+//   events.
+//
+// Invariants:
+// - The mount never waits for a tracer: events go into a bounded ring per tracer (RING_EVENTS)
+//   and are written to its socket only while the socket's own buffer is below STREAM_HWM;
+//   what does not fit is dropped and counted, and the tracer is sent {"lost":N,"time":...}.
+// - Event lines begin with {"time", the only other lines with {"lost" and {"end" (the last
+//   line, when the mount goes away), so a reader can pass events on without parsing them.
+// - Events are built and filtered on the serving thread, synchronously, and only from memory
+//   and /proc (comm.ts): never from a path that could lie on a FUSE mount.
+// - A failure inside the tracing code is logged and detaches every tracer; it never fails the
+//   request (the answer is sent before the event is built).
+
+import type { Socket } from 'node:net';
+import { constants as osc } from 'node:os';
+import type { FsObserver } from '../fs/observe.js';
+import { Histogram } from '../util/histogram.js';
+import type { HistogramJson } from '../util/histogram.js';
+import { Ring } from '../util/ring.js';
+import { FsError } from '../util/errors.js';
+import { Activity } from './activity.js';
+import type { CallerContext } from './binding.js';
+import { CommCache } from './comm.js';
+import { WriteLedger } from './ledger.js';
+import { event_text } from './trace_text.js';
+import type { Batch } from './ledger.js';
+
+/** events a tracer may have waiting (unless it asks for another number); more are dropped and counted */
+export const RING_EVENTS = 16384;
+/** bytes a tracer's socket may hold unsent before events wait in the ring */
+export const STREAM_HWM = 256 * 1024;
+/** a top whose socket holds this much unsent skips snapshots (the next one covers the gap) */
+const TOP_HWM = 1 << 20;
+/** events written to a socket in one go */
+const BATCH_EVENTS = 512;
+/** how long an event may wait for others to share its write to the tracer */
+const FLUSH_MS = 20;
+const PATHS_MAX = 65536;
+
+/** The requests of a FUSE mount (fuse-native's operations), as they appear in `op`. */
+export const REQUEST_OPS = [
+  'init', 'access', 'statfs', 'getattr', 'fgetattr', 'flush', 'fsync', 'fsyncdir', 'readdir', 'truncate',
+  'ftruncate', 'utimens', 'readlink', 'chown', 'chmod', 'mknod', 'setxattr', 'getxattr', 'listxattr',
+  'removexattr', 'open', 'opendir', 'read', 'write', 'release', 'releasedir', 'create', 'unlink', 'rename',
+  'link', 'symlink', 'mkdir', 'rmdir', 'fallocate',
+] as const;
+/** The events of written bytes (`cowlog trace --durability`). */
+export const DATA_OPS = ['written', 'logged', 'durable'] as const;
+
+/** Where a request's fields are among its handler's arguments. */
+interface Shape {
+  path?: number;
+  /** rename and link: the new name; symlink: the target */
+  path2?: number;
+  fh?: number;
+  off?: number;
+  len?: number;
+  size?: number;
+  /** xattr name */
+  name?: number;
+  /** fsync's datasync flag (fdatasync, O_DSYNC) */
+  datasync?: number;
+  /** answers a byte count (read, write) rather than an errno */
+  count?: boolean;
+  /** resolve the inode before the request (it removes or renames the name) instead of after */
+  before?: boolean;
+}
+
+const SHAPES: Record<string, Shape> = {
+  fgetattr: { path: 0, fh: 1 }, flush: { path: 0, fh: 1 }, fsync: { path: 0, fh: 2, datasync: 1 }, fsyncdir: { path: 0, fh: 2, datasync: 1 },
+  truncate: { path: 0, size: 1 }, ftruncate: { path: 0, fh: 1, size: 2 },
+  setxattr: { path: 0, name: 1 }, getxattr: { path: 0, name: 1 }, removexattr: { path: 0, name: 1 },
+  read: { path: 0, fh: 1, len: 3, off: 4, count: true }, write: { path: 0, fh: 1, len: 3, off: 4, count: true },
+  release: { path: 0, fh: 1, before: true }, releasedir: { path: 0 },
+  unlink: { path: 0, before: true }, rmdir: { path: 0, before: true },
+  rename: { path: 0, path2: 1, before: true }, link: { path: 0, path2: 1, before: true }, symlink: { path: 1, path2: 0 },
+  fallocate: { path: 0, fh: 1, off: 3, len: 4 }, init: {},
+};
+const SHAPE_PATH: Shape = { path: 0 };
+
+/** What the tracing needs of the operations (ops.ts). */
+export interface TraceSource {
+  /** the caller of the request being dispatched (valid before the handler's first await) */
+  caller(): CallerContext;
+  /** the inode the request being served resolved last, 0 when none since the last reset */
+  ino_last(reset: boolean): number;
+  /** the inode an open handle names, 0 when none */
+  ino_fh(fh: number): number;
+  /** the inode a path names now, 0 when none (an extra lookup, made only while tracing) */
+  ino_peek(path: string): number;
+  /** sets the engine's observer (src/fs/observe.ts) */
+  observe(o: FsObserver | null): void;
+}
+
+// ---- filters ------------------------------------------------------------------------------------
+
+/** A tracer's filter, as `cowlog trace` sends it in {"op":"trace","filter":{...}}. */
+export interface TraceFilter {
+  /** only these processes (null: any) */
+  pids: number[] | null;
+  /** only processes with these names (/proc/PID/comm) */
+  comms: string[] | null;
+  /** only paths equal to or below one of these (relative to the mount, starting with '/') */
+  paths: string[] | null;
+  /** only these events (requests and/or written, logged, durable); null: every request, or
+   *  with durability every data event */
+  ops: string[] | null;
+  /** only requests that took longer (µs); data events are not filtered by it */
+  slowerUs: number;
+  /** follow written bytes to durability (written, logged and durable events) */
+  durability: boolean;
+}
+
+export const FILTER_NONE: TraceFilter = { pids: null, comms: null, paths: null, ops: null, slowerUs: 0, durability: false };
+
+function list_of<T>(v: unknown, what: string, ok: (x: unknown) => x is T): T[] | null {
+  if (v === undefined || v === null) return null;
+  if (!Array.isArray(v) || v.length === 0 || !v.every(ok)) throw new FsError('EINVAL', `trace filter "${what}" must be a non-empty list`);
+  return v;
+}
+
+/** Checks a filter from the wire (or from the command line); unknown names are EINVAL. */
+export function trace_filter_parse(raw: unknown): TraceFilter {
+  const o = (raw ?? {}) as Record<string, unknown>;
+  if (typeof o !== 'object') throw new FsError('EINVAL', 'a trace filter is a JSON object');
+  for (const k of Object.keys(o)) {
+    if (!(k in FILTER_NONE)) throw new FsError('EINVAL', `unknown trace filter "${k}" (${Object.keys(FILTER_NONE).join(', ')})`);
+  }
+  const pids = list_of(o['pids'], 'pids', (x): x is number => Number.isSafeInteger(x) && (x as number) >= 0);
+  const comms = list_of(o['comms'], 'comms', (x): x is string => typeof x === 'string' && x.length > 0);
+  const paths = list_of(o['paths'], 'paths', (x): x is string => typeof x === 'string' && x.startsWith('/'));
+  const ops = list_of(o['ops'], 'ops', (x): x is string => typeof x === 'string');
+  const known = new Set<string>([...REQUEST_OPS, ...DATA_OPS]);
+  for (const op of ops ?? []) {
+    if (!known.has(op)) throw new FsError('EINVAL', `unknown operation '${op}' (requests: ${REQUEST_OPS.join(', ')}; data: ${DATA_OPS.join(', ')})`);
+  }
+  const slowerUs = o['slowerUs'] ?? 0;
+  if (typeof slowerUs !== 'number' || !(slowerUs >= 0) || !Number.isFinite(slowerUs)) throw new FsError('EINVAL', `trace filter "slowerUs" must be a number of µs >= 0, not ${JSON.stringify(slowerUs)}`);
+  const durability = o['durability'] ?? false;
+  if (typeof durability !== 'boolean') throw new FsError('EINVAL', 'trace filter "durability" must be true or false');
+  return { pids, comms, paths, ops, slowerUs, durability };
+}
+
+/** Whether `path` is `prefix` or below it ('/' holds everything). */
+export function path_under(path: string, prefix: string): boolean {
+  if (prefix === '/' || path === prefix) return true;
+  return path.startsWith(prefix.endsWith('/') ? prefix : prefix + '/');
+}
+
+// ---- events -------------------------------------------------------------------------------------
+
+/** One line of a trace (docs/TRACE.md). Fields that do not apply are absent. */
+export interface TraceEvent {
+  /** ISO 8601, UTC, with microseconds: when the request arrived, or when the data event happened */
+  time: string;
+  op: string;
+  pid: number;
+  comm: string;
+  uid: number;
+  ino: number;
+  path: string;
+  path2?: string;
+  off?: number;
+  len?: number;
+  bytes?: number;
+  size?: number;
+  name?: string;
+  datasync?: boolean;
+  /** requests: 0, or the errno name of the failure */
+  result?: 0 | string;
+  /** requests: the time cowlog took to answer, µs, rounded up */
+  us?: number;
+  // data events
+  inline?: boolean;
+  blocks?: number;
+  patchBytes?: number;
+  writes?: number;
+  via?: 'fsync' | 'checkpoint';
+  seq?: number;
+  waitUsMax?: number;
+  waitUsMin?: number;
+  flushUs?: number;
+  cause?: string;
+  causeIno?: number;
+  causePath?: string;
+  pids?: number[];
+}
+
+/** A wall-clock time in ms (fractional) as ISO 8601 with microseconds. */
+export function iso_us(ms: number): string {
+  const whole = Math.floor(ms);
+  const us = Math.min(999, Math.floor((ms - whole) * 1000));
+  // the date and time up to the second change once a second: formatted once for it
+  const sec = Math.floor(whole / 1000);
+  if (sec !== isoSec) {
+    isoSec = sec;
+    isoPrefix = new Date(sec * 1000).toISOString().slice(0, 20);
+  }
+  return `${isoPrefix}${String(whole - sec * 1000).padStart(3, '0')}${String(us).padStart(3, '0')}Z`;
+}
+let isoSec = NaN;
+let isoPrefix = '';
+
+/** iso_us's inverse: wall-clock ms with the microseconds as a fraction (NaN if not such a time). */
+export function iso_ms(iso: string): number {
+  const m = /^(.{19}\.\d{3})(\d{3})?Z$/.exec(iso);
+  if (m === null) return NaN;
+  return Date.parse(`${m[1]}Z`) + (m[2] !== undefined ? Number(m[2]) / 1000 : 0);
+}
+
+/** Wall-clock ms (fractional) of a performance.now() reading. */
+function wall_of(perfMs: number): number {
+  return performance.timeOrigin + perfMs;
+}
+
+const ERRNO_NAMES = new Map<number, string>(Object.entries(osc.errno).map(([k, v]) => [v, k]));
+
+function errno_name(n: number): string {
+  return ERRNO_NAMES.get(n) ?? `E${n}`;
+}
+
+/** A path as a person reads it (paths arrive as latin1 strings, one character per byte). */
+function shown(raw: string): string {
+  // eslint-disable-next-line no-control-regex
+  return /^[\x00-\x7f]*$/.test(raw) ? raw : Buffer.from(raw, 'latin1').toString('utf8');
+}
+
+interface Req {
+  op: string;
+  /** the handler has not returned yet (its answer came synchronously) */
+  inHandler: boolean;
+  t0: number;
+  pid: number;
+  uid: number;
+  raw: string;
+  ino: number;
+  shape: Shape;
+  args: unknown[];
+}
+
+interface Tracer {
+  f: TraceFilter;
+  ops: Set<string>;
+  data: boolean;
+  requests: boolean;
+  /** event lines (JSON, or the aligned text; no newline) */
+  ring: Ring<string>;
+  /** the tracer asked for the aligned text (trace_text.ts) instead of JSON */
+  text: boolean;
+  sock: Socket;
+  /** a pump is queued with setImmediate, or waits for FLUSH_MS */
+  scheduled: boolean;
+  timer: NodeJS.Timeout | null;
+  closed: boolean;
+}
+
+interface Watcher {
+  sock: Socket;
+  last: number;
+  timer: NodeJS.Timeout;
+}
+
+export interface TraceStats {
+  sinceMs: number;
+  latency: Record<string, HistogramJson>;
+}
+
+export class TraceHub implements FsObserver {
+  /** a tracer or a top is attached: requests are attributed (checked before anything is built) */
+  on = false;
+  private readonly latency = new Map<string, Histogram>();
+  private readonly sinceMs = Date.now();
+  private readonly tracers = new Set<Tracer>();
+  private readonly watchers = new Set<Watcher>();
+  private activity: Activity | null = null;
+  private ledger: WriteLedger | null = null;
+  private readonly comms = new CommCache();
+  private readonly paths = new Map<number, string>();
+  /** the request being served (engine events happen during it), or null */
+  private cur: Req | null = null;
+  /** why the engine works when no request is being served (timer, sync, unmount...) */
+  private internal = 'engine';
+  private flushT0 = 0;
+
+  constructor(private readonly src: TraceSource, private readonly log: (msg: string) => void = () => {}) {}
+
+  // ---- requests -----------------------------------------------------------------------------
+
+  /** The latency histogram of a request kind (ops.ts looks it up once per kind). */
+  hist_of(op: string): Histogram {
+    let h = this.latency.get(op);
+    if (h === undefined) {
+      h = new Histogram();
+      this.latency.set(op, h);
+    }
+    return h;
+  }
+
+  /** Serves one request through `fn`, whose last argument is the callback that answers it. */
+  serve(op: string, h: Histogram, fn: (...a: unknown[]) => void, args: unknown[]): void {
+    const last = args.length - 1;
+    const cb = args[last] as (...r: unknown[]) => void;
+    const t0 = performance.now();
+    let req: Req | undefined;
+    if (this.on) {
+      try {
+        req = this.req_begin(op, args, t0);
+      } catch (e) {
+        this.fail(e);
+      }
+    }
+    if (req === undefined) {
+      args[last] = (...r: unknown[]): void => {
+        h.add((performance.now() - t0) * 1000);
+        cb(...r);
+      };
+      fn(...args);
+      return;
+    }
+    const traced = req;
+    args[last] = (...r: unknown[]): void => {
+      const us = (performance.now() - t0) * 1000;
+      h.add(us);
+      cb(...r);
+      try {
+        this.req_end(traced, r[0] as number, us);
+      } catch (e) {
+        this.fail(e);
+      }
+    };
+    const prev = this.cur;
+    this.cur = traced;
+    try {
+      fn(...args);
+    } finally {
+      this.cur = prev;
+      traced.inHandler = false;
+    }
+  }
+
+  private req_begin(op: string, args: unknown[], t0: number): Req {
+    const shape = SHAPES[op] ?? SHAPE_PATH;
+    let pid = 0, uid = 0;
+    try {
+      const who = this.src.caller();
+      pid = who.pid;
+      uid = who.uid;
+    } catch {
+      // init comes without a caller
+    }
+    const raw = shape.path !== undefined ? String(args[shape.path] ?? '') : '';
+    let ino = shape.fh !== undefined ? this.src.ino_fh(args[shape.fh] as number) : 0;
+    if (ino === 0 && shape.before && raw !== '') ino = this.src.ino_peek(raw);
+    this.src.ino_last(true);
+    return { op, inHandler: true, t0, pid, uid, raw, ino, shape, args };
+  }
+
+  private req_end(req: Req, first: number, us: number): void {
+    const s = req.shape;
+    const failed = first < 0;
+    // the inode the handler resolved; a lookup of our own only where it named none (mkdir, symlink...)
+    if (req.ino === 0 && req.inHandler) req.ino = this.src.ino_last(false);
+    if (req.ino === 0 && !failed && req.raw !== '' && !s.before) req.ino = this.src.ino_peek(req.raw);
+    const path = shown(req.raw);
+    const path2 = s.path2 !== undefined ? shown(String(req.args[s.path2] ?? '')) : undefined;
+    // data events name files by the paths requests used (only kept while durability is traced)
+    if (this.ledger !== null && req.ino > 0 && path !== '') {
+      if (this.paths.size >= PATHS_MAX) this.paths.clear();
+      this.paths.set(req.ino, req.op === 'rename' && !failed && path2 !== undefined ? path2 : path);
+    }
+    const bytes = s.count && !failed ? first : undefined;
+    this.activity?.request(req.pid, () => this.comms.comm_of(req.pid), req.uid, req.ino, path, us,
+      req.op === 'read' ? bytes ?? 0 : 0, req.op === 'write' ? bytes ?? 0 : 0);
+    let line: string | undefined;
+    let text: string | undefined;
+    let comm: string | undefined;
+    for (const t of this.tracers) {
+      if (!t.requests || !t.ops.has(req.op) || (t.f.slowerUs > 0 && us <= t.f.slowerUs)) continue;
+      if (t.f.pids !== null && !t.f.pids.includes(req.pid)) continue;
+      if (t.f.paths !== null && !t.f.paths.some((p) => path_under(path, p) || (path2 !== undefined && path_under(path2, p)))) continue;
+      comm ??= this.comms.comm_of(req.pid);
+      if (t.f.comms !== null && !t.f.comms.includes(comm)) continue;
+      const result = failed ? errno_name(-first) : 0;
+      if (t.text) this.push(t, text ??= event_text(this.req_event(req, comm, path, path2, result, bytes, us)));
+      else this.push(t, line ??= this.req_line(req, comm, path, path2, result, bytes, us));
+    }
+  }
+
+  /** A request's event, for its aligned text (trace_text.ts). */
+  private req_event(req: Req, comm: string, path: string, path2: string | undefined, result: 0 | string, bytes: number | undefined, us: number): TraceEvent {
+    const s = req.shape;
+    const a = req.args;
+    const ev: TraceEvent = { time: iso_us(wall_of(req.t0)), op: req.op, pid: req.pid, comm, uid: req.uid, ino: req.ino, path, result, us: Math.max(1, Math.ceil(us)) };
+    if (path2 !== undefined) ev.path2 = path2;
+    if (s.off !== undefined) ev.off = a[s.off] as number;
+    if (s.len !== undefined) ev.len = a[s.len] as number;
+    if (bytes !== undefined) ev.bytes = bytes;
+    if (s.size !== undefined) ev.size = a[s.size] as number;
+    if (s.name !== undefined) ev.name = shown(String(a[s.name]));
+    if (s.datasync !== undefined) ev.datasync = a[s.datasync] !== 0;
+    return ev;
+  }
+
+  /**
+   * A request's JSON line, written out directly (it is the line of most events: a template costs
+   * half what JSON.stringify of an object does); the fields and their order are TraceEvent's.
+   */
+  private req_line(req: Req, comm: string, path: string, path2: string | undefined, result: 0 | string, bytes: number | undefined, us: number): string {
+    const s = req.shape;
+    const a = req.args;
+    let l = `{"time":"${iso_us(wall_of(req.t0))}","op":"${req.op}","pid":${req.pid},"comm":${JSON.stringify(comm)},"uid":${req.uid},"ino":${req.ino},"path":${JSON.stringify(path)}`;
+    if (path2 !== undefined) l += `,"path2":${JSON.stringify(path2)}`;
+    if (s.off !== undefined) l += `,"off":${a[s.off] as number}`;
+    if (s.len !== undefined) l += `,"len":${a[s.len] as number}`;
+    if (bytes !== undefined) l += `,"bytes":${bytes}`;
+    if (s.size !== undefined) l += `,"size":${a[s.size] as number}`;
+    if (s.name !== undefined) l += `,"name":${JSON.stringify(shown(String(a[s.name])))}`;
+    if (s.datasync !== undefined) l += `,"datasync":${a[s.datasync] !== 0}`;
+    return `${l},"result":${result === 0 ? 0 : `"${result}"`},"us":${Math.max(1, Math.ceil(us))}}`;
+  }
+
+  /** Runs engine work done outside any request (timer, sync, snapshot, unmount) under a name. */
+  during<T>(why: string, fn: () => T): T {
+    const prev = this.internal;
+    this.internal = why;
+    try {
+      return fn();
+    } finally {
+      this.internal = prev;
+    }
+  }
+
+  // ---- the engine's observer: written, logged, durable ----------------------------------------
+
+  data_written(ino: number, off: number, len: number, inline: boolean): void {
+    const l = this.ledger;
+    if (l === null) return;
+    const t = wall_of(performance.now());
+    const pid = this.cur?.pid ?? 0;
+    l.written(ino, t, len, pid);
+    const path = this.paths.get(ino) ?? (this.cur !== null && this.cur.ino === ino ? shown(this.cur.raw) : '');
+    this.data_emit({ time: iso_us(t), op: 'written', pid, comm: '', uid: this.cur?.uid ?? 0, ino, path, off, len, inline }, [pid]);
+    if (inline) this.data_logged(ino, 0, 0);
+  }
+
+  data_logged(ino: number, blocks: number, patchBytes: number): void {
+    const l = this.ledger;
+    if (l === null) return;
+    const b = l.logged(ino);
+    if (b === undefined && blocks === 0 && patchBytes === 0) return;
+    const t = wall_of(performance.now());
+    const ev = this.cause_event(t, 'logged', ino, b);
+    ev.blocks = blocks;
+    ev.patchBytes = patchBytes;
+    if (b !== undefined) ev.waitUsMax = Math.round((t - b.first) * 1000);
+    this.data_emit(ev, b?.pids ?? []);
+  }
+
+  data_dropped(ino: number): void {
+    this.ledger?.drop(ino);
+  }
+
+  durable(phase: 'begin' | 'end', what: 'checkpoint' | 'redo', seq: number): void {
+    const l = this.ledger;
+    if (l === null) return;
+    const t = wall_of(performance.now());
+    if (phase === 'begin') {
+      this.flushT0 = t;
+      return;
+    }
+    for (const ino of l.logged_inodes()) {
+      const b = l.durable_take(ino)!;
+      const ev = this.cause_event(t, 'durable', ino, b);
+      ev.via = what === 'redo' ? 'fsync' : 'checkpoint';
+      ev.seq = seq;
+      ev.waitUsMax = Math.round((t - b.first) * 1000);
+      ev.waitUsMin = Math.round((t - b.last) * 1000);
+      ev.flushUs = Math.max(1, Math.ceil((t - this.flushT0) * 1000));
+      this.data_emit(ev, b.pids);
+    }
+  }
+
+  /** A logged or durable event: the bytes moved, and the request (or internal work) that moved them. */
+  private cause_event(t: number, op: 'logged' | 'durable', ino: number, b: Batch | undefined): TraceEvent {
+    const c = this.cur;
+    const ev: TraceEvent = {
+      time: iso_us(t), op, pid: c?.pid ?? 0, comm: '', uid: c?.uid ?? 0, ino, path: this.paths.get(ino) ?? '',
+      writes: b?.writes ?? 0, bytes: b?.bytes ?? 0,
+    };
+    ev.cause = c?.op ?? this.internal;
+    if (c !== null && c.ino > 0) {
+      ev.causeIno = c.ino;
+      ev.causePath = shown(c.raw);
+    }
+    if (b !== undefined) ev.pids = b.pids;
+    return ev;
+  }
+
+  /** Hands a data event to the tracers that follow durability and match it (by its path, the writers or the cause). */
+  private data_emit(ev: TraceEvent, writers: number[]): void {
+    let line: string | undefined;
+    let text: string | undefined;
+    for (const t of this.tracers) {
+      if (!t.data || !t.ops.has(ev.op)) continue;
+      if (t.f.paths !== null && !t.f.paths.some((p) => path_under(ev.path, p))) continue;
+      if (t.f.pids !== null && !t.f.pids.includes(ev.pid) && !writers.some((p) => t.f.pids!.includes(p))) continue;
+      if (t.f.comms !== null && ![ev.pid, ...writers].some((p) => t.f.comms!.includes(this.comms.comm_of(p)))) continue;
+      if (ev.comm === '') ev.comm = this.comms.comm_of(ev.pid);
+      if (t.text) this.push(t, text ??= event_text(ev));
+      else this.push(t, line ??= JSON.stringify(ev));
+    }
+  }
+
+  // ---- tracers --------------------------------------------------------------------------------
+
+  /**
+   * Queues an event. The socket is written FLUSH_MS after the first event waiting, or at once
+   * when a batch is waiting: one write (and one wake-up of the tracer) per batch, not per event.
+   */
+  private push(t: Tracer, line: string): void {
+    t.ring.push(line);
+    if (t.closed) return;
+    if (t.ring.size >= Math.min(BATCH_EVENTS, t.ring.capacity / 2)) this.pump_soon(t);
+    else if (t.timer === null) {
+      t.timer = setTimeout(() => {
+        t.timer = null;
+        this.pump(t);
+      }, FLUSH_MS);
+      t.timer.unref();
+    }
+  }
+
+  private pump_soon(t: Tracer): void {
+    if (t.scheduled) return;
+    t.scheduled = true;
+    setImmediate(() => {
+      t.scheduled = false;
+      this.pump(t);
+    });
+  }
+
+  /** Writes what the ring holds while the socket takes it; the rest waits for 'drain'. */
+  private pump(t: Tracer): void {
+    if (t.closed) return;
+    let out = '';
+    for (let n = 0; n < BATCH_EVENTS && t.ring.size > 0 && t.sock.writableLength + out.length < STREAM_HWM; n++) {
+      out += t.ring.shift()! + '\n';
+    }
+    if (t.ring.lost > 0) out += JSON.stringify({ lost: t.ring.lost_take(), time: iso_us(wall_of(performance.now())) }) + '\n';
+    if (out !== '') t.sock.write(out);
+    // more to send and room for it: go on after other work; otherwise 'drain' calls again
+    if (t.ring.size > 0 && t.sock.writableLength < STREAM_HWM) this.pump_soon(t);
+  }
+
+  /** Attaches a tracer to `sock` (after its reply line was written); it lives until the socket closes. */
+  trace_attach(sock: Socket, f: TraceFilter, ring = RING_EVENTS, format: 'json' | 'text' = 'json'): void {
+    const ops = new Set<string>(f.ops ?? (f.durability ? DATA_OPS : REQUEST_OPS));
+    const data = f.durability || DATA_OPS.some((o) => ops.has(o));
+    const t: Tracer = {
+      f, ops, data, requests: REQUEST_OPS.some((o) => ops.has(o)), ring: new Ring<string>(ring),
+      text: format === 'text', sock, scheduled: false, timer: null, closed: false,
+    };
+    const gone = (): void => {
+      if (t.closed) return;
+      t.closed = true;
+      this.tracers.delete(t);
+      this.flags();
+    };
+    sock.on('drain', () => this.pump(t));
+    sock.on('close', gone);
+    sock.on('error', gone);
+    // the tracer sends nothing after its request; a line from it means it wants to stop
+    sock.on('data', () => sock.end());
+    this.tracers.add(t);
+    this.flags();
+  }
+
+  /** Attaches a `top`: a snapshot of the activity table now and every `intervalMs`. */
+  top_attach(sock: Socket, intervalMs: number): void {
+    this.activity ??= new Activity();
+    const w: Watcher = { sock, last: -1, timer: setInterval(() => send(), intervalMs) };
+    const send = (): void => {
+      if (this.activity === null || sock.writableLength > TOP_HWM) return;
+      const snap = this.activity.rows_since(w.last);
+      w.last = snap.seq;
+      sock.write(JSON.stringify({ time: iso_us(Date.now()), top: snap }) + '\n');
+    };
+    const gone = (): void => {
+      if (!this.watchers.delete(w)) return;
+      clearInterval(w.timer);
+      if (this.watchers.size === 0) this.activity = null;
+      this.flags();
+    };
+    sock.on('close', gone);
+    sock.on('error', gone);
+    sock.on('data', () => sock.end());
+    this.watchers.add(w);
+    this.flags();
+    send();
+  }
+
+  private flags(): void {
+    this.on = this.tracers.size > 0 || this.watchers.size > 0;
+    const data = [...this.tracers].some((t) => t.data);
+    if (data && this.ledger === null) {
+      this.ledger = new WriteLedger();
+      this.src.observe(this);
+    } else if (!data && this.ledger !== null) {
+      this.ledger = null;
+      this.src.observe(null);
+    }
+  }
+
+  /** A bug in the tracing code: logged, and every tracer and top detached so the mount goes on. */
+  private fail(e: unknown): void {
+    this.log(`tracing failed, tracers detached: ${(e as Error)?.stack ?? String(e)}`);
+    this.close('tracing failed inside the server (see its log)');
+  }
+
+  /** Ends every stream with {"end": why} (the mount is going away). */
+  close(why: string): void {
+    const line = JSON.stringify({ end: why, time: iso_us(Date.now()) }) + '\n';
+    for (const t of [...this.tracers]) {
+      this.pump(t);
+      t.sock.end(line);
+    }
+    for (const w of [...this.watchers]) w.sock.end(line);
+    this.tracers.clear();
+    for (const w of this.watchers) clearInterval(w.timer);
+    this.watchers.clear();
+    this.activity = null;
+    this.flags();
+  }
+
+  /** Latency histograms per request kind since the mount started. */
+  stats(): TraceStats {
+    const latency: Record<string, HistogramJson> = {};
+    for (const [op, h] of [...this.latency].sort((a, b) => b[1].count - a[1].count)) if (h.count > 0) latency[op] = h.toJSON();
+    return { sinceMs: this.sinceMs, latency };
+  }
+}

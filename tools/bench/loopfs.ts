@@ -1,0 +1,45 @@
+// Filesystems on fresh loop devices for the benchmarks (bench-fuse, bench-fsync): a sparse image
+// in the scratch directory, attached with `losetup -f --show`, made and mounted; every step
+// registers its undo with the caller's Cleanup, so an error or Ctrl-C leaves nothing behind.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { Cleanup, image_create, is_mounted, loop_attach, loop_detach_sync, repo_root, run, umount_sync } from '../compare/sys.js';
+
+export const COWLOG = path.join(repo_root(), 'bin', 'cowlog.js');
+
+/** A loop device over a new sparse image `name`.img of `bytes` in `scratch`. */
+export async function loop_new(scratch: string, name: string, bytes: number, cleanup: Cleanup): Promise<string> {
+  const img = path.join(scratch, `${name}.img`);
+  image_create(img, bytes);
+  cleanup.push(`rm ${img}`, () => fs.rmSync(img, { force: true }));
+  const dev = await loop_attach(img);
+  cleanup.push(`detach ${dev}`, () => loop_detach_sync(dev));
+  return dev;
+}
+
+/** A fresh mountpoint directory in `scratch`, removed when nothing is mounted on it any more. */
+export function mountpoint_new(scratch: string, name: string, cleanup: Cleanup): string {
+  const mnt = fs.mkdtempSync(path.join(scratch, `mnt-${name}-`));
+  cleanup.push(`rmdir ${mnt}`, () => { if (!is_mounted(mnt)) fs.rmSync(mnt, { recursive: true, force: true }); });
+  return mnt;
+}
+
+/**
+ * Makes `fstype` on `dev` and mounts it at `mnt`: cowlog (with the build at `bin`, its log in
+ * `scratch`) or ext4. The cleanup unmounts it.
+ */
+export async function fs_make_mount(fstype: 'cowlog' | 'ext4', dev: string, mnt: string, scratch: string, cleanup: Cleanup, bin = COWLOG): Promise<void> {
+  if (fstype === 'cowlog') {
+    await run(process.execPath, [bin, 'mkfs', '-q', dev]);
+    await run(process.execPath, [bin, 'mount', '-o', `log=${path.join(scratch, 'cowlog.log')}`, dev, mnt]);
+    cleanup.push(`umount ${mnt}`, async () => {
+      await run(process.execPath, [bin, 'umount', mnt], { timeoutMs: 120_000 }).catch(() => {});
+      if (is_mounted(mnt)) await run('fusermount', ['-uz', mnt]).catch(() => {});
+    });
+    return;
+  }
+  await run('mkfs.ext4', ['-q', '-F', dev]);
+  await run('mount', [dev, mnt]);
+  cleanup.push(`umount ${mnt}`, () => umount_sync(mnt));
+}
