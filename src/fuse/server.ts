@@ -30,7 +30,8 @@ import type { SnapReply, SnapRequest } from '../fs/fs.js';
 import type { BootReport } from '../checkpoint/volume.js';
 import { WearTracker } from '../wear/tracker.js';
 import { FsError } from '../util/errors.js';
-import { FuseBindingError, FuseMount, fuse_serve } from './binding.js';
+import { CAP, FuseBindingError, FuseMount, fuse_serve } from './binding.js';
+import type { FuseMountOptions } from './binding.js';
 import { control_listen, STREAM } from './control.js';
 import type { ControlReply, ControlRequest, ControlStatus } from './control.js';
 import { logger_open } from './log.js';
@@ -95,6 +96,20 @@ function message_of(e: unknown): string {
   if (e instanceof FsError || e instanceof FuseBindingError) return e.message;
   const err = e as NodeJS.ErrnoException;
   return err?.message ?? String(e);
+}
+
+/**
+ * The FUSE options of a cowlog mount (the benchmark's ceiling mounts nullfs with the same ones):
+ * default_permissions always; the kernel clears set-user-ID on write and chown itself, as for
+ * ext4; no locks, no splicing.
+ */
+export function cowlog_fuse_options(c: MountConfig): FuseMountOptions {
+  return {
+    fsname: 'cowlog', subtype: 'cowlog', defaultPermissions: true, allowOther: c.allowOther,
+    want: CAP.ATOMIC_O_TRUNC,
+    unwant: CAP.HANDLE_KILLPRIV | CAP.POSIX_LOCKS | CAP.FLOCK_LOCKS | CAP.SPLICE_READ | CAP.SPLICE_WRITE | CAP.SPLICE_MOVE |
+      CAP.READDIRPLUS | CAP.READDIRPLUS_AUTO | CAP.AUTO_INVAL_DATA,
+  };
 }
 
 /** Serves until unmounted; resolves with the exit code. */
@@ -242,7 +257,7 @@ export async function server_run(o: ServerOptions): Promise<number> {
   if (!c.readOnly) log.info(`device writes: ${file!.writeBehind ? 'on a thread of their own' : 'synchronous (COWLOG_WRITE_BEHIND=0)'}`);
 
   let mount: FuseMount | undefined;
-  const ops = new CowlogOps({ fs: fsys, caller: () => mount!.caller(), log, reader: file! });
+  const ops = new CowlogOps({ fs: fsys, caller: () => mount!.caller(), log, reader: file!, attrTimeout: c.attrTimeout, entryTimeout: c.entryTimeout });
   /**
    * mount -o remount. Read-only: the engine flushes, writes a clean checkpoint and refuses
    * changes. Read-write: the engine writes again — or, when the mount was made read-only (the
@@ -327,10 +342,7 @@ export async function server_run(o: ServerOptions): Promise<number> {
   const extra = [...c.kernel];
   if (c.readOnly) extra.push('ro');
   try {
-    mount = new FuseMount(mountpoint, ops.ops(hub), {
-      fsname: fsname_of(device), subtype: 'cowlog', attrTimeout: c.attrTimeout, entryTimeout: c.entryTimeout,
-      defaultPermissions: true, allowOther: c.allowOther, extra, rawNames: true,
-    });
+    mount = new FuseMount(mountpoint, { ...cowlog_fuse_options(c), fsname: fsname_of(device), extra });
   } catch (e) {
     close_engine();
     device_release(ids);
@@ -504,7 +516,7 @@ export async function server_run(o: ServerOptions): Promise<number> {
   timer.unref();
   let why: string;
   try {
-    why = await fuse_serve(mount, () => {
+    why = await fuse_serve(mount, ops.ops(mount, hub), () => {
       state = {
         pid: process.pid, device, mountpoint, socket: socket_path(mountpoint), log: logPath, wear: wearPath,
         readOnly: c.readOnly, fsname: fsname_of(device), startedAt,
