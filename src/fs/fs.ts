@@ -174,6 +174,8 @@ export class FileSystem {
   private frozen = false;
   atime: AtimeMode;
   nodiratime: boolean;
+  /** the inode whose atime the last read moved (0: none since atime_moved() asked) */
+  private atimeMovedIno = 0;
 
   private constructor(vol: Volume, o: FsOptions) {
     this.vol = vol;
@@ -993,17 +995,37 @@ export class FileSystem {
     return file_read_plan(this.ctx, m, off, len);
   }
 
+  /** Whether a read of `m` now would move its atime (the atime mode's rule). */
+  private atime_due(m: InodeMem, now: Timespec): boolean {
+    if (this.readOnly || this.atime === 'noatime' || (this.nodiratime && is_dir(m.rec.mode))) return false;
+    if (this.atime === 'strictatime') return true;
+    const r = m.rec;
+    const at = r.atime_s * 1e9 + r.atime_ns;
+    const mt = (m.mtime ? m.mtime.s * 1e9 + m.mtime.ns : r.mtime_s * 1e9 + r.mtime_ns);
+    const ct = (m.ctime ? m.ctime.s * 1e9 + m.ctime.ns : r.ctime_s * 1e9 + r.ctime_ns);
+    return !(at > mt && at > ct && now.s - r.atime_s < 86400);
+  }
+
+  /**
+   * Whether reads of `ino` from now on could move its atime: a mount that caches file data in
+   * the kernel must then let the next read through (the kernel keeps no atime of its own).
+   */
+  atime_pending(ino: number): boolean {
+    return this.atime_due(this.icache.get(ino), this.clock());
+  }
+
+  /** Whether the last read or listing of `ino` moved its atime (asked once: it resets). */
+  atime_moved(ino: number): boolean {
+    if (this.atimeMovedIno !== ino) return false;
+    this.atimeMovedIno = 0;
+    return true;
+  }
+
   /** A read of a file or listing of a directory: atime moves as the atime mode says. */
   private atime_touch(m: InodeMem): void {
-    if (this.readOnly || this.atime === 'noatime' || (this.nodiratime && is_dir(m.rec.mode))) return;
     const r = m.rec;
     const now = this.clock();
-    if (this.atime === 'relatime') {
-      const at = r.atime_s * 1e9 + r.atime_ns;
-      const mt = (m.mtime ? m.mtime.s * 1e9 + m.mtime.ns : r.mtime_s * 1e9 + r.mtime_ns);
-      const ct = (m.ctime ? m.ctime.s * 1e9 + m.ctime.ns : r.ctime_s * 1e9 + r.ctime_ns);
-      if (at > mt && at > ct && now.s - r.atime_s < 86400) return;
-    }
+    if (!this.atime_due(m, now)) return;
     // atime is best effort: a read never fails for want of space to record it
     try {
       this.op_begin();
@@ -1015,6 +1037,7 @@ export class FileSystem {
     times_set(r, 'a', now);
     this.icache.store(m);
     this.changedSinceCheckpoint = true;
+    this.atimeMovedIno = m.ino;
   }
 
   write(ino: number, off: number, data: Uint8Array): number {

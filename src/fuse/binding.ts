@@ -604,9 +604,10 @@ export class FuseMount implements FuseReplier {
   }
 
   /**
-   * Ends this process's part in the mount: unmounts it (fusermount -uz) if it is still listed
-   * at its mountpoint, and lets go of the native session. Once the kernel has ended the
-   * connection nothing is unmounted: the mountpoint may hold another mount by now.
+   * Detaches the mount (fusermount -uz) if it is still listed at its mountpoint. Requests go on
+   * being served: files still open on a lazily detached mount keep working until they are
+   * closed (the kernel then ends the connection) or close() is called. Once the kernel has
+   * ended the connection nothing is unmounted: the mountpoint may hold another mount by now.
    */
   async unmount(): Promise<void> {
     const was = this.state;
@@ -616,11 +617,19 @@ export class FuseMount implements FuseReplier {
         const err = await new Promise<Error | null>((ok) => execFile('fusermount', ['-uz', this.mountpoint], (e) => ok(e)));
         if (err !== null && was === 'mounted' && await this.listed()) throw err;
       }
-      this.release();
     }
   }
 
-  /** Lets go of the native session (the mount is gone, or going). */
+  /**
+   * Lets go of the native session: serving stops, and a connection still alive (files open on
+   * a detached mount) ends, so its callers get ENOTCONN instead of waiting. A process that
+   * exits needs no close().
+   */
+  close(): void {
+    this.state = 'unmounted';
+    this.release();
+  }
+
   private release(): void {
     if (this.released || this.sid < 0) return;
     this.released = true;

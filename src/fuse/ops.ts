@@ -16,12 +16,15 @@
 //   the mount turns read-only from then on (writers get EIO, readers go on), so whatever state
 //   the bug left in memory is never written; close() then drops the volume without a
 //   checkpoint, and the next mount starts from the last durable state.
-// - `known` holds what the kernel holds: the lookups it counts per inode (every entry answered
-//   is one, returned by forget) and one name of each (parent, name) — the paths traces show,
-//   and the names a rollback invalidates. An inode the kernel holds that leaves the tree (a
-//   directory removed while open, a file whose last name goes) is answered from `ghosts` (its
-//   last attributes, link count 0) until the kernel forgets it: fstat(2) of an open descriptor
-//   of a removed directory works as on ext4.
+// - `held` (held.ts) is what the kernel holds: the lookups it counts per inode, the names it may
+//   have cached (negative ones too) — the paths traces show, and what a rollback invalidates.
+//   An inode the kernel holds that leaves the tree (a directory removed while open) is answered
+//   as a ghost (its last attributes, link count 0) until the kernel forgets it: fstat(2) of an
+//   open descriptor of a removed directory works as on ext4.
+// - The kernel caches attributes and names (attrTimeout, entryTimeout) and keeps them right by
+//   itself for every change made through the mount (each answer carries the new attributes; it
+//   drops what a request made stale). What cowlog changes on its own is invalidated here: atime
+//   moved by a read, and everything at a rollback.
 // - A file handle names an inode, not a path: reads and writes follow renames and outlive
 //   unlink (the engine keeps an open inode without a name as an orphan until its last release,
 //   or frees it at the next mount after a crash).
@@ -49,6 +52,8 @@ import {
 import type { CallerContext, ConnInfo, FuseEntry, FuseReplier, FuseStatfs, LowOps, SetattrIn } from './binding.js';
 import type { Logger } from './log.js';
 import type { TraceHub, TraceSource } from './trace.js';
+import { KernelHeld } from './held.js';
+import type { FuseNotifier } from './held.js';
 
 const E = osc.errno;
 const ROOT = 1;
@@ -79,13 +84,6 @@ export interface Handle {
   uid: number;
 }
 
-/** What the kernel holds of an inode: its lookups, and one of its names. */
-interface Known {
-  n: number;
-  parent: number;
-  name: string;
-}
-
 export interface CowlogOpsOptions {
   fs: FileSystem;
   /** who sent the request being handled (FuseMount.caller) */
@@ -93,9 +91,10 @@ export interface CowlogOpsOptions {
   log: Logger;
   /** the device, when it can read without blocking: large reads then overlap */
   reader?: AsyncReader;
-  /** seconds the kernel may keep attributes and names (default 0 and 1) */
+  /** seconds the kernel may keep attributes, names and negative names (default 0, 1, 0) */
   attrTimeout?: number;
   entryTimeout?: number;
+  negativeTimeout?: number;
 }
 
 /** Whether every block a run read matches its CRC32C. */
@@ -126,8 +125,9 @@ export class CowlogOps {
   /** set by close(): the engine is gone, every request fails */
   closed = false;
   readonly handles = new Map<number, Handle>();
-  private readonly known = new Map<number, Known>();
-  private readonly ghosts = new Map<number, Attr>();
+  readonly held = new KernelHeld();
+  /** how the kernel's caches are invalidated (null: nothing is sent, as in tests) */
+  private notify: FuseNotifier | null = null;
   private fhNext = 1;
   private readonly caller: () => CallerContext;
   private readonly log: Logger;
@@ -141,6 +141,7 @@ export class CowlogOps {
   private r!: FuseReplier;
   attrTimeout: number;
   entryTimeout: number;
+  negativeTimeout: number;
   /** what INIT settled (null until then, and for tests driving the table directly) */
   private conn: ConnInfo | null = null;
   /** buffers for parallel reads, reused once their answer is sent */
@@ -153,6 +154,7 @@ export class CowlogOps {
     this.reader = o.reader ?? null;
     this.attrTimeout = o.attrTimeout ?? 0;
     this.entryTimeout = o.entryTimeout ?? 1;
+    this.negativeTimeout = o.negativeTimeout ?? 0;
   }
 
   // ---- errors ---------------------------------------------------------------------------------
@@ -250,41 +252,26 @@ export class CowlogOps {
 
   /** A path of an inode the kernel holds, as its names were last answered ('' when unknown). */
   path_of(ino: number): string {
-    if (ino === ROOT) return '/';
-    let p = '';
-    for (let cur = ino, guard = 0; cur !== ROOT && guard < 4096; guard++) {
-      const k = this.known.get(cur);
-      if (k === undefined || k.parent === 0) return '';
-      p = '/' + k.name + p;
-      cur = k.parent;
-    }
-    return p;
+    return this.held.path_of(ino);
   }
 
   /** The path of `name` in directory `parent`. */
   private child_path(parent: number, name: string): string {
-    const d = this.path_of(parent);
-    return d === '' ? '' : (d === '/' ? '/' : d + '/') + name;
+    return this.held.child_path(parent, name);
+  }
+
+  /** Where invalidations go (the mount); set before serving. */
+  notifier_set(n: FuseNotifier | null): void {
+    this.notify = n;
   }
 
   private entry_of(a: Attr): FuseEntry {
     return { attr: a, generation: a.generation, entryTimeout: this.entryTimeout, attrTimeout: this.attrTimeout };
   }
 
-  /** An entry answered: the kernel counts one more lookup of a.ino. */
-  private known_add(a: Attr, parent: number, name: string | null): void {
-    const k = this.known.get(a.ino);
-    if (k !== undefined) {
-      k.n++;
-      if (name !== null && k.parent === 0) { k.parent = parent; k.name = name; }
-      return;
-    }
-    this.known.set(a.ino, { n: 1, parent: name === null ? 0 : parent, name: name ?? '' });
-  }
-
   /** Answers an entry for `a`, found or made as `name` in `parent` (null: '.', '..' or a handle's inode). */
   private entry(req: number, a: Attr, parent: number, name: string | null): void {
-    this.known_add(a, parent, name);
+    this.held.entry_given(a.ino, parent, name);
     this.r.entry(req, this.entry_of(a));
   }
 
@@ -293,43 +280,34 @@ export class CowlogOps {
     try {
       return this.quiet(() => this.fs.getattr(ino));
     } catch (e) {
-      const g = this.ghosts.get(ino);
+      const g = this.held.ghost(ino);
       if (g !== undefined && e instanceof FsError && e.code === 'ENOENT') return g;
       throw e;
     }
   }
 
-  /**
-   * Before a name goes (unlink, rmdir, rename over it): the inode it names, if the kernel holds
-   * it. After the operation, if that inode left the tree, it becomes a ghost.
-   */
+  /** Before a name goes (unlink, rmdir, rename over it): the inode it names, or null. */
   private victim_of(parent: number, name: string): Attr | null {
     try {
-      const a = this.quiet(() => this.fs.lookup(parent, bytes(name)));
-      return this.known.has(a.ino) ? a : null;
+      return this.quiet(() => this.fs.lookup(parent, bytes(name)));
     } catch {
       return null;
     }
   }
 
-  private victim_settle(v: Attr | null, now: Timespec): void {
-    if (v === null || this.fs.icache.exists(v.ino)) return;
-    this.ghosts.set(v.ino, { ...v, nlink: 0, ctime: now });
+  /** The name went: if its inode left the tree while the kernel holds it, it becomes a ghost. */
+  private victim_settle(v: Attr | null, parent: number, name: string, now: Timespec): void {
+    if (v === null) return;
+    this.held.name_gone(v.ino, parent, name);
+    if (!this.fs.icache.exists(v.ino)) this.held.ghost_set({ ...v, nlink: 0, ctime: now });
   }
 
-  /** A name moved: the path of the inode it names follows. */
-  private known_move(ino: number, parent: number, name: string): void {
-    const k = this.known.get(ino);
-    if (k !== undefined) { k.parent = parent; k.name = name; }
-  }
-
-  private forget(ino: number, n: number): void {
-    const k = this.known.get(ino);
-    if (k === undefined) return;
-    k.n -= n;
-    if (k.n > 0) return;
-    this.known.delete(ino);
-    this.ghosts.delete(ino);
+  /**
+   * A read or listing may have moved atime: the kernel's cached attributes of `ino` are dropped
+   * so that stat(2) shows it (the kernel does not keep atime of FUSE files itself).
+   */
+  private atime_settle(ino: number): void {
+    if (this.fs.atime_moved(ino) && this.attrTimeout > 0) this.notify?.inval_inode(ino, -1, 0);
   }
 
   // ---- handles --------------------------------------------------------------------------------
@@ -448,7 +426,6 @@ export class CowlogOps {
       if (e instanceof FsError) throw e;
       throw new FsError('EIO', `snapshot operation failed (errno ${r}); see the log`);
     }
-    if (allowed.some((r, i) => r.op === 'rollback' && done[i]!.ok)) this.ghosts.clear();
     let k = 0;
     return reqs.map((r) => (busy(r)
       ? { ok: false, error: new FsError('EBUSY', `${open} file${open > 1 ? 's are' : ' is'} open on the mount: close ${open > 1 ? 'them' : 'it'} before rolling back`) }
@@ -501,7 +478,7 @@ export class CowlogOps {
   private table(): LowOps {
     return {
       init: (conn) => { this.conn = conn; },
-      forget: (ino, n) => this.forget(ino, n),
+      forget: (ino, n) => this.held.forget(ino, n),
 
       statfs: (req) => {
         const st = this.attempt(req, 'statfs', () => '/', false, (): FuseStatfs => {
@@ -519,14 +496,14 @@ export class CowlogOps {
           a = this.quiet(() => {
             // '.' of any inode: how the kernel turns a file handle back into an inode
             if (name === '.') return this.attr_get(parent);
-            if (this.ghosts.has(parent)) throw new FsError('ENOENT', `directory ${parent} was removed`);
+            if (this.held.ghost(parent) !== undefined) throw new FsError('ENOENT', `directory ${parent} was removed`);
             return this.fs.lookup(parent, bytes(name));
           });
         } catch (e) {
           if (e instanceof FsError && e.code === 'ENOENT') a = null;
           else { this.r.err(req, this.fail('lookup', this.child_path(parent, name), e)); return; }
         }
-        if (a === null) this.r.negative(req, 0);
+        if (a === null) this.r.negative(req, this.held.negative_given(parent, name, this.negativeTimeout, performance.now()));
         else this.entry(req, a, parent, name === '.' || name === '..' ? null : name);
       },
 
@@ -584,14 +561,14 @@ export class CowlogOps {
         name_check(name);
         const v = this.victim_of(parent, name);
         this.fs.unlink(parent, bytes(name));
-        this.victim_settle(v, this.fs.clock());
+        this.victim_settle(v, parent, name, this.fs.clock());
       }),
 
       rmdir: (req, parent, name) => this.status(req, 'rmdir', () => this.child_path(parent, name), true, () => {
         name_check(name);
         const v = this.victim_of(parent, name);
         this.fs.rmdir(parent, bytes(name));
-        this.victim_settle(v, this.fs.clock());
+        this.victim_settle(v, parent, name, this.fs.clock());
       }),
 
       rename: (req, parent, name, newparent, newname, flags) => this.status(req, 'rename', () => this.child_path(parent, name), true, () => {
@@ -603,9 +580,9 @@ export class CowlogOps {
         const v = exchange ? null : this.victim_of(newparent, newname);
         const other = exchange ? this.quiet(() => this.fs.lookup(newparent, bytes(newname))) : null;
         this.fs.rename(parent, bytes(name), newparent, bytes(newname), { noreplace: (flags & RENAME_NOREPLACE) !== 0, exchange });
-        if (v !== null && v.ino !== src.ino) this.victim_settle(v, this.fs.clock());
-        this.known_move(src.ino, newparent, newname);
-        if (other !== null) this.known_move(other.ino, parent, name);
+        if (v !== null && v.ino !== src.ino) this.victim_settle(v, newparent, newname, this.fs.clock());
+        this.held.name_moved(src.ino, parent, name, newparent, newname);
+        if (other !== null) this.held.name_moved(other.ino, newparent, newname, parent, name);
       }),
 
       // -- files
@@ -623,7 +600,7 @@ export class CowlogOps {
           if ((flags & fsc.O_TRUNC) !== 0 && (a.mode & S_IFMT) === S_IFREG && a.size > 0) this.fs.truncate(ino, 0);
           return this.handle_open(ino, flags, false);
         });
-        if (fh !== undefined) this.r.open(req, fh, this.open_flags());
+        if (fh !== undefined) this.r.open(req, fh, this.open_flags(ino));
       },
 
       create: (req, parent, name, mode, flags) => {
@@ -644,8 +621,8 @@ export class CowlogOps {
           return this.handle_open(a.ino, flags, false);
         });
         if (fh === undefined) return;
-        this.known_add(a!, parent, name);
-        this.r.create(req, this.entry_of(a!), fh, this.open_flags());
+        this.held.entry_given(a!.ino, parent, name);
+        this.r.create(req, this.entry_of(a!), fh, this.open_flags(a!.ino));
       },
 
       release: (req, _ino, fh) => this.status(req, 'release', () => `handle ${fh}`, false, () => {
@@ -665,6 +642,7 @@ export class CowlogOps {
         if (this.reader !== null && size >= PARALLEL_READ_MIN) { this.read_parallel(this.reader, req, ino, fh, size, off); return; }
         const data = this.attempt(req, 'read', () => this.path_of(ino), false, () => this.fs.read(this.ino_fh(fh, ino), off, size));
         if (data !== undefined) this.r.data(req, data, data.length);
+        this.atime_settle(ino);
       },
 
       write: (req, ino, fh, buf, off) => {
@@ -686,13 +664,14 @@ export class CowlogOps {
       },
 
       readdir: (req, ino, fh, size, off) => this.readdir(req, ino, fh, size, off, false),
+      readdirplus: (req, ino, fh, size, off) => this.readdir(req, ino, fh, size, off, true),
 
       releasedir: (req, _ino, fh) => this.status(req, 'releasedir', () => `handle ${fh}`, false, () => this.handle_release(fh, true)),
 
       fsyncdir: (req, ino, _fh, datasync) => this.status(req, 'fsyncdir', () => this.path_of(ino), false, () => {
         // a broken mount writes nothing: fsync fails rather than claim durability
         this.guard(true);
-        if (this.ghosts.has(ino)) return;
+        if (this.held.ghost(ino) !== undefined) return;
         this.fs.fsync(ino, datasync !== 0);
       }),
 
@@ -732,9 +711,13 @@ export class CowlogOps {
     };
   }
 
-  /** FOPEN_* of an open or create answer: the kernel keeps a file's cached pages across opens when it may cache at all. */
-  private open_flags(): number {
-    return this.attrTimeout > 0 ? FOPEN_KEEP_CACHE : 0;
+  /**
+   * FOPEN_* of an open or create answer: the kernel keeps a file's cached pages across opens
+   * (nothing changes a file behind the kernel but a rollback, which drops them), unless the
+   * next read must reach cowlog to move atime: the kernel keeps no atime of FUSE files.
+   */
+  private open_flags(ino: number): number {
+    return this.fs.atime_pending(ino) ? 0 : FOPEN_KEEP_CACHE;
   }
 
   private setattr(ino: number, set: SetattrIn): Attr {
@@ -748,7 +731,7 @@ export class CowlogOps {
     else if (v & FUSE_SET_ATTR_ATIME) a.atime = set.atime;
     if (v & FUSE_SET_ATTR_MTIME_NOW) a.mtime = 'now';
     else if (v & FUSE_SET_ATTR_MTIME) a.mtime = set.mtime;
-    if (this.ghosts.has(ino)) throw new FsError('ENOENT', `inode ${ino} was removed`);
+    if (this.held.ghost(ino) !== undefined) throw new FsError('ENOENT', `inode ${ino} was removed`);
     return this.fs.setattr(ino, a);
   }
 
@@ -761,8 +744,10 @@ export class CowlogOps {
       const h = this.handles.get(fh);
       if (h === undefined) throw new FsError('EBADF', `no open handle ${fh}`);
       if (off === 0 || h.dir === null) {
-        const entries = this.ghosts.has(ino) ? [] : this.fs.readdir(ino);
-        const up = ino === ROOT || this.ghosts.has(ino) ? ROOT : this.quiet(() => this.fs.lookup(ino, '..')).ino;
+        const gone = this.held.ghost(ino) !== undefined;
+        const entries = gone ? [] : this.fs.readdir(ino);
+        if (!gone) this.atime_settle(ino);
+        const up = ino === ROOT || gone ? ROOT : this.quiet(() => this.fs.lookup(ino, '..')).ino;
         h.dir = {
           names: ['.', '..', ...entries.map((e) => e.name.toString('latin1'))],
           inos: [ino, up, ...entries.map((e) => e.ino)],
@@ -784,7 +769,7 @@ export class CowlogOps {
           e = this.entry_of(a);
         }
         if (!out.add(name, l.inos[i]!, l.types[i]!, i + 1, e)) break;
-        if (e !== null) this.known_add(e.attr as Attr, ino, name);
+        if (e !== null) this.held.entry_given(e.attr.ino, ino, name);
       }
       return out;
     });
@@ -805,6 +790,7 @@ export class CowlogOps {
     try {
       this.guard(false);
       plan = this.fs.read_plan(this.ino_fh(fh, ino), off, size);
+      this.atime_settle(ino);
       plan_fill(plan, into);
     } catch (e) {
       this.r.err(req, this.fail('read', this.path_of(ino), e));

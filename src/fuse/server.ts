@@ -101,14 +101,16 @@ function message_of(e: unknown): string {
 /**
  * The FUSE options of a cowlog mount (the benchmark's ceiling mounts nullfs with the same ones):
  * default_permissions always; the kernel clears set-user-ID on write and chown itself, as for
- * ext4; no locks, no splicing.
+ * ext4; readdirplus when the kernel sees a listing's entries are looked up (ls -l), plain
+ * readdir otherwise (find); no locks, no splicing; cached data is dropped only when cowlog
+ * says so (a rollback), never because a cached mtime moved (auto_inval_data).
  */
 export function cowlog_fuse_options(c: MountConfig): FuseMountOptions {
   return {
     fsname: 'cowlog', subtype: 'cowlog', defaultPermissions: true, allowOther: c.allowOther,
-    want: CAP.ATOMIC_O_TRUNC,
+    want: CAP.ATOMIC_O_TRUNC | CAP.READDIRPLUS | CAP.READDIRPLUS_AUTO | CAP.PARALLEL_DIROPS,
     unwant: CAP.HANDLE_KILLPRIV | CAP.POSIX_LOCKS | CAP.FLOCK_LOCKS | CAP.SPLICE_READ | CAP.SPLICE_WRITE | CAP.SPLICE_MOVE |
-      CAP.READDIRPLUS | CAP.READDIRPLUS_AUTO | CAP.AUTO_INVAL_DATA,
+      CAP.AUTO_INVAL_DATA,
   };
 }
 
@@ -165,7 +167,7 @@ export async function server_run(o: ServerOptions): Promise<number> {
     return code;
   };
   log.info(`cowlog mount ${device} ${mountpoint}: ${c.readOnly ? 'ro' : 'rw'}, attr_timeout=${c.attrTimeout}, ` +
-    `entry_timeout=${c.entryTimeout}${c.commit !== null ? `, commit=${c.commit}` : ''}${c.allowOther ? ', allow_other' : ''}${c.kernel.length ? `, ${c.kernel.join(',')}` : ''}` +
+    `entry_timeout=${c.entryTimeout}, negative_timeout=${c.negativeTimeout}${c.commit !== null ? `, commit=${c.commit}` : ''}${c.allowOther ? ', allow_other' : ''}${c.kernel.length ? `, ${c.kernel.join(',')}` : ''}` +
     `${wearPath ? `, wear ${wearPath}` : ''}`);
 
   // -- the mountpoint: a stale cowlog mount left by a killed server is cleaned up
@@ -257,7 +259,10 @@ export async function server_run(o: ServerOptions): Promise<number> {
   if (!c.readOnly) log.info(`device writes: ${file!.writeBehind ? 'on a thread of their own' : 'synchronous (COWLOG_WRITE_BEHIND=0)'}`);
 
   let mount: FuseMount | undefined;
-  const ops = new CowlogOps({ fs: fsys, caller: () => mount!.caller(), log, reader: file!, attrTimeout: c.attrTimeout, entryTimeout: c.entryTimeout });
+  const ops = new CowlogOps({
+    fs: fsys, caller: () => mount!.caller(), log, reader: file!,
+    attrTimeout: c.attrTimeout, entryTimeout: c.entryTimeout, negativeTimeout: c.negativeTimeout,
+  });
   /**
    * mount -o remount. Read-only: the engine flushes, writes a clean checkpoint and refuses
    * changes. Read-write: the engine writes again — or, when the mount was made read-only (the
@@ -366,8 +371,9 @@ export async function server_run(o: ServerOptions): Promise<number> {
     };
   };
   // Snapshot requests arriving within SNAP_BATCH_MS of each other are applied together: one
-  // checkpoint for all of them (batched root flips). A rollback's answer waits out the kernel's
-  // entry cache, so that names cached before the switch are looked up again once it returns.
+  // checkpoint for all of them (batched root flips). A rollback's answer waits until the kernel
+  // has dropped every name, attribute and page it cached of the tree before (held.ts), so that
+  // nothing of the old tree is seen once it returns.
   let snapQueue: { reqs: SnapRequest[]; answer: (r: ControlReply) => void }[] = [];
   let snapTimer: NodeJS.Timeout | null = null;
   const snap_flush = (): void => {
@@ -396,8 +402,14 @@ export async function server_run(o: ServerOptions): Promise<number> {
         });
       }
     };
-    if (rolled) setTimeout(send, c.entryTimeout * 1000 + 50);
-    else send();
+    if (rolled) {
+      ops.held.invalidate_all(mount!, performance.now()).then(send, (e: unknown) => {
+        log.warn(`rollback: invalidating the kernel's caches failed: ${message_of(e)}`);
+        send();
+      });
+    } else {
+      send();
+    }
   };
   const snap_requests = (raw: unknown): SnapRequest[] => {
     if (!Array.isArray(raw) || raw.length === 0 || raw.length > 1024) throw new FsError('EINVAL', '"reqs" must be a list of 1 to 1024 snapshot requests');
@@ -427,9 +439,6 @@ export async function server_run(o: ServerOptions): Promise<number> {
       case 'snapshot': {
         const reqs = snap_requests(req['reqs']);
         if (c.readOnly) throw new FsError('EROFS', `${mountpoint} is mounted read-only: snapshots cannot change through it`);
-        if (c.attrTimeout > 0 && reqs.some((r) => r.op === 'rollback')) {
-          throw new FsError('EINVAL', `${mountpoint} is mounted with attr_timeout=${c.attrTimeout}: the kernel may show the old tree's attributes after a rollback; unmount and roll back the device, or remount with attr_timeout=0`);
-        }
         return new Promise<ControlReply>((answer) => {
           snapQueue.push({ reqs, answer });
           snapTimer ??= setTimeout(snap_flush, SNAP_BATCH_MS);
@@ -516,6 +525,7 @@ export async function server_run(o: ServerOptions): Promise<number> {
   timer.unref();
   let why: string;
   try {
+    ops.notifier_set(mount);
     why = await fuse_serve(mount, ops.ops(mount, hub), () => {
       state = {
         pid: process.pid, device, mountpoint, socket: socket_path(mountpoint), log: logPath, wear: wearPath,
@@ -569,6 +579,8 @@ export async function server_run(o: ServerOptions): Promise<number> {
   const tStop = Date.now();
   log.info(`stopping: ${why}`);
   const ok = close_engine();
+  // the engine is gone: a connection still alive (a signal while files were open) ends now
+  mount.close();
   hub.close('the mount was unmounted');
   state_remove(mountpoint, process.pid);
   finished_ok();

@@ -1,9 +1,9 @@
 // The ceiling of make bench-fuse: nullfs (tools/bench/nullfs-ops.ts: writes discarded, reads
 // return zeros, answers at once) mounted with exactly the FUSE options `cowlog mount` uses, so
 // that both ask the kernel for the same requests: default_permissions, allow_other (as root),
-// use_ino, big_writes, attr_timeout 0 and entry_timeout 1, and the read-ahead cowlog's server
-// sets (FUSE_READAHEAD_KB) — or with --fuse-defaults, the stack's own defaults (no
-// default_permissions, 1 s attribute cache, 128 KiB read-ahead), the best case for metadata.
+// readdirplus, cowlog's attribute, entry and negative timeouts, and the read-ahead cowlog's
+// server sets (FUSE_READAHEAD_KB) — or with --fuse-defaults, libfuse's own defaults (no
+// default_permissions, 1 s caches, 128 KiB read-ahead).
 //
 //   node dist/tools/bench/fuse_ceiling.js MOUNTPOINT [--fuse-defaults]
 //
@@ -30,7 +30,7 @@ async function main(argv: string[]): Promise<number> {
   let mount: FuseMount | undefined;
   const fs = defaults
     ? new NullFs({ caller: () => mount!.caller() })
-    : new NullFs({ caller: () => mount!.caller(), attrTimeout: like.attrTimeout, entryTimeout: like.entryTimeout });
+    : new NullFs({ caller: () => mount!.caller(), attrTimeout: like.attrTimeout, entryTimeout: like.entryTimeout, negativeTimeout: like.negativeTimeout });
   mount = new FuseMount(mnt, opts);
   const m = mount;
   const why = await fuse_serve(m, fs.ops(m), () => {

@@ -54,9 +54,10 @@ export function now_ts(): Timespec {
 export interface NullFsOptions {
   /** who is calling: FuseMount.caller */
   caller: () => CallerContext;
-  /** seconds the kernel may cache attributes and names (default 1, as libfuse's high-level API) */
+  /** seconds the kernel may cache attributes, names and missing names (default 1, 1, 0: libfuse's) */
   attrTimeout?: number;
   entryTimeout?: number;
+  negativeTimeout?: number;
 }
 
 export class NullFs {
@@ -66,6 +67,7 @@ export class NullFs {
   private readonly caller: () => CallerContext;
   private readonly attrTimeout: number;
   private readonly entryTimeout: number;
+  private readonly negativeTimeout: number;
   /** bytes accepted by write, for benchmarks */
   bytes_written = 0;
 
@@ -73,6 +75,7 @@ export class NullFs {
     this.caller = opts.caller;
     this.attrTimeout = opts.attrTimeout ?? 1;
     this.entryTimeout = opts.entryTimeout ?? 1;
+    this.negativeTimeout = opts.negativeTimeout ?? 0;
     const t = now_ts();
     this.root = {
       ino: 1, mode: S_IFDIR | 0o777, uid: 0, gid: 0, size: 4096, nlink: 2, rdev: 0,
@@ -92,6 +95,12 @@ export class NullFs {
       for (const [name, c] of d.children) if (c === n) return (d === this.root ? '' : this.path_of(d.ino)) + '/' + name;
     }
     return '';
+  }
+
+  /** The path of `name` in directory `parent` (for logs). */
+  child_path(parent: number, name: string): string {
+    const d = this.path_of(parent);
+    return d === '' ? '' : (d === '/' ? '/' : d + '/') + name;
   }
 
   private attr_of(n: Inode): FuseAttr {
@@ -192,7 +201,7 @@ export class NullFs {
         const d = this.dir(parent);
         if (typeof d === 'number') return r.err(req, d);
         const n = name === '.' ? d : name === '..' ? d.parent! : d.children!.get(name);
-        if (n === undefined) return r.err(req, E.ENOENT);
+        if (n === undefined) return r.negative(req, this.negativeTimeout);
         r.entry(req, this.entry_of(n));
       },
       getattr: (req, ino) => {
@@ -296,18 +305,24 @@ export class NullFs {
         this.bytes_written += buf.length;
         r.write(req, buf.length);
       },
-      readdir: (req, ino, _fh, size, off) => {
-        const d = this.dir(ino);
-        if (typeof d === 'number') return r.err(req, d);
-        const out = new DirBuf(size, false);
-        const names = ['.', '..', ...d.children!.keys()];
-        for (let i = off; i < names.length; i++) {
-          const n = i === 0 ? d : i === 1 ? d.parent! : d.children!.get(names[i]!)!;
-          if (!out.add(names[i]!, n.ino, dt_of_mode(n.mode), i + 1)) break;
-        }
-        r.dirents(req, out);
-      },
+      readdir: (req, ino, _fh, size, off) => this.readdir(r, req, ino, size, off, false),
+      readdirplus: (req, ino, _fh, size, off) => this.readdir(r, req, ino, size, off, true),
     };
+  }
+
+  /** A listing from offset `off` (the index of the next entry); with `plus`, each entry is a lookup. */
+  private readdir(r: FuseReplier, req: number, ino: number, size: number, off: number, plus: boolean): void {
+    const d = this.dir(ino);
+    if (typeof d === 'number') return r.err(req, d);
+    const out = new DirBuf(size, plus);
+    const names = ['.', '..', ...d.children!.keys()];
+    for (let i = off; i < names.length; i++) {
+      const n = i === 0 ? d : i === 1 ? d.parent! : d.children!.get(names[i]!)!;
+      const e = plus && i >= 2 ? { attr: this.attr_of(n), generation: 1, entryTimeout: this.entryTimeout, attrTimeout: this.attrTimeout } : null;
+      if (!out.add(names[i]!, n.ino, dt_of_mode(n.mode), i + 1, e)) break;
+      if (e !== null) n.lookups++;
+    }
+    r.dirents(req, out);
   }
 
   private setattr(n: Inode, set: SetattrIn): void {

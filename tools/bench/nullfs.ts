@@ -20,18 +20,19 @@ options:
   --fsname NAME          mount source name (default nullfs-PID); must be unique among mounts
   --attr-timeout S       attribute cache seconds (default 1)
   --entry-timeout S      name cache seconds (default 1)
+  --negative-timeout S   seconds a missing name is cached (default 0)
   --max-write BYTES      largest write request (default 1 MiB)
   --writeback            the kernel's write-back cache (writes reach nullfs in large pieces, later)
   --allow-other          let other users in (root only, or user_allow_other in /etc/fuse.conf)
   --debug                libfuse's request trace on stderr
 `;
 
-interface Parsed { mountpoint: string; opts: FuseMountOptions; attrTimeout: number; entryTimeout: number }
+interface Parsed { mountpoint: string; opts: FuseMountOptions; attrTimeout: number; entryTimeout: number; negativeTimeout: number }
 
 function args_parse(argv: string[]): Parsed | string {
   let mountpoint: string | undefined;
   const opts: FuseMountOptions = { fsname: `nullfs-${process.pid}`, subtype: 'nullfs' };
-  let attrTimeout = 1, entryTimeout = 1;
+  let attrTimeout = 1, entryTimeout = 1, negativeTimeout = 0;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = (): string => {
@@ -48,6 +49,7 @@ function args_parse(argv: string[]): Parsed | string {
     else if (a === '--fsname') opts.fsname = value();
     else if (a === '--attr-timeout') attrTimeout = seconds();
     else if (a === '--entry-timeout') entryTimeout = seconds();
+    else if (a === '--negative-timeout') negativeTimeout = seconds();
     else if (a === '--max-write') opts.maxWrite = Math.floor(seconds());
     else if (a === '--writeback') opts.want = (opts.want ?? 0) | CAP.WRITEBACK_CACHE;
     else if (a === '--allow-other') opts.allowOther = true;
@@ -57,7 +59,7 @@ function args_parse(argv: string[]): Parsed | string {
     else throw new Error(`unexpected argument ${a}`);
   }
   if (mountpoint === undefined) throw new Error('MOUNTPOINT is missing');
-  return { mountpoint, opts, attrTimeout, entryTimeout };
+  return { mountpoint, opts, attrTimeout, entryTimeout, negativeTimeout };
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -73,7 +75,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   let mount: FuseMount | undefined;
-  const fs = new NullFs({ caller: () => mount!.caller(), attrTimeout: parsed.attrTimeout, entryTimeout: parsed.entryTimeout });
+  const fs = new NullFs({ caller: () => mount!.caller(), attrTimeout: parsed.attrTimeout, entryTimeout: parsed.entryTimeout, negativeTimeout: parsed.negativeTimeout });
   let why: string;
   try {
     mount = new FuseMount(parsed.mountpoint, parsed.opts);

@@ -27,8 +27,10 @@ export interface Reply {
 export class ReplyRecorder implements FuseReplier {
   private nextId = 1;
   private readonly waiting = new Map<number, (r: Reply) => void>();
-  /** answers seen, by kind (for benchmarks that do not wait) */
+  /** answers seen (for benchmarks that do not wait) */
   answered = 0;
+  /** the last answer (a synchronous handler's, right after it returns) */
+  last: Reply | null = null;
 
   /** A fresh request id and the promise of its answer. */
   request(): { id: number; reply: Promise<Reply> } {
@@ -40,6 +42,7 @@ export class ReplyRecorder implements FuseReplier {
 
   private put(id: number, r: Reply): void {
     this.answered++;
+    this.last = r;
     const w = this.waiting.get(id);
     if (w === undefined) throw new Error(`answer to request ${id}, which is not outstanding`);
     this.waiting.delete(id);
