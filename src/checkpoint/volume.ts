@@ -34,15 +34,15 @@ import {
   cp_slots_default, INLINE_MAX_DEFAULT, MAX_SNAPSHOTS_DEFAULT, reserve_segs_default, seg_blocks_default, main_start_for,
 } from '../format/geometry.js';
 import type { Geometry } from '../format/geometry.js';
-import { counts_decode, counts_encode, inode_decode, inode_encode, key, key_cmp, key_str, map_decode, map_encode, map_new, MAP_SLOTS, RecKind } from '../format/records.js';
+import { counts_decode, counts_encode, inode_decode, inode_encode, key, key_cmp, key_str, map_decode, map_encode, map_names_any, map_new, MAP_SLOTS, RecKind } from '../format/records.js';
 import type { Key } from '../format/records.js';
 import { REDO_BODY_BYTES, redo_decode, redo_encode, REDO_DEL, REDO_FLAG_GROUP_END, REDO_PATCH, REDO_PUT, redo_rec_bytes } from '../format/redo.js';
 import type { RedoRecord } from '../format/redo.js';
-import { sb_decode, sb_encode } from '../format/superblock.js';
+import { FEATURE_SHARED, sb_decode, sb_encode } from '../format/superblock.js';
 import type { Superblock } from '../format/superblock.js';
 import { dir_block_decode, dir_block_encode, table_block_decode, table_block_encode } from '../format/table.js';
 import { MetaTable, DIRTY_FULL } from '../log/metatable.js';
-import { BlockKind, Head, SegLog } from '../log/segments.js';
+import { BlockKind, Head, SegLog, SUB_SHARED } from '../log/segments.js';
 import { Nat } from '../nat/nat.js';
 import { assert } from '../util/assert.js';
 import { crc32c } from '../util/crc32c.js';
@@ -339,7 +339,7 @@ export class Volume {
     if (uuid.readUInt32LE(0) === 0) uuid.writeUInt32LE(1, 0);
     const clock = o.clock ?? clock_wall();
     const now = clock();
-    const sb: Superblock = { version: FORMAT_VERSION, geometry: g, uuid, createdMs: timespec_ms(now), label: o.label ?? '', features: 0 };
+    const sb: Superblock = { version: FORMAT_VERSION, geometry: g, uuid, createdMs: timespec_ms(now), label: o.label ?? '', features: FEATURE_SHARED };
     // the metadata area: no stale superblock or checkpoint of an earlier filesystem survives
     const zeros = Buffer.alloc(g.mainStart * BLOCK_SIZE);
     dev.write(0, zeros, tag_of(Cause.FORMAT));
@@ -520,7 +520,8 @@ export class Volume {
    * (0: the mounted tree is the only root, and holds all it maps alone).
    */
   block_held(a: number, bornMax: number): boolean {
-    return bornMax > 0 && (this.log.refs(a) > 1 || this.log.summary(a).birth <= bornMax);
+    // a block shared by two files (a clone) is held by the other one, snapshots or not
+    return this.log.refs(a) > 1 || (bornMax > 0 && this.log.summary(a).birth <= bornMax);
   }
 
   /**
@@ -895,6 +896,40 @@ export class Volume {
     return patched;
   }
 
+  /**
+   * data_relocate for shared blocks (SUB_SHARED: clones map them at other inodes and offsets):
+   * every leaf of every tree is looked through, each once, and every slot still naming a moved
+   * block is pointed at its copy, in place. Returns how many slots were patched per block. Its
+   * cost is a walk of every leaf: the price of sharing blocks between files, paid only by
+   * cleaning rounds that move such a block.
+   */
+  data_relocate_shared(moves: Map<number, number>): Map<number, number> {
+    this.writable();
+    const patched = new Map<number, number>();
+    const seen = new Set<NodeId>();
+    for (const root of this.roots()) {
+      this.tree.leaves(root, seen, (nid, leaf) => {
+        for (let i = 0; i < leaf.keys.length; i++) {
+          const k = leaf.keys[i]!;
+          if (k.kind !== RecKind.MAP) continue;
+          // most records name no moved block: only those that do are decoded
+          if (!map_names_any(leaf.vals[i]!, moves)) continue;
+          const m = this.decode(k, leaf.vals[i]!, map_decode);
+          for (let s = 0; s < MAP_SLOTS; s++) {
+            const a = m.addr[s]!;
+            const to = moves.get(a);
+            if (to === undefined) continue;
+            m.addr[s] = to;
+            patched.set(a, (patched.get(a) ?? 0) + 1);
+          }
+          leaf.vals[i] = map_encode(m);
+          this.nodes.dirty(nid);
+        }
+      });
+    }
+    return patched;
+  }
+
   scan(lo: Key, hi: Key, fn: (k: Key, v: Buffer) => boolean | void): void {
     this.tree.scan(this.root, lo, hi, fn);
   }
@@ -931,8 +966,14 @@ export class Volume {
       const na = n ? n.addr[i]! : 0;
       if (oa === na) continue;
       if (na !== 0) {
+        const idx = k.off * MAP_SLOTS + i;
         if (this.log.refs(na) === 0) {
-          this.log.summary_set(na, { kind: BlockKind.DATA, sub: 0, owner: k.ino, offset: k.off * MAP_SLOTS + i, birth: this.log.birth });
+          this.log.summary_set(na, { kind: BlockKind.DATA, sub: 0, owner: k.ino, offset: idx, birth: this.log.birth });
+        } else {
+          // mapped at another (inode, offset) than its summary names: a clone (range.ts); the
+          // cleaner and fsck then look for all its holders. Roll-forward comes here too.
+          const sm = this.log.summary(na);
+          if (sm.sub !== SUB_SHARED && (sm.owner !== k.ino || sm.offset !== idx)) this.log.summary_set(na, { ...sm, sub: SUB_SHARED });
         }
         this.log.ref_inc(na);
       }

@@ -90,6 +90,8 @@ export function name_hash(name: Uint8Array): number {
 
 export const INODE_BYTES = 104;
 export const INODE_FLAG_INLINE = 1;
+/** fallocate KEEP_SIZE: zero blocks may be mapped past the size */
+export const INODE_FLAG_PREALLOC = 2;
 
 export interface Inode {
   mode: number;
@@ -406,6 +408,14 @@ export function map_encode(m: MapChunk): Buffer {
     p += MAP_SLOT_BYTES;
   }
   return b;
+}
+
+/** Whether an encoded map value names any address in `addrs` (without decoding it). */
+export function map_names_any(b: Uint8Array, addrs: ReadonlyMap<number, unknown>): boolean {
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const n = b.length >= 1 ? v.getUint8(0) : 0;
+  for (let i = 0, p = 1; i < n && p + MAP_SLOT_BYTES <= b.length; i++, p += MAP_SLOT_BYTES) if (addrs.has(v.getUint32(p + 1, true))) return true;
+  return false;
 }
 
 export function map_decode(b: Uint8Array): MapChunk {

@@ -24,6 +24,8 @@ import { INODE_FLAG_INLINE, inode_encode, key, KEY_MAX, map_encode, map_new, MAP
 import { Head } from '../log/segments.js';
 import type { Inode } from '../format/records.js';
 import type { Superblock } from '../format/superblock.js';
+import { FEATURE_SHARED } from '../format/superblock.js';
+import { FALLOC_KEEP_SIZE, FALLOC_PUNCH_HOLE, FALLOC_ZERO_RANGE, range_alloc, range_clone, range_punch, range_seek, range_zero } from './range.js';
 import { assert } from '../util/assert.js';
 import { FsError } from '../util/errors.js';
 import { dir_is_empty, dir_list, dirent_add, dirent_find, dirent_remove, dirent_replace } from './dir.js';
@@ -194,7 +196,7 @@ export class FileSystem {
       clock: this.clock,
       cleaner: this.cleaner,
       dirty: { bytes: 0, newPages: 0, max: o.dirtyBytesMax ?? Math.min(64 << 20, Math.max(1 << 20, Math.floor((devBytes * 3) / 4))) },
-      space_admit: (n) => this.space_admit(n),
+      space_admit: (n, run) => this.space_admit(n, 4, run === true),
       logged: { inodes: new Set(), pages: 0 },
       observer: null,
     };
@@ -434,11 +436,15 @@ export class FileSystem {
    * capacity, and — with every dirty page still to be written — the free log space, keeping the
    * cleaner's headroom (cleaning first if needed).
    */
-  private space_admit(blocks: number, records = 4): void {
+  private space_admit(blocks: number, records = 4, run = false): void {
     const free = this.capacity_blocks() - this.used_blocks();
     if (blocks > free || free <= 0) throw new FsError('ENOSPC', `no space left on device (${blocks} blocks wanted, ${Math.max(0, free)} free)`);
     const pending = this.ctx.dirty.bytes / BLOCK_SIZE;
-    this.cleaner.prepare(pending + blocks, this.cleaner.growth_of(records + Math.ceil((pending + blocks) / 64)), 'user', true);
+    // the blocks of one run (range.ts) are mapped by records with consecutive keys
+    const nodes = run
+      ? this.cleaner.growth_of(records + Math.ceil(pending / 64)) + this.cleaner.growth_of_run(Math.ceil(blocks / 64))
+      : this.cleaner.growth_of(records + Math.ceil((pending + blocks) / 64));
+    this.cleaner.prepare(pending + blocks, nodes, 'user', true);
   }
 
   statfs(): StatFs {
@@ -1082,6 +1088,66 @@ export class FileSystem {
 
   truncate(ino: number, size: number): Attr {
     return this.setattr(ino, { size });
+  }
+
+  // ---- ranges (range.ts) ----------------------------------------------------------------------
+
+  /** A regular file for a range operation (EISDIR, ENODEV for other types, as Linux). */
+  private file_of(ino: number): InodeMem {
+    const m = this.icache.get(ino);
+    if (is_dir(m.rec.mode)) throw new FsError('EISDIR', `inode ${ino} is a directory`);
+    if (!is_reg(m.rec.mode)) throw new FsError('ENODEV', `inode ${ino} is not a regular file`);
+    return m;
+  }
+
+  /**
+   * fallocate(2): mode 0 (allocate, the size grows), KEEP_SIZE, PUNCH_HOLE|KEEP_SIZE, ZERO_RANGE
+   * (with or without KEEP_SIZE); anything else is EOPNOTSUPP. ENOSPC before anything changes
+   * when the blocks to allocate do not fit. One operation: durable as a whole or not at all.
+   */
+  fallocate(ino: number, mode: number, off: number, len: number): Attr {
+    this.op_begin();
+    if ((mode & ~(FALLOC_KEEP_SIZE | FALLOC_PUNCH_HOLE | FALLOC_ZERO_RANGE)) !== 0) throw new FsError('ENOTSUP', `fallocate mode 0x${mode.toString(16)}`);
+    const punch = (mode & FALLOC_PUNCH_HOLE) !== 0, zero = (mode & FALLOC_ZERO_RANGE) !== 0, keep = (mode & FALLOC_KEEP_SIZE) !== 0;
+    if ((punch && !keep) || (punch && zero)) throw new FsError('ENOTSUP', `fallocate mode 0x${mode.toString(16)}: a hole is punched with KEEP_SIZE alone`);
+    const m = this.file_of(ino);
+    if ((keep && !punch) && !this.sharedOk) throw new FsError('ENOTSUP', 'preallocation past the end needs a filesystem made by a newer mkfs (feature SHARED)');
+    // records: a map record per chunk the range touches (one run of keys), the inode, the counters
+    const chunks = Math.ceil(len / BLOCK_SIZE / MAP_SLOTS) + 2;
+    if (punch) this.drop_prepare_of(m, 4, 2);
+    else this.cleaner.prepare(0, this.cleaner.growth_of_run(chunks) + this.cleaner.growth_of(4));
+    if (punch) range_punch(this.ctx, m, off, len);
+    else if (zero) range_zero(this.ctx, m, off, len, keep);
+    else range_alloc(this.ctx, m, off, len, keep);
+    this.after_change();
+    return attr_of(m);
+  }
+
+  /** lseek(2) SEEK_DATA (`data` true) or SEEK_HOLE from `off`; ENXIO at or past the end. */
+  seek(ino: number, off: number, data: boolean): number {
+    return range_seek(this.ctx, this.file_of(ino), off, data);
+  }
+
+  /**
+   * copy_file_range(2): `len` bytes of `src` from `offIn` to `dst` at `offOut`; returns the bytes
+   * copied (fewer at the end of `src`). Whole blocks are shared, not copied, where both offsets
+   * sit at the same place in a block and the filesystem has the SHARED feature: the copy takes
+   * no space until one side is written.
+   */
+  copy_range(src: number, offIn: number, dst: number, offOut: number, len: number): number {
+    this.op_begin();
+    const s = this.file_of(src);
+    const d = this.file_of(dst);
+    // the destination's map records: one run of keys
+    this.cleaner.prepare(0, this.cleaner.growth_of_run(Math.ceil(len / BLOCK_SIZE / MAP_SLOTS) + 2) + this.cleaner.growth_of(6));
+    const n = range_clone(this.ctx, s, offIn, d, offOut, len, this.sharedOk);
+    if (n > 0) this.after_change();
+    return n;
+  }
+
+  /** Whether blocks may be shared between files and preallocated past the end (superblock feature). */
+  private get sharedOk(): boolean {
+    return (this.vol.sb.features & FEATURE_SHARED) !== 0;
   }
 
   // ---- xattrs ---------------------------------------------------------------------------------

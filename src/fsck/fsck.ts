@@ -20,14 +20,14 @@ import { Volume } from '../checkpoint/volume.js';
 import { is_leaf } from '../format/node.js';
 import type { LeafBody } from '../format/node.js';
 import {
-  counts_decode, dirents_decode, inode_decode, INODE_FLAG_INLINE, key_str, KEY_MAX, KEY_MIN, map_decode, MAP_SLOTS, name_hash, RecKind,
+  counts_decode, dirents_decode, inode_decode, INODE_FLAG_INLINE, INODE_FLAG_PREALLOC, key_str, KEY_MAX, KEY_MIN, map_decode, MAP_SLOTS, name_hash, RecKind,
   xattrs_decode, xbigs_decode, REC_KIND_MAX, XATTR_CHUNK_BYTES, xchunk_count,
 } from '../format/records.js';
 import type { Counts, Inode, Key, XattrBig } from '../format/records.js';
 import { cp_header_decode } from '../format/checkpoint.js';
 import { cp_slot_addr, TABLE_NAMES } from '../format/geometry.js';
 import { sb_decode } from '../format/superblock.js';
-import { BlockKind, SegState } from '../log/segments.js';
+import { BlockKind, SegState, SUB_SHARED } from '../log/segments.js';
 import { crc32c } from '../util/crc32c.js';
 import { FsError } from '../util/errors.js';
 import { nid_of } from '../util/ids.js';
@@ -200,7 +200,10 @@ export function fsck(dev: BlockDevice, o: FsckOptions = {}): FsckReport {
         hold(a, `data of inode ${k.ino} block ${idx}`);
         if (a < mainStart || a >= mainEnd) continue;
         const sm = log.summary(a);
-        if (sm.kind !== BlockKind.DATA || sm.owner !== k.ino || sm.offset !== idx) err(`data block ${a} (inode ${k.ino} block ${idx}): its summary says kind ${sm.kind} owner ${sm.owner} offset ${sm.offset}`);
+        // a shared block (a clone) may be mapped anywhere; any other only where its summary says
+        if (sm.kind !== BlockKind.DATA || sm.sub > SUB_SHARED || (sm.sub !== SUB_SHARED && (sm.owner !== k.ino || sm.offset !== idx))) {
+          err(`data block ${a} (inode ${k.ino} block ${idx}): its summary says kind ${sm.kind} sub ${sm.sub} owner ${sm.owner} offset ${sm.offset}`);
+        }
         if (o.data && crc32c(dev.read(a)) !== m.csum[s]) err(`data block ${a} (inode ${k.ino} block ${idx}) fails its CRC32C check`);
       }
     }
@@ -436,7 +439,8 @@ function records_check(vol: Volume, root: NodeId, label: string, rep: FsckReport
       if (r.size > g.inlineMax) err(`${label}inode ${ino}: inline size ${r.size} above the limit ${g.inlineMax}`);
     } else {
       if (inlineLen.has(ino)) err(`${label}inode ${ino} has inline data but is not inline`);
-      if (m && m.maxIdx >= Math.ceil(r.size / BLOCK_SIZE)) err(`${label}inode ${ino}: block ${m.maxIdx} mapped beyond its size ${r.size}`);
+      // preallocated blocks (fallocate KEEP_SIZE) may lie past the size; the inode says so
+      if (m && m.maxIdx >= Math.ceil(r.size / BLOCK_SIZE) && !(r.flags & INODE_FLAG_PREALLOC)) err(`${label}inode ${ino}: block ${m.maxIdx} mapped beyond its size ${r.size}`);
       if ((m?.count ?? 0) !== r.blocks) err(`${label}inode ${ino}: ${m?.count ?? 0} blocks mapped, its block count says ${r.blocks}`);
     }
     if (is_lnk(r.mode) && r.size === 0) err(`${label}symlink ${ino} is empty`);

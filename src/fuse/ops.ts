@@ -47,7 +47,8 @@ import type { Timespec } from '../checkpoint/clock.js';
 import { FsError } from '../util/errors.js';
 import {
   CAP, DirBuf, dt_of_mode, FOPEN_KEEP_CACHE, FUSE_SET_ATTR_ATIME, FUSE_SET_ATTR_ATIME_NOW, FUSE_SET_ATTR_GID, FUSE_SET_ATTR_MODE,
-  FUSE_SET_ATTR_MTIME, FUSE_SET_ATTR_MTIME_NOW, FUSE_SET_ATTR_SIZE, FUSE_SET_ATTR_UID, RENAME_EXCHANGE, RENAME_NOREPLACE,
+  FUSE_SET_ATTR_MTIME, FUSE_SET_ATTR_MTIME_NOW, FUSE_SET_ATTR_SIZE, FUSE_SET_ATTR_UID, RENAME_EXCHANGE, RENAME_NOREPLACE, SEEK_DATA,
+  SEEK_HOLE,
 } from './binding.js';
 import type { CallerContext, ConnInfo, FuseEntry, FuseReplier, FuseStatfs, LowOps, SetattrIn } from './binding.js';
 import type { Logger } from './log.js';
@@ -652,6 +653,28 @@ export class CowlogOps {
         this.r.write(req, n);
         // answered: the kernel prepares the next request while the engine writes back
         this.writeback(ino);
+      },
+
+      // -- ranges (src/fs/range.ts)
+      fallocate: (req, ino, fh, mode, off, len) => this.status(req, 'fallocate', () => this.path_of(ino), true, () => {
+        this.fs.fallocate(this.ino_fh(fh, ino), mode, off, len);
+      }),
+
+      // the kernel answers SEEK_SET, SEEK_CUR and SEEK_END itself
+      lseek: (req, ino, fh, off, whence) => {
+        const at = this.attempt(req, 'lseek', () => this.path_of(ino), false, () => {
+          if (whence !== SEEK_DATA && whence !== SEEK_HOLE) throw new FsError('EINVAL', `lseek whence ${whence}`);
+          return this.fs.seek(this.ino_fh(fh, ino), off, whence === SEEK_DATA);
+        });
+        if (at !== undefined) this.r.lseek(req, at);
+      },
+
+      copy_file_range: (req, inoIn, offIn, fhIn, inoOut, offOut, fhOut, len, flags) => {
+        const n = this.attempt(req, 'copy_file_range', () => this.path_of(inoOut), true, () => {
+          if (flags !== 0) throw new FsError('EINVAL', `copy_file_range flags ${flags}`);
+          return this.fs.copy_range(this.ino_fh(fhIn, inoIn), offIn, this.ino_fh(fhOut, inoOut), offOut, len);
+        });
+        if (n !== undefined) this.r.write(req, n);
       },
 
       // -- directories
