@@ -28,7 +28,7 @@ import { FEATURE_SHARED } from '../format/superblock.js';
 import { FALLOC_KEEP_SIZE, FALLOC_PUNCH_HOLE, FALLOC_ZERO_RANGE, range_alloc, range_clone, range_punch, range_seek, range_zero } from './range.js';
 import { assert } from '../util/assert.js';
 import { FsError } from '../util/errors.js';
-import { dir_is_empty, dir_list, dirent_add, dirent_find, dirent_remove, dirent_replace } from './dir.js';
+import { dir_is_empty, dir_list, dir_list_from, dirent_add, dirent_find, dirent_remove, dirent_replace } from './dir.js';
 import { file_flush, file_fsync, file_read, file_read_plan, file_truncate, file_write, inode_records_drop, logged_flush, map_key } from './file.js';
 import type { DataCtx, ReadPlan } from './file.js';
 import type { FsObserver } from './observe.js';
@@ -150,9 +150,9 @@ function is_dot(b: Buffer): boolean {
   return (b.length === 1 && b[0] === 0x2e) || (b.length === 2 && b[0] === 0x2e && b[1] === 0x2e);
 }
 
-function inode_new(mode: number, uid: number, gid: number, now: Timespec, rdev = 0): Inode {
+function inode_new(mode: number, uid: number, gid: number, now: Timespec, rdev = 0, generation = 1): Inode {
   return {
-    mode, uid, gid, nlink: 1, size: 0, rdev, flags: is_reg(mode) || is_lnk(mode) ? INODE_FLAG_INLINE : 0, generation: 1,
+    mode, uid, gid, nlink: 1, size: 0, rdev, flags: is_reg(mode) || is_lnk(mode) ? INODE_FLAG_INLINE : 0, generation,
     parent: 0, blocks: 0, data_gen: 0,
     atime_s: now.s, atime_ns: now.ns, mtime_s: now.s, mtime_ns: now.ns, ctime_s: now.s, ctime_ns: now.ns, btime_s: now.s, btime_ns: now.ns,
   };
@@ -625,6 +625,16 @@ export class FileSystem {
     return attr_of(this.icache.get(ino));
   }
 
+  /**
+   * The entries of directory `ino` from position `pos` (0: the start; dir_list_from), each with
+   * the position after it, while `fn` returns true. Listing from the start is a read, for atime.
+   */
+  readdir_from(ino: number, pos: number, fn: (e: DirEntry, next: number) => boolean): void {
+    const d = this.dir_get(ino);
+    dir_list_from(this.vol, ino, pos, fn);
+    if (pos === 0) this.atime_touch(d);
+  }
+
   /** The entries of a directory; a listing is a read, for atime. */
   readdir(ino: number): DirEntry[] {
     const d = this.dir_get(ino);
@@ -667,6 +677,17 @@ export class FileSystem {
     return { d, b };
   }
 
+  /**
+   * The generation of an inode made now: the epoch (checkpoint sequence + 1, never 0). Inode
+   * numbers are not reused within a tree's history, but a rollback returns to a tree whose next
+   * inode number is smaller, and the numbers come again; they are made in a later epoch than
+   * before the rollback, so (inode, generation) never names two files — what a file handle
+   * (name_to_handle_at, NFS) needs to say ESTALE rather than open another file.
+   */
+  private generation_new(): number {
+    return ((this.vol.seq + 1) % 0xffffffff) + 1;
+  }
+
   private ino_alloc(): number {
     const ino = this.vol.nextIno;
     if (ino > 0xfffffffe) throw new FsError('ENOSPC', 'inode numbers exhausted');
@@ -689,7 +710,7 @@ export class FileSystem {
     if (is_dir(mode) || is_lnk(mode)) throw new FsError('EINVAL', 'create makes files; use mkdir or symlink');
     const now = this.clock();
     const ino = this.ino_alloc();
-    const m = this.icache.create(ino, inode_new(mode, uid, gid, now, rdev));
+    const m = this.icache.create(ino, inode_new(mode, uid, gid, now, rdev, this.generation_new()));
     dirent_add(this.vol, parent, b, ino, dt_of(mode));
     this.parent_touch(d, now);
     this.after_change();
@@ -701,7 +722,7 @@ export class FileSystem {
     if (d.rec.nlink >= NLINK_MAX) throw new FsError('EMLINK', `directory ${parent} has ${d.rec.nlink} links`);
     const now = this.clock();
     const ino = this.ino_alloc();
-    const r = inode_new(S_IFDIR | (mode & 0o7777), uid, gid, now);
+    const r = inode_new(S_IFDIR | (mode & 0o7777), uid, gid, now, 0, this.generation_new());
     r.nlink = 2;
     r.parent = parent;
     const m = this.icache.create(ino, r);
@@ -729,7 +750,7 @@ export class FileSystem {
     }
     const now = this.clock();
     const ino = this.ino_alloc();
-    const r = inode_new(S_IFLNK | 0o777, uid, gid, now);
+    const r = inode_new(S_IFLNK | 0o777, uid, gid, now, 0, this.generation_new());
     r.size = t.length;
     if (block) {
       r.flags &= ~INODE_FLAG_INLINE;

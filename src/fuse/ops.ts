@@ -78,8 +78,6 @@ export interface Handle {
   flags: number;
   /** opendir's handles are 'dir' */
   kind: 'file' | 'dir';
-  /** a directory's listing, taken when it was read from the start */
-  dir: { names: string[]; inos: number[]; types: number[] } | null;
   /** who opened it: writes the kernel sends back from its cache are theirs (trace) */
   pid: number;
   uid: number;
@@ -319,7 +317,7 @@ export class CowlogOps {
     while (this.handles.has(fh)) fh = fh >= FH_MAX ? 1 : fh + 1;
     this.fhNext = fh >= FH_MAX ? 1 : fh + 1;
     const who = this.caller();
-    this.handles.set(fh, { ino, flags, kind: dir ? 'dir' : 'file', dir: null, pid: who.pid, uid: who.uid });
+    this.handles.set(fh, { ino, flags, kind: dir ? 'dir' : 'file', pid: who.pid, uid: who.uid });
     return fh;
   }
 
@@ -759,41 +757,37 @@ export class CowlogOps {
   }
 
   /**
-   * A listing: the handle takes the directory's entries when it is read from the start; later
-   * requests continue from the offset the kernel gives (the index of the next entry + 1).
+   * A listing, `size` bytes of it from offset `off`. Offsets are telldir's cookies: 1 and 2
+   * follow '.' and '..', and 2 + the engine's directory position (dir.ts: hash order) follows
+   * each name — valid in any handle of the directory and while it changes, so seekdir to a
+   * cookie told earlier lists on from there, never skipping a name that was there all along.
    */
   private readdir(req: number, ino: number, fh: number, size: number, off: number, plus: boolean): void {
     const d = this.attempt(req, 'readdir', () => this.path_of(ino), false, () => {
-      const h = this.handles.get(fh);
-      if (h === undefined) throw new FsError('EBADF', `no open handle ${fh}`);
-      if (off === 0 || h.dir === null) {
-        const gone = this.held.ghost(ino) !== undefined;
-        const entries = gone ? [] : this.fs.readdir(ino);
-        if (!gone) this.atime_settle(ino);
-        const up = ino === ROOT || gone ? ROOT : this.quiet(() => this.fs.lookup(ino, '..')).ino;
-        h.dir = {
-          names: ['.', '..', ...entries.map((e) => e.name.toString('latin1'))],
-          inos: [ino, up, ...entries.map((e) => e.ino)],
-          types: [dt_of_mode(S_IFDIR), dt_of_mode(S_IFDIR), ...entries.map((e) => e.type)],
-        };
-      }
+      if (!this.handles.has(fh)) throw new FsError('EBADF', `no open handle ${fh}`);
+      const gone = this.held.ghost(ino) !== undefined;
       const out = new DirBuf(size, plus);
-      const l = h.dir;
-      for (let i = off; i < l.names.length; i++) {
-        const name = l.names[i]!;
-        let e: FuseEntry | null = null;
-        if (plus && i >= 2) {
-          let a: Attr;
-          try {
-            a = this.quiet(() => this.fs.getattr(l.inos[i]!));
-          } catch {
-            continue; // gone since the listing was taken
-          }
-          e = this.entry_of(a);
-        }
-        if (!out.add(name, l.inos[i]!, l.types[i]!, i + 1, e)) break;
-        if (e !== null) this.held.entry_given(e.attr.ino, ino, name);
+      if (off === 0 && !out.add('.', ino, dt_of_mode(S_IFDIR), 1)) return out;
+      if (off <= 1) {
+        const up = ino === ROOT || gone ? ROOT : this.quiet(() => this.fs.lookup(ino, '..')).ino;
+        if (!out.add('..', up, dt_of_mode(S_IFDIR), 2)) return out;
       }
+      if (gone) return out;
+      this.fs.readdir_from(ino, Math.max(0, off - 2), (e, next) => {
+        const name = e.name.toString('latin1');
+        let fe: FuseEntry | null = null;
+        if (plus) {
+          try {
+            fe = this.entry_of(this.quiet(() => this.fs.getattr(e.ino)));
+          } catch {
+            return true; // an entry whose inode can not be read: listed by plain readdir only
+          }
+        }
+        if (!out.add(name, e.ino, e.type, 2 + next, fe)) return false;
+        if (fe !== null) this.held.entry_given(e.ino, ino, name);
+        return true;
+      });
+      if (off <= 2) this.atime_settle(ino);
       return out;
     });
     if (d !== undefined) this.r.dirents(req, d);

@@ -102,13 +102,15 @@ function message_of(e: unknown): string {
  * The FUSE options of a cowlog mount (the benchmark's ceiling mounts nullfs with the same ones):
  * default_permissions always; the kernel clears set-user-ID on write and chown itself, as for
  * ext4; readdirplus when the kernel sees a listing's entries are looked up (ls -l), plain
- * readdir otherwise (find); no locks, no splicing; cached data is dropped only when cowlog
- * says so (a rollback), never because a cached mtime moved (auto_inval_data).
+ * readdir otherwise (find); file handles (name_to_handle_at, open_by_handle_at: the kernel
+ * looks an inode up by node id and generation when it holds it no longer); no locks, no
+ * splicing; cached data is dropped only when cowlog says so (a rollback), never because a
+ * cached mtime moved (auto_inval_data).
  */
 export function cowlog_fuse_options(c: MountConfig): FuseMountOptions {
   return {
     fsname: 'cowlog', subtype: 'cowlog', defaultPermissions: true, allowOther: c.allowOther,
-    want: CAP.ATOMIC_O_TRUNC | CAP.READDIRPLUS | CAP.READDIRPLUS_AUTO | CAP.PARALLEL_DIROPS,
+    want: CAP.ATOMIC_O_TRUNC | CAP.READDIRPLUS | CAP.READDIRPLUS_AUTO | CAP.PARALLEL_DIROPS | CAP.EXPORT_SUPPORT,
     unwant: CAP.HANDLE_KILLPRIV | CAP.POSIX_LOCKS | CAP.FLOCK_LOCKS | CAP.SPLICE_READ | CAP.SPLICE_WRITE | CAP.SPLICE_MOVE |
       CAP.AUTO_INVAL_DATA,
   };
