@@ -28,6 +28,7 @@ import { FEATURE_SHARED } from '../format/superblock.js';
 import { FALLOC_KEEP_SIZE, FALLOC_PUNCH_HOLE, FALLOC_ZERO_RANGE, range_alloc, range_clone, range_punch, range_seek, range_zero } from './range.js';
 import { assert } from '../util/assert.js';
 import { FsError } from '../util/errors.js';
+import { ACL_ACCESS, ACL_DEFAULT, acl_chmod, acl_decode, acl_encode, acl_inherit, acl_mode, acl_name } from './acl.js';
 import { dir_is_empty, dir_list, dir_list_from, dirent_add, dirent_find, dirent_remove, dirent_replace } from './dir.js';
 import { file_flush, file_fsync, file_read, file_read_plan, file_truncate, file_write, inode_records_drop, logged_flush, map_key } from './file.js';
 import type { DataCtx, ReadPlan } from './file.js';
@@ -68,6 +69,12 @@ export interface FsOptions extends VolumeOptions {
   atime?: AtimeMode;
   /** directories keep their atime when listed */
   nodiratime?: boolean;
+  /**
+   * POSIX ACLs (acl.ts): system.posix_acl_access and _default are kept and checked, a new inode
+   * inherits its directory's default ACL, chmod rewrites the access ACL. Off: those names are
+   * refused with ENOTSUP, as by ext4 mounted noacl.
+   */
+  acl?: boolean;
 }
 
 /**
@@ -150,6 +157,9 @@ function is_dot(b: Buffer): boolean {
   return (b.length === 1 && b[0] === 0x2e) || (b.length === 2 && b[0] === 0x2e && b[1] === 0x2e);
 }
 
+const ACL_ACCESS_B = Buffer.from(ACL_ACCESS);
+const ACL_DEFAULT_B = Buffer.from(ACL_DEFAULT);
+
 function inode_new(mode: number, uid: number, gid: number, now: Timespec, rdev = 0, generation = 1): Inode {
   return {
     mode, uid, gid, nlink: 1, size: 0, rdev, flags: is_reg(mode) || is_lnk(mode) ? INODE_FLAG_INLINE : 0, generation,
@@ -178,6 +188,8 @@ export class FileSystem {
   nodiratime: boolean;
   /** the inode whose atime the last read moved (0: none since atime_moved() asked) */
   private atimeMovedIno = 0;
+  /** POSIX ACLs are kept and applied (FsOptions.acl) */
+  readonly acl: boolean;
 
   private constructor(vol: Volume, o: FsOptions) {
     this.vol = vol;
@@ -213,6 +225,7 @@ export class FileSystem {
     this.idleMs = o.idleMs ?? 1000;
     this.atime = o.atime ?? 'relatime';
     this.nodiratime = o.nodiratime ?? false;
+    this.acl = o.acl ?? false;
     this.lastCheckpointMs = timespec_ms(this.clock());
   }
 
@@ -703,29 +716,52 @@ export class FileSystem {
     this.icache.store(d);
   }
 
-  /** Creates a regular file, FIFO, socket or device node (mode carries the type; default regular). */
-  create(parent: number, name: Name, mode: number, uid = 0, gid = 0, rdev = 0): Attr {
+  /**
+   * The mode and ACLs of a new inode in directory `d`: its default ACL, if it has one (and ACLs
+   * are on), replaces the umask and is inherited (acl_inherit); otherwise the umask applies.
+   */
+  private acl_new(d: InodeMem, mode: number, umask: number, dir: boolean): { mode: number; xattrs: [Buffer, Buffer][] } {
+    const def = this.acl ? xattr_get(this.vol, d.ino, ACL_DEFAULT_B) : undefined;
+    if (def === undefined) return { mode: mode & ~(umask & 0o777), xattrs: [] };
+    this.prepare(4);
+    const r = acl_inherit(acl_decode(def), mode);
+    const xattrs: [Buffer, Buffer][] = [];
+    if (!r.equiv) xattrs.push([ACL_ACCESS_B, acl_encode(r.acl)]);
+    if (dir) xattrs.push([ACL_DEFAULT_B, def]);
+    return { mode: r.mode, xattrs };
+  }
+
+  /**
+   * Creates a regular file, FIFO, socket or device node (mode carries the type; default
+   * regular). `umask` is applied here when the kernel leaves it to the filesystem (0 when the
+   * mode arrives with it applied); a default ACL of the directory replaces it.
+   */
+  create(parent: number, name: Name, mode: number, uid = 0, gid = 0, rdev = 0, umask = 0): Attr {
     const { d, b } = this.name_new(parent, name);
     if ((mode & S_IFMT) === 0) mode |= S_IFREG;
     if (is_dir(mode) || is_lnk(mode)) throw new FsError('EINVAL', 'create makes files; use mkdir or symlink');
+    const a = this.acl_new(d, mode, umask, false);
     const now = this.clock();
     const ino = this.ino_alloc();
-    const m = this.icache.create(ino, inode_new(mode, uid, gid, now, rdev, this.generation_new()));
+    const m = this.icache.create(ino, inode_new(a.mode, uid, gid, now, rdev, this.generation_new()));
+    for (const [n, v] of a.xattrs) xattr_set(this.vol, ino, n, v, 'create');
     dirent_add(this.vol, parent, b, ino, dt_of(mode));
     this.parent_touch(d, now);
     this.after_change();
     return attr_of(m);
   }
 
-  mkdir(parent: number, name: Name, mode: number, uid = 0, gid = 0): Attr {
+  mkdir(parent: number, name: Name, mode: number, uid = 0, gid = 0, umask = 0): Attr {
     const { d, b } = this.name_new(parent, name);
     if (d.rec.nlink >= NLINK_MAX) throw new FsError('EMLINK', `directory ${parent} has ${d.rec.nlink} links`);
+    const a = this.acl_new(d, S_IFDIR | (mode & 0o7777), umask, true);
     const now = this.clock();
     const ino = this.ino_alloc();
-    const r = inode_new(S_IFDIR | (mode & 0o7777), uid, gid, now, 0, this.generation_new());
+    const r = inode_new(a.mode, uid, gid, now, 0, this.generation_new());
     r.nlink = 2;
     r.parent = parent;
     const m = this.icache.create(ino, r);
+    for (const [n, v] of a.xattrs) xattr_set(this.vol, ino, n, v, 'create');
     dirent_add(this.vol, parent, b, ino, dt_of(S_IFDIR));
     d.rec.nlink++;
     this.parent_touch(d, now);
@@ -960,7 +996,15 @@ export class FileSystem {
       file_truncate(this.ctx, m, a.size);
       times_set(m.rec, 'm', now);
     }
-    if (a.mode !== undefined) m.rec.mode = (m.rec.mode & S_IFMT) | (a.mode & 0o7777);
+    if (a.mode !== undefined) {
+      m.rec.mode = (m.rec.mode & S_IFMT) | (a.mode & 0o7777);
+      // the access ACL's owner, group class and other entries are the mode's (POSIX.1e)
+      const acl = this.acl ? xattr_get(this.vol, ino, ACL_ACCESS_B) : undefined;
+      if (acl !== undefined) {
+        this.prepare(2);
+        xattr_set(this.vol, ino, ACL_ACCESS_B, acl_encode(acl_chmod(acl_decode(acl), m.rec.mode)), 'replace');
+      }
+    }
     if (a.uid !== undefined) m.rec.uid = a.uid;
     if (a.gid !== undefined) m.rec.gid = a.gid;
     if (a.atime !== undefined) times_set(m.rec, 'a', a.atime === 'now' ? now : a.atime);
@@ -1176,6 +1220,27 @@ export class FileSystem {
   setxattr(ino: number, name: Name, value: Uint8Array, mode: 'create' | 'replace' | 'any' = 'any'): void {
     this.op_begin();
     const m = this.icache.get(ino);
+    if (acl_name(name)) {
+      if (!this.acl) throw new FsError('ENOTSUP', `${name.toString()}: ACLs are off on this mount (noacl)`);
+      const entries = acl_decode(value);
+      if (name.toString() === ACL_DEFAULT && !is_dir(m.rec.mode)) throw new FsError('EACCES', 'a default ACL is for directories only');
+      if (name.toString() === ACL_ACCESS) {
+        // the mode follows the access ACL (the kernel checks the ACL only when the mode's
+        // group bits are not 0); an ACL that says no more than the mode is not kept
+        this.space_admit(0, xattr_records(value.length));
+        const am = acl_mode(entries, m.rec.mode);
+        m.rec.mode = am.mode;
+        if (am.equiv) {
+          if (xattr_get(this.vol, ino, ACL_ACCESS_B) !== undefined) xattr_remove(this.vol, ino, ACL_ACCESS_B);
+        } else {
+          xattr_set(this.vol, ino, ACL_ACCESS_B, Buffer.from(value), mode);
+        }
+        ctime_touch(m, this.clock());
+        this.icache.store(m);
+        this.after_change();
+        return;
+      }
+    }
     this.space_admit(0, xattr_records(value.length));
     xattr_set(this.vol, ino, typeof name === 'string' ? Buffer.from(name) : name, Buffer.from(value), mode);
     ctime_touch(m, this.clock());

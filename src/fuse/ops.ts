@@ -53,6 +53,7 @@ import {
 import type { CallerContext, ConnInfo, FuseEntry, FuseReplier, FuseStatfs, LowOps, SetattrIn } from './binding.js';
 import type { Logger } from './log.js';
 import type { TraceHub, TraceSource } from './trace.js';
+import { acl_name } from '../fs/acl.js';
 import { KernelHeld } from './held.js';
 import type { FuseNotifier } from './held.js';
 
@@ -62,6 +63,8 @@ const S_ISGID = 0o2000;
 const O_ACCMODE = 3;
 const XATTR_CREATE = 1;
 const XATTR_REPLACE = 2;
+/** _IOR('X', 125, __u32): xfs's GOINGDOWN, which Linux filesystems answer as FS_IOC_SHUTDOWN */
+const FS_IOC_SHUTDOWN = 0x8004587d;
 /** the kernel does not check the name length for FUSE */
 const NAME_BYTES_MAX = 255;
 /** file handles: small positive integers; 0 means "no handle" in requests */
@@ -123,6 +126,8 @@ export class CowlogOps {
   broken: string | null = null;
   /** set by close(): the engine is gone, every request fails */
   closed = false;
+  /** shut down by FS_IOC_SHUTDOWN: every request fails and nothing more is written */
+  down = false;
   readonly handles = new Map<number, Handle>();
   readonly held = new KernelHeld();
   /** how the kernel's caches are invalidated (null: nothing is sent, as in tests) */
@@ -160,6 +165,7 @@ export class CowlogOps {
 
   private guard(mutating: boolean): void {
     if (this.closed) throw new FsError('EIO', 'the filesystem is being unmounted');
+    if (this.down) throw new FsError('EIO', 'the filesystem was shut down (FS_IOC_SHUTDOWN)');
     if (mutating && this.broken !== null) throw new FsError('EIO', `the mount is read-only after an internal error (${this.broken})`);
   }
 
@@ -187,7 +193,7 @@ export class CowlogOps {
    * bug breaks the mount as in any request.
    */
   private writeback(ino: number): void {
-    if (this.closed || this.broken !== null) return;
+    if (this.closed || this.broken !== null || this.down) return;
     try {
       this.fs.writeback(ino);
     } catch (e) {
@@ -379,7 +385,7 @@ export class CowlogOps {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.broken !== null) {
+    if (this.broken !== null || this.down) {
       this.fs.vol.abandon();
       return;
     }
@@ -388,7 +394,7 @@ export class CowlogOps {
 
   /** Periodic work (timer checkpoints); a failure breaks the mount like a failed request. */
   tick(nowMs: number): void {
-    if (this.closed || this.broken !== null) return;
+    if (this.closed || this.broken !== null || this.down) return;
     try {
       this.fs.tick(nowMs);
     } catch (e) {
@@ -525,7 +531,7 @@ export class CowlogOps {
         const a = this.attempt(req, 'mknod', () => this.child_path(parent, name), true, () => {
           name_check(name);
           const o = this.owner_new(parent, (mode & S_IFMT) === 0 ? mode | S_IFREG : mode);
-          return this.fs.create(parent, bytes(name), o.mode, o.uid, o.gid, rdev);
+          return this.fs.create(parent, bytes(name), o.mode, o.uid, o.gid, rdev, o.umask);
         });
         if (a !== undefined) this.entry(req, a, parent, name);
       },
@@ -534,7 +540,7 @@ export class CowlogOps {
         const a = this.attempt(req, 'mkdir', () => this.child_path(parent, name), true, () => {
           name_check(name);
           const o = this.owner_new(parent, S_IFDIR | (mode & 0o7777));
-          return this.fs.mkdir(parent, bytes(name), o.mode, o.uid, o.gid);
+          return this.fs.mkdir(parent, bytes(name), o.mode, o.uid, o.gid, o.umask);
         });
         if (a !== undefined) this.entry(req, a, parent, name);
       },
@@ -608,7 +614,7 @@ export class CowlogOps {
           name_check(name);
           const o = this.owner_new(parent, (mode & S_IFMT) === 0 ? mode | S_IFREG : mode);
           try {
-            a = this.fs.create(parent, bytes(name), o.mode, o.uid, o.gid);
+            a = this.fs.create(parent, bytes(name), o.mode, o.uid, o.gid, 0, o.umask);
           } catch (e) {
             // another opener made it between the kernel's lookup and this create: without
             // O_EXCL, open(2) opens what is there
@@ -624,11 +630,16 @@ export class CowlogOps {
         this.r.create(req, this.entry_of(a!), fh, this.open_flags(a!.ino));
       },
 
-      release: (req, _ino, fh) => this.status(req, 'release', () => `handle ${fh}`, false, () => {
-        // a broken mount still counts its handles down, but frees nothing more
-        if (this.broken !== null) { this.handles.delete(fh); return; }
-        this.handle_release(fh, false);
-      }),
+      release: (req, _ino, fh) => {
+        // after a shutdown the handle is only counted down: nothing is written
+        if (this.down) { this.handles.delete(fh); this.r.err(req, 0); return; }
+        this.release_file(req, fh);
+      },
+
+      releasedir: (req, _ino, fh) => {
+        if (this.down) { this.handles.delete(fh); this.r.err(req, 0); return; }
+        this.status(req, 'releasedir', () => `handle ${fh}`, false, () => this.handle_release(fh, true));
+      },
 
       fsync: (req, ino, fh, datasync) => this.status(req, 'fsync', () => this.path_of(ino), false, () => {
         const i = this.ino_fh(fh, ino);
@@ -651,6 +662,18 @@ export class CowlogOps {
         this.r.write(req, n);
         // answered: the kernel prepares the next request while the engine writes back
         this.writeback(ino);
+      },
+
+      // FS_IOC_SHUTDOWN on any file or directory of the mount (IOCTL_DIR); others are ENOTTY
+      ioctl: (req, ino, _fh, cmd) => {
+        if (cmd >>> 0 !== FS_IOC_SHUTDOWN) { this.r.err(req, E.ENOTTY); return; }
+        const who = this.caller();
+        // as the kernel asks of every filesystem: CAP_SYS_ADMIN (here: root)
+        if (who.uid !== 0) { this.r.err(req, E.EPERM); return; }
+        if (this.closed) { this.r.err(req, E.EIO); return; }
+        this.log.info(`FS_IOC_SHUTDOWN by pid ${who.pid} on ${this.path_of(ino) || `inode ${ino}`}`);
+        this.shutdown();
+        this.r.ioctl(req, 0, null);
       },
 
       // -- ranges (src/fs/range.ts)
@@ -687,7 +710,6 @@ export class CowlogOps {
       readdir: (req, ino, fh, size, off) => this.readdir(req, ino, fh, size, off, false),
       readdirplus: (req, ino, fh, size, off) => this.readdir(req, ino, fh, size, off, true),
 
-      releasedir: (req, _ino, fh) => this.status(req, 'releasedir', () => `handle ${fh}`, false, () => this.handle_release(fh, true)),
 
       fsyncdir: (req, ino, _fh, datasync) => this.status(req, 'fsyncdir', () => this.path_of(ino), false, () => {
         // a broken mount writes nothing: fsync fails rather than claim durability
@@ -739,6 +761,14 @@ export class CowlogOps {
    */
   private open_flags(ino: number): number {
     return this.fs.atime_pending(ino) ? 0 : FOPEN_KEEP_CACHE;
+  }
+
+  private release_file(req: number, fh: number): void {
+    this.status(req, 'release', () => `handle ${fh}`, false, () => {
+      // a broken mount still counts its handles down, but frees nothing more
+      if (this.broken !== null) { this.handles.delete(fh); return; }
+      this.handle_release(fh, false);
+    });
   }
 
   private setattr(ino: number, set: SetattrIn): Attr {
@@ -843,24 +873,40 @@ export class CowlogOps {
 
   /**
    * Owner and mode of a new inode: the caller's, with BSD group semantics under a set-group-ID
-   * directory (as ext4), and the caller's umask when the kernel leaves it to the filesystem
-   * (FUSE_CAP_DONT_MASK).
+   * directory (as ext4). When the kernel leaves the umask to the filesystem (FUSE_CAP_DONT_MASK,
+   * asked with ACLs) it goes to the engine, which applies it unless the directory's default ACL
+   * replaces it.
    */
-  private owner_new(parent: number, mode: number): { uid: number; gid: number; mode: number } {
+  private owner_new(parent: number, mode: number): { uid: number; gid: number; mode: number; umask: number } {
     const who = this.caller();
-    if (this.conn !== null && (this.conn.want & CAP.DONT_MASK) !== 0 && (mode & S_IFMT) !== S_IFLNK) mode &= ~(who.umask & 0o777);
+    const umask = this.conn !== null && (this.conn.want & CAP.DONT_MASK) !== 0 && (mode & S_IFMT) !== S_IFLNK ? who.umask & 0o777 : 0;
     const p = this.fs.getattr(parent);
-    if ((p.mode & S_ISGID) === 0) return { uid: who.uid, gid: who.gid, mode };
-    return { uid: who.uid, gid: p.gid, mode: is_dir(mode) ? mode | S_ISGID : mode };
+    if ((p.mode & S_ISGID) === 0) return { uid: who.uid, gid: who.gid, mode, umask };
+    return { uid: who.uid, gid: p.gid, mode: is_dir(mode) ? mode | S_ISGID : mode, umask };
   }
 
   /**
-   * ext4 without ACLs: user., trusted. and security. names; others (system.posix_acl_*) are
-   * refused as ext4 mounted noacl refuses them, and cp -a / rsync -A carry on without.
+   * As ext4: user., trusted. and security. names, and with ACLs on the mount the two POSIX ACLs
+   * (system.posix_acl_access, _default); other names (and the ACLs on a noacl mount) are
+   * refused with EOPNOTSUPP, which cp -a and rsync -A carry on without.
    */
   private xattr_name_check(name: string): void {
+    if (this.fs.acl && acl_name(name)) return;
     if (!XATTR_NAMESPACES.some((p) => name.startsWith(p) && name.length > p.length)) {
-      throw new FsError('ENOTSUP', `extended attribute ${shown(name)}: cowlog keeps user., trusted. and security. attributes only`);
+      throw new FsError('ENOTSUP', `extended attribute ${shown(name)}: cowlog keeps user., trusted. and security. attributes${this.fs.acl ? ' and POSIX ACLs' : ''} only`);
     }
+  }
+
+  /**
+   * FS_IOC_SHUTDOWN (xfstests' godown, xfs_io shutdown): the filesystem stops writing at once,
+   * as after a power cut — nothing more is flushed, every later request fails with EIO, and
+   * the unmount writes no checkpoint, so the next mount recovers what the last durability point
+   * (fsync, checkpoint) made durable. The flags (FULLSYNC, METASYNC, NOSYNC) can not reach a
+   * FUSE filesystem (an _IOR ioctl sends no input): cowlog acts as NOSYNC, the strictest.
+   */
+  private shutdown(): void {
+    if (this.down) return;
+    this.down = true;
+    this.log.warn('shut down (FS_IOC_SHUTDOWN): nothing more is written; the next mount recovers the last durable state');
   }
 }

@@ -39,6 +39,8 @@ export interface MountConfig {
   nodiratime: boolean;
   /** -o remount: change a running mount (ro/rw, atime options) instead of mounting */
   remount: boolean;
+  /** POSIX ACLs kept, inherited and enforced by the kernel (default on, as ext4; noacl turns them off) */
+  acl: boolean;
 }
 
 /** Seconds the kernel caches attributes and names by default (docs/FUSE.md says why). */
@@ -86,6 +88,8 @@ export const MOUNT_OPTIONS_HELP = `mount options (-o, comma-separated):
                        through the mount update the cache, rollback invalidates it)
   entry_timeout=S      seconds the kernel caches name lookups (default 60)
   negative_timeout=S   seconds the kernel remembers that a name does not exist (default 60)
+  acl, noacl           POSIX ACLs (system.posix_acl_access/_default) kept, inherited by new
+                       files and enforced by the kernel (default acl, as ext4)
   snapshot=NAME        serve snapshot NAME (read-only) or clone NAME (read-write) instead of
                        the default tree (as --snapshot NAME); counts no trial mount
   relatime             a read moves atime when it is older than mtime or ctime, or a day
@@ -114,7 +118,7 @@ export function mount_options_parse(lists: readonly string[], isRoot: boolean): 
   const c: MountConfig = {
     readOnly: false, wear: null, log: null, allowOther: isRoot, attrTimeout: ATTR_TIMEOUT_DEFAULT, entryTimeout: ATTR_TIMEOUT_DEFAULT,
     negativeTimeout: ATTR_TIMEOUT_DEFAULT, commit: null, kernel: [], snapshot: null,
-    atime: 'relatime', nodiratime: false, remount: false,
+    atime: 'relatime', nodiratime: false, remount: false, acl: true,
   };
   for (const list of lists) {
     for (const raw of list.split(',')) {
@@ -139,6 +143,8 @@ export function mount_options_parse(lists: readonly string[], isRoot: boolean): 
       else if (name === 'commit') c.commit = Math.max(1, seconds(name, need()));
       else if (name === 'snapshot') c.snapshot = need();
       else if (name === 'remount' && value === undefined) c.remount = true;
+      else if (name === 'acl' && value === undefined) c.acl = true;
+      else if (name === 'noacl' && value === undefined) c.acl = false;
       else if (value === undefined && ATIME_OPTIONS[name] !== undefined) ATIME_OPTIONS[name]!(c);
       else if (value === undefined && KERNEL_FLAGS.has(name)) { if (!c.kernel.includes(name)) c.kernel.push(name); }
       else if (value === undefined && IGNORED.has(name)) continue;

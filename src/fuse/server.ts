@@ -103,14 +103,18 @@ function message_of(e: unknown): string {
  * default_permissions always; the kernel clears set-user-ID on write and chown itself, as for
  * ext4; readdirplus when the kernel sees a listing's entries are looked up (ls -l), plain
  * readdir otherwise (find); file handles (name_to_handle_at, open_by_handle_at: the kernel
- * looks an inode up by node id and generation when it holds it no longer); no locks, no
+ * looks an inode up by node id and generation when it holds it no longer); POSIX ACLs, which
+ * the kernel enforces and caches while cowlog keeps and inherits them (the umask is then the
+ * filesystem's to apply: a default ACL replaces it); ioctls on directories too (the shutdown
+ * ioctl is sent to the mountpoint); no locks, no
  * splicing; cached data is dropped only when cowlog says so (a rollback), never because a
  * cached mtime moved (auto_inval_data).
  */
 export function cowlog_fuse_options(c: MountConfig): FuseMountOptions {
   return {
     fsname: 'cowlog', subtype: 'cowlog', defaultPermissions: true, allowOther: c.allowOther,
-    want: CAP.ATOMIC_O_TRUNC | CAP.READDIRPLUS | CAP.READDIRPLUS_AUTO | CAP.PARALLEL_DIROPS | CAP.EXPORT_SUPPORT,
+    want: CAP.ATOMIC_O_TRUNC | CAP.READDIRPLUS | CAP.READDIRPLUS_AUTO | CAP.PARALLEL_DIROPS | CAP.EXPORT_SUPPORT | CAP.IOCTL_DIR |
+      (c.acl ? CAP.POSIX_ACL | CAP.DONT_MASK : 0),
     unwant: CAP.HANDLE_KILLPRIV | CAP.POSIX_LOCKS | CAP.FLOCK_LOCKS | CAP.SPLICE_READ | CAP.SPLICE_WRITE | CAP.SPLICE_MOVE |
       CAP.AUTO_INVAL_DATA,
   };
@@ -223,7 +227,7 @@ export async function server_run(o: ServerOptions): Promise<number> {
         dev = tr;
       }
       const engine_mount = (ro: boolean): FileSystem => FileSystem.mount(dev, {
-        readOnly: ro, log: (m) => log.info(`engine: ${m}`), atime: c.atime, nodiratime: c.nodiratime,
+        readOnly: ro, log: (m) => log.info(`engine: ${m}`), atime: c.atime, nodiratime: c.nodiratime, acl: c.acl,
         ...(c.commit !== null ? { checkpointIntervalMs: c.commit * 1000 } : {}),
         // a plain mount boots: the tree on trial while tries are left, else the default tree
         // (a read-only one counts no try; its remount read-write does)

@@ -19,7 +19,7 @@ t.test('-o options: cowlog\'s own, kernel flags passed on, fstab words ignored, 
   const d = mount_options_parse([], false);
   t.same(d, {
     readOnly: false, wear: null, log: null, allowOther: false, attrTimeout: 60, entryTimeout: 60, negativeTimeout: 60, commit: null, kernel: [], snapshot: null,
-    atime: 'relatime', nodiratime: false, remount: false,
+    atime: 'relatime', nodiratime: false, remount: false, acl: true,
   }, 'defaults for a user');
   t.same(['strictatime', 'norelatime', 'noatime', 'relatime', 'noatime,atime'].map((o) => mount_options_parse([o], true).atime),
     ['strictatime', 'strictatime', 'noatime', 'relatime', 'relatime'], 'atime options, cowlog\'s own (FUSE leaves atime to the filesystem)');
