@@ -1031,8 +1031,9 @@ export class Volume {
    * Makes every tree change so far durable without a checkpoint: writes them as one redo group
    * (the fsync mark is the group's last block) and flushes the device. Data blocks the records
    * name were written before and are covered by the same flush; roll-forward checks their CRCs.
+   * `ino`: the file whose fsync this is (its redo blocks are written for it), 0 for none.
    */
-  redo_flush(patches: Patch[] = []): void {
+  redo_flush(patches: Patch[] = [], ino = 0): void {
     this.writable();
     this.onDurable('begin', 'redo');
     if (this.redoDirty.size === 0 && patches.length === 0) {
@@ -1068,7 +1069,8 @@ export class Volume {
       });
       // a block carrying patches was written for small writes of file data (and the records
       // of the same fsync); one with records alone for changes of the tree
-      this.dev.write(addr, buf, tag_of(records.some((r) => r.op === REDO_PATCH) ? Cause.REDO_PATCH : Cause.REDO));
+      const cause = records.some((r) => r.op === REDO_PATCH) ? Cause.REDO_PATCH : Cause.REDO;
+      this.dev.write(addr, buf, ino !== 0 ? { cause, ino } : tag_of(cause));
     });
     this.dev.flush();
     this.redoDirty.clear();

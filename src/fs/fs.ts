@@ -349,7 +349,7 @@ export class FileSystem {
     let bytes = 0;
     for (const p of patches) bytes += p.bytes.length + 18;
     this.cleaner.prepare(Math.ceil(this.vol.redo_pending_keys / 16) + Math.ceil(bytes / 4000) + 2, 0);
-    this.vol.redo_flush(patches);
+    this.vol.redo_flush(patches, ino);
   }
 
   /**
@@ -403,7 +403,7 @@ export class FileSystem {
     // what a checkpoint gives back counts: the next one makes it writable without moving anything
     const log = this.vol.log;
     const free = log.blocks_free() + log.blocks_ssr() + log.freedThisEpoch - this.cleaner.headroom();
-    return Math.max(1 << 20, Math.min(this.ctx.dirty.max, Math.floor(free / 2) * BLOCK_SIZE));
+    return Math.min(this.ctx.dirty.max, Math.max(1 << 20, Math.floor(free / 2) * BLOCK_SIZE));
   }
 
   private writable(): void {

@@ -32,6 +32,8 @@
 //   Buffers of those bytes; names that are not UTF-8 survive as on ext4.
 // - Nothing here is durable: the engine's fsync and checkpoints are. flush (close) is not fsync.
 
+import { comm_read } from './comm.js';
+import type { WriteTag } from '../device/cause.js';
 import { constants as fsc } from 'node:fs';
 import { constants as osc } from 'node:os';
 import type { FileSystem, SnapReply, SnapRequest } from '../fs/fs.js';
@@ -61,6 +63,8 @@ const HIDDEN_RE = /^\.fuse_hidden[0-9a-f]{16}$/;
 /** file handles are int32 in fuse-native's open/create answer; 0 means "none" */
 const FH_MAX = 0x7fffffff;
 const DIR_CACHE_MAX = 65536;
+/** files whose last writer is remembered (the map starts over beyond) */
+const WRITERS_MAX = 65536;
 /** reads of at least this many bytes take their device runs in parallel (smaller ones are
  *  cheaper answered at once than handed to a thread) */
 const PARALLEL_READ_MIN = 32 * 1024;
@@ -146,6 +150,11 @@ export class CowlogOps {
   private reader: AsyncReader | null;
   /** the inode the request being served resolved last (for the trace: it names the inode without a lookup of its own) */
   private inoLast = 0;
+  /** per inode, the process that last wrote, truncated or fsync'd it and the path it used (bounded: WRITERS_MAX) */
+  private readonly writers = new Map<number, { pid: number; path: string }>();
+  /** the name of each writer process, read once when first seen */
+  private readonly comms = new Map<number, string>();
+  private deviceListener: ((tag: WriteTag | undefined, bytes: number) => void) | null = null;
 
   constructor(o: CowlogOpsOptions) {
     this.fs = o.fs;
@@ -425,6 +434,7 @@ export class CowlogOps {
    */
   engine_replace(next: FileSystem, reader: AsyncReader | null): void {
     next.observe(this.fs.observer);
+    next.vol.dev.listener = this.deviceListener;
     this.fs = next;
     this.reader = reader;
     for (const h of this.handles.values()) next.open(h.ino);
@@ -549,7 +559,46 @@ export class CowlogOps {
         }
       },
       observe: (o) => this.fs.observe(o),
+      device_listen: (fn) => { this.deviceListener = fn; this.fs.vol.dev.listener = fn; },
+      writer_of: (ino) => this.writer_of(ino),
     };
+  }
+
+  /** The process that last wrote, truncated or fsync'd inode `ino` (0: not known). */
+  writer_of(ino: number): number {
+    return this.writers.get(ino)?.pid ?? 0;
+  }
+
+  /**
+   * What is known of the files and processes behind writes, for the wear file: for each inode
+   * asked, its last path; for each process asked, its name when first seen.
+   */
+  writers_named(inos: Iterable<number>, pids: Iterable<number>): { files: Record<string, string>; processes: Record<string, string> } {
+    const files: Record<string, string> = {};
+    const processes: Record<string, string> = {};
+    for (const ino of inos) {
+      const w = this.writers.get(ino);
+      if (w !== undefined) files[ino] = w.path;
+    }
+    for (const pid of pids) {
+      const comm = this.comms.get(pid);
+      if (comm !== undefined) processes[pid] = comm;
+    }
+    return { files, processes };
+  }
+
+  /** Remembers who changed a file's data last (and by which path), for attributing the device writes made for it. */
+  private writer_note(ino: number, path: string): void {
+    if (ino === 0) return;
+    let pid = 0;
+    try { pid = this.caller().pid; } catch { return; }
+    if (this.writers.size >= WRITERS_MAX && !this.writers.has(ino)) this.writers.clear();
+    const prev = this.writers.get(ino);
+    this.writers.set(ino, { pid, path: path !== '' ? shown(path) : prev?.path ?? '' });
+    if (!this.comms.has(pid)) {
+      if (this.comms.size >= WRITERS_MAX) this.comms.clear();
+      this.comms.set(pid, comm_read(pid));
+    }
   }
 
   private table(): FuseOps {
@@ -644,6 +693,7 @@ export class CowlogOps {
         const ino = this.ino_fh(fh, path);
         // a broken mount writes nothing: fsync fails rather than claim durability
         this.guard(true);
+        this.writer_note(ino, path);
         this.fs.fsync(ino, datasync !== 0);
       }, cb),
       read: (path, fh, buf, len, pos, cb) => (this.reader !== null && len >= PARALLEL_READ_MIN) ? this.read_parallel(this.reader, path, fh, buf, len, pos, cb) : this.count('read', path, false, () => {
@@ -660,14 +710,23 @@ export class CowlogOps {
           // offset from its own idea of the size, which is stale for a file written through
           // another name (libfuse gives each name of a hard link its own kernel inode)
           const at = h !== undefined && (h.flags & fsc.O_APPEND) !== 0 ? this.fs.getattr(ino).size : pos;
+          this.writer_note(ino, path);
           // buf is fuse-native's and detached after the answer: the engine copies what it keeps
           return this.fs.write(ino, at, buf.subarray(0, len));
         }, cb);
         // answered: the kernel prepares the next request while the engine writes back
         if (ino !== 0) this.writeback(ino);
       },
-      truncate: (path, size, cb) => this.status('truncate', path, true, () => { this.fs.truncate(this.ino_of(path), size); }, cb),
-      ftruncate: (path, fh, size, cb) => this.status('ftruncate', path, true, () => { this.fs.truncate(this.ino_fh(fh, path), size); }, cb),
+      truncate: (path, size, cb) => this.status('truncate', path, true, () => {
+        const ino = this.ino_of(path);
+        this.writer_note(ino, path);
+        this.fs.truncate(ino, size);
+      }, cb),
+      ftruncate: (path, fh, size, cb) => this.status('ftruncate', path, true, () => {
+        const ino = this.ino_fh(fh, path);
+        this.writer_note(ino, path);
+        this.fs.truncate(ino, size);
+      }, cb),
 
       // -- attributes
       chmod: (path, mode, cb) => this.status('chmod', path, true, () => { this.fs.setattr(this.ino_of(path), { mode }); }, cb),
