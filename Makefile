@@ -18,6 +18,7 @@ help:
 	@echo "make bench-snapshots snapshot create/delete/rollback time and bytes, 10,000 files"
 	@echo "make soak         the long randomized runs (minutes)"
 	@echo "make bench-fuse   cowlog through FUSE against the stack's ceiling (nullfs) and ext4"
+	@echo "make bench-compress usable capacity and speed with lz4 on a 64 MiB device, btrfs compress=lzo beside it"
 	@echo "make bench-waf    write amplification of every workload on cowlog, ext4 and btrfs (WAF_ARGS='--ops 2000' for a short one)"
 
 $(NPM_STAMP): package.json package-lock.json
@@ -56,6 +57,12 @@ bench-cleaner: build
 
 bench-snapshots: build
 	node dist/tools/bench/snapshots.js
+
+# capacity with and without lz4 (text trees, logs, random data) beside btrfs compress=lzo, and
+# sequential speed of compressible and incompressible data (btrfs needs root: loop devices)
+.PHONY: bench-compress
+bench-compress: build
+	node dist/tools/bench/compress.js $(COMPRESS_ARGS)
 
 soak: build
 	COWLOG_SOAK=1 $(TAP) --reporter=terse --timeout=3600 $(TEST_FILES)

@@ -115,6 +115,6 @@ export function cluster_decode(stored: Uint8Array, M: number): Buffer {
     throw new RangeError(`lz4 cannot decompress it (${e instanceof Error ? e.message : String(e)})`);
   }
   if (raw.length !== h.rawLen) throw new RangeError(`decompressed to ${raw.length} bytes, not ${h.rawLen}`);
-  // out of wasm memory into a buffer of our own
-  return Buffer.from(raw);
+  // lz4-wasm returns a copy out of wasm memory already: a Buffer over the same bytes
+  return Buffer.from(raw.buffer, raw.byteOffset, raw.length);
 }

@@ -171,11 +171,17 @@ export function file_read_plan(ctx: DataCtx, m: InodeMem, off: number, len: numb
     const inBlock = pos - idx * BLOCK_SIZE;
     const page = m.pages.get(idx);
     if (!page && cluster_compressed(maps.chunk_of(idx), idx)) {
-      // a compressed cluster: from its decompressed bytes (decompressed once, then cached)
+      // a compressed cluster: from its decompressed bytes (decompressed once, then cached), up
+      // to the first cached page in it or its end
       const raw = cluster_raw(ctx.vol, maps.chunk_of(idx)!, m.ino, idx);
-      const at = (idx - cluster_start(idx)) * BLOCK_SIZE + inBlock;
-      const n = Math.min(BLOCK_SIZE - inBlock, end - pos);
-      plan.copies.push({ at: pos - off, src: at < raw.length ? raw : null, from: at, n });
+      const cs = cluster_start(idx);
+      let stop = idx + 1;
+      while (stop < cs + CLUSTER_BLOCKS && !m.pages.has(stop)) stop++;
+      const n = Math.min(stop * BLOCK_SIZE, end) - pos;
+      const at = pos - cs * BLOCK_SIZE;
+      const have = Math.max(0, Math.min(n, raw.length - at));
+      if (have > 0) plan.copies.push({ at: pos - off, src: raw, from: at, n: have });
+      if (have < n) plan.copies.push({ at: pos - off + have, src: null, from: 0, n: n - have });
       pos += n;
       continue;
     }
