@@ -113,13 +113,20 @@ t.test('every cluster shape reads back what was written, before and after a remo
   fsck_ok(t, mem);
 });
 
-t.test('a cluster is decompressed once for reads of its blocks one at a time', async (t) => {
+/** A device with one file 'f' of four clusters of text (seed `seed`), unmounted. */
+function four_clusters(seed: number): { mem: ReturnType<typeof mkfs_mem>; ino: number; data: Buffer } {
   const mem = mkfs_mem(BLOCKS, LZ4);
   const fs = FileSystem.mount(mem);
   const f = fs.create(1, 'f', 0o644);
-  const data = content_text(20, 4 * C);
+  const data = content_text(seed, 4 * C);
   fs.write(f.ino, 0, data);
   fs.unmount();
+  return { mem, ino: f.ino, data };
+}
+
+t.test('a cluster is decompressed once for reads of its blocks one at a time', async (t) => {
+  const { mem, ino, data } = four_clusters(20);
+  const f = { ino };
   const again = FileSystem.mount(mem);
   const before = clusterStats.decompressed;
   let same = 0;
@@ -192,12 +199,8 @@ t.test('rewriting compressed data with random data: admitted at write(2), never 
 });
 
 t.test('a damaged compressed block: EIO naming the block, the other clusters read fine', async (t) => {
-  const mem = mkfs_mem(BLOCKS, LZ4);
-  const fs = FileSystem.mount(mem);
-  const f = fs.create(1, 'f', 0o644);
-  const data = content_text(50, 4 * C);
-  fs.write(f.ino, 0, data);
-  fs.unmount();
+  const { mem, ino, data } = four_clusters(50);
+  const f = { ino };
   // the second cluster's first stored block
   const target = data_blocks(mem, f.ino).find((b) => b.idx === CLUSTER_BLOCKS)!;
   t.ok(target, `cluster 1 is stored from address ${target.addr}`);
