@@ -14,7 +14,8 @@
 // - Flushes. A cluster is written compressed when every block of it up to the end of the file
 //   is in the page cache (a whole write, or a cluster brought in by a write), or when an append
 //   completes it and its other blocks are plain on the device (they are read back), and when
-//   lz4 then saves at least one block. Data whose sample looks random is not even tried.
+//   lz4 then saves at least one block. Data whose sample looks random is not even tried. The
+//   last, partial cluster of a file appended to by fsync'd writes stays plain until it is full.
 //
 // Invariants: a flush never writes a cluster in more blocks than writing its dirty pages plain
 // would (the space admitted); a compressed cluster is replaced whole or not at all.
@@ -176,12 +177,19 @@ export function flush_plan(vol: Volume, m: InodeMem, idxs: readonly number[], ch
       continue;
     }
     if (!on || L < 2) { plain(); continue; }
-    // every block of the cluster cached, or an append completing it over plain blocks
+    // a file's last cluster still being appended to by fsync'd writes (pages fsync logged) stays
+    // plain until it is full: compressed now, every later append would rewrite it whole
+    if (L < CLUSTER_BLOCKS) {
+      let logged = false;
+      for (let j = 0; j < L; j++) if (m.logged.has(cs + j)) logged = true;
+      if (logged) { plain(); continue; }
+    }
+    // every block of the cluster cached, or an append completing a full cluster over plain blocks
     const missing: number[] = [];
     for (let j = 0; j < L; j++) if (!m.pages.has(cs + j)) missing.push(cs + j);
     if (missing.length > 0) {
       const lastIdx = cs + L - 1;
-      const appended = w[w.length - 1] === lastIdx && (mc?.addr[lastIdx % MAP_SLOTS] ?? 0) === 0;
+      const appended = L === CLUSTER_BLOCKS && w[w.length - 1] === lastIdx && (mc?.addr[lastIdx % MAP_SLOTS] ?? 0) === 0;
       if (!appended || missing.some((idx) => (mc?.addr[idx % MAP_SLOTS] ?? 0) === 0)) { plain(); continue; }
     }
     const raw = Buffer.alloc(L * BLOCK_SIZE);
