@@ -7,7 +7,9 @@
 //   capacity, logs    generated log files (1 MiB each) until ENOSPC, the same four
 //   capacity, random  random data until ENOSPC: lz4 must not cost space (≤ 1 % fewer bytes)
 //   speed             sequential write (+ fsync) and read of 48 MiB, compressible (logs) and
-//                     incompressible (random), without and with lz4, on an image file
+//                     incompressible (random), without and with lz4, on an image file (writes
+//                     land in the host's page cache) and on a modelled slow medium (20 MB/s
+//                     written, 40 MB/s read: an SD card or eMMC of a small board)
 //
 // cowlog runs through the engine on an image file (capacity does not depend on FUSE); btrfs on
 // a loop device of the host (root; skipped with a note otherwise).
