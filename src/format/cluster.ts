@@ -46,17 +46,19 @@ export function cluster_stored_blocks(lz4Bytes: number): number {
  * per byte (random, encrypted or already compressed data; text is about 4.5–5.5). Costs a pass
  * over SAMPLE_BYTES, a tenth of what trying lz4 on a random cluster costs.
  */
-export function cluster_incompressible(raw: Uint8Array): boolean {
-  const counts = new Uint32Array(256);
+export function cluster_incompressible(raw: Uint8Array | readonly Uint8Array[]): boolean {
+  // the blocks of a cluster, or one buffer cut in eight: a piece from each
   const pieces = 8;
-  const piece = Math.min(SAMPLE_BYTES / pieces, Math.floor(raw.length / pieces));
-  if (piece === 0) return false;
-  const stride = Math.floor(raw.length / pieces);
-  for (let p = 0; p < pieces; p++) {
-    const at = p * stride;
-    for (let i = at; i < at + piece; i++) counts[raw[i]!]!++;
+  const parts = raw instanceof Uint8Array ? Array.from({ length: pieces }, (_, p) => raw.subarray(Math.floor((p * raw.length) / pieces), Math.floor(((p + 1) * raw.length) / pieces))) : raw;
+  const counts = new Uint32Array(256);
+  const take = Math.floor(SAMPLE_BYTES / parts.length);
+  let n = 0;
+  for (const part of parts) {
+    const k = Math.min(take, part.length);
+    for (let i = 0; i < k; i++) counts[part[i]!]!++;
+    n += k;
   }
-  const n = piece * pieces;
+  if (n === 0) return false;
   let h = 0;
   for (let c = 0; c < 256; c++) {
     const k = counts[c]!;

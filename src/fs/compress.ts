@@ -192,11 +192,12 @@ export function flush_plan(vol: Volume, m: InodeMem, idxs: readonly number[], ch
       const appended = L === CLUSTER_BLOCKS && w[w.length - 1] === lastIdx && (mc?.addr[lastIdx % MAP_SLOTS] ?? 0) === 0;
       if (!appended || missing.some((idx) => (mc?.addr[idx % MAP_SLOTS] ?? 0) === 0)) { plain(); continue; }
     }
+    const blocks: Buffer[] = [];
+    for (let j = 0; j < L; j++) blocks.push(m.pages.get(cs + j) ?? block_read(vol, mc, m.ino, cs + j));
+    // random data is told from its sample before anything is copied
+    if (cluster_incompressible(blocks)) { stats.skippedEntropy++; plain(); continue; }
     const raw = Buffer.alloc(L * BLOCK_SIZE);
-    for (let j = 0; j < L; j++) {
-      const p = m.pages.get(cs + j) ?? block_read(vol, mc, m.ino, cs + j);
-      p.copy(raw, j * BLOCK_SIZE);
-    }
+    blocks.forEach((p, j) => p.copy(raw, j * BLOCK_SIZE));
     const stored = cluster_try(raw, stats);
     // never more blocks than the plain write of the same pages (what was admitted)
     if (!stored || stored.length > w.length) { plain(); continue; }
