@@ -32,7 +32,11 @@ ${KNOBS_HELP}
       apply a trace to a mounted directory, count errors, verify every file
   cowlog wear compare --fs cowlog,ext4,btrfs,f2fs --size 64M --workload w.jsonl --out DIR
                       [--mkfs-opt FS=OPTS]... [--mount-opt FS=OPTS]... [--guest-timeout MIN]
-      the same workload on a fresh device of each filesystem, traced; then heatmaps, report.md,
+                      [--variant FS:NAME=MKFS_OPTS]... [--variant-mount FS:NAME=MOUNT_OPTS]...
+      the same workload on a fresh device of each filesystem, traced; a variant runs FS again
+      with other options into DIR/FS-NAME (cowlog with lz4: --variant cowlog:lz4='--compress
+      lz4'; btrfs compressing: --variant-mount btrfs:lzo=compress=lzo --variant-mount
+      btrfs:zstd=compress=zstd); then heatmaps, report.md,
       report.html and a table, with cowlog's host bytes by cause and the kernel filesystems' by
       the region of their layout each write hit (journal, superblock, metadata: by location).
       f2fs runs in a QEMU guest (minutes). Runs already in DIR for other filesystems stay in
@@ -158,7 +162,7 @@ function fs_opts(list: string[] | undefined, name: string): Record<string, strin
 }
 
 async function compare(argv: string[]): Promise<number> {
-  const o = args_parse(argv, ['--fs', '--size', '--workload', '--out', '--guest-timeout'], ['--mkfs-opt', '--mount-opt']);
+  const o = args_parse(argv, ['--fs', '--size', '--workload', '--out', '--guest-timeout'], ['--mkfs-opt', '--mount-opt', '--variant', '--variant-mount']);
   const { compare_run, FS_KNOWN } = await import('../../tools/compare/compare.js');
   const { TraceError } = await import('../../tools/workload/trace.js');
   const fsList = (o.one.get('--fs') ?? 'cowlog,ext4,btrfs,f2fs').split(',').map((s) => s.trim()).filter(Boolean);
@@ -171,6 +175,20 @@ async function compare(argv: string[]): Promise<number> {
   const mkfs = fs_opts(o.many.get('--mkfs-opt'), '--mkfs-opt');
   const mkfsOptions: Record<string, string[]> = {};
   for (const [k, v] of Object.entries(mkfs)) mkfsOptions[k] = v.split(/\s+/).filter(Boolean);
+  // FS:NAME=OPTIONS, the options given to mkfs (--variant) or to mount -o (--variant-mount)
+  const variants: Array<{ fs: string; name: string; mkfsOptions: string[]; mountOptions: string }> = [];
+  for (const flag of ['--variant', '--variant-mount'] as const) {
+    for (const v of o.many.get(flag) ?? []) {
+      const m = /^([a-z0-9]+):([A-Za-z0-9_.-]+)=(.*)$/.exec(v);
+      if (!m) throw new UsageError(`${flag} takes FS:NAME=OPTIONS, e.g. ${flag === '--variant' ? "cowlog:lz4='--compress lz4'" : 'btrfs:zstd=compress=zstd'}`);
+      const [, f, name, opts] = m as unknown as [string, string, string, string];
+      if (!fsList.includes(f)) throw new UsageError(`${flag} ${v}: ${f} is not among --fs`);
+      let x = variants.find((y) => y.fs === f && y.name === name);
+      if (!x) { x = { fs: f, name, mkfsOptions: [], mountOptions: '' }; variants.push(x); }
+      if (flag === '--variant') x.mkfsOptions = opts.split(/\s+/).filter(Boolean);
+      else x.mountOptions = opts;
+    }
+  }
   const t0 = Date.now();
   const stamp = (): string => {
     const s = Math.round((Date.now() - t0) / 1000);
@@ -185,6 +203,7 @@ async function compare(argv: string[]): Promise<number> {
       out,
       mkfsOptions,
       mountOptions: fs_opts(o.many.get('--mount-opt'), '--mount-opt'),
+      variants,
       ...(int_opt(o, '--guest-timeout') ? { guestTimeoutMin: int_opt(o, '--guest-timeout')! } : {}),
       log: (l) => process.stderr.write(`[${stamp()}] ${l}\n`),
     });

@@ -9,8 +9,10 @@ import { CorruptError, FsError } from '../util/errors.js';
 
 export const SB_MAGIC = magic_of('CLSB');
 export const SB_SIGNATURE = 'COWLOGFS';
-/** feature bits this version understands (none defined yet) */
-export const FEATURES_KNOWN = 0;
+/** feature bit: new files are compressed with lz4 unless the mount or their directory says otherwise */
+export const FEATURE_COMPRESS_LZ4 = 1;
+/** feature bits this version understands */
+export const FEATURES_KNOWN = FEATURE_COMPRESS_LZ4;
 
 export interface Superblock {
   version: number;

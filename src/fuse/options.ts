@@ -38,6 +38,8 @@ export interface MountConfig {
   nodiratime: boolean;
   /** -o remount: change a running mount (ro/rw, atime options) instead of mounting */
   remount: boolean;
+  /** compress=lz4|none: files without their own user.cowlog.compress (null: what mkfs recorded) */
+  compress: 'lz4' | 'none' | null;
 }
 
 /** Flags libfuse 2.9 turns into mount(2) flags (atime and noatime are also cowlog's own, below). */
@@ -92,6 +94,10 @@ export const MOUNT_OPTIONS_HELP = `mount options (-o, comma-separated):
                        durable by a checkpoint, then changes fail with EROFS; with rw,
                        writable again (a mount made with -o ro reopens its device); atime
                        options take effect too. Also through mount(8): mount -o remount,ro MNT
+  compress=lz4|none    whether data written to files without their own
+                       user.cowlog.compress attribute is compressed (lz4 clusters of
+                       32 KiB, kept only when they save space); default: what
+                       'cowlog mkfs --compress' recorded. Data already written stays as it is
   commit=S             seconds between timer checkpoints when something changed
                        (default 30; fsync is durable at once whatever this is)
   nosuid,nodev,noexec,sync,dirsync,...  kernel mount flags (FUSE mounts are
@@ -108,7 +114,7 @@ function seconds(name: string, v: string): number {
 export function mount_options_parse(lists: readonly string[], isRoot: boolean): MountConfig {
   const c: MountConfig = {
     readOnly: false, wear: null, log: null, allowOther: isRoot, attrTimeout: 0, entryTimeout: 1, commit: null, kernel: [], snapshot: null,
-    atime: 'relatime', nodiratime: false, remount: false,
+    atime: 'relatime', nodiratime: false, remount: false, compress: null,
   };
   for (const list of lists) {
     for (const raw of list.split(',')) {
@@ -131,6 +137,11 @@ export function mount_options_parse(lists: readonly string[], isRoot: boolean): 
       else if (name === 'entry_timeout') c.entryTimeout = seconds(name, need());
       else if (name === 'commit') c.commit = Math.max(1, seconds(name, need()));
       else if (name === 'snapshot') c.snapshot = need();
+      else if (name === 'compress') {
+        const v = need();
+        if (v !== 'lz4' && v !== 'none') throw new MountOptionError(`compress=${v}: lz4 or none`);
+        c.compress = v;
+      }
       else if (name === 'remount' && value === undefined) c.remount = true;
       else if (value === undefined && ATIME_OPTIONS[name] !== undefined) ATIME_OPTIONS[name]!(c);
       else if (value === undefined && KERNEL_FLAGS.has(name)) { if (!c.kernel.includes(name)) c.kernel.push(name); }

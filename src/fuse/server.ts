@@ -205,6 +205,7 @@ export async function server_run(o: ServerOptions): Promise<number> {
       }
       const engine_mount = (ro: boolean): FileSystem => FileSystem.mount(dev, {
         readOnly: ro, log: (m) => log.info(`engine: ${m}`), atime: c.atime, nodiratime: c.nodiratime,
+        ...(c.compress !== null ? { compress: c.compress } : {}),
         ...(c.commit !== null ? { checkpointIntervalMs: c.commit * 1000 } : {}),
         // a plain mount boots: the tree on trial while tries are left, else the default tree
         // (a read-only one counts no try; its remount read-write does)

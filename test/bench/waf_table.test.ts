@@ -69,6 +69,9 @@ t.test('options: refused in one line before anything runs', async (t) => {
   t.same(o.seeds, [1, 2, 3, 7]);
   t.same(o.cases, ['wal', 'maildir']);
   t.same(o.variants, [{ name: 'lz4', mkfsOptions: ['--compress', 'lz4'], mountOptions: 'compress' }]);
+  t.same(opts_parse([]).variants, [{ name: 'lz4', mkfsOptions: ['--compress', 'lz4'], mountOptions: '' }], 'by default the sweep runs cowlog with lz4 too');
+  t.same(opts_parse(['--no-lz4']).variants, [], '--no-lz4 leaves it out');
+  t.same(opts_parse(['--fs', 'ext4,btrfs']).variants, [], 'and so does a sweep without cowlog');
   const g = workload_generate(case_gen('mixed-sync30', 1, { ops: 2000, size: 64 * MiB }));
   t.match(g.header.params, { fsyncPct: 30, textPct: 50 }, 'mixed-sync30 is mixed with its knobs');
 });
