@@ -18,6 +18,7 @@ help:
 	@echo "make bench-snapshots snapshot create/delete/rollback time and bytes, 10,000 files"
 	@echo "make soak         the long randomized runs (minutes)"
 	@echo "make bench-fuse   cowlog through FUSE against the stack's ceiling (nullfs) and ext4"
+	@echo "make bench-compress usable capacity and speed with lz4 on a 64 MiB device, btrfs compress=lzo beside it"
 	@echo "make bench-waf    write amplification of every workload on cowlog, ext4 and btrfs (WAF_ARGS='--ops 2000' for a short one)"
 	@echo "make bench-fsync  cowlog bench fsync on cowlog and ext4 loop devices, side by side, with kill -9 losses"
 
@@ -39,6 +40,7 @@ build: deps
 	$(TSC) -p tsconfig.json
 
 test: build $(FUSE_STAMP)
+	@bash tools/ensure-packages.sh attr  # getfattr/setfattr for the mount tests of user.cowlog.compress
 	@set -o pipefail; $(TAP) --reporter=tap $(TEST_FILES) 2>&1 | tee dist/test-results.tap | grep -E '^(not ok|ok|    not ok|#   Failed|    # Subtest: )' | sed -e 's/ # time=.*//' ; \
 	 node tools/tap-summary.mjs < dist/test-results.tap
 
@@ -56,6 +58,12 @@ bench-cleaner: build
 
 bench-snapshots: build
 	node dist/tools/bench/snapshots.js
+
+# capacity with and without lz4 (text trees, logs, random data) beside btrfs compress=lzo, and
+# sequential speed of compressible and incompressible data (btrfs needs root: loop devices)
+.PHONY: bench-compress
+bench-compress: build
+	node dist/tools/bench/compress.js $(COMPRESS_ARGS)
 
 soak: build
 	COWLOG_SOAK=1 $(TAP) --reporter=terse --timeout=3600 $(TEST_FILES)

@@ -35,10 +35,10 @@ import {
 } from '../format/geometry.js';
 import type { Geometry } from '../format/geometry.js';
 import { counts_decode, counts_encode, inode_decode, inode_encode, key, key_cmp, key_str, map_decode, map_encode, map_names_any, map_new, MAP_SLOTS, RecKind } from '../format/records.js';
-import type { Key } from '../format/records.js';
+import type { Key, MapChunk } from '../format/records.js';
 import { REDO_BODY_BYTES, redo_decode, redo_encode, REDO_DEL, REDO_FLAG_GROUP_END, REDO_PATCH, REDO_PUT, redo_rec_bytes } from '../format/redo.js';
 import type { RedoRecord } from '../format/redo.js';
-import { FEATURE_SHARED, sb_decode, sb_encode } from '../format/superblock.js';
+import { FEATURE_COMPRESS_LZ4, FEATURE_SHARED, sb_decode, sb_encode } from '../format/superblock.js';
 import type { Superblock } from '../format/superblock.js';
 import { dir_block_decode, dir_block_encode, table_block_decode, table_block_encode } from '../format/table.js';
 import { MetaTable, DIRTY_FULL } from '../log/metatable.js';
@@ -46,6 +46,8 @@ import { BlockKind, Head, SegLog, SUB_SHARED } from '../log/segments.js';
 import { Nat } from '../nat/nat.js';
 import { assert } from '../util/assert.js';
 import { crc32c } from '../util/crc32c.js';
+import { block_read, cluster_cache_drop, cluster_compressed, cluster_raw, cluster_start } from './cluster_read.js';
+import { CLUSTER_BLOCKS } from '../format/cluster.js';
 import { CorruptError, FsError } from '../util/errors.js';
 import { nid_of } from '../util/ids.js';
 import { SnapTable } from '../snap/table.js';
@@ -70,6 +72,8 @@ export interface MkfsOptions {
   label?: string;
   uuid?: Buffer;
   clock?: Clock;
+  /** what new files are compressed with unless the mount or their directory says otherwise (default none) */
+  compress?: 'lz4' | 'none';
 }
 
 /** Bytes of one file block made durable by fsync without writing the block (see REDO_PATCH). */
@@ -207,7 +211,12 @@ function overlay_invalidate(overlay: Map<number, Map<number, unknown>>, k: Key, 
   const o = before ? map_decode(before) : null;
   const n = after ? map_decode(after) : null;
   for (let s = 0; s < MAP_SLOTS; s++) {
-    if ((o ? o.addr[s]! : 0) !== (n ? n.addr[s]! : 0)) pages.delete(k.off * MAP_SLOTS + s);
+    if ((o ? o.addr[s]! : 0) === (n ? n.addr[s]! : 0)) continue;
+    // a compressed cluster is written whole: every block of it was rewritten
+    if (cluster_compressed(o, s) || cluster_compressed(n, s)) {
+      const cs = cluster_start(s);
+      for (let j = 0; j < CLUSTER_BLOCKS; j++) pages.delete(k.off * MAP_SLOTS + cs + j);
+    } else pages.delete(k.off * MAP_SLOTS + s);
   }
 }
 
@@ -339,7 +348,10 @@ export class Volume {
     if (uuid.readUInt32LE(0) === 0) uuid.writeUInt32LE(1, 0);
     const clock = o.clock ?? clock_wall();
     const now = clock();
-    const sb: Superblock = { version: FORMAT_VERSION, geometry: g, uuid, createdMs: timespec_ms(now), label: o.label ?? '', features: FEATURE_SHARED };
+    const sb: Superblock = {
+      version: FORMAT_VERSION, geometry: g, uuid, createdMs: timespec_ms(now), label: o.label ?? '',
+      features: FEATURE_SHARED | (o.compress === 'lz4' ? FEATURE_COMPRESS_LZ4 : 0),
+    };
     // the metadata area: no stale superblock or checkpoint of an earlier filesystem survives
     const zeros = Buffer.alloc(g.mainStart * BLOCK_SIZE);
     dev.write(0, zeros, tag_of(Cause.FORMAT));
@@ -750,8 +762,7 @@ export class Volume {
     if (!e || e.gen !== gen) {
       const chunk = this.get(key(ino, RecKind.MAP, Math.floor(idx / MAP_SLOTS)));
       const m = chunk ? this.decode(key(ino, RecKind.MAP, Math.floor(idx / MAP_SLOTS)), chunk, map_decode) : null;
-      const a = m ? m.addr[idx % MAP_SLOTS]! : 0;
-      const page = a ? this.data_read(a, m!.csum[idx % MAP_SLOTS]!, ino, idx) : Buffer.alloc(BLOCK_SIZE);
+      const page = block_read(this, m, ino, idx);
       e = { gen, page };
       pages.set(idx, e);
     }
@@ -763,17 +774,42 @@ export class Volume {
     for (const [ino, m] of pages) {
       const ik = key(ino, RecKind.INODE, 0);
       const inode = this.decode(ik, this.get(ik)!, inode_decode);
+      const chunk_get = (c: number): MapChunk | null => {
+        const old = this.get(key(ino, RecKind.MAP, c));
+        return old ? this.decode(key(ino, RecKind.MAP, c), old, map_decode) : null;
+      };
+      // a patched block of a compressed cluster: the whole cluster is written out plain (the
+      // rest of its blocks from the cluster), which keeps recovery simple and rare work
+      for (const idx of [...m.keys()]) {
+        const mc = chunk_get(Math.floor(idx / MAP_SLOTS));
+        if (!cluster_compressed(mc, idx)) continue;
+        const raw = cluster_raw(this, mc!, ino, idx);
+        const cs = cluster_start(idx);
+        for (let j = 0; j * BLOCK_SIZE < raw.length; j++) if (!m.has(cs + j)) m.set(cs + j, Buffer.from(raw.subarray(j * BLOCK_SIZE, (j + 1) * BLOCK_SIZE)));
+      }
       const idxs = [...m.keys()].sort((a, b) => a - b);
       const placed = this.data_write(Head.WARM_DATA, idxs.map((i) => m.get(i)!), { cause: Cause.RECOVERY, ino });
+      // one map record per chunk, stored once all its slots changed (a cluster's shape holds
+      // only then)
+      let chunk = -1;
+      let mc: MapChunk | null = null;
+      const put = (): void => {
+        if (mc) this.put(key(ino, RecKind.MAP, chunk), map_encode(mc));
+      };
       idxs.forEach((idx, j) => {
-        const mk = key(ino, RecKind.MAP, Math.floor(idx / MAP_SLOTS));
-        const old = this.get(mk);
-        const mc = old ? this.decode(mk, old, map_decode) : map_new();
-        if (mc.addr[idx % MAP_SLOTS] === 0) inode.blocks++;
-        mc.addr[idx % MAP_SLOTS] = placed[j]!.addr;
-        mc.csum[idx % MAP_SLOTS] = placed[j]!.csum;
-        this.put(mk, map_encode(mc));
+        const c = Math.floor(idx / MAP_SLOTS);
+        if (c !== chunk) {
+          put();
+          chunk = c;
+          mc = chunk_get(c) ?? map_new();
+        }
+        const s = idx % MAP_SLOTS;
+        if (mc!.addr[s] === 0) inode.blocks++;
+        mc!.addr[s] = placed[j]!.addr;
+        mc!.csum[s] = placed[j]!.csum;
+        mc!.comp[s] = 0;
       });
+      put();
       this.put(ik, inode_encode(inode));
     }
   }
@@ -1072,8 +1108,9 @@ export class Volume {
    * Makes every tree change so far durable without a checkpoint: writes them as one redo group
    * (the fsync mark is the group's last block) and flushes the device. Data blocks the records
    * name were written before and are covered by the same flush; roll-forward checks their CRCs.
+   * `ino`: the file whose fsync this is (its redo blocks are written for it), 0 for none.
    */
-  redo_flush(patches: Patch[] = []): void {
+  redo_flush(patches: Patch[] = [], ino = 0): void {
     this.writable();
     this.onDurable('begin', 'redo');
     if (this.redoDirty.size === 0 && patches.length === 0) {
@@ -1109,7 +1146,8 @@ export class Volume {
       });
       // a block carrying patches was written for small writes of file data (and the records
       // of the same fsync); one with records alone for changes of the tree
-      this.dev.write(addr, buf, tag_of(records.some((r) => r.op === REDO_PATCH) ? Cause.REDO_PATCH : Cause.REDO));
+      const cause = records.some((r) => r.op === REDO_PATCH) ? Cause.REDO_PATCH : Cause.REDO;
+      this.dev.write(addr, buf, ino !== 0 ? { cause, ino } : tag_of(cause));
     });
     this.dev.flush();
     this.redoDirty.clear();
@@ -1334,6 +1372,7 @@ export class Volume {
   /** For tests: forget cached clean nodes so the next reads come from the device. */
   cache_drop(): void {
     this.nodes.drop_clean();
+    cluster_cache_drop(this);
   }
 
   /** The journal blocks of the last durable checkpoint (fsck counts them as held). */

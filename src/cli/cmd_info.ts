@@ -15,6 +15,8 @@ import { snapshots_held } from '../snap/usage.js';
 import { WEAR_SPREAD } from '../cleaner/cleaner.js';
 import { SNAP_FLAG_WRITABLE } from '../format/snapshot.js';
 import { tree_name } from '../snap/default.js';
+import { compress_usage } from '../fs/compress.js';
+import { FEATURE_COMPRESS_LZ4 } from '../format/superblock.js';
 import { CAUSE_NAMES, TRIGGER_NAMES } from '../device/cause.js';
 import type { WriteCounts } from '../device/counted.js';
 import { info_stats } from './info_stats.js';
@@ -133,6 +135,16 @@ export const cmd_info: Command = {
             text: v.boot_describe(),
           };
         })(),
+        compression: (() => {
+          const u = compress_usage(v);
+          const logical = u.plainBlocks + u.clusterBlocks;
+          const stored = u.plainBlocks + u.storedBlocks;
+          return {
+            newFiles: v.sb.features & FEATURE_COMPRESS_LZ4 ? 'lz4' : 'none', ...u,
+            dataBytes: logical * BLOCK_SIZE, storedBytes: stored * BLOCK_SIZE, savedBytes: (logical - stored) * BLOCK_SIZE,
+            ratio: stored ? logical / stored : 1,
+          };
+        })(),
         wear,
       };
       v.abandon();
@@ -148,6 +160,9 @@ export const cmd_info: Command = {
         `space       ${bytes_human(log.validBlocks * BLOCK_SIZE)} live in ${log.validBlocks} blocks (${pct(log.validBlocks, g.segCount * g.segBlocks)} of the log); ${v.inodes} inodes; ${v.nat.used} tree nodes`,
         `snapshots   ${info.snapshots.count ? `${info.snapshots.count} (${info.snapshots.clones} clones), holding ${bytes_human(info.snapshots.heldBytes)} the live tree does not (cowlog snapshot list shows each)` : 'none'}`,
         `boot        ${info.boot.text}`,
+        `compression new files: ${info.compression.newFiles === 'lz4' ? 'lz4' : 'none'} (mount -o compress=, user.cowlog.compress); ${info.compression.clusters
+          ? `${info.compression.clusters} lz4 clusters hold ${bytes_human(info.compression.clusterBlocks * BLOCK_SIZE)} in ${bytes_human(info.compression.storedBlocks * BLOCK_SIZE)}; file data ${bytes_human(info.compression.dataBytes)} stored in ${bytes_human(info.compression.storedBytes)}: ratio ${info.compression.ratio.toFixed(2)}, ${bytes_human(info.compression.savedBytes)} saved${info.compression.damaged ? `; ${info.compression.damaged} damaged clusters (run cowlog fsck)` : ''}`
+          : 'no compressed data'}`,
         `segments    ${inuse} in use, ${free} free, ${prefree} freed awaiting a checkpoint`,
         'utilisation of segments in use:',
         ...hist.map((n, i) => `  ${(i === 10 ? '100%' : `${i * 10}-${i * 10 + 9}%`).padStart(7)}  ${String(n).padStart(6)}  ${'#'.repeat(Math.round((60 * n) / Math.max(1, inuse)))}`),

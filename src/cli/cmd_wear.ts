@@ -32,16 +32,24 @@ ${KNOBS_HELP}
       apply a trace to a mounted directory, count errors, verify every file
   cowlog wear compare --fs cowlog,ext4,btrfs,f2fs --size 64M --workload w.jsonl --out DIR
                       [--mkfs-opt FS=OPTS]... [--mount-opt FS=OPTS]... [--guest-timeout MIN]
-      the same workload on a fresh device of each filesystem, traced; then heatmaps, report.md,
+                      [--variant FS:NAME=MKFS_OPTS]... [--variant-mount FS:NAME=MOUNT_OPTS]...
+      the same workload on a fresh device of each filesystem, traced; a variant runs FS again
+      with other options into DIR/FS-NAME (cowlog with lz4: --variant cowlog:lz4='--compress
+      lz4'; btrfs compressing: --variant-mount btrfs:lzo=compress=lzo --variant-mount
+      btrfs:zstd=compress=zstd); then heatmaps, report.md,
       report.html and a table, with cowlog's host bytes by cause and the kernel filesystems' by
       the region of their layout each write hit (journal, superblock, metadata: by location).
       f2fs runs in a QEMU guest (minutes). Runs already in DIR for other filesystems stay in
       the report, so '--fs f2fs --out DIR' adds f2fs to an earlier comparison.
-  cowlog wear heatmap DEVICE-or-WEARFILE [--cause NAME] [--out PNG]
+  cowlog wear heatmap DEVICE-or-WEARFILE [--by file|process [--top N]] [--cause NAME] [--out PNG]
       draw one wear file (or the one kept for a device) as a block-grid heatmap; --cause draws
       only the writes of one cause (data, redo, redo-patch, node, nat, rct, sut, sst, snap,
       table-dir, journal, checkpoint, cleaner-data, cleaner-node, wear-level, format, recovery:
-      docs/WEARFILE.md), from a complete version 2 timeline of cowlog's own tracker
+      docs/WEARFILE.md), from a complete version 2 timeline of cowlog's own tracker; --by file
+      (or process) also prints whom the device bytes were written for, largest first, and who
+      wrote each of the --top N (default 10) most-written blocks: the files by the paths the
+      mount last saw them under, the processes by name (a file's data and its fsync's redo go
+      to its last writer; checkpoints and the cleaner to no file)
 
 Docs: docs/WORKLOAD.md (the trace format), docs/COMPARE.md (how runs are made).`;
 
@@ -154,7 +162,7 @@ function fs_opts(list: string[] | undefined, name: string): Record<string, strin
 }
 
 async function compare(argv: string[]): Promise<number> {
-  const o = args_parse(argv, ['--fs', '--size', '--workload', '--out', '--guest-timeout'], ['--mkfs-opt', '--mount-opt']);
+  const o = args_parse(argv, ['--fs', '--size', '--workload', '--out', '--guest-timeout'], ['--mkfs-opt', '--mount-opt', '--variant', '--variant-mount']);
   const { compare_run, FS_KNOWN } = await import('../../tools/compare/compare.js');
   const { TraceError } = await import('../../tools/workload/trace.js');
   const fsList = (o.one.get('--fs') ?? 'cowlog,ext4,btrfs,f2fs').split(',').map((s) => s.trim()).filter(Boolean);
@@ -167,6 +175,20 @@ async function compare(argv: string[]): Promise<number> {
   const mkfs = fs_opts(o.many.get('--mkfs-opt'), '--mkfs-opt');
   const mkfsOptions: Record<string, string[]> = {};
   for (const [k, v] of Object.entries(mkfs)) mkfsOptions[k] = v.split(/\s+/).filter(Boolean);
+  // FS:NAME=OPTIONS, the options given to mkfs (--variant) or to mount -o (--variant-mount)
+  const variants: Array<{ fs: string; name: string; mkfsOptions: string[]; mountOptions: string }> = [];
+  for (const flag of ['--variant', '--variant-mount'] as const) {
+    for (const v of o.many.get(flag) ?? []) {
+      const m = /^([a-z0-9]+):([A-Za-z0-9_.-]+)=(.*)$/.exec(v);
+      if (!m) throw new UsageError(`${flag} takes FS:NAME=OPTIONS, e.g. ${flag === '--variant' ? "cowlog:lz4='--compress lz4'" : 'btrfs:zstd=compress=zstd'}`);
+      const [, f, name, opts] = m as unknown as [string, string, string, string];
+      if (!fsList.includes(f)) throw new UsageError(`${flag} ${v}: ${f} is not among --fs`);
+      let x = variants.find((y) => y.fs === f && y.name === name);
+      if (!x) { x = { fs: f, name, mkfsOptions: [], mountOptions: '' }; variants.push(x); }
+      if (flag === '--variant') x.mkfsOptions = opts.split(/\s+/).filter(Boolean);
+      else x.mountOptions = opts;
+    }
+  }
   const t0 = Date.now();
   const stamp = (): string => {
     const s = Math.round((Date.now() - t0) / 1000);
@@ -181,6 +203,7 @@ async function compare(argv: string[]): Promise<number> {
       out,
       mkfsOptions,
       mountOptions: fs_opts(o.many.get('--mount-opt'), '--mount-opt'),
+      variants,
       ...(int_opt(o, '--guest-timeout') ? { guestTimeoutMin: int_opt(o, '--guest-timeout')! } : {}),
       log: (l) => process.stderr.write(`[${stamp()}] ${l}\n`),
     });
@@ -197,7 +220,10 @@ async function compare(argv: string[]): Promise<number> {
 }
 
 async function heatmap(argv: string[]): Promise<number> {
-  const o = args_parse(argv, ['--out', '--cause']);
+  const o = args_parse(argv, ['--out', '--cause', '--by', '--top']);
+  const by = o.one.get('--by');
+  if (by !== undefined && by !== 'file' && by !== 'process') throw new UsageError(`--by ${by}: file or process`);
+  const top = int_opt(o, '--top') ?? 10;
   if (o.pos.length !== 1) throw new UsageError('heatmap needs one DEVICE or WEARFILE');
   const target = o.pos[0]!;
   const { wear_decode, WEAR_MAGIC } = await import('../wear/wearfile.js');
@@ -239,6 +265,26 @@ async function heatmap(argv: string[]): Promise<number> {
   const bytes = cause ? rec.meta.causes?.[cause]?.bytes ?? 0 : Number(rec.bytes);
   process.stdout.write(`${png}: ${rec.meta.fs} (${rec.meta.source})${cause ? `, cause ${cause}` : ''}, ${bytes_human(bytes)} written, hottest block ${st.hottestBlock} (${st.hottestCount} ${st.hottestCount === 1 ? 'write' : 'writes'}), ` +
     `${st.blocksWritten} of ${st.blocks} blocks written\n`);
+  if (by !== undefined) {
+    const { wear_by, WearNamesError } = await import('../wear/names.js');
+    let rep;
+    try {
+      rep = wear_by(rec, by, top);
+    } catch (e) {
+      if (e instanceof WearNamesError) { process.stderr.write(`cowlog wear heatmap: --by ${by}: ${e.message}\n`); return 1; }
+      throw e;
+    }
+    const total = Number(rec.bytes);
+    process.stdout.write(`\ndevice bytes by ${by}, largest first:\n`);
+    for (const r of rep.rows.slice(0, top)) {
+      process.stdout.write(`  ${bytes_human(r.bytes).padStart(10)}  ${(total ? (100 * r.bytes) / total : 0).toFixed(1).padStart(5)} %  ${String(r.requests).padStart(8)} requests  ${r.name}\n`);
+    }
+    if (rep.rows.length > top) process.stdout.write(`  ... ${rep.rows.length - top} more\n`);
+    process.stdout.write(`\nthe ${rep.hottest.length} most-written blocks, and by whom:\n`);
+    for (const h of rep.hottest) {
+      process.stdout.write(`  block ${String(h.block).padStart(8)}  ${String(h.writes).padStart(6)} writes: ${h.by.slice(0, 3).map((x) => `${x.name} ${x.writes}`).join(', ')}${h.by.length > 3 ? ', ...' : ''}\n`);
+    }
+  }
   return 0;
 }
 

@@ -28,6 +28,12 @@ export class CountedDevice implements BlockDevice {
   readonly name: string;
   readonly blockCount: number;
 
+  /**
+   * Told of every write once it returned, with its tag and length (a mount attributing device
+   * bytes to files and processes); null when nobody listens.
+   */
+  listener: ((tag: WriteTag | undefined, bytes: number) => void) | null = null;
+
   constructor(readonly inner: BlockDevice, readonly counts: WriteCounts = write_counts_zero()) {
     this.name = inner.name;
     this.blockCount = inner.blockCount;
@@ -54,6 +60,7 @@ export class CountedDevice implements BlockDevice {
     this.counts.blocks[c]! += bytes / BLOCK_SIZE;
     this.counts.requests[c]!++;
     if (c === Cause.CHECKPOINT && tag?.detail !== undefined) this.counts.checkpoints[tag.detail]!++;
+    this.listener?.(tag, bytes);
   }
 
   flush(): void {

@@ -7,3 +7,4 @@ export * from './table.js';
 export * from './checkpoint.js';
 export * from './redo.js';
 export * from './boot.js';
+export * from './cluster.js';

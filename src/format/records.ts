@@ -22,6 +22,7 @@
 
 import { crc32c } from '../util/crc32c.js';
 import { u48_get, u48_set } from './block.js';
+import { CLUSTER_BLOCKS } from './cluster.js';
 
 export const enum RecKind {
   INODE = 1,
@@ -90,8 +91,13 @@ export function name_hash(name: Uint8Array): number {
 
 export const INODE_BYTES = 104;
 export const INODE_FLAG_INLINE = 1;
+/** the file's data is stored in lz4 clusters where that saves blocks; a directory passes it on */
+export const INODE_FLAG_COMPRESS = 2;
+/** the file's data is never compressed (whatever the mount says); a directory passes it on */
+export const INODE_FLAG_NOCOMPRESS = 4;
 /** fallocate KEEP_SIZE: zero blocks may be mapped past the size */
-export const INODE_FLAG_PREALLOC = 2;
+export const INODE_FLAG_PREALLOC = 8;
+export const INODE_FLAGS_KNOWN = INODE_FLAG_INLINE | INODE_FLAG_COMPRESS | INODE_FLAG_NOCOMPRESS | INODE_FLAG_PREALLOC;
 
 export interface Inode {
   mode: number;
@@ -376,14 +382,22 @@ export function counts_decode(b: Uint8Array): Counts {
 
 // ---- block map ------------------------------------------------------------------------------
 
-/** One chunk of a file's block map: 64 slots, each a block address (0 = hole) and its CRC32C. */
+/**
+ * One chunk of a file's block map: 64 slots, each a block address (0 = hole), its CRC32C, and
+ * whether the block holds part of a compressed cluster (format/cluster.ts: the cluster's stored
+ * blocks sit in its first slots, the rest of the cluster has none).
+ */
 export interface MapChunk {
   addr: Uint32Array; // MAP_SLOTS entries
   csum: Uint32Array; // MAP_SLOTS entries
+  comp: Uint8Array; // MAP_SLOTS entries: 1 = a stored block of a compressed cluster
 }
 
+/** bit of a map slot's `slot` byte: the block is a stored block of a compressed cluster */
+export const MAP_SLOT_COMPRESSED = 0x80;
+
 export function map_new(): MapChunk {
-  return { addr: new Uint32Array(MAP_SLOTS), csum: new Uint32Array(MAP_SLOTS) };
+  return { addr: new Uint32Array(MAP_SLOTS), csum: new Uint32Array(MAP_SLOTS), comp: new Uint8Array(MAP_SLOTS) };
 }
 
 export function map_count(m: MapChunk): number {
@@ -392,7 +406,27 @@ export function map_count(m: MapChunk): number {
   return n;
 }
 
+/**
+ * Why the compressed slots of a map break the cluster shape, or null: in each cluster (slots
+ * aligned to CLUSTER_BLOCKS) with a compressed slot, the compressed slots are its first M (1 ≤
+ * M < CLUSTER_BLOCKS) and it has no other slot.
+ */
+export function map_clusters_check(m: MapChunk): string | null {
+  for (let cs = 0; cs < MAP_SLOTS; cs += CLUSTER_BLOCKS) {
+    let any = false;
+    for (let j = 0; j < CLUSTER_BLOCKS; j++) if (m.addr[cs + j] !== 0 && m.comp[cs + j]) any = true;
+    if (!any) continue;
+    let M = 0;
+    while (M < CLUSTER_BLOCKS && m.addr[cs + M] !== 0 && m.comp[cs + M]) M++;
+    if (M === 0 || M === CLUSTER_BLOCKS) return `compressed cluster at slot ${cs} stored in ${M} slots`;
+    for (let j = M; j < CLUSTER_BLOCKS; j++) if (m.addr[cs + j] !== 0) return `compressed cluster at slot ${cs} also maps slot ${cs + j}`;
+  }
+  return null;
+}
+
 export function map_encode(m: MapChunk): Buffer {
+  const bad = map_clusters_check(m);
+  if (bad) throw new RangeError(`map_encode: ${bad}`);
   const n = map_count(m);
   if (n === 0) throw new RangeError('map_encode: a map record with no blocks must be deleted instead');
   const b = Buffer.alloc(1 + n * MAP_SLOT_BYTES);
@@ -402,7 +436,7 @@ export function map_encode(m: MapChunk): Buffer {
   for (let i = 0; i < MAP_SLOTS; i++) {
     const a = m.addr[i]!;
     if (a === 0) continue;
-    v.setUint8(p, i);
+    v.setUint8(p, m.comp[i] ? i | MAP_SLOT_COMPRESSED : i);
     v.setUint32(p + 1, a, true);
     v.setUint32(p + 5, m.csum[i]!, true);
     p += MAP_SLOT_BYTES;
@@ -425,12 +459,16 @@ export function map_decode(b: Uint8Array): MapChunk {
   if (n === 0 || n > MAP_SLOTS || b.length !== 1 + n * MAP_SLOT_BYTES) throw new RangeError(`map value of ${b.length} bytes claims ${n} slots`);
   const m = map_new();
   let prev = -1;
+  let comp = false;
   for (let i = 0, p = 1; i < n; i++, p += MAP_SLOT_BYTES) {
-    const slot = v.getUint8(p);
+    const byte = v.getUint8(p);
+    if (byte & MAP_SLOT_COMPRESSED) comp = true;
+    const slot = byte & ~MAP_SLOT_COMPRESSED;
     const a = v.getUint32(p + 1, true);
     if (slot >= MAP_SLOTS || slot <= prev) throw new RangeError(`map slot ${slot} out of order`);
     if (a === 0) throw new RangeError(`map slot ${slot} has address 0`);
     m.addr[slot] = a;
+    m.comp[slot] = byte & MAP_SLOT_COMPRESSED ? 1 : 0;
     m.csum[slot] = v.getUint32(p + 5, true);
     prev = slot;
   }

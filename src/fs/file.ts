@@ -31,6 +31,10 @@ import type { InodeCache, InodeMem } from './inode.js';
 import { times_set } from './inode.js';
 import type { FsObserver } from './observe.js';
 import { FILE_SIZE_MAX } from './types.js';
+import { block_read, cluster_compressed, cluster_raw, cluster_start } from '../checkpoint/cluster_read.js';
+import { CLUSTER_BLOCKS, cluster_encode } from '../format/cluster.js';
+import { cluster_load, compress_on, flush_plan, map_apply, truncate_cluster, write_clusters } from './compress.js';
+import type { CompressStats } from './compress.js';
 
 export interface DataCtx {
   vol: Volume;
@@ -48,6 +52,8 @@ export interface DataCtx {
   logged: { inodes: Set<InodeMem>; pages: number };
   /** told where written bytes go (observe.ts); null when nobody listens */
   observer: FsObserver | null;
+  /** whether files without a compression flag of their own are compressed, and what was */
+  compress: { on: boolean; stats: CompressStats };
 }
 
 /** bytes of a redo block that records may leave unused when they do not pack tightly */
@@ -125,9 +131,7 @@ export function inline_bytes(vol: Volume, ino: number): Buffer {
 function block_content(ctx: DataCtx, m: InodeMem, maps: MapReader, idx: number): Buffer {
   const p = m.pages.get(idx);
   if (p) return Buffer.from(p);
-  const { addr, csum } = maps.slot(idx);
-  if (addr === 0) return Buffer.alloc(BLOCK_SIZE);
-  return ctx.vol.data_read(addr, csum, m.ino, idx);
+  return block_read(ctx.vol, maps.chunk_of(idx), m.ino, idx);
 }
 
 /**
@@ -168,6 +172,21 @@ export function file_read_plan(ctx: DataCtx, m: InodeMem, off: number, len: numb
     const idx = Math.floor(pos / BLOCK_SIZE);
     const inBlock = pos - idx * BLOCK_SIZE;
     const page = m.pages.get(idx);
+    if (!page && cluster_compressed(maps.chunk_of(idx), idx)) {
+      // a compressed cluster: from its decompressed bytes (decompressed once, then cached), up
+      // to the first cached page in it or its end
+      const raw = cluster_raw(ctx.vol, maps.chunk_of(idx)!, m.ino, idx);
+      const cs = cluster_start(idx);
+      let stop = idx + 1;
+      while (stop < cs + CLUSTER_BLOCKS && !m.pages.has(stop)) stop++;
+      const n = Math.min(stop * BLOCK_SIZE, end) - pos;
+      const at = pos - cs * BLOCK_SIZE;
+      const have = Math.max(0, Math.min(n, raw.length - at));
+      if (have > 0) plan.copies.push({ at: pos - off, src: raw, from: at, n: have });
+      if (have < n) plan.copies.push({ at: pos - off + have, src: null, from: 0, n: n - have });
+      pos += n;
+      continue;
+    }
     const addr = page ? 0 : maps.addr(idx);
     if (page || addr === 0) {
       const n = Math.min(BLOCK_SIZE - inBlock, end - pos);
@@ -182,7 +201,7 @@ export function file_read_plan(ctx: DataCtx, m: InodeMem, off: number, len: numb
     const csums = [maps.chunk_of(idx)!.csum[idx % MAP_SLOTS]!];
     while (idx + csums.length <= lastIdx && csums.length < READ_RUN_BLOCKS_MAX) {
       const next = idx + csums.length;
-      if (m.pages.has(next) || maps.addr(next) !== addr + csums.length) break;
+      if (m.pages.has(next) || maps.addr(next) !== addr + csums.length || cluster_compressed(maps.chunk_of(next), next)) break;
       csums.push(maps.chunk_of(next)!.csum[next % MAP_SLOTS]!);
     }
     const runEnd = Math.min(end, (idx + csums.length) * BLOCK_SIZE);
@@ -275,9 +294,20 @@ export function file_write(ctx: DataCtx, m: InodeMem, off: number, data: Uint8Ar
   let fresh = 0;
   const probe = new MapReader(vol, m.ino);
   for (let idx = first; idx <= last; idx++) if (!m.pages.has(idx) && needs(probe.addr(idx))) fresh++;
+  // compressed clusters written into come into the cache whole: room for all of them
+  const comp = write_clusters(vol, m, first, last, (i) => probe.chunk_of(i), needs);
+  fresh += comp.fresh;
   if (fresh > 0) ctx.space_admit(fresh);
   // admission may clean, and the cleaner moves blocks of this very file: look the maps up again
   const maps = fresh > 0 ? new MapReader(vol, m.ino) : probe;
+  for (const cs of comp.clusters) {
+    const got = cluster_load(vol, m, cs, maps.chunk_of(cs), (a) => vol.block_held(a, bornMax));
+    ctx.dirty.bytes += got.pages * BLOCK_SIZE;
+    m.newPages += got.fresh;
+    m.heldPages += got.held;
+    ctx.dirty.newPages += got.fresh + got.held;
+    if (got.pages) ctx.compress.stats.rmwLoads++;
+  }
   // (a cleaning round may also have written pages of this file: which are cached is read after it)
   let wholeUncached = 0;
   for (let idx = wholeFirst; idx < wholeEnd; idx++) if (!m.pages.has(idx)) wholeUncached++;
@@ -334,7 +364,7 @@ export function file_flush(ctx: DataCtx, m: InodeMem, prepare = true, keep?: Rea
   const pending = (): number => (keep ? [...m.pages.keys()].filter((i) => !keep.has(i)).length : m.pages.size);
   // cleaning may checkpoint, and a checkpoint first flushes the pages fsync logged as patches,
   // this inode's among them: which pages are dirty is read only after it
-  if (prepare && pending() > 0) ctx.cleaner.ensure(pending());
+  if (prepare && pending() > 0) ctx.cleaner.ensure(pending() + kept_in_clusters(ctx, m, keep));
   if (pending() === 0) {
     if (m.mtime !== null || m.size !== m.rec.size) {
       m.rec.size = m.size;
@@ -348,40 +378,45 @@ export function file_flush(ctx: DataCtx, m: InodeMem, prepare = true, keep?: Rea
   const idxs = [...m.pages.keys()].filter((i) => !keep?.has(i)).sort((a, b) => a - b);
   const needBefore = m.newPages + m.heldPages;
   const maps = new MapReader(vol, m.ino);
-  // positions in idxs of the pages going to each head, and where each page was placed
-  const hot: number[] = [];
-  const warm: number[] = [];
-  for (let j = 0; j < idxs.length; j++) (maps.addr(idxs[j]!) !== 0 ? hot : warm).push(j);
-  const placedAddr = new Array<number>(idxs.length);
-  const placedCsum = new Array<number>(idxs.length);
-  for (const [group, head] of [[hot, Head.HOT_DATA], [warm, Head.WARM_DATA]] as const) {
+  // which pages go plain and which clusters compressed (compress.ts)
+  const plan = flush_plan(vol, m, idxs, (i) => maps.chunk_of(i), compress_on(m.rec, ctx.compress.on), ctx.compress.stats);
+  // blocks that were mapped before go to the hot data log, new ones to the warm one; a cluster
+  // is hot when any of its blocks was mapped
+  const bufs: Buffer[] = [];
+  const isHot: boolean[] = [];
+  for (const p of plan.plain) { bufs.push(p.buf); isHot.push(maps.addr(p.idx) !== 0); }
+  for (const c of plan.clusters) {
+    let was = false;
+    for (let j = 0; j < CLUSTER_BLOCKS; j++) if (maps.addr(c.cs + j) !== 0) was = true;
+    for (const b of c.stored) { bufs.push(b); isHot.push(was); }
+  }
+  const placed = new Array<{ addr: number; csum: number }>(bufs.length);
+  for (const [hot, head] of [[true, Head.HOT_DATA], [false, Head.WARM_DATA]] as const) {
+    const group: number[] = [];
+    for (let j = 0; j < bufs.length; j++) if (isHot[j] === hot) group.push(j);
     if (group.length === 0) continue;
-    const res = vol.data_write(head, group.map((j) => m.pages.get(idxs[j]!)!), { cause: Cause.DATA, ino: m.ino });
-    for (let q = 0; q < group.length; q++) {
-      placedAddr[group[q]!] = res[q]!.addr;
-      placedCsum[group[q]!] = res[q]!.csum;
-    }
+    const res = vol.data_write(head, group.map((j) => bufs[j]!), { cause: Cause.DATA, ino: m.ino });
+    group.forEach((j, q) => { placed[j] = res[q]!; });
   }
   // one map record per chunk touched
-  let chunk = -1;
-  let mc: MapChunk | null = null;
-  const put = (): void => {
-    if (mc && chunk >= 0) vol.put(map_key(m.ino, chunk), map_encode(mc));
-  };
-  for (let j = 0; j < idxs.length; j++) {
-    const idx = idxs[j]!;
+  const byChunk = new Map<number, { plain: { idx: number; addr: number; csum: number }[]; clusters: { cs: number; placed: { addr: number; csum: number }[] }[] }>();
+  const chunk_entry = (idx: number) => {
     const c = Math.floor(idx / MAP_SLOTS);
-    if (c !== chunk) {
-      put();
-      chunk = c;
-      mc = map_get(vol, m.ino, c) ?? map_new();
-    }
-    const s = idx % MAP_SLOTS;
-    if (mc!.addr[s] === 0) m.rec.blocks++;
-    mc!.addr[s] = placedAddr[j]!;
-    mc!.csum[s] = placedCsum[j]!;
+    let e = byChunk.get(c);
+    if (!e) { e = { plain: [], clusters: [] }; byChunk.set(c, e); }
+    return e;
+  };
+  let at = 0;
+  for (const p of plan.plain) chunk_entry(p.idx).plain.push({ idx: p.idx, ...placed[at++]! });
+  for (const c of plan.clusters) {
+    chunk_entry(c.cs).clusters.push({ cs: c.cs, placed: placed.slice(at, at + c.stored.length) });
+    at += c.stored.length;
   }
-  put();
+  for (const c of [...byChunk.keys()].sort((a, b) => a - b)) {
+    const mc = map_get(vol, m.ino, c) ?? map_new();
+    m.rec.blocks += map_apply(mc, byChunk.get(c)!.plain, byChunk.get(c)!.clusters);
+    vol.put(map_key(m.ino, c), map_encode(mc));
+  }
   for (const idx of idxs) {
     m.pages.delete(idx);
     m.ranges.delete(idx);
@@ -399,6 +434,18 @@ export function file_flush(ctx: DataCtx, m: InodeMem, prepare = true, keep?: Rea
   m.mtime = m.ctime = null;
   ctx.icache.store(m);
   ctx.observer?.data_logged(m.ino, idxs.length, 0);
+}
+
+/**
+ * Pages fsync keeps logged that lie in compressed clusters: a flush writes them too (the cluster
+ * goes whole), beyond the pages it writes plain.
+ */
+function kept_in_clusters(ctx: DataCtx, m: InodeMem, keep: ReadonlySet<number> | undefined): number {
+  if (!keep || keep.size === 0) return 0;
+  const maps = new MapReader(ctx.vol, m.ino);
+  let n = 0;
+  for (const idx of keep) if (cluster_compressed(maps.chunk_of(idx), idx)) n++;
+  return n;
 }
 
 /** Sets the size of a regular file; blocks past the end are released, a new tail reads as zeros. */
@@ -431,12 +478,16 @@ export function file_truncate(ctx: DataCtx, m: InodeMem, size: number): void {
   if (size < r.size) {
     // the new tail block is rewritten below (unless it was cached: written above); room for it
     // is made before anything changes, so a checkpoint the cleaner takes cannot fall inside
-    // this truncate
-    if (size % BLOCK_SIZE !== 0 && !tailCached) ctx.cleaner.ensure(1);
+    // this truncate; a compressed cluster cut by the new end is stored again, whole, before the
+    // slots past the end go (they hold the cluster's stored blocks)
+    const cut = truncate_cluster(vol, m, size, map_get(vol, m.ino, Math.floor(Math.max(0, Math.ceil(size / BLOCK_SIZE) - 1) / MAP_SLOTS)));
+    if (cut) ctx.cleaner.ensure(CLUSTER_BLOCKS);
+    else if (size % BLOCK_SIZE !== 0 && !tailCached) ctx.cleaner.ensure(1);
     // patches logged before this point must not come back at roll-forward (see Inode.data_gen)
     r.data_gen = (r.data_gen + 1) >>> 0;
     // every slot past the new end goes, preallocated ones (range.ts) too
     r.flags &= ~INODE_FLAG_PREALLOC;
+    if (cut) cluster_store(ctx, m, cut.cs, cut.raw);
     const keep = Math.ceil(size / BLOCK_SIZE); // blocks [0, keep) stay
     const firstChunk = Math.floor(keep / MAP_SLOTS);
     const doomed: { k: Key; m: MapChunk }[] = [];
@@ -453,7 +504,7 @@ export function file_truncate(ctx: DataCtx, m: InodeMem, size: number): void {
       else vol.del(d.k);
     }
     const tail = size % BLOCK_SIZE;
-    if (tail !== 0 && !tailCached) {
+    if (tail !== 0 && !tailCached && !cut) {
       // the block holding the new end keeps zeros past it, so a later extension reads zeros
       const idx = keep - 1;
       const maps = new MapReader(vol, m.ino);
@@ -518,6 +569,29 @@ export function pages_need_recount(ctx: DataCtx, m: InodeMem): void {
     }
   }
   ctx.dirty.newPages += m.newPages + m.heldPages - before;
+}
+
+/**
+ * Stores the content `raw` of cluster `cs` (whole blocks) in place of what the cluster holds:
+ * compressed when that saves a block and the file is compressed, else as plain blocks.
+ */
+function cluster_store(ctx: DataCtx, m: InodeMem, cs: number, raw: Buffer): void {
+  const vol = ctx.vol;
+  const stored = compress_on(m.rec, ctx.compress.on) ? cluster_encode(raw) : null;
+  const c = Math.floor(cs / MAP_SLOTS);
+  const mc = map_get(vol, m.ino, c) ?? map_new();
+  if (stored) {
+    const placed = vol.data_write(Head.HOT_DATA, stored, { cause: Cause.DATA, ino: m.ino });
+    m.rec.blocks += map_apply(mc, [], [{ cs, placed }]);
+  } else {
+    const blocks: Buffer[] = [];
+    for (let j = 0; j * BLOCK_SIZE < raw.length; j++) blocks.push(raw.subarray(j * BLOCK_SIZE, (j + 1) * BLOCK_SIZE));
+    const placed = vol.data_write(Head.HOT_DATA, blocks, { cause: Cause.DATA, ino: m.ino });
+    // the cluster's slots are cleared first (no compressed slot may stay beside plain ones)
+    m.rec.blocks += map_apply(mc, [], [{ cs, placed: [] }]);
+    m.rec.blocks += map_apply(mc, placed.map((p, j) => ({ idx: cs + j, ...p })), []);
+  }
+  vol.put(map_key(m.ino, c), map_encode(mc));
 }
 
 /** Removes every record of an inode (its data, xattrs and the inode itself). */
@@ -585,6 +659,12 @@ export function file_fsync(ctx: DataCtx, m: InodeMem): Patch[] {
     keep.add(idx);
   }
   patches.sort((x, y) => x.off - y.off);
+  // pages a write brought in with a compressed cluster, unchanged: they stay cached with their
+  // cluster's logged pages (written with them at the next checkpoint), unless the cluster is
+  // written now anyway
+  const flushed = new Set<number>();
+  for (const c of changed) if (!keep.has(c.idx)) flushed.add(cluster_start(c.idx));
+  for (const idx of m.pages.keys()) if (!m.ranges.has(idx) && !keep.has(idx) && !flushed.has(cluster_start(idx))) keep.add(idx);
   file_flush(ctx, m, true, keep);
   for (const p of patches) {
     const idx = Math.floor(p.off / BLOCK_SIZE);

@@ -40,6 +40,9 @@ import {
 } from './types.js';
 import type { Attr, DirEntry, Name, RenameFlags, SetAttr, StatFs } from './types.js';
 import { xattr_get, xattr_list, xattr_records, xattr_remove, xattr_set } from './xattr.js';
+import { COMPRESS_XATTR, compress_inherit, compress_stats_new, compress_xattr_get, compress_xattr_set, is_compress_xattr } from './compress.js';
+import type { CompressMode, CompressStats } from './compress.js';
+import { FEATURE_COMPRESS_LZ4 } from '../format/superblock.js';
 import { snap_create, snap_delete, snap_mark_good, snap_rollback, snap_set_default } from '../snap/ops.js';
 import { tree_name } from '../snap/default.js';
 import type { BootReport } from '../checkpoint/volume.js';
@@ -69,6 +72,8 @@ export interface FsOptions extends VolumeOptions {
   atime?: AtimeMode;
   /** directories keep their atime when listed */
   nodiratime?: boolean;
+  /** files without a compression flag of their own: lz4 or none (default: what mkfs recorded) */
+  compress?: CompressMode;
   /**
    * POSIX ACLs (acl.ts): system.posix_acl_access and _default are kept and checked, a new inode
    * inherits its directory's default ACL, chmod rewrites the access ACL. Off: those names are
@@ -211,6 +216,7 @@ export class FileSystem {
       space_admit: (n, run) => this.space_admit(n, 4, run === true),
       logged: { inodes: new Set(), pages: 0 },
       observer: null,
+      compress: { on: (o.compress ?? (vol.sb.features & FEATURE_COMPRESS_LZ4 ? 'lz4' : 'none')) === 'lz4', stats: compress_stats_new() },
     };
     // pages fsync only logged are written before any checkpoint, whoever writes it
     vol.beforeCheckpoint = vol.readOnly ? null : () => logged_flush(this.ctx);
@@ -366,7 +372,7 @@ export class FileSystem {
     let bytes = 0;
     for (const p of patches) bytes += p.bytes.length + 18;
     this.cleaner.prepare(Math.ceil(this.vol.redo_pending_keys / 16) + Math.ceil(bytes / 4000) + 2, 0);
-    this.vol.redo_flush(patches);
+    this.vol.redo_flush(patches, ino);
   }
 
   /**
@@ -420,7 +426,7 @@ export class FileSystem {
     // what a checkpoint gives back counts: the next one makes it writable without moving anything
     const log = this.vol.log;
     const free = log.blocks_free() + log.blocks_ssr() + log.freedThisEpoch - this.cleaner.headroom();
-    return Math.max(1 << 20, Math.min(this.ctx.dirty.max, Math.floor(free / 2) * BLOCK_SIZE));
+    return Math.min(this.ctx.dirty.max, Math.max(1 << 20, Math.floor(free / 2) * BLOCK_SIZE));
   }
 
   private writable(): void {
@@ -743,7 +749,9 @@ export class FileSystem {
     const a = this.acl_new(d, mode, umask, false);
     const now = this.clock();
     const ino = this.ino_alloc();
-    const m = this.icache.create(ino, inode_new(a.mode, uid, gid, now, rdev, this.generation_new()));
+    const r = inode_new(a.mode, uid, gid, now, rdev, this.generation_new());
+    r.flags |= compress_inherit(d.rec);
+    const m = this.icache.create(ino, r);
     for (const [n, v] of a.xattrs) xattr_set(this.vol, ino, n, v, 'create');
     dirent_add(this.vol, parent, b, ino, dt_of(mode));
     this.parent_touch(d, now);
@@ -758,6 +766,7 @@ export class FileSystem {
     const now = this.clock();
     const ino = this.ino_alloc();
     const r = inode_new(a.mode, uid, gid, now, 0, this.generation_new());
+    r.flags |= compress_inherit(d.rec);
     r.nlink = 2;
     r.parent = parent;
     const m = this.icache.create(ino, r);
@@ -1242,29 +1251,34 @@ export class FileSystem {
       }
     }
     this.space_admit(0, xattr_records(value.length));
-    xattr_set(this.vol, ino, typeof name === 'string' ? Buffer.from(name) : name, Buffer.from(value), mode);
+    // user.cowlog.compress is the inode's compression flag, not a stored attribute
+    if (is_compress_xattr(name)) compress_xattr_set(m.rec, value, mode);
+    else xattr_set(this.vol, ino, typeof name === 'string' ? Buffer.from(name) : name, Buffer.from(value), mode);
     ctime_touch(m, this.clock());
     this.icache.store(m);
     this.after_change();
   }
 
   getxattr(ino: number, name: Name): Buffer {
-    this.icache.get(ino);
-    const v = xattr_get(this.vol, ino, typeof name === 'string' ? Buffer.from(name) : name);
+    const m = this.icache.get(ino);
+    const v = is_compress_xattr(name) ? compress_xattr_get(m.rec) : xattr_get(this.vol, ino, typeof name === 'string' ? Buffer.from(name) : name);
     if (v === undefined) throw new FsError('ENODATA', `no xattr ${name.toString()} on inode ${ino}`);
     return v;
   }
 
   listxattr(ino: number): Buffer[] {
-    this.icache.get(ino);
-    return xattr_list(this.vol, ino);
+    const m = this.icache.get(ino);
+    const list = xattr_list(this.vol, ino);
+    if (compress_xattr_get(m.rec)) list.push(Buffer.from(COMPRESS_XATTR));
+    return list;
   }
 
   removexattr(ino: number, name: Name): void {
     this.op_begin();
     const m = this.icache.get(ino);
     this.prepare(2);
-    xattr_remove(this.vol, ino, typeof name === 'string' ? Buffer.from(name) : name);
+    if (is_compress_xattr(name)) compress_xattr_set(m.rec, null);
+    else xattr_remove(this.vol, ino, typeof name === 'string' ? Buffer.from(name) : name);
     ctime_touch(m, this.clock());
     this.icache.store(m);
     this.after_change();
@@ -1280,5 +1294,10 @@ export class FileSystem {
 
   get dirtyBytes(): number {
     return this.ctx.dirty.bytes;
+  }
+
+  /** What the engine compressed since mount, and whether files follow lz4 by default. */
+  get compression(): { on: boolean; stats: CompressStats } {
+    return this.ctx.compress;
   }
 }

@@ -18,12 +18,18 @@
 //   (INODE_FLAG_PREALLOC), so that a block mapped beyond the size is never taken for damage.
 // - A block mapped at another (inode, offset) than its summary names is marked shared (SST sub
 //   SUB_SHARED, volume.ts), which tells the cleaner and fsck to look for all its holders.
+// - A compressed cluster (format/cluster.ts: its stored blocks in the first slots of 8, the
+//   rest empty) is never cut: a range that takes part of one goes through the page cache there
+//   (file_write brings the whole cluster in), a range that takes all of it takes all its slots,
+//   and a clone shares it only whole, at a place aligned to clusters in both files.
 
 import { Cause } from '../device/cause.js';
 import { BLOCK_SIZE } from '../device/device.js';
 import { INODE_FLAG_INLINE, INODE_FLAG_PREALLOC, key, KEY_MAX, map_decode, map_encode, map_new, MAP_SLOTS, RecKind } from '../format/records.js';
 import type { MapChunk } from '../format/records.js';
 import { Head } from '../log/segments.js';
+import { cluster_compressed, cluster_start } from '../checkpoint/cluster_read.js';
+import { CLUSTER_BLOCKS } from '../format/cluster.js';
 import { assert } from '../util/assert.js';
 import { FsError } from '../util/errors.js';
 import type { DataCtx } from './file.js';
@@ -67,7 +73,7 @@ function pages_drop(ctx: DataCtx, m: InodeMem, first: number, end: number): void
  * Sets slots of blocks [first, end) from `slot(idx)` (address 0: a hole), one record per chunk;
  * the inode's block count follows. Reference counts follow in the volume (map_refs).
  */
-function slots_set(ctx: DataCtx, m: InodeMem, first: number, end: number, slot: (idx: number) => { addr: number; csum: number }): void {
+function slots_set(ctx: DataCtx, m: InodeMem, first: number, end: number, slot: (idx: number) => Slot): void {
   const vol = ctx.vol;
   for (let c = Math.floor(first / MAP_SLOTS); c * MAP_SLOTS < end; c++) {
     const mc = map_get(vol, m.ino, c) ?? map_new();
@@ -76,11 +82,13 @@ function slots_set(ctx: DataCtx, m: InodeMem, first: number, end: number, slot: 
       const idx = c * MAP_SLOTS + s;
       if (idx >= first && idx < end) {
         const n = slot(idx);
-        if (n.addr !== mc.addr[s] || n.csum !== mc.csum[s]) {
+        const comp = n.addr !== 0 ? n.comp ?? 0 : 0;
+        if (n.addr !== mc.addr[s] || n.csum !== mc.csum[s] || comp !== mc.comp[s]) {
           if (mc.addr[s] === 0 && n.addr !== 0) m.rec.blocks++;
           if (mc.addr[s] !== 0 && n.addr === 0) m.rec.blocks--;
           mc.addr[s] = n.addr;
           mc.csum[s] = n.csum;
+          mc.comp[s] = comp;
           changed = true;
         }
       }
@@ -93,17 +101,42 @@ function slots_set(ctx: DataCtx, m: InodeMem, first: number, end: number, slot: 
   assert(m.rec.blocks >= 0, () => `inode ${m.ino}: block count ${m.rec.blocks}`);
 }
 
-/** The blocks of [first, end) that are unmapped: each needs a new block to be allocated. */
+/** A map slot: an address (0: none), its CRC32C, and whether it is a stored block of a compressed cluster. */
+interface Slot { addr: number; csum: number; comp?: number }
+
+/** Whether slot `s` of `mc` holds data: a block, or a place in a compressed cluster. */
+function slot_data(mc: MapChunk | null, s: number): boolean {
+  return mc !== null && (mc.addr[s] !== 0 || cluster_compressed(mc, s));
+}
+
+/** The blocks of [first, end) with no data (not a block, not in a compressed cluster): each needs a new block. */
 function holes_count(ctx: DataCtx, m: InodeMem, first: number, end: number): number {
   let n = end - first;
   ctx.vol.scan(map_key(m.ino, Math.floor(first / MAP_SLOTS)), map_key(m.ino, Math.floor((end - 1) / MAP_SLOTS)), (k, v) => {
     const mc = ctx.vol.decode(k, v, map_decode);
     for (let s = 0; s < MAP_SLOTS; s++) {
       const idx = k.off * MAP_SLOTS + s;
-      if (idx >= first && idx < end && mc.addr[s] !== 0) n--;
+      if (idx >= first && idx < end && slot_data(mc, s)) n--;
     }
   });
   return n;
+}
+
+/**
+ * [first, end) cut back to whole compressed clusters: the first and last blocks of a compressed
+ * cluster the range takes only part of are left out (`sizeEnd`: the file's last block + 1, where a
+ * short last cluster ends). Returns [first, end) narrowed.
+ */
+function clusters_inside(ctx: DataCtx, m: InodeMem, first: number, end: number, sizeEnd: number): [number, number] {
+  const cut = (idx: number): boolean => {
+    const mc = map_get(ctx.vol, m.ino, Math.floor(idx / MAP_SLOTS));
+    if (!cluster_compressed(mc, idx)) return false;
+    const cs = cluster_start(idx);
+    return cs < first || Math.min(cs + CLUSTER_BLOCKS, Math.max(sizeEnd, cs + 1)) > end;
+  };
+  while (first < end && cut(first)) first++;
+  while (end > first && cut(end - 1)) end--;
+  return [first, end];
 }
 
 /** Slots changed under a file: earlier patches must not come back at roll-forward (file.ts). */
@@ -127,7 +160,8 @@ function bytes_zero(ctx: DataCtx, m: InodeMem, off: number, end: number): void {
   for (let pos = off; pos < end;) {
     const idx = Math.floor(pos / BLOCK_SIZE);
     const to = Math.min(end, (idx + 1) * BLOCK_SIZE);
-    const mapped = m.pages.has(idx) || map_get(ctx.vol, m.ino, Math.floor(idx / MAP_SLOTS))?.addr[idx % MAP_SLOTS] !== 0;
+    const mapped = m.pages.has(idx) || slot_data(map_get(ctx.vol, m.ino, Math.floor(idx / MAP_SLOTS)), idx % MAP_SLOTS);
+    // (a block of a compressed cluster: file_write brings the whole cluster into the cache)
     if (mapped) file_write(ctx, m, pos, ZERO_BLOCK.subarray(0, to - pos));
     pos = to;
   }
@@ -157,11 +191,13 @@ export function range_punch(ctx: DataCtx, m: InodeMem, off: number, len: number)
     ctx.icache.store(m);
     return;
   }
-  const wholeFirst = Math.ceil(off / BLOCK_SIZE);
-  // a hole may reach past the size into preallocated blocks: those go too
-  const wholeEnd = off + len >= m.size ? Math.max(wholeFirst, Math.ceil(Math.max(m.size, off + len) / BLOCK_SIZE)) : Math.floor((off + len) / BLOCK_SIZE);
+  // a hole may reach past the size into preallocated blocks: those go too; blocks of compressed
+  // clusters the hole takes only part of are zeroed through the page cache instead
+  const [wholeFirst, wholeEnd] = clusters_inside(ctx, m, Math.ceil(off / BLOCK_SIZE),
+    off + len >= m.size ? Math.max(Math.ceil(off / BLOCK_SIZE), Math.ceil(Math.max(m.size, off + len) / BLOCK_SIZE)) : Math.floor((off + len) / BLOCK_SIZE),
+    Math.ceil(m.size / BLOCK_SIZE));
   pages_drop(ctx, m, wholeFirst, wholeEnd);
-  bytes_zero(ctx, m, off, Math.min(end, wholeFirst * BLOCK_SIZE));
+  bytes_zero(ctx, m, off, Math.min(end, Math.max(off, wholeFirst * BLOCK_SIZE)));
   if (wholeEnd * BLOCK_SIZE < end) bytes_zero(ctx, m, Math.max(off, wholeEnd * BLOCK_SIZE), end);
   file_flush(ctx, m);
   gen_bump(m);
@@ -209,7 +245,7 @@ export function range_alloc(ctx: DataCtx, m: InodeMem, off: number, len: number,
     const mc = map_get(vol, m.ino, c);
     for (let s = 0; s < MAP_SLOTS; s++) {
       const idx = c * MAP_SLOTS + s;
-      if (idx >= first && idx < last && (mc === null || mc.addr[s] === 0)) holes.push(idx);
+      if (idx >= first && idx < last && !slot_data(mc, s)) holes.push(idx);
     }
   }
   assert(holes.length === need, () => `inode ${m.ino}: ${holes.length} holes to allocate, ${need} admitted`);
@@ -227,7 +263,7 @@ export function range_alloc(ctx: DataCtx, m: InodeMem, off: number, len: number,
       const c = Math.floor(idx / MAP_SLOTS);
       if (!cur.has(c)) cur.set(c, map_get(vol, m.ino, c));
       const mc = cur.get(c);
-      return mc ? { addr: mc.addr[idx % MAP_SLOTS]!, csum: mc.csum[idx % MAP_SLOTS]! } : { addr: 0, csum: 0 };
+      return mc ? { addr: mc.addr[idx % MAP_SLOTS]!, csum: mc.csum[idx % MAP_SLOTS]!, comp: mc.comp[idx % MAP_SLOTS]! } : { addr: 0, csum: 0 };
     });
   }
   if (!keepSize && end > m.size) {
@@ -275,7 +311,7 @@ export function range_seek(ctx: DataCtx, m: InodeMem, off: number, data: boolean
   const scan_to = (chunkEnd: number): void => {
     ctx.vol.scan(map_key(m.ino, nextChunk), map_key(m.ino, chunkEnd), (k, v) => {
       const mc = ctx.vol.decode(k, v, map_decode);
-      for (let s = 0; s < MAP_SLOTS; s++) if (mc.addr[s] !== 0) mapped.add(k.off * MAP_SLOTS + s);
+      for (let s = 0; s < MAP_SLOTS; s++) if (slot_data(mc, s)) mapped.add(k.off * MAP_SLOTS + s);
     });
     nextChunk = chunkEnd + 1;
   };
@@ -315,8 +351,19 @@ export function range_clone(ctx: DataCtx, src: InodeMem, offIn: number, dst: Ino
   const tailShared = offIn + len === src.size && offOut + len >= dst.size;
   const end = tailShared ? Math.ceil((offIn + len) / BLOCK_SIZE) : Math.floor((offIn + len) / BLOCK_SIZE);
   if (!share || !aligned || inline || end <= first) return bytes_copy(ctx, src, offIn, dst, offOut, len);
-
   const delta = Math.floor((offOut - offIn) / BLOCK_SIZE);
+  // compressed clusters are shared whole, at the same place within a cluster on both sides;
+  // otherwise the copy goes through the page cache
+  const sEnd = Math.ceil(src.size / BLOCK_SIZE), dEnd = Math.ceil(dst.size / BLOCK_SIZE);
+  const whole = (m: InodeMem, a: number, b: number, e: number): boolean => {
+    const [x, y] = clusters_inside(ctx, m, a, b, e);
+    return x === a && y === b;
+  };
+  if (!whole(src, first, end, sEnd) || !(dst.rec.flags & INODE_FLAG_INLINE ? true : whole(dst, first + delta, end + delta, dEnd))) {
+    return bytes_copy(ctx, src, offIn, dst, offOut, len);
+  }
+  if (delta % CLUSTER_BLOCKS !== 0 && range_compressed(ctx, src, first, end)) return bytes_copy(ctx, src, offIn, dst, offOut, len);
+
   const headEnd = first * BLOCK_SIZE;
   const tailStart = end * BLOCK_SIZE;
   // the bytes before and after the shared blocks go through the page cache; the space they may
@@ -327,25 +374,38 @@ export function range_clone(ctx: DataCtx, src: InodeMem, offIn: number, dst: Ino
   file_flush(ctx, src);
   if (headEnd > offIn) file_write(ctx, dst, offOut, file_read(ctx, src, offIn, headEnd - offIn));
   if (tailStart < offIn + len) file_write(ctx, dst, tailStart + delta * BLOCK_SIZE, file_read(ctx, src, tailStart, offIn + len - tailStart));
-  pages_drop(ctx, dst, first + delta, end + delta);
+  // a short last cluster, compressed, is shared with the slots past its end that it keeps empty
+  const lastCs = cluster_start(end - 1);
+  const endSet = range_compressed(ctx, src, lastCs, end) ? Math.max(end, lastCs + CLUSTER_BLOCKS) : end;
+  pages_drop(ctx, dst, first + delta, endSet + delta);
   file_flush(ctx, dst);
   gen_bump(dst);
   const srcChunks = new Map<number, MapChunk | null>();
-  slots_set(ctx, dst, first + delta, end + delta, (idx) => {
+  slots_set(ctx, dst, first + delta, endSet + delta, (idx) => {
     const si = idx - delta;
+    if (si >= end) return { addr: 0, csum: 0 };
     const c = Math.floor(si / MAP_SLOTS);
     if (!srcChunks.has(c)) srcChunks.set(c, map_get(ctx.vol, src.ino, c));
     const mc = srcChunks.get(c);
-    return mc ? { addr: mc.addr[si % MAP_SLOTS]!, csum: mc.csum[si % MAP_SLOTS]! } : { addr: 0, csum: 0 };
+    return mc ? { addr: mc.addr[si % MAP_SLOTS]!, csum: mc.csum[si % MAP_SLOTS]!, comp: mc.comp[si % MAP_SLOTS]! } : { addr: 0, csum: 0 };
   });
   if (offOut + len > dst.size) {
     dst.size = dst.rec.size = offOut + len;
   }
-  // shared blocks past the destination's end (a copy inside the file's blocks, never past its
-  // size, gives none: the tail is shared only when the copy ends both files)
   touch(ctx, dst);
   ctx.icache.store(dst);
   return len;
+}
+
+/** Whether any block of [first, end) of `m` lies in a compressed cluster. */
+function range_compressed(ctx: DataCtx, m: InodeMem, first: number, end: number): boolean {
+  let any = false;
+  ctx.vol.scan(map_key(m.ino, Math.floor(first / MAP_SLOTS)), map_key(m.ino, Math.floor((end - 1) / MAP_SLOTS)), (k, v) => {
+    const mc = ctx.vol.decode(k, v, map_decode);
+    for (let s = 0; s < MAP_SLOTS && !any; s++) if (mc.comp[s] && k.off * MAP_SLOTS + s >= first && k.off * MAP_SLOTS + s < end) any = true;
+    return !any;
+  });
+  return any;
 }
 
 /** A copy through the page cache, COPY_STEP_BYTES at a time; ENOSPC after some bytes ends it short. */

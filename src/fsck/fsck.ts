@@ -20,7 +20,7 @@ import { Volume } from '../checkpoint/volume.js';
 import { is_leaf } from '../format/node.js';
 import type { LeafBody } from '../format/node.js';
 import {
-  counts_decode, dirents_decode, inode_decode, INODE_FLAG_INLINE, INODE_FLAG_PREALLOC, key_str, KEY_MAX, KEY_MIN, map_decode, MAP_SLOTS, name_hash, RecKind,
+  counts_decode, dirents_decode, inode_decode, INODE_FLAG_COMPRESS, INODE_FLAG_INLINE, INODE_FLAG_NOCOMPRESS, INODE_FLAG_PREALLOC, INODE_FLAGS_KNOWN, key_str, KEY_MAX, KEY_MIN, map_decode, MAP_SLOTS, name_hash, RecKind,
   xattrs_decode, xbigs_decode, REC_KIND_MAX, XATTR_CHUNK_BYTES, xchunk_count,
 } from '../format/records.js';
 import type { Counts, Inode, Key, XattrBig } from '../format/records.js';
@@ -29,6 +29,8 @@ import { cp_slot_addr, TABLE_NAMES } from '../format/geometry.js';
 import { sb_decode } from '../format/superblock.js';
 import { BlockKind, SegState, SUB_SHARED } from '../log/segments.js';
 import { crc32c } from '../util/crc32c.js';
+import { cluster_compressed, cluster_raw } from '../checkpoint/cluster_read.js';
+import { CLUSTER_BLOCKS } from '../format/cluster.js';
 import { FsError } from '../util/errors.js';
 import { nid_of } from '../util/ids.js';
 import type { NodeId } from '../util/ids.js';
@@ -47,7 +49,7 @@ export interface FsckReport {
   errors: string[];
   warnings: string[];
   /** what was looked at */
-  counts: { nodes: number; records: number; inodes: number; dirs: number; files: number; dataBlocks: number; tableBlocks: number; snapshots: number };
+  counts: { nodes: number; records: number; inodes: number; dirs: number; files: number; dataBlocks: number; compressedClusters: number; tableBlocks: number; snapshots: number };
   checkpointSeq: number;
   /** fsync groups rolled forward (in memory only with readOnly) */
   rolledForward: number;
@@ -64,7 +66,7 @@ const ERRORS_MAX = 200;
 export function fsck(dev: BlockDevice, o: FsckOptions = {}): FsckReport {
   const rep: FsckReport = {
     errors: [], warnings: [],
-    counts: { nodes: 0, records: 0, inodes: 0, dirs: 0, files: 0, dataBlocks: 0, tableBlocks: 0, snapshots: 0 },
+    counts: { nodes: 0, records: 0, inodes: 0, dirs: 0, files: 0, dataBlocks: 0, compressedClusters: 0, tableBlocks: 0, snapshots: 0 },
     checkpointSeq: 0, rolledForward: 0, recovered: false,
   };
   const err = (m: string): void => {
@@ -205,6 +207,20 @@ export function fsck(dev: BlockDevice, o: FsckOptions = {}): FsckReport {
           err(`data block ${a} (inode ${k.ino} block ${idx}): its summary says kind ${sm.kind} sub ${sm.sub} owner ${sm.owner} offset ${sm.offset}`);
         }
         if (o.data && crc32c(dev.read(a)) !== m.csum[s]) err(`data block ${a} (inode ${k.ino} block ${idx}) fails its CRC32C check`);
+      }
+      // compressed clusters: the stored bytes (each block's CRC32C above) must decompress to the
+      // length their header gives (map_decode already checked the clusters' shape)
+      if (o.data) {
+        for (let cs = 0; cs < MAP_SLOTS; cs += CLUSTER_BLOCKS) {
+          if (!cluster_compressed(m, cs)) continue;
+          rep.counts.compressedClusters++;
+          try {
+            cluster_raw(vol, m, k.ino, k.off * MAP_SLOTS + cs);
+          } catch (e) {
+            if (!(e instanceof FsError)) throw e;
+            err(e.message.replace(/^EIO: /, ''));
+          }
+        }
       }
     }
   };
@@ -431,6 +447,8 @@ function records_check(vol: Volume, root: NodeId, label: string, rep: FsckReport
     }
     if (fmt !== 0o100000 && fmt !== 0o120000 && (mapped.has(ino) || inlineLen.has(ino))) err(`${label}inode ${ino} of type ${fmt.toString(8)} has data`);
     const inline = (r.flags & INODE_FLAG_INLINE) !== 0;
+    if (r.flags & ~INODE_FLAGS_KNOWN) err(`${label}inode ${ino}: unknown flag bits 0x${(r.flags & ~INODE_FLAGS_KNOWN).toString(16)}`);
+    if ((r.flags & INODE_FLAG_COMPRESS) && (r.flags & INODE_FLAG_NOCOMPRESS)) err(`${label}inode ${ino}: flagged both compressed and not`);
     const m = mapped.get(ino);
     if (inline) {
       if (m) err(`${label}inode ${ino} is inline but has block maps`);

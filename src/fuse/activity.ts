@@ -9,9 +9,9 @@
 // - At most PROC_ROWS_MAX processes and FILE_ROWS_MAX files have rows of their own; what comes
 //   after that is counted in one row of "others" (pid -1, ino -1), so memory stays bounded and
 //   every request is still counted somewhere.
-// - `dev` (device bytes written on the row's behalf) is null: the engine does not yet say which
-//   file and process a device write was for. When it does, it is counted here per row beside
-//   the request bytes, and `top` shows it without a change of format.
+// - `dev` (device bytes written on the row's behalf) is null until a device write is attributed
+//   to the row: file data to its file and the process that last wrote it, fsync's redo blocks to
+//   the file and the process that asked; checkpoint blocks to nobody.
 
 import { Histogram } from '../util/histogram.js';
 import type { HistogramJson } from '../util/histogram.js';
@@ -31,7 +31,7 @@ export interface ActivityRowJson {
   requests: number;
   readBytes: number;
   writeBytes: number;
-  /** device bytes written on its behalf; null until the engine attributes device writes */
+  /** device bytes written on its behalf; null while none was */
   dev: number | null;
   lat: HistogramJson;
 }
@@ -75,6 +75,17 @@ export class Activity {
       const f = this.row(this.files, FILE_ROWS_MAX, ino, () => path);
       if (path !== '' && f.id !== OTHERS) f.name = path;
       this.count(f, s, us, read, written);
+    }
+  }
+
+  /** A device write of `bytes` made for file `ino` (0: none) on behalf of process `pid` (0: none). */
+  device(pid: number, comm: () => string, ino: number, bytes: number): void {
+    const s = ++this.seq;
+    for (const [m, max, id, name] of [[this.procs, PROC_ROWS_MAX, pid, comm], [this.files, FILE_ROWS_MAX, ino, () => '']] as const) {
+      if (id <= 0) continue;
+      const r = this.row(m, max, id, name);
+      r.dev = (r.dev ?? 0) + bytes;
+      r.touched = s;
     }
   }
 

@@ -14,6 +14,16 @@ import fs from 'node:fs';
 export const COMM_TTL_MS = 500;
 const COMM_CACHE_MAX = 4096;
 
+/** A process's name from /proc/PID/comm now, '-' when it is gone (or pid 0). */
+export function comm_read(pid: number): string {
+  if (pid <= 0) return '-';
+  try {
+    return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').replace(/\n$/, '');
+  } catch {
+    return '-';
+  }
+}
+
 export class CommCache {
   private readonly names = new Map<number, { comm: string; atMs: number }>();
 

@@ -33,6 +33,8 @@
 // - Nothing here is durable: the engine's fsync and checkpoints are. close(2) is not fsync (the
 //   flush request is not implemented: the kernel stops sending it).
 
+import { comm_read } from './comm.js';
+import type { WriteTag } from '../device/cause.js';
 import { constants as fsc } from 'node:fs';
 import { constants as osc } from 'node:os';
 import type { FileSystem, SnapReply, SnapRequest } from '../fs/fs.js';
@@ -69,6 +71,8 @@ const FS_IOC_SHUTDOWN = 0x8004587d;
 const NAME_BYTES_MAX = 255;
 /** file handles: small positive integers; 0 means "no handle" in requests */
 const FH_MAX = 0x7fffffff;
+/** files whose last writer is remembered (the map starts over beyond) */
+const WRITERS_MAX = 65536;
 /** reads of at least this many bytes take their device runs in parallel (smaller ones are
  *  cheaper answered at once than handed to a thread) */
 const PARALLEL_READ_MIN = 32 * 1024;
@@ -150,6 +154,11 @@ export class CowlogOps {
   private conn: ConnInfo | null = null;
   /** buffers for parallel reads, reused once their answer is sent */
   private readonly readBufs: Buffer[] = [];
+  /** per inode, the process that last wrote, truncated or fsync'd it and the path it used (bounded: WRITERS_MAX) */
+  private readonly writers = new Map<number, { pid: number; path: string }>();
+  /** the name of each writer process, read once when first seen */
+  private readonly comms = new Map<number, string>();
+  private deviceListener: ((tag: WriteTag | undefined, bytes: number) => void) | null = null;
 
   constructor(o: CowlogOpsOptions) {
     this.fs = o.fs;
@@ -343,7 +352,7 @@ export class CowlogOps {
   }
 
   /** Who opened handle `fh` (for writes the kernel sends from its cache), or null. */
-  writer_of(fh: number): { pid: number; uid: number } | null {
+  opener_of(fh: number): { pid: number; uid: number } | null {
     const h = this.handles.get(fh);
     return h === undefined ? null : { pid: h.pid, uid: h.uid };
   }
@@ -357,6 +366,7 @@ export class CowlogOps {
    */
   engine_replace(next: FileSystem, reader: AsyncReader | null): void {
     next.observe(this.fs.observer);
+    next.vol.dev.listener = this.deviceListener;
     this.fs = next;
     this.reader = reader;
     for (const h of this.handles.values()) if (h.kind === 'file') next.open(h.ino);
@@ -467,7 +477,7 @@ export class CowlogOps {
       path_of: (ino) => this.path_of(ino),
       child_path: (parent, name) => this.child_path(parent, name),
       ino_fh: (fh) => this.handles.get(fh)?.ino ?? 0,
-      writer_of: (fh) => this.writer_of(fh),
+      opener_of: (fh) => this.opener_of(fh),
       ino_peek: (parent, name) => {
         if (this.closed) return 0;
         try {
@@ -477,7 +487,48 @@ export class CowlogOps {
         }
       },
       observe: (o) => this.fs.observe(o),
+      device_listen: (fn) => { this.deviceListener = fn; this.fs.vol.dev.listener = fn; },
+      writer_of: (ino) => this.writer_of(ino),
     };
+  }
+
+  /** The process that last wrote, truncated or fsync'd inode `ino` (0: not known). */
+  writer_of(ino: number): number {
+    return this.writers.get(ino)?.pid ?? 0;
+  }
+
+  /**
+   * What is known of the files and processes behind writes, for the wear file: for each inode
+   * asked, its last path; for each process asked, its name when first seen.
+   */
+  writers_named(inos: Iterable<number>, pids: Iterable<number>): { files: Record<string, string>; processes: Record<string, string> } {
+    const files: Record<string, string> = {};
+    const processes: Record<string, string> = {};
+    for (const ino of inos) {
+      const w = this.writers.get(ino);
+      if (w !== undefined) files[ino] = w.path;
+    }
+    for (const pid of pids) {
+      const comm = this.comms.get(pid);
+      if (comm !== undefined) processes[pid] = comm;
+    }
+    return { files, processes };
+  }
+
+  /** Remembers who changed a file's data last (and by which path), for attributing the device writes made for it. */
+  private writer_note(ino: number, path: string, writer?: number): void {
+    if (ino === 0) return;
+    let pid = writer ?? 0;
+    if (writer === undefined) {
+      try { pid = this.caller().pid; } catch { return; }
+    }
+    if (this.writers.size >= WRITERS_MAX && !this.writers.has(ino)) this.writers.clear();
+    const prev = this.writers.get(ino);
+    this.writers.set(ino, { pid, path: path !== '' ? shown(path) : prev?.path ?? '' });
+    if (!this.comms.has(pid)) {
+      if (this.comms.size >= WRITERS_MAX) this.comms.clear();
+      this.comms.set(pid, comm_read(pid));
+    }
   }
 
   private table(): LowOps {
@@ -518,7 +569,11 @@ export class CowlogOps {
       },
 
       setattr: (req, ino, set, fh) => {
-        const a = this.attempt(req, 'setattr', () => this.path_of(ino), true, () => this.setattr(this.ino_fh(fh, ino), set));
+        const a = this.attempt(req, 'setattr', () => this.path_of(ino), true, () => {
+          const i = this.ino_fh(fh, ino);
+          if ((set.valid & FUSE_SET_ATTR_SIZE) !== 0) this.writer_note(i, this.path_of(i));
+          return this.setattr(i, set);
+        });
         if (a !== undefined) this.r.attr(req, a, this.attrTimeout);
       },
 
@@ -645,6 +700,7 @@ export class CowlogOps {
         const i = this.ino_fh(fh, ino);
         // a broken mount writes nothing: fsync fails rather than claim durability
         this.guard(true);
+        this.writer_note(i, this.path_of(i));
         this.fs.fsync(i, datasync !== 0);
       }),
 
@@ -655,9 +711,15 @@ export class CowlogOps {
         this.atime_settle(ino);
       },
 
-      write: (req, ino, fh, buf, off) => {
+      write: (req, ino, fh, buf, off, writepage) => {
         // buf is libfuse's and detached after the handler: the engine copies what it keeps
-        const n = this.attempt(req, 'write', () => this.path_of(ino), true, () => this.fs.write(this.ino_fh(fh, ino), off, buf));
+        const n = this.attempt(req, 'write', () => this.path_of(ino), true, () => {
+          const i = this.ino_fh(fh, ino);
+          // a write-back from the kernel's cache comes from whoever made the kernel write: the
+          // writer is the process that opened the handle it came through
+          this.writer_note(i, this.path_of(i), writepage ? this.opener_of(fh)?.pid : undefined);
+          return this.fs.write(i, off, buf);
+        });
         if (n === undefined) return;
         this.r.write(req, n);
         // answered: the kernel prepares the next request while the engine writes back
@@ -678,7 +740,9 @@ export class CowlogOps {
 
       // -- ranges (src/fs/range.ts)
       fallocate: (req, ino, fh, mode, off, len) => this.status(req, 'fallocate', () => this.path_of(ino), true, () => {
-        this.fs.fallocate(this.ino_fh(fh, ino), mode, off, len);
+        const i = this.ino_fh(fh, ino);
+        this.writer_note(i, this.path_of(i));
+        this.fs.fallocate(i, mode, off, len);
       }),
 
       // the kernel answers SEEK_SET, SEEK_CUR and SEEK_END itself
@@ -693,7 +757,9 @@ export class CowlogOps {
       copy_file_range: (req, inoIn, offIn, fhIn, inoOut, offOut, fhOut, len, flags) => {
         const n = this.attempt(req, 'copy_file_range', () => this.path_of(inoOut), true, () => {
           if (flags !== 0) throw new FsError('EINVAL', `copy_file_range flags ${flags}`);
-          return this.fs.copy_range(this.ino_fh(fhIn, inoIn), offIn, this.ino_fh(fhOut, inoOut), offOut, len);
+          const out = this.ino_fh(fhOut, inoOut);
+          this.writer_note(out, this.path_of(out));
+          return this.fs.copy_range(this.ino_fh(fhIn, inoIn), offIn, out, offOut, len);
         });
         if (n !== undefined) this.r.write(req, n);
       },

@@ -41,6 +41,8 @@ export interface MountConfig {
   remount: boolean;
   /** POSIX ACLs kept, inherited and enforced by the kernel (default on, as ext4; noacl turns them off) */
   acl: boolean;
+  /** compress=lz4|none: files without their own user.cowlog.compress (null: what mkfs recorded) */
+  compress: 'lz4' | 'none' | null;
 }
 
 /** Seconds the kernel caches attributes and names by default (docs/FUSE.md says why). */
@@ -101,6 +103,10 @@ export const MOUNT_OPTIONS_HELP = `mount options (-o, comma-separated):
                        durable by a checkpoint, then changes fail with EROFS; with rw,
                        writable again (a mount made with -o ro reopens its device); atime
                        options take effect too. Also through mount(8): mount -o remount,ro MNT
+  compress=lz4|none    whether data written to files without their own
+                       user.cowlog.compress attribute is compressed (lz4 clusters of
+                       32 KiB, kept only when they save space); default: what
+                       'cowlog mkfs --compress' recorded. Data already written stays as it is
   commit=S             seconds between timer checkpoints when something changed
                        (default 30; fsync is durable at once whatever this is)
   nosuid,nodev,noexec,sync,dirsync,...  kernel mount flags (FUSE mounts are
@@ -118,7 +124,7 @@ export function mount_options_parse(lists: readonly string[], isRoot: boolean): 
   const c: MountConfig = {
     readOnly: false, wear: null, log: null, allowOther: isRoot, attrTimeout: ATTR_TIMEOUT_DEFAULT, entryTimeout: ATTR_TIMEOUT_DEFAULT,
     negativeTimeout: ATTR_TIMEOUT_DEFAULT, commit: null, kernel: [], snapshot: null,
-    atime: 'relatime', nodiratime: false, remount: false, acl: true,
+    atime: 'relatime', nodiratime: false, remount: false, acl: true, compress: null,
   };
   for (const list of lists) {
     for (const raw of list.split(',')) {
@@ -142,6 +148,11 @@ export function mount_options_parse(lists: readonly string[], isRoot: boolean): 
       else if (name === 'negative_timeout') c.negativeTimeout = seconds(name, need());
       else if (name === 'commit') c.commit = Math.max(1, seconds(name, need()));
       else if (name === 'snapshot') c.snapshot = need();
+      else if (name === 'compress') {
+        const v = need();
+        if (v !== 'lz4' && v !== 'none') throw new MountOptionError(`compress=${v}: lz4 or none`);
+        c.compress = v;
+      }
       else if (name === 'remount' && value === undefined) c.remount = true;
       else if (name === 'acl' && value === undefined) c.acl = true;
       else if (name === 'noacl' && value === undefined) c.acl = false;

@@ -228,6 +228,7 @@ export async function server_run(o: ServerOptions): Promise<number> {
       }
       const engine_mount = (ro: boolean): FileSystem => FileSystem.mount(dev, {
         readOnly: ro, log: (m) => log.info(`engine: ${m}`), atime: c.atime, nodiratime: c.nodiratime, acl: c.acl,
+        ...(c.compress !== null ? { compress: c.compress } : {}),
         ...(c.commit !== null ? { checkpointIntervalMs: c.commit * 1000 } : {}),
         // a plain mount boots: the tree on trial while tries are left, else the default tree
         // (a read-only one counts no try; its remount read-write does)
@@ -269,6 +270,9 @@ export async function server_run(o: ServerOptions): Promise<number> {
     fs: fsys, caller: () => mount!.caller(), log, reader: file!,
     attrTimeout: c.attrTimeout, entryTimeout: c.entryTimeout, negativeTimeout: c.negativeTimeout,
   });
+  // the wear file names, per request, the process that last changed the file it was written for
+  const wear_names = (): void => { if (tracker !== undefined) tracker.pidOf = (ino) => ops.writer_of(ino); };
+  wear_names();
   /**
    * mount -o remount. Read-only: the engine flushes, writes a clean checkpoint and refuses
    * changes. Read-write: the engine writes again — or, when the mount was made read-only (the
@@ -297,6 +301,7 @@ export async function server_run(o: ServerOptions): Promise<number> {
       log.error(`remount read-write failed: ${message_of(e)}; serving read-only again`);
       ({ file, tracker, fsys } = engine_open(true, old.tracker));
       ops.engine_replace(fsys, file);
+      wear_names();
       throw e instanceof FsError ? e : new FsError('EIO', message_of(e));
     }
     // the boot that chose the read-only tree chooses again: the same tree, or the mount would
@@ -307,10 +312,12 @@ export async function server_run(o: ServerOptions): Promise<number> {
       next.file.close();
       ({ file, tracker, fsys } = engine_open(true, old.tracker));
       ops.engine_replace(fsys, file);
+      wear_names();
       throw new FsError('EBUSY', `opened read-write the device would serve ${now}, not ${was}: unmount and mount again`);
     }
     ({ file, tracker, fsys } = next);
     ops.engine_replace(fsys, file);
+    wear_names();
     c.readOnly = false;
     const mr = fsys.vol.mount;
     return `read-write: the device opened again, checkpoint ${mr.seq} mounted${mr.groups ? ` (${mr.groups} fsync groups rolled forward)` : ''}, serving ${boot_note(mr.boot)}`;
@@ -328,10 +335,16 @@ export async function server_run(o: ServerOptions): Promise<number> {
     if (file!.writeBehindTimeouts > 0) log.warn(`write-behind: ${file!.writeBehindTimeouts} waits for the write thread ended by their time limit`);
     if (tracker !== undefined && wearPath !== null) {
       try {
-        const prev = tracker.toRecord({ fs: 'cowlog', source: 'cowlog-tracker' }).meta.runMs;
+        const rec = tracker.toRecord({ fs: 'cowlog', source: 'cowlog-tracker' });
+        const prev = rec.meta.runMs;
+        // the files and processes the timeline names, by the paths and names this server saw
+        // (an earlier run's stay, where this one saw nothing newer)
+        const named = ops.writers_named(new Set(rec.ino ?? []), new Set(rec.pid ?? []));
+        const old = (k: string): Record<string, string> => (typeof rec.meta[k] === 'object' && rec.meta[k] !== null ? rec.meta[k] as Record<string, string> : {});
         tracker.save(wearPath, {
           fs: 'cowlog', source: 'cowlog-tracker', startedAt,
           runMs: (typeof prev === 'number' ? prev : 0) + (Date.now() - t0),
+          files: { ...old('files'), ...named.files }, processes: { ...old('processes'), ...named.processes },
         });
         log.info(`wear file ${wearPath}: ${tracker.hostBytes} host bytes in ${tracker.writeRequests} write requests`);
       } catch (e) {

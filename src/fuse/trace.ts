@@ -23,6 +23,7 @@
 // - A failure inside the tracing code is logged and detaches every tracer; it never fails the
 //   request (the answer is sent before the event is built).
 
+import type { WriteTag } from '../device/cause.js';
 import type { Socket } from 'node:net';
 import { constants as osc } from 'node:os';
 import type { FsObserver } from '../fs/observe.js';
@@ -114,11 +115,15 @@ export interface TraceSource {
   /** the inode an open handle names, 0 when none */
   ino_fh(fh: number): number;
   /** who opened a handle (the writer of what the kernel writes back from its cache) */
-  writer_of(fh: number): { pid: number; uid: number } | null;
+  opener_of(fh: number): { pid: number; uid: number } | null;
   /** the inode `name` in `parent` names now, 0 when none (an extra lookup, made only while tracing) */
   ino_peek(parent: number, name: string): number;
   /** sets the engine's observer (src/fs/observe.ts) */
   observe(o: FsObserver | null): void;
+  /** sets the listener told of every device write with its tag (null: none) */
+  device_listen(fn: ((tag: WriteTag | undefined, bytes: number) => void) | null): void;
+  /** the process that last wrote or fsync'd inode `ino`, 0 when not known */
+  writer_of(ino: number): number;
 }
 
 // ---- filters ------------------------------------------------------------------------------------
@@ -421,7 +426,7 @@ export class TraceHub implements FsObserver {
     // what the kernel writes back from its cache comes with the context of whoever made it
     // write (a flusher thread, an fsync): the writer is the process that opened the handle
     if (shape.writepage !== undefined && (a[shape.writepage] === true || pid === 0)) {
-      const w = this.src.writer_of(a[shape.fh!] as number);
+      const w = this.src.opener_of(a[shape.fh!] as number);
       if (w !== null) { pid = w.pid; uid = w.uid; }
     }
     return { op, t0, pid, uid, ino, path, path2, shape, args };
@@ -654,9 +659,29 @@ export class TraceHub implements FsObserver {
     this.flags();
   }
 
+  /**
+   * A device write (while a top is attached): file data is counted for its file and the process
+   * that last wrote it; a write without a file (redo of an fsync of no file, a checkpoint's
+   * nodes and tables) for the request being served, if any.
+   */
+  device_written(tag: WriteTag | undefined, bytes: number): void {
+    const a = this.activity;
+    if (a === null) return;
+    const c = this.cur;
+    let ino = tag?.ino ?? 0;
+    let pid = ino !== 0 ? this.src.writer_of(ino) : 0;
+    if (ino === 0 && c !== null) { ino = c.ino; pid = c.pid; }
+    if (pid === 0 && c !== null && c.ino === ino) pid = c.pid;
+    if (ino === 0 && pid === 0) return;
+    a.device(pid, () => this.comms.comm_of(pid), ino, bytes);
+  }
+
   /** Attaches a `top`: a snapshot of the activity table now and every `intervalMs`. */
   top_attach(sock: Socket, intervalMs: number): void {
-    this.activity ??= new Activity();
+    if (this.activity === null) {
+      this.activity = new Activity();
+      this.src.device_listen((tag, bytes) => this.device_written(tag, bytes));
+    }
     const w: Watcher = { sock, last: -1, timer: setInterval(() => send(), intervalMs) };
     const send = (): void => {
       if (this.activity === null || sock.writableLength > TOP_HWM) return;
@@ -667,7 +692,10 @@ export class TraceHub implements FsObserver {
     const gone = (): void => {
       if (!this.watchers.delete(w)) return;
       clearInterval(w.timer);
-      if (this.watchers.size === 0) this.activity = null;
+      if (this.watchers.size === 0) {
+        this.activity = null;
+        this.src.device_listen(null);
+      }
       this.flags();
     };
     sock.on('close', gone);

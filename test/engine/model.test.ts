@@ -5,7 +5,8 @@
 import t from 'tap';
 import type { Test } from 'tap';
 import { Prng } from '../../src/util/prng.js';
-import { compare, Model, op_random, op_run } from '../helpers/model.js';
+import { compare, content_mix, Model, op_random, op_run } from '../helpers/model.js';
+import type { MkfsFsOptions } from '../../src/fs/fs.js';
 import type { Op } from '../helpers/model.js';
 import { fsck_ok, mkfs_mem, mount, SMALL } from '../helpers/engine.js';
 import type { FileSystem } from '../../src/fs/fs.js';
@@ -13,8 +14,8 @@ import type { FileSystem } from '../../src/fs/fs.js';
 const SOAK = process.env.COWLOG_SOAK === '1';
 const ALLOCATING = new Set<Op['op']>(['write', 'create', 'mkdir', 'symlink', 'link', 'setxattr', 'truncate', 'alloc', 'zero', 'punch', 'clone']);
 
-function run(t: Test, seed: number, ops: number, fanout: number, blocks: number): void {
-  const dev = mkfs_mem(blocks, { ...SMALL, fanout });
+function run(t: Test, seed: number, ops: number, fanout: number, blocks: number, mo: MkfsFsOptions = {}): void {
+  const dev = mkfs_mem(blocks, { ...SMALL, fanout, ...mo });
   let fs: FileSystem = mount(dev, { dirtyBytesMax: 256 << 10 });
   const model = new Model();
   const rng = new Prng(seed);
@@ -70,4 +71,15 @@ t.test('random operations on a nearly full small device (cleaner at work)', asyn
   // 2 MiB device, files up to 256 KiB: the live data stays within what fits, while overwrites
   // keep the cleaner busy
   run(t, 77, SOAK ? 20000 : 3000, 4, 1024);
+});
+
+t.test('random operations with lz4 compression, a quarter of the writes compressible', async (t) => {
+  content_mix(true);
+  try {
+    run(t, 91, SOAK ? 20000 : 2500, 4, 4096, { compress: 'lz4' });
+    // nearly full: clusters rewritten, moved by the cleaner, refused for space honestly
+    run(t, 92, SOAK ? 20000 : 3000, 4, 1024, { compress: 'lz4' });
+  } finally {
+    content_mix(false);
+  }
 });

@@ -15,7 +15,7 @@ import { FEATURE_SHARED } from '../../src/format/superblock.js';
 import { block_seal } from '../../src/format/block.js';
 import { fsck } from '../../src/fsck/fsck.js';
 import { fsck_ok, mkfs_mem, mount, SMALL, UUID } from '../helpers/engine.js';
-import { content } from '../helpers/model.js';
+import { content, content_text } from '../helpers/model.js';
 
 const KiB = 1024;
 const MiB = 1 << 20;
@@ -336,4 +336,41 @@ t.test('power cuts during clones, holes and allocation: a state before or after 
     }
   }
   t.same(bad, [], `${checked} survivors of ${total} cut points: each is a state the script passed through, fsck clean`);
+});
+
+t.test('compressed clusters: shared whole, cut only through the page cache, data to SEEK_DATA', async (t) => {
+  const dev = mkfs_mem(8192, { segBlocks: 64, fanout: 16, uuid: UUID, compress: 'lz4' });
+  let fs = mount(dev);
+  const C = 8 * BLOCK_SIZE;
+  const a = fs.create(1, 'a', 0o644).ino;
+  const text = content_text(3, 6 * C + 3 * BLOCK_SIZE + 77);
+  fs.write(a, 0, text);
+  fs.sync();
+  t.ok(fs.getattr(a).blocks < (text.length / BLOCK_SIZE) * 8, `the text is stored compressed (${fs.getattr(a).blocks / 8} blocks for ${Math.ceil(text.length / BLOCK_SIZE)})`);
+  const u0 = used(fs);
+  // aligned to clusters: shared
+  const b = fs.create(1, 'b', 0o644).ino;
+  t.equal(fs.copy_range(a, 0, b, 0, 1 << 30), text.length, 'a whole compressed file copied');
+  fs.sync();
+  t.ok(used(fs) - u0 <= 8, `its clusters are shared (${used(fs) - u0} blocks more)`);
+  t.same(fs.read(b, 0, text.length), text, 'and read back');
+  // not aligned to clusters (one block off): copied through the page cache
+  const c = fs.create(1, 'c', 0o644).ino;
+  t.equal(fs.copy_range(a, C, c, BLOCK_SIZE, 2 * C), 2 * C, 'a copy one block off the clusters');
+  t.same(fs.read(c, BLOCK_SIZE, 2 * C), text.subarray(C, 3 * C), 'reads back');
+  // a hole through the middle of a cluster, and one over whole clusters
+  fs.fallocate(b, PUNCH | KEEP, C + 3 * BLOCK_SIZE, 2 * BLOCK_SIZE);
+  fs.fallocate(b, PUNCH | KEEP, 3 * C, 2 * C);
+  const want = Buffer.from(text);
+  want.fill(0, C + 3 * BLOCK_SIZE, C + 5 * BLOCK_SIZE);
+  want.fill(0, 3 * C, 5 * C);
+  t.same(fs.read(b, 0, text.length), want, 'holes in b, inside a cluster and over two');
+  t.same(fs.read(a, 0, text.length), text, 'a is untouched');
+  t.equal(fs.seek(b, 3 * C, true), 5 * C, 'SEEK_DATA skips the two clusters punched away');
+  t.equal(fs.seek(b, 0, false) >= C, true, 'SEEK_HOLE finds no hole inside a compressed cluster');
+  fs.unmount();
+  fsck_ok(t, dev, 'compressed clusters shared and punched');
+  fs = mount(dev);
+  t.same(fs.read(fs.lookup(1, 'b').ino, 0, text.length), want, 'b after a remount');
+  fs.unmount();
 });

@@ -32,7 +32,7 @@ import { fsck } from '../../src/fsck/fsck.js';
 import { crc32c } from '../../src/util/crc32c.js';
 import {
   block_crc_ok, crc32c_bitwise, geometry_doc, name_hash_doc, record_read, records_read, scalar_read, spec_const, spec_enum, spec_load,
-  spec_magic,
+  spec_magic, lz4_block_decode_doc,
 } from './spec_doc.js';
 import type { GeometryDoc, Value } from './spec_doc.js';
 
@@ -54,6 +54,14 @@ function big_data(): Buffer {
   return b;
 }
 
+const LOG_BYTES = 19 * BLOCK_SIZE + 300;
+
+function log_data(): Buffer {
+  const b = Buffer.alloc(LOG_BYTES);
+  for (let p = 0, i = 0; p < b.length; i++) p += b.write(`2024-06-01T10:00:${String(i % 60).padStart(2, '0')}Z INFO request ${i} served in ${(i * 7) % 113} ms\n`, p);
+  return b;
+}
+
 /** A 4000-byte attribute value: three pieces (1536, 1536, 928 bytes). */
 function big_xattr(): Buffer {
   return Buffer.from('xattr value piece. '.repeat(211)).subarray(0, 4000);
@@ -70,6 +78,11 @@ function golden_make(): Buffer {
   fs.write(hello.ino, 14, Buffer.from(HELLO.slice(14))); // inline, appended
   const big = fs.create(1, 'big.bin', 0o600);
   fs.write(big.ino, 0, big_data()); // 31 blocks: block maps, table blocks rewritten
+  // compressed by its own attribute (the filesystem's default is none): two whole clusters and a
+  // partial one, each stored in fewer blocks (map slots with COMPRESSED, cluster records)
+  const log = fs.create(1, 'app.log', 0o644);
+  fs.setxattr(log.ino, 'user.cowlog.compress', Buffer.from('lz4'));
+  fs.write(log.ino, 0, log_data());
   fs.symlink(1, 'link', LINK_TARGET);
   fs.link(hello.ino, 1, 'hello-hard');
   fs.setxattr(hello.ino, 'user.color', Buffer.from('blue'));
@@ -484,13 +497,28 @@ t.test('FORMAT.md alone reads the golden image', async (t) => {
     const ir = inode(ino);
     if (d.num(ir, 'flags') & spec_enum(spec, 'inode-flags', 'INLINE')) return find(ino, kind('inline'), 0) ?? Buffer.alloc(0);
     const out = Buffer.alloc(d.num(ir, 'size'));
+    const cb = spec_const(spec, 'cluster_blocks');
     for (const r of recs) {
       if (r.key['ino'] !== ino || r.key['kind'] !== kind('map')) continue;
       const m = record_read(spec, r.value, 0, 'map', { value_len: r.value.length }).values;
+      // stored blocks of compressed clusters, by cluster
+      const clusters = new Map<number, Buffer[]>();
       for (const s of m['slots'] as Rec[]) {
+        const slot = d.num(s, 'slot') & 63;
         const blk = d.block(d.num(s, 'addr'));
-        t.equal(crc32c_bitwise(blk), s['crc'], `inode ${ino} block ${d.num(r.key, 'off') * 64 + d.num(s, 'slot')}: CRC32C as its map slot says`);
-        blk.copy(out, (d.num(r.key, 'off') * spec_const(spec, 'map_slots') + d.num(s, 'slot')) * d.bs);
+        t.equal(crc32c_bitwise(blk), s['crc'], `inode ${ino} block ${d.num(r.key, 'off') * 64 + slot}: CRC32C as its map slot says`);
+        const at = (d.num(r.key, 'off') * spec_const(spec, 'map_slots') + slot) * d.bs;
+        if (d.num(s, 'slot') & 0x80) {
+          const c = slot - (slot % cb);
+          clusters.set(c, [...(clusters.get(c) ?? []), blk]);
+        } else blk.copy(out, at);
+      }
+      for (const [c, blocks] of clusters) {
+        const stored = Buffer.concat(blocks);
+        const cl = record_read(spec, stored, 0, 'cluster', { stored_blocks: blocks.length }).values;
+        const raw = lz4_block_decode_doc(cl['lz4'] as Buffer, d.num(cl, 'raw_len'));
+        t.ok((cl['padding'] as Buffer).every((x) => x === 0), `inode ${ino} cluster at slot ${c}: ${blocks.length} stored blocks for ${raw.length / d.bs}, zero padding`);
+        raw.copy(out, (d.num(r.key, 'off') * spec_const(spec, 'map_slots') + c) * d.bs, 0, Math.min(raw.length, out.length - (d.num(r.key, 'off') * spec_const(spec, 'map_slots') + c) * d.bs));
       }
     }
     return out;
@@ -540,6 +568,10 @@ t.test('FORMAT.md alone reads the golden image', async (t) => {
   const big = lookup(1, 'big.bin');
   t.ok(contents(big).equals(big_data()), 'the 31-block file, through map records and data CRCs');
   t.equal(inode(big)['blocks'], 31, 'big.bin maps 31 blocks');
+  const appLog = lookup(1, 'app.log');
+  t.ok(contents(appLog).equals(log_data()), 'the compressed file, through map records, cluster records and an LZ4 decoder written from the document');
+  t.ok(d.num(inode(appLog), 'flags') & spec_enum(spec, 'inode-flags', 'COMPRESS'), 'app.log carries the COMPRESS flag');
+  t.ok(d.num(inode(appLog), 'blocks') < 10, `app.log: 20 blocks stored in ${d.num(inode(appLog), 'blocks')}`);
 
   // redo blocks left in the log: the fsync groups, with the orphan record
   const redo: Rec[] = [];

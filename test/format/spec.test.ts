@@ -23,7 +23,7 @@ import {
   block_seal, counts_decode, counts_encode, COUNTS_BYTES, CP_DIR_MAX, CP_FLAG_CLEAN, CP_JOURNAL_BLOCKS, CP_MAGIC, cp_encode, cp_header_decode, cp_journal_decode, CP_SLOT_BLOCKS,
   CP_START, CRC_OFFSET, DIR_MAGIC, DIR_PER_BLOCK, dir_block_decode, dir_block_encode, dirents_decode, dirents_encode, FANOUT_MIN,
   FORMAT_VERSION, geometry_derive, HEAD_COUNT, INLINE_MAX_DEFAULT, INODE_BYTES, inode_decode, inode_encode, INODE_FLAG_INLINE, INODE_FLAG_PREALLOC, FEATURE_SHARED,
-  JOURNAL_BODY_BYTES, JOURNAL_HEADER_BYTES, JOURNAL_MAGIC, KEY_BYTES, key_read, key_write, log_header_write, map_decode, map_encode, map_new, MAP_SLOT_BYTES,
+  JOURNAL_BODY_BYTES, JOURNAL_HEADER_BYTES, JOURNAL_MAGIC, KEY_BYTES, key_read, key_write, log_header_write, map_decode, map_encode, map_new, MAP_SLOT_BYTES, MAP_SLOT_COMPRESSED, cluster_encode, CLUSTER_BLOCKS, CLUSTER_HEADER_BYTES, INODE_FLAG_COMPRESS, INODE_FLAG_NOCOMPRESS, FEATURE_COMPRESS_LZ4,
   MAP_SLOTS, MAX_SNAPSHOTS_DEFAULT, name_hash, NAME_MAX, NODE_BODY_BYTES, node_decode, node_encode, NODE_HEADER_BYTES, NODE_MAGIC,
   REC_KIND_NAMES, REDO_BODY_BYTES, redo_decode, REDO_DEL, redo_encode, REDO_FLAG_GROUP_END, REDO_HEADER_BYTES, REDO_MAGIC, REDO_PATCH, REDO_PUT,
   SB_ADDRS, SB_MAGIC, SB_SIGNATURE, sb_decode, sb_encode, SEG_BLOCKS_MAX, SEG_BLOCKS_MIN, TABLE_COUNT, TABLE_ENTRY_BYTES,
@@ -388,6 +388,25 @@ function cases_build(): Case[] {
     out.push({ record: 'map', what: 'map', buf: b, base: 0, span: b.length, env: { value_len: b.length }, expect: { count: slots.length, slots: want } });
     want.forEach((w, i) => out.push({ record: 'map-slot', what: `map slot ${i}`, buf: b, base: 1 + 9 * i, span: MAP_SLOT_BYTES, expect: { ...w } }));
   }
+  {
+    // a compressed cluster stored in two blocks (slots 8 and 9) beside a plain block
+    const m = map_new();
+    for (const s of [8, 9, 16]) { m.addr[s] = P.u32(); m.csum[s] = P.u32(); m.comp[s] = s < 16 ? 1 : 0; }
+    const b = map_encode(m);
+    const want = [8, 9, 16].map((s) => ({ slot: s < 16 ? s | MAP_SLOT_COMPRESSED : s, addr: m.addr[s]!, crc: m.csum[s]! }));
+    out.push({ record: 'map', what: 'map with a compressed cluster', buf: b, base: 0, span: b.length, env: { value_len: b.length }, expect: { count: 3, slots: want } });
+  }
+  {
+    // a cluster of 8 blocks of text, through the real encoder
+    const raw = Buffer.alloc(8 * BLOCK_SIZE);
+    for (let at = 0; at < raw.length;) at += raw.write(`line ${at % 977} of a log that compresses\n`, at);
+    const stored = Buffer.concat(cluster_encode(raw)!);
+    const storedLen = stored.readUInt32LE(0);
+    out.push({
+      record: 'cluster', what: 'compressed cluster', buf: stored, base: 0, span: stored.length, env: { stored_blocks: stored.length / BLOCK_SIZE },
+      expect: { stored_len: storedLen, raw_len: raw.length, lz4: stored.subarray(8, 4 + storedLen), padding: Buffer.alloc(stored.length - 4 - storedLen) },
+    });
+  }
 
   // redo block and its records
   {
@@ -611,7 +630,7 @@ t.test('constants agree with the code', async (t) => {
     journal_body_bytes: JOURNAL_BODY_BYTES, node_header_bytes: NODE_HEADER_BYTES, node_body_bytes: NODE_BODY_BYTES,
     redo_header_bytes: REDO_HEADER_BYTES, redo_body_bytes: REDO_BODY_BYTES, key_bytes: KEY_BYTES, value_max: VALUE_MAX, name_max: NAME_MAX,
     map_slots: MAP_SLOTS, map_slot_bytes: MAP_SLOT_BYTES, inode_bytes: INODE_BYTES, counts_bytes: COUNTS_BYTES,
-    xattr_size_max: XATTR_SIZE_MAX, xattr_chunk_bytes: XATTR_CHUNK_BYTES, seg_blocks_min: SEG_BLOCKS_MIN, seg_blocks_max: SEG_BLOCKS_MAX,
+    xattr_size_max: XATTR_SIZE_MAX, xattr_chunk_bytes: XATTR_CHUNK_BYTES, cluster_blocks: CLUSTER_BLOCKS, cluster_header_bytes: CLUSTER_HEADER_BYTES, seg_blocks_min: SEG_BLOCKS_MIN, seg_blocks_max: SEG_BLOCKS_MAX,
     fanout_min: FANOUT_MIN, fanout_max: derives({ fanout: 1024 }) && !derives({ fanout: 1025 }) ? 1024 : -1,
     cp_slots_min: derives({ cpSlots: 3 }) && !derives({ cpSlots: 2 }) ? 3 : -1, fanout_default: geometry_for(16384).fanout,
     inline_max_default: INLINE_MAX_DEFAULT, max_snapshots_default: MAX_SNAPSHOTS_DEFAULT,
@@ -654,8 +673,8 @@ t.test('enumerations agree with the code', async (t) => {
     'redo-flags': [{ value: REDO_FLAG_GROUP_END, name: 'GROUP_END' }],
     'write-cause': names(CAUSE_NAMES),
     'checkpoint-trigger': names(TRIGGER_NAMES),
-    'inode-flags': [{ value: INODE_FLAG_INLINE, name: 'INLINE' }, { value: INODE_FLAG_PREALLOC, name: 'PREALLOC' }],
-    feature: [{ value: FEATURE_SHARED, name: 'SHARED' }],
+    'inode-flags': [{ value: INODE_FLAG_INLINE, name: 'INLINE' }, { value: INODE_FLAG_COMPRESS, name: 'COMPRESS' }, { value: INODE_FLAG_NOCOMPRESS, name: 'NOCOMPRESS' }, { value: INODE_FLAG_PREALLOC, name: 'PREALLOC' }],
+    features: [{ value: FEATURE_COMPRESS_LZ4, name: 'COMPRESS_LZ4' }, { value: FEATURE_SHARED, name: 'SHARED' }],
     'dirent-type': [
       { value: dt_of(S_IFIFO), name: 'FIFO' }, { value: dt_of(S_IFCHR), name: 'CHR' }, { value: dt_of(S_IFDIR), name: 'DIR' },
       { value: dt_of(S_IFBLK), name: 'BLK' }, { value: dt_of(S_IFREG), name: 'REG' }, { value: dt_of(S_IFLNK), name: 'LNK' },

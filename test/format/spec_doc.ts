@@ -512,3 +512,41 @@ export function doc_table(text: string, first: string): string[][] {
   for (let j = i + 2; j < lines.length && lines[j]!.startsWith('|'); j++) rows.push(cells(lines[j]!));
   return rows;
 }
+
+/**
+ * An LZ4 block (the LZ4 block format: sequences of a token, literals and a match; no frame)
+ * decoded from its published description alone, for reading compressed clusters through the
+ * document (record `cluster`). Throws on anything out of bounds.
+ */
+export function lz4_block_decode_doc(src: Uint8Array, rawLen: number): Buffer {
+  const out = Buffer.alloc(rawLen);
+  let ip = 0, op = 0;
+  const more = (n: number): number => {
+    let b: number;
+    do {
+      if (ip >= src.length) throw new Error('lz4: length runs past the input');
+      b = src[ip++]!;
+      n += b;
+    } while (b === 255);
+    return n;
+  };
+  while (ip < src.length) {
+    const token = src[ip++]!;
+    let lit = token >> 4;
+    if (lit === 15) lit = more(lit);
+    if (ip + lit > src.length || op + lit > rawLen) throw new Error('lz4: literals out of bounds');
+    out.set(src.subarray(ip, ip + lit), op);
+    ip += lit;
+    op += lit;
+    if (ip >= src.length) break; // the last sequence has literals only
+    const offset = src[ip]! | (src[ip + 1]! << 8);
+    ip += 2;
+    let len = token & 15;
+    if (len === 15) len = more(len);
+    len += 4;
+    if (offset === 0 || offset > op || op + len > rawLen) throw new Error('lz4: match out of bounds');
+    for (let k = 0; k < len; k++, op++) out[op] = out[op - offset]!;
+  }
+  if (op !== rawLen) throw new Error(`lz4: ${op} bytes decoded, ${rawLen} expected`);
+  return out;
+}

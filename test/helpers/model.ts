@@ -39,7 +39,34 @@ export type Op =
   | { op: 'sync' }
   | { op: 'remount' };
 
+/** whether content() makes a quarter of all writes text-like (compressible): content_mix() */
+let textMix = false;
+
+/**
+ * From now on (in this process), writes whose seed is a multiple of 4 carry text-like bytes that
+ * lz4 compresses, the others random bytes: compression tests see both in one workload.
+ */
+export function content_mix(on: boolean): void {
+  textMix = on;
+}
+
+const PHRASES = ['request served', 'cache miss on block', 'checkpoint written', 'segment cleaned', 'fsync group logged', 'client connected from', 'retrying after error:', 'mount ok'];
+const LEVELS = ['INFO', 'INFO', 'INFO', 'WARN', 'DEBUG'];
+
+/** Text-like bytes, log lines drawn from the seed: lz4 stores them in about a third. */
+export function content_text(seed: number, len: number): Buffer {
+  const rng = new Prng(seed);
+  const out = Buffer.alloc(len);
+  let at = 0;
+  for (let i = 0; at < len; i++) {
+    const t = String(rng.int(0, 59)).padStart(2, '0');
+    at += out.write(`2024-06-01T10:${t}:${t}Z ${rng.pick(LEVELS)} worker-${rng.int(1, 4)} ${rng.pick(PHRASES)} ${rng.int(0, 9999)} ms\n`, at);
+  }
+  return out;
+}
+
 export function content(seed: number, len: number): Buffer {
+  if (textMix && seed % 4 === 0) return content_text(seed, len);
   return Buffer.from(new Prng(seed).fill(new Uint8Array(len)).buffer);
 }
 

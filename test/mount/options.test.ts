@@ -19,8 +19,10 @@ t.test('-o options: cowlog\'s own, kernel flags passed on, fstab words ignored, 
   const d = mount_options_parse([], false);
   t.same(d, {
     readOnly: false, wear: null, log: null, allowOther: false, attrTimeout: 60, entryTimeout: 60, negativeTimeout: 60, commit: null, kernel: [], snapshot: null,
-    atime: 'relatime', nodiratime: false, remount: false, acl: true,
+    atime: 'relatime', nodiratime: false, remount: false, acl: true, compress: null,
   }, 'defaults for a user');
+  t.same(['compress=lz4', 'compress=none'].map((o) => mount_options_parse([o], true).compress), ['lz4', 'none'], 'compress=');
+  t.throws(() => mount_options_parse(['compress=zstd'], true), /compress=zstd: lz4 or none/, 'other compressors refused');
   t.same(['strictatime', 'norelatime', 'noatime', 'relatime', 'noatime,atime'].map((o) => mount_options_parse([o], true).atime),
     ['strictatime', 'strictatime', 'noatime', 'relatime', 'relatime'], 'atime options, cowlog\'s own (FUSE leaves atime to the filesystem)');
   t.same(mount_options_parse(['noatime'], true).kernel, ['noatime'], 'noatime also goes to the kernel, so /proc/mounts shows it');

@@ -70,10 +70,9 @@ if (skip !== undefined) {
     // small files until full: ENOSPC again, never anything else
     // (the error goes to a file outside the mount: inside, there is no room for it)
     const err = path.join(tmp_dir(t), 'err');
-    // bash, not sh: dash's echo reports every failed write as "I/O error", whatever the errno
-    const many = await m.run('bash', ['-c', `i=0; while echo "file $i" > f$i 2>${err}; do i=$((i+1)); [ $i -gt 200000 ] && break; done; cat ${err}; rm -f f*; echo removed`], { timeoutMs: 180_000 });
-    // the create (bash reports a failed redirection on its own stderr) or the write (echo's,
-    // into the file) is refused, whichever finds the device full first
+    // bash, not sh: dash's echo reports every failed write as "I/O error", whatever the errno;
+    // stderr is redirected first, so that a create refused for space is reported there too
+    const many = await m.run('bash', ['-c', `i=0; while echo "file $i" 2>${err} > f$i; do i=$((i+1)); [ $i -gt 200000 ] && break; done; cat ${err}; rm -f f*; echo removed`], { timeoutMs: 180_000 });
     t.match(many.stdout + many.stderr, /No space left on device/, 'creating small files ends with ENOSPC');
     t.notMatch(many.stdout + many.stderr, /Input\/output error/, 'never EIO');
     t.match(many.stdout, /removed/, 'and they can all be removed');

@@ -34,8 +34,9 @@ import { workload_generate, workload_text } from '../workload/generate.js';
 import type { GenOptions, Profile } from '../workload/generate.js';
 import type { Knobs } from '../workload/knobs.js';
 import { KnobError } from '../workload/knobs.js';
+import { waf_floor } from './waf_floor.js';
 import { waf_table } from './waf_table.js';
-import type { WafRun } from './waf_table.js';
+import type { FloorOf, WafRun } from './waf_table.js';
 
 /** The sweep's workload cases: a profile and its knobs (docs/WORKLOAD.md). */
 export const WAF_CASES: ReadonlyArray<{ name: string; profile: Profile; knobs: Knobs; what: string }> = [
@@ -66,7 +67,9 @@ options:
                         (e.g. a later compression setting); repeatable
   --cowlog-variant-mount NAME=MOUNT_OPTS
                         mount options (-o) of a variant (made with no extra mkfs options if
-                        --cowlog-variant does not name it)
+                        --cowlog-variant does not name it). Without either, the sweep has the
+                        column cowlog:lz4 (mkfs --compress lz4) beside cowlog
+  --no-lz4              no cowlog:lz4 column
   --out DIR             keep every run (DIR/<case>-s<seed>/<fs>/) and render each report there
                         (default: runs go to a scratch directory that is removed)
   --json                print the runs and the table as JSON on standard output
@@ -104,9 +107,13 @@ function seeds_parse(text: string): number[] {
   return out;
 }
 
+/** the column every sweep has beside cowlog: the same runs with mkfs --compress lz4 */
+export const LZ4_VARIANT = { name: 'lz4', mkfsOptions: ['--compress', 'lz4'], mountOptions: '' } as const;
+
 export function opts_parse(argv: string[]): WafOpts {
   const o: WafOpts = { cases: WAF_CASES.map((c) => c.name), ops: 30000, seeds: [1], fs: ['cowlog', 'ext4', 'btrfs'], size: 64 * 1048576, variants: [], out: undefined, json: false, help: false };
   const mounts = new Map<string, string>();
+  let noLz4 = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const eq = a.startsWith('--') ? a.indexOf('=') : -1;
@@ -159,6 +166,7 @@ export function opts_parse(argv: string[]): WafOpts {
         break;
       }
       case '--out': o.out = v(); break;
+      case '--no-lz4': noLz4 = true; break;
       default: throw new BenchUsageError(`unknown option ${name}`);
     }
   }
@@ -167,6 +175,8 @@ export function opts_parse(argv: string[]): WafOpts {
     if (x) x.mountOptions = m; else o.variants.push({ name: vn, mkfsOptions: [], mountOptions: m });
   }
   if (o.variants.length && !o.fs.includes('cowlog')) throw new BenchUsageError('--cowlog-variant needs cowlog among --fs');
+  // cowlog with lz4 is a column of its own unless variants are named or --no-lz4 is given
+  if (!o.variants.length && !noLz4 && o.fs.includes('cowlog')) o.variants.push({ ...LZ4_VARIANT, mkfsOptions: [...LZ4_VARIANT.mkfsOptions] });
   return o;
 }
 
@@ -214,6 +224,7 @@ export async function bench_waf(o: WafOpts, log: (l: string) => void): Promise<{
   }
   const labels = jobs.map(job_label);
   const runs: WafRun[] = [];
+  const floors: FloorOf[] = [];
   try {
     // everything that can be refused is refused here, before the first device is formatted
     const traces = new Map<string, string>();
@@ -221,7 +232,9 @@ export async function bench_waf(o: WafOpts, log: (l: string) => void): Promise<{
       for (const s of o.seeds) {
         let text: string;
         try {
-          text = workload_text(workload_generate(case_gen(c, s, o)));
+          const gen = workload_generate(case_gen(c, s, o));
+          floors.push({ case: c, seed: s, waf: waf_floor(gen.header, gen.ops).floorWaf });
+          text = workload_text(gen);
         } catch (e) {
           if (e instanceof KnobError) throw new BenchUsageError(`${c}: ${e.message}`);
           throw e;
@@ -264,7 +277,7 @@ export async function bench_waf(o: WafOpts, log: (l: string) => void): Promise<{
   } finally {
     if (!keep) fs.rmSync(root, { recursive: true, force: true });
   }
-  return { runs, table: waf_table(runs, { cases: o.cases, labels }) };
+  return { runs, table: waf_table(runs, { cases: o.cases, labels, floors }) };
 }
 
 async function main(argv: string[]): Promise<number> {

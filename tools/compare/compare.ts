@@ -30,7 +30,10 @@ export interface CompareSpec {
   mountOptions: Record<string, string>;
   guestTimeoutMin?: number;
   log: Log;
-  /** cowlog again with other mkfs/mount options, each in OUT/cowlog-NAME/, run after cowlog */
+  /**
+   * a filesystem again with other mkfs/mount options (cowlog with lz4, btrfs with compress=zstd),
+   * each in OUT/FS-NAME/, run after the filesystem itself; `fs` absent means cowlog
+   */
   variants?: CowlogVariant[];
   /** false: no heatmaps, no report (a sweep that only wants the figures) */
   render?: boolean;
@@ -55,8 +58,10 @@ export async function host_has_fs(fsName: string): Promise<boolean> {
   return listed();
 }
 
-/** A named cowlog variant: the same runner with extra mkfs and mount options (OUT/cowlog-NAME/). */
+/** A named variant: the same runner with extra mkfs and mount options (OUT/FS-NAME/). */
 export interface CowlogVariant {
+  /** the filesystem it varies (default cowlog) */
+  fs?: string;
   name: string;
   mkfsOptions: string[];
   mountOptions: string;
@@ -83,8 +88,8 @@ export async function fs_run(j: FsJob, c: { deviceBytes: number; workloadPath: s
     ...(j.variant ? { variant: j.variant } : {}),
   };
   if (j.fs === 'cowlog') return run_cowlog_host(spec);
-  if (j.variant) throw new Error(`variants are cowlog's only, not ${j.fs}'s`);
   if (await host_has_fs(j.fs)) return run_kernel_host(spec);
+  if (j.variant) throw new Error(`${job_label(j)}: variants of a filesystem the host lacks are not run in the guest`);
   c.log(`${j.fs}: this kernel has no ${j.fs}; running it in a QEMU guest on Debian's kernel (TCG: minutes)`);
   return run_fs_in_guest({ ...spec, ...(c.guestTimeoutMin ? { timeoutMin: c.guestTimeoutMin } : {}) });
 }
@@ -100,7 +105,7 @@ export async function compare_run(c: CompareSpec): Promise<CompareOutcome> {
   const jobs: FsJob[] = [];
   for (const f of c.fsList) {
     jobs.push({ fs: f, mkfsOptions: c.mkfsOptions[f] ?? [], mountOptions: c.mountOptions[f] ?? '' });
-    if (f === 'cowlog') for (const v of c.variants ?? []) jobs.push({ fs: 'cowlog', variant: v.name, mkfsOptions: v.mkfsOptions, mountOptions: v.mountOptions });
+    for (const v of c.variants ?? []) if ((v.fs ?? 'cowlog') === f) jobs.push({ fs: f, variant: v.name, mkfsOptions: v.mkfsOptions, mountOptions: v.mountOptions });
   }
   const results: RunResult[] = [];
   const failures: Array<{ fs: string; error: string }> = [];

@@ -15,6 +15,7 @@
 //   next is read: memory holds one timeline at a time, whatever the number of filesystems;
 // - disagreements between result.json and wear.bin are reported in the report, not hidden.
 
+import { wear_by } from '../../src/wear/names.js';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { wear_decode, type WearRecord } from '../../src/wear/wearfile.js';
@@ -109,6 +110,10 @@ function measured_read(outDir: string, name: string, axis: TimelineAxis): Measur
   if (br) row.breakdown = br;
   const cps = checkpoints_of(rec);
   if (cps.length) row.checkpoints = cps;
+  // cowlog's own tracker names the file and the process of each request
+  if (!rec.truncated && rec.meta.source === 'cowlog-tracker' && rec.ino !== undefined && rec.ino.some((x) => x !== 0)) {
+    row.names = { files: wear_by(rec, 'file', NAMES_HOT), processes: wear_by(rec, 'process', NAMES_HOT) };
+  }
   const bins = timeline_bins(rec, axis);
   const slim: WearRecord = {
     ...rec,
@@ -211,6 +216,28 @@ function run_facts(r: ReportRow): string[] {
   return facts;
 }
 
+/** How many files, processes and hottest blocks the report names. */
+const NAMES_HOT = 8;
+
+/** Whom cowlog's host bytes were written for, and who wrote its hottest blocks (markdown lines). */
+function names_markdown(n: NonNullable<ReportRow['names']>, host: number): string[] {
+  const pct = (b: number): string => `${host ? ((100 * b) / host).toFixed(1) : '0'} %`;
+  const out = ['Whom the host bytes were written for (a file\'s data and its fsync\'s redo go to its last writer; checkpoints and the cleaner to no file):', '',
+    '| file | bytes | share | | process | bytes | share |', '|:--|--:|--:|--|:--|--:|--:|'];
+  for (let i = 0; i < NAMES_HOT; i++) {
+    const f = n.files.rows[i], p = n.processes.rows[i];
+    if (!f && !p) break;
+    out.push(`| ${f ? `\`${f.name}\`` : ''} | ${f ? fmt_bytes(f.bytes) : ''} | ${f ? pct(f.bytes) : ''} | | ${p ? p.name : ''} | ${p ? fmt_bytes(p.bytes) : ''} | ${p ? pct(p.bytes) : ''} |`);
+  }
+  out.push('', 'The most-written blocks, and whom they were written for:', '', '| block | writes | files | processes |', '|--:|--:|:--|:--|');
+  n.files.hottest.forEach((h, i) => {
+    const p = n.processes.hottest[i]!;
+    out.push(`| ${h.block} | ${h.writes} | ${h.by.slice(0, 3).map((x) => `${x.name} ${x.writes}`).join(', ')} | ${p.by.slice(0, 3).map((x) => `${x.name} ${x.writes}`).join(', ')} |`);
+  });
+  out.push('');
+  return out;
+}
+
 export function report_markdown(title: string, subtitle: string, rows: readonly ReportRow[]): string {
   const out: string[] = [`# ${title}`, '', subtitle, '', table_markdown(rows)];
   for (const [k, v] of DEFINITIONS) out.push(`- **${k}**: ${v}`);
@@ -224,6 +251,7 @@ export function report_markdown(title: string, subtitle: string, rows: readonly 
     for (const w of r.warnings) out.push(`- **warning**: ${w}`);
     out.push('');
     if (r.breakdown) out.push(`${r.breakdown.basis === 'cause' ? 'Host bytes by cause' : 'Host bytes by location (the region each request hit; not by cause)'}:`, '', breakdown_markdown(r.breakdown));
+    if (r.names) out.push(...names_markdown(r.names, r.result.hostBytes));
     if (r.stats) {
       out.push(`![${r.result.fs} block writes](${r.name}-heatmap.png)`, '');
       out.push(`![${r.result.fs} time × address](${r.name}-timeline.png)`, '');

@@ -7,6 +7,7 @@
 //   definitions of docs/REPORT.md; nothing is recomputed here;
 // - a run without a wear file shows "–" for the wear figures, never a made-up zero.
 
+import type { WearByReport } from '../../src/wear/names.js';
 import type { WearStats } from '../../src/wear/stats.js';
 import type { Breakdown } from './breakdown.js';
 import { parts_top } from './breakdown.js';
@@ -25,6 +26,8 @@ export interface ReportRow {
   breakdown?: Breakdown;
   /** checkpoints by trigger, most first (cowlog) */
   checkpoints?: Array<[string, number]>;
+  /** whom the host bytes were written for, and who wrote the hottest blocks (cowlog's own wear file) */
+  names?: { files: WearByReport; processes: WearByReport };
   warnings: string[];
 }
 

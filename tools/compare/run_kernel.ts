@@ -60,6 +60,8 @@ export interface DeviceRunSpec {
   /** the image behind the device, when there is one (f2fs reads its layout from it) */
   image?: string;
   notes?: string;
+  /** a named variant (other mount or mkfs options), recorded beside the filesystem's name */
+  variant?: string;
 }
 
 function mib(n: number | bigint): string {
@@ -153,6 +155,7 @@ export async function run_kernel_on_device(s: DeviceRunSpec): Promise<RunResult>
   const errorsTotal = Object.values(applied.errors).reduce((a, e) => a + Object.values(e).reduce((x, y) => x + y, 0), 0);
   const result: RunResult = {
     fs: s.fs,
+    ...(s.variant ? { variant: s.variant } : {}),
     mkfs: mkfsArgv.join(' '),
     mountOptions: s.mountOptions || 'defaults',
     deviceBytes: s.deviceBytes,
@@ -189,7 +192,7 @@ export interface HostRunSpec {
   /** OUT: results go to OUT/<fs>/ (OUT/<fs>-<variant>/ for a variant) */
   out: string;
   log: Log;
-  /** a named variant (cowlog only): its own folder, and its name beside the filesystem's */
+  /** a named variant (e.g. btrfs with compress=lzo): its own folder, and its name beside the filesystem's */
   variant?: string;
 }
 
@@ -210,8 +213,8 @@ export async function run_kernel_host(h: HostRunSpec): Promise<RunResult> {
     h.log(`${h.fs}: ${(h.deviceBytes / 1048576).toFixed(0)} MiB image on ${dev}`);
     return await run_kernel_on_device({
       fs: h.fs, device: dev, deviceBytes: h.deviceBytes, workloadPath: h.workloadPath,
-      mkfsOptions: h.mkfsOptions, mountOptions: h.mountOptions, outDir: path.join(h.out, h.fs),
-      scratch, log: h.log, cleanup, image,
+      mkfsOptions: h.mkfsOptions, mountOptions: h.mountOptions, outDir: path.join(h.out, h.variant ? `${h.fs}-${h.variant}` : h.fs),
+      scratch, log: h.log, cleanup, image, ...(h.variant ? { variant: h.variant } : {}),
     });
   } finally {
     await cleanup.run();
