@@ -534,9 +534,21 @@ export function file_truncate(ctx: DataCtx, m: InodeMem, size: number): void {
  */
 function pages_cut(ctx: DataCtx, m: InodeMem, size: number): boolean {
   const keep = Math.ceil(size / BLOCK_SIZE);
+  pages_drop(ctx, m, keep, Infinity);
+  const tail = size % BLOCK_SIZE;
+  const page = tail !== 0 ? m.pages.get(keep - 1) : undefined;
+  if (page === undefined) return false;
+  page.fill(0, tail);
+  const r = m.ranges.get(keep - 1);
+  m.ranges.set(keep - 1, [Math.min(r ? r[0] : tail, tail), BLOCK_SIZE]);
+  return true;
+}
+
+/** Drops the dirty pages of blocks [first, end) without writing them (a truncate, a hole, a clone over them). */
+export function pages_drop(ctx: DataCtx, m: InodeMem, first: number, end: number): void {
   let dropped = false;
   for (const idx of [...m.pages.keys()]) {
-    if (idx < keep) continue;
+    if (idx < first || idx >= end) continue;
     m.pages.delete(idx);
     m.ranges.delete(idx);
     ctx.dirty.bytes -= BLOCK_SIZE;
@@ -545,13 +557,6 @@ function pages_cut(ctx: DataCtx, m: InodeMem, size: number): boolean {
   }
   if (m.logged.size === 0) ctx.logged.inodes.delete(m);
   if (dropped) pages_need_recount(ctx, m);
-  const tail = size % BLOCK_SIZE;
-  const page = tail !== 0 ? m.pages.get(keep - 1) : undefined;
-  if (page === undefined) return false;
-  page.fill(0, tail);
-  const r = m.ranges.get(keep - 1);
-  m.ranges.set(keep - 1, [Math.min(r ? r[0] : tail, tail), BLOCK_SIZE]);
-  return true;
 }
 
 /** Recounts which dirty pages of `m` will take a new block (unmapped, or over a block another root may hold). */

@@ -195,6 +195,9 @@ export class FileSystem {
   private atimeMovedIno = 0;
   /** POSIX ACLs are kept and applied (FsOptions.acl) */
   readonly acl: boolean;
+  /** table_blocks() as of checkpoint tablesSeq (−1: not counted yet) */
+  private tablesSeq = -1;
+  private tablesCount = 0;
 
   private constructor(vol: Volume, o: FsOptions) {
     this.vol = vol;
@@ -444,10 +447,23 @@ export class FileSystem {
 
   /** Live blocks counted against capacity: valid blocks minus table blocks, plus pages waiting for space. */
   used_blocks(): number {
-    let tables = 0;
-    for (const a of this.vol.dir) if (a !== 0) tables++;
-    for (const a of this.vol.cpDir) if (a !== 0) tables++;
-    return this.vol.log.validBlocks - tables + this.ctx.dirty.newPages + this.vol.nodes.dirtyCount;
+    return this.vol.log.validBlocks - this.table_blocks() + this.ctx.dirty.newPages + this.vol.nodes.dirtyCount;
+  }
+
+  /**
+   * Table and table-directory blocks on the device. Which of them exist changes only when a
+   * checkpoint writes them, so the count is kept per checkpoint: every admission asks, and the
+   * directory has a slot per table block (about 1,900 on a 1 GiB device).
+   */
+  private table_blocks(): number {
+    if (this.tablesSeq !== this.vol.seq) {
+      let n = 0;
+      for (const a of this.vol.dir) if (a !== 0) n++;
+      for (const a of this.vol.cpDir) if (a !== 0) n++;
+      this.tablesSeq = this.vol.seq;
+      this.tablesCount = n;
+    }
+    return this.tablesCount;
   }
 
   /**
@@ -618,6 +634,18 @@ export class FileSystem {
 
   lookup(parent: number, name: Name): Attr {
     return attr_of(this.icache.get(this.lookup_ino(parent, name)));
+  }
+
+  /**
+   * lookup() answering null for a name that is not there: the mount's lookups of new names (each
+   * create begins with one) miss, and building an error for each would cost more than the lookup.
+   */
+  lookup_opt(parent: number, name: Name): Attr | null {
+    const d = this.dir_get(parent);
+    const b = name_buf(name);
+    if (is_dot(b)) return attr_of(this.icache.get(b.length === 1 ? parent : d.rec.parent || ROOT));
+    const e = dirent_find(this.vol, parent, b);
+    return e ? attr_of(this.icache.get(e.ino)) : null;
   }
 
   private lookup_ino(parent: number, name: Name): number {
@@ -1260,10 +1288,15 @@ export class FileSystem {
   }
 
   getxattr(ino: number, name: Name): Buffer {
-    const m = this.icache.get(ino);
-    const v = is_compress_xattr(name) ? compress_xattr_get(m.rec) : xattr_get(this.vol, ino, typeof name === 'string' ? Buffer.from(name) : name);
+    const v = this.getxattr_opt(ino, name);
     if (v === undefined) throw new FsError('ENODATA', `no xattr ${name.toString()} on inode ${ino}`);
     return v;
+  }
+
+  /** getxattr() answering undefined for an attribute that is not there (the kernel asks for security.capability before every write). */
+  getxattr_opt(ino: number, name: Name): Buffer | undefined {
+    const m = this.icache.get(ino);
+    return is_compress_xattr(name) ? compress_xattr_get(m.rec) : xattr_get(this.vol, ino, typeof name === 'string' ? Buffer.from(name) : name);
   }
 
   listxattr(ino: number): Buffer[] {

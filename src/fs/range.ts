@@ -33,7 +33,7 @@ import { CLUSTER_BLOCKS } from '../format/cluster.js';
 import { assert } from '../util/assert.js';
 import { FsError } from '../util/errors.js';
 import type { DataCtx } from './file.js';
-import { file_flush, file_read, file_truncate, file_write, inline_bytes, inline_key, inline_to_blocks, map_get, map_key, pages_need_recount } from './file.js';
+import { file_flush, file_read, file_truncate, file_write, inline_bytes, inline_key, inline_to_blocks, map_get, map_key, pages_drop } from './file.js';
 import type { InodeMem } from './inode.js';
 import { times_set } from './inode.js';
 import { FILE_SIZE_MAX } from './types.js';
@@ -52,21 +52,6 @@ export const FALLOC_ZERO_RANGE = 0x10;
 function range_check(off: number, len: number): void {
   if (!Number.isInteger(off) || !Number.isInteger(len) || off < 0 || len <= 0) throw new FsError('EINVAL', `range at ${off} of ${len} bytes`);
   if (off + len > FILE_SIZE_MAX) throw new FsError('EFBIG', `range ending at ${off + len}, past cowlog's largest file (${FILE_SIZE_MAX} bytes)`);
-}
-
-/** Drops the dirty pages of blocks [first, end) without writing them. */
-function pages_drop(ctx: DataCtx, m: InodeMem, first: number, end: number): void {
-  let dropped = false;
-  for (const idx of [...m.pages.keys()]) {
-    if (idx < first || idx >= end) continue;
-    m.pages.delete(idx);
-    m.ranges.delete(idx);
-    ctx.dirty.bytes -= BLOCK_SIZE;
-    if (m.logged.delete(idx)) ctx.logged.pages--;
-    dropped = true;
-  }
-  if (m.logged.size === 0) ctx.logged.inodes.delete(m);
-  if (dropped) pages_need_recount(ctx, m);
 }
 
 /**

@@ -87,11 +87,18 @@ export class KernelHeld {
    */
   negative_given(parent: number, name: string, timeout_s: number, now_ms: number): number {
     if (timeout_s <= 0) return 0;
+    // the map is in the order the answers were given (a name answered again moves to the end),
+    // so the expired ones are at its front: dropping them costs what they cost to add
     if (this.negatives.size >= NEGATIVE_MAX) {
-      for (const [k, until] of this.negatives) if (until <= now_ms) this.negatives.delete(k);
+      for (const [k, until] of this.negatives) {
+        if (until > now_ms) break;
+        this.negatives.delete(k);
+      }
       if (this.negatives.size >= NEGATIVE_MAX) return 0;
     }
-    this.negatives.set(`${parent}/${name}`, now_ms + timeout_s * 1000);
+    const k = `${parent}/${name}`;
+    this.negatives.delete(k);
+    this.negatives.set(k, now_ms + timeout_s * 1000);
     return timeout_s;
   }
 

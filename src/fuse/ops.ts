@@ -179,19 +179,22 @@ export class CowlogOps {
   }
 
   /** The errno (positive) for an exception; a non-FsError is a bug and breaks the mount. */
-  private fail(op: string, what: string, e: unknown): number {
-    if (this.debug) this.log.info(`${op} ${what}: ${e instanceof Error ? e.message : String(e)}`);
+  private fail(op: string, what_of: string | (() => string), e: unknown): number {
+    // what the request named is built only when something is logged: most failures are
+    // ENOENT and ENODATA, answered and forgotten
+    const what = (): string => (typeof what_of === 'string' ? what_of : what_of());
+    if (this.debug) this.log.info(`${op} ${what()}: ${e instanceof Error ? e.message : String(e)}`);
     if (e instanceof FsError) {
-      if (e.code === 'EIO' || e.code === 'EUCLEAN' || e.code === 'ENOSPC') this.warn_once(e.code, `${op} ${what}: ${e.message}`);
+      if (e.code === 'EIO' || e.code === 'EUCLEAN' || e.code === 'ENOSPC') this.warn_once(e.code, `${op} ${what()}: ${e.message}`);
       return e.errno;
     }
     const err = e instanceof Error ? e : new Error(String(e));
     if (this.broken === null) {
-      this.broken = `${op} ${what}: ${err.message}`;
-      this.log.error(`${op} ${what}: ${err.stack ?? err.message}`);
+      this.broken = `${op} ${what()}: ${err.message}`;
+      this.log.error(`${op} ${what()}: ${err.stack ?? err.message}`);
       this.log.error('this is a bug in cowlog; the mount is read-only from now on (writers get EIO) and will not write a checkpoint at unmount');
     } else {
-      this.log.error(`${op} ${what} (mount already read-only): ${err.stack ?? err.message}`);
+      this.log.error(`${op} ${what()} (mount already read-only): ${err.stack ?? err.message}`);
     }
     return E.EIO;
   }
@@ -246,7 +249,7 @@ export class CowlogOps {
       this.guard(mutating);
       fn();
     } catch (e) {
-      r = this.fail(op, what(), e);
+      r = this.fail(op, what, e);
     }
     this.r.err(req, r);
   }
@@ -257,7 +260,7 @@ export class CowlogOps {
       this.guard(mutating);
       return fn();
     } catch (e) {
-      this.r.err(req, this.fail(op, what(), e));
+      this.r.err(req, this.fail(op, what, e));
       return undefined;
     }
   }
@@ -552,8 +555,8 @@ export class CowlogOps {
           a = this.quiet(() => {
             // '.' of any inode: how the kernel turns a file handle back into an inode
             if (name === '.') return this.attr_get(parent);
-            if (this.held.ghost(parent) !== undefined) throw new FsError('ENOENT', `directory ${parent} was removed`);
-            return this.fs.lookup(parent, bytes(name));
+            if (this.held.ghost(parent) !== undefined) return null;
+            return this.fs.lookup_opt(parent, bytes(name));
           });
         } catch (e) {
           if (e instanceof FsError && e.code === 'ENOENT') a = null;
@@ -794,9 +797,10 @@ export class CowlogOps {
       getxattr: (req, ino, name, size) => {
         const v = this.attempt(req, 'getxattr', () => this.path_of(ino), false, () => {
           this.xattr_name_check(name);
-          return this.quiet(() => this.fs.getxattr(ino, bytes(name)));
+          return this.quiet(() => this.fs.getxattr_opt(ino, bytes(name))) ?? null;
         });
         if (v === undefined) return;
+        if (v === null) { this.r.err(req, E.ENODATA); return; }
         if (size === 0) this.r.xattr_size(req, v.length);
         else if (v.length > size) this.r.err(req, E.ERANGE);
         else this.r.data(req, v, v.length);
