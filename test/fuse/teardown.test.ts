@@ -4,6 +4,7 @@
 // fusectl abort file frees the callers blocked on it).
 
 import t from 'tap';
+import { once } from 'node:events';
 import { access, mkdtemp, rm } from 'node:fs/promises';
 import { cmd_run, fuse_conn_alive, fuse_unavailable, mount_with, mounts_stale_clean, MOUNT_PREFIX, nullfs_server } from '../helpers/fusemount.js';
 import type { RunResult } from '../helpers/fusemount.js';
@@ -30,6 +31,7 @@ if (skip !== undefined) {
     t.equal((await m.sh('echo data > hang')).code, 0, 'make the file');
     const reader = m.run('cat', ['hang'], { timeoutMs: 20_000 });
     await p.event_wait((e) => e.op === 'read' && e.path === '/hang');
+    const dead = once(m.server, 'exit');
     process.kill(m.server.pid!, 'SIGKILL');
 
     const r: RunResult = await reader;
@@ -39,6 +41,9 @@ if (skip !== undefined) {
     const st = await cmd_run('stat', ['-f', m.mountpoint], { timeoutMs: 5000 });
     t.match(st.stderr, /Transport endpoint is not connected/, 'the mountpoint is stale now');
 
+    // the reader can fail before this process has reaped the server: wait for its exit, so the
+    // harness knows it dead (otherwise it would SIGTERM a zombie, harmless but not what is tested)
+    await dead;
     const report = await m.teardown();
     t.ok(report.clean, 'teardown is clean', { report });
     t.notOk(report.steps.includes('SIGTERM'), 'no SIGTERM for a server already dead');
