@@ -14,9 +14,7 @@
 import { Cause, tag_of, Trigger } from '../device/cause.js';
 import type { Volume } from '../checkpoint/volume.js';
 import { MAP_SLOTS } from '../format/records.js';
-import { DIR_PER_BLOCK } from '../format/geometry.js';
 import { BlockKind, Head, SegState } from '../log/segments.js';
-import { DIRTY_FULL } from '../log/metatable.js';
 import { assert } from '../util/assert.js';
 import { FsError } from '../util/errors.js';
 import { nid_of } from '../util/ids.js';
@@ -62,8 +60,7 @@ export class Cleaner {
   ckpt_need(): number {
     const v = this.vol;
     const nodes = v.nodes.dirtyCount;
-    let full = 0;
-    for (const t of v.tables) for (const d of t.dirty.values()) if (d === DIRTY_FULL) full++;
+    const full = v.tabs.full_blocks();
     // pages fsync only logged are written (and their leaves dirtied) before the checkpoint
     const pages = v.beforeCheckpointBlocks();
     const pageNodes = pages ? Math.ceil(pages / 4) + 2 : 0;
@@ -341,7 +338,7 @@ export class Cleaner {
   /** Moves every live block out of segment s. */
   seg_move(s: number): void {
     const v = this.vol;
-    v.totals.segmentsCleaned++;
+    v.cleaned_note(1, 0);
     const log = v.log;
     const start = log.seg_start(s);
     const data: { addr: number; ino: number; idx: number; birth: number }[] = [];
@@ -359,26 +356,22 @@ export class Cleaner {
           this.stats.nodesMoved++;
           break;
         }
-        case BlockKind.TABLE: {
-          const t = v.tables[sm.sub];
-          assert(t !== undefined && v.dir[t.geom.dirBase + sm.owner] === a, () => `block ${a}: summary says table ${sm.sub} block ${sm.owner}, the directory disagrees`);
-          t.mark_block(sm.owner);
+        case BlockKind.TABLE:
+          v.tabs.table_relocate(sm.sub, sm.owner, a);
           this.stats.metaMoved++;
           break;
-        }
         case BlockKind.JOURNAL:
           // the checkpoint that ends this round writes a new journal and frees this one
           break;
         case BlockKind.DIR:
-          assert(v.cpDir[sm.owner] === a && sm.owner < Math.ceil(v.dir.length / DIR_PER_BLOCK), () => `block ${a}: summary says directory block ${sm.owner}`);
-          v.dir_relocate(sm.owner);
+          v.tabs.dir_relocate(sm.owner, a);
           this.stats.metaMoved++;
           break;
         default:
           assert(false, `block ${a} in segment ${s} is live but its summary says kind ${sm.kind}`);
       }
       this.stats.blocksMoved++;
-      if (sm.kind !== BlockKind.JOURNAL) v.totals.blocksMoved++;
+      if (sm.kind !== BlockKind.JOURNAL) v.cleaned_note(0, 1);
     }
     if (data.length) this.data_move(data);
   }
@@ -386,7 +379,6 @@ export class Cleaner {
   /** Copies live data blocks to the cold data log and points their map records at the copies. */
   private data_move(items: { addr: number; ino: number; idx: number; birth: number }[]): void {
     const v = this.vol;
-    v.moveGen++;
     const bufs = items.map((it) => v.dev.read(it.addr));
     // wear levelling puts cold data on worn segments; the cleaner's own moves do not
     const placed = v.data_write(Head.COLD_DATA, bufs, tag_of(v.log.coldOnWorn ? Cause.WEAR_LEVEL : Cause.CLEANER_DATA));

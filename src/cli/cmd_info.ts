@@ -14,7 +14,7 @@ import { wear_stats } from '../wear/stats.js';
 import { snapshots_held } from '../snap/usage.js';
 import { WEAR_SPREAD } from '../cleaner/cleaner.js';
 import { SNAP_FLAG_WRITABLE } from '../format/snapshot.js';
-import { tree_name } from '../snap/default.js';
+import { tree_name } from '../roots/default.js';
 import { compress_usage } from '../fs/compress.js';
 import { FEATURE_COMPRESS_LZ4 } from '../format/superblock.js';
 import { CAUSE_NAMES, TRIGGER_NAMES } from '../device/cause.js';

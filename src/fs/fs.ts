@@ -41,7 +41,7 @@ import { COMPRESS_XATTR, compress_inherit, compress_stats_new, compress_xattr_ge
 import type { CompressMode, CompressStats } from './compress.js';
 import { FEATURE_COMPRESS_LZ4 } from '../format/superblock.js';
 import { snap_create, snap_delete, snap_mark_good, snap_rollback, snap_set_default } from '../snap/ops.js';
-import { tree_name } from '../snap/default.js';
+import { tree_name } from '../roots/default.js';
 import type { BootReport } from '../checkpoint/volume.js';
 import { snapshots_held, tree_exclusive } from '../snap/usage.js';
 import { tree_diff } from '../snap/diff.js';
@@ -427,10 +427,7 @@ export class FileSystem {
 
   /** Live blocks counted against capacity: valid blocks minus table blocks, plus pages waiting for space. */
   used_blocks(): number {
-    let tables = 0;
-    for (const a of this.vol.dir) if (a !== 0) tables++;
-    for (const a of this.vol.cpDir) if (a !== 0) tables++;
-    return this.vol.log.validBlocks - tables + this.ctx.dirty.newPages + this.vol.nodes.dirtyCount;
+    return this.vol.log.validBlocks - this.vol.tabs.live_blocks() + this.ctx.dirty.newPages + this.vol.nodes.dirtyCount;
   }
 
   /**
@@ -666,12 +663,7 @@ export class FileSystem {
   }
 
   private ino_alloc(): number {
-    const ino = this.vol.nextIno;
-    if (ino > 0xfffffffe) throw new FsError('ENOSPC', 'inode numbers exhausted');
-    this.vol.nextIno = ino + 1;
-    this.vol.inodes++;
-    this.vol.counts_store();
-    return ino;
+    return this.vol.ino_take();
   }
 
   private parent_touch(d: InodeMem, now: Timespec): void {
@@ -790,8 +782,7 @@ export class FileSystem {
   private inode_free(m: InodeMem): void {
     inode_records_drop(this.ctx, m);
     this.icache.forget(m.ino);
-    this.vol.inodes--;
-    this.vol.counts_store();
+    this.vol.ino_freed();
   }
 
   unlink(parent: number, name: Name): void {

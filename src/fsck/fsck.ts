@@ -155,8 +155,8 @@ export function fsck(dev: BlockDevice, o: FsckOptions = {}): FsckReport {
     const sm = log.summary(a);
     if (sm.kind !== BlockKind.JOURNAL || sm.owner !== i) err(`checkpoint journal block ${i} at ${a}: its summary says kind ${sm.kind} owner ${sm.owner}`);
   });
-  for (let di = 0; di < vol.cpDir.length; di++) {
-    const a = vol.cpDir[di]!;
+  for (let di = 0; di < vol.tabs.cpDir.length; di++) {
+    const a = vol.tabs.cpDir[di]!;
     if (a === 0) continue;
     hold(a, `table directory block ${di}`);
     const sm = log.summary(a);
@@ -164,7 +164,7 @@ export function fsck(dev: BlockDevice, o: FsckOptions = {}): FsckReport {
   }
   for (const t of g.tables) {
     for (let bi = 0; bi < t.blocks; bi++) {
-      const a = vol.dir[t.dirBase + bi]!;
+      const a = vol.tabs.block_addr(t.id, bi);
       if (a === 0) continue;
       rep.counts.tableBlocks++;
       hold(a, `${TABLE_NAMES[t.id]} table block ${bi}`);

@@ -19,7 +19,7 @@ import { clock_fixed } from '../../src/checkpoint/clock.js';
 import { block_seal } from '../../src/format/block.js';
 import { BOOT_FLAG_TRIAL } from '../../src/format/boot.js';
 import type { BootState } from '../../src/format/boot.js';
-import { boot_choose } from '../../src/snap/default.js';
+import { boot_choose } from '../../src/roots/default.js';
 import { FsError } from '../../src/util/errors.js';
 import { fsck } from '../../src/fsck/fsck.js';
 import { system_a, system_b, tree_dump, dump_diff } from '../helpers/tree.js';
