@@ -10,7 +10,7 @@
 
 import { Cause, Trigger } from '../device/cause.js';
 import type { WriteCounts } from '../device/counted.js';
-import { CP_FLAG_CLEAN, cp_encode } from '../format/checkpoint.js';
+import { CP_FLAG_CLEAN, CP_FLAG_ERRORS, cp_encode } from '../format/checkpoint.js';
 import type { Checkpoint } from '../format/checkpoint.js';
 import { cp_slot_addr } from '../format/geometry.js';
 import { Head } from '../log/segments.js';
@@ -46,15 +46,16 @@ export function checkpoint_write(v: Volume, clean: boolean, trigger: Trigger): v
   v.totals.blocksRecycled += v.log.ssrBlocks - v.recycledSeen;
   v.recycledSeen = v.log.ssrBlocks;
   const cp: Checkpoint = {
-    fsid: v.fsid, seq: newSeq, slot, flags: clean ? CP_FLAG_CLEAN : 0, timeMs: timespec_ms(v.clock()),
+    fsid: v.fsid, seq: newSeq, slot, flags: (clean ? CP_FLAG_CLEAN : 0) | (v.errors ? CP_FLAG_ERRORS : 0), timeMs: timespec_ms(v.clock()),
     rootNid: v.main_root(), nextIno: v.nextIno, nextNid: v.nat.cursor_hint, inodes: v.inodes,
     validBlocks: v.log.validBlocks, redoStart, heads: v.log.heads.map((h) => ({ ...h })), dir: v.tabs.cpDir.slice(),
     journal: plan.entries, journalAddrs: plan.journalAddrs, stats: { ...v.totals }, tree: v.treeIndex, boot: { ...v.boot },
+    natUsed: v.nat.used, metaBlocks: v.tabs.metaBlocks,
     writes: writes_with_header(v, trigger),
   };
   const enc = cp_encode(cp);
   assert(enc.journal.length === plan.journalAddrs.length, () => `journal of ${enc.journal.length} blocks for ${plan.journalAddrs.length} addresses`);
-  v.stats.tableBlocksWritten += v.tabs.write(v.dev, v.fsid, newSeq, plan, enc.journal);
+  v.stats.tableBlocksWritten += v.tabs.write(v.dev, newSeq, plan, enc.journal);
   v.dev.flush();
   v.dev.write(cp_slot_addr(slot), enc.header, { cause: Cause.CHECKPOINT, detail: trigger });
   v.dev.flush();

@@ -91,10 +91,11 @@ export function volume_format(dev: BlockDevice, o: MkfsOptions, make: VolumeMake
     fsid: uuid.readUInt32LE(0), seq: 0, slot: g.cpSlots - 1, flags: 0, timeMs: 0, rootNid: 0, nextIno: 2, nextNid: 1,
     inodes: 0, validBlocks: 0, redoStart: 0, heads, dir: new Array(g.dirBlocks).fill(0), journal: [], journalAddrs: [],
     stats: { segmentsCleaned: 0, blocksMoved: 0, blocksRecycled: 0, checkpoints: 0 }, tree: 0, boot: { ...BOOT_NONE },
-    writes: format_writes(g),
+    natUsed: 0, metaBlocks: 0, writes: format_writes(g),
   };
-  const report: MountReport = { seq: 0, skipped: [], clean: true, groups: 0, records: 0, redoStop: 'new filesystem', boot: BOOT_REPORT_NEW };
+  const report: MountReport = { seq: 0, skipped: [], clean: true, groups: 0, records: 0, redoStop: 'new filesystem', boot: BOOT_REPORT_NEW, errors: false, erroredReadOnly: false };
   const v = make(dev, sb, cp0, { clock }, report);
+  v.tables_load(cp0);
   v.root = v.tree.create_empty();
   init(v);
   // two checkpoints, so that even a new filesystem has one to fall back to

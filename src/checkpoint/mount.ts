@@ -14,7 +14,7 @@
 import { BLOCK_SIZE } from '../device/device.js';
 import type { BlockDevice } from '../device/device.js';
 import { Trigger } from '../device/cause.js';
-import { CP_FLAG_CLEAN, cp_header_decode, cp_journal_decode } from '../format/checkpoint.js';
+import { CP_FLAG_CLEAN, CP_FLAG_ERRORS, cp_header_decode, cp_journal_decode } from '../format/checkpoint.js';
 import type { Checkpoint, CheckpointHeader } from '../format/checkpoint.js';
 import { addr_in_main, cp_slot_addr } from '../format/geometry.js';
 import type { Geometry } from '../format/geometry.js';
@@ -44,7 +44,14 @@ export interface MountReport {
   redoStop: string;
   /** which tree the mount serves, and why */
   boot: BootReport;
+  /** fsck recorded errors in the checkpoint mounted */
+  errors: boolean;
+  /** a read-write mount was asked for and refused for that reason: the volume is read-only */
+  erroredReadOnly: boolean;
 }
+
+/** What a mount says when fsck's record of errors makes it read-only. */
+export const MOUNT_ERRORS_WARNING = 'fsck found errors in this filesystem: mounted read-only; run cowlog fsck for the list, or mount with -o force to write anyway';
 
 /** Reads the superblock (block 0, or its copy at block 1). */
 export function superblock_read(dev: BlockDevice): Superblock {
@@ -77,23 +84,16 @@ function cp_geometry_check(h: Checkpoint, g: Geometry): string | null {
   if (h.redoStart !== 0 && !addr_in_main(g, h.redoStart)) return `redo chain starts at ${h.redoStart}, outside the log`;
   for (const a of h.dir) if (a !== 0 && !addr_in_main(g, a)) return `directory block at ${a}, outside the log`;
   if (h.nextNid >= g.tables[0]!.entries) return `next node id ${h.nextNid} beyond the NAT`;
+  if (h.natUsed >= g.tables[0]!.entries || h.validBlocks > g.segCount * g.segBlocks || h.metaBlocks > g.tableBlocks + g.dirBlocks) return `counts ${h.natUsed} nodes, ${h.validBlocks} valid blocks and ${h.metaBlocks} table blocks: more than the geometry holds`;
   return null;
 }
 
 /**
- * After the tables loaded: what they say must agree with itself — segment usage with the
- * reference counts, the tree roots with the NAT, the boot state and the tree written with the
- * SNAP table. Sets the root of the tree the checkpoint names.
+ * After the tables loaded: what they say must agree with itself — the tree roots with the NAT,
+ * the boot state and the tree written with the SNAP table (segment usage against the reference
+ * counts is fsck's: it reads every table block). Sets the root of the tree the checkpoint names.
  */
 function tables_check(v: Volume, cp: Checkpoint): void {
-  const { mismatches } = v.log.valid_recount();
-  if (mismatches.length) {
-    const s = mismatches[0]!;
-    const sut = v.g.tables[2]!;
-    throw new CorruptError('segment usage table', v.tabs.block_addr(2, Math.floor(s / sut.perBlock)),
-      `segment ${s} records ${v.log.seg_valid(s)} valid blocks but the reference counts give another number (${mismatches.length} segments disagree)`);
-  }
-  v.nat.recount(cp.nextNid);
   const snapGeom = v.g.tables[4]!;
   const snap_block = (i: number): number => v.tabs.block_addr(4, Math.floor(i / snapGeom.perBlock));
   v.snaps.load(snap_block);
@@ -145,9 +145,11 @@ export function volume_open(dev: BlockDevice, opts: VolumeOptions, make: VolumeM
       for (const a of h.journalAddrs) if (!addr_in_main(g, a)) throw new CorruptError('checkpoint', cp_slot_addr(h.slot), `journal block at ${a}, outside the log`);
       const jblocks = h.journalAddrs.map((a) => dev.read(a));
       h.journal = cp_journal_decode(fsid, h.seq, h.journalCrcs, jblocks, h.journalAddrs, h.journalEntries);
-      const report: MountReport = { seq: h.seq, skipped: failures.slice(), clean: (h.flags & CP_FLAG_CLEAN) !== 0, groups: 0, records: 0, redoStop: '', boot: BOOT_REPORT_NEW };
-      const v = make(dev, sb, h, opts, report);
-      v.tabs.load(v.dev, fsid, h);
+      const errors = (h.flags & CP_FLAG_ERRORS) !== 0;
+      const erroredReadOnly = errors && !opts.readOnly && !opts.force;
+      const report: MountReport = { seq: h.seq, skipped: failures.slice(), clean: (h.flags & CP_FLAG_CLEAN) !== 0, groups: 0, records: 0, redoStop: '', boot: BOOT_REPORT_NEW, errors, erroredReadOnly };
+      const v = make(dev, sb, h, erroredReadOnly ? { ...opts, readOnly: true } : opts, report);
+      v.tables_load(h);
       tables_check(v, h);
       found = { v, replayed: replay(v) };
       break;
@@ -162,6 +164,7 @@ export function volume_open(dev: BlockDevice, opts: VolumeOptions, make: VolumeM
   }
   const v = found.v;
   if (failures.length) v.msg(`checkpoint ${v.seq} mounted; newer ones were damaged: ${failures.join('; ')}`);
+  if (v.mount.erroredReadOnly) v.msg(MOUNT_ERRORS_WARNING);
   const pick = mount_pick(v, opts);
   recover(v, found.replayed);
   tree_switch(v, pick.tree);

@@ -29,6 +29,7 @@ import { BTree } from '../btree/btree.js';
 import { key_index } from '../btree/search.js';
 import { NodeCache } from '../btree/nodestore.js';
 import type { LeafBody } from '../format/node.js';
+import { CP_FLAG_ERRORS } from '../format/checkpoint.js';
 import type { Checkpoint, CpStats } from '../format/checkpoint.js';
 import { addr_in_main } from '../format/geometry.js';
 import type { Geometry } from '../format/geometry.js';
@@ -62,6 +63,8 @@ import { RedoLog } from './redo.js';
 import type { Patch } from './redo.js';
 import { leaf_refs, map_refs } from './refs.js';
 import { TableDir } from './tabledir.js';
+import { budget_split, CACHE_BYTES_DEFAULT, CACHE_BYTES_MIN } from './budget.js';
+import type { BudgetSplit } from './budget.js';
 import { tree_check, tree_of } from './trees.js';
 
 export type { MkfsOptions } from './mkfs.js';
@@ -73,7 +76,12 @@ export type { Patch } from './redo.js';
 export interface VolumeOptions {
   readOnly?: boolean;
   clock?: Clock;
-  /** clean B+tree nodes kept in memory */
+  /**
+   * bytes the metadata caches may hold (budget.ts: table pages, B+tree nodes, inodes); default
+   * 64 MiB whatever the device's size
+   */
+  cacheBytes?: number;
+  /** B+tree nodes kept in memory (instead of the budget's share) */
   nodeCacheMax?: number;
   /** diagnostics (fallback to an older checkpoint, records rolled forward) */
   log?: (msg: string) => void;
@@ -87,6 +95,11 @@ export interface VolumeOptions {
    * only read-only; a clone read-write too. Counts no trial try.
    */
   snapshot?: string;
+  /**
+   * Mount read-write even though fsck recorded errors in the filesystem (without it such a
+   * filesystem mounts read-only, with a warning: as ext4's errors=remount-ro).
+   */
+  force?: boolean;
   /**
    * A boot (the FUSE server's plain mount): serve the tree on trial while tries are left and count
    * one in the checkpoint that starts the epoch, or fall back to the default once they are used
@@ -108,6 +121,9 @@ export class Volume {
   readonly clock: Clock;
   /** the tables, their directory and the checkpoint journal */
   readonly tabs: TableDir;
+  /** the memory budget of the metadata caches, and how it is shared between them */
+  readonly budgetBytes: number;
+  readonly budget: BudgetSplit;
   readonly log: SegLog;
   readonly nat: Nat;
   readonly nodes: NodeCache;
@@ -137,6 +153,11 @@ export class Volume {
   readonly redo: RedoLog;
   /** bumped whenever the cleaner moves data blocks: readers holding map records look again */
   moveGen = 0;
+  /**
+   * fsck found errors (the checkpoint flag ERRORS): every checkpoint carries it on until an
+   * fsck that finds none clears it
+   */
+  errors: boolean;
   /**
    * Set by the file layer: work a checkpoint must do first (write the pages fsync only logged as
    * patches), and how many blocks that writes (part of what the checkpoint needs).
@@ -173,14 +194,16 @@ export class Volume {
     this.msg = opts.log ?? (() => {});
     this.onDurable = opts.onDurable ?? (() => {});
     this.mount = report;
-    this.tabs = new TableDir(this.g, cp);
+    this.budgetBytes = Math.max(CACHE_BYTES_MIN, opts.cacheBytes ?? CACHE_BYTES_DEFAULT);
+    this.budget = budget_split(this.budgetBytes);
+    this.tabs = new TableDir(this.dev, this.fsid, this.g, cp, this.budget.tablePages);
     const t = this.tabs.tables;
     this.log = new SegLog(this.g, t[1]!, t[2]!, t[3]!, cp.heads);
     this.nat = new Nat(t[0]!);
     this.nodes = new NodeCache(this.dev, this.nat, this.log, this.fsid, this.g.fanout, {
       leaf_shared: (b) => leaf_refs(this.log, b, +1),
       leaf_dropped: (b) => leaf_refs(this.log, b, -1),
-    }, opts.nodeCacheMax);
+    }, opts.nodeCacheMax ?? this.budget.nodes);
     this.tree = new BTree(this.nodes);
     this.snaps = new SnapTable(t[4]!);
     this.root = nid_of(cp.rootNid);
@@ -191,6 +214,7 @@ export class Volume {
     this.nextIno = cp.nextIno;
     this.inodes = cp.inodes;
     this.redo = new RedoLog(cp.redoStart);
+    this.errors = (cp.flags & CP_FLAG_ERRORS) !== 0;
     this.totals = { ...cp.stats };
     this.log.durable_set(cp.seq);
   }
@@ -221,6 +245,16 @@ export class Volume {
   /** The metadata tables (NAT, RCT, SUT, SST, SNAP, DIR). */
   get tables(): readonly MetaTable[] {
     return this.tabs.tables;
+  }
+
+  /**
+   * Reads what the checkpoint lists of the tables (the top directory and the journal), then the
+   * counters kept beside them: the segment usage summary (one pass over the SUT), the NAT's.
+   */
+  tables_load(cp: Checkpoint): void {
+    this.tabs.load(cp);
+    this.log.load(cp.validBlocks);
+    this.nat.load(cp.natUsed, cp.nextNid);
   }
 
   // ---- trees ---------------------------------------------------------------------------------
@@ -457,6 +491,7 @@ export class Volume {
   private writable(): void {
     // roll-forward changes only the tree in memory; a read-only volume never writes it out
     if (this.readOnly && !this.replaying) throw new FsError('EROFS', 'the filesystem is mounted read-only');
+    if (this.tabs.failed !== null) throw new FsError('EIO', `the filesystem stopped changing after a damaged table block: ${this.tabs.failed}; run cowlog fsck`);
     assert(!this.closed, 'volume used after close');
   }
 
@@ -539,7 +574,8 @@ export class Volume {
    */
   close(checkpoint = !this.readOnly): void {
     if (this.closed) return;
-    if (checkpoint) this.checkpoint(true, Trigger.UNMOUNT);
+    // after a damaged table block nothing more is written: the last checkpoint stays the word
+    if (checkpoint && this.tabs.failed === null) this.checkpoint(true, Trigger.UNMOUNT);
     this.closed = true;
   }
 
@@ -555,6 +591,7 @@ export class Volume {
   /** For tests: forget cached clean nodes so the next reads come from the device. */
   cache_drop(): void {
     this.nodes.drop_clean();
+    this.tabs.cache.drop_clean();
     cluster_cache_drop(this);
   }
 

@@ -21,6 +21,8 @@ import { nid_of } from '../util/ids.js';
 
 /** Segment openings between the most- and least-written segments that start wear levelling. */
 export const WEAR_SPREAD = 16;
+/** victims a round passes over for want of room before it gives up */
+const VICTIM_SKIPS_MAX = 64;
 
 export interface CleanerStats {
   rounds: number;
@@ -79,18 +81,6 @@ export class Cleaner {
     return Math.max(g.reserveSegs * g.segBlocks, this.ckpt_max() + 2 * g.segBlocks);
   }
 
-  /** Segments that will be free after one or two checkpoints, without moving anything. */
-  private pending_free(): number {
-    const log = this.vol.log;
-    let n = 0;
-    for (let s = 0; s < log.g.segCount; s++) {
-      const st = log.seg_state(s);
-      if (st === SegState.INUSE && log.seg_valid(s) === 0 && !log.is_head_seg(s)) n++;
-      else if (st === SegState.PREFREE && !log.seg_allocatable(s)) n++;
-    }
-    return n;
-  }
-
   /** Nodes a change of `records` tree records may dirty: a path per record, splits included. */
   growth_of(records: number): number {
     const height = this.vol.nodes.get(this.vol.root).level + 1;
@@ -143,7 +133,35 @@ export class Cleaner {
       break;
     }
     if (fits(mode === 'user')) return;
-    throw new FsError('ENOSPC', `no space left: ${blocks} blocks wanted, ${log.blocks_free()} free${mode === 'user' ? ` (${headroom} kept for deletes and cleaning)` : ''} and nothing left to clean`);
+    throw new FsError('ENOSPC', this.enospc_text(blocks, growth, mode === 'user', data));
+  }
+
+  /**
+   * Why `blocks` blocks do not fit, with numbers that add up: the free blocks (whole segments)
+   * shared out in order to what stays kept — the next checkpoint, (for users) deletes and
+   * cleaning, the log heads — and what is left, plus for file data the holes of used segments.
+   * The same sums as prepare()'s fits().
+   */
+  private enospc_text(blocks: number, growth: number, user: boolean, data: boolean): string {
+    const log = this.vol.log;
+    const segBlocks = this.vol.g.segBlocks;
+    const free = log.blocks_free();
+    const ckpt = this.ckpt_need() + growth;
+    const headroom = user ? this.headroom() : 0;
+    const keep = ckpt + headroom;
+    // file data may go into holes once free segments are below ssrBelow: then what is kept for
+    // the heads is what ssrBelow keeps beyond the rest; otherwise one open segment
+    const holes = data ? log.blocks_ssr() : 0;
+    const viaHoles = data && Math.max(0, free - Math.max(keep, log.ssrBelow)) + holes > free - keep - segBlocks;
+    const heads = viaHoles ? Math.max(0, log.ssrBelow - keep) : segBlocks;
+    let rest = free;
+    const take = (n: number): number => { const t = Math.min(rest, n); rest -= t; return t; };
+    const parts = [`${take(ckpt)} for the next checkpoint`];
+    if (user) parts.push(`${take(headroom)} for deletes and cleaning`);
+    parts.push(`${take(heads)} for the log heads`);
+    const left = rest + (viaHoles ? holes : 0);
+    return `no space left: ${blocks} blocks wanted, ${left} left: ${free} free blocks, of which ${parts.join(', ')}, leave ${rest}` +
+      `${viaHoles ? `, and ${holes} in holes of used segments` : ''}; nothing more to clean`;
   }
 
   /** prepare() for writing `blocks` blocks of one inode's data (already admitted). */
@@ -156,21 +174,14 @@ export class Cleaner {
     this.stats.checkpoints++;
   }
 
-  /** Victims in greedy order: fewest valid blocks first, oldest on ties. */
+  /**
+   * Victims in greedy order: fewest valid blocks first, oldest on ties. A victim must give back
+   * at least an eighth of a segment: moving a nearly full one costs more (its blocks written
+   * again, a checkpoint) than it returns. The whole list (tests, tools): a round takes them one
+   * at a time from the log's index instead.
+   */
   victims(): number[] {
-    const log = this.vol.log;
-    const out: number[] = [];
-    // a victim must give back at least an eighth of a segment: moving a nearly full one costs
-    // more (its blocks written again, a checkpoint) than it returns
-    const validMax = log.g.segBlocks - Math.max(1, log.g.segBlocks >> 3);
-    for (let s = 0; s < log.g.segCount; s++) {
-      if (log.seg_state(s) !== SegState.INUSE || log.is_head_seg(s)) continue;
-      const valid = log.seg_valid(s);
-      if (valid === 0 || valid > validMax) continue;
-      out.push(s);
-    }
-    out.sort((a, b) => log.seg_valid(a) - log.seg_valid(b) || log.seg(a).mtime - log.seg(b).mtime || a - b);
-    return out;
+    return [...this.vol.log.index.victims()];
   }
 
   /**
@@ -181,20 +192,22 @@ export class Cleaner {
     const v = this.vol;
     const log = v.log;
     const segBlocks = log.g.segBlocks;
-    const cands = this.victims();
-    if (cands.length === 0) return 0;
-    this.stats.rounds++;
     let cleaned = 0;
     let gained = 0;
-    for (const s of cands) {
+    let seen = 0;
+    let skipped = 0;
+    for (const s of log.index.victims()) {
+      if (seen++ === 0) this.stats.rounds++;
+      // a round looks at a bounded number of victims that do not fit: the ones after them hold
+      // more valid blocks, and looking costs a census of each
+      if (skipped > VICTIM_SKIPS_MAX) break;
       // moving a segment writes its data blocks now (into free segments, or holes when free
       // segments are short) and dirties a leaf for each of them, and marks its node and table
       // blocks to be written by the checkpoint into free segments: all of that must still fit
       const { data, leaves, meta } = this.seg_census(s);
       const ckpt = this.ckpt_need() + leaves + Math.ceil(leaves / this.vol.g.tables[0]!.perBlock) + meta + segBlocks;
       const free = log.blocks_free();
-      if (free < ckpt) continue;
-      if (data > free - ckpt + (free < log.ssrBelow + segBlocks ? log.blocks_ssr() : 0)) continue;
+      if (free < ckpt || data > free - ckpt + (free < log.ssrBelow + segBlocks ? log.blocks_ssr() : 0)) { skipped++; continue; }
       this.seg_move(s);
       cleaned++;
       gained += segBlocks - data - meta;
@@ -258,12 +271,7 @@ export class Cleaner {
     const free = log.segs_free();
     if (free < Math.max(Math.ceil(g.segCount / 10), 2 * g.reserveSegs)) return true;
     if (free >= g.segCount * 0.4) return false;
-    let used = 0, valid = 0;
-    for (let s = 0; s < g.segCount; s++) {
-      if (log.seg_state(s) !== SegState.INUSE || log.is_head_seg(s)) continue;
-      used++;
-      valid += log.seg_valid(s);
-    }
+    const { segs: used, valid } = log.used_segs();
     // dead blocks in used segments worth at least 40 % of them, and at least one whole segment
     const dead = used * g.segBlocks - valid;
     return dead >= Math.max(g.segBlocks, 0.4 * used * g.segBlocks);
@@ -278,17 +286,11 @@ export class Cleaner {
    */
   wear_level(): number {
     const log = this.vol.log;
-    const g = this.vol.g;
-    let min = Infinity, max = 0, coldest = -1;
-    for (let s = 0; s < g.segCount; s++) {
-      const w = log.seg(s).writes;
-      if (w > max) max = w;
-      if (log.seg_state(s) === SegState.INUSE && !log.is_head_seg(s) && log.seg_valid(s) > 0 && w < min) { min = w; coldest = s; }
-    }
-    if (coldest < 0 || max - min <= WEAR_SPREAD) return 0;
+    const coldest = log.index.used_least_written();
+    if (coldest === null || log.writesMax - coldest.writes <= WEAR_SPREAD) return 0;
     log.coldOnWorn = true;
     try {
-      const n = this.move_some([coldest]);
+      const n = this.move_some([coldest.seg]);
       this.stats.wearMoves += n;
       return n;
     } finally {

@@ -56,7 +56,10 @@ export interface FsOptions extends VolumeOptions {
    * checkpoint is never written
    */
   dirtyBytesMax?: number;
-  /** dirty B+tree nodes before a checkpoint is written (default: 1/64 of the device's blocks, at least 256) */
+  /**
+   * dirty B+tree nodes before a checkpoint is written (default: 1/64 of the device's blocks, at
+   * least 256, at most half the node cache: dirty nodes are pinned in it)
+   */
   dirtyNodesMax?: number;
   /** pending tree changes (keys) beyond which fsync writes a checkpoint instead of a redo group */
   redoKeysMax?: number;
@@ -71,6 +74,29 @@ export interface FsOptions extends VolumeOptions {
   nodiratime?: boolean;
   /** files without a compression flag of their own: lz4 or none (default: what mkfs recorded) */
   compress?: CompressMode;
+}
+
+/** The caches against the memory budget, and the process's memory (bytes, counts). */
+export interface MemoryStats {
+  budgetBytes: number;
+  tablePages: number;
+  tablePagesDirty: number;
+  tablePagesMax: number;
+  tablePageLoads: number;
+  tablePageEvictions: number;
+  nodes: number;
+  nodesDirty: number;
+  nodesMax: number;
+  nodeLoads: number;
+  nodeEvictions: number;
+  inodes: number;
+  inodesPinned: number;
+  inodesMax: number;
+  dirtyPageBytes: number;
+  dirtyPageBytesMax: number;
+  rssBytes: number;
+  heapBytes: number;
+  externalBytes: number;
 }
 
 /**
@@ -168,6 +194,11 @@ export class FileSystem {
   readonly clock: Clock;
   private readonly ctx: DataCtx;
   private readonly dirtyNodesMax: number;
+  /**
+   * table pages changed since the last checkpoint before one is written (half the table cache:
+   * changed pages are pinned in it); pages a checkpoint left pinned for its journal do not count
+   */
+  private readonly dirtyPagesMax: number;
   private readonly redoKeysMax: number;
   private readonly intervalMs: number;
   private lastCheckpointMs: number;
@@ -187,9 +218,10 @@ export class FileSystem {
     // once however often it changed, so fewer checkpoints write fewer nodes. When free space runs
     // short, Cleaner.prepare checkpoints early (its need counts every dirty node); the headroom
     // is planned for a checkpoint of the old, smaller bound.
-    this.dirtyNodesMax = o.dirtyNodesMax ?? Math.max(256, Math.floor(vol.g.blockCount / 64));
+    this.dirtyNodesMax = o.dirtyNodesMax ?? Math.min(Math.max(256, Math.floor(vol.g.blockCount / 64)), Math.max(256, Math.floor(vol.nodes.cacheMax / 2)));
+    this.dirtyPagesMax = Math.max(32, Math.floor(vol.budget.tablePages / 2));
     this.cleaner = new Cleaner(vol, Math.min(this.dirtyNodesMax, Math.max(16, Math.floor(vol.g.blockCount / 256))));
-    this.icache = new InodeCache(vol, o.inodeCacheMax);
+    this.icache = new InodeCache(vol, o.inodeCacheMax ?? vol.budget.inodes);
     const devBytes = vol.g.blockCount * BLOCK_SIZE;
     this.ctx = {
       vol,
@@ -396,7 +428,7 @@ export class FileSystem {
         file_flush(this.ctx, m);
       }
     }
-    if (this.vol.nodes.dirtyCount > this.dirtyNodesMax) this.checkpoint_now(Trigger.DIRTY_NODES);
+    if (this.vol.nodes.dirtyCount > this.dirtyNodesMax || this.vol.tabs.dirty_pages() - this.vol.tabs.pinnedAfterCheckpoint > this.dirtyPagesMax) this.checkpoint_now(Trigger.DIRTY_NODES);
   }
 
   /**
@@ -417,6 +449,29 @@ export class FileSystem {
     if (this.unmounted) throw new FsError('EIO', 'the filesystem is unmounted');
   }
 
+  // ---- memory ---------------------------------------------------------------------------------
+
+  /**
+   * What the metadata caches hold against the mount's budget (`cowlog info --stats`): table
+   * pages, B+tree nodes and inodes, each with the part pinned because it changed, and the
+   * process's memory.
+   */
+  memory(): MemoryStats {
+    const v = this.vol;
+    const t = v.tabs.cache.stats();
+    const m = process.memoryUsage();
+    let dirtyInodes = 0;
+    for (const x of this.icache.all()) if (x.pages.size > 0 || x.mtime !== null || x.open > 0) dirtyInodes++;
+    return {
+      budgetBytes: v.budgetBytes,
+      tablePages: t.pages, tablePagesDirty: t.dirtyPages, tablePagesMax: t.budgetPages, tablePageLoads: t.loads, tablePageEvictions: t.evictions,
+      nodes: v.nodes.cachedCount, nodesDirty: v.nodes.dirtyCount, nodesMax: v.nodes.cacheMax, nodeLoads: v.nodes.loads, nodeEvictions: v.nodes.evictions,
+      inodes: this.icache.size, inodesPinned: dirtyInodes, inodesMax: this.icache.max,
+      dirtyPageBytes: this.ctx.dirty.bytes, dirtyPageBytesMax: this.ctx.dirty.max,
+      rssBytes: m.rss, heapBytes: m.heapUsed, externalBytes: m.external + m.arrayBuffers,
+    };
+  }
+
   // ---- space ----------------------------------------------------------------------------------
 
   /** Blocks of user data the filesystem can hold (the rest is reserved for metadata and the cleaner). */
@@ -427,7 +482,7 @@ export class FileSystem {
 
   /** Live blocks counted against capacity: valid blocks minus table blocks, plus pages waiting for space. */
   used_blocks(): number {
-    return this.vol.log.validBlocks - this.vol.tabs.live_blocks() + this.ctx.dirty.newPages + this.vol.nodes.dirtyCount;
+    return this.vol.log.validBlocks - this.vol.tabs.metaBlocks + this.ctx.dirty.newPages + this.vol.nodes.dirtyCount;
   }
 
   /**

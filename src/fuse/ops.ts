@@ -49,6 +49,7 @@ import { FsError } from '../util/errors.js';
 import type { CallerContext, FuseOps, FuseStat, FuseStatfs, UtimeArg } from './binding.js';
 import type { Logger } from './log.js';
 import type { TraceHub, TraceSource } from './trace.js';
+import { DirCache } from './dircache.js';
 
 const E = osc.errno;
 const ROOT = 1;
@@ -137,7 +138,7 @@ export class CowlogOps {
   /** open handles per inode (libfuse hides a name only while its inode is open) */
   private readonly opens = new Map<number, number>();
   private readonly hidden = new Map<string, number>();
-  private readonly dirs = new Map<string, number>();
+  private readonly dirs = new DirCache(DIR_CACHE_MAX);
   private fhNext = 1;
   private readonly caller: () => CallerContext;
   private readonly log: Logger;
@@ -322,16 +323,13 @@ export class CowlogOps {
   }
 
   private dir_remember(path: string, ino: number): void {
-    if (this.dirs.size >= DIR_CACHE_MAX) this.dirs.clear();
     this.dirs.set(path, ino);
   }
 
   /** Forgets a directory path and every path below it. */
   private dirs_forget(path: string): void {
     if (this.dirs.size === 0) return;
-    this.dirs.delete(path);
-    const below = path + '/';
-    for (const k of this.dirs.keys()) if (k.startsWith(below)) this.dirs.delete(k);
+    this.dirs.forget(path);
   }
 
   /** The attributes of what a path names: one lookup in its parent, as ino_of. */

@@ -2,19 +2,27 @@
 // recycling into holes), reference counts and segment usage, and when freed space comes back.
 
 import t from 'tap';
+import type * as Tap from 'tap';
 import { geometry_for } from '../../src/checkpoint/mkfs.js';
 import { HEAD_COUNT } from '../../src/format/checkpoint.js';
 import type { Geometry } from '../../src/format/geometry.js';
-import { MetaTable } from '../../src/log/metatable.js';
+import { MetaTable, PageCache } from '../../src/log/metatable.js';
 import { BlockKind, Head, SegLog, SegState } from '../../src/log/segments.js';
 
 function log_new(blocks = 4096, segBlocks = 16): { g: Geometry; log: SegLog } {
   const g = geometry_for(blocks, { segBlocks });
-  const tables = g.tables.map((tg) => new MetaTable(tg));
+  const cache = new PageCache(64);
+  const tables = g.tables.map((tg) => new MetaTable(tg, cache));
   const heads = Array.from({ length: HEAD_COUNT }, () => ({ seg: -1, off: 0 }));
   const log = new SegLog(g, tables[1]!, tables[2]!, tables[3]!, heads);
   log.durable_set(1);
+  log.load(0);
   return { g, log };
+}
+
+/** The counters every operation asks for must be what a scan of the SUT gives. */
+function counters_ok(t: Tap.Test, log: SegLog): void {
+  t.same(log.check(), [], 'counters agree with a scan of the segment usage table');
 }
 
 /** Allocates n blocks of head h and gives each a reference, as a writer would. */
@@ -40,6 +48,7 @@ t.test('a head fills a fresh segment from its start, in runs of consecutive addr
   t.equal(log.segs_free(), free0 - 3, 'three segments taken by two heads');
   t.equal(log.seg_state(0), SegState.INUSE);
   t.equal(log.seg(0).writes, 1, 'opening a segment counts as a write of it (wear)');
+  counters_ok(t, log);
 });
 
 t.test('reference counts keep segment usage and the valid total; a double free is caught', async (t) => {
@@ -56,6 +65,7 @@ t.test('reference counts keep segment usage and the valid total; a double free i
   t.equal(log.freedThisEpoch, 1, 'given back by the next checkpoint');
   t.throws(() => log.ref_dec(a[0]!), /double free/, 'one more release is an assertion');
   t.throws(() => log.ref_inc(g.mainStart - 1), /outside the main area/, 'metadata-area addresses are never counted');
+  counters_ok(t, log);
 });
 
 t.test('space freed in an epoch comes back only once a checkpoint is durable', async (t) => {
@@ -72,6 +82,7 @@ t.test('space freed in an epoch comes back only once a checkpoint is durable', a
   log.durable_set(2);
   t.equal(log.segs_free(), before + 1, 'allocatable once it is');
   t.ok(log.hole(a[0]!), 'and its blocks are holes again');
+  counters_ok(t, log);
 });
 
 t.test('allocation levels wear: least-written free segment first, the most-written for cold data on worn ones', async (t) => {
@@ -93,6 +104,7 @@ t.test('allocation levels wear: least-written free segment first, the most-writt
   let max = 0;
   for (let s = 0; s < g.segCount; s++) if (log.seg_state(s) !== SegState.INUSE || s === log.seg_of(worn)) max = Math.max(max, s === log.seg_of(worn) ? writes(s) - 1 : writes(s));
   t.equal(writes(log.seg_of(worn)) - 1, max, `with coldOnWorn the most-written free segment (${log.seg_of(worn)}, opened ${writes(log.seg_of(worn))} times)`);
+  counters_ok(t, log);
 });
 
 t.test('slack-space recycling writes user data into the dead blocks of a dirty segment', async (t) => {
@@ -113,4 +125,5 @@ t.test('slack-space recycling writes user data into the dead blocks of a dirty s
   t.equal(log.ssrBlocks, 3, 'counted as recycled');
   t.equal(log.blocks_ssr(), 0, 'a head\'s own segment is not counted for recycling');
   t.equal(log.seg_valid(0), g.segBlocks / 2 + 3);
+  counters_ok(t, log);
 });

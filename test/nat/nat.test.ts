@@ -3,13 +3,13 @@
 
 import t from 'tap';
 import { geometry_for } from '../../src/checkpoint/mkfs.js';
-import { MetaTable } from '../../src/log/metatable.js';
+import { MetaTable, PageCache } from '../../src/log/metatable.js';
 import { Nat } from '../../src/nat/nat.js';
 import { nid_of } from '../../src/util/ids.js';
 
 function nat_new(blocks = 256): Nat {
   const g = geometry_for(blocks, { segBlocks: 8 });
-  return new Nat(new MetaTable(g.tables[0]!));
+  return new Nat(new MetaTable(g.tables[0]!, new PageCache(64)));
 }
 
 t.test('alloc gives a free id with one reference and no block; place and free', async (t) => {
@@ -47,13 +47,13 @@ t.test('ids are taken from a rotating cursor and reused after it wraps; a full t
   t.equal(nat.alloc(1), 7, 'the one free id is found again');
 });
 
-t.test('recount restores the used count and the cursor from the checkpoint', async (t) => {
+t.test('load takes the used count and the cursor from the checkpoint', async (t) => {
   const nat = nat_new();
   for (let i = 0; i < 10; i++) nat.alloc(1);
-  nat.used = 0;
-  nat.recount(4);
+  const used = nat.used;
+  nat.load(used, 4);
   t.equal(nat.used, 10);
   t.equal(nat.cursor_hint, 4);
-  nat.recount(nat.capacity + 5);
+  nat.load(used, nat.capacity + 5);
   t.equal(nat.cursor_hint, 1, 'a hint outside the table starts at 1');
 });
