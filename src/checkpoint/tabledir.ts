@@ -66,7 +66,7 @@ export class TableDir {
     this.dev = dev;
     this.fsid = fsid;
     this.cache = new PageCache(cachePages);
-    this.tables = g.tables.map((t) => new MetaTable(t, this.cache, (mt, bi) => this.page_read(mt, bi)));
+    this.tables = g.tables.map((t) => new MetaTable(t, this.cache, (mt, bi) => this.page_read(mt, bi), (mt, bi) => this.block_addr(mt.geom.id, bi) !== 0));
     this.top = new Uint32Array(g.tables[TableId.DIR]!.blocks);
     this.cpDir = cp.dir.slice();
     this.journalAddrs = cp.journalAddrs.slice();

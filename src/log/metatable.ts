@@ -23,6 +23,8 @@ export const DIRTY_FULL = true;
 
 /** Where a table block comes from when its page is not in memory: its bytes, or null for zeros. */
 export type PageLoad = (t: MetaTable, bi: number) => Uint8Array | null;
+/** Whether table block bi was ever written (false: it reads as zeros, nothing to read). */
+export type PageOnDisk = (t: MetaTable, bi: number) => boolean;
 
 export interface Page {
   readonly t: MetaTable;
@@ -124,10 +126,13 @@ export class MetaTable {
   /** the page used last (most accesses fall in the same block as the one before) */
   private last: Page | null = null;
 
-  constructor(geom: TableGeom, cache: PageCache, load: PageLoad = () => null) {
+  private readonly onDisk: PageOnDisk;
+
+  constructor(geom: TableGeom, cache: PageCache, load: PageLoad = () => null, onDisk: PageOnDisk = () => true) {
     this.geom = geom;
     this.cache = cache;
     this.load = load;
+    this.onDisk = onDisk;
     this.journalMax = Math.max(1, Math.floor(4096 / 2 / (5 + geom.entryBytes)));
     this.pageBytes = geom.perBlock * geom.entryBytes;
   }
@@ -169,6 +174,14 @@ export class MetaTable {
     }
     this.last = p;
     return p;
+  }
+
+  /**
+   * Whether every entry of block bi is zero without reading it: not in memory and never
+   * written (a pass over a table skips such blocks whole).
+   */
+  known_zero(bi: number): boolean {
+    return !this.pages.has(bi) && !this.onDisk(this, bi);
   }
 
   /** Whether block bi's page is in memory. */

@@ -100,9 +100,15 @@ export class SegIndex {
     this.stale.add(Math.floor(s / this.groupSegs));
   }
 
-  /** Every group summarised from scratch (mount). */
-  build(): void {
-    for (let gi = 0; gi < this.groups; gi++) this.stale.add(gi);
+  /**
+   * Every group summarised from scratch (mount). The groups in `zero` are SUT blocks never
+   * written: all their segments are free and never opened, which needs no reading.
+   */
+  build(zero: ReadonlySet<number> = new Set()): void {
+    for (let gi = 0; gi < this.groups; gi++) {
+      if (!zero.has(gi)) { this.stale.add(gi); continue; }
+      this.file(gi, [[0, gi], [-0, gi], null, null, null]);
+    }
     this.refresh();
   }
 
@@ -147,7 +153,11 @@ export class SegIndex {
       if (holes > 0 && (ssr === null || -holes < ssr[0]!)) ssr = [-holes, gi];
       if (used === null || f.writes < used[0]!) used = [f.writes, gi];
     }
-    const want = [freeLeast, freeMost, victim, ssr, used];
+    this.file(gi, [freeLeast, freeMost, victim, ssr, used]);
+  }
+
+  /** Files group gi's candidates, one per index (null: none), replacing what it had. */
+  private file(gi: number, want: (Key | null)[]): void {
     for (let i = 0; i < 5; i++) {
       const old = this.keys[i]![gi]!;
       const neu = want[i]!;

@@ -156,11 +156,19 @@ export class SegLog {
     this.emptied.clear();
     this.waiting.clear();
     this.writesMax = 0;
-    for (let s = 0; s < this.g.segCount; s++) {
-      this.contrib_apply(s, +1);
-      this.writesMax = Math.max(this.writesMax, this.seg(s).writes);
+    const per = this.sut.geom.perBlock;
+    const zero: number[] = [];
+    for (let bi = 0; bi < this.sut.geom.blocks; bi++) {
+      const first = bi * per;
+      const end = Math.min(this.g.segCount, first + per);
+      // a SUT block never written: its segments are all free and never opened
+      if (this.sut.known_zero(bi)) { this.segsFreeN += end - first; zero.push(bi); continue; }
+      for (let s = first; s < end; s++) {
+        this.contrib_apply(s, +1);
+        this.writesMax = Math.max(this.writesMax, this.seg(s).writes);
+      }
     }
-    this.index.build();
+    this.index.build(new Set(zero));
   }
 
   /** The birth sequence of blocks written now: the checkpoint that will first include them. */
