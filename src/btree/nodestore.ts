@@ -26,6 +26,9 @@ interface Entry {
   moved: boolean;
 }
 
+/** clean nodes never evicted, the most recently used: more than any tree operation's path holds */
+const KEEP_RECENT = 256;
+
 export interface NodeStoreHooks {
   leaf_shared(body: LeafBody): void;
   leaf_dropped(body: LeafBody): void;
@@ -90,10 +93,15 @@ export class NodeCache implements NodeStore {
     return body;
   }
 
-  /** Evicts least recently used clean nodes while the cache holds more than cacheMax. */
+  /**
+   * Evicts least recently used clean nodes while the cache holds more than cacheMax, but never
+   * the KEEP_RECENT most recently used: a tree operation holds the bodies of the nodes on its
+   * path between reading and dirtying them, and dirty nodes alone may fill the cache (a flush
+   * of many files changes many leaves before the checkpoint that writes them).
+   */
   private evict(): void {
     for (const nid of this.clean.keys()) {
-      if (this.clean.size + this.dirtyMap.size <= this.cacheMax) break;
+      if (this.clean.size + this.dirtyMap.size <= this.cacheMax || this.clean.size <= KEEP_RECENT) break;
       this.clean.delete(nid);
       this.evictions++;
     }

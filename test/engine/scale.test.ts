@@ -171,3 +171,28 @@ t.test('the work of an operation does not grow with the device: 8 GiB against 1 
   }
   t.ok(small.entries > 0 && small.steps > 0, 'the counters count');
 });
+
+t.test('creating files keeps every cache within its share of the budget', async (t) => {
+  const dev = new SparseDevice(2 ** 20);
+  FileSystem.mkfs(dev, { uuid: UUID, clock: clock_fixed() });
+  const f = FileSystem.mount(dev, { clock: clock_fixed(1_700_000_100), cacheBytes: 4 << 20 });
+  let worst = { inodes: 0, nodes: 0, pages: 0 };
+  for (let d = 0; d < 20; d++) {
+    const dir = f.mkdir(1, `d${d}`, 0o755).ino;
+    for (let i = 0; i < 1000; i++) f.write(f.create(dir, `f${i}`, 0o644).ino, 0, content(d * 1000 + i, i % 4 === 0 ? 4096 : 120));
+    const m = f.memory();
+    worst = {
+      inodes: Math.max(worst.inodes, m.inodes - m.inodesPinned - m.inodesMax),
+      nodes: Math.max(worst.nodes, m.nodes - m.nodesDirty - m.nodesMax),
+      pages: Math.max(worst.pages, m.tablePages - m.tablePagesDirty - m.tablePagesMax),
+    };
+  }
+  const m = f.memory();
+  t.ok(worst.inodes <= 0, `inodes: ${m.inodes} cached, ${m.inodesPinned} pinned, share ${m.inodesMax} (worst excess ${worst.inodes})`);
+  t.ok(worst.nodes <= 0, `nodes: ${m.nodes} cached, ${m.nodesDirty} dirty, share ${m.nodesMax} (worst excess ${worst.nodes})`);
+  t.ok(worst.pages <= 0, `table pages: ${m.tablePages}, ${m.tablePagesDirty} changed, share ${m.tablePagesMax} (worst excess ${worst.pages})`);
+  t.ok(m.nodesDirty <= m.nodesMax / 2 + 64, `dirty nodes bounded by half the node cache (${m.nodesDirty})`);
+  t.ok(f.icache.evictions > 10_000, `inodes were evicted as files were created (${f.icache.evictions})`);
+  f.unmount();
+  fsck_clean(t, dev, '20,000 files in 4 MiB of cache');
+});
