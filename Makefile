@@ -19,6 +19,7 @@ help:
 	@echo "make soak         the long randomized runs (minutes)"
 	@echo "make bench-fuse   cowlog through FUSE against the stack's ceiling (nullfs) and ext4"
 	@echo "make bench-compress usable capacity and speed with lz4 on a 64 MiB device, btrfs compress=lzo beside it"
+	@echo "make bench-meta   metadata: fs_mark creates, ls -lR, find, stat, rename, unlink of 50,000 files on cowlog, fuse2fs and ext4 (META_ARGS='--files 10000' for a short one)"
 	@echo "make bench-waf    write amplification of every workload on cowlog, ext4 and btrfs (WAF_ARGS='--ops 2000' for a short one)"
 	@echo "make bench-fsync  cowlog bench fsync on cowlog and ext4 loop devices, side by side, with kill -9 losses"
 	@echo "make bench-scale  an 8 GiB and a 1 TiB image: a million files, ls -lR, find, 10 GiB written, mount, fsck, memory (SCALE_ARGS='--files 100000')"
@@ -77,6 +78,12 @@ soak: $(FUSE_STAMP)
 .PHONY: bench-fuse
 bench-fuse: build $(FUSE_STAMP)
 	node dist/tools/bench/fuse.js
+
+# metadata through the mount: cowlog, fuse2fs and ext4 on loop devices, in one run (needs root)
+.PHONY: bench-meta
+bench-meta: build $(FUSE_STAMP)
+	bash tools/ensure-packages.sh fsmark fuse2fs e2fsprogs
+	node dist/tools/bench/meta.js $(META_ARGS)
 
 # the write-amplification sweep: every workload on cowlog, ext4 and btrfs, 64 MiB loop devices
 # traced by tracefs (needs root); WAF_ARGS='--ops 2000 --profiles wal' and the like for a short run

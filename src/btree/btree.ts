@@ -13,7 +13,7 @@
 import { assert } from '../util/assert.js';
 import type { NodeId } from '../util/ids.js';
 import { INNER_ENTRY_BYTES, is_leaf, leaf_bytes, LEAF_REC_OVERHEAD, NODE_BODY_BYTES, node_bytes } from '../format/node.js';
-import type { InnerBody, NodeBody } from '../format/node.js';
+import type { InnerBody, LeafBody, NodeBody } from '../format/node.js';
 import { key_cmp, key_str, VALUE_MAX } from '../format/records.js';
 import type { Key } from '../format/records.js';
 import type { NodeStore } from './store.js';
@@ -306,6 +306,22 @@ export class BTree {
       else for (const kid of n.kids) this.drop_node(kid, depth + 1);
     }
     s.ref_dec(nid);
+  }
+
+  /**
+   * Calls `fn` for every leaf under `root` not in `seen` (and adds each node it reaches to it):
+   * walking several trees with one `seen` visits each shared node once.
+   */
+  leaves(root: NodeId, seen: Set<NodeId>, fn: (nid: NodeId, leaf: LeafBody) => void): void {
+    const walk = (nid: NodeId, depth: number): void => {
+      assert(depth < HEIGHT_MAX, `B+tree deeper than ${HEIGHT_MAX}`);
+      if (seen.has(nid)) return;
+      seen.add(nid);
+      const n = this.store.get(nid);
+      if (is_leaf(n)) fn(nid, n);
+      else for (const kid of n.kids) walk(kid, depth + 1);
+    };
+    walk(root, 0);
   }
 
   /** Walks the whole tree and reports every broken invariant (empty list: valid). */

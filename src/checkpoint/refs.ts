@@ -4,12 +4,13 @@
 // shared tree, moves the counts of exactly the slots that differ.
 //
 // Invariants: a block gets its summary (inode, file block, birth) when its count leaves 0; a
-// count never goes below 0 (SegLog.ref_dec asserts it).
+// block mapped at another (inode, block) than its summary names is marked SUB_SHARED (a clone);
+// a count never goes below 0 (SegLog.ref_dec asserts it).
 
 import type { LeafBody } from '../format/node.js';
 import { map_decode, MAP_SLOTS, RecKind } from '../format/records.js';
 import type { Key, MapChunk } from '../format/records.js';
-import { BlockKind } from '../log/segments.js';
+import { BlockKind, SUB_SHARED } from '../log/segments.js';
 import type { SegLog } from '../log/segments.js';
 
 /** Reference-count changes for a MAP record going from `o` to `n` (null: no record). */
@@ -19,8 +20,14 @@ export function map_refs(log: SegLog, k: Key, o: MapChunk | null, n: MapChunk | 
     const na = n ? n.addr[i]! : 0;
     if (oa === na) continue;
     if (na !== 0) {
+      const idx = k.off * MAP_SLOTS + i;
       if (log.refs(na) === 0) {
-        log.summary_set(na, { kind: BlockKind.DATA, sub: 0, owner: k.ino, offset: k.off * MAP_SLOTS + i, birth: log.birth });
+        log.summary_set(na, { kind: BlockKind.DATA, sub: 0, owner: k.ino, offset: idx, birth: log.birth });
+      } else {
+        // mapped at another (inode, offset) than its summary names: a clone (range.ts); the
+        // cleaner and fsck then look for all its holders. Roll-forward comes here too.
+        const sm = log.summary(na);
+        if (sm.sub !== SUB_SHARED && (sm.owner !== k.ino || sm.offset !== idx)) log.summary_set(na, { ...sm, sub: SUB_SHARED });
       }
       log.ref_inc(na);
     }

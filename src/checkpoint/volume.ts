@@ -33,7 +33,7 @@ import { CP_FLAG_ERRORS } from '../format/checkpoint.js';
 import type { Checkpoint, CpStats } from '../format/checkpoint.js';
 import { addr_in_main } from '../format/geometry.js';
 import type { Geometry } from '../format/geometry.js';
-import { counts_decode, counts_encode, key, key_str, map_decode, map_encode, RecKind } from '../format/records.js';
+import { counts_decode, counts_encode, key, key_str, map_decode, map_encode, map_names_any, MAP_SLOTS, RecKind } from '../format/records.js';
 import type { Key } from '../format/records.js';
 import type { Superblock } from '../format/superblock.js';
 import { SNAP_FLAG_WRITABLE } from '../format/snapshot.js';
@@ -278,7 +278,8 @@ export class Volume {
    * (0: the mounted tree is the only root, and holds all it maps alone).
    */
   block_held(a: number, bornMax: number): boolean {
-    return bornMax > 0 && (this.log.refs(a) > 1 || this.log.summary(a).birth <= bornMax);
+    // a block shared by two files (a clone) is held by the other one, snapshots or not
+    return this.log.refs(a) > 1 || (bornMax > 0 && this.log.summary(a).birth <= bornMax);
   }
 
   /**
@@ -443,6 +444,41 @@ export class Volume {
       // values are never changed in place: the leaf gets a new one
       leaf.vals[i] = map_encode(m);
       this.nodes.dirty(nid);
+    }
+    this.moveGen++;
+    return patched;
+  }
+
+  /**
+   * data_relocate for shared blocks (SUB_SHARED: clones map them at other inodes and offsets):
+   * every leaf of every tree is looked through, each once, and every slot still naming a moved
+   * block is pointed at its copy, in place. Returns how many slots were patched per block. Its
+   * cost is a walk of every leaf: the price of sharing blocks between files, paid only by
+   * cleaning rounds that move such a block.
+   */
+  data_relocate_shared(moves: Map<number, number>): Map<number, number> {
+    this.writable();
+    const patched = new Map<number, number>();
+    const seen = new Set<NodeId>();
+    for (const root of this.roots()) {
+      this.tree.leaves(root, seen, (nid, leaf) => {
+        for (let i = 0; i < leaf.keys.length; i++) {
+          const k = leaf.keys[i]!;
+          if (k.kind !== RecKind.MAP) continue;
+          // most records name no moved block: only those that do are decoded
+          if (!map_names_any(leaf.vals[i]!, moves)) continue;
+          const m = this.decode(k, leaf.vals[i]!, map_decode);
+          for (let s = 0; s < MAP_SLOTS; s++) {
+            const a = m.addr[s]!;
+            const to = moves.get(a);
+            if (to === undefined) continue;
+            m.addr[s] = to;
+            patched.set(a, (patched.get(a) ?? 0) + 1);
+          }
+          leaf.vals[i] = map_encode(m);
+          this.nodes.dirty(nid);
+        }
+      });
     }
     this.moveGen++;
     return patched;

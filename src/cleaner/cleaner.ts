@@ -14,7 +14,7 @@
 import { Cause, tag_of, Trigger } from '../device/cause.js';
 import type { Volume } from '../checkpoint/volume.js';
 import { MAP_SLOTS } from '../format/records.js';
-import { BlockKind, Head, SegState } from '../log/segments.js';
+import { BlockKind, Head, SegState, SUB_SHARED } from '../log/segments.js';
 import { assert } from '../util/assert.js';
 import { FsError } from '../util/errors.js';
 import { nid_of } from '../util/ids.js';
@@ -85,6 +85,17 @@ export class Cleaner {
   growth_of(records: number): number {
     const height = this.vol.nodes.get(this.vol.root).level + 1;
     return records * (height + 2);
+  }
+
+  /**
+   * growth_of for `records` map records of one file's block run (consecutive keys, as a large
+   * fallocate or a clone writes them): they fill leaves side by side instead of each dirtying
+   * a path of its own. A leaf takes at least 4 of the largest map records; every leaf may split
+   * (two nodes) and the paths above are counted twice.
+   */
+  growth_of_run(records: number): number {
+    const height = this.vol.nodes.get(this.vol.root).level + 1;
+    return Math.min(this.growth_of(records), 2 * Math.ceil(records / 4) + 2 * (height + 2));
   }
 
   /**
@@ -165,8 +176,9 @@ export class Cleaner {
   }
 
   /** prepare() for writing `blocks` blocks of one inode's data (already admitted). */
-  ensure(blocks: number): void {
-    this.prepare(blocks, this.growth_of(Math.ceil(blocks / MAP_SLOTS) + 2), 'system', true);
+  ensure(blocks: number, run = false): void {
+    const records = Math.ceil(blocks / MAP_SLOTS) + 2;
+    this.prepare(blocks, run ? this.growth_of_run(records) : this.growth_of(records), 'system', true);
   }
 
   private checkpoint(trigger: Trigger): void {
@@ -393,19 +405,29 @@ export class Cleaner {
       if (!g) { g = { ino: it.ino, chunk, moves: [] }; byChunk.set(id, g); }
       g.moves.push({ slot: it.idx % MAP_SLOTS, from: it.addr, to: placed[i]!.addr, birth: it.birth });
     });
+    // every leaf of every tree mapping a moved block is pointed at the copy, in place: found by
+    // the block's summary (inode and offset), and for a shared block (a clone) by a walk of the
+    // trees for the slots the summary does not name
+    const done: { ino: number; idx: number; from: number; to: number; birth: number; sub: number; n: number }[] = [];
+    const rest = new Map<number, number>();
     for (const g of byChunk.values()) {
-      // every leaf of every tree mapping a moved block is pointed at the copy, in place
       const patched = v.data_relocate(g.ino, g.chunk, g.moves);
       g.moves.forEach((mv, j) => {
-        const n = patched[j]!;
-        assert(n > 0 && n === v.log.refs(mv.from), () => `inode ${g.ino} block ${g.chunk * MAP_SLOTS + mv.slot} at ${mv.from}: ${v.log.refs(mv.from)} holders, ${n} leaves found mapping it`);
-        v.log.summary_set(mv.to, { kind: BlockKind.DATA, sub: 0, owner: g.ino, offset: g.chunk * MAP_SLOTS + mv.slot, birth: mv.birth });
-        for (let i = 0; i < n; i++) {
-          v.log.ref_inc(mv.to);
-          v.log.ref_dec(mv.from);
-        }
+        const sub = v.log.summary(mv.from).sub;
+        done.push({ ino: g.ino, idx: g.chunk * MAP_SLOTS + mv.slot, from: mv.from, to: mv.to, birth: mv.birth, sub, n: patched[j]! });
+        if (sub === SUB_SHARED && patched[j]! < v.log.refs(mv.from)) rest.set(mv.from, mv.to);
       });
       this.stats.dataMoved += g.moves.length;
+    }
+    const more = rest.size > 0 ? v.data_relocate_shared(rest) : new Map<number, number>();
+    for (const d of done) {
+      const n = d.n + (more.get(d.from) ?? 0);
+      assert(n > 0 && n === v.log.refs(d.from), () => `inode ${d.ino} block ${d.idx} at ${d.from}: ${v.log.refs(d.from)} holders, ${n} leaf slots found mapping it`);
+      v.log.summary_set(d.to, { kind: BlockKind.DATA, sub: d.sub, owner: d.ino, offset: d.idx, birth: d.birth });
+      for (let i = 0; i < n; i++) {
+        v.log.ref_inc(d.to);
+        v.log.ref_dec(d.from);
+      }
     }
   }
 }

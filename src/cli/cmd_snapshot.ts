@@ -51,10 +51,9 @@ same moment, become durable in one checkpoint: all of them or none if the power 
 
 Rollback replaces the live tree atomically. The tree it replaces is kept as a snapshot named
 before-rollback-SEQ (roll back to it to undo the rollback) unless --discard is given. On a mount,
-rollback is refused while any file is open there; the kernel caches no attributes of a cowlog
-mount (attr_timeout=0) and every request names a path that the server resolves in the new
-tree, so nothing of the old tree is visible once the command returns (it waits out the
-mount's entry_timeout, 1 s by default, so that cached names are looked up again).
+rollback is refused while any file is open there; the command returns once the kernel has
+dropped every name, attribute and page it cached of the old tree, so nothing of it is visible
+afterwards.
 
 Default tree and trial boots (A/B roots, docs/AB-BOOT.md): a plain 'cowlog mount' or
 'mount -t fuse.cowlog' serves the default tree, the main tree until set-default names another.

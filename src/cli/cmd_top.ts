@@ -21,8 +21,9 @@ percentile of the time cowlog took to answer them (µs, estimated within power-o
 buckets). Counting starts when the first top attaches and stops when the last one leaves;
 requests nobody watches cost nothing.
 
-The DEV-W column (device bytes written on a process's or file's behalf: data, redo and node
-blocks) shows '-' until the engine attributes its device writes to files and processes.
+The DEV-W column: device bytes written on a process's or file's behalf (its data blocks, the
+redo blocks and patches of its fsyncs; a checkpoint or cleaning round counts for the request it
+served, if any). A file's data written later (writeback) counts for its last writer.
 
 options:
   --interval S   seconds between updates (default 1; 0.1 to 3600)

@@ -11,6 +11,7 @@ import { cmd_snapshot } from './cmd_snapshot.js';
 import { cmd_crash_table } from './cmd_crash_table.js';
 import { cmd_trace } from './cmd_trace.js';
 import { cmd_top } from './cmd_top.js';
+import { cmd_sync } from './cmd_sync.js';
 import { cmd_bench } from './cmd_bench.js';
 
 commands_register(
@@ -21,6 +22,7 @@ commands_register(
   cmd_wear,
   cmd_mount,
   cmd_umount,
+  cmd_sync,
   cmd_snapshot,
   cmd_crash_table,
   cmd_trace,

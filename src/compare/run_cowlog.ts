@@ -90,14 +90,17 @@ export async function run_cowlog_host(h: HostRunSpec): Promise<RunResult> {
     if (!is_mounted(mnt)) throw new Error(`cowlog mount returned but ${mnt} is not mounted`);
     log(`${who}: mounted ${dev} on ${mnt}; replaying ${trace.ops.length} operations of ${trace.header.name}`);
     let lastPct = -1;
-    const task = new ReplayTask({ tracePath: h.workloadPath, dir: mnt, deviceBytes: h.deviceBytes }, (done, total) => {
+    // the workload's sync operations: syncfs(2) does not reach a FUSE filesystem, so they are
+    // `cowlog sync` (a checkpoint), the durability the kernel filesystems give `sync -f`
+    const [node, nodeArgs] = cowlog_argv('sync');
+    const task = new ReplayTask({ tracePath: h.workloadPath, dir: mnt, deviceBytes: h.deviceBytes, syncCommand: [node, ...nodeArgs] }, (done, total) => {
       const pct = Math.floor((done / total) * 100);
       if (pct >= lastPct + 10 || (done === total && lastPct !== pct)) { lastPct = pct; log(`${who}: replay ${done}/${total} operations (${pct} %)`); }
     });
     cleanup.push('replay worker', () => task.terminate());
     const applied = await task.applied();
     log(`${who}: sync and unmount`);
-    await run('sync', ['-f', mnt]);
+    await run('sync', ['-f', mnt]); // the unmount's checkpoint makes it all durable
     await cowlog('umount', mnt);
     cleanup.drop(`umount ${mnt}`);
     const runMs = Math.round(performance.now() - t0);

@@ -95,7 +95,9 @@ export const INODE_FLAG_INLINE = 1;
 export const INODE_FLAG_COMPRESS = 2;
 /** the file's data is never compressed (whatever the mount says); a directory passes it on */
 export const INODE_FLAG_NOCOMPRESS = 4;
-export const INODE_FLAGS_KNOWN = INODE_FLAG_INLINE | INODE_FLAG_COMPRESS | INODE_FLAG_NOCOMPRESS;
+/** fallocate KEEP_SIZE: zero blocks may be mapped past the size */
+export const INODE_FLAG_PREALLOC = 8;
+export const INODE_FLAGS_KNOWN = INODE_FLAG_INLINE | INODE_FLAG_COMPRESS | INODE_FLAG_NOCOMPRESS | INODE_FLAG_PREALLOC;
 
 export interface Inode {
   mode: number;
@@ -440,6 +442,14 @@ export function map_encode(m: MapChunk): Buffer {
     p += MAP_SLOT_BYTES;
   }
   return b;
+}
+
+/** Whether an encoded map value names any address in `addrs` (without decoding it). */
+export function map_names_any(b: Uint8Array, addrs: ReadonlyMap<number, unknown>): boolean {
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const n = b.length >= 1 ? v.getUint8(0) : 0;
+  for (let i = 0, p = 1; i < n && p + MAP_SLOT_BYTES <= b.length; i++, p += MAP_SLOT_BYTES) if (addrs.has(v.getUint32(p + 1, true))) return true;
+  return false;
 }
 
 export function map_decode(b: Uint8Array): MapChunk {

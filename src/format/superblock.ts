@@ -11,8 +11,15 @@ export const SB_MAGIC = magic_of('CLSB');
 export const SB_SIGNATURE = 'COWLOGFS';
 /** feature bit: new files are compressed with lz4 unless the mount or their directory says otherwise */
 export const FEATURE_COMPRESS_LZ4 = 1;
+/**
+ * Feature bit: data blocks may be shared between files and offsets (clones, copy_file_range;
+ * their summary says so: SUB_SHARED) and mapped past a file's size (INODE_FLAG_PREALLOC). A
+ * cowlog that does not know it must not mount the filesystem: its cleaner finds a block's
+ * holders by the summary alone. mkfs sets it; a filesystem without it copies instead.
+ */
+export const FEATURE_SHARED = 2;
 /** feature bits this version understands */
-export const FEATURES_KNOWN = FEATURE_COMPRESS_LZ4;
+export const FEATURES_KNOWN = FEATURE_COMPRESS_LZ4 | FEATURE_SHARED;
 
 export interface Superblock {
   version: number;

@@ -12,15 +12,16 @@
 // block each, and their data block is written once per checkpoint rather than once per fsync.
 //
 // Invariants: an inline file's INLINE record holds exactly `size` bytes (no record when empty);
-// a block-mapped file has no map slot at or beyond ceil(size / 4096) blocks; the bytes of a
-// mapped block beyond the end of the file are zero; rec.blocks counts the mapped slots.
+// a block-mapped file has no map slot at or beyond ceil(size / 4096) blocks unless it was
+// preallocated (INODE_FLAG_PREALLOC, range.ts: zero blocks); the bytes of a mapped block beyond
+// the end of the file are zero; rec.blocks counts the mapped slots.
 
 import { Cause } from '../device/cause.js';
 import { BLOCK_SIZE } from '../device/device.js';
 import type { Clock } from '../checkpoint/clock.js';
 import type { Patch, Volume } from '../checkpoint/volume.js';
 import type { Cleaner } from '../cleaner/cleaner.js';
-import { INODE_BYTES, INODE_FLAG_INLINE, key, KEY_MAX, map_decode, map_encode, map_new, MAP_SLOT_BYTES, MAP_SLOTS, RecKind } from '../format/records.js';
+import { INODE_BYTES, INODE_FLAG_INLINE, INODE_FLAG_PREALLOC, key, KEY_MAX, map_decode, map_encode, map_new, MAP_SLOT_BYTES, MAP_SLOTS, RecKind } from '../format/records.js';
 import { REDO_BODY_BYTES, REDO_REC_OVERHEAD } from '../format/redo.js';
 import type { Key, MapChunk } from '../format/records.js';
 import { Head } from '../log/segments.js';
@@ -45,8 +46,8 @@ export interface DataCtx {
    * held pages: InodeMem.newPages + heldPages), over all inodes
    */
   dirty: { bytes: number; newPages: number; max: number };
-  /** throws ENOSPC unless `blocks` more blocks of user data fit */
-  space_admit(blocks: number): void;
+  /** throws ENOSPC unless `blocks` more blocks of user data fit (`run`: one file's consecutive blocks) */
+  space_admit(blocks: number, run?: boolean): void;
   /** inodes with pages fsync logged as patches, and how many such pages in all */
   logged: { inodes: Set<InodeMem>; pages: number };
   /** told where written bytes go (observe.ts); null when nobody listens */
@@ -71,7 +72,7 @@ function inode_key_of(ino: number): Key {
   return key(ino, RecKind.INODE, 0);
 }
 
-function inline_key(ino: number): Key {
+export function inline_key(ino: number): Key {
   return key(ino, RecKind.INLINE, 0);
 }
 
@@ -122,7 +123,7 @@ class MapReader {
   }
 }
 
-function inline_bytes(vol: Volume, ino: number): Buffer {
+export function inline_bytes(vol: Volume, ino: number): Buffer {
   return vol.get(inline_key(ino)) ?? Buffer.alloc(0);
 }
 
@@ -236,7 +237,7 @@ export function file_read(ctx: DataCtx, m: InodeMem, off: number, len: number): 
 }
 
 /** Moves an inline file's bytes into block 0 and switches it to block maps. */
-function inline_to_blocks(ctx: DataCtx, m: InodeMem): void {
+export function inline_to_blocks(ctx: DataCtx, m: InodeMem): void {
   const vol = ctx.vol;
   const data = inline_bytes(vol, m.ino);
   if (data.length > 0) {
@@ -484,6 +485,8 @@ export function file_truncate(ctx: DataCtx, m: InodeMem, size: number): void {
     else if (size % BLOCK_SIZE !== 0 && !tailCached) ctx.cleaner.ensure(1);
     // patches logged before this point must not come back at roll-forward (see Inode.data_gen)
     r.data_gen = (r.data_gen + 1) >>> 0;
+    // every slot past the new end goes, preallocated ones (range.ts) too
+    r.flags &= ~INODE_FLAG_PREALLOC;
     if (cut) cluster_store(ctx, m, cut.cs, cut.raw);
     const keep = Math.ceil(size / BLOCK_SIZE); // blocks [0, keep) stay
     const firstChunk = Math.floor(keep / MAP_SLOTS);
@@ -531,17 +534,7 @@ export function file_truncate(ctx: DataCtx, m: InodeMem, size: number): void {
  */
 function pages_cut(ctx: DataCtx, m: InodeMem, size: number): boolean {
   const keep = Math.ceil(size / BLOCK_SIZE);
-  let dropped = false;
-  for (const idx of [...m.pages.keys()]) {
-    if (idx < keep) continue;
-    m.pages.delete(idx);
-    m.ranges.delete(idx);
-    ctx.dirty.bytes -= BLOCK_SIZE;
-    if (m.logged.delete(idx)) ctx.logged.pages--;
-    dropped = true;
-  }
-  if (m.logged.size === 0) ctx.logged.inodes.delete(m);
-  if (dropped) pages_need_recount(ctx, m);
+  pages_drop(ctx, m, keep, Infinity);
   const tail = size % BLOCK_SIZE;
   const page = tail !== 0 ? m.pages.get(keep - 1) : undefined;
   if (page === undefined) return false;
@@ -551,8 +544,23 @@ function pages_cut(ctx: DataCtx, m: InodeMem, size: number): boolean {
   return true;
 }
 
+/** Drops the dirty pages of blocks [first, end) without writing them (a truncate, a hole, a clone over them). */
+export function pages_drop(ctx: DataCtx, m: InodeMem, first: number, end: number): void {
+  let dropped = false;
+  for (const idx of [...m.pages.keys()]) {
+    if (idx < first || idx >= end) continue;
+    m.pages.delete(idx);
+    m.ranges.delete(idx);
+    ctx.dirty.bytes -= BLOCK_SIZE;
+    if (m.logged.delete(idx)) ctx.logged.pages--;
+    dropped = true;
+  }
+  if (m.logged.size === 0) ctx.logged.inodes.delete(m);
+  if (dropped) pages_need_recount(ctx, m);
+}
+
 /** Recounts which dirty pages of `m` will take a new block (unmapped, or over a block another root may hold). */
-function pages_need_recount(ctx: DataCtx, m: InodeMem): void {
+export function pages_need_recount(ctx: DataCtx, m: InodeMem): void {
   const vol = ctx.vol;
   const before = m.newPages + m.heldPages;
   m.newPages = m.heldPages = 0;

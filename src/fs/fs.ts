@@ -24,9 +24,12 @@ import { INODE_FLAG_INLINE, inode_encode, key, KEY_MAX, map_encode, map_new, MAP
 import { Head } from '../log/segments.js';
 import type { Inode } from '../format/records.js';
 import type { Superblock } from '../format/superblock.js';
+import { FEATURE_SHARED } from '../format/superblock.js';
+import { FALLOC_KEEP_SIZE, FALLOC_PUNCH_HOLE, FALLOC_ZERO_RANGE, range_alloc, range_clone, range_punch, range_seek, range_zero } from './range.js';
 import { assert } from '../util/assert.js';
 import { FsError } from '../util/errors.js';
-import { dir_is_empty, dir_list, dirent_add, dirent_find, dirent_remove, dirent_replace } from './dir.js';
+import { ACL_ACCESS, ACL_DEFAULT, acl_chmod, acl_decode, acl_encode, acl_inherit, acl_mode, acl_name } from './acl.js';
+import { dir_is_empty, dir_list, dir_list_from, dirent_add, dirent_find, dirent_remove, dirent_replace } from './dir.js';
 import { file_flush, file_fsync, file_read, file_read_plan, file_truncate, file_write, inode_records_drop, logged_flush, map_key } from './file.js';
 import type { DataCtx, ReadPlan } from './file.js';
 import type { FsObserver } from './observe.js';
@@ -74,6 +77,12 @@ export interface FsOptions extends VolumeOptions {
   nodiratime?: boolean;
   /** files without a compression flag of their own: lz4 or none (default: what mkfs recorded) */
   compress?: CompressMode;
+  /**
+   * POSIX ACLs (acl.ts): system.posix_acl_access and _default are kept and checked, a new inode
+   * inherits its directory's default ACL, chmod rewrites the access ACL. Off: those names are
+   * refused with ENOTSUP, as by ext4 mounted noacl.
+   */
+  acl?: boolean;
 }
 
 /** The caches against the memory budget, and the process's memory (bytes, counts). */
@@ -179,9 +188,12 @@ function is_dot(b: Buffer): boolean {
   return (b.length === 1 && b[0] === 0x2e) || (b.length === 2 && b[0] === 0x2e && b[1] === 0x2e);
 }
 
-function inode_new(mode: number, uid: number, gid: number, now: Timespec, rdev = 0): Inode {
+const ACL_ACCESS_B = Buffer.from(ACL_ACCESS);
+const ACL_DEFAULT_B = Buffer.from(ACL_DEFAULT);
+
+function inode_new(mode: number, uid: number, gid: number, now: Timespec, rdev = 0, generation = 1): Inode {
   return {
-    mode, uid, gid, nlink: 1, size: 0, rdev, flags: is_reg(mode) || is_lnk(mode) ? INODE_FLAG_INLINE : 0, generation: 1,
+    mode, uid, gid, nlink: 1, size: 0, rdev, flags: is_reg(mode) || is_lnk(mode) ? INODE_FLAG_INLINE : 0, generation,
     parent: 0, blocks: 0, data_gen: 0,
     atime_s: now.s, atime_ns: now.ns, mtime_s: now.s, mtime_ns: now.ns, ctime_s: now.s, ctime_ns: now.ns, btime_s: now.s, btime_ns: now.ns,
   };
@@ -210,6 +222,10 @@ export class FileSystem {
   private frozen = false;
   atime: AtimeMode;
   nodiratime: boolean;
+  /** the inode whose atime the last read moved (0: none since atime_moved() asked) */
+  private atimeMovedIno = 0;
+  /** POSIX ACLs are kept and applied (FsOptions.acl) */
+  readonly acl: boolean;
 
   private constructor(vol: Volume, o: FsOptions) {
     this.vol = vol;
@@ -229,7 +245,7 @@ export class FileSystem {
       clock: this.clock,
       cleaner: this.cleaner,
       dirty: { bytes: 0, newPages: 0, max: o.dirtyBytesMax ?? Math.min(64 << 20, Math.max(1 << 20, Math.floor((devBytes * 3) / 4))) },
-      space_admit: (n) => this.space_admit(n),
+      space_admit: (n, run) => this.space_admit(n, 4, run === true),
       logged: { inodes: new Set(), pages: 0 },
       observer: null,
       compress: { on: (o.compress ?? (vol.sb.features & FEATURE_COMPRESS_LZ4 ? 'lz4' : 'none')) === 'lz4', stats: compress_stats_new() },
@@ -247,6 +263,7 @@ export class FileSystem {
     this.idleMs = o.idleMs ?? 1000;
     this.atime = o.atime ?? 'relatime';
     this.nodiratime = o.nodiratime ?? false;
+    this.acl = o.acl ?? false;
     this.lastCheckpointMs = timespec_ms(this.clock());
   }
 
@@ -490,11 +507,15 @@ export class FileSystem {
    * capacity, and — with every dirty page still to be written — the free log space, keeping the
    * cleaner's headroom (cleaning first if needed).
    */
-  private space_admit(blocks: number, records = 4): void {
+  private space_admit(blocks: number, records = 4, run = false): void {
     const free = this.capacity_blocks() - this.used_blocks();
     if (blocks > free || free <= 0) throw new FsError('ENOSPC', `no space left on device (${blocks} blocks wanted, ${Math.max(0, free)} free)`);
     const pending = this.ctx.dirty.bytes / BLOCK_SIZE;
-    this.cleaner.prepare(pending + blocks, this.cleaner.growth_of(records + Math.ceil((pending + blocks) / 64)), 'user', true);
+    // the blocks of one run (range.ts) are mapped by records with consecutive keys
+    const nodes = run
+      ? this.cleaner.growth_of(records + Math.ceil(pending / 64)) + this.cleaner.growth_of_run(Math.ceil(blocks / 64))
+      : this.cleaner.growth_of(records + Math.ceil((pending + blocks) / 64));
+    this.cleaner.prepare(pending + blocks, nodes, 'user', true);
   }
 
   statfs(): StatFs {
@@ -651,6 +672,18 @@ export class FileSystem {
     return attr_of(this.icache.get(this.lookup_ino(parent, name)));
   }
 
+  /**
+   * lookup() answering null for a name that is not there: the mount's lookups of new names (each
+   * create begins with one) miss, and building an error for each would cost more than the lookup.
+   */
+  lookup_opt(parent: number, name: Name): Attr | null {
+    const d = this.dir_get(parent);
+    const b = name_buf(name);
+    if (is_dot(b)) return attr_of(this.icache.get(b.length === 1 ? parent : d.rec.parent || ROOT));
+    const e = dirent_find(this.vol, parent, b);
+    return e ? attr_of(this.icache.get(e.ino)) : null;
+  }
+
   private lookup_ino(parent: number, name: Name): number {
     const d = this.dir_get(parent);
     const b = name_buf(name);
@@ -673,6 +706,16 @@ export class FileSystem {
 
   getattr(ino: number): Attr {
     return attr_of(this.icache.get(ino));
+  }
+
+  /**
+   * The entries of directory `ino` from position `pos` (0: the start; dir_list_from), each with
+   * the position after it, while `fn` returns true. Listing from the start is a read, for atime.
+   */
+  readdir_from(ino: number, pos: number, fn: (e: DirEntry, next: number) => boolean): void {
+    const d = this.dir_get(ino);
+    dir_list_from(this.vol, ino, pos, fn);
+    if (pos === 0) this.atime_touch(d);
   }
 
   /** The entries of a directory; a listing is a read, for atime. */
@@ -717,6 +760,17 @@ export class FileSystem {
     return { d, b };
   }
 
+  /**
+   * The generation of an inode made now: the epoch (checkpoint sequence + 1, never 0). Inode
+   * numbers are not reused within a tree's history, but a rollback returns to a tree whose next
+   * inode number is smaller, and the numbers come again; they are made in a later epoch than
+   * before the rollback, so (inode, generation) never names two files — what a file handle
+   * (name_to_handle_at, NFS) needs to say ESTALE rather than open another file.
+   */
+  private generation_new(): number {
+    return ((this.vol.seq + 1) % 0xffffffff) + 1;
+  }
+
   private ino_alloc(): number {
     return this.vol.ino_take();
   }
@@ -727,32 +781,55 @@ export class FileSystem {
     this.icache.store(d);
   }
 
-  /** Creates a regular file, FIFO, socket or device node (mode carries the type; default regular). */
-  create(parent: number, name: Name, mode: number, uid = 0, gid = 0, rdev = 0): Attr {
+  /**
+   * The mode and ACLs of a new inode in directory `d`: its default ACL, if it has one (and ACLs
+   * are on), replaces the umask and is inherited (acl_inherit); otherwise the umask applies.
+   */
+  private acl_new(d: InodeMem, mode: number, umask: number, dir: boolean): { mode: number; xattrs: [Buffer, Buffer][] } {
+    const def = this.acl ? xattr_get(this.vol, d.ino, ACL_DEFAULT_B) : undefined;
+    if (def === undefined) return { mode: mode & ~(umask & 0o777), xattrs: [] };
+    this.prepare(4);
+    const r = acl_inherit(acl_decode(def), mode);
+    const xattrs: [Buffer, Buffer][] = [];
+    if (!r.equiv) xattrs.push([ACL_ACCESS_B, acl_encode(r.acl)]);
+    if (dir) xattrs.push([ACL_DEFAULT_B, def]);
+    return { mode: r.mode, xattrs };
+  }
+
+  /**
+   * Creates a regular file, FIFO, socket or device node (mode carries the type; default
+   * regular). `umask` is applied here when the kernel leaves it to the filesystem (0 when the
+   * mode arrives with it applied); a default ACL of the directory replaces it.
+   */
+  create(parent: number, name: Name, mode: number, uid = 0, gid = 0, rdev = 0, umask = 0): Attr {
     const { d, b } = this.name_new(parent, name);
     if ((mode & S_IFMT) === 0) mode |= S_IFREG;
     if (is_dir(mode) || is_lnk(mode)) throw new FsError('EINVAL', 'create makes files; use mkdir or symlink');
+    const a = this.acl_new(d, mode, umask, false);
     const now = this.clock();
     const ino = this.ino_alloc();
-    const r = inode_new(mode, uid, gid, now, rdev);
+    const r = inode_new(a.mode, uid, gid, now, rdev, this.generation_new());
     r.flags |= compress_inherit(d.rec);
     const m = this.icache.create(ino, r);
+    for (const [n, v] of a.xattrs) xattr_set(this.vol, ino, n, v, 'create');
     dirent_add(this.vol, parent, b, ino, dt_of(mode));
     this.parent_touch(d, now);
     this.after_change();
     return attr_of(m);
   }
 
-  mkdir(parent: number, name: Name, mode: number, uid = 0, gid = 0): Attr {
+  mkdir(parent: number, name: Name, mode: number, uid = 0, gid = 0, umask = 0): Attr {
     const { d, b } = this.name_new(parent, name);
     if (d.rec.nlink >= NLINK_MAX) throw new FsError('EMLINK', `directory ${parent} has ${d.rec.nlink} links`);
+    const a = this.acl_new(d, S_IFDIR | (mode & 0o7777), umask, true);
     const now = this.clock();
     const ino = this.ino_alloc();
-    const r = inode_new(S_IFDIR | (mode & 0o7777), uid, gid, now);
+    const r = inode_new(a.mode, uid, gid, now, 0, this.generation_new());
     r.flags |= compress_inherit(d.rec);
     r.nlink = 2;
     r.parent = parent;
     const m = this.icache.create(ino, r);
+    for (const [n, v] of a.xattrs) xattr_set(this.vol, ino, n, v, 'create');
     dirent_add(this.vol, parent, b, ino, dt_of(S_IFDIR));
     d.rec.nlink++;
     this.parent_touch(d, now);
@@ -777,7 +854,7 @@ export class FileSystem {
     }
     const now = this.clock();
     const ino = this.ino_alloc();
-    const r = inode_new(S_IFLNK | 0o777, uid, gid, now);
+    const r = inode_new(S_IFLNK | 0o777, uid, gid, now, 0, this.generation_new());
     r.size = t.length;
     if (block) {
       r.flags &= ~INODE_FLAG_INLINE;
@@ -986,7 +1063,15 @@ export class FileSystem {
       file_truncate(this.ctx, m, a.size);
       times_set(m.rec, 'm', now);
     }
-    if (a.mode !== undefined) m.rec.mode = (m.rec.mode & S_IFMT) | (a.mode & 0o7777);
+    if (a.mode !== undefined) {
+      m.rec.mode = (m.rec.mode & S_IFMT) | (a.mode & 0o7777);
+      // the access ACL's owner, group class and other entries are the mode's (POSIX.1e)
+      const acl = this.acl ? xattr_get(this.vol, ino, ACL_ACCESS_B) : undefined;
+      if (acl !== undefined) {
+        this.prepare(2);
+        xattr_set(this.vol, ino, ACL_ACCESS_B, acl_encode(acl_chmod(acl_decode(acl), m.rec.mode)), 'replace');
+      }
+    }
     if (a.uid !== undefined) m.rec.uid = a.uid;
     if (a.gid !== undefined) m.rec.gid = a.gid;
     if (a.atime !== undefined) times_set(m.rec, 'a', a.atime === 'now' ? now : a.atime);
@@ -1048,17 +1133,37 @@ export class FileSystem {
     return file_read_plan(this.ctx, m, off, len);
   }
 
+  /** Whether a read of `m` now would move its atime (the atime mode's rule). */
+  private atime_due(m: InodeMem, now: Timespec): boolean {
+    if (this.readOnly || this.atime === 'noatime' || (this.nodiratime && is_dir(m.rec.mode))) return false;
+    if (this.atime === 'strictatime') return true;
+    const r = m.rec;
+    const at = r.atime_s * 1e9 + r.atime_ns;
+    const mt = (m.mtime ? m.mtime.s * 1e9 + m.mtime.ns : r.mtime_s * 1e9 + r.mtime_ns);
+    const ct = (m.ctime ? m.ctime.s * 1e9 + m.ctime.ns : r.ctime_s * 1e9 + r.ctime_ns);
+    return !(at > mt && at > ct && now.s - r.atime_s < 86400);
+  }
+
+  /**
+   * Whether reads of `ino` from now on could move its atime: a mount that caches file data in
+   * the kernel must then let the next read through (the kernel keeps no atime of its own).
+   */
+  atime_pending(ino: number): boolean {
+    return this.atime_due(this.icache.get(ino), this.clock());
+  }
+
+  /** Whether the last read or listing of `ino` moved its atime (asked once: it resets). */
+  atime_moved(ino: number): boolean {
+    if (this.atimeMovedIno !== ino) return false;
+    this.atimeMovedIno = 0;
+    return true;
+  }
+
   /** A read of a file or listing of a directory: atime moves as the atime mode says. */
   private atime_touch(m: InodeMem): void {
-    if (this.readOnly || this.atime === 'noatime' || (this.nodiratime && is_dir(m.rec.mode))) return;
     const r = m.rec;
     const now = this.clock();
-    if (this.atime === 'relatime') {
-      const at = r.atime_s * 1e9 + r.atime_ns;
-      const mt = (m.mtime ? m.mtime.s * 1e9 + m.mtime.ns : r.mtime_s * 1e9 + r.mtime_ns);
-      const ct = (m.ctime ? m.ctime.s * 1e9 + m.ctime.ns : r.ctime_s * 1e9 + r.ctime_ns);
-      if (at > mt && at > ct && now.s - r.atime_s < 86400) return;
-    }
+    if (!this.atime_due(m, now)) return;
     // atime is best effort: a read never fails for want of space to record it
     try {
       this.op_begin();
@@ -1070,6 +1175,7 @@ export class FileSystem {
     times_set(r, 'a', now);
     this.icache.store(m);
     this.changedSinceCheckpoint = true;
+    this.atimeMovedIno = m.ino;
   }
 
   write(ino: number, off: number, data: Uint8Array): number {
@@ -1116,11 +1222,92 @@ export class FileSystem {
     return this.setattr(ino, { size });
   }
 
+  // ---- ranges (range.ts) ----------------------------------------------------------------------
+
+  /** A regular file for a range operation (EISDIR, ENODEV for other types, as Linux). */
+  private file_of(ino: number): InodeMem {
+    const m = this.icache.get(ino);
+    if (is_dir(m.rec.mode)) throw new FsError('EISDIR', `inode ${ino} is a directory`);
+    if (!is_reg(m.rec.mode)) throw new FsError('ENODEV', `inode ${ino} is not a regular file`);
+    return m;
+  }
+
+  /**
+   * fallocate(2): mode 0 (allocate, the size grows), KEEP_SIZE, PUNCH_HOLE|KEEP_SIZE, ZERO_RANGE
+   * (with or without KEEP_SIZE); anything else is EOPNOTSUPP. ENOSPC before anything changes
+   * when the blocks to allocate do not fit. One operation: durable as a whole or not at all.
+   */
+  fallocate(ino: number, mode: number, off: number, len: number): Attr {
+    this.op_begin();
+    if ((mode & ~(FALLOC_KEEP_SIZE | FALLOC_PUNCH_HOLE | FALLOC_ZERO_RANGE)) !== 0) throw new FsError('ENOTSUP', `fallocate mode 0x${mode.toString(16)}`);
+    const punch = (mode & FALLOC_PUNCH_HOLE) !== 0, zero = (mode & FALLOC_ZERO_RANGE) !== 0, keep = (mode & FALLOC_KEEP_SIZE) !== 0;
+    if ((punch && !keep) || (punch && zero)) throw new FsError('ENOTSUP', `fallocate mode 0x${mode.toString(16)}: a hole is punched with KEEP_SIZE alone`);
+    const m = this.file_of(ino);
+    if ((keep && !punch) && !this.sharedOk) throw new FsError('ENOTSUP', 'preallocation past the end needs a filesystem made by a newer mkfs (feature SHARED)');
+    // records: a map record per chunk the range touches (one run of keys), the inode, the counters
+    const chunks = Math.ceil(len / BLOCK_SIZE / MAP_SLOTS) + 2;
+    if (punch) this.drop_prepare_of(m, 4, 2);
+    else this.cleaner.prepare(0, this.cleaner.growth_of_run(chunks) + this.cleaner.growth_of(4));
+    if (punch) range_punch(this.ctx, m, off, len);
+    else if (zero) range_zero(this.ctx, m, off, len, keep);
+    else range_alloc(this.ctx, m, off, len, keep);
+    this.after_change();
+    return attr_of(m);
+  }
+
+  /** lseek(2) SEEK_DATA (`data` true) or SEEK_HOLE from `off`; ENXIO at or past the end. */
+  seek(ino: number, off: number, data: boolean): number {
+    return range_seek(this.ctx, this.file_of(ino), off, data);
+  }
+
+  /**
+   * copy_file_range(2): `len` bytes of `src` from `offIn` to `dst` at `offOut`; returns the bytes
+   * copied (fewer at the end of `src`). Whole blocks are shared, not copied, where both offsets
+   * sit at the same place in a block and the filesystem has the SHARED feature: the copy takes
+   * no space until one side is written.
+   */
+  copy_range(src: number, offIn: number, dst: number, offOut: number, len: number): number {
+    this.op_begin();
+    const s = this.file_of(src);
+    const d = this.file_of(dst);
+    // the destination's map records: one run of keys
+    this.cleaner.prepare(0, this.cleaner.growth_of_run(Math.ceil(len / BLOCK_SIZE / MAP_SLOTS) + 2) + this.cleaner.growth_of(6));
+    const n = range_clone(this.ctx, s, offIn, d, offOut, len, this.sharedOk);
+    if (n > 0) this.after_change();
+    return n;
+  }
+
+  /** Whether blocks may be shared between files and preallocated past the end (superblock feature). */
+  private get sharedOk(): boolean {
+    return (this.vol.sb.features & FEATURE_SHARED) !== 0;
+  }
+
   // ---- xattrs ---------------------------------------------------------------------------------
 
   setxattr(ino: number, name: Name, value: Uint8Array, mode: 'create' | 'replace' | 'any' = 'any'): void {
     this.op_begin();
     const m = this.icache.get(ino);
+    if (acl_name(name)) {
+      if (!this.acl) throw new FsError('ENOTSUP', `${name.toString()}: ACLs are off on this mount (noacl)`);
+      const entries = acl_decode(value);
+      if (name.toString() === ACL_DEFAULT && !is_dir(m.rec.mode)) throw new FsError('EACCES', 'a default ACL is for directories only');
+      if (name.toString() === ACL_ACCESS) {
+        // the mode follows the access ACL (the kernel checks the ACL only when the mode's
+        // group bits are not 0); an ACL that says no more than the mode is not kept
+        this.space_admit(0, xattr_records(value.length));
+        const am = acl_mode(entries, m.rec.mode);
+        m.rec.mode = am.mode;
+        if (am.equiv) {
+          if (xattr_get(this.vol, ino, ACL_ACCESS_B) !== undefined) xattr_remove(this.vol, ino, ACL_ACCESS_B);
+        } else {
+          xattr_set(this.vol, ino, ACL_ACCESS_B, Buffer.from(value), mode);
+        }
+        ctime_touch(m, this.clock());
+        this.icache.store(m);
+        this.after_change();
+        return;
+      }
+    }
     this.space_admit(0, xattr_records(value.length));
     // user.cowlog.compress is the inode's compression flag, not a stored attribute
     if (is_compress_xattr(name)) compress_xattr_set(m.rec, value, mode);
@@ -1131,10 +1318,15 @@ export class FileSystem {
   }
 
   getxattr(ino: number, name: Name): Buffer {
-    const m = this.icache.get(ino);
-    const v = is_compress_xattr(name) ? compress_xattr_get(m.rec) : xattr_get(this.vol, ino, typeof name === 'string' ? Buffer.from(name) : name);
+    const v = this.getxattr_opt(ino, name);
     if (v === undefined) throw new FsError('ENODATA', `no xattr ${name.toString()} on inode ${ino}`);
     return v;
+  }
+
+  /** getxattr() answering undefined for an attribute that is not there (the kernel asks for security.capability before every write). */
+  getxattr_opt(ino: number, name: Name): Buffer | undefined {
+    const m = this.icache.get(ino);
+    return is_compress_xattr(name) ? compress_xattr_get(m.rec) : xattr_get(this.vol, ino, typeof name === 'string' ? Buffer.from(name) : name);
   }
 
   listxattr(ino: number): Buffer[] {

@@ -31,7 +31,7 @@ import { cp_header_decode } from '../format/checkpoint.js';
 import { addr_in_main, cp_slot_addr, TABLE_NAMES, TableId } from '../format/geometry.js';
 import { sb_decode } from '../format/superblock.js';
 import { table_block_decode } from '../format/table.js';
-import { BlockKind, SegState } from '../log/segments.js';
+import { BlockKind, SegState, SUB_SHARED } from '../log/segments.js';
 import { crc32c } from '../util/crc32c.js';
 import { cluster_compressed, cluster_raw } from '../checkpoint/cluster_read.js';
 import { CLUSTER_BLOCKS } from '../format/cluster.js';
@@ -206,7 +206,15 @@ function check(vol: Volume, dev: BlockDevice, o: FsckOptions, rep: FsckReport, e
     if (prev !== 0) err(`block ${a} is claimed twice: by ${KIND_NAMES[prev]} (its summary: kind ${log.summary(a).kind} owner ${log.summary(a).owner}) and by ${what}`);
     return true;
   };
-  const summary_is = (a: number, what: string, kind: BlockKind, sub: number | null, owner: number, offset: number | null = null): void => {
+  /** The sub-kind a block's summary records (-1: the summary cannot be read; summary_is says why). */
+  const summary_sub = (a: number): number => {
+    try {
+      return log.summary(a).sub;
+    } catch {
+      return -1;
+    }
+  };
+  const summary_is = (a: number, what: string, kind: BlockKind, sub: number | null, owner: number | null, offset: number | null = null): void => {
     let sm;
     try {
       sm = log.summary(a);
@@ -214,8 +222,8 @@ function check(vol: Volume, dev: BlockDevice, o: FsckOptions, rep: FsckReport, e
       err(`${what} at ${a}: its summary cannot be read: ${(e as Error).message}`);
       return;
     }
-    if (sm.kind !== kind || (sub !== null && sm.sub !== sub) || sm.owner !== owner || (offset !== null && sm.offset !== offset)) {
-      err(`${what} at ${a}: its summary says kind ${sm.kind}${sub !== null ? `, table ${sm.sub}` : ''} owner ${sm.owner}${offset !== null ? ` offset ${sm.offset}` : ''}`);
+    if (sm.kind !== kind || (sub !== null && sm.sub !== sub) || (owner !== null && sm.owner !== owner) || (offset !== null && sm.offset !== offset)) {
+      err(`${what} at ${a}: its summary says kind ${sm.kind}${sub !== null ? `, sub ${sm.sub}` : ''} owner ${sm.owner}${offset !== null ? ` offset ${sm.offset}` : ''}`);
     }
   };
 
@@ -310,7 +318,9 @@ function check(vol: Volume, dev: BlockDevice, o: FsckOptions, rep: FsckReport, e
         rep.counts.dataBlocks++;
         const what = `data of inode ${k.ino} block ${idx}`;
         if (!hold(a, what, ClaimKind.DATA)) continue;
-        summary_is(a, `data block (inode ${k.ino} block ${idx})`, BlockKind.DATA, null, k.ino, idx);
+        // a shared block (a clone) may be mapped anywhere; any other only where its summary says
+        if (summary_sub(a) === SUB_SHARED) summary_is(a, `shared data block (inode ${k.ino} block ${idx})`, BlockKind.DATA, SUB_SHARED, null);
+        else summary_is(a, `data block (inode ${k.ino} block ${idx})`, BlockKind.DATA, 0, k.ino, idx);
         if (o.data && crc32c(dev.read(a)) !== m.csum[s]) err(`data block ${a} (inode ${k.ino} block ${idx}) fails its CRC32C check`);
       }
       // compressed clusters: the stored bytes (each block's CRC32C above) must decompress to the

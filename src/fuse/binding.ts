@@ -1,27 +1,39 @@
-// The typed door to fuse-native 2.2.6 as patched by patches/fuse-native+2.2.6.patch (docs/FUSE.md).
-// Nothing else in cowlog loads fuse-native.
+// The typed door to fuse-native 2.2.6 as patched by patches/fuse-native+2.2.6.patch: libfuse 3's
+// low-level API, served on Node's own thread (docs/FUSE.md). Nothing else in cowlog loads
+// fuse-native.
+//
+// A filesystem gives FuseMount its LowOps: handlers named after FUSE's requests, which name
+// inodes (the node id is the filesystem's inode number, 1 the root) and get a request id. Each
+// request is answered exactly once through the FuseReplier (FuseMount is one): err, entry, attr,
+// data... — at once or later (several requests may be outstanding). The bodies of the answers
+// are encoded here, as the kernel's structs (include/uapi/linux/fuse.h, a stable ABI), and sent
+// as they are.
 //
 // Invariants:
 // - binding_load() returns only a module whose native half reports FUSE_PATCH_LEVEL; an
-//   unpatched prebuild, a missing libfuse or a failed build is a FuseBindingError saying what to run.
-// - The mount options cowlog relies on are always set: use_ino and big_writes (carried inside
-//   fsname, since fuse-native has no option for them), timeout: false (fuse-native's 15 s default
-//   answers ETIMEDOUT and may crash when a late handler fills a freed buffer), and attribute and
-//   entry timeouts passed as strings (fuse-native drops a numeric 0).
+//   unpatched prebuild, a missing libfuse 3 or a failed build is a FuseBindingError saying what
+//   to run.
+// - Every entry answered (lookup, create, mknod, mkdir, symlink, link, and each entry of
+//   readdirplus except '.' and '..') is one lookup the kernel counts and later returns through
+//   forget(ino, n): the filesystem keeps such an inode answerable until then.
 // - FuseMount.caller() is valid only in the synchronous part of a handler: the context belongs
 //   to the request being dispatched and the next request overwrites it.
+// - Buffers a handler receives (write data, xattr values) are libfuse's and detached when the
+//   handler returns: copy what is kept.
 // - The serving process never touches its own mount synchronously (that deadlocks): the
-//   unmount watcher reads /proc/self/mountinfo, never the mountpoint.
+//   unmount watcher reads /proc/self/mountinfo, never the mountpoint; invalidations go to the
+//   kernel from a thread of the binding's own.
 // - fuse_serve() has its signal handlers in place before the mount exists, so no SIGTERM can
 //   find the process with the default action and leave a stale mount behind.
 
+import { execFile } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { readFile } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { resolve as path_resolve } from 'node:path';
 
 /** The patch level the native binding must report (`cowlog_patch` in the patch file). */
-export const FUSE_PATCH_LEVEL = 4;
+export const FUSE_PATCH_LEVEL = 5;
 
 /** Why the binding can not be used, with the command that fixes it. */
 export class FuseBindingError extends Error {
@@ -34,32 +46,40 @@ export class FuseBindingError extends Error {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Handler types. Errors are negative errnos (0 for success), passed as the callback's first
-// argument; read and write answer with a byte count or a negative errno instead.
+// What requests carry and answers hold.
 
-/** A time as handed to getattr: nanoseconds (bigint), milliseconds (number) or a Date. */
-export type StatTime = bigint | number | Date;
-
-/** What getattr and readdir answer. Integers are 32-bit except size and blocks (53-bit). */
-export interface FuseStat {
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  nlink: number;
-  /** shown to callers as st_ino because cowlog mounts with use_ino */
-  ino: number;
-  dev?: number;
-  rdev?: number;
-  blksize?: number;
-  /** 512-byte units */
-  blocks?: number;
-  atime: StatTime;
-  mtime: StatTime;
-  ctime: StatTime;
+export interface Timespec {
+  s: number;
+  ns: number;
 }
 
-/** statfs's answer; every field is 32-bit. */
+/** Attributes as an answer carries them (st_*). Integers are 32-bit except ino, size and blocks. */
+export interface FuseAttr {
+  ino: number;
+  mode: number;
+  nlink: number;
+  uid: number;
+  gid: number;
+  rdev: number;
+  size: number;
+  /** 512-byte units */
+  blocks: number;
+  blksize?: number;
+  atime: Timespec;
+  mtime: Timespec;
+  ctime: Timespec;
+}
+
+/** An entry: a name's inode, and how long the kernel may keep the name and the attributes. */
+export interface FuseEntry {
+  attr: FuseAttr;
+  /** the inode's generation: (ino, generation) must never name two different files */
+  generation: number;
+  /** seconds */
+  entryTimeout: number;
+  attrTimeout: number;
+}
+
 export interface FuseStatfs {
   bsize: number;
   frsize: number;
@@ -68,80 +88,275 @@ export interface FuseStatfs {
   bavail: number;
   files: number;
   ffree: number;
-  favail: number;
-  fsid: number;
-  flag: number;
   namemax: number;
 }
 
-/** One utimens time: nanoseconds since the epoch, or utimensat(2)'s UTIME_NOW / UTIME_OMIT. */
-export type UtimeArg = bigint | 'now' | 'omit';
-
-/** Who asked: read by the patched binding with fuse_get_context() on the FUSE thread. */
+/** Who asked: fuse_req_ctx() of the request being dispatched. */
 export interface CallerContext {
   uid: number;
   gid: number;
   pid: number;
-  /** the caller's umask; libfuse 2.9 fills it for create, mknod and mkdir only (0 otherwise) */
+  /** the caller's umask; the kernel sends it with create, mknod and mkdir (0 otherwise) */
   umask: number;
 }
 
-export type ErrCb = (err: number) => void;
-export type ValueCb<T> = (err: number, value?: T) => void;
-
-/** The operations of the patched fuse-native; every one is optional. */
-export interface FuseOps {
-  init?(cb: ErrCb): void;
-  error?(cb: ErrCb): void;
-  access?(path: string, mode: number, cb: ErrCb): void;
-  statfs?(path: string, cb: ValueCb<FuseStatfs>): void;
-  getattr?(path: string, cb: ValueCb<FuseStat>): void;
-  /** patched: the file handle of an fstat-like request; `path` is "" when the name of the open file is gone */
-  fgetattr?(path: string, fd: number, cb: ValueCb<FuseStat>): void;
-  flush?(path: string, fd: number, cb: ErrCb): void;
-  fsync?(path: string, datasync: number, fd: number, cb: ErrCb): void;
-  fsyncdir?(path: string, datasync: number, fd: number, cb: ErrCb): void;
-  readdir?(path: string, cb: (err: number, names?: string[], stats?: FuseStat[]) => void): void;
-  truncate?(path: string, size: number, cb: ErrCb): void;
-  ftruncate?(path: string, fd: number, size: number, cb: ErrCb): void;
-  /** patched: both times, nanosecond precision, 'now'/'omit' passed through */
-  utimens?(path: string, atime: UtimeArg, mtime: UtimeArg, cb: ErrCb): void;
-  readlink?(path: string, cb: ValueCb<string>): void;
-  chown?(path: string, uid: number, gid: number, cb: ErrCb): void;
-  chmod?(path: string, mode: number, cb: ErrCb): void;
-  mknod?(path: string, mode: number, dev: number, cb: ErrCb): void;
-  setxattr?(path: string, name: string, value: Buffer, position: number, flags: number, cb: ErrCb): void;
-  /** answer with the value; fuse-native copies it and answers ENODATA for undefined */
-  getxattr?(path: string, name: string, position: number, cb: ValueCb<Buffer>): void;
-  listxattr?(path: string, cb: ValueCb<string[]>): void;
-  removexattr?(path: string, name: string, cb: ErrCb): void;
-  /** answer with a file handle (32-bit); 0 leaves the handle unset */
-  open?(path: string, flags: number, cb: ValueCb<number>): void;
-  opendir?(path: string, flags: number, cb: ValueCb<number>): void;
-  /** fill `buf` (valid until cb returns: copy nothing out of it later); answer bytes read or -errno */
-  read?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (result: number) => void): void;
-  /** `buf` is detached after cb: copy what you keep; answer bytes written or -errno */
-  write?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (result: number) => void): void;
-  release?(path: string, fd: number, cb: ErrCb): void;
-  releasedir?(path: string, fd: number, cb: ErrCb): void;
-  /** patched: `flags` are the open(2) flags of the creating call */
-  create?(path: string, mode: number, flags: number, cb: ValueCb<number>): void;
-  unlink?(path: string, cb: ErrCb): void;
-  /** libfuse 2 has no rename flags: renameat2 with flags answers EINVAL before reaching here */
-  rename?(src: string, dest: string, cb: ErrCb): void;
-  link?(src: string, dest: string, cb: ErrCb): void;
-  /** `target` is the link's content, `path` the new name */
-  symlink?(target: string, path: string, cb: ErrCb): void;
-  mkdir?(path: string, mode: number, cb: ErrCb): void;
-  rmdir?(path: string, cb: ErrCb): void;
-  /** patched: fallocate(2)'s mode (FALLOC_FL_*), offset and length */
-  fallocate?(path: string, fd: number, mode: number, offset: number, length: number, cb: ErrCb): void;
+/** What INIT settled with the kernel. */
+export interface ConnInfo {
+  protoMinor: number;
+  /** FUSE_CAP_* the kernel offers, and those in use */
+  capable: number;
+  want: number;
+  maxWrite: number;
+  maxReadahead: number;
 }
+
+/** setattr's request: `valid` says which fields are meant (FUSE_SET_ATTR_*). */
+export interface SetattrIn {
+  valid: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  atime: Timespec;
+  mtime: Timespec;
+  ctime: Timespec;
+}
+
+export const FUSE_SET_ATTR_MODE = 1 << 0;
+export const FUSE_SET_ATTR_UID = 1 << 1;
+export const FUSE_SET_ATTR_GID = 1 << 2;
+export const FUSE_SET_ATTR_SIZE = 1 << 3;
+export const FUSE_SET_ATTR_ATIME = 1 << 4;
+export const FUSE_SET_ATTR_MTIME = 1 << 5;
+export const FUSE_SET_ATTR_ATIME_NOW = 1 << 7;
+export const FUSE_SET_ATTR_MTIME_NOW = 1 << 8;
+export const FUSE_SET_ATTR_CTIME = 1 << 10;
+
+/** libfuse's FUSE_CAP_* (fuse_common.h). */
+export const CAP = {
+  ASYNC_READ: 1 << 0,
+  POSIX_LOCKS: 1 << 1,
+  ATOMIC_O_TRUNC: 1 << 3,
+  EXPORT_SUPPORT: 1 << 4,
+  DONT_MASK: 1 << 6,
+  SPLICE_WRITE: 1 << 7,
+  SPLICE_MOVE: 1 << 8,
+  SPLICE_READ: 1 << 9,
+  FLOCK_LOCKS: 1 << 10,
+  IOCTL_DIR: 1 << 11,
+  AUTO_INVAL_DATA: 1 << 12,
+  READDIRPLUS: 1 << 13,
+  READDIRPLUS_AUTO: 1 << 14,
+  ASYNC_DIO: 1 << 15,
+  WRITEBACK_CACHE: 1 << 16,
+  PARALLEL_DIROPS: 1 << 18,
+  POSIX_ACL: 1 << 19,
+  HANDLE_KILLPRIV: 1 << 20,
+  CACHE_SYMLINKS: 1 << 23,
+  EXPLICIT_INVAL_DATA: 1 << 25,
+} as const;
+
+/** open answers: FOPEN_* */
+export const FOPEN_DIRECT_IO = 1;
+export const FOPEN_KEEP_CACHE = 2;
+export const FOPEN_CACHE_DIR = 8;
+
+/** rename flags (renameat2) */
+export const RENAME_NOREPLACE = 1;
+export const RENAME_EXCHANGE = 2;
+export const RENAME_WHITEOUT = 4;
 
 /** fallocate(2) mode bits. */
 export const FALLOC_FL_KEEP_SIZE = 0x01;
 export const FALLOC_FL_PUNCH_HOLE = 0x02;
 export const FALLOC_FL_ZERO_RANGE = 0x10;
+
+/** lseek whence values that reach a filesystem */
+export const SEEK_DATA = 3;
+export const SEEK_HOLE = 4;
+
+/** ioctl flags */
+export const FUSE_IOCTL_DIR = 1 << 4;
+
+/**
+ * The operations (every one optional; a missing one answers ENOSYS, which for flush, access,
+ * lseek, copy_file_range and fallocate the kernel remembers and stops asking). Each handler's
+ * first argument is the request id its answer names; forget and init are not answered.
+ */
+export interface LowOps {
+  init?(conn: ConnInfo): void;
+  lookup?(req: number, parent: number, name: string): void;
+  forget?(ino: number, nlookup: number): void;
+  getattr?(req: number, ino: number, fh: number): void;
+  setattr?(req: number, ino: number, set: SetattrIn, fh: number): void;
+  readlink?(req: number, ino: number): void;
+  mknod?(req: number, parent: number, name: string, mode: number, rdev: number): void;
+  mkdir?(req: number, parent: number, name: string, mode: number): void;
+  unlink?(req: number, parent: number, name: string): void;
+  rmdir?(req: number, parent: number, name: string): void;
+  symlink?(req: number, target: string, parent: number, name: string): void;
+  rename?(req: number, parent: number, name: string, newparent: number, newname: string, flags: number): void;
+  link?(req: number, ino: number, newparent: number, newname: string): void;
+  open?(req: number, ino: number, flags: number): void;
+  read?(req: number, ino: number, fh: number, size: number, off: number): void;
+  /** `writepage`: a write-back of the kernel's page cache, whose caller context is not the writer */
+  write?(req: number, ino: number, fh: number, buf: Buffer, off: number, writepage: boolean): void;
+  flush?(req: number, ino: number, fh: number): void;
+  release?(req: number, ino: number, fh: number, flags: number): void;
+  fsync?(req: number, ino: number, fh: number, datasync: number): void;
+  opendir?(req: number, ino: number, flags: number): void;
+  readdir?(req: number, ino: number, fh: number, size: number, off: number): void;
+  readdirplus?(req: number, ino: number, fh: number, size: number, off: number): void;
+  releasedir?(req: number, ino: number, fh: number): void;
+  fsyncdir?(req: number, ino: number, fh: number, datasync: number): void;
+  statfs?(req: number, ino: number): void;
+  setxattr?(req: number, ino: number, name: string, value: Buffer, flags: number): void;
+  /** size 0 asks for the value's length (xattr_size); otherwise ERANGE when it is larger */
+  getxattr?(req: number, ino: number, name: string, size: number): void;
+  listxattr?(req: number, ino: number, size: number): void;
+  removexattr?(req: number, ino: number, name: string): void;
+  access?(req: number, ino: number, mask: number): void;
+  create?(req: number, parent: number, name: string, mode: number, flags: number): void;
+  fallocate?(req: number, ino: number, fh: number, mode: number, off: number, len: number): void;
+  copy_file_range?(req: number, inoIn: number, offIn: number, fhIn: number, inoOut: number, offOut: number, fhOut: number, len: number, flags: number): void;
+  lseek?(req: number, ino: number, fh: number, off: number, whence: number): void;
+  ioctl?(req: number, ino: number, fh: number, cmd: number, flags: number, inBuf: Buffer | null, outSize: number): void;
+}
+
+/** The requests in the native binding's order (fuse-native.c OP_NAMES). */
+export const FUSE_OPS = [
+  'init', 'lookup', 'forget', 'getattr', 'setattr', 'readlink', 'mknod', 'mkdir', 'unlink', 'rmdir', 'symlink',
+  'rename', 'link', 'open', 'read', 'write', 'flush', 'release', 'fsync', 'opendir', 'readdir', 'releasedir',
+  'fsyncdir', 'statfs', 'setxattr', 'getxattr', 'listxattr', 'removexattr', 'access', 'create', 'fallocate',
+  'readdirplus', 'copy_file_range', 'lseek', 'ioctl',
+] as const;
+export type FuseOpName = (typeof FUSE_OPS)[number];
+
+/** How requests are answered (FuseMount; tests record them instead). */
+export interface FuseReplier {
+  /** errno: positive (ENOENT = 2) */
+  err(req: number, errno: number): void;
+  entry(req: number, e: FuseEntry): void;
+  /** a name that does not exist, cached by the kernel for `timeout` seconds */
+  negative(req: number, timeout: number): void;
+  attr(req: number, a: FuseAttr, timeout: number): void;
+  open(req: number, fh: number, flags: number): void;
+  create(req: number, e: FuseEntry, fh: number, flags: number): void;
+  /** read, readlink, getxattr and listxattr answers: the first `len` bytes of `buf` */
+  data(req: number, buf: Uint8Array, len: number): void;
+  write(req: number, n: number): void;
+  xattr_size(req: number, n: number): void;
+  statfs(req: number, st: FuseStatfs): void;
+  lseek(req: number, off: number): void;
+  dirents(req: number, d: DirBuf): void;
+  ioctl(req: number, result: number, out: Buffer | null): void;
+  /** forget-like requests that take no answer */
+  none(req: number): void;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The kernel's structs.
+
+const ATTR_BYTES = 88;
+const ENTRY_OUT_BYTES = 40 + ATTR_BYTES;
+const ATTR_OUT_BYTES = 16 + ATTR_BYTES;
+const OPEN_OUT_BYTES = 16;
+const STATFS_OUT_BYTES = 80;
+const DIRENT_BYTES = 24;
+const U32 = 2 ** 32;
+
+function u64_set(v: DataView, at: number, n: number): void {
+  // two's complement for negative seconds (times before 1970)
+  const hi = Math.floor(n / U32);
+  v.setUint32(at, n - hi * U32, true);
+  v.setUint32(at + 4, hi >>> 0, true);
+}
+
+function seconds_set(v: DataView, at: number, nsAt: number, t: number): void {
+  const s = Math.floor(t);
+  u64_set(v, at, s);
+  v.setUint32(nsAt, Math.min(999_999_999, Math.round((t - s) * 1e9)), true);
+}
+
+function attr_put(v: DataView, o: number, a: FuseAttr): void {
+  u64_set(v, o, a.ino);
+  u64_set(v, o + 8, a.size);
+  u64_set(v, o + 16, a.blocks);
+  u64_set(v, o + 24, a.atime.s);
+  u64_set(v, o + 32, a.mtime.s);
+  u64_set(v, o + 40, a.ctime.s);
+  v.setUint32(o + 48, a.atime.ns, true);
+  v.setUint32(o + 52, a.mtime.ns, true);
+  v.setUint32(o + 56, a.ctime.ns, true);
+  v.setUint32(o + 60, a.mode, true);
+  v.setUint32(o + 64, a.nlink, true);
+  v.setUint32(o + 68, a.uid, true);
+  v.setUint32(o + 72, a.gid, true);
+  v.setUint32(o + 76, a.rdev, true);
+  v.setUint32(o + 80, a.blksize ?? 4096, true);
+  v.setUint32(o + 84, 0, true);
+}
+
+/** fuse_entry_out at o (nodeid 0: a negative entry). */
+function entry_put(v: DataView, o: number, e: FuseEntry | null, negTimeout = 0): void {
+  if (e === null) {
+    new Uint8Array(v.buffer, v.byteOffset + o, ENTRY_OUT_BYTES).fill(0);
+    seconds_set(v, o + 16, o + 32, negTimeout);
+    return;
+  }
+  u64_set(v, o, e.attr.ino);
+  u64_set(v, o + 8, e.generation);
+  seconds_set(v, o + 16, o + 32, e.entryTimeout);
+  seconds_set(v, o + 24, o + 36, e.attrTimeout);
+  attr_put(v, o + 40, e.attr);
+}
+
+/** The DT_* type of a mode. */
+export function dt_of_mode(mode: number): number {
+  return (mode >>> 12) & 0o17;
+}
+
+/**
+ * A readdir or readdirplus answer being filled: entries are added while they fit `size` (what
+ * the kernel asked for). Each entry carries the offset at which a later readdir continues after
+ * it (telldir's value).
+ */
+export class DirBuf {
+  readonly buf: Buffer;
+  private readonly v: DataView;
+  len = 0;
+  /** entries added */
+  count = 0;
+  constructor(readonly size: number, readonly plus: boolean) {
+    this.buf = Buffer.alloc(Math.min(size, 1 << 20));
+    this.v = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+  }
+
+  /**
+   * Adds `name` (latin1: one character per byte) unless it does not fit: false then. For
+   * readdirplus, `e` is its entry (null for '.' and '..', which the kernel does not look up).
+   */
+  add(name: string, ino: number, type: number, off: number, e: FuseEntry | null = null): boolean {
+    const n = name.length;
+    const rec = (DIRENT_BYTES + n + 7) & ~7;
+    const need = (this.plus ? ENTRY_OUT_BYTES : 0) + rec;
+    if (this.len + need > this.buf.length) return false;
+    let o = this.len;
+    if (this.plus) {
+      entry_put(this.v, o, e);
+      o += ENTRY_OUT_BYTES;
+    }
+    u64_set(this.v, o, ino);
+    u64_set(this.v, o + 8, off);
+    this.v.setUint32(o + 16, n, true);
+    this.v.setUint32(o + 20, type, true);
+    this.buf.write(name, o + DIRENT_BYTES, 'latin1');
+    this.buf.fill(0, o + DIRENT_BYTES + n, o + rec);
+    this.len += need;
+    this.count++;
+    return true;
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 // Mount options.
@@ -151,96 +366,70 @@ export interface FuseMountOptions {
   fsname: string;
   /** mount type becomes fuse.SUBTYPE */
   subtype?: string;
-  /** seconds the kernel may cache attributes (default 1, as libfuse) */
-  attrTimeout?: number;
-  /** seconds the kernel may cache name lookups (default 1) */
-  entryTimeout?: number;
-  /** let the kernel check permissions from the mode bits (default false) */
+  /** let the kernel check permissions from the mode bits (and POSIX ACLs) (default false) */
   defaultPermissions?: boolean;
   /** let users other than the mounting one in (root may always; others need user_allow_other) */
   allowOther?: boolean;
-  /** use_ino: the kernel shows the ino from getattr (default true) */
-  useIno?: boolean;
-  /** big_writes: writes arrive up to 128 KiB instead of 4 KiB (default true) */
-  bigWrites?: boolean;
-  /** more -o options, each "name" or "name=value" */
+  /** more -o options the kernel or libfuse takes (ro, nosuid, noatime...), each "name" or "name=value" */
   extra?: string[];
-  /** create the mountpoint if it is missing */
-  mkdir?: boolean;
+  /** FUSE_CAP_* to ask for beyond libfuse's defaults, and libfuse defaults to turn off */
+  want?: number;
+  unwant?: number;
+  /** largest write request in bytes (default: libfuse's 1 MiB) */
+  maxWrite?: number;
+  /** the kernel's read-ahead for the mount, bytes */
+  maxReadahead?: number;
+  /** requests the kernel keeps in flight in the background (read-ahead, write-back) */
+  maxBackground?: number;
   /** libfuse's debug trace on stderr */
   debug?: boolean;
-  /**
-   * Paths, names, symlink targets and xattr names reach the handlers as latin1 strings, one
-   * character per byte (Buffer.from(s, 'latin1') gives the bytes), and readdir, readlink and
-   * listxattr answer the same way: names that are not UTF-8 survive. Default: UTF-8 strings.
-   */
-  rawNames?: boolean;
-}
-
-/** fuse-native's own option object, as fuse_native_options() builds it. */
-export interface NativeOptions {
-  fsname: string;
-  subtype?: string;
-  timeout: false;
-  attrTimeout: string;
-  entryTimeout: string;
-  defaultPermissions?: boolean;
-  allowOther?: boolean;
-  mkdir?: boolean;
-  debug?: boolean;
-  rawNames?: boolean;
 }
 
 const OPTION_RE = /^[a-z_]+(=[^,]+)?$/;
 
-/** Turns cowlog's options into fuse-native's, folding the options it lacks into fsname. */
-export function fuse_native_options(opts: FuseMountOptions): NativeOptions {
+/** The -o string for libfuse. */
+export function fuse_option_string(opts: FuseMountOptions): string {
   if (!/^[^,\s=]+$/.test(opts.fsname)) {
     throw new RangeError(`fsname '${opts.fsname}' must be one word without commas or '='`);
   }
-  const folded: string[] = [];
-  if (opts.useIno ?? true) folded.push('use_ino');
-  if (opts.bigWrites ?? true) folded.push('big_writes');
+  const out = [`fsname=${opts.fsname}`];
+  if (opts.subtype !== undefined) {
+    if (!/^[a-z0-9_]+$/.test(opts.subtype)) throw new RangeError(`subtype '${opts.subtype}' must be lower-case letters, digits or _`);
+    out.push(`subtype=${opts.subtype}`);
+  }
+  if (opts.defaultPermissions) out.push('default_permissions');
+  if (opts.allowOther) out.push('allow_other');
+  if (opts.debug) out.push('debug');
   for (const o of opts.extra ?? []) {
     if (!OPTION_RE.test(o)) throw new RangeError(`mount option '${o}' is not name or name=value`);
-    folded.push(o);
+    out.push(o);
   }
-  const seconds = (v: number | undefined, name: string): string => {
-    const s = v ?? 1;
-    if (!(Number.isFinite(s) && s >= 0)) throw new RangeError(`${name} must be >= 0 seconds, got ${s}`);
-    return String(s); // a string: fuse-native drops a numeric 0
-  };
-  const out: NativeOptions = {
-    fsname: [opts.fsname, ...folded].join(','),
-    timeout: false,
-    attrTimeout: seconds(opts.attrTimeout, 'attrTimeout'),
-    entryTimeout: seconds(opts.entryTimeout, 'entryTimeout'),
-  };
-  if (opts.subtype !== undefined) out.subtype = opts.subtype;
-  if (opts.defaultPermissions) out.defaultPermissions = true;
-  if (opts.allowOther) out.allowOther = true;
-  if (opts.mkdir) out.mkdir = true;
-  if (opts.debug) out.debug = true;
-  if (opts.rawNames) out.rawNames = true;
-  return out;
+  return out.join(',');
 }
 
 // ---------------------------------------------------------------------------------------------
 // Loading.
 
-interface NativeFuse {
-  caller: CallerContext | null;
-  mount(cb: (err: Error | null) => void): void;
-  unmount(cb: (err: Error | null) => void): void;
-  /** patched: called on the main thread once the FUSE loop has ended (the kernel ended the connection) */
-  cowlogEnded?: () => void;
-  /** patched: releases the native side without running fusermount */
-  cowlogRelease(): void;
+interface Native {
+  session_mount(mnt: string, opts: string, handlers: unknown[], conf: Uint32Array, ctx: Int32Array, self: object): number;
+  session_unmount(sid: number): void;
+  session_release(sid: number): void;
+  reply_err(sid: number, id: number, errno: number): void;
+  reply_none(sid: number, id: number): void;
+  reply_buf(sid: number, id: number, buf: Uint8Array | null, len: number): void;
+  reply_write(sid: number, id: number, n: number): void;
+  reply_xattr(sid: number, id: number, n: number): void;
+  reply_lseek(sid: number, id: number, off: number): void;
+  reply_ioctl(sid: number, id: number, result: number, out: Buffer | null): void;
+  notify_inval_inode(sid: number, ino: number, off: number, len: number): number;
+  notify_inval_entry(sid: number, parent: number, name: string): number;
+  notify_delete(sid: number, parent: number, child: number, name: string): number;
 }
 export interface FuseModule {
-  new (mnt: string, ops: FuseOps, opts: NativeOptions): NativeFuse;
   COWLOG_PATCH?: number;
-  unmount(mnt: string, cb: (err: Error | null) => void): void;
+  LIBFUSE_VERSION?: number;
+  OP_NAMES: string[];
+  native: Native;
 }
 
 let loaded: FuseModule | undefined;
@@ -255,7 +444,7 @@ export function binding_load(): FuseModule {
   } catch (e) {
     const why = (e as Error).message.split('\n')[0] ?? String(e);
     throw new FuseBindingError('missing',
-      `fuse-native can not be loaded (${why}); run \`make fuse\` (Debian packages fuse libfuse2, and the patched build)`);
+      `fuse-native can not be loaded (${why}); run \`make fuse\` (Debian packages fuse3 libfuse3-3, and the patched build)`);
   }
   const level = mod.COWLOG_PATCH;
   if (level === undefined) {
@@ -266,6 +455,9 @@ export function binding_load(): FuseModule {
     throw new FuseBindingError('stale',
       `fuse-native carries cowlog patch level ${level}, this cowlog needs ${FUSE_PATCH_LEVEL}; run \`make fuse\``);
   }
+  if (mod.OP_NAMES.join() !== FUSE_OPS.join()) {
+    throw new FuseBindingError('stale', `fuse-native's operations (${mod.OP_NAMES.join(' ')}) are not this cowlog's; run \`make fuse\``);
+  }
   loaded = mod;
   return mod;
 }
@@ -273,34 +465,50 @@ export function binding_load(): FuseModule {
 // ---------------------------------------------------------------------------------------------
 // Mounting.
 
+const CONF_COUNT = 7;
+const SETATTR_ARGS = 13;
+
 /**
- * One mounted filesystem served by this process.
+ * One mounted filesystem served by this process, and the replier of its requests.
  *
- * Its end is known two ways: the patched binding calls back the moment the kernel ends the
+ * Its end is known two ways: the native side calls back the moment the kernel ends the
  * connection (an unmount, umount -l once the last open file is closed, an abort through
  * fusectl), and /proc/self/mountinfo stops listing it (a lazy unmount with files still open
  * detaches the name first). The mount is recognised by its device number, not its path alone:
  * once it is gone, the same mountpoint may already hold somebody else's mount, which an
  * unmount by path would take away.
  */
-export class FuseMount {
+export class FuseMount implements FuseReplier {
   readonly mountpoint: string;
-  private readonly fuse: NativeFuse;
+  private readonly opts: FuseMountOptions;
+  private readonly native: Native;
+  private sid = -1;
   private state: 'new' | 'mounting' | 'mounted' | 'unmounted' = 'new';
+  private released = false;
   private gone: Promise<void> | undefined;
   /** the mount's device number in /proc/self/mountinfo ("major:minor"), once it is live */
   private dev: string | null = null;
   private endedNow = false;
+  private endedOk: () => void = () => {};
   /** resolves when the kernel ended the connection: nothing more will be asked */
   readonly ended: Promise<void>;
+  private readonly ctx = new Int32Array(4);
+  /** what INIT settled, once it arrived */
+  conn: ConnInfo | null = null;
+  private initOk: (() => void) | null = null;
+  private readonly scratch = Buffer.alloc(512);
+  private readonly sv = new DataView(this.scratch.buffer, this.scratch.byteOffset, this.scratch.byteLength);
+  /** invalidations: the last one queued and the last one the kernel has taken */
+  private noteSeq = 0;
+  private noteDone = 0;
+  private readonly noteWaiters: { seq: number; ok: () => void }[] = [];
 
-  constructor(mountpoint: string, ops: FuseOps, opts: FuseMountOptions) {
-    const Fuse = binding_load();
+  constructor(mountpoint: string, opts: FuseMountOptions) {
+    this.native = binding_load().native;
     this.mountpoint = path_resolve(mountpoint);
-    this.fuse = new Fuse(this.mountpoint, ops, fuse_native_options(opts));
-    this.ended = new Promise((ok) => {
-      this.fuse.cowlogEnded = () => { this.endedNow = true; ok(); };
-    });
+    this.opts = opts;
+    fuse_option_string(opts); // refuses bad options now, not at mount
+    this.ended = new Promise((ok) => { this.endedOk = ok; });
   }
 
   /** Whether the kernel has ended the connection. */
@@ -309,11 +517,10 @@ export class FuseMount {
   }
 
   /**
-   * Resolves once the kernel's INIT reached the handlers: the mount is live. Rejects if
-   * mounting fails, or if the mount is taken away before INIT arrived (fuse-native would
-   * otherwise never call back).
+   * Mounts and serves `ops`. Resolves once the kernel's INIT reached the handlers: the mount is
+   * live. Rejects if mounting fails, or if the mount is taken away before INIT arrived.
    */
-  mount(): Promise<void> {
+  mount(ops: LowOps): Promise<void> {
     if (this.state !== 'new') return Promise.reject(new Error(`${this.mountpoint}: mount() called twice`));
     this.state = 'mounting';
     return new Promise((ok, fail) => {
@@ -324,16 +531,8 @@ export class FuseMount {
         this.state = 'unmounted';
         fail(new Error(`${this.mountpoint} was unmounted before the kernel's INIT reached the filesystem`));
       };
-      this.fuse.mount((err) => {
-        if (settled) return;
-        if (err) {
-          settled = true;
-          this.state = 'unmounted';
-          fail(new Error(`mounting ${this.mountpoint} failed: ${err.message}`));
-          return;
-        }
-        // the mount(2) call was made before the FUSE thread started, so it is listed now
-        // unless it is already gone again
+      this.initOk = () => {
+        // the mount(2) call was made before serving started, so it is listed now unless it is gone again
         mountinfo_dev(this.mountpoint).then((dev) => {
           if (settled) return;
           if (this.endedNow) { lost(); return; }
@@ -346,50 +545,108 @@ export class FuseMount {
           settled = true;
           fail(e instanceof Error ? e : new Error(String(e)));
         });
-      });
+      };
+      try {
+        this.sid = this.native.session_mount(this.mountpoint, fuse_option_string(this.opts), this.handlers(ops), this.conf(), this.ctx, {
+          ended: () => { this.endedNow = true; this.endedOk(); },
+          notified: (seq: number) => this.notified(seq),
+        });
+      } catch (e) {
+        settled = true;
+        this.state = 'unmounted';
+        fail(new Error(`mounting ${this.mountpoint} failed: ${(e as Error).message}`));
+        return;
+      }
       this.ended.then(lost, () => {});
     });
   }
 
+  private conf(): Uint32Array {
+    const o = this.opts;
+    const c = new Uint32Array(CONF_COUNT);
+    c[0] = o.want ?? 0;
+    c[1] = o.unwant ?? 0;
+    c[2] = o.maxWrite ?? 0;
+    c[3] = o.maxReadahead ?? 0;
+    c[4] = o.maxBackground ?? 0;
+    c[5] = 0;
+    c[6] = 1;
+    return c;
+  }
+
+  /** The native handler array: each op's arguments as the LowOps signature takes them. */
+  private handlers(ops: LowOps): unknown[] {
+    const h: unknown[] = new Array(FUSE_OPS.length).fill(undefined);
+    h[0] = (protoMinor: number, capable: number, want: number, maxWrite: number, maxReadahead: number): void => {
+      this.conn = { protoMinor, capable, want, maxWrite, maxReadahead };
+      ops.init?.(this.conn);
+      this.initOk?.();
+      this.initOk = null;
+    };
+    FUSE_OPS.forEach((name, i) => {
+      if (i === 0) return;
+      const fn = (ops as Record<string, ((...a: unknown[]) => void) | undefined>)[name];
+      if (fn === undefined) return;
+      if (name === 'setattr') {
+        h[i] = (id: number, ino: number, ...r: number[]): void => {
+          if (r.length !== SETATTR_ARGS - 1) throw new Error(`setattr with ${r.length} arguments`);
+          const set: SetattrIn = {
+            valid: r[0]!, mode: r[1]!, uid: r[2]!, gid: r[3]!, size: r[4]!,
+            atime: { s: r[5]!, ns: r[6]! }, mtime: { s: r[7]!, ns: r[8]! }, ctime: { s: r[9]!, ns: r[10]! },
+          };
+          fn.call(ops, id, ino, set, r[11]);
+        };
+      } else {
+        h[i] = fn.bind(ops);
+      }
+    });
+    return h;
+  }
+
   /**
-   * Ends this process's part in the mount: unmounts it (fusermount -uz) if it is still listed
-   * at its mountpoint, and releases the binding's hold on the event loop. Once the kernel has
+   * Detaches the mount (fusermount -uz) if it is still listed at its mountpoint. Requests go on
+   * being served: files still open on a lazily detached mount keep working until they are
+   * closed (the kernel then ends the connection) or close() is called. Once the kernel has
    * ended the connection nothing is unmounted: the mountpoint may hold another mount by now.
    */
   async unmount(): Promise<void> {
     const was = this.state;
     this.state = 'unmounted';
-    if (was === 'mounted') {
-      if (this.endedNow || !(await this.listed())) {
-        this.fuse.cowlogRelease();
-        return;
+    if (was === 'mounted' || was === 'mounting') {
+      if (!this.endedNow && (was === 'mounting' || await this.listed())) {
+        const err = await new Promise<Error | null>((ok) => execFile('fusermount', ['-uz', this.mountpoint], (e) => ok(e)));
+        if (err !== null && was === 'mounted' && await this.listed()) throw err;
       }
-      return new Promise((ok, fail) => {
-        this.fuse.unmount((err) => {
-          if (!err) return ok();
-          // fusermount fails on a mount someone else removed already: that is done, not failed
-          this.listed().then((has) => (has ? fail(err) : ok()), () => fail(err));
-        });
-      });
     }
-    // mounting (or a mount that never reached INIT): detach whatever the kernel has
-    if (was === 'mounting') {
-      const Fuse = binding_load();
-      return new Promise((ok) => Fuse.unmount(this.mountpoint, () => ok()));
-    }
+  }
+
+  /**
+   * Lets go of the native session: serving stops, and a connection still alive (files open on
+   * a detached mount) ends, so its callers get ENOTCONN instead of waiting. A process that
+   * exits needs no close().
+   */
+  close(): void {
+    this.state = 'unmounted';
+    this.release();
+  }
+
+  private release(): void {
+    if (this.released || this.sid < 0) return;
+    this.released = true;
+    this.native.session_release(this.sid);
+    for (const w of this.noteWaiters.splice(0)) w.ok();
   }
 
   /** Whether this mount (by its device number) is still listed at its mountpoint. */
   private async listed(): Promise<boolean> {
     const dev = await mountinfo_dev(this.mountpoint);
-    return dev !== null && dev === this.dev;
+    return dev !== null && (this.dev === null || dev === this.dev);
   }
 
   /** The caller of the request being handled; call it before the handler's first await. */
   caller(): CallerContext {
-    const c = this.fuse.caller;
-    if (c === null) throw new Error('FuseMount.caller() called outside a FUSE request handler');
-    return c;
+    const c = this.ctx;
+    return { uid: c[0]! >>> 0, gid: c[1]! >>> 0, pid: c[2]!, umask: c[3]! };
   }
 
   /**
@@ -412,16 +669,142 @@ export class FuseMount {
     });
     return this.gone;
   }
+
+  // ---- invalidations ------------------------------------------------------------------------
+
+  /** Drops the kernel's attributes of `ino`, and its cached data from `off` (len 0: to the end; off -1: none). */
+  inval_inode(ino: number, off = 0, len = 0): void {
+    if (this.live()) this.noteSeq = this.native.notify_inval_inode(this.sid, ino, off, len);
+  }
+
+  /** Drops the kernel's cached name `name` in directory `parent` (and a negative entry). */
+  inval_entry(parent: number, name: string): void {
+    if (this.live()) this.noteSeq = this.native.notify_inval_entry(this.sid, parent, name);
+  }
+
+  /** Tells the kernel that `name` in `parent`, naming `child`, is gone. */
+  delete_entry(parent: number, child: number, name: string): void {
+    if (this.live()) this.noteSeq = this.native.notify_delete(this.sid, parent, child, name);
+  }
+
+  /** Resolves once the kernel has taken every invalidation queued so far. */
+  invalidated(): Promise<void> {
+    const seq = this.noteSeq;
+    if (seq <= this.noteDone || !this.live()) return Promise.resolve();
+    return new Promise((ok) => this.noteWaiters.push({ seq, ok }));
+  }
+
+  private live(): boolean {
+    return this.sid >= 0 && !this.released && !this.endedNow;
+  }
+
+  private notified(seq: number): void {
+    this.noteDone = seq;
+    for (let i = 0; i < this.noteWaiters.length;) {
+      if (this.noteWaiters[i]!.seq <= seq) this.noteWaiters.splice(i, 1)[0]!.ok();
+      else i++;
+    }
+  }
+
+  // ---- replies --------------------------------------------------------------------------------
+  // After the session is released (the mount is gone) answers have nobody to go to: dropped.
+
+  err(req: number, errno: number): void {
+    if (!this.released) this.native.reply_err(this.sid, req, errno);
+  }
+
+  entry(req: number, e: FuseEntry): void {
+    if (this.released) return;
+    entry_put(this.sv, 0, e);
+    this.native.reply_buf(this.sid, req, this.scratch, ENTRY_OUT_BYTES);
+  }
+
+  negative(req: number, timeout: number): void {
+    if (this.released) return;
+    if (timeout <= 0) { this.native.reply_err(this.sid, req, constants.errno.ENOENT); return; }
+    entry_put(this.sv, 0, null, timeout);
+    this.native.reply_buf(this.sid, req, this.scratch, ENTRY_OUT_BYTES);
+  }
+
+  attr(req: number, a: FuseAttr, timeout: number): void {
+    if (this.released) return;
+    seconds_set(this.sv, 0, 8, timeout);
+    this.sv.setUint32(12, 0, true);
+    attr_put(this.sv, 16, a);
+    this.native.reply_buf(this.sid, req, this.scratch, ATTR_OUT_BYTES);
+  }
+
+  private open_put(o: number, fh: number, flags: number): void {
+    u64_set(this.sv, o, fh);
+    this.sv.setUint32(o + 8, flags, true);
+    this.sv.setUint32(o + 12, 0, true);
+  }
+
+  open(req: number, fh: number, flags: number): void {
+    if (this.released) return;
+    this.open_put(0, fh, flags);
+    this.native.reply_buf(this.sid, req, this.scratch, OPEN_OUT_BYTES);
+  }
+
+  create(req: number, e: FuseEntry, fh: number, flags: number): void {
+    if (this.released) return;
+    entry_put(this.sv, 0, e);
+    this.open_put(ENTRY_OUT_BYTES, fh, flags);
+    this.native.reply_buf(this.sid, req, this.scratch, ENTRY_OUT_BYTES + OPEN_OUT_BYTES);
+  }
+
+  data(req: number, buf: Uint8Array, len: number): void {
+    if (!this.released) this.native.reply_buf(this.sid, req, buf, len);
+  }
+
+  write(req: number, n: number): void {
+    if (!this.released) this.native.reply_write(this.sid, req, n);
+  }
+
+  xattr_size(req: number, n: number): void {
+    if (!this.released) this.native.reply_xattr(this.sid, req, n);
+  }
+
+  statfs(req: number, st: FuseStatfs): void {
+    if (this.released) return;
+    const v = this.sv;
+    this.scratch.fill(0, 0, STATFS_OUT_BYTES);
+    u64_set(v, 0, st.blocks);
+    u64_set(v, 8, st.bfree);
+    u64_set(v, 16, st.bavail);
+    u64_set(v, 24, st.files);
+    u64_set(v, 32, st.ffree);
+    v.setUint32(40, st.bsize, true);
+    v.setUint32(44, st.namemax, true);
+    v.setUint32(48, st.frsize, true);
+    this.native.reply_buf(this.sid, req, this.scratch, STATFS_OUT_BYTES);
+  }
+
+  lseek(req: number, off: number): void {
+    if (!this.released) this.native.reply_lseek(this.sid, req, off);
+  }
+
+  dirents(req: number, d: DirBuf): void {
+    if (!this.released) this.native.reply_buf(this.sid, req, d.buf, d.len);
+  }
+
+  ioctl(req: number, result: number, out: Buffer | null): void {
+    if (!this.released) this.native.reply_ioctl(this.sid, req, result, out);
+  }
+
+  none(req: number): void {
+    if (!this.released) this.native.reply_none(this.sid, req);
+  }
 }
 
 /**
- * Serves `mount` until SIGTERM or SIGINT (a second one exits at once) or an outside unmount,
- * then unmounts. The signal handlers are installed before mounting, so a signal that arrives
- * while the mount comes up is not lost. `on_ready` runs once the mount is live. `stop_when`
- * stops serving when it resolves (with the reason), as a signal does. Resolves with why it
- * stopped; rejects if mounting fails.
+ * Serves `ops` on `mount` until SIGTERM or SIGINT (a second one exits at once) or an outside
+ * unmount, then unmounts. The signal handlers are installed before mounting, so a signal that
+ * arrives while the mount comes up is not lost. `on_ready` runs once the mount is live.
+ * `stop_when` stops serving when it resolves (with the reason), as a signal does. Resolves with
+ * why it stopped; rejects if mounting fails.
  */
-export async function fuse_serve(mount: FuseMount, on_ready?: () => void, stop_when?: Promise<string>): Promise<string> {
+export async function fuse_serve(mount: FuseMount, ops: LowOps, on_ready?: () => void, stop_when?: Promise<string>): Promise<string> {
   let stop: (why: string) => void = () => {};
   const stopped = new Promise<string>((ok) => { stop = ok; });
   stop_when?.then((why) => stop(why), () => {});
@@ -433,7 +816,7 @@ export async function fuse_serve(mount: FuseMount, on_ready?: () => void, stop_w
   process.on('SIGTERM', on_signal);
   process.on('SIGINT', on_signal);
   try {
-    const mounting = mount.mount();
+    const mounting = mount.mount(ops);
     mounting.catch(() => {}); // when a signal wins the race, a late failure is not news
     const first = await Promise.race([mounting.then(() => undefined), stopped]);
     if (first !== undefined) {
@@ -466,8 +849,8 @@ async function mountinfo_dev(mountpoint: string): Promise<string | null> {
   return dev;
 }
 
-/** A negative errno for fuse-native callbacks, from an errno name (EIO when unknown). */
-export function errno_neg(name: string): number {
+/** A positive errno from an errno name (EIO when unknown). */
+export function errno_of(name: string): number {
   const n = (constants.errno as Record<string, number | undefined>)[name];
-  return -(n ?? 5);
+  return n ?? 5;
 }

@@ -1,36 +1,37 @@
-// The FUSE operations of a cowlog mount: fuse-native's path-based requests become FileSystem
-// calls on inode numbers, and engine errors become negative errnos.
+// The FUSE operations of a cowlog mount: libfuse 3's low-level requests (binding.ts) become
+// FileSystem calls, and engine errors become errnos. Requests name inodes: the node id the
+// kernel uses is cowlog's inode number (1 is the root), stable for the life of the file and
+// never reused, so the kernel keeps one inode per file (hard links show one link count) and a
+// file handle (name_to_handle_at) stays valid across cache eviction.
 //
 // Invariants:
-// - Every handler answers exactly once, and all but read answer synchronously: the engine is
-//   synchronous, so two requests never interleave inside it, and the callback is called outside
-//   the try block so an exception from fuse-native itself can not answer twice. A read of at
-//   least PARALLEL_READ_MIN bytes asks the engine for a plan (synchronously, like any request)
-//   and reads the plan's device runs without blocking, so the reads of several requests reach
-//   the device together; it answers when they are in, if no device write came in between and
-//   every block passed its CRC32C, and otherwise reads again the ordinary, synchronous way.
+// - Every request is answered exactly once, through `reply`; all but read are answered
+//   synchronously (the engine is synchronous, so two requests never interleave inside it), and
+//   the answer is sent outside the try block, so an exception from the binding can not answer
+//   twice. A read of at least PARALLEL_READ_MIN bytes asks the engine for a plan (synchronously,
+//   like any request) and reads the plan's device runs without blocking, so the reads of several
+//   requests reach the device together; it answers when they are in, if no device write came in
+//   between and every block passed its CRC32C, and otherwise reads again the ordinary way.
 // - An FsError becomes its errno. Any other exception is a bug: it is logged with its stack, and
 //   the mount turns read-only from then on (writers get EIO, readers go on), so whatever state
 //   the bug left in memory is never written; close() then drops the volume without a
 //   checkpoint, and the next mount starts from the last durable state.
-// - A file handle names an inode, not a path: reads and writes through an open descriptor
-//   follow renames and outlive unlink. libfuse hands requests on an open file whose path it
-//   can not build any more (its directory removed) the path "" (the patched flag_nullpath_ok):
-//   they are served by the handle alone.
-// - A file unlinked while open: libfuse 2 "hides" it by renaming it to `.fuse_hiddenNNNN` (16 hex
-//   digits, unique per mount) and unlinks that name after the last release. cowlog unlinks it in
-//   the engine at once instead (the engine keeps the inode as an orphan until its last release,
-//   or frees it at the next mount after a crash) and answers the hidden name from `hidden`. So no
-//   directory ever lists a hidden name, rmdir of its directory works, and fstat(2) of the
-//   descriptor shows nlink 0 as on ext4. (Such a name is reserved: a rename of an open file to
-//   it, in the same directory, is taken for libfuse's.)
-// - `dirs` caches the inode numbers of directory paths only (a file's inode is looked up in its
-//   parent each time). A directory's path changes only by rename or rmdir, and both forget
-//   the path and every path below it before answering.
-// - Names are bytes: the mount is made with rawNames, so paths, names, symlink targets and
-//   xattr names arrive as latin1 strings (one character per byte) and go to the engine as the
-//   Buffers of those bytes; names that are not UTF-8 survive as on ext4.
-// - Nothing here is durable: the engine's fsync and checkpoints are. flush (close) is not fsync.
+// - `held` (held.ts) is what the kernel holds: the lookups it counts per inode, the names it may
+//   have cached (negative ones too) — the paths traces show, and what a rollback invalidates.
+//   An inode the kernel holds that leaves the tree (a directory removed while open) is answered
+//   as a ghost (its last attributes, link count 0) until the kernel forgets it: fstat(2) of an
+//   open descriptor of a removed directory works as on ext4.
+// - The kernel caches attributes and names (attrTimeout, entryTimeout) and keeps them right by
+//   itself for every change made through the mount (each answer carries the new attributes; it
+//   drops what a request made stale). What cowlog changes on its own is invalidated here: atime
+//   moved by a read, and everything at a rollback.
+// - A file handle names an inode, not a path: reads and writes follow renames and outlive
+//   unlink (the engine keeps an open inode without a name as an orphan until its last release,
+//   or frees it at the next mount after a crash).
+// - Names are bytes: they arrive as latin1 strings (one character per byte) and go to the engine
+//   as the Buffers of those bytes; names that are not UTF-8 survive as on ext4.
+// - Nothing here is durable: the engine's fsync and checkpoints are. close(2) is not fsync (the
+//   flush request is not implemented: the kernel stops sending it).
 
 import { comm_read } from './comm.js';
 import type { WriteTag } from '../device/cause.js';
@@ -43,27 +44,33 @@ import { BLOCK_SIZE } from '../device/device.js';
 import type { AsyncReader } from '../device/device.js';
 import { crc32c } from '../util/crc32c.js';
 import type { Attr } from '../fs/types.js';
-import { is_dir, S_IFDIR, S_IFMT, S_IFREG } from '../fs/types.js';
+import { is_dir, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../fs/types.js';
 import type { Timespec } from '../checkpoint/clock.js';
 import { FsError } from '../util/errors.js';
-import type { CallerContext, FuseOps, FuseStat, FuseStatfs, UtimeArg } from './binding.js';
+import {
+  CAP, DirBuf, dt_of_mode, FOPEN_KEEP_CACHE, FUSE_SET_ATTR_ATIME, FUSE_SET_ATTR_ATIME_NOW, FUSE_SET_ATTR_GID, FUSE_SET_ATTR_MODE,
+  FUSE_SET_ATTR_MTIME, FUSE_SET_ATTR_MTIME_NOW, FUSE_SET_ATTR_SIZE, FUSE_SET_ATTR_UID, RENAME_EXCHANGE, RENAME_NOREPLACE, SEEK_DATA,
+  SEEK_HOLE,
+} from './binding.js';
+import type { CallerContext, ConnInfo, FuseEntry, FuseReplier, FuseStatfs, LowOps, SetattrIn } from './binding.js';
 import type { Logger } from './log.js';
 import type { TraceHub, TraceSource } from './trace.js';
-import { DirCache } from './dircache.js';
+import { acl_name } from '../fs/acl.js';
+import { KernelHeld } from './held.js';
+import type { FuseNotifier } from './held.js';
 
 const E = osc.errno;
 const ROOT = 1;
 const S_ISGID = 0o2000;
-/** chown(2)'s "leave unchanged" as libfuse hands it (uid_t -1) */
-const ID_KEEP = 0xffffffff;
 const O_ACCMODE = 3;
 const XATTR_CREATE = 1;
 const XATTR_REPLACE = 2;
-const HIDDEN_PREFIX = '.fuse_hidden';
-const HIDDEN_RE = /^\.fuse_hidden[0-9a-f]{16}$/;
-/** file handles are int32 in fuse-native's open/create answer; 0 means "none" */
+/** _IOR('X', 125, __u32): xfs's GOINGDOWN, which Linux filesystems answer as FS_IOC_SHUTDOWN */
+const FS_IOC_SHUTDOWN = 0x8004587d;
+/** the kernel does not check the name length for FUSE */
+const NAME_BYTES_MAX = 255;
+/** file handles: small positive integers; 0 means "no handle" in requests */
 const FH_MAX = 0x7fffffff;
-const DIR_CACHE_MAX = 65536;
 /** files whose last writer is remembered (the map starts over beyond) */
 const WRITERS_MAX = 65536;
 /** reads of at least this many bytes take their device runs in parallel (smaller ones are
@@ -76,6 +83,11 @@ export interface Handle {
   ino: number;
   /** open(2) flags */
   flags: number;
+  /** opendir's handles are 'dir' */
+  kind: 'file' | 'dir';
+  /** who opened it: writes the kernel sends back from its cache are theirs (trace) */
+  pid: number;
+  uid: number;
 }
 
 export interface CowlogOpsOptions {
@@ -85,6 +97,10 @@ export interface CowlogOpsOptions {
   log: Logger;
   /** the device, when it can read without blocking: large reads then overlap */
   reader?: AsyncReader;
+  /** seconds the kernel may keep attributes, names and negative names (default 0, 1, 0) */
+  attrTimeout?: number;
+  entryTimeout?: number;
+  negativeTimeout?: number;
 }
 
 /** Whether every block a run read matches its CRC32C. */
@@ -93,38 +109,18 @@ function run_verified(b: Buffer, r: ReadRun): boolean {
   return true;
 }
 
-/** Nanoseconds since the epoch as fuse-native's stat wants them. */
-function ts_ns(t: Timespec): bigint {
-  return BigInt(t.s) * 1_000_000_000n + BigInt(t.ns);
-}
-
-function ns_ts(ns: bigint): Timespec {
-  let s = ns / 1_000_000_000n;
-  let rest = ns - s * 1_000_000_000n;
-  if (rest < 0n) { rest += 1_000_000_000n; s -= 1n; }
-  return { s: Number(s), ns: Number(rest) };
-}
-
-export function stat_of(a: Attr): FuseStat {
-  return {
-    mode: a.mode, uid: a.uid, gid: a.gid, size: a.size, nlink: a.nlink, ino: a.ino, rdev: a.rdev,
-    blksize: a.blksize, blocks: a.blocks, atime: ts_ns(a.atime), mtime: ts_ns(a.mtime), ctime: ts_ns(a.ctime),
-  };
-}
-
-/** The bytes of a name or path handed over as a latin1 string (the binding's rawNames). */
+/** The bytes of a name handed over as a latin1 string. */
 function bytes(s: string): Buffer {
   return Buffer.from(s, 'latin1');
 }
 
-/** A path as a person reads it, for the log. */
-function shown(path: string): string {
-  return Buffer.from(path, 'latin1').toString('utf8');
+/** A name or path as a person reads it, for the log. */
+function shown(s: string): string {
+  return Buffer.from(s, 'latin1').toString('utf8');
 }
 
-function split(path: string): { parent: string; name: string } {
-  const cut = path.lastIndexOf('/');
-  return { parent: cut <= 0 ? '/' : path.slice(0, cut), name: path.slice(cut + 1) };
+function name_check(name: string): void {
+  if (name.length > NAME_BYTES_MAX) throw new FsError('ENAMETOOLONG', `name of ${name.length} bytes (at most ${NAME_BYTES_MAX})`);
 }
 
 export class CowlogOps {
@@ -134,11 +130,12 @@ export class CowlogOps {
   broken: string | null = null;
   /** set by close(): the engine is gone, every request fails */
   closed = false;
+  /** shut down by FS_IOC_SHUTDOWN: every request fails and nothing more is written */
+  down = false;
   readonly handles = new Map<number, Handle>();
-  /** open handles per inode (libfuse hides a name only while its inode is open) */
-  private readonly opens = new Map<number, number>();
-  private readonly hidden = new Map<string, number>();
-  private readonly dirs = new DirCache(DIR_CACHE_MAX);
+  readonly held = new KernelHeld();
+  /** how the kernel's caches are invalidated (null: nothing is sent, as in tests) */
+  private notify: FuseNotifier | null = null;
   private fhNext = 1;
   private readonly caller: () => CallerContext;
   private readonly log: Logger;
@@ -147,10 +144,16 @@ export class CowlogOps {
   readonly requests = new Map<string, number>();
   /** COWLOG_FUSE_DEBUG=1: every failed request is logged */
   private readonly debug = process.env['COWLOG_FUSE_DEBUG'] === '1';
-
   private reader: AsyncReader | null;
-  /** the inode the request being served resolved last (for the trace: it names the inode without a lookup of its own) */
-  private inoLast = 0;
+  /** how requests are answered (set by ops()) */
+  private r!: FuseReplier;
+  attrTimeout: number;
+  entryTimeout: number;
+  negativeTimeout: number;
+  /** what INIT settled (null until then, and for tests driving the table directly) */
+  private conn: ConnInfo | null = null;
+  /** buffers for parallel reads, reused once their answer is sent */
+  private readonly readBufs: Buffer[] = [];
   /** per inode, the process that last wrote, truncated or fsync'd it and the path it used (bounded: WRITERS_MAX) */
   private readonly writers = new Map<number, { pid: number; path: string }>();
   /** the name of each writer process, read once when first seen */
@@ -162,75 +165,38 @@ export class CowlogOps {
     this.caller = o.caller;
     this.log = o.log;
     this.reader = o.reader ?? null;
-  }
-
-  /** A large read: the engine plans it, the device runs are read in parallel (see the top). */
-  private read_parallel(reader: AsyncReader, path: string, fh: number, buf: Buffer, len: number, pos: number, cb: (r: number) => void): void {
-    const again = (): void => this.count('read', path, false, () => {
-      const data = this.fs.read(this.ino_fh(fh, path), pos, len);
-      data.copy(buf);
-      return data.length;
-    }, cb);
-    let plan;
-    try {
-      this.guard(false);
-      plan = this.fs.read_plan(this.ino_fh(fh, path), pos, len);
-      plan_fill(plan, buf);
-    } catch (e) {
-      cb(this.fail('read', path, e));
-      return;
-    }
-    const n = plan.n;
-    if (plan.runs.length === 0) { cb(n); return; }
-    const gen = reader.writeCount;
-    let left = plan.runs.length;
-    let ok = true;
-    for (const r of plan.runs) {
-      // an aligned run goes straight into the answer; a partial one through a buffer of whole
-      // blocks, which the CRC32Cs need
-      const direct = r.skip === 0 && r.take === r.count * BLOCK_SIZE;
-      const into = direct ? buf.subarray(r.at, r.at + r.take) : Buffer.allocUnsafe(r.count * BLOCK_SIZE);
-      try {
-        reader.read_async(r.addr, r.count, into, (err) => {
-          if (err !== null || !run_verified(into, r)) ok = false;
-          else if (!direct) into.copy(buf, r.at, r.skip, r.skip + r.take);
-          if (--left > 0) return;
-          // a write may have moved or reused a block since the plan; a failed block is read
-          // again the ordinary way, which names it
-          if (ok && reader.writeCount === gen && !this.closed) cb(n);
-          else again();
-        });
-      } catch {
-        // the device refused the request at once (it is closing): nothing of this run is in flight
-        ok = false;
-        if (--left === 0) again();
-      }
-    }
+    this.attrTimeout = o.attrTimeout ?? 0;
+    this.entryTimeout = o.entryTimeout ?? 1;
+    this.negativeTimeout = o.negativeTimeout ?? 0;
   }
 
   // ---- errors ---------------------------------------------------------------------------------
 
   private guard(mutating: boolean): void {
     if (this.closed) throw new FsError('EIO', 'the filesystem is being unmounted');
+    if (this.down) throw new FsError('EIO', 'the filesystem was shut down (FS_IOC_SHUTDOWN)');
     if (mutating && this.broken !== null) throw new FsError('EIO', `the mount is read-only after an internal error (${this.broken})`);
   }
 
-  /** The negative errno for an exception; a non-FsError is a bug and breaks the mount. */
-  private fail(op: string, path: string, e: unknown): number {
-    if (this.debug) this.log.info(`${op} ${shown(path)}: ${e instanceof Error ? e.message : String(e)}`);
+  /** The errno (positive) for an exception; a non-FsError is a bug and breaks the mount. */
+  private fail(op: string, what_of: string | (() => string), e: unknown): number {
+    // what the request named is built only when something is logged: most failures are
+    // ENOENT and ENODATA, answered and forgotten
+    const what = (): string => (typeof what_of === 'string' ? what_of : what_of());
+    if (this.debug) this.log.info(`${op} ${what()}: ${e instanceof Error ? e.message : String(e)}`);
     if (e instanceof FsError) {
-      if (e.code === 'EIO' || e.code === 'EUCLEAN' || e.code === 'ENOSPC') this.warn_once(e.code, `${op} ${shown(path)}: ${e.message}`);
-      return -e.errno;
+      if (e.code === 'EIO' || e.code === 'EUCLEAN' || e.code === 'ENOSPC') this.warn_once(e.code, `${op} ${what()}: ${e.message}`);
+      return e.errno;
     }
     const err = e instanceof Error ? e : new Error(String(e));
     if (this.broken === null) {
-      this.broken = `${op} ${shown(path)}: ${err.message}`;
-      this.log.error(`${op} ${shown(path)}: ${err.stack ?? err.message}`);
+      this.broken = `${op} ${what()}: ${err.message}`;
+      this.log.error(`${op} ${what()}: ${err.stack ?? err.message}`);
       this.log.error('this is a bug in cowlog; the mount is read-only from now on (writers get EIO) and will not write a checkpoint at unmount');
     } else {
-      this.log.error(`${op} ${shown(path)} (mount already read-only): ${err.stack ?? err.message}`);
+      this.log.error(`${op} ${what()} (mount already read-only): ${err.stack ?? err.message}`);
     }
-    return -E.EIO;
+    return E.EIO;
   }
 
   /**
@@ -239,7 +205,7 @@ export class CowlogOps {
    * bug breaks the mount as in any request.
    */
   private writeback(ino: number): void {
-    if (this.closed || this.broken !== null) return;
+    if (this.closed || this.broken !== null || this.down) return;
     try {
       this.fs.writeback(ino);
     } catch (e) {
@@ -255,110 +221,12 @@ export class CowlogOps {
     this.log.warn(`${msg} (further ${kind} errors are logged at most once a minute)`);
   }
 
-  private status(op: string, path: string, mutating: boolean, fn: () => void, cb: (err: number) => void): void {
-    let r = 0;
-    try {
-      this.guard(mutating);
-      fn();
-    } catch (e) {
-      r = this.fail(op, path, e);
-    }
-    cb(r);
-  }
-
-  private value<T>(op: string, path: string, mutating: boolean, fn: () => T, cb: (err: number, v?: T) => void): void {
-    let v: T;
-    try {
-      this.guard(mutating);
-      v = fn();
-    } catch (e) {
-      cb(this.fail(op, path, e));
-      return;
-    }
-    cb(0, v);
-  }
-
-  /** read and write answer a byte count or a negative errno. */
-  private count(op: string, path: string, mutating: boolean, fn: () => number, cb: (r: number) => void): void {
-    let r: number;
-    try {
-      this.guard(mutating);
-      r = fn();
-    } catch (e) {
-      r = this.fail(op, path, e);
-    }
-    cb(r);
-  }
-
-  // ---- paths ----------------------------------------------------------------------------------
-
-  /** The inode a path names (no symlink followed: the kernel resolved those). */
-  ino_of(path: string): number {
-    return this.inoLast = this.ino_find(path);
-  }
-
-  private ino_find(path: string): number {
-    if (path === '/') return ROOT;
-    const d = this.dirs.get(path);
-    if (d !== undefined) return d;
-    const { parent, name } = split(path);
-    if (name.startsWith(HIDDEN_PREFIX)) {
-      const h = this.hidden.get(name);
-      if (h !== undefined) return h;
-    }
-    const a = this.fs.lookup(this.dir_ino(parent), bytes(name));
-    if (is_dir(a.mode)) this.dir_remember(path, a.ino);
-    return a.ino;
-  }
-
-  private dir_ino(path: string): number {
-    if (path === '/') return ROOT;
-    const d = this.dirs.get(path);
-    if (d !== undefined) return d;
-    const { parent, name } = split(path);
-    const a = this.fs.lookup(this.dir_ino(parent), bytes(name));
-    if (!is_dir(a.mode)) throw new FsError('ENOTDIR', `${shown(path)} is not a directory`);
-    this.dir_remember(path, a.ino);
-    return a.ino;
-  }
-
-  private dir_remember(path: string, ino: number): void {
-    this.dirs.set(path, ino);
-  }
-
-  /** Forgets a directory path and every path below it. */
-  private dirs_forget(path: string): void {
-    if (this.dirs.size === 0) return;
-    this.dirs.forget(path);
-  }
-
-  /** The attributes of what a path names: one lookup in its parent, as ino_of. */
-  private attr_of(path: string): Attr {
-    const a = this.attr_find(path);
-    this.inoLast = a.ino;
-    return a;
-  }
-
-  private attr_find(path: string): Attr {
-    if (path === '/') return this.fs.getattr(ROOT);
-    const d = this.dirs.get(path);
-    if (d !== undefined) return this.fs.getattr(d);
-    const { parent, name } = split(path);
-    if (name.startsWith(HIDDEN_PREFIX)) {
-      const h = this.hidden.get(name);
-      if (h !== undefined) return this.fs.getattr(h);
-    }
-    const a = this.fs.lookup(this.dir_ino(parent), bytes(name));
-    if (is_dir(a.mode)) this.dir_remember(path, a.ino);
-    return a;
-  }
-
   /**
    * Runs a request that changes nothing with stack traces off: an FsError costs 10-30 µs to
    * build with its stack and 2 µs without, and lookups of names that do not exist (ENOENT) and
-   * attributes that are absent (ENODATA, asked by the kernel before every write) are most of
-   * what tools like cp, git and node's module resolution ask. A bug (not an FsError) is run
-   * again with stacks on, so the log still shows where it happened: these requests only read.
+   * attributes that are absent (ENODATA) are most of what tools like cp, git and node's module
+   * resolution ask. A bug (not an FsError) is run again with stacks on, so the log still shows
+   * where it happened: these requests only read.
    */
   private quiet<T>(fn: () => T): T {
     const limit = Error.stackTraceLimit;
@@ -374,68 +242,137 @@ export class CowlogOps {
     }
   }
 
-  /** Owner and mode of a new inode: the caller's, with BSD group semantics under a set-group-ID directory (as ext4). */
-  private owner_new(parent: number, mode: number): { uid: number; gid: number; mode: number } {
-    const who = this.caller();
-    const p = this.fs.getattr(parent);
-    if ((p.mode & S_ISGID) === 0) return { uid: who.uid, gid: who.gid, mode };
-    return { uid: who.uid, gid: p.gid, mode: is_dir(mode) ? mode | S_ISGID : mode };
+  /** Runs `fn` and answers 0, or the errno it fails with. */
+  private status(req: number, op: string, what: () => string, mutating: boolean, fn: () => void): void {
+    let r = 0;
+    try {
+      this.guard(mutating);
+      fn();
+    } catch (e) {
+      r = this.fail(op, what, e);
+    }
+    this.r.err(req, r);
+  }
+
+  /** Runs `fn`; on failure answers its errno and returns undefined. */
+  private attempt<T>(req: number, op: string, what: () => string, mutating: boolean, fn: () => T): T | undefined {
+    try {
+      this.guard(mutating);
+      return fn();
+    } catch (e) {
+      this.r.err(req, this.fail(op, what, e));
+      return undefined;
+    }
+  }
+
+  // ---- what the kernel holds ------------------------------------------------------------------
+
+  /** A path of an inode the kernel holds, as its names were last answered ('' when unknown). */
+  path_of(ino: number): string {
+    return this.held.path_of(ino);
+  }
+
+  /** The path of `name` in directory `parent`. */
+  private child_path(parent: number, name: string): string {
+    return this.held.child_path(parent, name);
+  }
+
+  /** Where invalidations go (the mount); set before serving. */
+  notifier_set(n: FuseNotifier | null): void {
+    this.notify = n;
+  }
+
+  private entry_of(a: Attr): FuseEntry {
+    return { attr: a, generation: a.generation, entryTimeout: this.entryTimeout, attrTimeout: this.attrTimeout };
+  }
+
+  /** Answers an entry for `a`, found or made as `name` in `parent` (null: '.', '..' or a handle's inode). */
+  private entry(req: number, a: Attr, parent: number, name: string | null): void {
+    this.held.entry_given(a.ino, parent, name);
+    this.r.entry(req, this.entry_of(a));
+  }
+
+  /** The attributes of an inode, or of one the kernel still holds that left the tree. */
+  private attr_get(ino: number): Attr {
+    try {
+      return this.quiet(() => this.fs.getattr(ino));
+    } catch (e) {
+      const g = this.held.ghost(ino);
+      if (g !== undefined && e instanceof FsError && e.code === 'ENOENT') return g;
+      throw e;
+    }
+  }
+
+  /** Before a name goes (unlink, rmdir, rename over it): the inode it names, or null. */
+  private victim_of(parent: number, name: string): Attr | null {
+    try {
+      return this.quiet(() => this.fs.lookup(parent, bytes(name)));
+    } catch {
+      return null;
+    }
+  }
+
+  /** The name went: if its inode left the tree while the kernel holds it, it becomes a ghost. */
+  private victim_settle(v: Attr | null, parent: number, name: string, now: Timespec): void {
+    if (v === null) return;
+    this.held.name_gone(v.ino, parent, name);
+    if (!this.fs.icache.exists(v.ino)) this.held.ghost_set({ ...v, nlink: 0, ctime: now });
+  }
+
+  /**
+   * A read or listing may have moved atime: the kernel's cached attributes of `ino` are dropped
+   * so that stat(2) shows it (the kernel does not keep atime of FUSE files itself).
+   */
+  private atime_settle(ino: number): void {
+    if (this.fs.atime_moved(ino) && this.attrTimeout > 0) this.notify?.inval_inode(ino, -1, 0);
   }
 
   // ---- handles --------------------------------------------------------------------------------
 
-  private handle_open(ino: number, flags: number): number {
-    this.inoLast = ino;
-    this.fs.open(ino);
+  private handle_open(ino: number, flags: number, dir: boolean): number {
+    if (!dir) this.fs.open(ino);
     let fh = this.fhNext;
     while (this.handles.has(fh)) fh = fh >= FH_MAX ? 1 : fh + 1;
     this.fhNext = fh >= FH_MAX ? 1 : fh + 1;
-    this.handles.set(fh, { ino, flags });
-    this.opens.set(ino, (this.opens.get(ino) ?? 0) + 1);
+    const who = this.caller();
+    this.handles.set(fh, { ino, flags, kind: dir ? 'dir' : 'file', pid: who.pid, uid: who.uid });
     return fh;
   }
 
-  /** The inode of an open handle; a request without one (fh 0) falls back to the path. */
-  private ino_fh(fh: number, path: string): number {
-    return this.inoLast = this.ino_fh_find(fh, path);
-  }
-
-  private ino_fh_find(fh: number, path: string): number {
+  /** The inode of an open handle (fh 0: the request names the inode alone). */
+  private ino_fh(fh: number, ino: number): number {
+    if (fh === 0) return ino;
     const h = this.handles.get(fh);
-    if (h !== undefined) return h.ino;
-    if (fh !== 0) throw new FsError('EBADF', `no open handle ${fh}`);
-    return this.ino_of(path);
+    if (h === undefined) throw new FsError('EBADF', `no open handle ${fh}`);
+    return h.ino;
   }
 
-  private handle_release(fh: number): void {
+  private handle_release(fh: number, dir: boolean): void {
     const h = this.handles.get(fh);
     if (h === undefined) return;
     this.handles.delete(fh);
-    const n = (this.opens.get(h.ino) ?? 1) - 1;
-    if (n > 0) {
-      this.opens.set(h.ino, n);
-    } else {
-      this.opens.delete(h.ino);
-      // libfuse unlinks the hidden name after this release, unless it could not build its path
-      // (its directory removed): then nothing else would forget it
-      for (const [name, ino] of this.hidden) if (ino === h.ino) this.hidden.delete(name);
-    }
-    this.fs.release(h.ino);
+    if (!dir) this.fs.release(h.ino);
+  }
+
+  /** Who opened handle `fh` (for writes the kernel sends from its cache), or null. */
+  opener_of(fh: number): { pid: number; uid: number } | null {
+    const h = this.handles.get(fh);
+    return h === undefined ? null : { pid: h.pid, uid: h.uid };
   }
 
   // ---- lifecycle ------------------------------------------------------------------------------
 
   /**
    * Serves from another engine of the same device from now on (a read-only mount remounted
-   * read-write: the device opened again). The same tree, so inode numbers and cached paths hold;
-   * every open handle is opened again there.
+   * read-write: the device opened again). The same tree, so inode numbers hold; every open
+   * handle is opened again there.
    */
   engine_replace(next: FileSystem, reader: AsyncReader | null): void {
     next.observe(this.fs.observer);
     next.vol.dev.listener = this.deviceListener;
     this.fs = next;
     this.reader = reader;
-    for (const h of this.handles.values()) next.open(h.ino);
+    for (const h of this.handles.values()) if (h.kind === 'file') next.open(h.ino);
   }
 
   /**
@@ -449,7 +386,7 @@ export class CowlogOps {
     } catch (e) {
       if (e instanceof FsError) throw e;
       const r = this.fail('remount', '(control)', e);
-      throw new FsError('EIO', `remount failed (errno ${-r}); see the log`);
+      throw new FsError('EIO', `remount failed (errno ${r}); see the log`);
     }
   }
 
@@ -461,7 +398,7 @@ export class CowlogOps {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.broken !== null) {
+    if (this.broken !== null || this.down) {
       this.fs.vol.abandon();
       return;
     }
@@ -470,7 +407,7 @@ export class CowlogOps {
 
   /** Periodic work (timer checkpoints); a failure breaks the mount like a failed request. */
   tick(nowMs: number): void {
-    if (this.closed || this.broken !== null) return;
+    if (this.closed || this.broken !== null || this.down) return;
     try {
       this.fs.tick(nowMs);
     } catch (e) {
@@ -486,18 +423,17 @@ export class CowlogOps {
     } catch (e) {
       const r = this.fail('sync', '(control)', e);
       if (e instanceof FsError) throw e;
-      throw new FsError('EIO', `sync failed (errno ${-r}); see the log`);
+      throw new FsError('EIO', `sync failed (errno ${r}); see the log`);
     }
   }
 
   /**
    * Snapshot operations from the control channel, as one batch (one checkpoint). A rollback is
-   * refused while any file is open on the mount; after one, the cached directory paths are
-   * forgotten (they named the old tree's inodes).
+   * refused while any file is open on the mount.
    */
   snapshot(reqs: SnapRequest[]): SnapReply[] {
     this.guard(true);
-    const open = this.handles.size;
+    const open = [...this.handles.values()].filter((h) => h.kind === 'file').length;
     const busy = (r: SnapRequest): boolean => r.op === 'rollback' && open > 0;
     const allowed = reqs.filter((r) => !busy(r));
     let done: SnapReply[];
@@ -506,11 +442,7 @@ export class CowlogOps {
     } catch (e) {
       const r = this.fail('snapshot', '(control)', e);
       if (e instanceof FsError) throw e;
-      throw new FsError('EIO', `snapshot operation failed (errno ${-r}); see the log`);
-    }
-    if (allowed.some((r, i) => r.op === 'rollback' && done[i]!.ok)) {
-      this.dirs.clear();
-      this.hidden.clear();
+      throw new FsError('EIO', `snapshot operation failed (errno ${r}); see the log`);
     }
     let k = 0;
     return reqs.map((r) => (busy(r)
@@ -520,38 +452,39 @@ export class CowlogOps {
 
   // ---- the operations -------------------------------------------------------------------------
 
-  /** The handlers; with `trace`, each request is served through it (latency, tracers: trace.ts). */
-  ops(trace?: TraceHub): FuseOps {
-    const table = this.table();
-    // requests counted per operation, for the log at unmount
-    const counted: Record<string, unknown> = {};
-    for (const [name, fn] of Object.entries(table) as [string, (...args: unknown[]) => void][]) {
-      const hist = trace?.hist_of(name);
-      counted[name] = trace === undefined ? (...args: unknown[]): void => {
+  /**
+   * The handlers, answering through `reply`; with `trace`, each request is timed and followed
+   * (trace.ts) and its answer goes through the hub.
+   */
+  ops(reply: FuseReplier, trace?: TraceHub): LowOps {
+    this.r = trace !== undefined ? trace.replier(reply) : reply;
+    const table = this.table() as Record<string, (...a: unknown[]) => void>;
+    const out: Record<string, (...a: unknown[]) => void> = {};
+    for (const [name, fn] of Object.entries(table)) {
+      if (name === 'init' || name === 'forget') { out[name] = fn; continue; }
+      out[name] = trace === undefined ? (...args: unknown[]): void => {
         this.requests.set(name, (this.requests.get(name) ?? 0) + 1);
         fn(...args);
-      } : (...args: unknown[]): void => {
+      } : trace.wrap(name, (...args: unknown[]): void => {
         this.requests.set(name, (this.requests.get(name) ?? 0) + 1);
-        trace.serve(name, hist!, fn, args);
-      };
+        fn(...args);
+      });
     }
-    return counted as FuseOps;
+    return out as LowOps;
   }
 
   /** What tracing needs to know about requests (trace.ts); its lookups change nothing. */
   trace_source(): TraceSource {
     return {
       caller: () => this.caller(),
-      ino_last: (reset) => {
-        const ino = this.inoLast;
-        if (reset) this.inoLast = 0;
-        return ino;
-      },
+      path_of: (ino) => this.path_of(ino),
+      child_path: (parent, name) => this.child_path(parent, name),
       ino_fh: (fh) => this.handles.get(fh)?.ino ?? 0,
-      ino_peek: (path) => {
+      opener_of: (fh) => this.opener_of(fh),
+      ino_peek: (parent, name) => {
         if (this.closed) return 0;
         try {
-          return this.quiet(() => this.ino_of(path));
+          return this.quiet(() => this.fs.lookup(parent, bytes(name))).ino;
         } catch {
           return 0;
         }
@@ -586,10 +519,12 @@ export class CowlogOps {
   }
 
   /** Remembers who changed a file's data last (and by which path), for attributing the device writes made for it. */
-  private writer_note(ino: number, path: string): void {
+  private writer_note(ino: number, path: string, writer?: number): void {
     if (ino === 0) return;
-    let pid = 0;
-    try { pid = this.caller().pid; } catch { return; }
+    let pid = writer ?? 0;
+    if (writer === undefined) {
+      try { pid = this.caller().pid; } catch { return; }
+    }
     if (this.writers.size >= WRITERS_MAX && !this.writers.has(ino)) this.writers.clear();
     const prev = this.writers.get(ino);
     this.writers.set(ino, { pid, path: path !== '' ? shown(path) : prev?.path ?? '' });
@@ -599,229 +534,449 @@ export class CowlogOps {
     }
   }
 
-  private table(): FuseOps {
+  private table(): LowOps {
     return {
-      init: (cb) => cb(0),
-      statfs: (path, cb) => this.value('statfs', path, false, () => {
-        const s = this.fs.statfs();
-        const clamp = (n: number): number => Math.min(n, 0xffffffff);
-        const st: FuseStatfs = {
-          bsize: s.bsize, frsize: s.frsize, blocks: clamp(s.blocks), bfree: clamp(s.bfree), bavail: clamp(s.bavail),
-          files: clamp(s.files), ffree: clamp(s.ffree), favail: clamp(s.ffree),
-          fsid: this.fs.vol.sb.uuid.readUInt32LE(0), flag: 0, namemax: s.namemax,
-        };
-        return st;
-      }, cb),
-      access: (path, _mode, cb) => this.status('access', path, false, () => { this.quiet(() => this.ino_of(path)); }, cb),
-      getattr: (path, cb) => this.value('getattr', path, false, () => stat_of(this.quiet(() => this.attr_of(path))), cb),
-      fgetattr: (path, fh, cb) => this.value('fgetattr', path, false, () => stat_of(this.quiet(() => this.fs.getattr(this.ino_fh(fh, path)))), cb),
-      readdir: (path, cb) => {
-        let names: string[];
-        let stats: FuseStat[];
+      init: (conn) => { this.conn = conn; },
+      forget: (ino, n) => this.held.forget(ino, n),
+
+      statfs: (req) => {
+        const st = this.attempt(req, 'statfs', () => '/', false, (): FuseStatfs => {
+          const s = this.fs.statfs();
+          return { bsize: s.bsize, frsize: s.frsize, blocks: s.blocks, bfree: s.bfree, bavail: s.bavail, files: s.files, ffree: s.ffree, namemax: s.namemax };
+        });
+        if (st !== undefined) this.r.statfs(req, st);
+      },
+
+      lookup: (req, parent, name) => {
+        let a: Attr | null;
         try {
           this.guard(false);
-          const ino = this.ino_of(path);
-          const entries = this.fs.readdir(ino);
-          const up = path === '/' ? ROOT : this.fs.lookup(ino, '..').ino;
-          names = ['.', '..'];
-          // libfuse takes only st_ino and the type from these (readdir's d_ino and d_type)
-          stats = [
-            { ino, mode: S_IFDIR, uid: 0, gid: 0, size: 0, nlink: 1, atime: 0, mtime: 0, ctime: 0 },
-            { ino: up, mode: S_IFDIR, uid: 0, gid: 0, size: 0, nlink: 1, atime: 0, mtime: 0, ctime: 0 },
-          ];
-          for (const e of entries) {
-            names.push(e.name.toString('latin1'));
-            stats.push({ ino: e.ino, mode: (e.type << 12) & S_IFMT, uid: 0, gid: 0, size: 0, nlink: 1, atime: 0, mtime: 0, ctime: 0 });
-          }
+          name_check(name);
+          a = this.quiet(() => {
+            // '.' of any inode: how the kernel turns a file handle back into an inode
+            if (name === '.') return this.attr_get(parent);
+            if (this.held.ghost(parent) !== undefined) return null;
+            return this.fs.lookup_opt(parent, bytes(name));
+          });
         } catch (e) {
-          cb(this.fail('readdir', path, e));
-          return;
+          if (e instanceof FsError && e.code === 'ENOENT') a = null;
+          else { this.r.err(req, this.fail('lookup', this.child_path(parent, name), e)); return; }
         }
-        cb(0, names, stats);
+        if (a === null) this.r.negative(req, this.held.negative_given(parent, name, this.negativeTimeout, performance.now()));
+        else this.entry(req, a, parent, name === '.' || name === '..' ? null : name);
       },
-      opendir: (path, _flags, cb) => this.value('opendir', path, false, () => {
-        if (!is_dir(this.attr_of(path).mode)) throw new FsError('ENOTDIR', `${shown(path)} is not a directory`);
-        return 0;
-      }, cb),
-      releasedir: (_path, _fh, cb) => cb(0),
-      fsyncdir: (path, datasync, _fh, cb) => this.status('fsyncdir', path, false, () => {
-        const ino = this.ino_of(path);
-        // a broken mount writes nothing: fsync fails rather than claim durability
-        this.guard(true);
-        this.fs.fsync(ino, datasync !== 0);
-      }, cb),
+
+      getattr: (req, ino, fh) => {
+        const a = this.attempt(req, 'getattr', () => this.path_of(ino), false, () => this.attr_get(this.ino_fh(fh, ino)));
+        if (a !== undefined) this.r.attr(req, a, this.attrTimeout);
+      },
+
+      setattr: (req, ino, set, fh) => {
+        const a = this.attempt(req, 'setattr', () => this.path_of(ino), true, () => {
+          const i = this.ino_fh(fh, ino);
+          if ((set.valid & FUSE_SET_ATTR_SIZE) !== 0) this.writer_note(i, this.path_of(i));
+          return this.setattr(i, set);
+        });
+        if (a !== undefined) this.r.attr(req, a, this.attrTimeout);
+      },
+
+      readlink: (req, ino) => {
+        const t = this.attempt(req, 'readlink', () => this.path_of(ino), false, () => this.quiet(() => this.fs.readlink(ino)));
+        if (t !== undefined) this.r.data(req, t, t.length);
+      },
+
+      mknod: (req, parent, name, mode, rdev) => {
+        const a = this.attempt(req, 'mknod', () => this.child_path(parent, name), true, () => {
+          name_check(name);
+          const o = this.owner_new(parent, (mode & S_IFMT) === 0 ? mode | S_IFREG : mode);
+          return this.fs.create(parent, bytes(name), o.mode, o.uid, o.gid, rdev, o.umask);
+        });
+        if (a !== undefined) this.entry(req, a, parent, name);
+      },
+
+      mkdir: (req, parent, name, mode) => {
+        const a = this.attempt(req, 'mkdir', () => this.child_path(parent, name), true, () => {
+          name_check(name);
+          const o = this.owner_new(parent, S_IFDIR | (mode & 0o7777));
+          return this.fs.mkdir(parent, bytes(name), o.mode, o.uid, o.gid, o.umask);
+        });
+        if (a !== undefined) this.entry(req, a, parent, name);
+      },
+
+      symlink: (req, target, parent, name) => {
+        const a = this.attempt(req, 'symlink', () => this.child_path(parent, name), true, () => {
+          name_check(name);
+          const o = this.owner_new(parent, S_IFLNK | 0o777);
+          return this.fs.symlink(parent, bytes(name), bytes(target), o.uid, o.gid);
+        });
+        if (a !== undefined) this.entry(req, a, parent, name);
+      },
+
+      link: (req, ino, newparent, newname) => {
+        const a = this.attempt(req, 'link', () => this.child_path(newparent, newname), true, () => {
+          name_check(newname);
+          return this.fs.link(ino, newparent, bytes(newname));
+        });
+        if (a !== undefined) this.entry(req, a, newparent, newname);
+      },
+
+      unlink: (req, parent, name) => this.status(req, 'unlink', () => this.child_path(parent, name), true, () => {
+        name_check(name);
+        const v = this.victim_of(parent, name);
+        this.fs.unlink(parent, bytes(name));
+        this.victim_settle(v, parent, name, this.fs.clock());
+      }),
+
+      rmdir: (req, parent, name) => this.status(req, 'rmdir', () => this.child_path(parent, name), true, () => {
+        name_check(name);
+        const v = this.victim_of(parent, name);
+        this.fs.rmdir(parent, bytes(name));
+        this.victim_settle(v, parent, name, this.fs.clock());
+      }),
+
+      rename: (req, parent, name, newparent, newname, flags) => this.status(req, 'rename', () => this.child_path(parent, name), true, () => {
+        name_check(name);
+        name_check(newname);
+        if ((flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) !== 0) throw new FsError('EINVAL', `rename flags ${flags}: only RENAME_NOREPLACE and RENAME_EXCHANGE`);
+        const src = this.quiet(() => this.fs.lookup(parent, bytes(name)));
+        const exchange = (flags & RENAME_EXCHANGE) !== 0;
+        const v = exchange ? null : this.victim_of(newparent, newname);
+        const other = exchange ? this.quiet(() => this.fs.lookup(newparent, bytes(newname))) : null;
+        this.fs.rename(parent, bytes(name), newparent, bytes(newname), { noreplace: (flags & RENAME_NOREPLACE) !== 0, exchange });
+        if (v !== null && v.ino !== src.ino) this.victim_settle(v, newparent, newname, this.fs.clock());
+        this.held.name_moved(src.ino, parent, name, newparent, newname);
+        if (other !== null) this.held.name_moved(other.ino, newparent, newname, parent, name);
+      }),
 
       // -- files
-      open: (path, flags, cb) => this.value('open', path, false, () => {
-        const ino = this.ino_of(path);
-        const a = this.fs.getattr(ino);
-        if (is_dir(a.mode)) throw new FsError('EISDIR', `${shown(path)} is a directory`);
-        if ((flags & O_ACCMODE) !== fsc.O_RDONLY || (flags & fsc.O_TRUNC) !== 0) {
-          if (this.broken !== null) this.guard(true);
-          // remounted read-only: refused at open, as the kernel does for a read-only mount
-          if (this.fs.readOnly) throw new FsError('EROFS', `${shown(path)}: the filesystem is read-only`);
-        }
-        return this.handle_open(ino, flags);
-      }, cb),
-      create: (path, mode, flags, cb) => this.value('create', path, true, () => {
-        const { parent, name } = split(path);
-        const dir = this.dir_ino(parent);
-        const o = this.owner_new(dir, (mode & S_IFMT) === 0 ? mode | S_IFREG : mode);
-        let ino: number;
-        try {
-          ino = this.fs.create(dir, bytes(name), o.mode, o.uid, o.gid).ino;
-        } catch (e) {
-          // another opener made it between the kernel's lookup and this create: without
-          // O_EXCL, open(2) opens what is there
-          if (!(e instanceof FsError) || e.code !== 'EEXIST' || (flags & fsc.O_EXCL) !== 0) throw e;
-          const a = this.fs.lookup(dir, bytes(name));
-          if (is_dir(a.mode)) throw new FsError('EISDIR', `${shown(path)} is a directory`);
-          ino = a.ino;
-          if ((flags & fsc.O_TRUNC) !== 0 && (a.mode & S_IFMT) === S_IFREG) this.fs.truncate(ino, 0);
-        }
-        return this.handle_open(ino, flags);
-      }, cb),
-      release: (path, fh, cb) => this.status('release', path, false, () => {
-        // a broken mount still counts its handles down, but frees nothing more
-        if (this.broken !== null) { this.handles.delete(fh); return; }
-        this.handle_release(fh);
-      }, cb),
-      flush: (_path, _fh, cb) => cb(0),
-      fsync: (path, datasync, fh, cb) => this.status('fsync', path, false, () => {
-        const ino = this.ino_fh(fh, path);
+      open: (req, ino, flags) => {
+        const fh = this.attempt(req, 'open', () => this.path_of(ino), false, () => {
+          const a = this.fs.getattr(ino);
+          if (is_dir(a.mode)) throw new FsError('EISDIR', `${this.path_of(ino)} is a directory`);
+          const writes = (flags & O_ACCMODE) !== fsc.O_RDONLY || (flags & fsc.O_TRUNC) !== 0;
+          if (writes) {
+            if (this.broken !== null) this.guard(true);
+            // remounted read-only: refused at open, as the kernel does for a read-only mount
+            if (this.fs.readOnly) throw new FsError('EROFS', `${this.path_of(ino)}: the filesystem is read-only`);
+          }
+          // atomic_o_trunc: the truncate of open(O_TRUNC) comes with the open
+          if ((flags & fsc.O_TRUNC) !== 0 && (a.mode & S_IFMT) === S_IFREG && a.size > 0) this.fs.truncate(ino, 0);
+          return this.handle_open(ino, flags, false);
+        });
+        if (fh !== undefined) this.r.open(req, fh, this.open_flags(ino));
+      },
+
+      create: (req, parent, name, mode, flags) => {
+        let a: Attr | undefined;
+        const fh = this.attempt(req, 'create', () => this.child_path(parent, name), true, () => {
+          name_check(name);
+          const o = this.owner_new(parent, (mode & S_IFMT) === 0 ? mode | S_IFREG : mode);
+          try {
+            a = this.fs.create(parent, bytes(name), o.mode, o.uid, o.gid, 0, o.umask);
+          } catch (e) {
+            // another opener made it between the kernel's lookup and this create: without
+            // O_EXCL, open(2) opens what is there
+            if (!(e instanceof FsError) || e.code !== 'EEXIST' || (flags & fsc.O_EXCL) !== 0) throw e;
+            a = this.fs.lookup(parent, bytes(name));
+            if (is_dir(a.mode)) throw new FsError('EISDIR', `${this.child_path(parent, name)} is a directory`);
+            if ((flags & fsc.O_TRUNC) !== 0 && (a.mode & S_IFMT) === S_IFREG) a = this.fs.truncate(a.ino, 0);
+          }
+          return this.handle_open(a.ino, flags, false);
+        });
+        if (fh === undefined) return;
+        this.held.entry_given(a!.ino, parent, name);
+        this.r.create(req, this.entry_of(a!), fh, this.open_flags(a!.ino));
+      },
+
+      release: (req, _ino, fh) => {
+        // after a shutdown the handle is only counted down: nothing is written
+        if (this.down) { this.handles.delete(fh); this.r.err(req, 0); return; }
+        this.release_file(req, fh);
+      },
+
+      releasedir: (req, _ino, fh) => {
+        if (this.down) { this.handles.delete(fh); this.r.err(req, 0); return; }
+        this.status(req, 'releasedir', () => `handle ${fh}`, false, () => this.handle_release(fh, true));
+      },
+
+      fsync: (req, ino, fh, datasync) => this.status(req, 'fsync', () => this.path_of(ino), false, () => {
+        const i = this.ino_fh(fh, ino);
         // a broken mount writes nothing: fsync fails rather than claim durability
         this.guard(true);
-        this.writer_note(ino, path);
-        this.fs.fsync(ino, datasync !== 0);
-      }, cb),
-      read: (path, fh, buf, len, pos, cb) => (this.reader !== null && len >= PARALLEL_READ_MIN) ? this.read_parallel(this.reader, path, fh, buf, len, pos, cb) : this.count('read', path, false, () => {
-        const data = this.fs.read(this.ino_fh(fh, path), pos, len);
-        data.copy(buf);
-        return data.length;
-      }, cb),
-      write: (path, fh, buf, len, pos, cb) => {
-        let ino = 0;
-        this.count('write', path, true, () => {
-          const h = this.handles.get(fh);
-          ino = h?.ino ?? this.ino_fh(fh, path);
-          // O_APPEND is decided here, at the engine's end of file: the kernel computes the
-          // offset from its own idea of the size, which is stale for a file written through
-          // another name (libfuse gives each name of a hard link its own kernel inode)
-          const at = h !== undefined && (h.flags & fsc.O_APPEND) !== 0 ? this.fs.getattr(ino).size : pos;
-          this.writer_note(ino, path);
-          // buf is fuse-native's and detached after the answer: the engine copies what it keeps
-          return this.fs.write(ino, at, buf.subarray(0, len));
-        }, cb);
-        // answered: the kernel prepares the next request while the engine writes back
-        if (ino !== 0) this.writeback(ino);
+        this.writer_note(i, this.path_of(i));
+        this.fs.fsync(i, datasync !== 0);
+      }),
+
+      read: (req, ino, fh, size, off) => {
+        if (this.reader !== null && size >= PARALLEL_READ_MIN) { this.read_parallel(this.reader, req, ino, fh, size, off); return; }
+        const data = this.attempt(req, 'read', () => this.path_of(ino), false, () => this.fs.read(this.ino_fh(fh, ino), off, size));
+        if (data !== undefined) this.r.data(req, data, data.length);
+        this.atime_settle(ino);
       },
-      truncate: (path, size, cb) => this.status('truncate', path, true, () => {
-        const ino = this.ino_of(path);
-        this.writer_note(ino, path);
-        this.fs.truncate(ino, size);
-      }, cb),
-      ftruncate: (path, fh, size, cb) => this.status('ftruncate', path, true, () => {
-        const ino = this.ino_fh(fh, path);
-        this.writer_note(ino, path);
-        this.fs.truncate(ino, size);
-      }, cb),
 
-      // -- attributes
-      chmod: (path, mode, cb) => this.status('chmod', path, true, () => { this.fs.setattr(this.ino_of(path), { mode }); }, cb),
-      chown: (path, uid, gid, cb) => this.status('chown', path, true, () => {
-        const a: { uid?: number; gid?: number } = {};
-        if (uid !== ID_KEEP) a.uid = uid;
-        if (gid !== ID_KEEP) a.gid = gid;
-        this.fs.setattr(this.ino_of(path), a);
-      }, cb),
-      utimens: (path, atime, mtime, cb) => this.status('utimens', path, true, () => {
-        const t = (v: UtimeArg): Timespec | 'now' | undefined => (v === 'omit' ? undefined : v === 'now' ? 'now' : ns_ts(v));
-        const a: { atime?: Timespec | 'now'; mtime?: Timespec | 'now' } = {};
-        const at = t(atime), mt = t(mtime);
-        if (at !== undefined) a.atime = at;
-        if (mt !== undefined) a.mtime = mt;
-        this.fs.setattr(this.ino_of(path), a);
-      }, cb),
+      write: (req, ino, fh, buf, off, writepage) => {
+        // buf is libfuse's and detached after the handler: the engine copies what it keeps
+        const n = this.attempt(req, 'write', () => this.path_of(ino), true, () => {
+          const i = this.ino_fh(fh, ino);
+          // a write-back from the kernel's cache comes from whoever made the kernel write: the
+          // writer is the process that opened the handle it came through
+          this.writer_note(i, this.path_of(i), writepage ? this.opener_of(fh)?.pid : undefined);
+          return this.fs.write(i, off, buf);
+        });
+        if (n === undefined) return;
+        this.r.write(req, n);
+        // answered: the kernel prepares the next request while the engine writes back
+        this.writeback(ino);
+      },
 
-      // -- names
-      mknod: (path, mode, dev, cb) => this.status('mknod', path, true, () => {
-        const { parent, name } = split(path);
-        const dir = this.dir_ino(parent);
-        const o = this.owner_new(dir, (mode & S_IFMT) === 0 ? mode | S_IFREG : mode);
-        this.fs.create(dir, bytes(name), o.mode, o.uid, o.gid, dev);
-      }, cb),
-      mkdir: (path, mode, cb) => this.status('mkdir', path, true, () => {
-        const { parent, name } = split(path);
-        const dir = this.dir_ino(parent);
-        const o = this.owner_new(dir, S_IFDIR | (mode & 0o7777));
-        this.fs.mkdir(dir, bytes(name), o.mode, o.uid, o.gid);
-      }, cb),
-      symlink: (target, path, cb) => this.status('symlink', path, true, () => {
-        const { parent, name } = split(path);
-        const dir = this.dir_ino(parent);
+      // FS_IOC_SHUTDOWN on any file or directory of the mount (IOCTL_DIR); others are ENOTTY
+      ioctl: (req, ino, _fh, cmd) => {
+        if (cmd >>> 0 !== FS_IOC_SHUTDOWN) { this.r.err(req, E.ENOTTY); return; }
         const who = this.caller();
-        const p = this.fs.getattr(dir);
-        this.fs.symlink(dir, bytes(name), bytes(target), who.uid, (p.mode & S_ISGID) !== 0 ? p.gid : who.gid);
-      }, cb),
-      readlink: (path, cb) => this.value('readlink', path, false, () => this.quiet(() => this.fs.readlink(this.ino_of(path))).toString('latin1'), cb),
-      link: (src, dest, cb) => this.status('link', dest, true, () => {
-        const ino = this.ino_of(src);
-        const { parent, name } = split(dest);
-        this.fs.link(ino, this.dir_ino(parent), bytes(name));
-      }, cb),
-      unlink: (path, cb) => this.status('unlink', path, true, () => {
-        const { parent, name } = split(path);
-        // libfuse unlinks a hidden name after the last release: the engine freed the inode then
-        if (name.startsWith(HIDDEN_PREFIX) && this.hidden.delete(name)) return;
-        this.fs.unlink(this.dir_ino(parent), bytes(name));
-      }, cb),
-      rmdir: (path, cb) => this.status('rmdir', path, true, () => {
-        const { parent, name } = split(path);
-        this.fs.rmdir(this.dir_ino(parent), bytes(name));
-        this.dirs_forget(path);
-      }, cb),
-      rename: (src, dest, cb) => this.status('rename', src, true, () => {
-        const s = split(src);
-        const d = split(dest);
-        const sdir = this.dir_ino(s.parent);
-        const a = this.fs.lookup(sdir, bytes(s.name));
-        if (HIDDEN_RE.test(d.name) && s.parent === d.parent && (this.opens.get(a.ino) ?? 0) > 0 && !is_dir(a.mode)) {
-          // libfuse hiding a name whose inode is open (unlink, or a rename over it)
-          this.fs.unlink(sdir, bytes(s.name));
-          this.hidden.set(d.name, a.ino);
-          return;
-        }
-        this.fs.rename(sdir, bytes(s.name), this.dir_ino(d.parent), bytes(d.name));
-        if (is_dir(a.mode)) this.dirs_forget(src);
-        this.dirs_forget(dest);
-      }, cb),
+        // as the kernel asks of every filesystem: CAP_SYS_ADMIN (here: root)
+        if (who.uid !== 0) { this.r.err(req, E.EPERM); return; }
+        if (this.closed) { this.r.err(req, E.EIO); return; }
+        this.log.info(`FS_IOC_SHUTDOWN by pid ${who.pid} on ${this.path_of(ino) || `inode ${ino}`}`);
+        this.shutdown();
+        this.r.ioctl(req, 0, null);
+      },
+
+      // -- ranges (src/fs/range.ts)
+      fallocate: (req, ino, fh, mode, off, len) => this.status(req, 'fallocate', () => this.path_of(ino), true, () => {
+        const i = this.ino_fh(fh, ino);
+        this.writer_note(i, this.path_of(i));
+        this.fs.fallocate(i, mode, off, len);
+      }),
+
+      // the kernel answers SEEK_SET, SEEK_CUR and SEEK_END itself
+      lseek: (req, ino, fh, off, whence) => {
+        const at = this.attempt(req, 'lseek', () => this.path_of(ino), false, () => {
+          if (whence !== SEEK_DATA && whence !== SEEK_HOLE) throw new FsError('EINVAL', `lseek whence ${whence}`);
+          return this.fs.seek(this.ino_fh(fh, ino), off, whence === SEEK_DATA);
+        });
+        if (at !== undefined) this.r.lseek(req, at);
+      },
+
+      copy_file_range: (req, inoIn, offIn, fhIn, inoOut, offOut, fhOut, len, flags) => {
+        const n = this.attempt(req, 'copy_file_range', () => this.path_of(inoOut), true, () => {
+          if (flags !== 0) throw new FsError('EINVAL', `copy_file_range flags ${flags}`);
+          const out = this.ino_fh(fhOut, inoOut);
+          this.writer_note(out, this.path_of(out));
+          return this.fs.copy_range(this.ino_fh(fhIn, inoIn), offIn, out, offOut, len);
+        });
+        if (n !== undefined) this.r.write(req, n);
+      },
+
+      // -- directories
+      opendir: (req, ino, flags) => {
+        const fh = this.attempt(req, 'opendir', () => this.path_of(ino), false, () => {
+          if (!is_dir(this.attr_get(ino).mode)) throw new FsError('ENOTDIR', `${this.path_of(ino)} is not a directory`);
+          return this.handle_open(ino, flags, true);
+        });
+        if (fh !== undefined) this.r.open(req, fh, 0);
+      },
+
+      readdir: (req, ino, fh, size, off) => this.readdir(req, ino, fh, size, off, false),
+      readdirplus: (req, ino, fh, size, off) => this.readdir(req, ino, fh, size, off, true),
+
+
+      fsyncdir: (req, ino, _fh, datasync) => this.status(req, 'fsyncdir', () => this.path_of(ino), false, () => {
+        // a broken mount writes nothing: fsync fails rather than claim durability
+        this.guard(true);
+        if (this.held.ghost(ino) !== undefined) return;
+        this.fs.fsync(ino, datasync !== 0);
+      }),
 
       // -- extended attributes
-      setxattr: (path, name, value, _position, flags, cb) => this.status('setxattr', path, true, () => {
+      setxattr: (req, ino, name, value, flags) => this.status(req, 'setxattr', () => this.path_of(ino), true, () => {
         this.xattr_name_check(name);
         const mode = (flags & XATTR_CREATE) !== 0 ? 'create' : (flags & XATTR_REPLACE) !== 0 ? 'replace' : 'any';
-        this.fs.setxattr(this.ino_of(path), bytes(name), value, mode);
-      }, cb),
-      getxattr: (path, name, _position, cb) => this.value('getxattr', path, false, () => {
+        this.fs.setxattr(ino, bytes(name), value, mode);
+      }),
+
+      getxattr: (req, ino, name, size) => {
+        const v = this.attempt(req, 'getxattr', () => this.path_of(ino), false, () => {
+          this.xattr_name_check(name);
+          return this.quiet(() => this.fs.getxattr_opt(ino, bytes(name))) ?? null;
+        });
+        if (v === undefined) return;
+        if (v === null) { this.r.err(req, E.ENODATA); return; }
+        if (size === 0) this.r.xattr_size(req, v.length);
+        else if (v.length > size) this.r.err(req, E.ERANGE);
+        else this.r.data(req, v, v.length);
+      },
+
+      listxattr: (req, ino, size) => {
+        const list = this.attempt(req, 'listxattr', () => this.path_of(ino), false, () => {
+          const names = this.quiet(() => this.fs.listxattr(ino));
+          return Buffer.concat(names.flatMap((b) => [b, Buffer.alloc(1)]));
+        });
+        if (list === undefined) return;
+        if (size === 0) this.r.xattr_size(req, list.length);
+        else if (list.length > size) this.r.err(req, E.ERANGE);
+        else this.r.data(req, list, list.length);
+      },
+
+      removexattr: (req, ino, name) => this.status(req, 'removexattr', () => this.path_of(ino), true, () => {
         this.xattr_name_check(name);
-        return this.quiet(() => this.fs.getxattr(this.ino_of(path), bytes(name)));
-      }, cb),
-      listxattr: (path, cb) => this.value('listxattr', path, false, () => this.quiet(() => this.fs.listxattr(this.ino_of(path))).map((b) => b.toString('latin1')), cb),
-      removexattr: (path, name, cb) => this.status('removexattr', path, true, () => {
-        this.xattr_name_check(name);
-        this.fs.removexattr(this.ino_of(path), bytes(name));
-      }, cb),
+        this.fs.removexattr(ino, bytes(name));
+      }),
     };
   }
 
   /**
-   * ext4 without ACLs: user., trusted. and security. names; system.posix_acl_* would be stored
-   * but never enforced (libfuse 2 can not ask the kernel to), so they are refused as ext4
-   * mounted noacl refuses them, and cp -a / rsync -A carry on without.
+   * FOPEN_* of an open or create answer: the kernel keeps a file's cached pages across opens
+   * (nothing changes a file behind the kernel but a rollback, which drops them), unless the
+   * next read must reach cowlog to move atime: the kernel keeps no atime of FUSE files.
+   */
+  private open_flags(ino: number): number {
+    return this.fs.atime_pending(ino) ? 0 : FOPEN_KEEP_CACHE;
+  }
+
+  private release_file(req: number, fh: number): void {
+    this.status(req, 'release', () => `handle ${fh}`, false, () => {
+      // a broken mount still counts its handles down, but frees nothing more
+      if (this.broken !== null) { this.handles.delete(fh); return; }
+      this.handle_release(fh, false);
+    });
+  }
+
+  private setattr(ino: number, set: SetattrIn): Attr {
+    const v = set.valid;
+    const a: { mode?: number; uid?: number; gid?: number; size?: number; atime?: Timespec | 'now'; mtime?: Timespec | 'now' } = {};
+    if (v & FUSE_SET_ATTR_MODE) a.mode = set.mode;
+    if (v & FUSE_SET_ATTR_UID) a.uid = set.uid;
+    if (v & FUSE_SET_ATTR_GID) a.gid = set.gid;
+    if (v & FUSE_SET_ATTR_SIZE) a.size = set.size;
+    if (v & FUSE_SET_ATTR_ATIME_NOW) a.atime = 'now';
+    else if (v & FUSE_SET_ATTR_ATIME) a.atime = set.atime;
+    if (v & FUSE_SET_ATTR_MTIME_NOW) a.mtime = 'now';
+    else if (v & FUSE_SET_ATTR_MTIME) a.mtime = set.mtime;
+    if (this.held.ghost(ino) !== undefined) throw new FsError('ENOENT', `inode ${ino} was removed`);
+    return this.fs.setattr(ino, a);
+  }
+
+  /**
+   * A listing, `size` bytes of it from offset `off`. Offsets are telldir's cookies: 1 and 2
+   * follow '.' and '..', and 2 + the engine's directory position (dir.ts: hash order) follows
+   * each name — valid in any handle of the directory and while it changes, so seekdir to a
+   * cookie told earlier lists on from there, never skipping a name that was there all along.
+   */
+  private readdir(req: number, ino: number, fh: number, size: number, off: number, plus: boolean): void {
+    const d = this.attempt(req, 'readdir', () => this.path_of(ino), false, () => {
+      if (!this.handles.has(fh)) throw new FsError('EBADF', `no open handle ${fh}`);
+      const gone = this.held.ghost(ino) !== undefined;
+      const out = new DirBuf(size, plus);
+      if (off === 0 && !out.add('.', ino, dt_of_mode(S_IFDIR), 1)) return out;
+      if (off <= 1) {
+        const up = ino === ROOT || gone ? ROOT : this.quiet(() => this.fs.lookup(ino, '..')).ino;
+        if (!out.add('..', up, dt_of_mode(S_IFDIR), 2)) return out;
+      }
+      if (gone) return out;
+      this.fs.readdir_from(ino, Math.max(0, off - 2), (e, next) => {
+        const name = e.name.toString('latin1');
+        let fe: FuseEntry | null = null;
+        if (plus) {
+          try {
+            fe = this.entry_of(this.quiet(() => this.fs.getattr(e.ino)));
+          } catch {
+            return true; // an entry whose inode can not be read: listed by plain readdir only
+          }
+        }
+        if (!out.add(name, e.ino, e.type, 2 + next, fe)) return false;
+        if (fe !== null) this.held.entry_given(e.ino, ino, name);
+        return true;
+      });
+      if (off <= 2) this.atime_settle(ino);
+      return out;
+    });
+    if (d !== undefined) this.r.dirents(req, d);
+  }
+
+  /** A large read: the engine plans it, the device runs are read in parallel (see the top). */
+  private read_parallel(reader: AsyncReader, req: number, ino: number, fh: number, size: number, off: number): void {
+    const buf = this.readBufs.pop() ?? Buffer.allocUnsafeSlow(1 << 20);
+    const give = (): void => { if (this.readBufs.length < 16 && buf.length >= size) this.readBufs.push(buf); };
+    const into = buf.length >= size ? buf : Buffer.allocUnsafeSlow(size);
+    const again = (): void => {
+      const data = this.attempt(req, 'read', () => this.path_of(ino), false, () => this.fs.read(this.ino_fh(fh, ino), off, size));
+      if (data !== undefined) this.r.data(req, data, data.length);
+      give();
+    };
+    let plan;
+    try {
+      this.guard(false);
+      plan = this.fs.read_plan(this.ino_fh(fh, ino), off, size);
+      this.atime_settle(ino);
+      plan_fill(plan, into);
+    } catch (e) {
+      this.r.err(req, this.fail('read', this.path_of(ino), e));
+      give();
+      return;
+    }
+    const n = plan.n;
+    if (plan.runs.length === 0) { this.r.data(req, into, n); give(); return; }
+    const gen = reader.writeCount;
+    let left = plan.runs.length;
+    let ok = true;
+    for (const r of plan.runs) {
+      // an aligned run goes straight into the answer; a partial one through a buffer of whole
+      // blocks, which the CRC32Cs need
+      const direct = r.skip === 0 && r.take === r.count * BLOCK_SIZE;
+      const dst = direct ? into.subarray(r.at, r.at + r.take) : Buffer.allocUnsafe(r.count * BLOCK_SIZE);
+      try {
+        reader.read_async(r.addr, r.count, dst, (err) => {
+          if (err !== null || !run_verified(dst, r)) ok = false;
+          else if (!direct) dst.copy(into, r.at, r.skip, r.skip + r.take);
+          if (--left > 0) return;
+          // a write may have moved or reused a block since the plan; a failed block is read
+          // again the ordinary way, which names it
+          if (ok && reader.writeCount === gen && !this.closed) { this.r.data(req, into, n); give(); } else again();
+        });
+      } catch {
+        // the device refused the request at once (it is closing): nothing of this run is in flight
+        ok = false;
+        if (--left === 0) again();
+      }
+    }
+  }
+
+  /**
+   * Owner and mode of a new inode: the caller's, with BSD group semantics under a set-group-ID
+   * directory (as ext4). When the kernel leaves the umask to the filesystem (FUSE_CAP_DONT_MASK,
+   * asked with ACLs) it goes to the engine, which applies it unless the directory's default ACL
+   * replaces it.
+   */
+  private owner_new(parent: number, mode: number): { uid: number; gid: number; mode: number; umask: number } {
+    const who = this.caller();
+    const umask = this.conn !== null && (this.conn.want & CAP.DONT_MASK) !== 0 && (mode & S_IFMT) !== S_IFLNK ? who.umask & 0o777 : 0;
+    const p = this.fs.getattr(parent);
+    if ((p.mode & S_ISGID) === 0) return { uid: who.uid, gid: who.gid, mode, umask };
+    return { uid: who.uid, gid: p.gid, mode: is_dir(mode) ? mode | S_ISGID : mode, umask };
+  }
+
+  /**
+   * As ext4: user., trusted. and security. names, and with ACLs on the mount the two POSIX ACLs
+   * (system.posix_acl_access, _default); other names (and the ACLs on a noacl mount) are
+   * refused with EOPNOTSUPP, which cp -a and rsync -A carry on without.
    */
   private xattr_name_check(name: string): void {
+    if (this.fs.acl && acl_name(name)) return;
     if (!XATTR_NAMESPACES.some((p) => name.startsWith(p) && name.length > p.length)) {
-      throw new FsError('ENOTSUP', `extended attribute ${shown(name)}: cowlog keeps user., trusted. and security. attributes only`);
+      throw new FsError('ENOTSUP', `extended attribute ${shown(name)}: cowlog keeps user., trusted. and security. attributes${this.fs.acl ? ' and POSIX ACLs' : ''} only`);
     }
+  }
+
+  /**
+   * FS_IOC_SHUTDOWN (xfstests' godown, xfs_io shutdown): the filesystem stops writing at once,
+   * as after a power cut — nothing more is flushed, every later request fails with EIO, and
+   * the unmount writes no checkpoint, so the next mount recovers what the last durability point
+   * (fsync, checkpoint) made durable. The flags (FULLSYNC, METASYNC, NOSYNC) can not reach a
+   * FUSE filesystem (an _IOR ioctl sends no input): cowlog acts as NOSYNC, the strictest.
+   */
+  private shutdown(): void {
+    if (this.down) return;
+    this.down = true;
+    this.log.warn('shut down (FS_IOC_SHUTDOWN): nothing more is written; the next mount recovers the last durable state');
   }
 }

@@ -2,7 +2,7 @@
 //
 // Invariants:
 // - Every option is either cowlog's own (ro, wear=, log=, attr_timeout=...), a kernel mount flag
-//   libfuse 2 passes on (nosuid, noexec...), or one mount(8)/fstab use for themselves and that
+//   libfuse passes on (nosuid, noexec...), or one mount(8)/fstab use for themselves and that
 //   has no meaning for the filesystem (defaults, noauto, _netdev, x-*...); anything else is a
 //   usage error naming the option, never passed on blindly (libfuse would fail the mount with
 //   a message about its own argv).
@@ -19,13 +19,14 @@ export interface MountConfig {
   /** other users may use the mount (default: when root mounts) */
   allowOther: boolean;
   /**
-   * Seconds the kernel may cache attributes. 0 by default: libfuse 2 gives each name of a hard
-   * link its own kernel inode, so a cached link count or size seen through one name goes stale
-   * when the file changes through another (`ln a b; stat a` would show nlink 1).
+   * Seconds the kernel may cache attributes, names and names that do not exist. The kernel
+   * keeps one inode per cowlog inode (both names of a hard link show one link count) and
+   * updates its caches with every change made through the mount; what cowlog changes itself
+   * (atime moved by a read, a rollback) it invalidates. Long by default (ATTR_TIMEOUT_DEFAULT).
    */
   attrTimeout: number;
-  /** seconds the kernel may cache name lookups */
   entryTimeout: number;
+  negativeTimeout: number;
   /** seconds between timer checkpoints when something changed (null: the engine's 30 s), as ext4's commit= */
   commit: number | null;
   /** mount flags handed to the kernel through libfuse */
@@ -38,6 +39,8 @@ export interface MountConfig {
   nodiratime: boolean;
   /** -o remount: change a running mount (ro/rw, atime options) instead of mounting */
   remount: boolean;
+  /** POSIX ACLs kept, inherited and enforced by the kernel (default on, as ext4; noacl turns them off) */
+  acl: boolean;
   /** compress=lz4|none: files without their own user.cowlog.compress (null: what mkfs recorded) */
   compress: 'lz4' | 'none' | null;
   /** cache=SIZE: bytes the engine's metadata caches may hold (null: 64 MiB) */
@@ -46,11 +49,14 @@ export interface MountConfig {
   force: boolean;
 }
 
-/** Flags libfuse 2.9 turns into mount(2) flags (atime and noatime are also cowlog's own, below). */
+/** Seconds the kernel caches attributes and names by default (docs/FUSE.md says why). */
+export const ATTR_TIMEOUT_DEFAULT = 60;
+
+/** Flags libfuse turns into mount(2) flags (atime and noatime are also cowlog's own, below). */
 const KERNEL_FLAGS = new Set(['suid', 'nosuid', 'dev', 'nodev', 'exec', 'noexec', 'async', 'sync', 'dirsync']);
 /**
  * atime options: FUSE leaves atime to the filesystem, so cowlog applies them itself; the two
- * libfuse 2 knows also go to the kernel (so /proc/mounts shows them).
+ * libfuse knows also go to the kernel (so /proc/mounts shows them).
  */
 const ATIME_OPTIONS: Record<string, (c: MountConfig) => void> = {
   relatime: (c) => { c.atime = 'relatime'; },
@@ -84,9 +90,12 @@ export const MOUNT_OPTIONS_HELP = `mount options (-o, comma-separated):
                        device, IMAGE.log beside an image file)
   allow_other          let other users in (default when root mounts)
   noallow_other        only the mounting user (and root) may enter
-  attr_timeout=S       seconds the kernel caches attributes (default 0: hard links
-                       show their true link count and size at once)
-  entry_timeout=S      seconds the kernel caches name lookups (default 1)
+  attr_timeout=S       seconds the kernel caches attributes (default 60: changes made
+                       through the mount update the cache, rollback invalidates it)
+  entry_timeout=S      seconds the kernel caches name lookups (default 60)
+  negative_timeout=S   seconds the kernel remembers that a name does not exist (default 60)
+  acl, noacl           POSIX ACLs (system.posix_acl_access/_default) kept, inherited by new
+                       files and enforced by the kernel (default acl, as ext4)
   snapshot=NAME        serve snapshot NAME (read-only) or clone NAME (read-write) instead of
                        the default tree (as --snapshot NAME); counts no trial mount
   relatime             a read moves atime when it is older than mtime or ctime, or a day
@@ -130,8 +139,9 @@ function seconds(name: string, v: string): number {
 /** Parses the -o lists given (each comma-separated) into a MountConfig. */
 export function mount_options_parse(lists: readonly string[], isRoot: boolean): MountConfig {
   const c: MountConfig = {
-    readOnly: false, wear: null, log: null, allowOther: isRoot, attrTimeout: 0, entryTimeout: 1, commit: null, kernel: [], snapshot: null,
-    atime: 'relatime', nodiratime: false, remount: false, compress: null, cache: null, force: false,
+    readOnly: false, wear: null, log: null, allowOther: isRoot, attrTimeout: ATTR_TIMEOUT_DEFAULT, entryTimeout: ATTR_TIMEOUT_DEFAULT,
+    negativeTimeout: ATTR_TIMEOUT_DEFAULT, commit: null, kernel: [], snapshot: null,
+    atime: 'relatime', nodiratime: false, remount: false, acl: true, compress: null, cache: null, force: false,
   };
   for (const list of lists) {
     for (const raw of list.split(',')) {
@@ -152,6 +162,7 @@ export function mount_options_parse(lists: readonly string[], isRoot: boolean): 
       else if (name === 'noallow_other') c.allowOther = false;
       else if (name === 'attr_timeout') c.attrTimeout = seconds(name, need());
       else if (name === 'entry_timeout') c.entryTimeout = seconds(name, need());
+      else if (name === 'negative_timeout') c.negativeTimeout = seconds(name, need());
       else if (name === 'commit') c.commit = Math.max(1, seconds(name, need()));
       else if (name === 'snapshot') c.snapshot = need();
       else if (name === 'compress') {
@@ -162,6 +173,8 @@ export function mount_options_parse(lists: readonly string[], isRoot: boolean): 
       else if (name === 'cache') c.cache = size_of(name, need());
       else if (name === 'force' && value === undefined) c.force = true;
       else if (name === 'remount' && value === undefined) c.remount = true;
+      else if (name === 'acl' && value === undefined) c.acl = true;
+      else if (name === 'noacl' && value === undefined) c.acl = false;
       else if (value === undefined && ATIME_OPTIONS[name] !== undefined) ATIME_OPTIONS[name]!(c);
       else if (value === undefined && KERNEL_FLAGS.has(name)) { if (!c.kernel.includes(name)) c.kernel.push(name); }
       else if (value === undefined && IGNORED.has(name)) continue;
@@ -169,7 +182,7 @@ export function mount_options_parse(lists: readonly string[], isRoot: boolean): 
       else throw new MountOptionError(`unknown mount option '${o}'`);
     }
   }
-  // libfuse 2 passes noatime on to the kernel: /proc/mounts then says so
+  // libfuse passes noatime on to the kernel: /proc/mounts then says so
   c.kernel = c.kernel.filter((k) => k !== 'noatime');
   if (c.atime === 'noatime') c.kernel.push('noatime');
   return c;

@@ -31,7 +31,8 @@ import type { BootReport } from '../checkpoint/volume.js';
 import { MOUNT_ERRORS_WARNING } from '../checkpoint/mount.js';
 import { WearTracker } from '../wear/tracker.js';
 import { FsError } from '../util/errors.js';
-import { FuseBindingError, FuseMount, fuse_serve } from './binding.js';
+import { CAP, FuseBindingError, FuseMount, fuse_serve } from './binding.js';
+import type { FuseMountOptions } from './binding.js';
 import { control_listen, STREAM } from './control.js';
 import type { ControlReply, ControlRequest, ControlStatus } from './control.js';
 import { logger_open } from './log.js';
@@ -98,6 +99,28 @@ function message_of(e: unknown): string {
   return err?.message ?? String(e);
 }
 
+/**
+ * The FUSE options of a cowlog mount (the benchmark's ceiling mounts nullfs with the same ones):
+ * default_permissions always; the kernel clears set-user-ID on write and chown itself, as for
+ * ext4; readdirplus when the kernel sees a listing's entries are looked up (ls -l), plain
+ * readdir otherwise (find); file handles (name_to_handle_at, open_by_handle_at: the kernel
+ * looks an inode up by node id and generation when it holds it no longer); POSIX ACLs, which
+ * the kernel enforces and caches while cowlog keeps and inherits them (the umask is then the
+ * filesystem's to apply: a default ACL replaces it); ioctls on directories too (the shutdown
+ * ioctl is sent to the mountpoint); no locks, no
+ * splicing; cached data is dropped only when cowlog says so (a rollback), never because a
+ * cached mtime moved (auto_inval_data).
+ */
+export function cowlog_fuse_options(c: MountConfig): FuseMountOptions {
+  return {
+    fsname: 'cowlog', subtype: 'cowlog', defaultPermissions: true, allowOther: c.allowOther,
+    want: CAP.ATOMIC_O_TRUNC | CAP.READDIRPLUS | CAP.READDIRPLUS_AUTO | CAP.PARALLEL_DIROPS | CAP.EXPORT_SUPPORT | CAP.IOCTL_DIR |
+      (c.acl ? CAP.POSIX_ACL | CAP.DONT_MASK : 0),
+    unwant: CAP.HANDLE_KILLPRIV | CAP.POSIX_LOCKS | CAP.FLOCK_LOCKS | CAP.SPLICE_READ | CAP.SPLICE_WRITE | CAP.SPLICE_MOVE |
+      CAP.AUTO_INVAL_DATA,
+  };
+}
+
 /** Serves until unmounted; resolves with the exit code. */
 export async function server_run(o: ServerOptions): Promise<number> {
   const device = path.resolve(o.device);
@@ -151,7 +174,7 @@ export async function server_run(o: ServerOptions): Promise<number> {
     return code;
   };
   log.info(`cowlog mount ${device} ${mountpoint}: ${c.readOnly ? 'ro' : 'rw'}, attr_timeout=${c.attrTimeout}, ` +
-    `entry_timeout=${c.entryTimeout}${c.commit !== null ? `, commit=${c.commit}` : ''}${c.allowOther ? ', allow_other' : ''}${c.kernel.length ? `, ${c.kernel.join(',')}` : ''}` +
+    `entry_timeout=${c.entryTimeout}, negative_timeout=${c.negativeTimeout}${c.commit !== null ? `, commit=${c.commit}` : ''}${c.allowOther ? ', allow_other' : ''}${c.kernel.length ? `, ${c.kernel.join(',')}` : ''}` +
     `${wearPath ? `, wear ${wearPath}` : ''}`);
 
   // -- the mountpoint: a stale cowlog mount left by a killed server is cleaned up
@@ -205,7 +228,7 @@ export async function server_run(o: ServerOptions): Promise<number> {
         dev = tr;
       }
       const engine_mount = (ro: boolean): FileSystem => FileSystem.mount(dev, {
-        readOnly: ro, log: (m) => log.info(`engine: ${m}`), atime: c.atime, nodiratime: c.nodiratime,
+        readOnly: ro, log: (m) => log.info(`engine: ${m}`), atime: c.atime, nodiratime: c.nodiratime, acl: c.acl,
         ...(c.compress !== null ? { compress: c.compress } : {}),
         ...(c.cache !== null ? { cacheBytes: c.cache } : {}),
         ...(c.force ? { force: true } : {}),
@@ -247,7 +270,10 @@ export async function server_run(o: ServerOptions): Promise<number> {
   if (!c.readOnly) log.info(`device writes: ${file!.writeBehind ? 'on a thread of their own' : 'synchronous (COWLOG_WRITE_BEHIND=0)'}`);
 
   let mount: FuseMount | undefined;
-  const ops = new CowlogOps({ fs: fsys, caller: () => mount!.caller(), log, reader: file! });
+  const ops = new CowlogOps({
+    fs: fsys, caller: () => mount!.caller(), log, reader: file!,
+    attrTimeout: c.attrTimeout, entryTimeout: c.entryTimeout, negativeTimeout: c.negativeTimeout,
+  });
   // the wear file names, per request, the process that last changed the file it was written for
   const wear_names = (): void => { if (tracker !== undefined) tracker.pidOf = (ino) => ops.writer_of(ino); };
   wear_names();
@@ -344,10 +370,7 @@ export async function server_run(o: ServerOptions): Promise<number> {
   const extra = [...c.kernel];
   if (c.readOnly) extra.push('ro');
   try {
-    mount = new FuseMount(mountpoint, ops.ops(hub), {
-      fsname: fsname_of(device), subtype: 'cowlog', attrTimeout: c.attrTimeout, entryTimeout: c.entryTimeout,
-      defaultPermissions: true, allowOther: c.allowOther, extra, rawNames: true,
-    });
+    mount = new FuseMount(mountpoint, { ...cowlog_fuse_options(c), fsname: fsname_of(device), extra });
   } catch (e) {
     close_engine();
     device_release(ids);
@@ -371,8 +394,9 @@ export async function server_run(o: ServerOptions): Promise<number> {
     };
   };
   // Snapshot requests arriving within SNAP_BATCH_MS of each other are applied together: one
-  // checkpoint for all of them (batched root flips). A rollback's answer waits out the kernel's
-  // entry cache, so that names cached before the switch are looked up again once it returns.
+  // checkpoint for all of them (batched root flips). A rollback's answer waits until the kernel
+  // has dropped every name, attribute and page it cached of the tree before (held.ts), so that
+  // nothing of the old tree is seen once it returns.
   let snapQueue: { reqs: SnapRequest[]; answer: (r: ControlReply) => void }[] = [];
   let snapTimer: NodeJS.Timeout | null = null;
   const snap_flush = (): void => {
@@ -401,8 +425,14 @@ export async function server_run(o: ServerOptions): Promise<number> {
         });
       }
     };
-    if (rolled) setTimeout(send, c.entryTimeout * 1000 + 50);
-    else send();
+    if (rolled) {
+      ops.held.invalidate_all(mount!, performance.now()).then(send, (e: unknown) => {
+        log.warn(`rollback: invalidating the kernel's caches failed: ${message_of(e)}`);
+        send();
+      });
+    } else {
+      send();
+    }
   };
   const snap_requests = (raw: unknown): SnapRequest[] => {
     if (!Array.isArray(raw) || raw.length === 0 || raw.length > 1024) throw new FsError('EINVAL', '"reqs" must be a list of 1 to 1024 snapshot requests');
@@ -432,9 +462,6 @@ export async function server_run(o: ServerOptions): Promise<number> {
       case 'snapshot': {
         const reqs = snap_requests(req['reqs']);
         if (c.readOnly) throw new FsError('EROFS', `${mountpoint} is mounted read-only: snapshots cannot change through it`);
-        if (c.attrTimeout > 0 && reqs.some((r) => r.op === 'rollback')) {
-          throw new FsError('EINVAL', `${mountpoint} is mounted with attr_timeout=${c.attrTimeout}: the kernel may show the old tree's attributes after a rollback; unmount and roll back the device, or remount with attr_timeout=0`);
-        }
         return new Promise<ControlReply>((answer) => {
           snapQueue.push({ reqs, answer });
           snapTimer ??= setTimeout(snap_flush, SNAP_BATCH_MS);
@@ -521,7 +548,8 @@ export async function server_run(o: ServerOptions): Promise<number> {
   timer.unref();
   let why: string;
   try {
-    why = await fuse_serve(mount, () => {
+    ops.notifier_set(mount);
+    why = await fuse_serve(mount, ops.ops(mount, hub), () => {
       state = {
         pid: process.pid, device, mountpoint, socket: socket_path(mountpoint), log: logPath, wear: wearPath,
         readOnly: c.readOnly, fsname: fsname_of(device), startedAt,
@@ -574,6 +602,8 @@ export async function server_run(o: ServerOptions): Promise<number> {
   const tStop = Date.now();
   log.info(`stopping: ${why}`);
   const ok = close_engine();
+  // the engine is gone: a connection still alive (a signal while files were open) ends now
+  mount.close();
   hub.close('the mount was unmounted');
   state_remove(mountpoint, process.pid);
   finished_ok();

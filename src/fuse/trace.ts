@@ -32,7 +32,8 @@ import type { HistogramJson } from '../util/histogram.js';
 import { Ring } from '../util/ring.js';
 import { FsError } from '../util/errors.js';
 import { Activity } from './activity.js';
-import type { CallerContext } from './binding.js';
+import { FUSE_OPS, FUSE_SET_ATTR_SIZE } from './binding.js';
+import type { CallerContext, DirBuf, FuseAttr, FuseEntry, FuseReplier, FuseStatfs } from './binding.js';
 import { CommCache } from './comm.js';
 import { WriteLedger } from './ledger.js';
 import { event_text } from './trace_text.js';
@@ -48,59 +49,75 @@ const TOP_HWM = 1 << 20;
 const BATCH_EVENTS = 512;
 /** how long an event may wait for others to share its write to the tracer */
 const FLUSH_MS = 20;
-const PATHS_MAX = 65536;
+/** request ids are below this (the binding's slots) */
+const REQ_IDS = 65536;
 
-/** The requests of a FUSE mount (fuse-native's operations), as they appear in `op`. */
-export const REQUEST_OPS = [
-  'init', 'access', 'statfs', 'getattr', 'fgetattr', 'flush', 'fsync', 'fsyncdir', 'readdir', 'truncate',
-  'ftruncate', 'utimens', 'readlink', 'chown', 'chmod', 'mknod', 'setxattr', 'getxattr', 'listxattr',
-  'removexattr', 'open', 'opendir', 'read', 'write', 'release', 'releasedir', 'create', 'unlink', 'rename',
-  'link', 'symlink', 'mkdir', 'rmdir', 'fallocate',
-] as const;
+/** The requests of a FUSE mount (libfuse's low-level operations), as they appear in `op`. */
+export const REQUEST_OPS = FUSE_OPS.filter((o) => o !== 'forget');
 /** The events of written bytes (`cowlog trace --durability`). */
 export const DATA_OPS = ['written', 'logged', 'durable'] as const;
 
-/** Where a request's fields are among its handler's arguments. */
+/** Where a request's fields are among its handler's arguments (after the request id). */
 interface Shape {
-  path?: number;
-  /** rename and link: the new name; symlink: the target */
-  path2?: number;
+  /** the inode the request names */
+  ino?: number;
+  /** a name in a directory: the directory and the name */
+  parent?: number;
+  name?: number;
+  /** rename and link: the new name; symlink: the target (path2) */
+  parent2?: number;
+  name2?: number;
+  target?: number;
+  /** copy_file_range: the file copied to (path2) */
+  ino2?: number;
   fh?: number;
   off?: number;
   len?: number;
-  size?: number;
+  /** write: the data (its length is `len`) */
+  buf?: number;
+  /** setattr: the new size, when it sets one */
+  set?: number;
   /** xattr name */
-  name?: number;
+  xname?: number;
   /** fsync's datasync flag (fdatasync, O_DSYNC) */
   datasync?: number;
+  /** write: whether the kernel sends it back from its cache (the writer is the handle's opener) */
+  writepage?: number;
   /** answers a byte count (read, write) rather than an errno */
   count?: boolean;
-  /** resolve the inode before the request (it removes or renames the name) instead of after */
+  /** resolve the inode before the request (it removes or renames the name) instead of from the answer */
   before?: boolean;
 }
 
 const SHAPES: Record<string, Shape> = {
-  fgetattr: { path: 0, fh: 1 }, flush: { path: 0, fh: 1 }, fsync: { path: 0, fh: 2, datasync: 1 }, fsyncdir: { path: 0, fh: 2, datasync: 1 },
-  truncate: { path: 0, size: 1 }, ftruncate: { path: 0, fh: 1, size: 2 },
-  setxattr: { path: 0, name: 1 }, getxattr: { path: 0, name: 1 }, removexattr: { path: 0, name: 1 },
-  read: { path: 0, fh: 1, len: 3, off: 4, count: true }, write: { path: 0, fh: 1, len: 3, off: 4, count: true },
-  release: { path: 0, fh: 1, before: true }, releasedir: { path: 0 },
-  unlink: { path: 0, before: true }, rmdir: { path: 0, before: true },
-  rename: { path: 0, path2: 1, before: true }, link: { path: 0, path2: 1, before: true }, symlink: { path: 1, path2: 0 },
-  fallocate: { path: 0, fh: 1, off: 3, len: 4 }, init: {},
+  init: {}, lookup: { parent: 0, name: 1 }, getattr: { ino: 0, fh: 1 }, setattr: { ino: 0, set: 1, fh: 2 }, readlink: { ino: 0 },
+  mknod: { parent: 0, name: 1 }, mkdir: { parent: 0, name: 1 }, create: { parent: 0, name: 1 },
+  unlink: { parent: 0, name: 1, before: true }, rmdir: { parent: 0, name: 1, before: true },
+  symlink: { target: 0, parent: 1, name: 2 }, rename: { parent: 0, name: 1, parent2: 2, name2: 3, before: true },
+  link: { ino: 0, parent2: 1, name2: 2 }, open: { ino: 0 }, opendir: { ino: 0 },
+  read: { ino: 0, fh: 1, len: 2, off: 3, count: true }, write: { ino: 0, fh: 1, buf: 2, off: 3, writepage: 4, count: true },
+  flush: { ino: 0, fh: 1 }, release: { ino: 0, fh: 1 }, releasedir: { ino: 0, fh: 1 },
+  fsync: { ino: 0, fh: 1, datasync: 2 }, fsyncdir: { ino: 0, fh: 1, datasync: 2 },
+  readdir: { ino: 0, fh: 1, len: 2, off: 3 }, readdirplus: { ino: 0, fh: 1, len: 2, off: 3 }, statfs: { ino: 0 },
+  setxattr: { ino: 0, xname: 1 }, getxattr: { ino: 0, xname: 1 }, listxattr: { ino: 0 }, removexattr: { ino: 0, xname: 1 },
+  access: { ino: 0 }, fallocate: { ino: 0, fh: 1, off: 3, len: 4 }, copy_file_range: { ino: 0, off: 1, fh: 2, ino2: 3, len: 6 },
+  lseek: { ino: 0, fh: 1, off: 2 }, ioctl: { ino: 0, fh: 1 },
 };
-const SHAPE_PATH: Shape = { path: 0 };
 
 /** What the tracing needs of the operations (ops.ts). */
 export interface TraceSource {
   /** the caller of the request being dispatched (valid before the handler's first await) */
   caller(): CallerContext;
-  /** the inode the request being served resolved last, 0 when none since the last reset */
-  ino_last(reset: boolean): number;
+  /** a path of an inode the kernel holds ('' when none is known) */
+  path_of(ino: number): string;
+  /** the path of `name` in directory `parent` */
+  child_path(parent: number, name: string): string;
   /** the inode an open handle names, 0 when none */
   ino_fh(fh: number): number;
-  /** the inode a path names now, 0 when none (an extra lookup, made only while tracing) */
-  ino_peek(path: string): number;
+  /** who opened a handle (the writer of what the kernel writes back from its cache) */
+  opener_of(fh: number): { pid: number; uid: number } | null;
+  /** the inode `name` in `parent` names now, 0 when none (an extra lookup, made only while tracing) */
+  ino_peek(parent: number, name: string): number;
   /** sets the engine's observer (src/fs/observe.ts) */
   observe(o: FsObserver | null): void;
   /** sets the listener told of every device write with its tag (null: none) */
@@ -244,13 +261,12 @@ function shown(raw: string): string {
 
 interface Req {
   op: string;
-  /** the handler has not returned yet (its answer came synchronously) */
-  inHandler: boolean;
   t0: number;
   pid: number;
   uid: number;
-  raw: string;
   ino: number;
+  path: string;
+  path2: string | undefined;
   shape: Shape;
   args: unknown[];
 }
@@ -292,7 +308,11 @@ export class TraceHub implements FsObserver {
   private activity: Activity | null = null;
   private ledger: WriteLedger | null = null;
   private readonly comms = new CommCache();
-  private readonly paths = new Map<number, string>();
+  /** per request id: when it arrived and the histogram of its kind (until it is answered) */
+  private readonly t0 = new Float64Array(REQ_IDS);
+  private readonly hists: (Histogram | undefined)[] = new Array<Histogram | undefined>(REQ_IDS);
+  /** requests being followed (only while `on`), by id */
+  private readonly reqs = new Map<number, Req>();
   /** the request being served (engine events happen during it), or null */
   private cur: Req | null = null;
   /** why the engine works when no request is being served (timer, sync, unmount...) */
@@ -303,7 +323,7 @@ export class TraceHub implements FsObserver {
 
   // ---- requests -----------------------------------------------------------------------------
 
-  /** The latency histogram of a request kind (ops.ts looks it up once per kind). */
+  /** The latency histogram of a request kind. */
   hist_of(op: string): Histogram {
     let h = this.latency.get(op);
     if (h === undefined) {
@@ -313,50 +333,72 @@ export class TraceHub implements FsObserver {
     return h;
   }
 
-  /** Serves one request through `fn`, whose last argument is the callback that answers it. */
-  serve(op: string, h: Histogram, fn: (...a: unknown[]) => void, args: unknown[]): void {
-    const last = args.length - 1;
-    const cb = args[last] as (...r: unknown[]) => void;
-    const t0 = performance.now();
-    let req: Req | undefined;
-    if (this.on) {
-      try {
-        req = this.req_begin(op, args, t0);
-      } catch (e) {
-        this.fail(e);
+  /**
+   * A handler whose requests are timed (and, while someone follows, attributed): `fn` gets the
+   * request id first, as every answered handler of binding.ts's LowOps.
+   */
+  wrap(op: string, fn: (...a: unknown[]) => void): (...a: unknown[]) => void {
+    const h = this.hist_of(op);
+    return (...args: unknown[]): void => {
+      const id = args[0] as number;
+      this.t0[id] = performance.now();
+      this.hists[id] = h;
+      if (this.on) {
+        try {
+          this.reqs.set(id, this.req_begin(op, args.slice(1), this.t0[id]!));
+        } catch (e) {
+          this.fail(e);
+        }
       }
-    }
-    if (req === undefined) {
-      args[last] = (...r: unknown[]): void => {
-        h.add((performance.now() - t0) * 1000);
-        cb(...r);
-      };
-      fn(...args);
-      return;
-    }
-    const traced = req;
-    args[last] = (...r: unknown[]): void => {
-      const us = (performance.now() - t0) * 1000;
-      h.add(us);
-      cb(...r);
+      const prev = this.cur;
+      this.cur = this.reqs.get(id) ?? null;
       try {
-        this.req_end(traced, r[0] as number, us);
-      } catch (e) {
-        this.fail(e);
+        fn(...args);
+      } finally {
+        this.cur = prev;
       }
     };
-    const prev = this.cur;
-    this.cur = traced;
+  }
+
+  /** The replier `r`, telling the hub of every answer (latency, and the event when traced). */
+  replier(r: FuseReplier): FuseReplier {
+    const end = (id: number, first: number, ino = 0): void => this.end(id, first, ino);
+    return {
+      err: (id, errno) => { r.err(id, errno); end(id, errno === 0 ? 0 : -errno); },
+      entry: (id, e: FuseEntry) => { r.entry(id, e); end(id, 0, e.attr.ino); },
+      negative: (id, timeout) => { r.negative(id, timeout); end(id, -osc.errno.ENOENT); },
+      attr: (id, a: FuseAttr, timeout) => { r.attr(id, a, timeout); end(id, 0); },
+      open: (id, fh, flags) => { r.open(id, fh, flags); end(id, 0); },
+      create: (id, e: FuseEntry, fh, flags) => { r.create(id, e, fh, flags); end(id, 0, e.attr.ino); },
+      data: (id, buf, len) => { r.data(id, buf, len); end(id, len); },
+      write: (id, n) => { r.write(id, n); end(id, n); },
+      xattr_size: (id, n) => { r.xattr_size(id, n); end(id, 0); },
+      statfs: (id, st: FuseStatfs) => { r.statfs(id, st); end(id, 0); },
+      lseek: (id, off) => { r.lseek(id, off); end(id, 0); },
+      dirents: (id, d: DirBuf) => { r.dirents(id, d); end(id, 0); },
+      ioctl: (id, result, out) => { r.ioctl(id, result, out); end(id, result < 0 ? result : 0); },
+      none: (id) => { r.none(id); end(id, 0); },
+    };
+  }
+
+  /** A request was answered: its latency, and its event if it is followed. */
+  private end(id: number, first: number, ino: number): void {
+    const us = (performance.now() - this.t0[id]!) * 1000;
+    this.hists[id]?.add(us);
+    this.hists[id] = undefined;
+    const req = this.reqs.get(id);
+    if (req === undefined) return;
+    this.reqs.delete(id);
     try {
-      fn(...args);
-    } finally {
-      this.cur = prev;
-      traced.inHandler = false;
+      if (req.ino === 0) req.ino = ino;
+      this.req_end(req, first, us);
+    } catch (e) {
+      this.fail(e);
     }
   }
 
   private req_begin(op: string, args: unknown[], t0: number): Req {
-    const shape = SHAPES[op] ?? SHAPE_PATH;
+    const shape = SHAPES[op] ?? {};
     let pid = 0, uid = 0;
     try {
       const who = this.src.caller();
@@ -365,26 +407,36 @@ export class TraceHub implements FsObserver {
     } catch {
       // init comes without a caller
     }
-    const raw = shape.path !== undefined ? String(args[shape.path] ?? '') : '';
-    let ino = shape.fh !== undefined ? this.src.ino_fh(args[shape.fh] as number) : 0;
-    if (ino === 0 && shape.before && raw !== '') ino = this.src.ino_peek(raw);
-    this.src.ino_last(true);
-    return { op, inHandler: true, t0, pid, uid, raw, ino, shape, args };
+    const a = args;
+    let ino = 0;
+    let path = '';
+    let path2: string | undefined;
+    if (shape.ino !== undefined) {
+      ino = a[shape.ino] as number;
+      if (shape.fh !== undefined && ino === 0) ino = this.src.ino_fh(a[shape.fh] as number);
+      path = this.src.path_of(ino);
+    } else if (shape.parent !== undefined) {
+      const parent = a[shape.parent] as number, name = a[shape.name!] as string;
+      path = this.src.child_path(parent, name);
+      if (shape.before) ino = this.src.ino_peek(parent, name);
+    }
+    if (shape.parent2 !== undefined) path2 = this.src.child_path(a[shape.parent2] as number, a[shape.name2!] as string);
+    else if (shape.target !== undefined) path2 = a[shape.target] as string;
+    else if (shape.ino2 !== undefined) path2 = this.src.path_of(a[shape.ino2] as number);
+    // what the kernel writes back from its cache comes with the context of whoever made it
+    // write (a flusher thread, an fsync): the writer is the process that opened the handle
+    if (shape.writepage !== undefined && (a[shape.writepage] === true || pid === 0)) {
+      const w = this.src.opener_of(a[shape.fh!] as number);
+      if (w !== null) { pid = w.pid; uid = w.uid; }
+    }
+    return { op, t0, pid, uid, ino, path, path2, shape, args };
   }
 
   private req_end(req: Req, first: number, us: number): void {
     const s = req.shape;
     const failed = first < 0;
-    // the inode the handler resolved; a lookup of our own only where it named none (mkdir, symlink...)
-    if (req.ino === 0 && req.inHandler) req.ino = this.src.ino_last(false);
-    if (req.ino === 0 && !failed && req.raw !== '' && !s.before) req.ino = this.src.ino_peek(req.raw);
-    const path = shown(req.raw);
-    const path2 = s.path2 !== undefined ? shown(String(req.args[s.path2] ?? '')) : undefined;
-    // data events name files by the paths requests used (only kept while durability is traced)
-    if (this.ledger !== null && req.ino > 0 && path !== '') {
-      if (this.paths.size >= PATHS_MAX) this.paths.clear();
-      this.paths.set(req.ino, req.op === 'rename' && !failed && path2 !== undefined ? path2 : path);
-    }
+    const path = shown(req.path);
+    const path2 = req.path2 !== undefined ? shown(req.path2) : undefined;
     const bytes = s.count && !failed ? first : undefined;
     this.activity?.request(req.pid, () => this.comms.comm_of(req.pid), req.uid, req.ino, path, us,
       req.op === 'read' ? bytes ?? 0 : 0, req.op === 'write' ? bytes ?? 0 : 0);
@@ -403,18 +455,34 @@ export class TraceHub implements FsObserver {
     }
   }
 
-  /** A request's event, for its aligned text (trace_text.ts). */
-  private req_event(req: Req, comm: string, path: string, path2: string | undefined, result: 0 | string, bytes: number | undefined, us: number): TraceEvent {
+  /** The fields a request's arguments give an event: off, len, size, name, datasync. */
+  private req_fields(req: Req): { off?: number; len?: number; size?: number; name?: string; datasync?: boolean } {
     const s = req.shape;
     const a = req.args;
+    const f: { off?: number; len?: number; size?: number; name?: string; datasync?: boolean } = {};
+    if (s.off !== undefined) f.off = a[s.off] as number;
+    if (s.len !== undefined) f.len = a[s.len] as number;
+    else if (s.buf !== undefined) f.len = (a[s.buf] as Buffer).length;
+    if (s.set !== undefined) {
+      const set = a[s.set] as { valid: number; size: number };
+      if ((set.valid & FUSE_SET_ATTR_SIZE) !== 0) f.size = set.size;
+    }
+    if (s.xname !== undefined) f.name = shown(String(a[s.xname]));
+    if (s.datasync !== undefined) f.datasync = a[s.datasync] !== 0;
+    return f;
+  }
+
+  /** A request's event, for its aligned text (trace_text.ts). */
+  private req_event(req: Req, comm: string, path: string, path2: string | undefined, result: 0 | string, bytes: number | undefined, us: number): TraceEvent {
     const ev: TraceEvent = { time: iso_us(wall_of(req.t0)), op: req.op, pid: req.pid, comm, uid: req.uid, ino: req.ino, path, result, us: Math.max(1, Math.ceil(us)) };
     if (path2 !== undefined) ev.path2 = path2;
-    if (s.off !== undefined) ev.off = a[s.off] as number;
-    if (s.len !== undefined) ev.len = a[s.len] as number;
+    const f = this.req_fields(req);
+    if (f.off !== undefined) ev.off = f.off;
+    if (f.len !== undefined) ev.len = f.len;
     if (bytes !== undefined) ev.bytes = bytes;
-    if (s.size !== undefined) ev.size = a[s.size] as number;
-    if (s.name !== undefined) ev.name = shown(String(a[s.name]));
-    if (s.datasync !== undefined) ev.datasync = a[s.datasync] !== 0;
+    if (f.size !== undefined) ev.size = f.size;
+    if (f.name !== undefined) ev.name = f.name;
+    if (f.datasync !== undefined) ev.datasync = f.datasync;
     return ev;
   }
 
@@ -423,16 +491,15 @@ export class TraceHub implements FsObserver {
    * half what JSON.stringify of an object does); the fields and their order are TraceEvent's.
    */
   private req_line(req: Req, comm: string, path: string, path2: string | undefined, result: 0 | string, bytes: number | undefined, us: number): string {
-    const s = req.shape;
-    const a = req.args;
+    const f = this.req_fields(req);
     let l = `{"time":"${iso_us(wall_of(req.t0))}","op":"${req.op}","pid":${req.pid},"comm":${JSON.stringify(comm)},"uid":${req.uid},"ino":${req.ino},"path":${JSON.stringify(path)}`;
     if (path2 !== undefined) l += `,"path2":${JSON.stringify(path2)}`;
-    if (s.off !== undefined) l += `,"off":${a[s.off] as number}`;
-    if (s.len !== undefined) l += `,"len":${a[s.len] as number}`;
+    if (f.off !== undefined) l += `,"off":${f.off}`;
+    if (f.len !== undefined) l += `,"len":${f.len}`;
     if (bytes !== undefined) l += `,"bytes":${bytes}`;
-    if (s.size !== undefined) l += `,"size":${a[s.size] as number}`;
-    if (s.name !== undefined) l += `,"name":${JSON.stringify(shown(String(a[s.name])))}`;
-    if (s.datasync !== undefined) l += `,"datasync":${a[s.datasync] !== 0}`;
+    if (f.size !== undefined) l += `,"size":${f.size}`;
+    if (f.name !== undefined) l += `,"name":${JSON.stringify(f.name)}`;
+    if (f.datasync !== undefined) l += `,"datasync":${f.datasync}`;
     return `${l},"result":${result === 0 ? 0 : `"${result}"`},"us":${Math.max(1, Math.ceil(us))}}`;
   }
 
@@ -455,7 +522,7 @@ export class TraceHub implements FsObserver {
     const t = wall_of(performance.now());
     const pid = this.cur?.pid ?? 0;
     l.written(ino, t, len, pid);
-    const path = this.paths.get(ino) ?? (this.cur !== null && this.cur.ino === ino ? shown(this.cur.raw) : '');
+    const path = shown(this.src.path_of(ino));
     this.data_emit({ time: iso_us(t), op: 'written', pid, comm: '', uid: this.cur?.uid ?? 0, ino, path, off, len, inline }, [pid]);
     if (inline) this.data_logged(ino, 0, 0);
   }
@@ -501,13 +568,13 @@ export class TraceHub implements FsObserver {
   private cause_event(t: number, op: 'logged' | 'durable', ino: number, b: Batch | undefined): TraceEvent {
     const c = this.cur;
     const ev: TraceEvent = {
-      time: iso_us(t), op, pid: c?.pid ?? 0, comm: '', uid: c?.uid ?? 0, ino, path: this.paths.get(ino) ?? '',
+      time: iso_us(t), op, pid: c?.pid ?? 0, comm: '', uid: c?.uid ?? 0, ino, path: shown(this.src.path_of(ino)),
       writes: b?.writes ?? 0, bytes: b?.bytes ?? 0,
     };
     ev.cause = c?.op ?? this.internal;
     if (c !== null && c.ino > 0) {
       ev.causeIno = c.ino;
-      ev.causePath = shown(c.raw);
+      ev.causePath = shown(c.path);
     }
     if (b !== undefined) ev.pids = b.pids;
     return ev;

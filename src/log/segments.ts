@@ -67,6 +67,13 @@ export const enum BlockKind {
 }
 export const BLOCK_KIND_NAMES = ['none', 'data', 'node', 'table', 'directory', 'redo', 'journal'] as const;
 
+/**
+ * `sub` of a data block's summary: 0 when every slot mapping it is at the summary's (owner,
+ * offset) in some tree (snapshots share whole leaves); SUB_SHARED when a clone mapped it at
+ * another inode or offset too, so that its holders are found by looking through the trees.
+ */
+export const SUB_SHARED = 1;
+
 export const NO_HEAD = 0xff;
 
 export interface Summary {

@@ -10,7 +10,8 @@ import { constants } from 'node:os';
 export type Errno =
   | 'EPERM' | 'ENOENT' | 'EIO' | 'EBADF' | 'EACCES' | 'EEXIST' | 'EXDEV' | 'ENOTDIR' | 'EISDIR'
   | 'EINVAL' | 'EFBIG' | 'ENOSPC' | 'EROFS' | 'EMLINK' | 'ERANGE' | 'ENAMETOOLONG' | 'ENOTEMPTY'
-  | 'ELOOP' | 'ENODATA' | 'EBUSY' | 'ENOTSUP' | 'EUCLEAN' | 'E2BIG' | 'EOVERFLOW';
+  | 'ELOOP' | 'ENODATA' | 'EBUSY' | 'ENOTSUP' | 'EUCLEAN' | 'E2BIG' | 'EOVERFLOW' | 'ENXIO' | 'ENODEV' | 'ENOTTY'
+  | 'ESTALE' | 'ESHUTDOWN';
 
 export class FsError extends Error {
   readonly code: Errno;

@@ -88,6 +88,9 @@ export interface ReplayOptions {
   fs?: ReplayFs;
   /** syncfs(2) of the filesystem under `dir` (default: `sync -f DIR`) */
   syncfs?: (dir: string) => void;
+  /** the command that syncs the filesystem under DIR, DIR appended (default: `sync -f`); a FUSE
+   *  filesystem is not told of syncfs(2), so cowlog's runner gives `cowlog sync` here */
+  syncCommand?: readonly string[];
   /** stop after this many ENOSPC errors (default: the trace header's, else never) */
   enospcLimit?: number;
   /** called about every 5 % of the operations */
@@ -274,7 +277,8 @@ export class Replayer {
         }
         case 'sync': {
           // sync -f: syncfs(2) on the mount (Node has no binding for sync or syncfs)
-          const r = this.opts.syncfs ? syncfs_call(this.opts.syncfs, this.dir) : spawnSync('sync', ['-f', this.dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+          const [cmd, ...args] = this.opts.syncCommand ?? ['sync', '-f'];
+          const r = this.opts.syncfs ? syncfs_call(this.opts.syncfs, this.dir) : spawnSync(cmd!, [...args, this.dir], { stdio: ['ignore', 'ignore', 'pipe'] });
           const files = this.model.files();
           if (r.status !== 0) {
             for (const [, f] of files) f.sync_failed();

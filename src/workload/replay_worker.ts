@@ -10,7 +10,7 @@ import { Replayer } from './replay.js';
 import type { ApplyResult, VerifyResult } from './replay.js';
 import { trace_read } from './trace.js';
 
-interface Init { tracePath: string; dir: string; deviceBytes: number }
+interface Init { tracePath: string; dir: string; deviceBytes: number; syncCommand?: readonly string[] }
 type Msg =
   | { type: 'progress'; done: number; total: number }
   | { type: 'applied'; result: ApplyResult }
@@ -61,7 +61,7 @@ if (!isMainThread && parentPort) {
   const init = workerData as Init;
   try {
     const trace = trace_read(init.tracePath, { deviceBytes: init.deviceBytes });
-    const r = new Replayer(trace, init.dir, { progress: (done, total) => port.postMessage({ type: 'progress', done, total }) });
+    const r = new Replayer(trace, init.dir, { ...(init.syncCommand ? { syncCommand: init.syncCommand } : {}), progress: (done, total) => port.postMessage({ type: 'progress', done, total }) });
     port.postMessage({ type: 'applied', result: r.apply() });
     port.on('message', (m: { type: string; dir: string }) => {
       if (m.type !== 'verify') return;

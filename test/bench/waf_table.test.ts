@@ -75,3 +75,15 @@ t.test('options: refused in one line before anything runs', async (t) => {
   const g = workload_generate(case_gen('mixed-sync30', 1, { ops: 2000, size: 64 * MiB }));
   t.match(g.header.params, { fsyncPct: 30, textPct: 50 }, 'mixed-sync30 is mixed with its knobs');
 });
+
+t.test('with floors: the floor of each case and cowlog ÷ floor per seed', async (t) => {
+  const runs = [run('wal', 1, 'cowlog', 1.2), run('wal', 1, 'ext4', 1.5), run('wal', 2, 'cowlog', 1.0), run('wal', 2, 'ext4', 2.0)];
+  const table = waf_table(runs, { cases: ['wal'], labels: ['cowlog', 'ext4'], floors: [{ case: 'wal', seed: 1, waf: 1.0 }, { case: 'wal', seed: 2, waf: 0.5 }] });
+  const [head, , row] = table.split('\n');
+  const cells = (l: string) => l.split('|').slice(1, -1).map((x) => x.trim());
+  const h = cells(head!);
+  const r = cells(row!);
+  t.equal(r[h.indexOf('floor WAF')], '0.75 (0.50–1.00)');
+  t.equal(r[h.indexOf('cowlog ÷ floor')], '1.60 (1.20–2.00)', 'per seed: 1.2 ÷ 1.0 and 1.0 ÷ 0.5');
+  t.notMatch(waf_table(runs, { cases: ['wal'], labels: ['cowlog', 'ext4'] }), /floor/, 'no floors given, no floor columns');
+});

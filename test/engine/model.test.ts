@@ -12,7 +12,7 @@ import { fsck_ok, mkfs_mem, mount, SMALL } from '../helpers/engine.js';
 import type { FileSystem } from '../../src/fs/fs.js';
 
 const SOAK = process.env.COWLOG_SOAK === '1';
-const ALLOCATING = new Set<Op['op']>(['write', 'create', 'mkdir', 'symlink', 'link', 'setxattr', 'truncate']);
+const ALLOCATING = new Set<Op['op']>(['write', 'create', 'mkdir', 'symlink', 'link', 'setxattr', 'truncate', 'alloc', 'zero', 'punch', 'clone']);
 
 function run(t: Test, seed: number, ops: number, fanout: number, blocks: number, mo: MkfsFsOptions = {}): void {
   const dev = mkfs_mem(blocks, { ...SMALL, fanout, ...mo });

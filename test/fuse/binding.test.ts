@@ -1,42 +1,30 @@
-// src/fuse/binding.ts: the options it builds, the patch check at load, and the patched
-// operations other than utimens (create's flags, fallocate).
+// src/fuse/binding.ts: the options it builds, the patch check at load, and what requests carry
+// (create's flags, fallocate's mode, offset and length).
 
 import t from 'tap';
 import { readFile } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { join } from 'node:path';
-import { binding_load, errno_neg, FUSE_PATCH_LEVEL, fuse_native_options } from '../../src/fuse/binding.js';
+import { binding_load, errno_of, FUSE_PATCH_LEVEL, fuse_option_string } from '../../src/fuse/binding.js';
 import { cmd_run, DIST, fuse_unavailable } from '../helpers/fusemount.js';
 import { probe_mount } from './probe.js';
 
 const ROOT = join(DIST, '..');
 
-t.test('fuse_native_options folds what fuse-native lacks into fsname', async (t) => {
-  t.same(fuse_native_options({ fsname: 'cowlog-1' }), {
-    fsname: 'cowlog-1,use_ino,big_writes',
-    timeout: false,
-    attrTimeout: '1',
-    entryTimeout: '1',
-  }, 'defaults: use_ino, big_writes, no per-operation timeout, 1 s caches');
-  const o = fuse_native_options({
-    fsname: 'x', subtype: 'cowlog', attrTimeout: 0, entryTimeout: 0.5, useIno: false, bigWrites: false,
-    defaultPermissions: true, allowOther: true, extra: ['max_read=65536', 'noforget'],
-  });
-  t.equal(o.fsname, 'x,max_read=65536,noforget', 'options turned off are left out, extras appended');
-  t.equal(o.attrTimeout, '0', 'a zero timeout survives as the string "0"');
-  t.equal(o.entryTimeout, '0.5', 'fractions of a second too');
-  t.equal(o.subtype, 'cowlog', 'subtype passes through');
-  t.equal(o.defaultPermissions, true, 'default_permissions');
-  t.equal(o.allowOther, true, 'allow_other');
-  t.throws(() => fuse_native_options({ fsname: 'a,b' }), RangeError, 'a comma in fsname would inject options');
-  t.throws(() => fuse_native_options({ fsname: 'a', extra: ['x,y'] }), RangeError, 'so would one in an extra option');
-  t.throws(() => fuse_native_options({ fsname: 'a', attrTimeout: -1 }), RangeError, 'negative timeouts are refused');
+t.test('fuse_option_string builds the -o list libfuse 3 takes', async (t) => {
+  t.equal(fuse_option_string({ fsname: 'cowlog-1' }), 'fsname=cowlog-1', 'fsname alone by default');
+  t.equal(fuse_option_string({
+    fsname: 'x', subtype: 'cowlog', defaultPermissions: true, allowOther: true, extra: ['max_read=65536', 'noatime'],
+  }), 'fsname=x,subtype=cowlog,default_permissions,allow_other,max_read=65536,noatime', 'every option in order, extras last');
+  t.throws(() => fuse_option_string({ fsname: 'a,b' }), RangeError, 'a comma in fsname would inject options');
+  t.throws(() => fuse_option_string({ fsname: 'a', extra: ['x,y'] }), RangeError, 'so would one in an extra option');
+  t.throws(() => fuse_option_string({ fsname: 'a', subtype: 'A B' }), RangeError, 'a subtype is one lower-case word');
 });
 
-t.test('errno_neg maps names to negative errnos', async (t) => {
-  t.equal(errno_neg('ENOENT'), -2, 'ENOENT');
-  t.equal(errno_neg('ENOSPC'), -28, 'ENOSPC');
-  t.equal(errno_neg('NOT_AN_ERRNO'), -5, 'unknown names are EIO');
+t.test('errno_of maps names to positive errnos', async (t) => {
+  t.equal(errno_of('ENOENT'), 2, 'ENOENT');
+  t.equal(errno_of('ENOSPC'), 28, 'ENOSPC');
+  t.equal(errno_of('NOT_AN_ERRNO'), 5, 'unknown names are EIO');
 });
 
 t.test('the loaded binding carries the patch level this code expects', async (t) => {
@@ -68,14 +56,15 @@ if (skip !== undefined) {
       `const fs = require('fs'); fs.closeSync(fs.openSync(${JSON.stringify(p.m.path(name))}, ${flags}, 0o600))`]);
     await open('excl', c.O_CREAT | c.O_EXCL | c.O_WRONLY | c.O_APPEND);
     await open('rdwr', c.O_CREAT | c.O_RDWR);
-    const excl = await p.event_wait((e) => e.op === 'create' && e.args[0] === '/excl');
-    const rdwr = await p.event_wait((e) => e.op === 'create' && e.args[0] === '/rdwr');
-    const f1 = excl.args[2] as number, f2 = rdwr.args[2] as number;
+    const excl = await p.event_wait((e) => e.op === 'create' && e.path === '/excl');
+    const rdwr = await p.event_wait((e) => e.op === 'create' && e.path === '/rdwr');
+    // create(parent, name, mode, flags)
+    const f1 = excl.args[3] as number, f2 = rdwr.args[3] as number;
     t.equal(f1 & O_ACCMODE, c.O_WRONLY, 'O_WRONLY');
     t.equal(f1 & (c.O_CREAT | c.O_EXCL | c.O_APPEND), c.O_CREAT | c.O_EXCL | c.O_APPEND, 'O_CREAT|O_EXCL|O_APPEND');
     t.equal(f2 & O_ACCMODE, c.O_RDWR, 'O_RDWR');
     t.equal(f2 & (c.O_EXCL | c.O_APPEND), 0, 'no O_EXCL or O_APPEND where none was asked');
-    t.equal(excl.args[1], 0o100600, 'and the mode');
+    t.equal(excl.args[2], 0o100600, 'and the mode');
   });
 
   t.test('fallocate reaches the handler with mode, offset and length', async (t) => {
@@ -89,7 +78,8 @@ if (skip !== undefined) {
     ].join('\n'));
     t.equal(r.code, 0, 'fallocate(1) works', { stderr: r.stderr });
     t.equal(r.stdout, '1048576\n1048576\n1048576\n2097152\n', 'sizes grow unless KEEP_SIZE');
-    const calls = (await p.events()).filter((e) => e.op === 'fallocate').map((e) => [e.args[0], ...e.args.slice(2)]);
+    // fallocate(ino, fh, mode, offset, length)
+    const calls = (await p.events()).filter((e) => e.op === 'fallocate').map((e) => [e.path, ...e.args.slice(2)]);
     t.same(calls, [
       ['/f', 0, 0, 1048576],
       ['/f', 1, 0, 8388608],

@@ -29,7 +29,7 @@ if (skip !== undefined) {
     t.ok(m.conn !== undefined && await fuse_conn_alive(m.conn), 'fusectl shows the connection');
     t.equal((await m.sh('echo data > hang')).code, 0, 'make the file');
     const reader = m.run('cat', ['hang'], { timeoutMs: 20_000 });
-    await p.event_wait((e) => e.op === 'read' && e.args[0] === '/hang');
+    await p.event_wait((e) => e.op === 'read' && e.path === '/hang');
     process.kill(m.server.pid!, 'SIGKILL');
 
     const r: RunResult = await reader;
@@ -95,7 +95,7 @@ if (skip !== undefined) {
     t.equal((await m.sh('echo data > hang')).code, 0, 'make the file');
     const reader = m.run('cat', ['hang'], { timeoutMs: 30_000 });
     const reader_done = settled(reader);
-    await p.event_wait((e) => e.op === 'read' && e.args[0] === '/hang');
+    await p.event_wait((e) => e.op === 'read' && e.path === '/hang');
 
     process.kill(m.server.pid!, 'SIGKILL');
     await new Promise((ok) => m.server.once('exit', ok));

@@ -9,7 +9,7 @@ t.test('filters: what is accepted and what is refused', async (t) => {
     { pids: [1, 2], comms: ['dd'], paths: ['/a'], ops: ['write', 'durable'], slowerUs: 50, durability: true }, 'every field');
   t.same(trace_filter_parse({ pids: null, ops: null }), FILTER_NONE, 'null is absent');
   const bad: [unknown, RegExp][] = [
-    [{ ops: ['write', 'lookup'] }, /unknown operation 'lookup'/],
+    [{ ops: ['write', 'utimens'] }, /unknown operation 'utimens'/],
     [{ pids: [-1] }, /"pids" must be a non-empty list/],
     [{ pids: [] }, /"pids" must be a non-empty list/],
     [{ paths: ['rel'] }, /"paths" must be a non-empty list/],

@@ -100,8 +100,14 @@ export function crash_run(image: Buffer, ops: Op[], cut: number | null, seed: nu
       model.apply(op, 'ino' in got ? got.ino : 0);
       const ino = 'ino' in got && got.ino ? got.ino : 'ino' in op ? op.ino : 0;
       if (op.op === 'create') res.history.set(ino, [{ op: opIndex, data: Buffer.alloc(0) }]);
-      if (op.op === 'write' || op.op === 'truncate') res.history.get(ino)!.push({ op: opIndex, data: model.get(ino).data });
-      if (op.op === 'fsync' || op.op === 'truncate') (res.forced.get(ino) ?? res.forced.set(ino, []).get(ino)!).push(opIndex);
+      const force = (f: number): void => { (res.forced.get(f) ?? res.forced.set(f, []).get(f)!).push(opIndex); };
+      // range operations write the file's pages first (range.ts): they force it, as truncate does
+      const ranged = op.op === 'punch' || op.op === 'alloc' || op.op === 'zero';
+      if (op.op === 'write' || op.op === 'truncate' || ranged) res.history.get(ino)!.push({ op: opIndex, data: model.get(ino).data });
+      if (op.op === 'fsync' || op.op === 'truncate' || ranged) force(ino);
+      // a clone shares blocks (after writing both files' pages) or copies through the page cache:
+      // which one is the engine's choice, so it forces nothing here
+      if (op.op === 'clone') res.history.get(op.dst)!.push({ op: opIndex, data: model.get(op.dst).data });
       if (op.op === 'sync') for (const f of model.files()) (res.forced.get(f) ?? res.forced.set(f, []).get(f)!).push(opIndex);
     }
     fs.unmount();

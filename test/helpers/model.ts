@@ -25,13 +25,17 @@ export type Op =
   | { op: 'truncate'; ino: number; size: number }
   | { op: 'unlink'; dir: number; name: string }
   | { op: 'rmdir'; dir: number; name: string }
-  | { op: 'rename'; odir: number; oname: string; ndir: number; nname: string }
+  | { op: 'rename'; odir: number; oname: string; ndir: number; nname: string; flags?: 'noreplace' | 'exchange' }
   | { op: 'link'; ino: number; dir: number; name: string }
   | { op: 'symlink'; dir: number; name: string; target: string }
   | { op: 'setxattr'; ino: number; name: string; value: string }
   | { op: 'removexattr'; ino: number; name: string }
   | { op: 'chmod'; ino: number; mode: number }
   | { op: 'fsync'; ino: number }
+  | { op: 'punch'; ino: number; off: number; len: number }
+  | { op: 'alloc'; ino: number; off: number; len: number; keep: boolean }
+  | { op: 'zero'; ino: number; off: number; len: number; keep: boolean }
+  | { op: 'clone'; src: number; offIn: number; dst: number; offOut: number; len: number }
   | { op: 'sync' }
   | { op: 'remount' };
 
@@ -136,8 +140,15 @@ export class Model {
         const s = this.get(op.odir).entries.get(op.oname);
         if (s === undefined) return 'ENOENT';
         const si = this.get(s);
-        if (si.type === 'd' && this.is_under(op.ndir, s)) return 'EINVAL';
         const dst = this.get(op.ndir).entries.get(op.nname);
+        if (op.flags === 'noreplace' && dst !== undefined) return 'EEXIST';
+        if (op.flags === 'exchange') {
+          if (dst === undefined) return 'ENOENT';
+          if (si.type === 'd' && this.is_under(op.ndir, s)) return 'EINVAL';
+          if (this.get(dst).type === 'd' && this.is_under(op.odir, dst)) return 'EINVAL';
+          return null;
+        }
+        if (si.type === 'd' && this.is_under(op.ndir, s)) return 'EINVAL';
         if (dst === undefined || dst === s) return null;
         const di = this.get(dst);
         if (si.type === 'd') {
@@ -150,9 +161,22 @@ export class Model {
         if (this.get(op.dir).entries.has(op.name)) return 'EEXIST';
         return null;
       }
+      case 'clone': {
+        const n = Math.max(0, Math.min(op.len, this.get(op.src).data.length - op.offIn));
+        return n > 0 && op.src === op.dst && op.offIn < op.offOut + n && op.offOut < op.offIn + n ? 'EINVAL' : null;
+      }
       default:
         return null;
     }
+  }
+
+  /** Data with [from, to) set to `bytes` (zeros when null), grown with zeros as needed. */
+  private static spliced(data: Buffer, from: number, to: number, bytes: Buffer | null, size = Math.max(data.length, to)): Buffer {
+    const nd = Buffer.alloc(size);
+    data.copy(nd, 0, 0, Math.min(data.length, size));
+    if (bytes) bytes.copy(nd, from, 0, to - from);
+    else nd.fill(0, from, Math.min(to, size));
+    return nd;
   }
 
   apply(op: Op, ino: number): void {
@@ -207,6 +231,16 @@ export class Model {
         const s = od.entries.get(op.oname)!;
         const dst = nd.entries.get(op.nname);
         if (dst === s) break;
+        if (op.flags === 'exchange') {
+          od.entries.set(op.oname, dst!);
+          nd.entries.set(op.nname, s);
+          const si = this.get(s), di = this.get(dst!);
+          if (op.odir !== op.ndir) {
+            if (si.type === 'd') { si.parent = op.ndir; od.nlink--; nd.nlink++; }
+            if (di.type === 'd') { di.parent = op.odir; nd.nlink--; od.nlink++; }
+          }
+          break;
+        }
         const si = this.get(s);
         if (dst !== undefined) {
           const di = this.get(dst);
@@ -231,6 +265,25 @@ export class Model {
       case 'chmod': {
         const i = this.get(op.ino);
         i.mode = (i.mode & S_IFMT) | (op.mode & 0o7777);
+        break;
+      }
+      case 'punch': {
+        const f = this.get(op.ino);
+        f.data = Model.spliced(f.data, op.off, op.off + op.len, null, f.data.length);
+        break;
+      }
+      case 'alloc': case 'zero': {
+        const f = this.get(op.ino);
+        const size = op.keep ? f.data.length : Math.max(f.data.length, op.off + op.len);
+        f.data = op.op === 'zero' ? Model.spliced(f.data, op.off, op.off + op.len, null, size) : Model.spliced(f.data, 0, 0, null, size);
+        break;
+      }
+      case 'clone': {
+        const s = this.get(op.src).data;
+        const n = Math.max(0, Math.min(op.len, s.length - op.offIn));
+        if (n === 0) break;
+        const f = this.get(op.dst);
+        f.data = Model.spliced(f.data, op.offOut, op.offOut + n, Buffer.from(s.subarray(op.offIn, op.offIn + n)));
         break;
       }
       default:
@@ -268,7 +321,7 @@ export interface GenOptions {
 
 const DEFAULT_WEIGHTS: Record<Op['op'], number> = {
   create: 10, mkdir: 4, write: 30, truncate: 5, unlink: 6, rmdir: 3, rename: 6, link: 3, symlink: 2,
-  setxattr: 3, removexattr: 1, chmod: 2, fsync: 6, sync: 1, remount: 0,
+  setxattr: 3, removexattr: 1, chmod: 2, fsync: 6, sync: 1, remount: 0, punch: 2, alloc: 2, zero: 1, clone: 3,
 };
 
 export function op_random(rng: Prng, m: Model, o: GenOptions): Op {
@@ -314,7 +367,33 @@ export function op_random(rng: Prng, m: Model, o: GenOptions): Op {
         const d = m.get(dir);
         const names = [...d.entries.keys()];
         if (!names.length) continue;
-        return { op: 'rename', odir: dir, oname: rng.pick(names), ndir: rng.pick(dirs), nname: name };
+        // one in five swaps two names (RENAME_EXCHANGE), one in ten may not replace (NOREPLACE)
+        const ndir = rng.pick(dirs);
+        const there = [...m.get(ndir).entries.keys()];
+        const r = rng.float();
+        if (r < 0.2 && there.length) return { op: 'rename', odir: dir, oname: rng.pick(names), ndir, nname: rng.pick(there), flags: 'exchange' };
+        if (r < 0.3) return { op: 'rename', odir: dir, oname: rng.pick(names), ndir, nname: name, flags: 'noreplace' };
+        return { op: 'rename', odir: dir, oname: rng.pick(names), ndir, nname: name };
+      }
+      case 'punch': case 'alloc': case 'zero': {
+        if (!files.length) continue;
+        const ino = rng.pick(files);
+        const size = m.get(ino).data.length;
+        const off = rng.chance(0.5) ? rng.int(0, Math.max(0, size)) : rng.int(0, o.fileSizeMax - 1);
+        const len = rng.int(1, Math.min(o.fileSizeMax - off, rng.chance(0.5) ? 16 * 1024 : 128 * 1024));
+        if (kind === 'punch') return { op: 'punch', ino, off, len };
+        return { op: kind, ino, off, len, keep: rng.chance(0.4) };
+      }
+      case 'clone': {
+        if (!files.length) continue;
+        const src = rng.pick(files), dst = rng.pick(files);
+        const ss = m.get(src).data.length;
+        // mostly at the same place in a block (shared), sometimes not (copied)
+        const offIn = rng.chance(0.5) ? 0 : rng.int(0, Math.max(0, ss)) & (rng.chance(0.7) ? ~4095 : ~0);
+        const offOut = rng.chance(0.5) ? offIn % 4096 + 4096 * rng.int(0, 8) : rng.int(0, o.fileSizeMax / 2);
+        const len = rng.chance(0.5) ? ss : rng.int(1, 96 * 1024);
+        if (offOut + len > o.fileSizeMax) continue;
+        return { op: 'clone', src, offIn, dst, offOut, len };
       }
       case 'link': {
         if (!files.length) continue;
@@ -349,12 +428,16 @@ export function op_run(fs: FileSystem, op: Op): { ino: number } | { errno: strin
       case 'truncate': fs.truncate(op.ino, op.size); break;
       case 'unlink': fs.unlink(op.dir, op.name); break;
       case 'rmdir': fs.rmdir(op.dir, op.name); break;
-      case 'rename': fs.rename(op.odir, op.oname, op.ndir, op.nname); break;
+      case 'rename': fs.rename(op.odir, op.oname, op.ndir, op.nname, op.flags === 'exchange' ? { exchange: true } : op.flags === 'noreplace' ? { noreplace: true } : {}); break;
       case 'link': fs.link(op.ino, op.dir, op.name); break;
       case 'setxattr': fs.setxattr(op.ino, op.name, Buffer.from(op.value)); break;
       case 'removexattr': fs.removexattr(op.ino, op.name); break;
       case 'chmod': fs.setattr(op.ino, { mode: op.mode }); break;
       case 'fsync': fs.fsync(op.ino); break;
+      case 'punch': fs.fallocate(op.ino, 0x03, op.off, op.len); break;
+      case 'alloc': fs.fallocate(op.ino, op.keep ? 0x01 : 0, op.off, op.len); break;
+      case 'zero': fs.fallocate(op.ino, op.keep ? 0x11 : 0x10, op.off, op.len); break;
+      case 'clone': fs.copy_range(op.src, op.offIn, op.dst, op.offOut, op.len); break;
       case 'sync': fs.sync(); break;
       case 'remount': break;
     }

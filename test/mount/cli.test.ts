@@ -74,6 +74,16 @@ if (skip !== undefined) {
     t.equal(sync.ok, true, 'control: sync');
     const s2 = await control_request(socket_path(mnt), { op: 'status' });
     t.ok((s2.status?.checkpointSeq ?? 0) > (s1.status?.checkpointSeq ?? 0), `sync wrote a checkpoint (${s1.status?.checkpointSeq} → ${s2.status?.checkpointSeq})`);
+    // sync(2) does not reach a FUSE filesystem; `cowlog sync` is the command that makes it durable
+    t.equal((await cmd_run('sh', ['-c', `echo more > ${mnt}/more`])).code, 0, 'a file written after the sync');
+    const cs = await cowlog(['sync', '--json', mnt]);
+    t.equal(cs.code, 0, 'cowlog sync', { output: cs.stderr });
+    t.match(JSON.parse(cs.stdout), { mountpoint: mnt, ok: true }, 'says which mount it synced');
+    const s3 = await control_request(socket_path(mnt), { op: 'status' });
+    t.ok((s3.status?.checkpointSeq ?? 0) > (s2.status?.checkpointSeq ?? 0), `cowlog sync wrote a checkpoint (${s2.status?.checkpointSeq} → ${s3.status?.checkpointSeq})`);
+    const nosync = await cowlog(['sync', mountpoint_make(t)]);
+    t.equal(nosync.code, 1, 'cowlog sync of a directory that is no mount fails');
+    t.match(nosync.stderr, /^cowlog sync: .*not a mountpoint.*\n$/, 'in one line');
     const bad = await control_request(socket_path(mnt), { op: 'snapshot-nonsense' });
     t.equal(bad.ok, false, 'an unknown request is refused');
     t.match(bad.error, /unknown control request/, 'saying so');

@@ -16,19 +16,12 @@ import { FileSystem } from '../../src/fs/fs.js';
 import { Volume } from '../../src/checkpoint/volume.js';
 import { BlockKind } from '../../src/log/segments.js';
 import { Prng } from '../../src/util/prng.js';
-import type { FuseOps } from '../../src/fuse/binding.js';
+import type { LowOps } from '../../src/fuse/binding.js';
+import { call as call_op, ReplyRecorder } from '../../tools/bench/replies.js';
 import { content } from '../helpers/model.js';
 import { defer_make, tmpdir_make } from '../device/loop.js';
 
 const KiB = 1024;
-
-/** Calls a FUSE operation and resolves with its callback's arguments. */
-function call<K extends keyof FuseOps>(ops: FuseOps, op: K, ...args: unknown[]): Promise<unknown[]> {
-  return new Promise((ok) => {
-    const fn = ops[op] as unknown as (...a: unknown[]) => void;
-    fn(...args, (...r: unknown[]) => ok(r));
-  });
-}
 
 /** A reader that counts the runs it is asked for and can hold them back until released. */
 class SpyReader implements AsyncReader {
@@ -48,7 +41,32 @@ class SpyReader implements AsyncReader {
   }
 }
 
-function setup(t: Test): { img: string; dev: FileDevice; fsys: FileSystem; spy: SpyReader; o: CowlogOps; ops: FuseOps } {
+/**
+ * The test's view of a request: read answers [bytes, copied into buf] or [-errno], write
+ * [n], create [0, fh, ino].
+ */
+type Caller = (op: 'create' | 'write' | 'read', ...a: unknown[]) => Promise<unknown[]>;
+
+function caller_of(ops: LowOps, rec: ReplyRecorder): Caller {
+  return async (op, ...a) => {
+    if (op === 'create') {
+      const r = await call_op(ops, rec, 'create', 1, a[0], a[1], a[2]);
+      return r.errno ? [-r.errno] : [0, r.fh, r.attr!.ino];
+    }
+    if (op === 'write') {
+      // (ino, fh, buf, off)
+      const r = await call_op(ops, rec, 'write', a[0], a[1], a[2], a[3], false);
+      return r.errno ? [-r.errno] : [r.n];
+    }
+    // (ino, fh, buf, len, off): the answer is copied into buf, as the kernel would
+    const r = await call_op(ops, rec, 'read', a[0], a[1], a[3], a[4]);
+    if (r.errno) return [-r.errno];
+    r.data!.copy(a[2] as Buffer);
+    return [r.data!.length];
+  };
+}
+
+function setup(t: Test): { img: string; dev: FileDevice; fsys: FileSystem; spy: SpyReader; o: CowlogOps; call: Caller } {
   const defer = defer_make(t);
   const img = path.join(tmpdir_make(defer, 'cowlog-readpar-'), 'disk.img');
   fs.writeFileSync(img, '');
@@ -61,16 +79,17 @@ function setup(t: Test): { img: string; dev: FileDevice; fsys: FileSystem; spy: 
   const spy = new SpyReader(dev);
   const o = new CowlogOps({ fs: fsys, caller: () => ({ uid: 0, gid: 0, pid: 1, umask: 0 }), log: logger_memory(), reader: spy });
   defer(() => { if (!o.closed) o.close(); dev.close(); });
-  return { img, dev, fsys, spy, o, ops: o.ops() };
+  const rec = new ReplyRecorder();
+  return { img, dev, fsys, spy, o, call: caller_of(o.ops(rec), rec) };
 }
 
 t.test('parallel reads answer what the file holds: runs, dirty pages, holes, an unaligned end', async (t) => {
-  const { fsys, spy, ops } = setup(t);
+  const { fsys, spy, call } = setup(t);
   const size = 3 * 1024 * KiB + 1234;
   const want = Buffer.alloc(size);
-  const [, fh] = await call(ops, 'create', '/f', 0o100644, 0) as [number, number];
+  const [, fh, ino] = await call('create', 'f', 0o100644, 0) as [number, number, number];
   const put = async (off: number, b: Buffer): Promise<void> => {
-    t.same(await call(ops, 'write', '/f', fh, b, b.length, off), [b.length]);
+    t.same(await call('write', ino, fh, b, off), [b.length]);
     b.copy(want, off);
   };
   await put(0, content(1, 1024 * KiB));
@@ -86,7 +105,7 @@ t.test('parallel reads answer what the file holds: runs, dirty pages, holes, an 
     const len = i < 24 ? 128 * KiB : rng.int(32 * KiB, 300 * KiB);
     const buf = Buffer.alloc(len, 0xee);
     // all in flight together, as the kernel sends them
-    reads.push(call(ops, 'read', '/f', fh, buf, len, off).then(([n]) => {
+    reads.push(call('read', ino, fh, buf, len, off).then(([n]) => {
       const exp = want.subarray(Math.min(off, size), Math.min(off + len, size));
       if (n !== exp.length || !buf.subarray(0, exp.length).equals(exp)) bad++;
     }));
@@ -96,26 +115,26 @@ t.test('parallel reads answer what the file holds: runs, dirty pages, holes, an 
   t.ok(spy.runs >= 24, `the device runs went through the parallel reader (${spy.runs})`);
   const small = Buffer.alloc(100);
   const runs = spy.runs;
-  t.same(await call(ops, 'read', '/f', fh, small, 100, 7), [100], 'a small read');
+  t.same(await call('read', ino, fh, small, 100, 7), [100], 'a small read');
   t.same(small, want.subarray(7, 107), 'answers the same bytes');
   t.equal(spy.runs, runs, 'and is answered at once, without the parallel reader');
 });
 
 t.test('a device write while a read is in flight: the read is made again and answers the new bytes', async (t) => {
-  const { fsys, spy, ops } = setup(t);
-  const [, fh] = await call(ops, 'create', '/f', 0o100644, 0) as [number, number];
+  const { fsys, spy, call } = setup(t);
+  const [, fh, ino] = await call('create', 'f', 0o100644, 0) as [number, number, number];
   const a = content(5, 256 * KiB);
   const b = content(6, 256 * KiB);
-  await call(ops, 'write', '/f', fh, a, a.length, 0);
+  await call('write', ino, fh, a, 0);
   fsys.sync();
   spy.hold = true;
   const buf = Buffer.alloc(256 * KiB);
   let answered: unknown[] | null = null;
-  const p = call(ops, 'read', '/f', fh, buf, buf.length, 0).then((r) => { answered = r; });
+  const p = call('read', ino, fh, buf, buf.length, 0).then((r) => { answered = r; });
   await new Promise((ok) => setImmediate(ok));
   t.ok(spy.held.length > 0 && answered === null, 'the read waits for its device runs');
   // the file changes and reaches the device; a checkpoint may reuse what the plan named
-  await call(ops, 'write', '/f', fh, b, b.length, 0);
+  await call('write', ino, fh, b, 0);
   fsys.sync();
   spy.hold = false;
   spy.release();
@@ -125,11 +144,10 @@ t.test('a device write while a read is in flight: the read is made again and ans
 });
 
 t.test('a damaged block: the parallel read falls back to the ordinary one, which answers EIO', async (t) => {
-  const { img, dev, fsys, ops, o } = setup(t);
-  const [, fh] = await call(ops, 'create', '/f', 0o100644, 0) as [number, number];
+  const { img, dev, fsys, call, o } = setup(t);
+  const [, fh, ino] = await call('create', 'f', 0o100644, 0) as [number, number, number];
   const data = content(7, 512 * KiB);
-  await call(ops, 'write', '/f', fh, data, data.length, 0);
-  const ino = fsys.lookup(1, Buffer.from('f')).ino;
+  await call('write', ino, fh, data, 0);
   fsys.sync();
   const v = Volume.open(device_open(img, { readOnly: true }), { readOnly: true });
   let target = 0;
@@ -145,21 +163,21 @@ t.test('a damaged block: the parallel read falls back to the ordinary one, which
   dev.write(target, blk);
   fsys.cache_drop();
   const buf = Buffer.alloc(128 * KiB);
-  t.same(await call(ops, 'read', '/f', fh, buf, buf.length, 0), [buf.length], 'a range before it reads');
+  t.same(await call('read', ino, fh, buf, buf.length, 0), [buf.length], 'a range before it reads');
   t.ok(buf.equals(data.subarray(0, 128 * KiB)), 'correctly');
-  t.same(await call(ops, 'read', '/f', fh, buf, buf.length, 128 * KiB), [-5], 'the range holding it: EIO');
+  t.same(await call('read', ino, fh, buf, buf.length, 128 * KiB), [-5], 'the range holding it: EIO');
   t.equal(o.broken, null, 'a damaged block is no bug: the mount stays writable');
 });
 
 t.test('after close, a read in flight answers EIO', async (t) => {
-  const { fsys, spy, ops, o } = setup(t);
-  const [, fh] = await call(ops, 'create', '/f', 0o100644, 0) as [number, number];
+  const { fsys, spy, call, o } = setup(t);
+  const [, fh, ino] = await call('create', 'f', 0o100644, 0) as [number, number, number];
   const data = content(8, 128 * KiB);
-  await call(ops, 'write', '/f', fh, data, data.length, 0);
+  await call('write', ino, fh, data, 0);
   fsys.sync();
   spy.hold = true;
   const buf = Buffer.alloc(128 * KiB);
-  const p = call(ops, 'read', '/f', fh, buf, buf.length, 0);
+  const p = call('read', ino, fh, buf, buf.length, 0);
   await new Promise((ok) => setImmediate(ok));
   o.close();
   spy.release();

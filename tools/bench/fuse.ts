@@ -36,8 +36,8 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Cleanup, is_mounted, repo_root, run, scratch_dir } from '../../src/compare/sys.js';
-import { COWLOG, fs_make_mount, loop_new, mountpoint_new } from './loopfs.js';
+import { Cleanup, repo_root, run, scratch_dir } from '../../src/compare/sys.js';
+import { ceiling_mount, COWLOG, fs_make_mount, loop_new, mountpoint_new } from './loopfs.js';
 import { size_parse } from '../../src/cli/command.js';
 import { state_read } from '../../src/fuse/runtime.js';
 
@@ -105,19 +105,7 @@ function sleep(ms: number): Promise<void> {
 async function fs_up(kind: Kind, o: Opts, scratch: string, cleanup: Cleanup): Promise<string> {
   const mnt = mountpoint_new(scratch, kind, cleanup);
   if (kind === 'ceiling' || kind === 'defaults') {
-    const args = [path.join(DIST, 'tools/bench/fuse_ceiling.js'), mnt, ...(kind === 'defaults' ? ['--fuse-defaults'] : [])];
-    const srv = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    srv.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
-    cleanup.push(`stop ${kind}`, async () => {
-      if (srv.exitCode === null) srv.kill('SIGTERM');
-      for (let i = 0; i < 100 && srv.exitCode === null && srv.signalCode === null; i++) await sleep(50);
-      if (is_mounted(mnt)) await run('fusermount', ['-uz', mnt]).catch(() => {});
-    });
-    for (let i = 0; !/serving/.test(err); i++) {
-      if (i > 400 || srv.exitCode !== null) throw new Error(`the ceiling server did not mount: ${err}`);
-      await sleep(25);
-    }
+    await ceiling_mount(mnt, cleanup, kind === 'defaults');
     return mnt;
   }
   const dev = await loop_new(scratch, kind, o.size, cleanup);

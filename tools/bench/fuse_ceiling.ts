@@ -1,9 +1,9 @@
 // The ceiling of make bench-fuse: nullfs (tools/bench/nullfs-ops.ts: writes discarded, reads
 // return zeros, answers at once) mounted with exactly the FUSE options `cowlog mount` uses, so
 // that both ask the kernel for the same requests: default_permissions, allow_other (as root),
-// use_ino, big_writes, attr_timeout 0 and entry_timeout 1, and the read-ahead cowlog's server
-// sets (FUSE_READAHEAD_KB) — or with --fuse-defaults, the stack's own defaults (no
-// default_permissions, 1 s attribute cache, 128 KiB read-ahead), the best case for metadata.
+// readdirplus, cowlog's attribute, entry and negative timeouts, and the read-ahead cowlog's
+// server sets (FUSE_READAHEAD_KB) — or with --fuse-defaults, libfuse's own defaults (no
+// default_permissions, 1 s caches, 128 KiB read-ahead).
 //
 //   node dist/tools/bench/fuse_ceiling.js MOUNTPOINT [--fuse-defaults]
 //
@@ -12,6 +12,7 @@
 import { FuseMount, fuse_serve } from '../../src/fuse/binding.js';
 import type { FuseMountOptions } from '../../src/fuse/binding.js';
 import { mount_options_parse } from '../../src/fuse/options.js';
+import { cowlog_fuse_options } from '../../src/fuse/server.js';
 import { fuse_readahead_set } from '../../src/fuse/runtime.js';
 import { NullFs } from './nullfs-ops.js';
 
@@ -22,18 +23,17 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const like = mount_options_parse([], process.getuid?.() === 0);
-  const opts: FuseMountOptions = argv.includes('--fuse-defaults')
-    ? { fsname: `ceiling-${process.pid}`, subtype: 'nullfs' }
-    : {
-      fsname: `ceiling-${process.pid}`, subtype: 'nullfs', defaultPermissions: true, allowOther: like.allowOther,
-      attrTimeout: like.attrTimeout, entryTimeout: like.entryTimeout,
-    };
-  let mount: FuseMount | undefined;
-  const fs = new NullFs({ caller: () => mount!.caller() });
-  mount = new FuseMount(mnt, fs.ops(), opts);
-  const m = mount;
   const defaults = argv.includes('--fuse-defaults');
-  const why = await fuse_serve(m, () => {
+  const opts: FuseMountOptions = defaults
+    ? { fsname: `ceiling-${process.pid}`, subtype: 'nullfs' }
+    : { ...cowlog_fuse_options(like), fsname: `ceiling-${process.pid}`, subtype: 'nullfs' };
+  let mount: FuseMount | undefined;
+  const fs = defaults
+    ? new NullFs({ caller: () => mount!.caller() })
+    : new NullFs({ caller: () => mount!.caller(), attrTimeout: like.attrTimeout, entryTimeout: like.entryTimeout, negativeTimeout: like.negativeTimeout });
+  mount = new FuseMount(mnt, opts);
+  const m = mount;
+  const why = await fuse_serve(m, fs.ops(m), () => {
     const ra = defaults ? null : fuse_readahead_set(m.mountpoint);
     if (ra !== null) process.stderr.write(`fuse_ceiling: the kernel's read-ahead stays at its default: ${ra}\n`);
     process.stderr.write(`fuse_ceiling: serving ${m.mountpoint}\n`);

@@ -2,6 +2,7 @@
 // in the scratch directory, attached with `losetup -f --show`, made and mounted; every step
 // registers its undo with the caller's Cleanup, so an error or Ctrl-C leaves nothing behind.
 
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Cleanup, image_create, is_mounted, loop_attach, loop_detach_sync, repo_root, run, umount_sync } from '../../src/compare/sys.js';
@@ -23,6 +24,30 @@ export function mountpoint_new(scratch: string, name: string, cleanup: Cleanup):
   const mnt = fs.mkdtempSync(path.join(scratch, `mnt-${name}-`));
   cleanup.push(`rmdir ${mnt}`, () => { if (!is_mounted(mnt)) fs.rmSync(mnt, { recursive: true, force: true }); });
   return mnt;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((ok) => setTimeout(ok, ms));
+}
+
+/**
+ * Mounts nullfs at `mnt` with cowlog's FUSE options (tools/bench/fuse_ceiling.ts; `defaults`:
+ * libfuse's own) and resolves once it serves; the cleanup stops it.
+ */
+export async function ceiling_mount(mnt: string, cleanup: Cleanup, defaults = false): Promise<void> {
+  const args = [path.join(repo_root(), 'dist', 'tools/bench/fuse_ceiling.js'), mnt, ...(defaults ? ['--fuse-defaults'] : [])];
+  const srv = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  srv.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+  cleanup.push(`stop the ceiling at ${mnt}`, async () => {
+    if (srv.exitCode === null) srv.kill('SIGTERM');
+    for (let i = 0; i < 100 && srv.exitCode === null && srv.signalCode === null; i++) await sleep(50);
+    if (is_mounted(mnt)) await run('fusermount', ['-uz', mnt]).catch(() => {});
+  });
+  for (let i = 0; !/serving/.test(err); i++) {
+    if (i > 400 || srv.exitCode !== null) throw new Error(`the ceiling server did not mount: ${err}`);
+    await sleep(25);
+  }
 }
 
 /**

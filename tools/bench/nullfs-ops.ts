@@ -1,23 +1,28 @@
-// nullfs: a do-nothing in-memory filesystem for fuse-native, the ceiling of cowlog's FUSE stack.
-// Writes are accepted and discarded (only sizes are kept); reads return zeros. Directories,
-// hard links, symlinks, modes, owners and nanosecond times are real, so ordinary tools work on it.
+// nullfs: a do-nothing in-memory filesystem served through the patched fuse-native (libfuse 3's
+// low-level API), the ceiling of cowlog's FUSE stack. Writes are accepted and discarded (only
+// sizes are kept); reads return zeros. Directories, hard links, symlinks, modes, owners and
+// nanosecond times are real, so ordinary tools work on it.
 //
 // Invariants:
 // - Every inode reachable from the root has nlink equal to the number of names (plus 2 + its
-//   subdirectories for a directory); an inode with nlink 0 is unreachable and dropped.
+//   subdirectories for a directory); an inode leaves the table once it has no name and the
+//   kernel forgot it.
 // - Handlers answer at once, synchronously: nothing here waits, so what a benchmark measures is
-//   the kernel, libfuse and fuse-native, not this file.
+//   the kernel, libfuse and the binding, not this file.
 // - Names longer than 255 bytes are ENAMETOOLONG here, because the kernel does not check for FUSE.
 
 import { constants } from 'node:os';
-import type { CallerContext, FuseOps, FuseStat, FuseStatfs, UtimeArg } from '../../src/fuse/binding.js';
-import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE } from '../../src/fuse/binding.js';
+import type { CallerContext, FuseAttr, FuseEntry, FuseReplier, LowOps, SetattrIn, Timespec } from '../../src/fuse/binding.js';
+import {
+  DirBuf, dt_of_mode, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, FOPEN_KEEP_CACHE, FUSE_SET_ATTR_ATIME,
+  FUSE_SET_ATTR_ATIME_NOW, FUSE_SET_ATTR_GID, FUSE_SET_ATTR_MODE, FUSE_SET_ATTR_MTIME, FUSE_SET_ATTR_MTIME_NOW, FUSE_SET_ATTR_SIZE,
+  FUSE_SET_ATTR_UID, RENAME_EXCHANGE, RENAME_NOREPLACE,
+} from '../../src/fuse/binding.js';
 
 const E = constants.errno;
 const S_IFMT = 0o170000, S_IFDIR = 0o040000, S_IFREG = 0o100000, S_IFLNK = 0o120000, S_ISGID = 0o2000;
 const NAME_BYTES_MAX = 255;
 const SIZE_MAX = Number.MAX_SAFE_INTEGER;
-const UINT32_NONE = 0xffffffff; // chown's "leave unchanged" (uid_t -1)
 
 interface Inode {
   ino: number;
@@ -27,69 +32,100 @@ interface Inode {
   size: number;
   nlink: number;
   rdev: number;
-  atime: bigint;
-  mtime: bigint;
-  ctime: bigint;
-  /** directories only: name → inode */
+  atime: Timespec;
+  mtime: Timespec;
+  ctime: Timespec;
+  /** directories only: name (latin1) → inode */
   children: Map<string, Inode> | null;
-  /** symlinks only */
+  /** directories: the one holding it */
+  parent: Inode | null;
+  /** symlinks only (latin1) */
   target: string;
+  /** lookups the kernel holds */
+  lookups: number;
 }
 
-/** Wall-clock time in nanoseconds, finer than Date.now()'s milliseconds. */
-export function now_ns(): bigint {
-  return BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6));
+/** Wall-clock time now, finer than Date.now()'s milliseconds. */
+export function now_ts(): Timespec {
+  const ns = BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6));
+  return { s: Number(ns / 1_000_000_000n), ns: Number(ns % 1_000_000_000n) };
 }
 
 export interface NullFsOptions {
-  /** who is calling: the patched binding's caller context (FuseMount.caller) */
+  /** who is calling: FuseMount.caller */
   caller: () => CallerContext;
+  /** seconds the kernel may cache attributes, names and missing names (default 1, 1, 0: libfuse's) */
+  attrTimeout?: number;
+  entryTimeout?: number;
+  negativeTimeout?: number;
 }
 
 export class NullFs {
   private readonly root: Inode;
   private ino_next = 2;
+  private readonly inodes = new Map<number, Inode>();
   private readonly caller: () => CallerContext;
+  private readonly attrTimeout: number;
+  private readonly entryTimeout: number;
+  private readonly negativeTimeout: number;
   /** bytes accepted by write, for benchmarks */
   bytes_written = 0;
 
   constructor(opts: NullFsOptions) {
     this.caller = opts.caller;
-    const t = now_ns();
+    this.attrTimeout = opts.attrTimeout ?? 1;
+    this.entryTimeout = opts.entryTimeout ?? 1;
+    this.negativeTimeout = opts.negativeTimeout ?? 0;
+    const t = now_ts();
     this.root = {
       ino: 1, mode: S_IFDIR | 0o777, uid: 0, gid: 0, size: 4096, nlink: 2, rdev: 0,
-      atime: t, mtime: t, ctime: t, children: new Map(), target: '',
+      atime: t, mtime: t, ctime: t, children: new Map(), parent: null, target: '', lookups: 1,
     };
+    this.root.parent = this.root;
+    this.inodes.set(1, this.root);
   }
 
-  private lookup(path: string): Inode | undefined {
-    let node: Inode | undefined = this.root;
-    for (const name of path.split('/')) {
-      if (name === '') continue;
-      node = node.children?.get(name);
-      if (node === undefined) return undefined;
+  /** A path of an inode (for logs), '' when it has none. */
+  path_of(ino: number): string {
+    const n = this.inodes.get(ino);
+    if (n === undefined) return '';
+    if (n === this.root) return '/';
+    for (const d of this.inodes.values()) {
+      if (d.children === null) continue;
+      for (const [name, c] of d.children) if (c === n) return (d === this.root ? '' : this.path_of(d.ino)) + '/' + name;
     }
-    return node;
+    return '';
   }
 
-  /** The parent directory and last name of `path`, or a negative errno. */
-  private parent_of(path: string): { dir: Inode; name: string } | number {
-    const cut = path.lastIndexOf('/');
-    const name = path.slice(cut + 1);
-    if (Buffer.byteLength(name) > NAME_BYTES_MAX) return -E.ENAMETOOLONG;
-    const dir = this.lookup(path.slice(0, cut));
-    if (dir === undefined) return -E.ENOENT;
-    if (dir.children === null) return -E.ENOTDIR;
-    return { dir, name };
+  /** The path of `name` in directory `parent` (for logs). */
+  child_path(parent: number, name: string): string {
+    const d = this.path_of(parent);
+    return d === '' ? '' : (d === '/' ? '/' : d + '/') + name;
+  }
+
+  private attr_of(n: Inode): FuseAttr {
+    return { ino: n.ino, mode: n.mode, nlink: n.nlink, uid: n.uid, gid: n.gid, rdev: n.rdev, size: n.size, blocks: 0, atime: n.atime, mtime: n.mtime, ctime: n.ctime };
+  }
+
+  private entry_of(n: Inode): FuseEntry {
+    n.lookups++;
+    return { attr: this.attr_of(n), generation: 1, entryTimeout: this.entryTimeout, attrTimeout: this.attrTimeout };
+  }
+
+  private dir(ino: number): Inode | number {
+    const d = this.inodes.get(ino);
+    if (d === undefined) return E.ENOENT;
+    if (d.children === null) return E.ENOTDIR;
+    return d;
   }
 
   private inode_new(mode: number, dir: Inode): Inode {
     const who = this.caller();
-    const t = now_ns();
+    const t = now_ts();
     // BSD group semantics under a set-group-ID directory, as ext4 does
     const inherit = (dir.mode & S_ISGID) !== 0;
     const isdir = (mode & S_IFMT) === S_IFDIR;
-    return {
+    const n: Inode = {
       ino: this.ino_next++,
       mode: inherit && isdir ? mode | S_ISGID : mode,
       uid: who.uid,
@@ -99,21 +135,25 @@ export class NullFs {
       rdev: 0,
       atime: t, mtime: t, ctime: t,
       children: isdir ? new Map() : null,
+      parent: isdir ? dir : null,
       target: '',
+      lookups: 0,
     };
+    this.inodes.set(n.ino, n);
+    return n;
   }
 
   private dirent_add(dir: Inode, name: string, node: Inode): void {
     dir.children!.set(name, node);
-    if (node.children !== null) dir.nlink++;
-    dir.mtime = dir.ctime = now_ns();
+    if (node.children !== null) { dir.nlink++; node.parent = dir; }
+    dir.mtime = dir.ctime = now_ts();
   }
 
   /** Takes the name out of `dir`; the inode keeps its own link count (rename re-adds it). */
   private dirent_detach(dir: Inode, name: string, node: Inode): void {
     dir.children!.delete(name);
     if (node.children !== null) dir.nlink--;
-    const t = now_ns();
+    const t = now_ts();
     dir.mtime = dir.ctime = t;
     node.ctime = t;
   }
@@ -122,194 +162,220 @@ export class NullFs {
   private dirent_remove(dir: Inode, name: string, node: Inode): void {
     this.dirent_detach(dir, name, node);
     node.nlink = node.children !== null ? 0 : node.nlink - 1;
+    this.drop_maybe(node);
   }
 
-  private make(path: string, mode: number): number {
-    const p = this.parent_of(path);
-    if (typeof p === 'number') return p;
-    if (p.dir.children!.has(p.name)) return -E.EEXIST;
-    this.dirent_add(p.dir, p.name, this.inode_new(mode, p.dir));
-    return 0;
+  private drop_maybe(n: Inode): void {
+    if (n.nlink === 0 && n.lookups <= 0 && n !== this.root) this.inodes.delete(n.ino);
   }
 
-  private static stat_of(n: Inode): FuseStat {
-    return {
-      mode: n.mode, uid: n.uid, gid: n.gid, size: n.size, nlink: n.nlink, ino: n.ino, rdev: n.rdev,
-      blksize: 4096, blocks: 0, atime: n.atime, mtime: n.mtime, ctime: n.ctime,
+  private make(parent: number, name: string, mode: number): Inode | number {
+    if (name.length > NAME_BYTES_MAX) return E.ENAMETOOLONG;
+    const d = this.dir(parent);
+    if (typeof d === 'number') return d;
+    if (d.children!.has(name)) return E.EEXIST;
+    const n = this.inode_new(mode, d);
+    this.dirent_add(d, name, n);
+    return n;
+  }
+
+  /** The low-level operations, answering through `r`. */
+  ops(r: FuseReplier): LowOps {
+    const entry_or = (req: number, n: Inode | number): void => {
+      if (typeof n === 'number') r.err(req, n);
+      else r.entry(req, this.entry_of(n));
     };
-  }
-
-  /** The fuse-native operations; `this` is bound. */
-  ops(): FuseOps {
     return {
-      init: (cb) => cb(0),
-      access: (_path, _mode, cb) => cb(0),
-      statfs: (_path, cb) => {
-        const st: FuseStatfs = {
-          bsize: 4096, frsize: 4096, blocks: 0x7fffffff, bfree: 0x7fffffff, bavail: 0x7fffffff,
-          files: 0x7fffffff, ffree: 0x7fffffff - this.ino_next, favail: 0x7fffffff - this.ino_next,
-          fsid: 0, flag: 0, namemax: NAME_BYTES_MAX,
-        };
-        cb(0, st);
+      forget: (ino, nlookup) => {
+        const n = this.inodes.get(ino);
+        if (n === undefined) return;
+        n.lookups -= nlookup;
+        this.drop_maybe(n);
       },
-      getattr: (path, cb) => {
-        const n = this.lookup(path);
-        if (n === undefined) cb(-E.ENOENT);
-        else cb(0, NullFs.stat_of(n));
+      statfs: (req) => r.statfs(req, {
+        bsize: 4096, frsize: 4096, blocks: 0x7fffffff, bfree: 0x7fffffff, bavail: 0x7fffffff,
+        files: 0x7fffffff, ffree: 0x7fffffff - this.ino_next, namemax: NAME_BYTES_MAX,
+      }),
+      lookup: (req, parent, name) => {
+        if (name.length > NAME_BYTES_MAX) return r.err(req, E.ENAMETOOLONG);
+        const d = this.dir(parent);
+        if (typeof d === 'number') return r.err(req, d);
+        const n = name === '.' ? d : name === '..' ? d.parent! : d.children!.get(name);
+        if (n === undefined) return r.negative(req, this.negativeTimeout);
+        r.entry(req, this.entry_of(n));
       },
-      readdir: (path, cb) => {
-        const n = this.lookup(path);
-        if (n === undefined) return cb(-E.ENOENT);
-        if (n.children === null) return cb(-E.ENOTDIR);
-        cb(0, ['.', '..', ...n.children.keys()]);
+      getattr: (req, ino) => {
+        const n = this.inodes.get(ino);
+        if (n === undefined) return r.err(req, E.ENOENT);
+        r.attr(req, this.attr_of(n), this.attrTimeout);
       },
-      open: (path, _flags, cb) => cb(this.lookup(path) ? 0 : -E.ENOENT, 0),
-      opendir: (path, _flags, cb) => cb(this.lookup(path) ? 0 : -E.ENOENT, 0),
-      release: (_path, _fd, cb) => cb(0),
-      releasedir: (_path, _fd, cb) => cb(0),
-      flush: (_path, _fd, cb) => cb(0),
-      fsync: (_path, _datasync, _fd, cb) => cb(0),
-      fsyncdir: (_path, _datasync, _fd, cb) => cb(0),
-      create: (path, mode, _flags, cb) => {
-        const err = this.make(path, S_IFREG | (mode & 0o7777));
-        cb(err, 0);
+      setattr: (req, ino, set) => {
+        const n = this.inodes.get(ino);
+        if (n === undefined) return r.err(req, E.ENOENT);
+        this.setattr(n, set);
+        r.attr(req, this.attr_of(n), this.attrTimeout);
       },
-      mknod: (path, mode, dev, cb) => {
-        const err = this.make(path, mode);
-        if (err === 0) this.lookup(path)!.rdev = dev;
-        cb(err);
+      readlink: (req, ino) => {
+        const n = this.inodes.get(ino);
+        if (n === undefined) return r.err(req, E.ENOENT);
+        if ((n.mode & S_IFMT) !== S_IFLNK) return r.err(req, E.EINVAL);
+        const b = Buffer.from(n.target, 'latin1');
+        r.data(req, b, b.length);
       },
-      mkdir: (path, mode, cb) => cb(this.make(path, S_IFDIR | (mode & 0o7777))),
-      symlink: (target, path, cb) => {
-        const err = this.make(path, S_IFLNK | 0o777);
-        if (err === 0) {
-          const n = this.lookup(path)!;
+      open: (req, ino) => (this.inodes.has(ino) ? r.open(req, 0, FOPEN_KEEP_CACHE) : r.err(req, E.ENOENT)),
+      opendir: (req, ino) => (this.inodes.has(ino) ? r.open(req, 0, 0) : r.err(req, E.ENOENT)),
+      release: (req) => r.err(req, 0),
+      releasedir: (req) => r.err(req, 0),
+      fsync: (req) => r.err(req, 0),
+      fsyncdir: (req) => r.err(req, 0),
+      create: (req, parent, name, mode) => {
+        const n = this.make(parent, name, S_IFREG | (mode & 0o7777));
+        if (typeof n === 'number') return r.err(req, n);
+        r.create(req, this.entry_of(n), 0, FOPEN_KEEP_CACHE);
+      },
+      mknod: (req, parent, name, mode, rdev) => {
+        const n = this.make(parent, name, mode);
+        if (typeof n !== 'number') n.rdev = rdev;
+        entry_or(req, n);
+      },
+      mkdir: (req, parent, name, mode) => entry_or(req, this.make(parent, name, S_IFDIR | (mode & 0o7777))),
+      symlink: (req, target, parent, name) => {
+        const n = this.make(parent, name, S_IFLNK | 0o777);
+        if (typeof n !== 'number') {
           n.target = target;
-          n.size = Buffer.byteLength(target);
+          n.size = target.length;
         }
-        cb(err);
+        entry_or(req, n);
       },
-      readlink: (path, cb) => {
-        const n = this.lookup(path);
-        if (n === undefined) return cb(-E.ENOENT);
-        if ((n.mode & S_IFMT) !== S_IFLNK) return cb(-E.EINVAL);
-        cb(0, n.target);
-      },
-      link: (src, dest, cb) => {
-        const n = this.lookup(src);
-        if (n === undefined) return cb(-E.ENOENT);
-        if (n.children !== null) return cb(-E.EPERM);
-        const p = this.parent_of(dest);
-        if (typeof p === 'number') return cb(p);
-        if (p.dir.children!.has(p.name)) return cb(-E.EEXIST);
+      link: (req, ino, newparent, newname) => {
+        const n = this.inodes.get(ino);
+        if (n === undefined) return r.err(req, E.ENOENT);
+        if (n.children !== null) return r.err(req, E.EPERM);
+        if (newname.length > NAME_BYTES_MAX) return r.err(req, E.ENAMETOOLONG);
+        const d = this.dir(newparent);
+        if (typeof d === 'number') return r.err(req, d);
+        if (d.children!.has(newname)) return r.err(req, E.EEXIST);
         n.nlink++;
-        n.ctime = now_ns();
-        this.dirent_add(p.dir, p.name, n);
-        cb(0);
+        n.ctime = now_ts();
+        this.dirent_add(d, newname, n);
+        r.entry(req, this.entry_of(n));
       },
-      unlink: (path, cb) => {
-        const p = this.parent_of(path);
-        if (typeof p === 'number') return cb(p);
-        const n = p.dir.children!.get(p.name);
-        if (n === undefined) return cb(-E.ENOENT);
-        if (n.children !== null) return cb(-E.EISDIR);
-        this.dirent_remove(p.dir, p.name, n);
-        cb(0);
+      unlink: (req, parent, name) => {
+        const d = this.dir(parent);
+        if (typeof d === 'number') return r.err(req, d);
+        const n = d.children!.get(name);
+        if (n === undefined) return r.err(req, E.ENOENT);
+        if (n.children !== null) return r.err(req, E.EISDIR);
+        this.dirent_remove(d, name, n);
+        r.err(req, 0);
       },
-      rmdir: (path, cb) => {
-        const p = this.parent_of(path);
-        if (typeof p === 'number') return cb(p);
-        const n = p.dir.children!.get(p.name);
-        if (n === undefined) return cb(-E.ENOENT);
-        if (n.children === null) return cb(-E.ENOTDIR);
-        if (n.children.size > 0) return cb(-E.ENOTEMPTY);
-        this.dirent_remove(p.dir, p.name, n);
-        cb(0);
+      rmdir: (req, parent, name) => {
+        const d = this.dir(parent);
+        if (typeof d === 'number') return r.err(req, d);
+        const n = d.children!.get(name);
+        if (n === undefined) return r.err(req, E.ENOENT);
+        if (n.children === null) return r.err(req, E.ENOTDIR);
+        if (n.children.size > 0) return r.err(req, E.ENOTEMPTY);
+        this.dirent_remove(d, name, n);
+        r.err(req, 0);
       },
-      rename: (src, dest, cb) => cb(this.rename(src, dest)),
-      chmod: (path, mode, cb) => {
-        const n = this.lookup(path);
-        if (n === undefined) return cb(-E.ENOENT);
-        n.mode = (n.mode & S_IFMT) | (mode & 0o7777);
-        n.ctime = now_ns();
-        cb(0);
-      },
-      chown: (path, uid, gid, cb) => {
-        const n = this.lookup(path);
-        if (n === undefined) return cb(-E.ENOENT);
-        if (uid !== UINT32_NONE) n.uid = uid;
-        if (gid !== UINT32_NONE) n.gid = gid;
-        n.ctime = now_ns();
-        cb(0);
-      },
-      utimens: (path, atime, mtime, cb) => {
-        const n = this.lookup(path);
-        if (n === undefined) return cb(-E.ENOENT);
-        const t = now_ns();
-        const pick = (v: UtimeArg, old: bigint): bigint => (v === 'omit' ? old : v === 'now' ? t : v);
-        n.atime = pick(atime, n.atime);
-        n.mtime = pick(mtime, n.mtime);
-        n.ctime = t;
-        cb(0);
-      },
-      truncate: (path, size, cb) => cb(this.resize(path, size)),
-      ftruncate: (path, _fd, size, cb) => cb(this.resize(path, size)),
-      fallocate: (path, _fd, mode, offset, length, cb) => {
-        if ((mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) !== 0) return cb(-E.EOPNOTSUPP);
-        const n = this.lookup(path);
-        if (n === undefined) return cb(-E.ENOENT);
-        if (n.children !== null) return cb(-E.EISDIR);
-        if (offset + length > SIZE_MAX) return cb(-E.EFBIG);
+      rename: (req, parent, name, newparent, newname, flags) => r.err(req, this.rename(parent, name, newparent, newname, flags)),
+      fallocate: (req, ino, _fh, mode, offset, length) => {
+        if ((mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) !== 0) return r.err(req, E.EOPNOTSUPP);
+        const n = this.inodes.get(ino);
+        if (n === undefined) return r.err(req, E.ENOENT);
+        if (n.children !== null) return r.err(req, E.EISDIR);
+        if (offset + length > SIZE_MAX) return r.err(req, E.EFBIG);
         if ((mode & FALLOC_FL_KEEP_SIZE) === 0) n.size = Math.max(n.size, offset + length);
-        n.mtime = n.ctime = now_ns();
-        cb(0);
+        n.mtime = n.ctime = now_ts();
+        r.err(req, 0);
       },
-      read: (path, _fd, buf, len, pos, cb) => {
-        const n = this.lookup(path);
-        if (n === undefined) return cb(-E.ENOENT);
-        const count = Math.max(0, Math.min(len, n.size - pos));
-        buf.fill(0, 0, count);
-        cb(count);
+      read: (req, ino, _fh, size, off) => {
+        const n = this.inodes.get(ino);
+        if (n === undefined) return r.err(req, E.ENOENT);
+        const count = Math.max(0, Math.min(size, n.size - off));
+        r.data(req, zeros(count), count);
       },
-      write: (path, _fd, _buf, len, pos, cb) => {
-        const n = this.lookup(path);
-        if (n === undefined) return cb(-E.ENOENT);
-        if (pos + len > SIZE_MAX) return cb(-E.EFBIG);
-        n.size = Math.max(n.size, pos + len);
-        n.mtime = n.ctime = now_ns();
-        this.bytes_written += len;
-        cb(len);
+      write: (req, ino, _fh, buf, off) => {
+        const n = this.inodes.get(ino);
+        if (n === undefined) return r.err(req, E.ENOENT);
+        if (off + buf.length > SIZE_MAX) return r.err(req, E.EFBIG);
+        n.size = Math.max(n.size, off + buf.length);
+        n.mtime = n.ctime = now_ts();
+        this.bytes_written += buf.length;
+        r.write(req, buf.length);
       },
+      readdir: (req, ino, _fh, size, off) => this.readdir(r, req, ino, size, off, false),
+      readdirplus: (req, ino, _fh, size, off) => this.readdir(r, req, ino, size, off, true),
     };
   }
 
-  private resize(path: string, size: number): number {
-    const n = this.lookup(path);
-    if (n === undefined) return -E.ENOENT;
-    if (n.children !== null) return -E.EISDIR;
-    n.size = size;
-    n.mtime = n.ctime = now_ns();
-    return 0;
+  /** A listing from offset `off` (the index of the next entry); with `plus`, each entry is a lookup. */
+  private readdir(r: FuseReplier, req: number, ino: number, size: number, off: number, plus: boolean): void {
+    const d = this.dir(ino);
+    if (typeof d === 'number') return r.err(req, d);
+    const out = new DirBuf(size, plus);
+    const names = ['.', '..', ...d.children!.keys()];
+    for (let i = off; i < names.length; i++) {
+      const n = i === 0 ? d : i === 1 ? d.parent! : d.children!.get(names[i]!)!;
+      const e = plus && i >= 2 ? { attr: this.attr_of(n), generation: 1, entryTimeout: this.entryTimeout, attrTimeout: this.attrTimeout } : null;
+      if (!out.add(names[i]!, n.ino, dt_of_mode(n.mode), i + 1, e)) break;
+      if (e !== null) n.lookups++;
+    }
+    r.dirents(req, out);
   }
 
-  private rename(src: string, dest: string): number {
-    const from = this.parent_of(src);
+  private setattr(n: Inode, set: SetattrIn): void {
+    const v = set.valid;
+    const t = now_ts();
+    if (v & FUSE_SET_ATTR_MODE) n.mode = (n.mode & S_IFMT) | (set.mode & 0o7777);
+    if (v & FUSE_SET_ATTR_UID) n.uid = set.uid;
+    if (v & FUSE_SET_ATTR_GID) n.gid = set.gid;
+    if (v & FUSE_SET_ATTR_SIZE) { n.size = set.size; n.mtime = t; }
+    if (v & FUSE_SET_ATTR_ATIME_NOW) n.atime = t;
+    else if (v & FUSE_SET_ATTR_ATIME) n.atime = set.atime;
+    if (v & FUSE_SET_ATTR_MTIME_NOW) n.mtime = t;
+    else if (v & FUSE_SET_ATTR_MTIME) n.mtime = set.mtime;
+    n.ctime = t;
+  }
+
+  private rename(parent: number, name: string, newparent: number, newname: string, flags: number): number {
+    if (name.length > NAME_BYTES_MAX || newname.length > NAME_BYTES_MAX) return E.ENAMETOOLONG;
+    const from = this.dir(parent);
     if (typeof from === 'number') return from;
-    const to = this.parent_of(dest);
+    const to = this.dir(newparent);
     if (typeof to === 'number') return to;
-    const n = from.dir.children!.get(from.name);
-    if (n === undefined) return -E.ENOENT;
-    if (n.children !== null && (dest + '/').startsWith(src + '/')) return -E.EINVAL;
-    const old = to.dir.children!.get(to.name);
+    const n = from.children!.get(name);
+    if (n === undefined) return E.ENOENT;
+    for (let d: Inode = to; ; d = d.parent!) {
+      if (d === n) return E.EINVAL;
+      if (d === this.root) break;
+    }
+    const old = to.children!.get(newname);
+    if ((flags & RENAME_NOREPLACE) !== 0 && old !== undefined) return E.EEXIST;
+    if ((flags & RENAME_EXCHANGE) !== 0) {
+      if (old === undefined) return E.ENOENT;
+      this.dirent_detach(from, name, n);
+      this.dirent_detach(to, newname, old);
+      this.dirent_add(to, newname, n);
+      this.dirent_add(from, name, old);
+      return 0;
+    }
     if (old === n) return 0;
     if (old !== undefined) {
-      if (old.children !== null && n.children === null) return -E.EISDIR;
-      if (old.children === null && n.children !== null) return -E.ENOTDIR;
-      if (old.children !== null && old.children.size > 0) return -E.ENOTEMPTY;
-      this.dirent_remove(to.dir, to.name, old);
+      if (old.children !== null && n.children === null) return E.EISDIR;
+      if (old.children === null && n.children !== null) return E.ENOTDIR;
+      if (old.children !== null && old.children.size > 0) return E.ENOTEMPTY;
+      this.dirent_remove(to, newname, old);
     }
-    this.dirent_detach(from.dir, from.name, n);
-    this.dirent_add(to.dir, to.name, n);
+    this.dirent_detach(from, name, n);
+    this.dirent_add(to, newname, n);
     return 0;
   }
+}
+
+let ZEROS = Buffer.alloc(1 << 20);
+function zeros(n: number): Buffer {
+  if (n > ZEROS.length) ZEROS = Buffer.alloc(n);
+  return ZEROS;
 }

@@ -5,7 +5,7 @@
 // (latency histograms only), (c) with one tracer attached that takes every event (its socket
 // accepts everything at once, so serialising and batching are counted, the kernel's socket
 // copy is not). Requests: getattr, a 4 KiB write, and creat()+close()+unlink() of a new file
-// (six requests, per file). Rounds alternate the three (in a rotating order); the best round of each is reported, the figure
+// (five requests and a forget, per file). Rounds alternate the three (in a rotating order); the best round of each is reported, the figure
 // least disturbed by other work.
 //
 // Usage: node dist/tools/bench/trace_cost.js [--rounds 40] [--ops 20000]
@@ -17,15 +17,17 @@ import { FileSystem } from '../../src/fs/fs.js';
 import { CowlogOps } from '../../src/fuse/ops.js';
 import { logger_memory } from '../../src/fuse/log.js';
 import { FILTER_NONE, TraceHub } from '../../src/fuse/trace.js';
-import type { FuseOps } from '../../src/fuse/binding.js';
+import type { LowOps } from '../../src/fuse/binding.js';
+import { ReplyRecorder } from './replies.js';
 
-interface Setup { plain: FuseOps; idle: FuseOps; traced: FuseOps }
+interface Setup { plain: LowOps; idle: LowOps; traced: LowOps; rec: ReplyRecorder }
 
 function setup(): Setup {
   const dev = new MemoryDevice(65536);
   FileSystem.mkfs(dev);
   const fsys = FileSystem.mount(dev);
   const caller = { uid: 0, gid: 0, pid: process.pid, umask: 0 };
+  const rec = new ReplyRecorder();
   const make = (): { o: CowlogOps; hub: TraceHub } => {
     const o = new CowlogOps({ fs: fsys, caller: () => caller, log: logger_memory() });
     return { o, hub: new TraceHub(o.trace_source()) };
@@ -34,7 +36,7 @@ function setup(): Setup {
   const sock = new EventEmitter() as unknown as Socket & { writableLength: number };
   Object.assign(sock, { writableLength: 0, write: () => true, end: () => sock });
   c.hub.trace_attach(sock, FILTER_NONE);
-  return { plain: a.o.ops(), idle: b.o.ops(b.hub), traced: c.o.ops(c.hub) };
+  return { plain: a.o.ops(rec), idle: b.o.ops(rec, b.hub), traced: c.o.ops(rec, c.hub), rec };
 }
 
 /** µs per request of `n` requests of `kind`, yielding to the event loop every 500 (the tracer's batches go out there). */
@@ -42,24 +44,27 @@ const KINDS = ['getattr', 'write', 'create'] as const;
 type Kind = (typeof KINDS)[number];
 const KIND_LABEL: Record<Kind, string> = { getattr: 'getattr', write: 'write 4 KiB', create: 'creat+unlink' };
 
-async function run(ops: FuseOps, kind: Kind, n: number, fh: number, tag: string): Promise<number> {
+/** Every handler here answers synchronously: the recorder's last answer is this request's. */
+async function run(s: Setup, ops: LowOps, kind: Kind, n: number, w: { ino: number; fh: number }, d: number, files: number[], tag: string): Promise<number> {
   const buf = Buffer.alloc(4096, 1);
+  const rec = s.rec;
+  const id = (): number => rec.request().id;
   const t0 = performance.now();
   for (let i = 0; i < n; i += 500) {
     for (let j = 0; j < 500; j++) {
-      if (kind === 'getattr') ops.getattr!(`/d/f${j % 100}`, () => {});
-      else if (kind === 'write') ops.write!('/w', fh, buf, 4096, ((i + j) % 1024) * 4096, () => {});
+      if (kind === 'getattr') ops.getattr!(id(), files[j % files.length]!, 0);
+      else if (kind === 'write') ops.write!(id(), w.ino, w.fh, buf, ((i + j) % 1024) * 4096, false);
       else {
-        // what the kernel sends for creat(), close() and unlink() of a new file: six requests
-        const p = `/d/${tag}${i + j}`;
-        // (one after the other, as the kernel sends them: create answers synchronously)
-        let h = 0;
-        ops.getattr!(p, () => {});
-        ops.create!(p, 0o644, 0o101, (_e: number, fh?: number) => { h = fh!; });
-        ops.getattr!(p, () => {});
-        ops.flush!(p, h, () => {});
-        ops.release!(p, h, () => {});
-        ops.unlink!(p, () => {});
+        // what the kernel sends for creat(), close() and unlink() of a new file: lookup (a
+        // negative answer), create, flush, release, unlink
+        const name = `${tag}${i + j}`;
+        ops.lookup!(id(), d, name);
+        ops.create!(id(), d, name, 0o100644, 0o101);
+        const fh = rec.last?.fh ?? 0, ino = rec.last?.attr?.ino ?? 0;
+        ops.flush?.(id(), ino, fh);
+        ops.release!(id(), ino, fh, 0);
+        ops.unlink!(id(), d, name);
+        ops.forget!(ino, 1);
       }
     }
     await new Promise((ok) => setImmediate(ok));
@@ -71,10 +76,6 @@ function signed(x: number): string {
   return `${x < 0 ? '−' : '+'}${Math.abs(x).toFixed(2)}`;
 }
 
-function call<T>(f: (cb: (err: number, v?: T) => void) => void): Promise<T> {
-  return new Promise((ok, fail) => f((err, v) => (err < 0 ? fail(new Error(`errno ${-err}`)) : ok(v as T))));
-}
-
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   let rounds = 40, n = 20000;
@@ -84,20 +85,29 @@ async function main(): Promise<void> {
     else throw new Error(`unknown option ${argv[i]}`);
   }
   const s = setup();
-  await call((cb) => s.plain.mkdir!('/d', 0o755, cb));
+  const ask = async (r: { id: number; reply: Promise<import('./replies.js').Reply> }, fn: (id: number) => void): Promise<import('./replies.js').Reply> => {
+    fn(r.id);
+    const a = await r.reply;
+    if (a.errno !== 0) throw new Error(`errno ${a.errno}`);
+    return a;
+  };
+  const d = (await ask(s.rec.request(), (id) => s.plain.mkdir!(id, 1, 'd', 0o755))).attr!.ino;
+  const files: number[] = [];
   for (let i = 0; i < 100; i++) {
-    const fh = await call<number>((cb) => s.plain.create!(`/d/f${i}`, 0o644, 0, cb));
-    await call((cb) => s.plain.release!(`/d/f${i}`, fh, cb));
+    const c = await ask(s.rec.request(), (id) => s.plain.create!(id, d, `f${i}`, 0o100644, 0));
+    files.push(c.attr!.ino);
+    await ask(s.rec.request(), (id) => s.plain.release!(id, c.attr!.ino, c.fh!, 0));
   }
-  const fhs = { plain: 0, idle: 0, traced: 0 };
-  for (const k of ['plain', 'idle', 'traced'] as const) fhs[k] = await call<number>((cb) => s[k].create!('/w', 0o644, 0, cb)).catch(() => call<number>((cb) => s[k].open!('/w', 2, cb)));
+  const w = (await ask(s.rec.request(), (id) => s.plain.create!(id, 1, 'w', 0o100644, 0))).attr!.ino;
+  const fhs = { plain: { ino: w, fh: 0 }, idle: { ino: w, fh: 0 }, traced: { ino: w, fh: 0 } };
+  for (const k of ['plain', 'idle', 'traced'] as const) fhs[k].fh = (await ask(s.rec.request(), (id) => s[k].open!(id, w, 2))).fh!;
   const best: Record<string, number> = {};
   for (let r = 0; r < rounds; r++) {
     for (const kind of KINDS) {
       // rotated, so that periodic engine work (a checkpoint every so many files) falls on each in turn
       const three = ['plain', 'idle', 'traced'] as const;
       for (const k of three.map((_, i) => three[(i + r) % 3]!)) {
-        const us = await run(s[k], kind, kind === 'create' ? n / 10 : n, fhs[k], `${k}${r}-`);
+        const us = await run(s, s[k], kind, kind === 'create' ? n / 10 : n, fhs[k], d, files, `${k}${r}-`);
         best[`${kind} ${k}`] = Math.min(best[`${kind} ${k}`] ?? Infinity, us);
       }
     }

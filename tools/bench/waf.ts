@@ -34,8 +34,9 @@ import { workload_generate, workload_text } from '../workload/generate.js';
 import type { GenOptions, Profile } from '../workload/generate.js';
 import type { Knobs } from '../workload/knobs.js';
 import { KnobError } from '../workload/knobs.js';
+import { waf_floor } from './waf_floor.js';
 import { waf_table } from './waf_table.js';
-import type { WafRun } from './waf_table.js';
+import type { FloorOf, WafRun } from './waf_table.js';
 
 /** The sweep's workload cases: a profile and its knobs (docs/WORKLOAD.md). */
 export const WAF_CASES: ReadonlyArray<{ name: string; profile: Profile; knobs: Knobs; what: string }> = [
@@ -223,6 +224,7 @@ export async function bench_waf(o: WafOpts, log: (l: string) => void): Promise<{
   }
   const labels = jobs.map(job_label);
   const runs: WafRun[] = [];
+  const floors: FloorOf[] = [];
   try {
     // everything that can be refused is refused here, before the first device is formatted
     const traces = new Map<string, string>();
@@ -230,7 +232,9 @@ export async function bench_waf(o: WafOpts, log: (l: string) => void): Promise<{
       for (const s of o.seeds) {
         let text: string;
         try {
-          text = workload_text(workload_generate(case_gen(c, s, o)));
+          const gen = workload_generate(case_gen(c, s, o));
+          floors.push({ case: c, seed: s, waf: waf_floor(gen.header, gen.ops).floorWaf });
+          text = workload_text(gen);
         } catch (e) {
           if (e instanceof KnobError) throw new BenchUsageError(`${c}: ${e.message}`);
           throw e;
@@ -273,7 +277,7 @@ export async function bench_waf(o: WafOpts, log: (l: string) => void): Promise<{
   } finally {
     if (!keep) fs.rmSync(root, { recursive: true, force: true });
   }
-  return { runs, table: waf_table(runs, { cases: o.cases, labels }) };
+  return { runs, table: waf_table(runs, { cases: o.cases, labels, floors }) };
 }
 
 async function main(argv: string[]): Promise<number> {

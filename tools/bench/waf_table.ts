@@ -75,8 +75,13 @@ export function checkpoints_cell(runs: readonly WafRun[]): string {
   return `${spread_text(total, 0)}: ${med.map(([k, s]) => `${k} ${spread_text(s, 0)}`).join(', ')}`;
 }
 
+/** A workload's write-amplification floor (waf_floor.ts), per case and seed. */
+export interface FloorOf { case: string; seed: number; waf: number }
+
 export interface TableSpec {
   cases: readonly string[];
+  /** the floors of the workloads run; without them the table has no floor columns */
+  floors?: readonly FloorOf[];
   /** column groups, in order: "cowlog", variants, "ext4", "btrfs" */
   labels: readonly string[];
 }
@@ -85,8 +90,10 @@ export interface TableSpec {
 export function waf_table(runs: readonly WafRun[], spec: TableSpec): string {
   const cowlogs = spec.labels.filter((l) => l === 'cowlog' || l.startsWith('cowlog:'));
   const hasExt4 = spec.labels.includes('ext4');
-  const head = ['profile', 'asked MiB', ...spec.labels.map((l) => `${l} WAF`)];
+  const hasFloor = (spec.floors?.length ?? 0) > 0;
+  const head = ['profile', 'asked MiB', ...(hasFloor ? ['floor WAF'] : []), ...spec.labels.map((l) => `${l} WAF`)];
   if (hasExt4) head.push(...cowlogs.map((c) => `${c} ÷ ext4`));
+  if (hasFloor) head.push(...cowlogs.map((c) => `${c} ÷ floor`));
   head.push(...spec.labels.map((l) => `hottest ${l}`));
   if (cowlogs.includes('cowlog')) head.push("cowlog's largest causes", 'cowlog checkpoints by trigger');
   const rows: string[][] = [head];
@@ -102,7 +109,9 @@ export function waf_table(runs: readonly WafRun[], spec: TableSpec): string {
       return bad.length && !good(label).length ? 'FAILED' : unverified.length || bad.length ? '!' : '';
     };
     const asked = spread_of(runs.filter((r) => r.case === c && r.ok).map((r) => r.askedBytes / 1048576));
+    const floorOf = (seed: number): number | undefined => spec.floors?.find((f) => f.case === c && f.seed === seed)?.waf;
     const row = [c, asked ? fmt(asked.median, 1) : '–'];
+    if (hasFloor) row.push(spread_text(spread_of((spec.floors ?? []).filter((f) => f.case === c).map((f) => f.waf))));
     for (const l of spec.labels) {
       const m = mark(l);
       row.push(m === 'FAILED' ? m : spread_text(spread_of(good(l).map((r) => r.waf))) + m);
@@ -114,6 +123,12 @@ export function waf_table(runs: readonly WafRun[], spec: TableSpec): string {
           const e = good('ext4').find((x) => x.seed === r.seed);
           if (e && e.waf > 0) ratios.push(r.waf / e.waf);
         }
+        row.push(spread_text(spread_of(ratios)));
+      }
+    }
+    if (hasFloor) {
+      for (const cl of cowlogs) {
+        const ratios = good(cl).flatMap((r) => { const f = floorOf(r.seed); return f ? [r.waf / f] : []; });
         row.push(spread_text(spread_of(ratios)));
       }
     }

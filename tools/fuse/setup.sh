@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds cowlog's patched fuse-native binding: applies patches/fuse-native+2.2.6.patch to
 # node_modules/fuse-native and rebuilds the native module with node-gyp (from npm) against the
-# system's libfuse 2.
+# system's libfuse 3 (the patch serves libfuse 3's low-level API: docs/FUSE.md).
 #
 # Idempotent: a patch already applied is left alone, and the binary is rebuilt only when the
 # stamp beside it does not name this patch's checksum. Safe to run concurrently (one lock).
@@ -19,7 +19,12 @@ mode=strict
 PKG=node_modules/fuse-native
 PATCH=patches/fuse-native+2.2.6.patch
 STAMP=$PKG/build/.cowlog-patch
-DEBS=(fuse libfuse2 libfuse-dev pkg-config patch make g++ python3)
+# libfuse3-3 is loaded at run time, libfuse3-dev and pkg-config build against it. fusermount
+# (unmounting; mounting too when not root) comes from Debian's fuse3, or from fuse (libfuse 2's),
+# which provides the same command: the two packages replace each other, so whichever is there is
+# kept rather than swapped under other users of the machine.
+DEBS=(libfuse3-3 libfuse3-dev pkg-config patch make g++ python3)
+command -v fusermount >/dev/null 2>&1 || command -v fusermount3 >/dev/null 2>&1 || DEBS+=(fuse3)
 
 say() { echo "cowlog fuse: $*" >&2; }
 give_up() {
@@ -57,7 +62,7 @@ have=$(cat "$STAMP" 2>/dev/null || true)
 if [ "$have" != "$want" ] || [ ! -f "$PKG/build/Release/fuse.node" ]; then
   gyp=node_modules/.bin/node-gyp
   [ -x "$gyp" ] || give_up "node-gyp is not installed (it is a devDependency: run npm ci without --omit=dev)"
-  pkg-config --exists fuse 2>/dev/null || give_up "libfuse 2 headers are missing (Debian packages libfuse-dev pkg-config)"
+  pkg-config --exists fuse3 2>/dev/null || give_up "libfuse 3 headers are missing (Debian packages libfuse3-dev pkg-config)"
   command -v make >/dev/null && command -v g++ >/dev/null || give_up "a C toolchain is missing (Debian packages make g++)"
   # Node's headers ship with Debian's and NodeSource's node under /usr/include/node; pointing
   # node-gyp there keeps it from trying to download them.
