@@ -485,7 +485,7 @@ export class FileSystem {
       nodes: v.nodes.cachedCount, nodesDirty: v.nodes.dirtyCount, nodesMax: v.nodes.cacheMax, nodeLoads: v.nodes.loads, nodeEvictions: v.nodes.evictions,
       inodes: this.icache.size, inodesPinned: dirtyInodes, inodesMax: this.icache.max,
       dirtyPageBytes: this.ctx.dirty.bytes, dirtyPageBytesMax: this.ctx.dirty.max,
-      rssBytes: m.rss, heapBytes: m.heapUsed, externalBytes: m.external + m.arrayBuffers,
+      rssBytes: m.rss, heapBytes: m.heapUsed, externalBytes: m.external, // arrayBuffers (Buffers, the write ring) are counted in external already
     };
   }
 
