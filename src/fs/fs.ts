@@ -508,8 +508,11 @@ export class FileSystem {
    * cleaner's headroom (cleaning first if needed).
    */
   private space_admit(blocks: number, records = 4, run = false): void {
-    const free = this.capacity_blocks() - this.used_blocks();
-    if (blocks > free || free <= 0) throw new FsError('ENOSPC', `no space left on device (${blocks} blocks wanted, ${Math.max(0, free)} free)`);
+    const cap = this.capacity_blocks(), used = this.used_blocks();
+    const free = cap - used;
+    // the numbers given add up: free = usable - in use (in use may pass what is usable: the
+    // pages and nodes waiting to be written are counted before they have a place)
+    if (blocks > free || free <= 0) throw new FsError('ENOSPC', `no space left on device (${blocks} blocks wanted, ${Math.max(0, free)} free: ${used} of ${cap} usable blocks in use)`);
     const pending = this.ctx.dirty.bytes / BLOCK_SIZE;
     // the blocks of one run (range.ts) are mapped by records with consecutive keys
     const nodes = run

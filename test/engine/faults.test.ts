@@ -7,6 +7,7 @@
 // - fsck reports its progress and keeps its recounts small.
 
 import t from 'tap';
+import type { Test } from 'tap';
 import { FileSystem } from '../../src/fs/fs.js';
 import { Volume } from '../../src/checkpoint/volume.js';
 import { fsck } from '../../src/fsck/fsck.js';
@@ -142,8 +143,12 @@ t.test('ENOSPC: the numbers in the message add up', async (t) => {
   }
   t.ok(err, 'the device fills');
   t.comment(err!.message);
-  const m0 = /\((\d+) blocks wanted, (\d+) free\)/.exec(err!.message);
-  t.ok(m0 && Number(m0[1]) > Number(m0[2]), `the file layer: ${m0?.[1]} wanted is more than the ${m0?.[2]} free`);
+  const m0 = /\((\d+) blocks wanted, (\d+) free: (\d+) of (\d+) usable blocks in use\)/.exec(err!.message);
+  t.ok(m0 && (Number(m0[1]) > Number(m0[2]) || Number(m0[2]) === 0), `the file layer: ${m0?.[1]} wanted, ${m0?.[2]} free`);
+  if (m0) {
+    const [free, used, cap] = [Number(m0[2]), Number(m0[3]), Number(m0[4])];
+    t.equal(free, Math.max(0, cap - used), `free ${free} is usable ${cap} less in use ${used}`);
+  }
   // the cleaner's own refusal, for file data (which may use holes) and for metadata
   for (const [mode, data] of [['user', true], ['system', false]] as const) {
     let msg = '';
@@ -158,6 +163,50 @@ t.test('ENOSPC: the numbers in the message add up', async (t) => {
     t.ok(Number(m[1]) > Number(m[2]), 'more is wanted than is left');
     t.equal(/for deletes and cleaning/.test(m[4]!), mode === 'user', 'the headroom is kept from users only');
   }
+  fs.unmount();
+  fsck_ok(t, dev);
+});
+
+/** Checks that the numbers of an ENOSPC message, from the file layer or the cleaner, add up. */
+function enospc_adds_up(t: Test, msg: string): void {
+  const f = /\((\d+) blocks wanted, (\d+) free: (\d+) of (\d+) usable blocks in use\)/.exec(msg);
+  const c = /(\d+) blocks wanted, (\d+) left: (\d+) free blocks, of which (.*), leave (\d+)(?:, and (\d+) in holes of used segments)?; nothing more to clean/.exec(msg);
+  t.ok(f || c, `ENOSPC with its numbers: ${msg}`);
+  if (f) {
+    const [wanted, free, used, cap] = f.slice(1).map(Number) as [number, number, number, number];
+    t.equal(free, Math.max(0, cap - used), `free ${free} = usable ${cap} − in use ${used}, or 0`);
+    t.ok(wanted > free || free === 0, `refused: ${wanted} wanted, ${free} free`);
+  }
+  if (c) {
+    const parts = [...c[4]!.matchAll(/(\d+) for /g)].map((x) => Number(x[1]));
+    t.equal(parts.reduce((a, b) => a + b, 0) + Number(c[5]), Number(c[3]), 'what is kept and what is left make the free blocks');
+    t.equal(Number(c[5]) + Number(c[6] ?? 0), Number(c[2]), 'what is left, with the holes, is what is said to be left');
+    t.ok(Number(c[1]) > Number(c[2]), 'more is wanted than is left');
+  }
+}
+
+t.test('ENOSPC from overwrites of a full device: the numbers add up, whichever layer refuses', async (t) => {
+  // overwriting mapped blocks asks for no new block at once while the pages already waiting
+  // are counted in use: the file layer may refuse with in use past what is usable, or the
+  // cleaner when it finds nothing more to clean
+  const dev = mkfs_mem(1024, { segBlocks: 16, fanout: 32, uuid: SMALL.uuid! });
+  const fs = mount(dev);
+  const inos: number[] = [];
+  for (let i = 0; i < 300; i++) {
+    const ino = fs.create(1, `f${i}`, 0o644).ino;
+    fs.write(ino, 0, content(i, i % 3 === 0 ? 9000 : 100 + i));
+    inos.push(ino);
+  }
+  fs.sync();
+  let msg = '';
+  try {
+    for (let round = 0; round < 20; round++) for (let i = round % 5; i < 300; i += 5) fs.write(inos[i]!, 0, content(1000 * round + i, 8000));
+  } catch (e) {
+    if (!(e instanceof FsError) || e.code !== 'ENOSPC') throw e;
+    msg = e.message;
+  }
+  t.comment(msg);
+  enospc_adds_up(t, msg);
   fs.unmount();
   fsck_ok(t, dev);
 });
