@@ -14,8 +14,9 @@
 // 1 TiB at least 0.9 times those on 8 GiB, the server's memory within the cache budget and the
 // dirty-page bound above what it held idle, fsck of a million files under a minute.
 //
-// Usage: node dist/tools/bench/scale.js [--files 1000000] [--per-dir 1000] [--write 10G]
+// Usage: node dist/tools/bench/scale.js [--files 1000000] [--per-dir 1000] [--write SIZE]
 //          [--sizes 8G,1T] [--cache 64M] [--json]
+// (--write: 10 GiB, or whole GiB up to three quarters of the smallest size if less: 6 GiB at 8 GiB)
 // Images go to the scratch directory (COWLOG_SCRATCH, /var/tmp or /tmp, not a tmpfs); they are
 // sparse, and hold what is written: about FILES × 4 KiB + WRITE each.
 //
@@ -35,6 +36,10 @@ const CLIENT = path.join(repo_root(), 'dist', 'tools', 'bench', 'scale_client.js
 const HOUR = 3_600_000;
 
 interface Opts { files: number; perDir: number; write: number; sizes: number[]; cache: number; json: boolean }
+
+const GiB = 2 ** 30;
+/** the sequential write asked for; less when it does not fit on the smallest size (write_fit) */
+const WRITE_GOAL = 10 * GiB;
 
 interface Row {
   size: number;
@@ -59,7 +64,7 @@ interface Row {
 }
 
 function args(): Opts {
-  const o: Opts = { files: 1_000_000, perDir: 1000, write: 10 * 2 ** 30, sizes: [8 * 2 ** 30, 2 ** 40], cache: 64 << 20, json: false };
+  const o: Opts = { files: 1_000_000, perDir: 1000, write: 0, sizes: [8 * GiB, 2 ** 40], cache: 64 << 20, json: false };
   const argv = process.argv.slice(2);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -74,7 +79,24 @@ function args(): Opts {
     else throw new Error(`unknown option ${a} (--files N, --per-dir N, --write SIZE, --sizes A,B, --cache SIZE, --json)`);
   }
   if (!(o.files > 0 && o.perDir > 0)) throw new Error('--files and --per-dir must be positive');
+  write_fit(o);
   return o;
+}
+
+/**
+ * The same bytes are written on every size, so they must fit on the smallest beside the files:
+ * 10 GiB does not fit on 8 GiB. Unless --write says otherwise, the write is 10 GiB or whole GiB
+ * up to three quarters of the smallest size, whichever is less; a --write that cannot fit is
+ * refused before anything is made.
+ */
+function write_fit(o: Opts): void {
+  const smallest = Math.min(...o.sizes);
+  const room = smallest * 0.85 - o.files * 4096 * 1.3;
+  if (o.write === 0) {
+    o.write = Math.min(WRITE_GOAL, Math.floor((smallest * 0.75) / GiB) * GiB);
+    if (o.write < WRITE_GOAL) process.stderr.write(`bench-scale: ${bytes_human(o.write)} written sequentially, not ${bytes_human(WRITE_GOAL)}: that much does not fit on ${bytes_human(smallest)}\n`);
+  }
+  if (o.write <= 0 || o.write > room) throw new Error(`--write ${bytes_human(o.write)}: ${o.files} files and that much do not fit on ${bytes_human(smallest)} (at most ${bytes_human(Math.max(0, room))})`);
 }
 
 async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; v: T }> {
@@ -205,7 +227,8 @@ async function side_by_side(o: Opts, scratch: string): Promise<Row[]> {
 
 async function main(): Promise<number> {
   const o = args();
-  const need = o.files * 4096 * 1.3 + o.write + (256 << 20);
+  // every size's image is there at once
+  const need = (o.files * 4096 * 1.3 + o.write + (256 << 20)) * o.sizes.length;
   const scratch = scratch_dir(need);
   const t0 = Date.now();
   const rows = await side_by_side(o, scratch);
