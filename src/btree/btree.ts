@@ -17,30 +17,9 @@ import type { InnerBody, LeafBody, NodeBody } from '../format/node.js';
 import { key_cmp, key_str, VALUE_MAX } from '../format/records.js';
 import type { Key } from '../format/records.js';
 import type { NodeStore } from './store.js';
+import { child_index, lower_bound } from './search.js';
 
 const HEIGHT_MAX = 32;
-
-/** Index of the first key >= k (keys.length if none). */
-function lower_bound(keys: Key[], k: Key): number {
-  let lo = 0, hi = keys.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (key_cmp(keys[mid]!, k) < 0) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-/** The child of an inner node whose range holds k. */
-function child_index(keys: Key[], k: Key): number {
-  let lo = 1, hi = keys.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (key_cmp(keys[mid]!, k) <= 0) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo - 1;
-}
 
 function entry_bytes(n: NodeBody, i: number): number {
   return is_leaf(n) ? LEAF_REC_OVERHEAD + n.vals[i]!.length : INNER_ENTRY_BYTES;
@@ -96,6 +75,20 @@ export class BTree {
       nid = n.kids[child_index(n.keys, k)]!;
     }
     assert(false, `B+tree deeper than ${HEIGHT_MAX} under root ${root}`);
+  }
+
+  /**
+   * The leaf of the tree at `root` that holds (or would hold) key k; null when the path is
+   * deeper than any tree can be (a cycle: the caller reports the damage).
+   */
+  leaf_of(root: NodeId, k: Key): NodeId | null {
+    let nid = root;
+    for (let depth = 0; depth < HEIGHT_MAX; depth++) {
+      const n = this.store.get(nid);
+      if (is_leaf(n)) return nid;
+      nid = n.kids[child_index(n.keys, k)]!;
+    }
+    return null;
   }
 
   /**

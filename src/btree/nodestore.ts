@@ -2,8 +2,10 @@
 // written to the log only at checkpoints (fsync writes logical redo records instead, so a node
 // changed many times between checkpoints is written once).
 //
-// Invariants: a dirty node is never evicted; a node read from disk must name the node id the NAT
-// gave for it; clean nodes beyond `cacheMax` are evicted oldest first.
+// Invariants: a dirty node is never evicted (dirty nodes live in their own map, so eviction never
+// walks past them); a node read from disk must name the node id the NAT gave for it; clean nodes
+// beyond `cacheMax` (dirty ones counted) are evicted least recently used first: every hit moves
+// a clean node to the young end of its map, O(1).
 
 import { Cause, tag_of } from '../device/cause.js';
 import type { BlockDevice } from '../device/device.js';
@@ -18,11 +20,15 @@ import type { NodeId } from '../util/ids.js';
 import type { NodeStore } from './store.js';
 
 interface Entry {
+  /** replaced by its compact form when written (flush_all): never hold it across a checkpoint */
   body: NodeBody;
   dirty: boolean;
   /** dirtied only to be moved by the cleaner: written to the cold node log */
   moved: boolean;
 }
+
+/** clean nodes never evicted, the most recently used: more than any tree operation's path holds */
+const KEEP_RECENT = 256;
 
 export interface NodeStoreHooks {
   leaf_shared(body: LeafBody): void;
@@ -36,12 +42,16 @@ export class NodeCache implements NodeStore {
   private readonly log: SegLog;
   private readonly fsid: number;
   private readonly hooks: NodeStoreHooks;
-  private readonly map = new Map<NodeId, Entry>();
-  private readonly dirtySet = new Set<NodeId>();
+  /** clean nodes, least recently used first */
+  private readonly clean = new Map<NodeId, Entry>();
+  /** dirty nodes (pinned until a checkpoint writes them) */
+  private readonly dirtyMap = new Map<NodeId, Entry>();
   cacheMax: number;
   /** counters for info and benchmarks */
   loads = 0;
   writes = 0;
+  hits = 0;
+  evictions = 0;
 
   constructor(dev: BlockDevice, nat: Nat, log: SegLog, fsid: number, fanout: number, hooks: NodeStoreHooks, cacheMax = 8192) {
     this.dev = dev;
@@ -54,16 +64,24 @@ export class NodeCache implements NodeStore {
   }
 
   get dirtyCount(): number {
-    return this.dirtySet.size;
+    return this.dirtyMap.size;
   }
 
   get cachedCount(): number {
-    return this.map.size;
+    return this.clean.size + this.dirtyMap.size;
   }
 
   get(nid: NodeId): NodeBody {
-    const e = this.map.get(nid);
-    if (e) return e.body;
+    const d = this.dirtyMap.get(nid);
+    if (d) { this.hits++; return d.body; }
+    const e = this.clean.get(nid);
+    if (e) {
+      this.hits++;
+      // the young end: a hit keeps the node longest
+      this.clean.delete(nid);
+      this.clean.set(nid, e);
+      return e.body;
+    }
     const addr = this.nat.addr(nid);
     if (this.nat.refs(nid) === 0 || addr === 0) {
       throw new CorruptError('B+tree node', addr, `node id ${nid} is referenced but the NAT has no block for it (refs ${this.nat.refs(nid)})`);
@@ -71,43 +89,52 @@ export class NodeCache implements NodeStore {
     const { header, body } = node_decode(this.dev.read(addr), addr, this.fsid);
     if (header.nid !== nid) throw new CorruptError('B+tree node', addr, `holds node ${header.nid}, the NAT says node ${nid}`);
     this.loads++;
-    this.map.set(nid, { body, dirty: false, moved: false });
-    if (this.map.size > this.cacheMax) this.evict();
+    this.clean.set(nid, { body, dirty: false, moved: false });
+    this.evict();
     return body;
   }
 
+  /**
+   * Evicts least recently used clean nodes while the cache holds more than cacheMax, but never
+   * the KEEP_RECENT most recently used: a tree operation holds the bodies of the nodes on its
+   * path between reading and dirtying them, and dirty nodes alone may fill the cache (a flush
+   * of many files changes many leaves before the checkpoint that writes them).
+   */
   private evict(): void {
-    const target = Math.floor(this.cacheMax * 0.9);
-    for (const [nid, e] of this.map) {
-      if (this.map.size <= target) break;
-      if (!e.dirty) this.map.delete(nid);
+    for (const nid of this.clean.keys()) {
+      if (this.clean.size + this.dirtyMap.size <= this.cacheMax || this.clean.size <= KEEP_RECENT) break;
+      this.clean.delete(nid);
+      this.evictions++;
     }
   }
 
   create(body: NodeBody): NodeId {
     const nid = this.nat.alloc(this.log.birth);
-    this.map.set(nid, { body, dirty: true, moved: false });
-    this.dirtySet.add(nid);
+    this.dirtyMap.set(nid, { body, dirty: true, moved: false });
     return nid;
   }
 
   dirty(nid: NodeId): void {
-    const e = this.map.get(nid);
-    assert(e !== undefined, () => `dirtying node ${nid} that is not in the cache`);
+    let e = this.dirtyMap.get(nid);
+    if (e === undefined) {
+      e = this.clean.get(nid);
+      assert(e !== undefined, () => `dirtying node ${nid} that is not in the cache`);
+      this.clean.delete(nid);
+      this.dirtyMap.set(nid, e);
+    }
     e.dirty = true;
     e.moved = false;
-    this.dirtySet.add(nid);
   }
 
   /** The cleaner found node nid in a victim segment: rewrite it at the next checkpoint. */
   relocate(nid: NodeId): void {
     this.get(nid);
-    const e = this.map.get(nid)!;
-    if (!e.dirty) {
-      e.dirty = true;
-      e.moved = true;
-      this.dirtySet.add(nid);
-    }
+    if (this.dirtyMap.has(nid)) return;
+    const e = this.clean.get(nid)!;
+    this.clean.delete(nid);
+    e.dirty = true;
+    e.moved = true;
+    this.dirtyMap.set(nid, e);
   }
 
   refs(nid: NodeId): number {
@@ -125,8 +152,8 @@ export class NodeCache implements NodeStore {
     if (n === 1) {
       const addr = this.nat.free(nid);
       if (addr !== 0) this.log.ref_dec(addr);
-      this.map.delete(nid);
-      this.dirtySet.delete(nid);
+      this.clean.delete(nid);
+      this.dirtyMap.delete(nid);
     }
   }
 
@@ -146,9 +173,9 @@ export class NodeCache implements NodeStore {
    * it writes. Each run of consecutive addresses goes to the device as one request.
    */
   flush_all(): number {
-    if (this.dirtySet.size === 0) return 0;
+    if (this.dirtyMap.size === 0) return 0;
     const groups: NodeId[][] = [[], []];
-    for (const nid of this.dirtySet) groups[this.map.get(nid)!.moved ? 1 : 0]!.push(nid);
+    for (const [nid, e] of this.dirtyMap) groups[e.moved ? 1 : 0]!.push(nid);
     const heads = [Head.META, Head.COLD_NODE];
     let n = 0;
     groups.forEach((nids, gi) => {
@@ -159,10 +186,15 @@ export class NodeCache implements NodeStore {
         const bufs: Buffer[] = [];
         for (let j = 0; j < run.count; j++, k++) {
           const nid = nids[k]!;
-          const e = this.map.get(nid)!;
+          const e = this.dirtyMap.get(nid)!;
           const addr = run.addr + j;
           const birth = this.log.birth;
-          bufs.push(node_encode(e.body, { fsid: this.fsid, nid, addr, birth }));
+          const enc = node_encode(e.body, { fsid: this.fsid, nid, addr, birth });
+          bufs.push(enc);
+          // kept as a node read back from the device would be: its values views into the one
+          // block, instead of the keys and values each change allocated on its own (three to
+          // four times the memory: 15 KiB a leaf of small records against 4 KiB)
+          e.body = node_decode(enc, addr, this.fsid).body;
           const old = this.nat.addr(nid);
           this.nat.place(nid, addr, birth);
           this.log.summary_set(addr, { kind: BlockKind.NODE, sub: e.body.level, owner: nid, offset: 0, birth });
@@ -175,14 +207,16 @@ export class NodeCache implements NodeStore {
         n += run.count;
       }
     });
-    this.dirtySet.clear();
+    // written: clean again, at the young end
+    for (const [nid, e] of this.dirtyMap) this.clean.set(nid, e);
+    this.dirtyMap.clear();
     this.writes += n;
-    if (this.map.size > this.cacheMax) this.evict();
+    this.evict();
     return n;
   }
 
   /** Forgets every clean node (after roll-forward, or to test reloading from disk). */
   drop_clean(): void {
-    for (const [nid, e] of this.map) if (!e.dirty) this.map.delete(nid);
+    this.clean.clear();
   }
 }

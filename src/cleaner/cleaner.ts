@@ -14,15 +14,15 @@
 import { Cause, tag_of, Trigger } from '../device/cause.js';
 import type { Volume } from '../checkpoint/volume.js';
 import { MAP_SLOTS } from '../format/records.js';
-import { DIR_PER_BLOCK } from '../format/geometry.js';
 import { BlockKind, Head, SegState, SUB_SHARED } from '../log/segments.js';
-import { DIRTY_FULL } from '../log/metatable.js';
 import { assert } from '../util/assert.js';
 import { FsError } from '../util/errors.js';
 import { nid_of } from '../util/ids.js';
 
 /** Segment openings between the most- and least-written segments that start wear levelling. */
 export const WEAR_SPREAD = 16;
+/** victims a round passes over for want of room before it gives up */
+const VICTIM_SKIPS_MAX = 64;
 
 export interface CleanerStats {
   rounds: number;
@@ -62,8 +62,7 @@ export class Cleaner {
   ckpt_need(): number {
     const v = this.vol;
     const nodes = v.nodes.dirtyCount;
-    let full = 0;
-    for (const t of v.tables) for (const d of t.dirty.values()) if (d === DIRTY_FULL) full++;
+    const full = v.tabs.full_blocks();
     // pages fsync only logged are written (and their leaves dirtied) before the checkpoint
     const pages = v.beforeCheckpointBlocks();
     const pageNodes = pages ? Math.ceil(pages / 4) + 2 : 0;
@@ -80,18 +79,6 @@ export class Cleaner {
   headroom(): number {
     const g = this.vol.g;
     return Math.max(g.reserveSegs * g.segBlocks, this.ckpt_max() + 2 * g.segBlocks);
-  }
-
-  /** Segments that will be free after one or two checkpoints, without moving anything. */
-  private pending_free(): number {
-    const log = this.vol.log;
-    let n = 0;
-    for (let s = 0; s < log.g.segCount; s++) {
-      const st = log.seg_state(s);
-      if (st === SegState.INUSE && log.seg_valid(s) === 0 && !log.is_head_seg(s)) n++;
-      else if (st === SegState.PREFREE && !log.seg_allocatable(s)) n++;
-    }
-    return n;
   }
 
   /** Nodes a change of `records` tree records may dirty: a path per record, splits included. */
@@ -157,7 +144,35 @@ export class Cleaner {
       break;
     }
     if (fits(mode === 'user')) return;
-    throw new FsError('ENOSPC', `no space left: ${blocks} blocks wanted, ${log.blocks_free()} free${mode === 'user' ? ` (${headroom} kept for deletes and cleaning)` : ''} and nothing left to clean`);
+    throw new FsError('ENOSPC', this.enospc_text(blocks, growth, mode === 'user', data));
+  }
+
+  /**
+   * Why `blocks` blocks do not fit, with numbers that add up: the free blocks (whole segments)
+   * shared out in order to what stays kept — the next checkpoint, (for users) deletes and
+   * cleaning, the log heads — and what is left, plus for file data the holes of used segments.
+   * The same sums as prepare()'s fits().
+   */
+  private enospc_text(blocks: number, growth: number, user: boolean, data: boolean): string {
+    const log = this.vol.log;
+    const segBlocks = this.vol.g.segBlocks;
+    const free = log.blocks_free();
+    const ckpt = this.ckpt_need() + growth;
+    const headroom = user ? this.headroom() : 0;
+    const keep = ckpt + headroom;
+    // file data may go into holes once free segments are below ssrBelow: then what is kept for
+    // the heads is what ssrBelow keeps beyond the rest; otherwise one open segment
+    const holes = data ? log.blocks_ssr() : 0;
+    const viaHoles = data && Math.max(0, free - Math.max(keep, log.ssrBelow)) + holes > free - keep - segBlocks;
+    const heads = viaHoles ? Math.max(0, log.ssrBelow - keep) : segBlocks;
+    let rest = free;
+    const take = (n: number): number => { const t = Math.min(rest, n); rest -= t; return t; };
+    const parts = [`${take(ckpt)} for the next checkpoint`];
+    if (user) parts.push(`${take(headroom)} for deletes and cleaning`);
+    parts.push(`${take(heads)} for the log heads`);
+    const left = rest + (viaHoles ? holes : 0);
+    return `no space left: ${blocks} blocks wanted, ${left} left: ${free} free blocks, of which ${parts.join(', ')}, leave ${rest}` +
+      `${viaHoles ? `, and ${holes} in holes of used segments` : ''}; nothing more to clean`;
   }
 
   /** prepare() for writing `blocks` blocks of one inode's data (already admitted). */
@@ -171,21 +186,14 @@ export class Cleaner {
     this.stats.checkpoints++;
   }
 
-  /** Victims in greedy order: fewest valid blocks first, oldest on ties. */
+  /**
+   * Victims in greedy order: fewest valid blocks first, oldest on ties. A victim must give back
+   * at least an eighth of a segment: moving a nearly full one costs more (its blocks written
+   * again, a checkpoint) than it returns. The whole list (tests, tools): a round takes them one
+   * at a time from the log's index instead.
+   */
   victims(): number[] {
-    const log = this.vol.log;
-    const out: number[] = [];
-    // a victim must give back at least an eighth of a segment: moving a nearly full one costs
-    // more (its blocks written again, a checkpoint) than it returns
-    const validMax = log.g.segBlocks - Math.max(1, log.g.segBlocks >> 3);
-    for (let s = 0; s < log.g.segCount; s++) {
-      if (log.seg_state(s) !== SegState.INUSE || log.is_head_seg(s)) continue;
-      const valid = log.seg_valid(s);
-      if (valid === 0 || valid > validMax) continue;
-      out.push(s);
-    }
-    out.sort((a, b) => log.seg_valid(a) - log.seg_valid(b) || log.seg(a).mtime - log.seg(b).mtime || a - b);
-    return out;
+    return [...this.vol.log.index.victims()];
   }
 
   /**
@@ -196,20 +204,22 @@ export class Cleaner {
     const v = this.vol;
     const log = v.log;
     const segBlocks = log.g.segBlocks;
-    const cands = this.victims();
-    if (cands.length === 0) return 0;
-    this.stats.rounds++;
     let cleaned = 0;
     let gained = 0;
-    for (const s of cands) {
+    let seen = 0;
+    let skipped = 0;
+    for (const s of log.index.victims()) {
+      if (seen++ === 0) this.stats.rounds++;
+      // a round looks at a bounded number of victims that do not fit: the ones after them hold
+      // more valid blocks, and looking costs a census of each
+      if (skipped > VICTIM_SKIPS_MAX) break;
       // moving a segment writes its data blocks now (into free segments, or holes when free
       // segments are short) and dirties a leaf for each of them, and marks its node and table
       // blocks to be written by the checkpoint into free segments: all of that must still fit
       const { data, leaves, meta } = this.seg_census(s);
       const ckpt = this.ckpt_need() + leaves + Math.ceil(leaves / this.vol.g.tables[0]!.perBlock) + meta + segBlocks;
       const free = log.blocks_free();
-      if (free < ckpt) continue;
-      if (data > free - ckpt + (free < log.ssrBelow + segBlocks ? log.blocks_ssr() : 0)) continue;
+      if (free < ckpt || data > free - ckpt + (free < log.ssrBelow + segBlocks ? log.blocks_ssr() : 0)) { skipped++; continue; }
       this.seg_move(s);
       cleaned++;
       gained += segBlocks - data - meta;
@@ -273,12 +283,7 @@ export class Cleaner {
     const free = log.segs_free();
     if (free < Math.max(Math.ceil(g.segCount / 10), 2 * g.reserveSegs)) return true;
     if (free >= g.segCount * 0.4) return false;
-    let used = 0, valid = 0;
-    for (let s = 0; s < g.segCount; s++) {
-      if (log.seg_state(s) !== SegState.INUSE || log.is_head_seg(s)) continue;
-      used++;
-      valid += log.seg_valid(s);
-    }
+    const { segs: used, valid } = log.used_segs();
     // dead blocks in used segments worth at least 40 % of them, and at least one whole segment
     const dead = used * g.segBlocks - valid;
     return dead >= Math.max(g.segBlocks, 0.4 * used * g.segBlocks);
@@ -293,17 +298,11 @@ export class Cleaner {
    */
   wear_level(): number {
     const log = this.vol.log;
-    const g = this.vol.g;
-    let min = Infinity, max = 0, coldest = -1;
-    for (let s = 0; s < g.segCount; s++) {
-      const w = log.seg(s).writes;
-      if (w > max) max = w;
-      if (log.seg_state(s) === SegState.INUSE && !log.is_head_seg(s) && log.seg_valid(s) > 0 && w < min) { min = w; coldest = s; }
-    }
-    if (coldest < 0 || max - min <= WEAR_SPREAD) return 0;
+    const coldest = log.index.used_least_written();
+    if (coldest === null || log.writesMax - coldest.writes <= WEAR_SPREAD) return 0;
     log.coldOnWorn = true;
     try {
-      const n = this.move_some([coldest]);
+      const n = this.move_some([coldest.seg]);
       this.stats.wearMoves += n;
       return n;
     } finally {
@@ -353,7 +352,7 @@ export class Cleaner {
   /** Moves every live block out of segment s. */
   seg_move(s: number): void {
     const v = this.vol;
-    v.totals.segmentsCleaned++;
+    v.cleaned_note(1, 0);
     const log = v.log;
     const start = log.seg_start(s);
     const data: { addr: number; ino: number; idx: number; birth: number }[] = [];
@@ -371,26 +370,22 @@ export class Cleaner {
           this.stats.nodesMoved++;
           break;
         }
-        case BlockKind.TABLE: {
-          const t = v.tables[sm.sub];
-          assert(t !== undefined && v.dir[t.geom.dirBase + sm.owner] === a, () => `block ${a}: summary says table ${sm.sub} block ${sm.owner}, the directory disagrees`);
-          t.mark_block(sm.owner);
+        case BlockKind.TABLE:
+          v.tabs.table_relocate(sm.sub, sm.owner, a);
           this.stats.metaMoved++;
           break;
-        }
         case BlockKind.JOURNAL:
           // the checkpoint that ends this round writes a new journal and frees this one
           break;
         case BlockKind.DIR:
-          assert(v.cpDir[sm.owner] === a && sm.owner < Math.ceil(v.dir.length / DIR_PER_BLOCK), () => `block ${a}: summary says directory block ${sm.owner}`);
-          v.dir_relocate(sm.owner);
+          v.tabs.dir_relocate(sm.owner, a);
           this.stats.metaMoved++;
           break;
         default:
           assert(false, `block ${a} in segment ${s} is live but its summary says kind ${sm.kind}`);
       }
       this.stats.blocksMoved++;
-      if (sm.kind !== BlockKind.JOURNAL) v.totals.blocksMoved++;
+      if (sm.kind !== BlockKind.JOURNAL) v.cleaned_note(0, 1);
     }
     if (data.length) this.data_move(data);
   }
@@ -398,7 +393,6 @@ export class Cleaner {
   /** Copies live data blocks to the cold data log and points their map records at the copies. */
   private data_move(items: { addr: number; ino: number; idx: number; birth: number }[]): void {
     const v = this.vol;
-    v.moveGen++;
     const bufs = items.map((it) => v.dev.read(it.addr));
     // wear levelling puts cold data on worn segments; the cleaner's own moves do not
     const placed = v.data_write(Head.COLD_DATA, bufs, tag_of(v.log.coldOnWorn ? Cause.WEAR_LEVEL : Cause.CLEANER_DATA));

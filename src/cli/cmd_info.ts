@@ -14,7 +14,7 @@ import { wear_stats } from '../wear/stats.js';
 import { snapshots_held } from '../snap/usage.js';
 import { WEAR_SPREAD } from '../cleaner/cleaner.js';
 import { SNAP_FLAG_WRITABLE } from '../format/snapshot.js';
-import { tree_name } from '../snap/default.js';
+import { tree_name } from '../roots/default.js';
 import { compress_usage } from '../fs/compress.js';
 import { FEATURE_COMPRESS_LZ4 } from '../format/superblock.js';
 import { CAUSE_NAMES, TRIGGER_NAMES } from '../device/cause.js';
@@ -32,7 +32,8 @@ checkpoints by what triggered them), a histogram of segment utilisation, the log
 often segments have been written (wear), and the per-block wear recorded in the wear file kept
 beside the device (see docs/WEARFILE.md), if there is one.
 
-With --stats, describes a running mount instead, asking its server: the requests it served
+With --stats, describes a running mount instead, asking its server: what its caches hold
+against the memory budget (-o cache=), the requests it served
 since it started, a latency histogram per request kind (power-of-two buckets of µs, as
 biolatency draws them; the time cowlog took to answer, the kernel's part not included), and
 the engine's counts of checkpoints, fsync redo groups and blocks written.

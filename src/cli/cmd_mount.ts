@@ -167,13 +167,14 @@ function daemon_start(device: string, mountpoint: string, c: MountConfig): Promi
       buf += d;
       const nl = buf.indexOf('\n');
       if (nl < 0) return;
-      let msg: { ready?: boolean; error?: string; pid?: number; log?: string; serving?: string };
+      let msg: { ready?: boolean; error?: string; pid?: number; log?: string; serving?: string; warning?: string };
       try {
         msg = JSON.parse(buf.slice(0, nl)) as typeof msg;
       } catch {
         finish(1, `cowlog mount: the server said something unexpected: ${buf.slice(0, nl)}`, 'err');
         return;
       }
+      if (msg.ready && msg.warning) process.stderr.write(`cowlog mount: ${msg.warning}\n`);
       if (msg.ready) finish(0, `cowlog: ${device} mounted on ${mountpoint} (server pid ${msg.pid}, log ${msg.log})${msg.serving ? `; serving ${msg.serving}` : ''}`, 'out');
       else finish(1, `cowlog mount: ${msg.error ?? 'failed'}`, 'err');
     });

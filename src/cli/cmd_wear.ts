@@ -1,13 +1,13 @@
 // `cowlog wear ...`: workloads, replays, comparisons with kernel filesystems, heatmaps.
-// The work is done by tools/ (workload, trace, compare, vm); this file parses arguments and
-// prints. The tools are imported when a subcommand runs, so the rest of the CLI never loads them
-// (but the knob table, tools/workload/knobs.ts, a dependency-free table the help text lists).
+// The work is done by src/workload, src/compare, src/tracefs and src/vm; this file parses
+// arguments and prints. They are imported when a subcommand runs, so the rest of the CLI never
+// loads them (but the knob table, workload/knobs.ts, a dependency-free table the help text lists).
 
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from './command.js';
 import { UsageError, bytes_human, size_parse } from './command.js';
-import { knobs_help } from '../../tools/workload/knobs.js';
+import { knobs_help } from '../workload/knobs.js';
 
 const KNOBS_HELP = knobs_help();
 
@@ -88,10 +88,10 @@ function pct_opt(o: Opts, name: string): number | undefined {
 }
 
 async function workload(argv: string[]): Promise<number> {
-  const { KNOBS, KnobError, knob_parse } = await import('../../tools/workload/knobs.js');
+  const { KNOBS, KnobError, knob_parse } = await import('../workload/knobs.js');
   const knobFlags = Object.values(KNOBS).map((d) => d.flag);
   const o = args_parse(argv, ['--profile', '--ops', '--seed', '--device-size', '--live-max', '--fill-pct', '--skew', '--sync-every', '--enospc-limit', '-o', ...knobFlags]);
-  const { PROFILES, workload_generate, workload_text } = await import('../../tools/workload/generate.js');
+  const { PROFILES, workload_generate, workload_text } = await import('../workload/generate.js');
   const profile = o.one.get('--profile');
   if (!profile) throw new UsageError(`--profile is required (${PROFILES.join(', ')})`);
   if (!(PROFILES as readonly string[]).includes(profile)) throw new UsageError(`unknown profile '${profile}' (${PROFILES.join(', ')})`);
@@ -133,8 +133,8 @@ async function workload(argv: string[]): Promise<number> {
 async function replay(argv: string[]): Promise<number> {
   const o = args_parse(argv, ['--result']);
   if (o.pos.length !== 2) throw new UsageError('replay needs TRACE and DIR');
-  const { trace_read, TraceError } = await import('../../tools/workload/trace.js');
-  const { replay: replay_run, replay_summary } = await import('../../tools/workload/replay.js');
+  const { trace_read, TraceError } = await import('../workload/trace.js');
+  const { replay: replay_run, replay_summary } = await import('../workload/replay.js');
   const [tracePath, dir] = o.pos as [string, string];
   let trace;
   try {
@@ -163,8 +163,8 @@ function fs_opts(list: string[] | undefined, name: string): Record<string, strin
 
 async function compare(argv: string[]): Promise<number> {
   const o = args_parse(argv, ['--fs', '--size', '--workload', '--out', '--guest-timeout'], ['--mkfs-opt', '--mount-opt', '--variant', '--variant-mount']);
-  const { compare_run, FS_KNOWN } = await import('../../tools/compare/compare.js');
-  const { TraceError } = await import('../../tools/workload/trace.js');
+  const { compare_run, FS_KNOWN } = await import('../compare/compare.js');
+  const { TraceError } = await import('../workload/trace.js');
   const fsList = (o.one.get('--fs') ?? 'cowlog,ext4,btrfs,f2fs').split(',').map((s) => s.trim()).filter(Boolean);
   for (const f of fsList) if (!FS_KNOWN.includes(f)) throw new UsageError(`unknown filesystem '${f}' (known: ${FS_KNOWN.join(', ')})`);
   const workloadPath = o.one.get('--workload');
@@ -247,7 +247,7 @@ async function heatmap(argv: string[]): Promise<number> {
   const cause = o.one.get('--cause');
   let drawn = rec;
   if (cause !== undefined) {
-    const { cause_counts, CauseCountsError } = await import('../../tools/compare/cause_counts.js');
+    const { cause_counts, CauseCountsError } = await import('../compare/cause_counts.js');
     try {
       drawn = { ...rec, counts: cause_counts(rec, cause, head.readUInt32LE(8), wearPath) };
     } catch (e) {
@@ -257,7 +257,7 @@ async function heatmap(argv: string[]): Promise<number> {
   }
   const stem = path.basename(wearPath).replace(/\.(bin|wear)$/, '');
   const png = o.one.get('--out') ?? `${stem}${cause ? `-${cause}` : ''}-heatmap.png`;
-  const rendererPath = '../../tools/compare/render_heatmap.js';
+  const rendererPath = '../compare/render_heatmap.js';
   const r = (await import(rendererPath)) as { heatmap_render(rec: unknown, png: string, opts?: { title?: string }): Promise<void> };
   await r.heatmap_render(drawn, png, cause ? { title: `${rec.meta.fs}: block writes of cause ${cause}` } : {});
   const { wear_stats } = await import('../wear/stats.js');

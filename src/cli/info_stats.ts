@@ -7,12 +7,28 @@ import { FsError } from '../util/errors.js';
 import { Histogram } from '../util/histogram.js';
 import type { HistogramJson } from '../util/histogram.js';
 import { server_find } from './server_find.js';
+import { bytes_human } from './command.js';
+import type { MemoryStats } from '../fs/fs.js';
 
 export interface MountStats {
   sinceMs: number;
   latency: Record<string, HistogramJson>;
   requests: Record<string, number>;
   engine: Record<string, number>;
+  /** the caches against the memory budget (absent from servers older than this cowlog) */
+  memory?: MemoryStats;
+}
+
+/** The memory lines of `info --stats`: each cache against its share of the budget. */
+export function memory_lines(m: MemoryStats): string[] {
+  const pct = (a: number, b: number): string => `${b ? Math.round((100 * a) / b) : 0} %`;
+  return [
+    `memory: budget ${bytes_human(m.budgetBytes)} (cache=); the server holds ${bytes_human(m.rssBytes)} (heap ${bytes_human(m.heapBytes)}, buffers ${bytes_human(m.externalBytes)})`,
+    `  table pages  ${m.tablePages} of ${m.tablePagesMax} (${pct(m.tablePages, m.tablePagesMax)}), ${m.tablePagesDirty} changed and pinned; ${m.tablePageLoads} read, ${m.tablePageEvictions} evicted`,
+    `  tree nodes   ${m.nodes} of ${m.nodesMax} (${pct(m.nodes, m.nodesMax)}), ${m.nodesDirty} changed and pinned; ${m.nodeLoads} read, ${m.nodeEvictions} evicted`,
+    `  inodes       ${m.inodes} of ${m.inodesMax} (${pct(m.inodes, m.inodesMax)}), ${m.inodesPinned} open or with dirty pages`,
+    `  dirty pages  ${bytes_human(m.dirtyPageBytes)} of ${bytes_human(m.dirtyPageBytesMax)} (file data not yet written)`,
+  ];
 }
 
 export async function info_stats(given: string, json: boolean): Promise<number> {
@@ -25,7 +41,7 @@ export async function info_stats(given: string, json: boolean): Promise<number> 
       const h = Histogram.from(j);
       return [op, { ...j, p50: h.quantile(0.5), p99: h.quantile(0.99) }];
     }));
-    process.stdout.write(JSON.stringify({ mountpoint: st.mountpoint, device: st.device, pid: st.pid, since: new Date(s.sinceMs).toISOString(), requests: s.requests, latency, engine: s.engine }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ mountpoint: st.mountpoint, device: st.device, pid: st.pid, since: new Date(s.sinceMs).toISOString(), requests: s.requests, latency, engine: s.engine, memory: s.memory ?? null }, null, 2) + '\n');
     return 0;
   }
   const total = Object.values(s.requests).reduce((a, b) => a + b, 0);
@@ -33,6 +49,7 @@ export async function info_stats(given: string, json: boolean): Promise<number> 
   const lines = [
     `${st.mountpoint}: cowlog mount of ${st.device} (server pid ${st.pid}), serving since ${new Date(s.sinceMs).toISOString()}: ${total} requests`,
     `engine: ${e['checkpoints'] ?? 0} checkpoints, ${e['redoGroups'] ?? 0} fsync redo groups (${e['redoBlocks'] ?? 0} blocks), ${e['dataBlocksWritten'] ?? 0} data blocks, ${e['nodesWritten'] ?? 0} tree nodes and ${e['tableBlocksWritten'] ?? 0} table blocks written`,
+    ...(s.memory ? memory_lines(s.memory) : []),
     '',
     'time cowlog took to answer, per request kind (µs; median and p99 estimated within their bucket):',
   ];

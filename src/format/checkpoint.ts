@@ -22,6 +22,8 @@ import { CAUSE_COUNT, TRIGGER_COUNT } from '../device/cause.js';
 export const CP_MAGIC = magic_of('CLCP');
 export const JOURNAL_MAGIC = magic_of('CLJN');
 export const CP_FLAG_CLEAN = 1;
+/** fsck found errors in this filesystem: a mount is read-only unless forced (cleared by an fsck that finds none) */
+export const CP_FLAG_ERRORS = 2;
 export const HEAD_COUNT = 8;
 const HEADS_AT = 64;
 const JADDR_AT = 128;
@@ -29,6 +31,8 @@ const JCRC_AT = 144;
 const STATS_AT = 160;
 const TREE_AT = 192;
 const BOOT_AT = 196;
+const NAT_USED_AT = 212;
+const META_BLOCKS_AT = 216;
 const DIR_AT = 256;
 /**
  * Write counts since mkfs, at the end of the header (the directory list grows towards them):
@@ -86,6 +90,10 @@ export interface Checkpoint {
   tree: number;
   /** the default tree and a trial boot (format/boot.ts): changes only with a checkpoint */
   boot: BootState;
+  /** NAT entries in use (nodes) */
+  natUsed: number;
+  /** table blocks (all six tables) and top directory blocks on the device */
+  metaBlocks: number;
   /**
    * Blocks and requests written since mkfs by cause, and checkpoints by trigger (cause.ts), as
    * of this checkpoint — its own header write included. Writes made after the last checkpoint
@@ -185,6 +193,8 @@ export function cp_encode(cp: Checkpoint): { header: Buffer; journal: Buffer[] }
   u64_set(v, STATS_AT + 24, cp.stats.checkpoints);
   v.setUint32(TREE_AT, cp.tree, true);
   boot_encode(v, BOOT_AT, cp.boot);
+  v.setUint32(NAT_USED_AT, cp.natUsed, true);
+  v.setUint32(META_BLOCKS_AT, cp.metaBlocks, true);
   for (let i = 0; i < cp.dir.length; i++) v.setUint32(DIR_AT + i * 4, cp.dir[i]!, true);
   if (cp.writes.blocks.length > CP_CAUSE_SLOTS || cp.writes.requests.length > CP_CAUSE_SLOTS || cp.writes.checkpoints.length > CP_TRIGGER_SLOTS) {
     throw new RangeError(`checkpoint: write counts of ${cp.writes.blocks.length} causes and ${cp.writes.checkpoints.length} triggers`);
@@ -246,6 +256,8 @@ export function cp_header_decode(buf: Uint8Array, addr: number, fsid: number): C
     },
     tree: v.getUint32(TREE_AT, true),
     boot: boot_decode(v, BOOT_AT, addr),
+    natUsed: v.getUint32(NAT_USED_AT, true),
+    metaBlocks: v.getUint32(META_BLOCKS_AT, true),
     writes: {
       blocks: Array.from({ length: CAUSE_COUNT }, (_x, i) => u64_get(v, COUNTS_AT + i * 8)),
       requests: Array.from({ length: CAUSE_COUNT }, (_x, i) => u64_get(v, COUNTS_AT + CP_CAUSE_SLOTS * 8 + i * 8)),

@@ -8,19 +8,27 @@
 // Invariants:
 // - mainStart is a multiple of segBlocks, so segment s covers
 //   [mainStart + s*segBlocks, mainStart + (s+1)*segBlocks);
-// - every metadata table (NAT, RCT, SUT, SST, SNAP) has a fixed number of entries derived from the
-//   geometry; its blocks live in the log and are listed by the table directory;
-// - the directory fits in the checkpoint (at most CP_DIR_MAX directory blocks).
+// - block addresses are u32: a filesystem spans at most 2^32 blocks (16 TiB);
+// - every metadata table (NAT, RCT, SUT, SST, SNAP, DIR) has a fixed number of entries derived
+//   from the geometry; its blocks live in the log. The DIR table holds the address of every
+//   block of the other five; its own blocks are listed by the top directory blocks, which the
+//   checkpoint lists (at most CP_DIR_MAX of them): two levels reach 256 × 1015 × 1015 table
+//   blocks, enough for 16 TiB.
 
 import { BLOCK_SIZE } from '../device/device.js';
 import { addr_of, seg_of } from '../util/ids.js';
 import type { BlockAddr, SegNo } from '../util/ids.js';
 
 /**
- * 2: the checkpoint header carries the boot state (format/boot.ts); large xattrs in XBIG and
- * XCHUNK records. Version 1 images are refused with a one-line error.
+ * 3: the table directory is a table of its own (DIR, paged like the others) under a top
+ * directory, for devices up to 16 TiB; the superblock's block count has 64 bits; the checkpoint
+ * counts the NAT entries and the table blocks in use. 2: the checkpoint header carries the boot
+ * state (format/boot.ts); large xattrs in XBIG and XCHUNK records. Older images are refused
+ * with a one-line error.
  */
-export const FORMAT_VERSION = 2;
+export const FORMAT_VERSION = 3;
+/** the largest filesystem: block addresses are u32 (16 TiB of 4 KiB blocks) */
+export const BLOCK_COUNT_MAX = 2 ** 32;
 export const SB_ADDRS = [0, 1] as const;
 export const CP_START = 2;
 /** a checkpoint slot is its header block; the journal blocks live in the log */
@@ -44,11 +52,13 @@ export const enum TableId {
   SUT = 2,
   SST = 3,
   SNAP = 4,
+  /** the table directory: the address of every block of the tables above */
+  DIR = 5,
 }
-export const TABLE_COUNT = 5;
-export const TABLE_NAMES = ['NAT', 'RCT', 'SUT', 'SST', 'SNAP'] as const;
+export const TABLE_COUNT = 6;
+export const TABLE_NAMES = ['NAT', 'RCT', 'SUT', 'SST', 'SNAP', 'DIR'] as const;
 /** Entry sizes in bytes: see docs/FORMAT.md for each entry's layout. */
-export const TABLE_ENTRY_BYTES = [12, 2, 16, 16, 128] as const;
+export const TABLE_ENTRY_BYTES = [12, 2, 16, 16, 128, 4] as const;
 
 export interface TableGeom {
   id: TableId;
@@ -57,7 +67,10 @@ export interface TableGeom {
   perBlock: number;
   entries: number;
   blocks: number;
-  /** index of this table's first block in the directory */
+  /**
+   * index of this table's first block in the DIR table (for DIR itself: the number of blocks
+   * of the other tables, so that dirBase + block numbers every table block once)
+   */
   dirBase: number;
 }
 
@@ -76,7 +89,9 @@ export interface Geometry extends GeometryParams {
   mainStart: number;
   segCount: number;
   tables: TableGeom[];
+  /** blocks of all six tables */
   tableBlocks: number;
+  /** top directory blocks: they list the DIR table's blocks, the checkpoint lists them */
   dirBlocks: number;
 }
 
@@ -108,6 +123,9 @@ export function cp_slots_default(segBlocks: number): number {
 }
 
 export function geometry_derive(p: GeometryParams): Geometry {
+  if (!Number.isSafeInteger(p.blockCount) || p.blockCount > BLOCK_COUNT_MAX) {
+    throw new RangeError(`device of ${p.blockCount} blocks: cowlog addresses at most ${BLOCK_COUNT_MAX} blocks (16 TiB)`);
+  }
   if (p.segBlocks < SEG_BLOCKS_MIN || p.segBlocks > SEG_BLOCKS_MAX || (p.segBlocks & (p.segBlocks - 1)) !== 0) {
     throw new RangeError(`segment size ${p.segBlocks} blocks: must be a power of two from ${SEG_BLOCKS_MIN} to ${SEG_BLOCKS_MAX}`);
   }
@@ -120,20 +138,21 @@ export function geometry_derive(p: GeometryParams): Geometry {
   if (segCount < p.reserveSegs + 12) {
     throw new RangeError(`device of ${p.blockCount} blocks holds ${Math.max(0, segCount)} segments of ${p.segBlocks} blocks: too small (at least ${p.reserveSegs + 12} needed)`);
   }
+  const per = (id: number): number => Math.floor((BLOCK_SIZE - TABLE_HEADER_BYTES - 4) / TABLE_ENTRY_BYTES[id]!);
   const entries = [p.blockCount, p.blockCount, segCount, p.blockCount, p.maxSnapshots];
   const tables: TableGeom[] = [];
   let dirBase = 0;
-  for (let id = 0; id < TABLE_COUNT; id++) {
-    const entryBytes = TABLE_ENTRY_BYTES[id]!;
-    const perBlock = Math.floor((BLOCK_SIZE - TABLE_HEADER_BYTES - 4) / entryBytes);
+  for (let id = 0; id < TableId.DIR; id++) {
     const n = entries[id]!;
-    const blocks = Math.ceil(n / perBlock);
-    tables.push({ id: id as TableId, name: TABLE_NAMES[id]!, entryBytes, perBlock, entries: n, blocks, dirBase });
+    const blocks = Math.ceil(n / per(id));
+    tables.push({ id: id as TableId, name: TABLE_NAMES[id]!, entryBytes: TABLE_ENTRY_BYTES[id]!, perBlock: per(id), entries: n, blocks, dirBase });
     dirBase += blocks;
   }
-  const dirBlocks = Math.ceil(dirBase / DIR_PER_BLOCK);
-  if (dirBlocks > CP_DIR_MAX) throw new RangeError(`device too large: ${dirBlocks} table directory blocks (at most ${CP_DIR_MAX})`);
-  return { ...p, mainStart, segCount, tables, tableBlocks: dirBase, dirBlocks };
+  const dirTableBlocks = Math.ceil(dirBase / per(TableId.DIR));
+  tables.push({ id: TableId.DIR, name: 'DIR', entryBytes: TABLE_ENTRY_BYTES[TableId.DIR], perBlock: per(TableId.DIR), entries: dirBase, blocks: dirTableBlocks, dirBase });
+  const dirBlocks = Math.ceil(dirTableBlocks / DIR_PER_BLOCK);
+  if (dirBlocks > CP_DIR_MAX) throw new RangeError(`device too large: ${dirBlocks} top directory blocks (at most ${CP_DIR_MAX})`);
+  return { ...p, mainStart, segCount, tables, tableBlocks: dirBase + dirTableBlocks, dirBlocks };
 }
 
 export function seg_start(g: Geometry, s: SegNo): BlockAddr {

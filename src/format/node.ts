@@ -88,6 +88,10 @@ export function node_encode(n: NodeBody, h: NodeHeader): Buffer {
   return b;
 }
 
+/**
+ * Verifies a node block and decodes it. A leaf's values are views into `buf` (one block per
+ * node in memory, not a buffer per value): `buf` must not change afterwards.
+ */
 export function node_decode(buf: Uint8Array, addr: number, fsid: number): { header: NodeHeader; body: NodeBody } {
   const { v, h } = log_header_verify(buf, NODE_MAGIC, 'B+tree node', addr, fsid, FORMAT_VERSION);
   const level = h.sub;
@@ -108,7 +112,9 @@ export function node_decode(buf: Uint8Array, addr: number, fsid: number): { head
       if (p + 2 > end) throw new CorruptError('B+tree node', addr, `entry ${i} runs past the block`);
       const len = v.getUint16(p, true);
       if (len > VALUE_MAX || p + 2 + len > end) throw new CorruptError('B+tree node', addr, `value ${i} of ${len} bytes runs past the block`);
-      vals.push(Buffer.from(buf.subarray(p + 2, p + 2 + len)));
+      // a view, not a copy: a node's values share its one block (a copy per value took three
+      // times the memory in the node cache); the caller never changes `buf` after decoding
+      vals.push(Buffer.from(buf.buffer, buf.byteOffset + p + 2, len));
       p += 2 + len;
     } else {
       if (p + 4 > end) throw new CorruptError('B+tree node', addr, `entry ${i} runs past the block`);

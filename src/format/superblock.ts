@@ -42,7 +42,8 @@ export function sb_encode(sb: Superblock, copy: number): Buffer {
   v.setUint16(6, copy, true);
   b.write(SB_SIGNATURE, 8, 'latin1');
   v.setUint32(16, BLOCK_SIZE, true);
-  v.setUint32(20, g.blockCount, true);
+  v.setUint32(20, g.blockCount % 2 ** 32, true);
+  v.setUint32(60, Math.floor(g.blockCount / 2 ** 32), true);
   v.setUint32(24, g.segBlocks, true);
   v.setUint32(28, g.segCount, true);
   v.setUint32(32, g.mainStart, true);
@@ -77,7 +78,7 @@ export function sb_decode(buf: Uint8Array, addr: number): Superblock {
   const blockSize = v.getUint32(16, true);
   if (blockSize !== BLOCK_SIZE) throw new CorruptError('superblock', addr, `block size ${blockSize}`);
   const p: GeometryParams = {
-    blockCount: v.getUint32(20, true),
+    blockCount: v.getUint32(60, true) * 2 ** 32 + v.getUint32(20, true),
     segBlocks: v.getUint32(24, true),
     cpSlots: v.getUint32(36, true),
     reserveSegs: v.getUint32(40, true),

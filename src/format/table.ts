@@ -1,8 +1,9 @@
-// Metadata table blocks and the table directory.
+// Metadata table blocks and the top directory.
 //
-// The tables (NAT, RCT, SUT, SST, SNAP: see geometry.ts) are arrays of fixed-size entries held
-// in memory and stored in the log as table blocks; the directory lists the address of every
-// table block (0 = never written: all entries zero). The checkpoint lists the directory blocks.
+// The tables (NAT, RCT, SUT, SST, SNAP, DIR: see geometry.ts) are arrays of fixed-size entries
+// stored in the log as table blocks; the DIR table lists the address of every block of the other
+// five (0 = never written: all entries zero), the top directory blocks list the DIR table's
+// blocks, and the checkpoint lists the top directory blocks.
 // Invariants: a table block names its table, its index in the table, its own address and the
 // checkpoint that wrote it; the entries area is exactly perBlock * entryBytes bytes.
 
@@ -22,29 +23,31 @@ export interface TableBlockHeader {
   seq: number;
 }
 
-/** Encodes entries [index*perBlock, ...) of a table from its backing bytes. */
+/** Entries of block `index` past the table's end: they are zero in the block. */
+function entries_in(t: TableGeom, index: number): number {
+  return Math.min(t.perBlock, t.entries - index * t.perBlock);
+}
+
+/** Encodes table block `h.index` from its entries (perBlock · entryBytes bytes: one page). */
 export function table_block_encode(t: TableGeom, h: TableBlockHeader, entries: Uint8Array): Buffer {
+  if (entries.length !== t.perBlock * t.entryBytes) throw new RangeError(`table block of ${entries.length} entry bytes, ${t.name} blocks hold ${t.perBlock * t.entryBytes}`);
   const b = block_new();
   const v = view_of(b);
   log_header_write(v, { magic: TABLE_MAGIC, version: FORMAT_VERSION, sub: t.id, fsid: h.fsid, addr: h.addr, seq: h.seq, id: h.index });
-  const start = h.index * t.perBlock * t.entryBytes;
-  const end = Math.min(entries.length, start + t.perBlock * t.entryBytes);
-  b.set(entries.subarray(start, end), TABLE_HEADER_BYTES);
+  b.set(entries.subarray(0, entries_in(t, h.index) * t.entryBytes), TABLE_HEADER_BYTES);
   block_seal(b);
   return b;
 }
 
-/** Verifies a table block and copies its entries into the table's backing bytes. */
-export function table_block_decode(t: TableGeom, buf: Uint8Array, addr: number, index: number, into: Uint8Array, fsid: number): TableBlockHeader {
+/** Verifies a table block; returns its entries (perBlock · entryBytes bytes: one page). */
+export function table_block_decode(t: TableGeom, buf: Uint8Array, addr: number, index: number, fsid: number): Uint8Array {
   const kind = `${TABLE_NAMES[t.id]} table`;
   const { h: lh } = log_header_verify(buf, TABLE_MAGIC, kind, addr, fsid, FORMAT_VERSION);
-  const h: TableBlockHeader = { fsid, table: lh.sub, index: lh.id, addr, seq: lh.seq };
-  if (h.table !== t.id) throw new CorruptError(kind, addr, `block belongs to table ${TABLE_NAMES[h.table] ?? h.table}`);
-  if (h.index !== index) throw new CorruptError(kind, addr, `block is index ${h.index}, directory says ${index}`);
-  const start = index * t.perBlock * t.entryBytes;
-  const end = Math.min(into.length, start + t.perBlock * t.entryBytes);
-  into.set(buf.subarray(TABLE_HEADER_BYTES, TABLE_HEADER_BYTES + (end - start)), start);
-  return h;
+  if (lh.sub !== t.id) throw new CorruptError(kind, addr, `block belongs to table ${TABLE_NAMES[lh.sub] ?? lh.sub}`);
+  if (lh.id !== index) throw new CorruptError(kind, addr, `block is index ${lh.id}, directory says ${index}`);
+  const out = new Uint8Array(t.perBlock * t.entryBytes);
+  out.set(buf.subarray(TABLE_HEADER_BYTES, TABLE_HEADER_BYTES + entries_in(t, index) * t.entryBytes));
+  return out;
 }
 
 export function dir_block_encode(fsid: number, index: number, addr: number, seq: number, addrs: Uint32Array): Buffer {

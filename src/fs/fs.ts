@@ -44,7 +44,7 @@ import { COMPRESS_XATTR, compress_inherit, compress_stats_new, compress_xattr_ge
 import type { CompressMode, CompressStats } from './compress.js';
 import { FEATURE_COMPRESS_LZ4 } from '../format/superblock.js';
 import { snap_create, snap_delete, snap_mark_good, snap_rollback, snap_set_default } from '../snap/ops.js';
-import { tree_name } from '../snap/default.js';
+import { tree_name } from '../roots/default.js';
 import type { BootReport } from '../checkpoint/volume.js';
 import { snapshots_held, tree_exclusive } from '../snap/usage.js';
 import { tree_diff } from '../snap/diff.js';
@@ -59,7 +59,10 @@ export interface FsOptions extends VolumeOptions {
    * checkpoint is never written
    */
   dirtyBytesMax?: number;
-  /** dirty B+tree nodes before a checkpoint is written (default: 1/64 of the device's blocks, at least 256) */
+  /**
+   * dirty B+tree nodes before a checkpoint is written (default: 1/64 of the device's blocks, at
+   * least 256, at most half the node cache: dirty nodes are pinned in it)
+   */
   dirtyNodesMax?: number;
   /** pending tree changes (keys) beyond which fsync writes a checkpoint instead of a redo group */
   redoKeysMax?: number;
@@ -80,6 +83,29 @@ export interface FsOptions extends VolumeOptions {
    * refused with ENOTSUP, as by ext4 mounted noacl.
    */
   acl?: boolean;
+}
+
+/** The caches against the memory budget, and the process's memory (bytes, counts). */
+export interface MemoryStats {
+  budgetBytes: number;
+  tablePages: number;
+  tablePagesDirty: number;
+  tablePagesMax: number;
+  tablePageLoads: number;
+  tablePageEvictions: number;
+  nodes: number;
+  nodesDirty: number;
+  nodesMax: number;
+  nodeLoads: number;
+  nodeEvictions: number;
+  inodes: number;
+  inodesPinned: number;
+  inodesMax: number;
+  dirtyPageBytes: number;
+  dirtyPageBytesMax: number;
+  rssBytes: number;
+  heapBytes: number;
+  externalBytes: number;
 }
 
 /**
@@ -180,6 +206,11 @@ export class FileSystem {
   readonly clock: Clock;
   private readonly ctx: DataCtx;
   private readonly dirtyNodesMax: number;
+  /**
+   * table pages changed since the last checkpoint before one is written (half the table cache:
+   * changed pages are pinned in it); pages a checkpoint left pinned for its journal do not count
+   */
+  private readonly dirtyPagesMax: number;
   private readonly redoKeysMax: number;
   private readonly intervalMs: number;
   private lastCheckpointMs: number;
@@ -195,9 +226,6 @@ export class FileSystem {
   private atimeMovedIno = 0;
   /** POSIX ACLs are kept and applied (FsOptions.acl) */
   readonly acl: boolean;
-  /** table_blocks() as of checkpoint tablesSeq (−1: not counted yet) */
-  private tablesSeq = -1;
-  private tablesCount = 0;
 
   private constructor(vol: Volume, o: FsOptions) {
     this.vol = vol;
@@ -206,9 +234,10 @@ export class FileSystem {
     // once however often it changed, so fewer checkpoints write fewer nodes. When free space runs
     // short, Cleaner.prepare checkpoints early (its need counts every dirty node); the headroom
     // is planned for a checkpoint of the old, smaller bound.
-    this.dirtyNodesMax = o.dirtyNodesMax ?? Math.max(256, Math.floor(vol.g.blockCount / 64));
+    this.dirtyNodesMax = o.dirtyNodesMax ?? Math.min(Math.max(256, Math.floor(vol.g.blockCount / 64)), Math.max(256, Math.floor(vol.nodes.cacheMax / 2)));
+    this.dirtyPagesMax = Math.max(32, Math.floor(vol.budget.tablePages / 2));
     this.cleaner = new Cleaner(vol, Math.min(this.dirtyNodesMax, Math.max(16, Math.floor(vol.g.blockCount / 256))));
-    this.icache = new InodeCache(vol, o.inodeCacheMax);
+    this.icache = new InodeCache(vol, o.inodeCacheMax ?? vol.budget.inodes);
     const devBytes = vol.g.blockCount * BLOCK_SIZE;
     this.ctx = {
       vol,
@@ -416,7 +445,7 @@ export class FileSystem {
         file_flush(this.ctx, m);
       }
     }
-    if (this.vol.nodes.dirtyCount > this.dirtyNodesMax) this.checkpoint_now(Trigger.DIRTY_NODES);
+    if (this.vol.nodes.dirtyCount > this.dirtyNodesMax || this.vol.tabs.dirty_pages() - this.vol.tabs.pinnedAfterCheckpoint > this.dirtyPagesMax) this.checkpoint_now(Trigger.DIRTY_NODES);
   }
 
   /**
@@ -437,6 +466,29 @@ export class FileSystem {
     if (this.unmounted) throw new FsError('EIO', 'the filesystem is unmounted');
   }
 
+  // ---- memory ---------------------------------------------------------------------------------
+
+  /**
+   * What the metadata caches hold against the mount's budget (`cowlog info --stats`): table
+   * pages, B+tree nodes and inodes, each with the part pinned because it changed, and the
+   * process's memory.
+   */
+  memory(): MemoryStats {
+    const v = this.vol;
+    const t = v.tabs.cache.stats();
+    const m = process.memoryUsage();
+    let dirtyInodes = 0;
+    for (const x of this.icache.all()) if (x.pages.size > 0 || x.mtime !== null || x.open > 0) dirtyInodes++;
+    return {
+      budgetBytes: v.budgetBytes,
+      tablePages: t.pages, tablePagesDirty: t.dirtyPages, tablePagesMax: t.budgetPages, tablePageLoads: t.loads, tablePageEvictions: t.evictions,
+      nodes: v.nodes.cachedCount, nodesDirty: v.nodes.dirtyCount, nodesMax: v.nodes.cacheMax, nodeLoads: v.nodes.loads, nodeEvictions: v.nodes.evictions,
+      inodes: this.icache.size, inodesPinned: dirtyInodes, inodesMax: this.icache.max,
+      dirtyPageBytes: this.ctx.dirty.bytes, dirtyPageBytesMax: this.ctx.dirty.max,
+      rssBytes: m.rss, heapBytes: m.heapUsed, externalBytes: m.external, // arrayBuffers (Buffers, the write ring) are counted in external already
+    };
+  }
+
   // ---- space ----------------------------------------------------------------------------------
 
   /** Blocks of user data the filesystem can hold (the rest is reserved for metadata and the cleaner). */
@@ -447,23 +499,7 @@ export class FileSystem {
 
   /** Live blocks counted against capacity: valid blocks minus table blocks, plus pages waiting for space. */
   used_blocks(): number {
-    return this.vol.log.validBlocks - this.table_blocks() + this.ctx.dirty.newPages + this.vol.nodes.dirtyCount;
-  }
-
-  /**
-   * Table and table-directory blocks on the device. Which of them exist changes only when a
-   * checkpoint writes them, so the count is kept per checkpoint: every admission asks, and the
-   * directory has a slot per table block (about 1,900 on a 1 GiB device).
-   */
-  private table_blocks(): number {
-    if (this.tablesSeq !== this.vol.seq) {
-      let n = 0;
-      for (const a of this.vol.dir) if (a !== 0) n++;
-      for (const a of this.vol.cpDir) if (a !== 0) n++;
-      this.tablesSeq = this.vol.seq;
-      this.tablesCount = n;
-    }
-    return this.tablesCount;
+    return this.vol.log.validBlocks - this.vol.tabs.metaBlocks + this.ctx.dirty.newPages + this.vol.nodes.dirtyCount;
   }
 
   /**
@@ -472,8 +508,11 @@ export class FileSystem {
    * cleaner's headroom (cleaning first if needed).
    */
   private space_admit(blocks: number, records = 4, run = false): void {
-    const free = this.capacity_blocks() - this.used_blocks();
-    if (blocks > free || free <= 0) throw new FsError('ENOSPC', `no space left on device (${blocks} blocks wanted, ${Math.max(0, free)} free)`);
+    const cap = this.capacity_blocks(), used = this.used_blocks();
+    const free = cap - used;
+    // the numbers given add up: free = usable - in use (in use may pass what is usable: the
+    // pages and nodes waiting to be written are counted before they have a place)
+    if (blocks > free || free <= 0) throw new FsError('ENOSPC', `no space left on device (${blocks} blocks wanted, ${Math.max(0, free)} free: ${used} of ${cap} usable blocks in use)`);
     const pending = this.ctx.dirty.bytes / BLOCK_SIZE;
     // the blocks of one run (range.ts) are mapped by records with consecutive keys
     const nodes = run
@@ -736,12 +775,7 @@ export class FileSystem {
   }
 
   private ino_alloc(): number {
-    const ino = this.vol.nextIno;
-    if (ino > 0xfffffffe) throw new FsError('ENOSPC', 'inode numbers exhausted');
-    this.vol.nextIno = ino + 1;
-    this.vol.inodes++;
-    this.vol.counts_store();
-    return ino;
+    return this.vol.ino_take();
   }
 
   private parent_touch(d: InodeMem, now: Timespec): void {
@@ -883,8 +917,7 @@ export class FileSystem {
   private inode_free(m: InodeMem): void {
     inode_records_drop(this.ctx, m);
     this.icache.forget(m.ino);
-    this.vol.inodes--;
-    this.vol.counts_store();
+    this.vol.ino_freed();
   }
 
   unlink(parent: number, name: Name): void {

@@ -71,18 +71,36 @@ export class InodeCache {
     this.max = max;
   }
 
+  /** counters for info and benchmarks */
+  hits = 0;
+  loads = 0;
+  evictions = 0;
+
   /** The inode, from the cache or the tree; ENOENT if it does not exist. */
   get(ino: number): InodeMem {
     const m = this.map.get(ino);
-    if (m) return m;
+    if (m) {
+      this.hits++;
+      // the young end: least recently used inodes go first
+      this.map.delete(ino);
+      this.map.set(ino, m);
+      return m;
+    }
     if (!Number.isInteger(ino) || ino < 1 || ino > 0xffffffff) throw new FsError('ENOENT', `no inode ${ino}`);
     const rec = this.vol.get(inode_key(ino));
     if (!rec) throw new FsError('ENOENT', `no inode ${ino}`);
     const r = this.vol.decode(inode_key(ino), rec, inode_decode);
     const fresh = inode_mem(ino, r);
+    this.loads++;
+    // room first: the inode handed out is never the one evicted
+    if (this.map.size >= this.max) this.evict();
     this.map.set(ino, fresh);
-    if (this.map.size > this.max) this.evict();
     return fresh;
+  }
+
+  /** Inodes cached. */
+  get size(): number {
+    return this.map.size;
   }
 
   /** The inode if it is cached (nothing is read). */
@@ -100,6 +118,9 @@ export class InodeCache {
     assert(!this.map.has(ino), () => `inode ${ino} created twice`);
     this.vol.put(inode_key(ino), inode_encode(rec));
     const m = inode_mem(ino, rec);
+    // a create makes room as a load does: a workload that only creates files would otherwise
+    // keep every inode it made (600,000 inodes, 750 MiB of heap, in one million creates)
+    if (this.map.size >= this.max) this.evict();
     this.map.set(ino, m);
     return m;
   }
@@ -125,11 +146,19 @@ export class InodeCache {
     return this.map.values();
   }
 
+  /**
+   * Evicts least recently used inodes down to 90 % of `max`. An inode with dirty pages, open
+   * or with a change time still to store is pinned: it moves to the young end, so the next
+   * eviction does not walk past it again. At most one pass over the cache.
+   */
   private evict(): void {
     const target = Math.floor(this.max * 0.9);
+    let steps = this.map.size;
     for (const [ino, m] of this.map) {
-      if (this.map.size <= target) break;
-      if (m.pages.size === 0 && m.open === 0 && m.mtime === null) this.map.delete(ino);
+      if (this.map.size <= target || steps-- <= 0) break;
+      this.map.delete(ino);
+      if (m.pages.size === 0 && m.open === 0 && m.mtime === null) this.evictions++;
+      else this.map.set(ino, m);
     }
   }
 

@@ -337,6 +337,10 @@ export function range_clone(ctx: DataCtx, src: InodeMem, offIn: number, dst: Ino
   const end = tailShared ? Math.ceil((offIn + len) / BLOCK_SIZE) : Math.floor((offIn + len) / BLOCK_SIZE);
   if (!share || !aligned || inline || end <= first) return bytes_copy(ctx, src, offIn, dst, offOut, len);
   const delta = Math.floor((offOut - offIn) / BLOCK_SIZE);
+  // dirty pages first: their flush decides which clusters are stored compressed (a file's new
+  // pages become a compressed cluster only then), and the checks below read the block maps
+  file_flush(ctx, src);
+  file_flush(ctx, dst);
   // compressed clusters are shared whole, at the same place within a cluster on both sides;
   // otherwise the copy goes through the page cache
   const sEnd = Math.ceil(src.size / BLOCK_SIZE), dEnd = Math.ceil(dst.size / BLOCK_SIZE);
@@ -356,7 +360,6 @@ export function range_clone(ctx: DataCtx, src: InodeMem, offIn: number, dst: Ino
   const partial = (headEnd > offIn ? 1 : 0) + (tailStart < offIn + len ? 1 : 0);
   if (partial > 0) ctx.space_admit(partial);
   if (dst.rec.flags & INODE_FLAG_INLINE) inline_to_blocks(ctx, dst);
-  file_flush(ctx, src);
   if (headEnd > offIn) file_write(ctx, dst, offOut, file_read(ctx, src, offIn, headEnd - offIn));
   if (tailStart < offIn + len) file_write(ctx, dst, tailStart + delta * BLOCK_SIZE, file_read(ctx, src, tailStart, offIn + len - tailStart));
   // a short last cluster, compressed, is shared with the slots past its end that it keeps empty

@@ -43,6 +43,10 @@ export interface MountConfig {
   acl: boolean;
   /** compress=lz4|none: files without their own user.cowlog.compress (null: what mkfs recorded) */
   compress: 'lz4' | 'none' | null;
+  /** cache=SIZE: bytes the engine's metadata caches may hold (null: 64 MiB) */
+  cache: number | null;
+  /** force: mount read-write even though fsck recorded errors (else read-only, with a warning) */
+  force: boolean;
 }
 
 /** Seconds the kernel caches attributes and names by default (docs/FUSE.md says why). */
@@ -107,11 +111,24 @@ export const MOUNT_OPTIONS_HELP = `mount options (-o, comma-separated):
                        user.cowlog.compress attribute is compressed (lz4 clusters of
                        32 KiB, kept only when they save space); default: what
                        'cowlog mkfs --compress' recorded. Data already written stays as it is
+  cache=SIZE           memory for the metadata caches: table pages, B+tree nodes and
+                       inodes (K, M, G suffixes; default 64M, at least 4M, whatever the
+                       device's size; 'cowlog info --stats' shows what is used)
+  force                mount read-write even though fsck found errors in the filesystem
+                       (without it such a filesystem is mounted read-only, with a warning)
   commit=S             seconds between timer checkpoints when something changed
                        (default 30; fsync is durable at once whatever this is)
   nosuid,nodev,noexec,sync,dirsync,...  kernel mount flags (FUSE mounts are
                        nosuid,nodev unless suid,dev are given)
   defaults,noauto,_netdev,nofail,x-*,...        fstab options, accepted and ignored`;
+
+/** A size with an optional K, M or G suffix (powers of 1024), at least 4 MiB. */
+function size_of(name: string, v: string): number {
+  const m = /^(\d+)([KMG]?)i?B?$/i.exec(v);
+  const n = m ? Number(m[1]) * 1024 ** ' KMG'.indexOf((m[2] || ' ').toUpperCase()) : NaN;
+  if (!Number.isSafeInteger(n) || n < 4 << 20) throw new MountOptionError(`${name}=${v}: a size of at least 4M (K, M, G suffixes)`);
+  return n;
+}
 
 function seconds(name: string, v: string): number {
   const n = Number(v);
@@ -124,7 +141,7 @@ export function mount_options_parse(lists: readonly string[], isRoot: boolean): 
   const c: MountConfig = {
     readOnly: false, wear: null, log: null, allowOther: isRoot, attrTimeout: ATTR_TIMEOUT_DEFAULT, entryTimeout: ATTR_TIMEOUT_DEFAULT,
     negativeTimeout: ATTR_TIMEOUT_DEFAULT, commit: null, kernel: [], snapshot: null,
-    atime: 'relatime', nodiratime: false, remount: false, acl: true, compress: null,
+    atime: 'relatime', nodiratime: false, remount: false, acl: true, compress: null, cache: null, force: false,
   };
   for (const list of lists) {
     for (const raw of list.split(',')) {
@@ -153,6 +170,8 @@ export function mount_options_parse(lists: readonly string[], isRoot: boolean): 
         if (v !== 'lz4' && v !== 'none') throw new MountOptionError(`compress=${v}: lz4 or none`);
         c.compress = v;
       }
+      else if (name === 'cache') c.cache = size_of(name, need());
+      else if (name === 'force' && value === undefined) c.force = true;
       else if (name === 'remount' && value === undefined) c.remount = true;
       else if (name === 'acl' && value === undefined) c.acl = true;
       else if (name === 'noacl' && value === undefined) c.acl = false;

@@ -28,6 +28,7 @@ import type { BlockDevice } from '../device/device.js';
 import { FileSystem } from '../fs/fs.js';
 import type { SnapReply, SnapRequest } from '../fs/fs.js';
 import type { BootReport } from '../checkpoint/volume.js';
+import { MOUNT_ERRORS_WARNING } from '../checkpoint/mount.js';
 import { WearTracker } from '../wear/tracker.js';
 import { FsError } from '../util/errors.js';
 import { CAP, FuseBindingError, FuseMount, fuse_serve } from './binding.js';
@@ -229,6 +230,8 @@ export async function server_run(o: ServerOptions): Promise<number> {
       const engine_mount = (ro: boolean): FileSystem => FileSystem.mount(dev, {
         readOnly: ro, log: (m) => log.info(`engine: ${m}`), atime: c.atime, nodiratime: c.nodiratime, acl: c.acl,
         ...(c.compress !== null ? { compress: c.compress } : {}),
+        ...(c.cache !== null ? { cacheBytes: c.cache } : {}),
+        ...(c.force ? { force: true } : {}),
         ...(c.commit !== null ? { checkpointIntervalMs: c.commit * 1000 } : {}),
         // a plain mount boots: the tree on trial while tries are left, else the default tree
         // (a read-only one counts no try; its remount read-write does)
@@ -261,6 +264,7 @@ export async function server_run(o: ServerOptions): Promise<number> {
   const r = fsys.vol.mount;
   log.info(`mounted checkpoint ${r.seq} (${r.clean ? 'clean unmount' : `NOT unmounted cleanly; ${r.groups} fsync groups rolled forward`})`);
   const serving = boot_note(r.boot);
+  if (r.erroredReadOnly) log.warn(MOUNT_ERRORS_WARNING);
   if (r.boot.kind === 'fallback') log.warn(`serving ${serving}`);
   else log.info(`serving ${serving}; boot state: ${fsys.vol.boot_describe()}`);
   if (!c.readOnly) log.info(`device writes: ${file!.writeBehind ? 'on a thread of their own' : 'synchronous (COWLOG_WRITE_BEHIND=0)'}`);
@@ -491,7 +495,7 @@ export async function server_run(o: ServerOptions): Promise<number> {
         return { ok: true, readOnly: c.readOnly };
       }
       case 'stats':
-        return { ok: true, stats: { ...hub.stats(), requests: Object.fromEntries(ops.requests), engine: { ...fsys.vol.stats } } };
+        return { ok: true, stats: { ...hub.stats(), requests: Object.fromEntries(ops.requests), engine: { ...fsys.vol.stats }, memory: fsys.memory() } };
       case 'trace': {
         const f = trace_filter_parse(req['filter']);
         const ring = req['ring'] ?? RING_EVENTS;
@@ -564,7 +568,7 @@ export async function server_run(o: ServerOptions): Promise<number> {
       log.info(`serving ${device} on ${mountpoint} (pid ${process.pid}, log ${logPath})`);
       // the tree is named when there is a choice to tell about (not a plain mount of the main tree)
       const told = r.boot.kind === 'default' && r.boot.tree === '@main' ? {} : { serving };
-      parent_tell({ ready: true, pid: process.pid, log: logPath, device, mountpoint, ...told });
+      parent_tell({ ready: true, pid: process.pid, log: logPath, device, mountpoint, ...told, ...(r.erroredReadOnly ? { warning: MOUNT_ERRORS_WARNING } : {}) });
     }, stop_when);
   } catch (e) {
     clearInterval(timer);

@@ -9,8 +9,15 @@
 //   SUT  segment usage of every segment: valid blocks, state, the head that filled it, when it
 //        was last allocated, how many times it has been allocated (wear), when it was freed.
 //
+// What is asked on every operation is kept as counters, updated with every change of a segment
+// (free segments, holes for recycling, used segments and their valid blocks, emptied segments);
+// what chooses a segment goes through ordered indexes over groups of segments (segindex.ts).
+// Neither scans the segments: the cost of an operation does not grow with the device. Mount
+// reads the SUT once to summarise it.
+//
 // Invariants:
 // - SUT.valid[s] === number of blocks of s with RCT > 0;
+// - every counter equals what a scan of the SUT would give (check() recounts, the tests call it);
 // - a segment is written only while it is the current segment of exactly one head, from offset
 //   0 upwards; only blocks that are holes (see hole()) are written: all of a fresh segment, the
 //   dead blocks of one reused for slack-space recycling;
@@ -24,6 +31,7 @@ import { HEAD_COUNT } from '../format/checkpoint.js';
 import type { HeadState } from '../format/checkpoint.js';
 import type { MetaTable } from './metatable.js';
 import { assert } from '../util/assert.js';
+import { SegIndex } from './segindex.js';
 import { FsError } from '../util/errors.js';
 import { addr_of, seg_of } from '../util/ids.js';
 import type { BlockAddr, SegNo } from '../util/ids.js';
@@ -95,12 +103,22 @@ export class SegLog {
   durableSeq = 0;
   /** total blocks with RCT > 0 */
   validBlocks = 0;
-  /** allocatable segments, recounted when segment states change */
-  private readonly segsFreeCache: { n: number; stale: boolean } = { n: 0, stale: true };
-  private readonly holesCache: { n: number; stale: boolean } = { n: 0, stale: true };
-  /** blocks allocated or freed in the current epoch (1), and how many per segment */
-  private readonly touched: Uint8Array;
-  private readonly touchedSeg: Uint16Array;
+  /** the ordered indexes that choose segments */
+  readonly index: SegIndex;
+  /** counters kept with every change of a segment (see contrib()) */
+  private segsFreeN = 0;
+  private holesN = 0;
+  private usedN = 0;
+  private usedValidN = 0;
+  private waitingN = 0;
+  /** segments in use, no head's, with no valid block: PREFREE at the next checkpoint */
+  private readonly emptied = new Set<number>();
+  /** PREFREE segments whose checkpoint is not durable yet */
+  private readonly waiting = new Set<number>();
+  /** the most times any segment was opened (wear levelling compares against it) */
+  writesMax = 0;
+  /** blocks allocated or freed in the current epoch, per segment (a bit per block, and the count) */
+  private readonly touched = new Map<number, { bits: Uint8Array; n: number }>();
   /** user data writes into the holes of dirty segments when fewer free blocks than this remain */
   ssrBelow = 0;
   /**
@@ -128,8 +146,36 @@ export class SegLog {
     this.sut = sut;
     this.sst = sst;
     this.heads = heads.map((h) => ({ ...h }));
-    this.touched = new Uint8Array(g.blockCount);
-    this.touchedSeg = new Uint16Array(g.segCount);
+    this.index = new SegIndex(g, sut, {
+      is_head: (s) => this.is_head_seg(s),
+      touched: (s) => this.touched.get(s)?.n ?? 0,
+      durableSeq: () => this.durableSeq,
+    });
+  }
+
+  /**
+   * Reads the whole SUT once (mount, mkfs): the counters and the index summaries. `validBlocks`
+   * comes from the checkpoint (the RCT is not read).
+   */
+  load(validBlocks: number): void {
+    this.validBlocks = validBlocks;
+    this.segsFreeN = this.holesN = this.usedN = this.usedValidN = this.waitingN = 0;
+    this.emptied.clear();
+    this.waiting.clear();
+    this.writesMax = 0;
+    const per = this.sut.geom.perBlock;
+    const zero: number[] = [];
+    for (let bi = 0; bi < this.sut.geom.blocks; bi++) {
+      const first = bi * per;
+      const end = Math.min(this.g.segCount, first + per);
+      // a SUT block never written: its segments are all free and never opened
+      if (this.sut.known_zero(bi)) { this.segsFreeN += end - first; zero.push(bi); continue; }
+      for (let s = first; s < end; s++) {
+        this.contrib_apply(s, +1);
+        this.writesMax = Math.max(this.writesMax, this.seg(s).writes);
+      }
+    }
+    this.index.build(new Set(zero));
   }
 
   /** The birth sequence of blocks written now: the checkpoint that will first include them. */
@@ -137,15 +183,65 @@ export class SegLog {
     return this.durableSeq + 1;
   }
 
+  // ---- counters ------------------------------------------------------------------------------
+
+  /** Adds (d = +1) or removes (d = −1) what segment s counts for. */
+  private contrib_apply(s: number, d: 1 | -1): void {
+    const v = this.sut.page(s).view;
+    const o = this.sut.off(s);
+    const valid = v.getUint16(o, true);
+    const state = v.getUint8(o + 3);
+    const freedSeq = v.getUint32(o + 8, true);
+    if (state === SegState.FREE || (state === SegState.PREFREE && freedSeq <= this.durableSeq)) { this.segsFreeN += d; return; }
+    if (state === SegState.PREFREE) {
+      this.waitingN += d;
+      if (d > 0) this.waiting.add(s); else this.waiting.delete(s);
+      return;
+    }
+    if (this.is_head_seg(s)) return;
+    this.usedN += d;
+    this.usedValidN += d * valid;
+    if (valid === 0) {
+      if (d > 0) this.emptied.add(s); else this.emptied.delete(s);
+      return;
+    }
+    this.holesN += d * Math.max(0, this.g.segBlocks - valid - (this.touched.get(s)?.n ?? 0));
+  }
+
+  /** Runs `change` of segment s with its counters taken out before and put back after. */
+  private seg_change(s: number, change: () => void): void {
+    this.contrib_apply(s, -1);
+    change();
+    this.contrib_apply(s, +1);
+    this.index.touch(s);
+  }
+
+  /** Points head h at segment `seg` (or none): both segments' counters follow. */
+  private head_set(h: number, seg: number, off: number): void {
+    const old = this.heads[h]!.seg;
+    if (old === seg) { this.heads[h] = { seg, off }; return; }
+    const change = (): void => { this.heads[h] = { seg, off }; };
+    if (old >= 0 && seg >= 0) {
+      this.contrib_apply(old, -1);
+      this.contrib_apply(seg, -1);
+      change();
+      this.contrib_apply(old, +1);
+      this.contrib_apply(seg, +1);
+      this.index.touch(old);
+      this.index.touch(seg);
+    } else if (old >= 0) this.seg_change(old, change);
+    else if (seg >= 0) this.seg_change(seg, change);
+    else change();
+  }
+
   // ---- per-block reference counts (RCT) ------------------------------------------------------
 
   refs(a: number): number {
-    return this.rct.view.getUint16(this.rct.at(a), true);
+    return this.rct.u16(a, 0);
   }
 
   private refs_set(a: number, n: number): void {
-    this.rct.view.setUint16(this.rct.at(a), n, true);
-    this.rct.mark(a);
+    this.rct.set_u16(a, 0, n);
   }
 
   ref_inc(a: number): void {
@@ -155,19 +251,19 @@ export class SegLog {
     this.refs_set(a, n + 1);
     if (n === 0) {
       const s = this.seg_of(a);
-      const info = this.seg(s);
-      if (info.state !== SegState.INUSE) {
+      this.seg_change(s, () => {
+        const info = this.seg(s);
         // roll-forward brings back blocks written after the checkpoint into segments that the
         // checkpoint still called free
-        info.state = SegState.INUSE;
-        info.freedSeq = 0;
-        this.caches_stale();
-      }
-      info.valid++;
-      assert(info.valid <= this.g.segBlocks, () => `segment ${s}: ${info.valid} valid blocks`);
-      this.seg_set(s, info);
+        if (info.state !== SegState.INUSE) {
+          info.state = SegState.INUSE;
+          info.freedSeq = 0;
+        }
+        info.valid++;
+        assert(info.valid <= this.g.segBlocks, () => `segment ${s}: ${info.valid} valid blocks`);
+        this.seg_set(s, info);
+      });
       this.validBlocks++;
-      this.holesCache.stale = true;
     }
   }
 
@@ -178,29 +274,30 @@ export class SegLog {
     this.refs_set(a, n - 1);
     if (n === 1) {
       const s = this.seg_of(a);
-      const info = this.seg(s);
-      assert(info.valid > 0, () => `segment ${s}: valid count underflow at block ${a}`);
-      info.valid--;
-      this.seg_set(s, info);
+      this.seg_change(s, () => {
+        const info = this.seg(s);
+        assert(info.valid > 0, () => `segment ${s}: valid count underflow at block ${a}`);
+        info.valid--;
+        this.seg_set(s, info);
+        this.touch_mark(a);
+      });
       this.validBlocks--;
-      this.touch(a);
       this.freedThisEpoch++;
-      this.holesCache.stale = true;
     }
   }
 
   // ---- segment summary (SST) -----------------------------------------------------------------
 
   summary(a: number): Summary {
-    const o = this.sst.at(a);
-    const v = this.sst.view;
+    const v = this.sst.page(a).view;
+    const o = this.sst.off(a);
     return { kind: v.getUint8(o), sub: v.getUint8(o + 1), owner: v.getUint32(o + 4, true), offset: v.getUint32(o + 8, true), birth: v.getUint32(o + 12, true) };
   }
 
   summary_set(a: number, s: Summary): void {
     this.main_check(a);
-    const o = this.sst.at(a);
-    const v = this.sst.view;
+    const v = this.sst.page(a).view;
+    const o = this.sst.off(a);
     v.setUint8(o, s.kind);
     v.setUint8(o + 1, s.sub);
     v.setUint16(o + 2, 0, true);
@@ -213,8 +310,8 @@ export class SegLog {
   // ---- segment usage (SUT) -------------------------------------------------------------------
 
   seg(s: number): SegInfo {
-    const o = this.sut.at(s);
-    const v = this.sut.view;
+    const v = this.sut.page(s).view;
+    const o = this.sut.off(s);
     return {
       valid: v.getUint16(o, true),
       head: v.getUint8(o + 2),
@@ -226,8 +323,8 @@ export class SegLog {
   }
 
   seg_set(s: number, i: SegInfo): void {
-    const o = this.sut.at(s);
-    const v = this.sut.view;
+    const v = this.sut.page(s).view;
+    const o = this.sut.off(s);
     v.setUint16(o, i.valid, true);
     v.setUint8(o + 2, i.head);
     v.setUint8(o + 3, i.state);
@@ -238,11 +335,11 @@ export class SegLog {
   }
 
   seg_valid(s: number): number {
-    return this.sut.view.getUint16(this.sut.at(s), true);
+    return this.sut.u16(s, 0);
   }
 
   seg_state(s: number): SegState {
-    return this.sut.view.getUint8(this.sut.at(s) + 3) as SegState;
+    return this.sut.u8(s, 3) as SegState;
   }
 
   seg_of(a: number): SegNo {
@@ -254,7 +351,8 @@ export class SegLog {
   }
 
   is_head_seg(s: number): boolean {
-    for (const h of this.heads) if (h.seg === s) return true;
+    const h = this.heads;
+    for (let i = 0; i < h.length; i++) if (h[i]!.seg === s) return true;
     return false;
   }
 
@@ -268,13 +366,7 @@ export class SegLog {
 
   /** Number of segments that may be allocated now. */
   segs_free(): number {
-    if (this.segsFreeCache.stale) {
-      let n = 0;
-      for (let s = 0; s < this.g.segCount; s++) if (this.seg_allocatable(s)) n++;
-      this.segsFreeCache.n = n;
-      this.segsFreeCache.stale = false;
-    }
-    return this.segsFreeCache.n;
+    return this.segsFreeN;
   }
 
   /**
@@ -282,22 +374,17 @@ export class SegLog {
    * of a head's current segment is not counted: any head may be the one that needs a new segment.
    */
   blocks_free(): number {
-    return this.segs_free() * this.g.segBlocks;
+    return this.segsFreeN * this.g.segBlocks;
   }
 
-  /**
-   * Picks the allocatable segment written least often (wear-aware), lowest number on ties; the
-   * most written one when `worn`.
-   */
-  private seg_pick(worn: boolean): number {
-    let best = -1;
-    let bestWrites = worn ? -1 : Infinity;
-    for (let s = 0; s < this.g.segCount; s++) {
-      if (!this.seg_allocatable(s)) continue;
-      const w = this.seg(s).writes;
-      if (worn ? w > bestWrites : w < bestWrites) { best = s; bestWrites = w; }
-    }
-    return best;
+  /** Segments in use and no head's, and the valid blocks they hold (idle-time cleaning decides by them). */
+  used_segs(): { segs: number; valid: number } {
+    return { segs: this.usedN, valid: this.usedValidN };
+  }
+
+  /** Segments that will be free after one or two checkpoints, without moving anything. */
+  segs_pending(): number {
+    return this.emptied.size + this.waitingN;
   }
 
   // ---- holes: blocks that may be written again ------------------------------------------------
@@ -308,93 +395,83 @@ export class SegLog {
   // every block qualifies, so allocation is sequential there; in a segment with live data only
   // its dead blocks do (slack-space recycling).
 
+  private touched_at(a: number): boolean {
+    const t = this.touched.get(this.seg_of(a));
+    if (t === undefined) return false;
+    const k = (a - this.g.mainStart) % this.g.segBlocks;
+    return (t.bits[k >> 3]! & (1 << (k & 7))) !== 0;
+  }
+
   /** Whether block a may be allocated now. */
   hole(a: number): boolean {
-    return this.refs(a) === 0 && this.touched[a] === 0;
+    return this.refs(a) === 0 && !this.touched_at(a);
+  }
+
+  /** Marks block a allocated or freed in this epoch (inside a seg_change of its segment). */
+  private touch_mark(a: number): void {
+    const s = this.seg_of(a);
+    let t = this.touched.get(s);
+    if (t === undefined) { t = { bits: new Uint8Array(Math.ceil(this.g.segBlocks / 8)), n: 0 }; this.touched.set(s, t); }
+    const k = (a - this.g.mainStart) % this.g.segBlocks;
+    const m = 1 << (k & 7);
+    if ((t.bits[k >> 3]! & m) !== 0) return;
+    t.bits[k >> 3]! |= m;
+    t.n++;
   }
 
   private touch(a: number): void {
-    if (this.touched[a] === 0) {
-      this.touched[a] = 1;
-      this.touchedSeg[this.seg_of(a)]!++;
-    }
-  }
-
-  private caches_stale(): void {
-    this.segsFreeCache.stale = true;
-    this.holesCache.stale = true;
+    if (this.touched_at(a)) return;
+    this.seg_change(this.seg_of(a), () => this.touch_mark(a));
   }
 
   /** A checkpoint is durable: blocks freed before it may be reused. */
   private epoch_reset(): void {
     this.freedThisEpoch = 0;
-    this.touched.fill(0);
-    this.touchedSeg.fill(0);
-    this.holesCache.stale = true;
+    const segs = [...this.touched.keys()];
+    for (const s of segs) this.seg_change(s, () => this.touched.delete(s));
   }
 
   /** A lower bound on the holes of segment s (dead blocks not touched in this epoch). */
   seg_holes(s: number): number {
-    return Math.max(0, this.g.segBlocks - this.seg_valid(s) - this.touchedSeg[s]!);
-  }
-
-  /** Segments slack-space recycling may write into: in use, with live data, not a head's. */
-  private ssr_candidate(s: number): boolean {
-    return this.seg_state(s) === SegState.INUSE && this.seg_valid(s) > 0 && !this.is_head_seg(s);
+    return Math.max(0, this.g.segBlocks - this.seg_valid(s) - (this.touched.get(s)?.n ?? 0));
   }
 
   /** Holes in segments that slack-space recycling may write into (user data only). */
   blocks_ssr(): number {
-    if (this.holesCache.stale) {
-      let n = 0;
-      for (let s = 0; s < this.g.segCount; s++) if (this.ssr_candidate(s)) n += this.seg_holes(s);
-      this.holesCache.n = n;
-      this.holesCache.stale = false;
-    }
-    return this.holesCache.n;
-  }
-
-  /** The dirty segment with the most holes, or -1. */
-  private ssr_pick(): number {
-    let best = -1;
-    let bestHoles = 0;
-    for (let s = 0; s < this.g.segCount; s++) {
-      if (!this.ssr_candidate(s)) continue;
-      const h = this.seg_holes(s);
-      if (h > bestHoles) { best = s; bestHoles = h; }
-    }
-    return best;
+    return this.holesN;
   }
 
   private head_open(h: Head): void {
     // user data goes into the holes of dirty segments once free segments run low
     if ((h === Head.HOT_DATA || h === Head.WARM_DATA || h === Head.COLD_DATA) && this.blocks_free() < this.ssrBelow) {
-      const s = this.ssr_pick();
+      const s = this.index.ssr_pick();
       if (s >= 0) {
-        const info = this.seg(s);
-        info.head = h;
-        this.seg_set(s, info);
-        this.heads[h] = { seg: s, off: 0 };
+        this.seg_change(s, () => {
+          const info = this.seg(s);
+          info.head = h;
+          this.seg_set(s, info);
+        });
+        this.head_set(h, s, 0);
         this.ssrHead[h] = 1;
         this.ssrOpens++;
-        this.caches_stale();
-        this.holesCache.stale = true;
         return;
       }
     }
-    const s = this.seg_pick(this.coldOnWorn && (h === Head.COLD_DATA || h === Head.COLD_NODE));
+    const s = this.index.free_pick(this.coldOnWorn && (h === Head.COLD_DATA || h === Head.COLD_NODE));
     if (s < 0) throw new FsError('ENOSPC', `no free segment left for the ${HEAD_NAMES[h]} log (the cleaner could not keep up)`);
     this.ssrHead[h] = 0;
-    const info = this.seg(s);
-    assert(info.valid === 0, () => `segment ${s} handed out with ${info.valid} valid blocks`);
-    info.state = SegState.INUSE;
-    info.head = h;
-    info.mtime = this.birth;
-    info.freedSeq = 0;
-    info.writes++;
-    this.seg_set(s, info);
-    this.heads[h] = { seg: s, off: 0 };
-    this.caches_stale();
+    this.seg_change(s, () => {
+      const info = this.seg(s);
+      assert(info.valid === 0, () => `segment ${s} handed out with ${info.valid} valid blocks`);
+      info.state = SegState.INUSE;
+      info.head = h;
+      info.mtime = this.birth;
+      info.freedSeq = 0;
+      info.writes++;
+      this.writesMax = Math.max(this.writesMax, info.writes);
+      this.seg_set(s, info);
+    });
+    this.head_set(h, s, 0);
   }
 
   /** The address the next alloc(h) will return, opening a segment if the head needs one. */
@@ -422,8 +499,9 @@ export class SegLog {
   }
 
   /**
-   * Allocates n blocks from head h as runs of consecutive addresses (a run ends at a segment's
-   * end or at a live block), so the caller can write each run as one request.
+   * Allocates n blocks from head h as runs of consecutive addresses (a run ends at a live block
+   * or where the head moves to a segment that does not follow), so the caller can write each
+   * run as one request.
    */
   alloc_runs(h: Head, n: number): { addr: BlockAddr; count: number }[] {
     const runs: { addr: BlockAddr; count: number }[] = [];
@@ -438,22 +516,21 @@ export class SegLog {
 
   /** Leaves every head without a segment (after an unclean shutdown, at mount). */
   heads_abandon(): void {
-    for (let h = 0; h < HEAD_COUNT; h++) this.heads[h] = { seg: -1, off: 0 };
+    for (let h = 0; h < HEAD_COUNT; h++) this.head_set(h, -1, 0);
     this.ssrHead.fill(0);
-    this.caches_stale();
   }
 
   /** Marks a segment in use (roll-forward pins the segments of the redo chain it read). */
   seg_pin(s: number): void {
-    const info = this.seg(s);
-    if (info.state !== SegState.INUSE) {
+    if (this.seg_state(s) === SegState.INUSE) return;
+    this.seg_change(s, () => {
+      const info = this.seg(s);
       info.state = SegState.INUSE;
       info.freedSeq = 0;
       info.head = NO_HEAD;
       info.mtime = this.birth;
       this.seg_set(s, info);
-      this.caches_stale();
-    }
+    });
   }
 
   /**
@@ -461,40 +538,54 @@ export class SegLog {
    * PREFREE. Returns how many changed.
    */
   prefree_pass(seq: number): number {
-    let n = 0;
-    for (let s = 0; s < this.g.segCount; s++) {
-      if (this.seg_state(s) !== SegState.INUSE || this.seg_valid(s) !== 0 || this.is_head_seg(s)) continue;
-      const info = this.seg(s);
-      info.state = SegState.PREFREE;
-      info.freedSeq = seq;
-      info.head = NO_HEAD;
-      this.seg_set(s, info);
-      n++;
+    const segs = [...this.emptied];
+    for (const s of segs) {
+      this.seg_change(s, () => {
+        const info = this.seg(s);
+        assert(info.state === SegState.INUSE && info.valid === 0 && !this.is_head_seg(s), () => `segment ${s} listed as emptied: state ${info.state}, ${info.valid} valid`);
+        info.state = SegState.PREFREE;
+        info.freedSeq = seq;
+        info.head = NO_HEAD;
+        this.seg_set(s, info);
+      });
     }
-    if (n) this.caches_stale();
-    return n;
+    return segs.length;
   }
 
   /** A durable checkpoint changes which PREFREE segments may be reused. */
   durable_set(seq: number): void {
+    const ready = [...this.waiting].filter((s) => this.seg(s).freedSeq <= seq);
+    for (const s of ready) this.contrib_apply(s, -1);
     this.durableSeq = seq;
-    this.caches_stale();
+    for (const s of ready) { this.contrib_apply(s, +1); this.index.touch(s); }
     this.epoch_reset();
   }
 
-  /** Recomputes validBlocks from the RCT (mount) and checks it against the SUT. */
-  valid_recount(): { mismatches: number[] } {
-    const mismatches: number[] = [];
-    let total = 0;
-    const per = new Uint32Array(this.g.segCount);
-    const end = this.g.mainStart + this.g.segCount * this.g.segBlocks;
-    for (let a = this.g.mainStart; a < end; a++) {
-      if (this.refs(a) > 0) { per[this.seg_of(a)]!++; total++; }
+  /**
+   * Recounts every counter from a scan of the SUT and compares (tests and fsck): the counters
+   * must be what the scan gives. Returns what disagrees.
+   */
+  check(): string[] {
+    let free = 0, holes = 0, used = 0, usedValid = 0, pending = 0;
+    for (let s = 0; s < this.g.segCount; s++) {
+      const i = this.seg(s);
+      const head = this.is_head_seg(s);
+      if (this.seg_allocatable(s)) { free++; continue; }
+      if (i.state === SegState.PREFREE) { pending++; continue; }
+      if (i.state !== SegState.INUSE || head) continue;
+      used++;
+      usedValid += i.valid;
+      if (i.valid === 0) pending++;
+      else holes += this.seg_holes(s);
     }
-    for (let s = 0; s < this.g.segCount; s++) if (per[s] !== this.seg_valid(s)) mismatches.push(s);
-    this.validBlocks = total;
-    this.caches_stale();
-    return { mismatches };
+    const out: string[] = [];
+    const cmp = (what: string, have: number, want: number): void => { if (have !== want) out.push(`${what}: counted ${have}, the SUT gives ${want}`); };
+    cmp('free segments', this.segsFreeN, free);
+    cmp('holes for recycling', this.holesN, holes);
+    cmp('used segments', this.usedN, used);
+    cmp('valid blocks in used segments', this.usedValidN, usedValid);
+    cmp('segments freed by the next checkpoints', this.segs_pending(), pending);
+    return out;
   }
 
   private main_check(a: number): void {

@@ -8,7 +8,11 @@
 // Entry (12 bytes): addr u32 · birth u32 · refs u16 · flags u16.
 // Invariants: an entry is free iff refs === 0, and then addr === 0; an allocated node that has
 // not been written yet has refs > 0 and addr === 0 (only in memory: a checkpoint writes every
-// dirty node first); node id 0 is never used.
+// dirty node first); node id 0 is never used; `used` counts the entries with refs > 0 (every
+// checkpoint records it, so mount reads no NAT block to know it).
+//
+// A free id is searched for from a cursor that moves on and wraps: ids are handed out in order,
+// so a search reads NAT pages one after another, and reuses freed ids once it has come round.
 
 import type { MetaTable } from '../log/metatable.js';
 import { assert } from '../util/assert.js';
@@ -32,30 +36,27 @@ export class Nat {
   }
 
   addr(nid: NodeId): number {
-    return this.t.view.getUint32(this.t.at(nid), true);
+    return this.t.u32(nid, 0);
   }
 
   birth(nid: NodeId): number {
-    return this.t.view.getUint32(this.t.at(nid) + 4, true);
+    return this.t.u32(nid, 4);
   }
 
   refs(nid: NodeId): number {
-    return this.t.view.getUint16(this.t.at(nid) + 8, true);
+    return this.t.u16(nid, 8);
   }
 
   /** Points nid at a newly written block. */
   place(nid: NodeId, addr: number, birth: number): void {
     assert(this.refs(nid) > 0, () => `NAT: placing free node ${nid}`);
-    const o = this.t.at(nid);
-    this.t.view.setUint32(o, addr, true);
-    this.t.view.setUint32(o + 4, birth, true);
-    this.t.mark(nid);
+    this.t.set_u32(nid, 0, addr);
+    this.t.set_u32(nid, 4, birth);
   }
 
   refs_set(nid: NodeId, n: number): void {
     assert(nid !== 0 && n >= 0 && n <= 0xffff, () => `NAT: refs ${n} for node ${nid}`);
-    this.t.view.setUint16(this.t.at(nid) + 8, n, true);
-    this.t.mark(nid);
+    this.t.set_u16(nid, 8, n);
   }
 
   /** Takes a free node id with one reference and no block yet. */
@@ -65,12 +66,10 @@ export class Nat {
       const nid = this.cursor;
       this.cursor = this.cursor + 1 >= cap ? 1 : this.cursor + 1;
       if (this.refs(nid_of(nid)) === 0) {
-        const o = this.t.at(nid);
-        this.t.view.setUint32(o, 0, true);
-        this.t.view.setUint32(o + 4, birth, true);
-        this.t.view.setUint16(o + 8, 1, true);
-        this.t.view.setUint16(o + 10, 0, true);
-        this.t.mark(nid);
+        this.t.set_u32(nid, 0, 0);
+        this.t.set_u32(nid, 4, birth);
+        this.t.set_u16(nid, 8, 1);
+        this.t.set_u16(nid, 10, 0);
         this.used++;
         return nid_of(nid);
       }
@@ -81,21 +80,17 @@ export class Nat {
   /** Releases a node id whose last reference is gone. Returns the block it occupied (or 0). */
   free(nid: NodeId): number {
     assert(this.refs(nid) === 0, () => `NAT: freeing node ${nid} with ${this.refs(nid)} references`);
-    const o = this.t.at(nid);
-    const addr = this.t.view.getUint32(o, true);
-    this.t.view.setUint32(o, 0, true);
-    this.t.view.setUint32(o + 4, 0, true);
-    this.t.view.setUint16(o + 10, 0, true);
-    this.t.mark(nid);
+    const addr = this.addr(nid);
+    this.t.set_u32(nid, 0, 0);
+    this.t.set_u32(nid, 4, 0);
+    this.t.set_u16(nid, 10, 0);
     this.used--;
     return addr;
   }
 
-  /** Recounts used entries (mount). */
-  recount(hint: number): void {
-    let n = 0;
-    for (let i = 1; i < this.capacity; i++) if (this.refs(nid_of(i)) > 0) n++;
-    this.used = n;
+  /** Takes the count of used entries and the search hint from the checkpoint (mount). */
+  load(used: number, hint: number): void {
+    this.used = used;
     this.cursor = hint >= 1 && hint < this.capacity ? hint : 1;
   }
 

@@ -15,8 +15,8 @@ import { timespec_ms } from '../checkpoint/clock.js';
 import { FsError } from '../util/errors.js';
 import { nid_of } from '../util/ids.js';
 import type { NodeId } from '../util/ids.js';
-import type { SnapInfo } from './table.js';
-import { boot_default_set, boot_holds, boot_mark_good, boot_trial_set, boot_tree_dropped, tree_name } from './default.js';
+import type { SnapInfo } from '../roots/table.js';
+import { boot_default_set, boot_holds, boot_mark_good, boot_trial_set, boot_tree_dropped, tree_name } from '../roots/default.js';
 import { BOOT_FLAG_TRIAL, BOOT_TRIES_MAX } from '../format/boot.js';
 
 /** The root of tree k (0 = the main tree, k = SNAP entry k − 1), the mounted tree's current one if it is k. */
@@ -58,7 +58,7 @@ export function snap_delete(v: Volume, name: string): void {
   const held = boot_holds(v.boot, e.index + 1);
   if (held) throw new FsError('EBUSY', `${JSON.stringify(name)} is ${held}: make another tree the default first ('cowlog snapshot set-default')`);
   if (e.index === v.treeIndex - 1) throw new FsError('EBUSY', `${JSON.stringify(name)} is the tree this mount serves: unmount it first`);
-  v.boot = boot_tree_dropped(v.boot, e.index + 1);
+  v.boot_set(boot_tree_dropped(v.boot, e.index + 1));
   const root = nid_of(e.rootNid);
   v.snaps.remove(e.index);
   // a later entry may take this slot: what was made from it now comes from its parent
@@ -108,14 +108,14 @@ export function snap_set_default(v: Volume, name: string, trial?: number): void 
     throw new FsError('EINVAL', `${JSON.stringify(e.name)} is a read-only snapshot and a plain mount is read-write: clone it ('cowlog snapshot clone TARGET ${e.name} NEW') and make the clone the default`);
   }
   if (trial === undefined) {
-    v.boot = boot_default_set(v.boot, k);
+    v.boot_set(boot_default_set(v.boot, k));
     return;
   }
   if (!Number.isInteger(trial) || trial < 1 || trial > BOOT_TRIES_MAX) throw new FsError('EINVAL', `--trial ${trial}: the number of mounts, 1 to ${BOOT_TRIES_MAX}`);
   if (k === v.boot.defaultTree) {
     throw new FsError('EINVAL', `${tree_name(v.snaps, k)} is the default already (set-default without --trial ends a pending trial)`);
   }
-  v.boot = boot_trial_set(v.boot, k, trial);
+  v.boot_set(boot_trial_set(v.boot, k, trial));
 }
 
 /**
@@ -129,11 +129,11 @@ export function snap_mark_good(v: Volume, served: boolean): boolean {
   const here = tree_name(v.snaps, v.treeIndex);
   if (!served) {
     if (!trial) throw new FsError('EINVAL', `no tree is on trial (the default is ${tree_name(v.snaps, b.defaultTree)})`);
-    v.boot = boot_mark_good(b);
+    v.boot_set(boot_mark_good(b));
     return true;
   }
   if (trial && b.trialTree === v.treeIndex) {
-    v.boot = boot_mark_good(b);
+    v.boot_set(boot_mark_good(b));
     return true;
   }
   if (!trial && b.defaultTree === v.treeIndex) return false;

@@ -2,8 +2,8 @@ import t from 'tap';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { tracefs_ensure } from '../../tools/trace/tracefs.js';
-import { cowlog_unavailable } from '../../tools/compare/run_cowlog.js';
+import { tracefs_ensure } from '../../src/tracefs/tracefs.js';
+import { cowlog_unavailable } from '../../src/compare/run_cowlog.js';
 
 // real devices, mkfs and mounts: a short sweep, one case, cowlog and ext4
 t.setTimeout(240_000);

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { waf_floor } from '../../tools/bench/waf_floor.js';
-import type { Op } from '../../tools/workload/trace.js';
+import type { Op } from '../../src/workload/trace.js';
 import { workload_generate } from '../../tools/workload/generate.js';
 
 const g = { kind: 'random' as const, seed: 1 };

@@ -2,7 +2,7 @@ import t from 'tap';
 import { spread_of, spread_text, waf_table } from '../../tools/bench/waf_table.js';
 import type { WafRun } from '../../tools/bench/waf_table.js';
 import { case_gen, opts_parse, BenchUsageError } from '../../tools/bench/waf.js';
-import { workload_generate } from '../../tools/workload/generate.js';
+import { workload_generate } from '../../src/workload/generate.js';
 
 const MiB = 1048576;
 function run(c: string, seed: number, label: string, wafv: number, extra: Partial<WafRun> = {}): WafRun {

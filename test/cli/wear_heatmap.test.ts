@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { WEAR_MAGIC, wear_encode } from '../../src/wear/wearfile.js';
 import type { WearRecord } from '../../src/wear/wearfile.js';
-import { cause_counts } from '../../tools/compare/cause_counts.js';
+import { cause_counts } from '../../src/compare/cause_counts.js';
 import { crc32c } from '../../src/util/crc32c.js';
 import { png_read } from '../render/png.js';
 

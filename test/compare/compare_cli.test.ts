@@ -3,8 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { mounts } from '../../tools/compare/sys.js';
-import { tracefs_ensure } from '../../tools/trace/tracefs.js';
+import { mounts } from '../../src/compare/sys.js';
+import { tracefs_ensure } from '../../src/tracefs/tracefs.js';
 
 // real devices, mkfs and mounts: slower than tap's 30 s default on a busy 2-core machine
 t.setTimeout(240_000);

@@ -3,8 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { btrfs_block_what, ext4_block_what, f2fs_block_what, f2fs_layout, f2fs_regions } from '../../tools/compare/layout.js';
-import { tool_exists } from '../../tools/compare/sys.js';
+import { btrfs_block_what, ext4_block_what, f2fs_block_what, f2fs_layout, f2fs_regions } from '../../src/compare/layout.js';
+import { tool_exists } from '../../src/compare/sys.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cowlog-layout-'));
 t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));

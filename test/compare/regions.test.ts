@@ -1,7 +1,7 @@
 import t from 'tap';
-import { location_classify, regions_check } from '../../tools/compare/regions.js';
-import type { Layout } from '../../tools/compare/regions.js';
-import { btrfs_regions_parse, ext4_regions_parse, regions_merge } from '../../tools/compare/layout.js';
+import { location_classify, regions_check } from '../../src/compare/regions.js';
+import type { Layout } from '../../src/compare/regions.js';
+import { btrfs_regions_parse, ext4_regions_parse, regions_merge } from '../../src/compare/layout.js';
 import type { WearRecord } from '../../src/wear/wearfile.js';
 
 const KiB = 1024;

@@ -1,9 +1,9 @@
 import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
-import { cowlog_unavailable, run_cowlog_host } from '../../tools/compare/run_cowlog.js';
-import { tracefs_ensure } from '../../tools/trace/tracefs.js';
-import { workload_generate, workload_text } from '../../tools/workload/generate.js';
+import { cowlog_unavailable, run_cowlog_host } from '../../src/compare/run_cowlog.js';
+import { tracefs_ensure } from '../../src/tracefs/tracefs.js';
+import { workload_generate, workload_text } from '../../src/workload/generate.js';
 import { wear_decode } from '../../src/wear/wearfile.js';
 
 // real devices, mkfs and mounts: slower than tap's 30 s default on a busy 2-core machine

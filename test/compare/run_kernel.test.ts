@@ -3,12 +3,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { run_kernel_host } from '../../tools/compare/run_kernel.js';
-import { mounts } from '../../tools/compare/sys.js';
-import { tracefs_ensure } from '../../tools/trace/tracefs.js';
-import { workload_generate, workload_text } from '../../tools/workload/generate.js';
+import { run_kernel_host } from '../../src/compare/run_kernel.js';
+import { mounts } from '../../src/compare/sys.js';
+import { tracefs_ensure } from '../../src/tracefs/tracefs.js';
+import { workload_generate, workload_text } from '../../src/workload/generate.js';
 import { wear_decode } from '../../src/wear/wearfile.js';
-import type { RunResult } from '../../tools/compare/result.js';
+import type { RunResult } from '../../src/compare/result.js';
 
 // real devices, mkfs and mounts: slower than tap's 30 s default on a busy 2-core machine
 t.setTimeout(240_000);

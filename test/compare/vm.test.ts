@@ -2,8 +2,8 @@ import t from 'tap';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { GUEST_MODULES, guest_kernel, init_script, initramfs_build, initramfs_list, modules_resolve } from '../../tools/vm/initramfs.js';
-import { job_script, qemu_args } from '../../tools/vm/qemu.js';
+import { GUEST_MODULES, guest_kernel, init_script, initramfs_build, initramfs_list, modules_resolve } from '../../src/compare/initramfs.js';
+import { job_script, qemu_args } from '../../src/compare/qemu.js';
 
 // real devices, mkfs and mounts: slower than tap's 30 s default on a busy 2-core machine
 t.setTimeout(240_000);
@@ -30,8 +30,8 @@ t.test('the guest init loads modules in order, mounts both shares, records the e
   t.match(s, /mount -t 9p -o trans=virtio,version=9p2000\.L,msize=262144 share \/host\/tmp\/share/);
   t.match(s, /chroot \/host \/bin\/sh \/tmp\/share\/job\.sh\necho \$\? > \/host\/tmp\/share\/exit-code/);
   t.match(s, /poweroff -f\n/);
-  const j = job_script('/usr/bin/node', '/repo/dist/tools/vm/guest_run.js');
-  t.match(j, /exec "\/usr\/bin\/node" "\/repo\/dist\/tools\/vm\/guest_run\.js" \/tmp\/share\/job\.json/);
+  const j = job_script('/usr/bin/node', '/repo/dist/src/compare/guest_run.js');
+  t.match(j, /exec "\/usr\/bin\/node" "\/repo\/dist\/src\/compare\/guest_run\.js" \/tmp\/share\/job\.json/);
 });
 
 const kernel = guest_kernel();

@@ -15,11 +15,12 @@ import { BLOCK_SIZE } from '../../src/device/device.js';
 import { FileSystem } from '../../src/fs/fs.js';
 import type { FsOptions, SnapRequest } from '../../src/fs/fs.js';
 import { Volume } from '../../src/checkpoint/volume.js';
+import { FORMAT_VERSION } from '../../src/format/geometry.js';
 import { clock_fixed } from '../../src/checkpoint/clock.js';
 import { block_seal } from '../../src/format/block.js';
 import { BOOT_FLAG_TRIAL } from '../../src/format/boot.js';
 import type { BootState } from '../../src/format/boot.js';
-import { boot_choose } from '../../src/snap/default.js';
+import { boot_choose } from '../../src/roots/default.js';
 import { FsError } from '../../src/util/errors.js';
 import { fsck } from '../../src/fsck/fsck.js';
 import { system_a, system_b, tree_dump, dump_diff } from '../helpers/tree.js';
@@ -198,21 +199,23 @@ t.test('deleting the tree whose trial ran out forgets the fallback note', async 
   fsck_ok(t, dev);
 });
 
-t.test('an image of format version 1 is refused with one line', async (t) => {
-  const img = Buffer.from(ab.img);
-  for (const a of [0, 1]) {
-    const b = img.subarray(a * BLOCK_SIZE, (a + 1) * BLOCK_SIZE);
-    b.writeUInt16LE(1, 4);
-    block_seal(b);
+t.test('an image of an older format (1 or 2) is refused with one line', async (t) => {
+  for (const version of [1, 2]) {
+    const img = Buffer.from(ab.img);
+    for (const a of [0, 1]) {
+      const b = img.subarray(a * BLOCK_SIZE, (a + 1) * BLOCK_SIZE);
+      b.writeUInt16LE(version, 4);
+      block_seal(b);
+    }
+    const dev = MemoryDevice.from(img);
+    let err: unknown;
+    try { Volume.open(dev); } catch (e) { err = e; }
+    t.ok(err instanceof FsError && err.code === 'EINVAL', `format ${version}: EINVAL, not a damaged filesystem`);
+    const msg = (err as Error).message;
+    t.match(msg, new RegExp(`memory: made by an older cowlog \\(format ${version}\\); this cowlog reads format ${FORMAT_VERSION}: copy the files off`), msg);
+    t.notMatch(msg, /\n/, 'one line');
+    t.throws(() => fsck(dev, { readOnly: true }), { code: 'EINVAL' }, 'fsck says the same');
   }
-  const dev = MemoryDevice.from(img);
-  let err: unknown;
-  try { Volume.open(dev); } catch (e) { err = e; }
-  t.ok(err instanceof FsError && err.code === 'EINVAL', 'EINVAL, not a damaged filesystem');
-  const msg = (err as Error).message;
-  t.match(msg, /memory: made by an older cowlog \(format 1\); this cowlog reads format 2: copy the files off/, msg);
-  t.notMatch(msg, /\n/, 'one line');
-  t.throws(() => fsck(dev, { readOnly: true }), { code: 'EINVAL' }, 'fsck says the same');
 });
 
 // ---- power cuts ------------------------------------------------------------------------------

@@ -8,9 +8,9 @@ import { MemoryDevice } from '../../src/device/memory.js';
 import { FileSystem } from '../../src/fs/fs.js';
 import { fsck } from '../../src/fsck/fsck.js';
 import { WearTracker } from '../../src/wear/tracker.js';
-import { workload_generate } from '../../tools/workload/generate.js';
-import { Replayer } from '../../tools/workload/replay.js';
-import type { Trace } from '../../tools/workload/trace.js';
+import { workload_generate } from '../../src/workload/generate.js';
+import { Replayer } from '../../src/workload/replay.js';
+import type { Trace } from '../../src/workload/trace.js';
 import { EngineFs } from '../../tools/bench/engine_fs.js';
 
 const MiB = 1 << 20;

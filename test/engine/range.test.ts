@@ -374,3 +374,27 @@ t.test('compressed clusters: shared whole, cut only through the page cache, data
   t.same(fs.read(fs.lookup(1, 'b').ino, 0, text.length), want, 'b after a remount');
   fs.unmount();
 });
+
+t.test('compressed clusters: a copy from pages not yet written, off the clusters, goes through the page cache', async (t) => {
+  // The source's pages become compressed clusters only when flushed: the clone must decide
+  // after that flush, not before (it used to share a cluster not yet stored, one block off).
+  const dev = mkfs_mem(8192, { segBlocks: 64, fanout: 16, uuid: UUID, compress: 'lz4' });
+  let fs = mount(dev);
+  const C = 8 * BLOCK_SIZE;
+  const b = fs.create(1, 'b', 0o644).ino;
+  fs.write(b, 0, content(6, 3 * C));
+  fs.sync();
+  const a = fs.create(1, 'a', 0o644).ino;
+  const text = content_text(5, 2 * C - 1000);
+  fs.write(a, 0, text);
+  t.equal(fs.copy_range(a, 0, b, 7 * BLOCK_SIZE, text.length), text.length, 'copied seven blocks off the clusters');
+  const want = Buffer.from(content(6, 3 * C));
+  text.copy(want, 7 * BLOCK_SIZE);
+  t.same(fs.read(b, 0, want.length), want, 'reads back');
+  t.ok(fs.getattr(a).blocks < (2 * C / BLOCK_SIZE) * 8, `a was stored compressed (${fs.getattr(a).blocks / 8} blocks)`);
+  fs.unmount();
+  fsck_ok(t, dev, 'a copy from unwritten compressed pages');
+  fs = mount(dev);
+  t.same(fs.read(fs.lookup(1, 'b').ino, 0, want.length), want, 'b after a remount');
+  fs.unmount();
+});

@@ -73,10 +73,10 @@ function sb_make(): Superblock {
 
 function cp_make(journal = 3): Checkpoint {
   return {
-    fsid: FSID, seq: 41, slot: 2, flags: CP_FLAG_CLEAN, timeMs: 1_700_000_000_456, rootNid: 3, nextIno: 17, nextNid: 12, inodes: 15,
+    fsid: FSID, seq: 41, slot: 2, flags: CP_FLAG_CLEAN, timeMs: 1_700_000_000_456, rootNid: 3, nextIno: 17, nextNid: 12, inodes: 15, natUsed: 23, metaBlocks: 31,
     validBlocks: 99, redoStart: MAIN + 40, heads: Array.from({ length: HEAD_COUNT }, (_, i) => ({ seg: i === 6 ? -1 : i * 2, off: i })),
     dir: [MAIN + 7],
-    journal: Array.from({ length: journal }, (_, i) => ({ table: i % 5, index: i * 3, data: Buffer.alloc(TABLE_ENTRY_BYTES[i % 5]!, i + 1) })),
+    journal: Array.from({ length: journal }, (_, i) => ({ table: i % 6, index: i * 3, data: Buffer.alloc(TABLE_ENTRY_BYTES[i % 6]!, i + 1) })),
     journalAddrs: [],
     stats: { segmentsCleaned: 2 ** 33 + 5, blocksMoved: 77, blocksRecycled: 6, checkpoints: 41 },
     writes: { blocks: CAUSE_NAMES.map((_n, i) => 2 ** 40 + i), requests: CAUSE_NAMES.map((_n, i) => i * 3), checkpoints: TRIGGER_NAMES.map((_n, i) => i + 1) },
@@ -134,15 +134,16 @@ t.test('round trips', async (t) => {
   t.throws(() => cp_encode(cp_make(300)), RangeError, 'a journal with no blocks placed for it is refused');
 
   for (const tg of g.tables) {
-    const backing = Buffer.alloc(tg.entries * tg.entryBytes);
-    for (let i = 0; i < backing.length; i++) backing[i] = (i * 13 + tg.id) & 0xff;
-    const into = new Uint8Array(backing.length);
+    const page = tg.perBlock * tg.entryBytes;
+    const backing = Buffer.alloc(tg.blocks * page);
+    for (let i = 0; i < tg.entries * tg.entryBytes; i++) backing[i] = (i * 13 + tg.id) & 0xff;
+    const into = Buffer.alloc(backing.length);
     for (let bi = 0; bi < tg.blocks; bi++) {
-      const b = table_block_encode(tg, { fsid: FSID, table: tg.id, index: bi, addr: MAIN + bi, seq: 8 }, backing);
-      const h = table_block_decode(tg, b, MAIN + bi, bi, into, FSID);
-      if (bi === 0) t.same(h, { fsid: FSID, table: tg.id, index: 0, addr: MAIN, seq: 8 }, `${tg.name} table block header`);
+      const b = table_block_encode(tg, { fsid: FSID, table: tg.id, index: bi, addr: MAIN + bi, seq: 8 }, backing.subarray(bi * page, (bi + 1) * page));
+      into.set(table_block_decode(tg, b, MAIN + bi, bi, FSID), bi * page);
+      if (bi === 0) t.same([b.readUInt16LE(6), b.readUInt32LE(12), b.readUInt32LE(16), b.readUInt32LE(20)], [tg.id, MAIN, 8, 0], `${tg.name} table block header`);
     }
-    t.ok(Buffer.from(into).equals(backing), `${tg.name}: ${tg.blocks} table blocks carry the whole table`);
+    t.ok(into.equals(backing), `${tg.name}: ${tg.blocks} table blocks carry the whole table`);
   }
 
   const addrs = new Uint32Array(DIR_PER_BLOCK * 2 + 5).map((_, i) => MAIN + i);
@@ -218,7 +219,7 @@ function block_cases(): BlockKindCase[] {
       // the header's CRC for the block is recomputed, so the journal block's own checks are what is tested
       decode: (b, a = 11, f = FSID) => cp_journal_decode(f, 41, [stored_crc(b)], [b], [a], 3),
     },
-    { kind: 'NAT table', addr: MAIN + 2, buf: table_block_encode(nat, { fsid: FSID, table: 0, index: 1, addr: MAIN + 2, seq: 4 }, backing), decode: (b, a = MAIN + 2, f = FSID) => table_block_decode(nat, b, a, 1, new Uint8Array(backing.length), f), addrChecked: true, fsidAt: 8, versionChecked: true },
+    { kind: 'NAT table', addr: MAIN + 2, buf: table_block_encode(nat, { fsid: FSID, table: 0, index: 1, addr: MAIN + 2, seq: 4 }, backing.subarray(0, nat.perBlock * nat.entryBytes)), decode: (b, a = MAIN + 2, f = FSID) => table_block_decode(nat, b, a, 1, f), addrChecked: true, fsidAt: 8, versionChecked: true },
     { kind: 'table directory', addr: MAIN + 3, buf: dir_block_encode(FSID, 0, MAIN + 3, 4, dir), decode: (b, a = MAIN + 3, f = FSID) => dir_block_decode(b, a, 0, new Uint32Array(dir.length), f), addrChecked: true, fsidAt: 8, versionChecked: true },
     { kind: 'B+tree node', addr: MAIN + 4, buf: node_encode(leaf_make(), { fsid: FSID, nid: nid_of(9), addr: MAIN + 4, birth: 5 }), decode: (b, a = MAIN + 4, f = FSID) => node_decode(b, a, f), addrChecked: true, fsidAt: 8, versionChecked: true },
     { kind: 'redo', addr: MAIN + 40, buf: redo_encode(redo_make()), decode: (b, a = MAIN + 40, f = FSID) => redo_decode(b, a, f), addrChecked: true, fsidAt: 8, versionChecked: true },
@@ -295,16 +296,17 @@ t.test('checkpoint: counts, torn slots', async (t) => {
   corrupt(t, () => jd(edited(j!, (v) => v.setUint32(24, 4061, true))), 'checkpoint journal', 11, /4061 bytes of entries/, 'entry bytes beyond the journal body');
   corrupt(t, () => jd(edited(j!, (v) => v.setUint32(24, 20, true))), 'checkpoint journal', 11, /entry 1 runs past its bytes/, 'entries running past their byte count');
   corrupt(t, () => jd(edited(j!, (v) => v.setUint32(28, 4, true)), undefined, cp.seq, 4), 'checkpoint journal', 11, /entry 3 runs past its bytes/, 'more entries than bytes');
-  corrupt(t, () => jd(edited(j!, (v) => v.setUint8(32, 5))), 'checkpoint journal', 11, /names table 5/, 'an entry for a table that does not exist');
+  corrupt(t, () => jd(edited(j!, (v) => v.setUint8(32, 6))), 'checkpoint journal', 11, /names table 6/, 'an entry for a table that does not exist');
 });
 
 t.test('tables and the directory: misplaced blocks', async (t) => {
   const [nat, rct] = [g.tables[0]!, g.tables[1]!];
-  const backing = Buffer.alloc(nat.entries * nat.entryBytes);
+  const backing = Buffer.alloc(nat.perBlock * nat.entryBytes);
   const b = table_block_encode(nat, { fsid: FSID, table: 0, index: 1, addr: MAIN, seq: 2 }, backing);
-  corrupt(t, () => table_block_decode(rct, b, MAIN, 1, new Uint8Array(rct.entries * 2), FSID), 'RCT table', MAIN, /belongs to table NAT/, 'a NAT block where the RCT was expected');
-  corrupt(t, () => table_block_decode(nat, b, MAIN, 2, new Uint8Array(backing.length), FSID), 'NAT table', MAIN, /is index 1, directory says 2/, 'a table block of another index');
-  const dir = new Uint32Array(g.tableBlocks);
+  corrupt(t, () => table_block_decode(rct, b, MAIN, 1, FSID), 'RCT table', MAIN, /belongs to table NAT/, 'a NAT block where the RCT was expected');
+  corrupt(t, () => table_block_decode(nat, b, MAIN, 2, FSID), 'NAT table', MAIN, /is index 1, directory says 2/, 'a table block of another index');
+  t.throws(() => table_block_encode(nat, { fsid: FSID, table: 0, index: 1, addr: MAIN, seq: 2 }, Buffer.alloc(8)), RangeError, 'a page of the wrong size');
+  const dir = new Uint32Array(45);
   const d = dir_block_encode(FSID, 0, MAIN, 2, dir);
   corrupt(t, () => dir_block_decode(d, MAIN, 1, new Uint32Array(DIR_PER_BLOCK + 5), FSID), 'table directory', MAIN, /is index 0, checkpoint says 1/, 'a directory block of another index');
   corrupt(t, () => dir_block_decode(edited(d, (v) => v.setUint32(24, dir.length + 1, true)), MAIN, 0, new Uint32Array(dir.length), FSID), 'table directory', MAIN, /holds 46 entries, geometry expects 45/, 'a count the geometry does not give');

@@ -20,7 +20,7 @@ import type { Test } from 'tap';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { BLOCK_SIZE } from '../../src/device/device.js';
 import {
-  block_seal, counts_decode, counts_encode, COUNTS_BYTES, CP_DIR_MAX, CP_FLAG_CLEAN, CP_JOURNAL_BLOCKS, CP_MAGIC, cp_encode, cp_header_decode, cp_journal_decode, CP_SLOT_BLOCKS,
+  block_seal, counts_decode, counts_encode, COUNTS_BYTES, CP_DIR_MAX, CP_FLAG_CLEAN, CP_FLAG_ERRORS, CP_JOURNAL_BLOCKS, CP_MAGIC, cp_encode, cp_header_decode, cp_journal_decode, CP_SLOT_BLOCKS,
   CP_START, CRC_OFFSET, DIR_MAGIC, DIR_PER_BLOCK, dir_block_decode, dir_block_encode, dirents_decode, dirents_encode, FANOUT_MIN,
   FORMAT_VERSION, geometry_derive, HEAD_COUNT, INLINE_MAX_DEFAULT, INODE_BYTES, inode_decode, inode_encode, INODE_FLAG_INLINE, INODE_FLAG_PREALLOC, FEATURE_SHARED,
   JOURNAL_BODY_BYTES, JOURNAL_HEADER_BYTES, JOURNAL_MAGIC, KEY_BYTES, key_read, key_write, log_header_write, map_decode, map_encode, map_new, MAP_SLOT_BYTES, MAP_SLOT_COMPRESSED, cluster_encode, CLUSTER_BLOCKS, CLUSTER_HEADER_BYTES, INODE_FLAG_COMPRESS, INODE_FLAG_NOCOMPRESS, FEATURE_COMPRESS_LZ4,
@@ -32,7 +32,7 @@ import {
 import type { BootState, Checkpoint, Geometry, Inode, JournalEntry, Key, Superblock } from '../../src/format/index.js';
 import { BOOT_BYTES, BOOT_FLAG_FELL_BACK, BOOT_FLAG_TRIAL } from '../../src/format/index.js';
 import { geometry_for } from '../../src/checkpoint/volume.js';
-import { MetaTable } from '../../src/log/metatable.js';
+import { MetaTable, PageCache } from '../../src/log/metatable.js';
 import { BLOCK_KIND_NAMES, HEAD_NAMES, SegLog, SegState } from '../../src/log/segments.js';
 import { Nat } from '../../src/nat/nat.js';
 import { crc32c } from '../../src/util/crc32c.js';
@@ -146,14 +146,14 @@ function cases_build(): Case[] {
   // superblock: the encoder takes the geometry as given, so every field can get its own value
   {
     const g = {
-      ...geometry_for(1024), blockCount: P.u32(), segBlocks: P.u32(), segCount: P.u32(), mainStart: P.u32(), cpSlots: P.u32(),
+      ...geometry_for(1024), blockCount: P.u32() + 2 ** 32, segBlocks: P.u32(), segCount: P.u32(), mainStart: P.u32(), cpSlots: P.u32(),
       reserveSegs: P.u32(), fanout: P.u32(), inlineMax: P.u32(), maxSnapshots: P.u32(),
     } as Geometry;
     const sb: Superblock = { version: P.u16(), geometry: g, uuid: P.bytes(16), createdMs: P.u64(), label: 'golden label ✓', features: P.u32() };
     const b = sb_encode(sb, 1);
     out.push({
       record: 'superblock', what: 'superblock', buf: b, base: 0, span: BLOCK_SIZE, expect: {
-        magic: SB_MAGIC, version: sb.version, copy: 1, signature: SB_SIGNATURE, block_size: BLOCK_SIZE, block_count: g.blockCount,
+        magic: SB_MAGIC, version: sb.version, copy: 1, signature: SB_SIGNATURE, block_size: BLOCK_SIZE, block_count: g.blockCount % 2 ** 32, block_count_hi: 1,
         seg_blocks: g.segBlocks, seg_count: g.segCount, main_start: g.mainStart, cp_slots: g.cpSlots, reserve_segs: g.reserveSegs,
         fanout: g.fanout, inline_max: g.inlineMax, max_snapshots: g.maxSnapshots, features: sb.features, uuid: sb.uuid,
         created: sb.createdMs, label: sb.label, crc: crc_of(b),
@@ -171,6 +171,7 @@ function cases_build(): Case[] {
       inodes: P.u32(), validBlocks: P.u32(), redoStart: P.u32(), heads, dir: [P.u32(), P.u32(), P.u32()], journal,
       journalAddrs: [P.u32(), P.u32()], stats: { segmentsCleaned: P.u64(), blocksMoved: P.u64(), blocksRecycled: P.u64(), checkpoints: P.u64() },
       tree: P.u32(), boot: { defaultTree: P.u32(), trialTree: P.u32(), flags: BOOT_FLAG_TRIAL, trialTries: P.u16(), trialLeft: 0 },
+      natUsed: P.u32(), metaBlocks: P.u32(),
       writes: { blocks: CAUSE_NAMES.map(() => P.u32() * 7), requests: CAUSE_NAMES.map(() => P.u32()), checkpoints: TRIGGER_NAMES.map(() => P.u32()) },
     };
     cp.boot.trialLeft = cp.boot.trialTries - 1;
@@ -183,7 +184,7 @@ function cases_build(): Case[] {
         redo_start: cp.redoStart, journal_entries: journal.length, journal_blocks: jb.length,
         journal_addr: [...cp.journalAddrs, 0, 0], journal_crc: [crc32c(jb[0]!, 0, BLOCK_SIZE - 4), crc32c(jb[1]!, 0, BLOCK_SIZE - 4), 0, 0],
         segments_cleaned: cp.stats.segmentsCleaned, blocks_moved: cp.stats.blocksMoved, blocks_recycled: cp.stats.blocksRecycled, checkpoints: cp.stats.checkpoints,
-        tree: cp.tree, dir_count: cp.dir.length, heads, dir: cp.dir, crc: crc_of(h), boot: boot_obj(cp.boot),
+        tree: cp.tree, dir_count: cp.dir.length, heads, dir: cp.dir, crc: crc_of(h), boot: boot_obj(cp.boot), nat_used: cp.natUsed, meta_blocks: cp.metaBlocks,
         write_blocks: [...cp.writes.blocks, ...new Array<number>(CP_CAUSE_SLOTS - CAUSE_NAMES.length).fill(0)],
         write_requests: [...cp.writes.requests, ...new Array<number>(CP_CAUSE_SLOTS - CAUSE_NAMES.length).fill(0)],
         checkpoints_by: [...cp.writes.checkpoints, ...new Array<number>(CP_TRIGGER_SLOTS - TRIGGER_NAMES.length).fill(0)],
@@ -236,12 +237,13 @@ function cases_build(): Case[] {
 
   // table blocks of every table: the first block and the (partial) last one
   for (const tg of g.tables) {
-    const backing = P.bytes(tg.entries * tg.entryBytes);
+    const page = tg.perBlock * tg.entryBytes;
+    const backing = Buffer.concat([P.bytes(tg.entries * tg.entryBytes), Buffer.alloc(tg.blocks * page - tg.entries * tg.entryBytes)]);
     for (const index of new Set([0, tg.blocks - 1])) {
       const fsid = P.u32(), addr = P.u32(), seq = P.u32();
-      const b = table_block_encode(tg, { fsid, table: tg.id, index, addr, seq }, backing);
-      const area = Buffer.alloc(tg.perBlock * tg.entryBytes);
-      backing.copy(area, 0, index * tg.perBlock * tg.entryBytes, Math.min(backing.length, (index + 1) * tg.perBlock * tg.entryBytes));
+      const b = table_block_encode(tg, { fsid, table: tg.id, index, addr, seq }, backing.subarray(index * page, (index + 1) * page));
+      const area = Buffer.alloc(page);
+      backing.copy(area, 0, index * page, Math.min(tg.entries * tg.entryBytes, (index + 1) * page));
       out.push({
         record: 'table-block', what: `${tg.name} table block ${index}`, buf: b, base: 0, span: BLOCK_SIZE,
         env: { per_block: tg.perBlock, entry_bytes: tg.entryBytes },
@@ -252,29 +254,38 @@ function cases_build(): Case[] {
 
   // table entries, written by the layers that own them
   {
-    const tables = g.tables.map((x) => new MetaTable(x));
+    const cache = new PageCache(64);
+    const tables = g.tables.map((x) => new MetaTable(x, cache));
     const nat = new Nat(tables[0]!);
     const nid = nat.alloc(P.u32());
     const addr = P.u32(), birth = P.u32(), refs = P.u16();
     nat.place(nid, addr, birth);
     nat.refs_set(nid, refs);
-    out.push({ record: 'nat-entry', what: 'NAT entry', buf: tables[0]!.bytes, base: nid * 12, span: 12, expect: { addr, birth, refs, flags: 0 } });
+    /** Where entry i of table ti is: its page's bytes and its offset there. */
+    const where = (ti: number, i: number): { buf: Buffer; base: number } => {
+      const p = tables[ti]!.page(i);
+      return { buf: Buffer.from(p.bytes.buffer, p.bytes.byteOffset, p.bytes.byteLength), base: tables[ti]!.off(i) };
+    };
+    out.push({ record: 'nat-entry', what: 'NAT entry', ...where(0, nid), span: 12, expect: { addr, birth, refs, flags: 0 } });
 
     const heads = Array.from({ length: HEAD_COUNT }, () => ({ seg: -1, off: 0 }));
     const log = new SegLog(g, tables[1]!, tables[2]!, tables[3]!, heads);
     const a = g.mainStart + 5;
     const n = 0x0203;
     for (let i = 0; i < n; i++) log.ref_inc(a);
-    out.push({ record: 'rct-entry', what: 'RCT entry', buf: tables[1]!.bytes, base: a * 2, span: 2, expect: { refs: n } });
+    out.push({ record: 'rct-entry', what: 'RCT entry', ...where(1, a), span: 2, expect: { refs: n } });
     const info = { valid: P.u16(), head: P.u8(), state: P.u8(), mtime: P.u32(), freedSeq: P.u32(), writes: P.u32() };
     log.seg_set(7, info);
     out.push({
-      record: 'sut-entry', what: 'SUT entry', buf: tables[2]!.bytes, base: 7 * 16, span: 16,
+      record: 'sut-entry', what: 'SUT entry', ...where(2, 7), span: 16,
       expect: { valid: info.valid, head: info.head, state: info.state, mtime: info.mtime, freed_seq: info.freedSeq, writes: info.writes },
     });
     const sm = { kind: P.u8(), sub: P.u8(), owner: P.u32(), offset: P.u32(), birth: P.u32() };
     log.summary_set(a, sm);
-    out.push({ record: 'sst-entry', what: 'SST entry', buf: tables[3]!.bytes, base: a * 16, span: 16, expect: { ...sm } });
+    out.push({ record: 'sst-entry', what: 'SST entry', ...where(3, a), span: 16, expect: { ...sm } });
+    const dirAddr = P.u32();
+    tables[5]!.set_u32(9, 0, dirAddr);
+    out.push({ record: 'dir-entry', what: 'DIR entry', ...where(5, 9), span: 4, expect: { addr: dirAddr } });
     const se: SnapEntry = { flags: SNAP_FLAG_USED | SNAP_FLAG_WRITABLE, rootNid: P.u32() || 1, seq: P.u32(), parent: P.u32(), timeMs: P.u64(), name: 'golden-A.1:b+c_d' };
     const sb = snap_encode(se);
     out.push({
@@ -495,7 +506,7 @@ t.test('a decoder reads exactly the documented fields', async (t) => {
     redoStart: 600, heads: Array.from({ length: HEAD_COUNT }, (_, i) => ({ seg: i - 1, off: i })), dir: [g.mainStart + 3],
     journal: [{ table: 0, index: 5, data: Buffer.alloc(12, 7) }, { table: 1, index: 9, data: Buffer.from([1, 0]) }],
     journalAddrs: [11], stats: { segmentsCleaned: 3, blocksMoved: 4, blocksRecycled: 5, checkpoints: 77 }, tree: 2,
-    boot: { defaultTree: 1, flags: BOOT_FLAG_TRIAL, trialTree: 2, trialTries: 3, trialLeft: 2 },
+    boot: { defaultTree: 1, flags: BOOT_FLAG_TRIAL, trialTree: 2, trialTries: 3, trialLeft: 2 }, natUsed: 12, metaBlocks: 13,
     writes: { blocks: CAUSE_NAMES.map((_n, i) => 100 + i), requests: CAUSE_NAMES.map((_n, i) => 50 + i), checkpoints: TRIGGER_NAMES.map((_n, i) => 5 + i) },
   };
   const { header: cph, journal: [cpj] } = cp_encode(cp);
@@ -504,18 +515,19 @@ t.test('a decoder reads exactly the documented fields', async (t) => {
     what: 'journal block', record: 'journal-block', buf: cpj!, base: 0, span: BLOCK_SIZE, sealed: true,
     decode: (b) => cp_journal_decode(fsid, 77, [b.readUInt32LE(BLOCK_SIZE - 4)], [b], [11], 2),
   });
-  for (const tg of g.tables.slice(0, 4)) {
-    const backing = Buffer.alloc(tg.entries * tg.entryBytes);
-    for (let i = 0; i < backing.length; i++) backing[i] = (i * 7 + 1) & 0xff;
+  for (const tg of [...g.tables.slice(0, 4), g.tables[5]!]) {
+    const backing = Buffer.alloc(tg.perBlock * tg.entryBytes);
+    for (let i = 0; i < Math.min(tg.entries * tg.entryBytes, backing.length); i++) backing[i] = (i * 7 + 1) & 0xff;
     const addr = g.mainStart + 20;
     probes.push({
       what: `${tg.name} table block`, record: 'table-block', buf: table_block_encode(tg, { fsid, table: tg.id, index: 0, addr, seq: 4 }, backing),
       base: 0, span: BLOCK_SIZE, sealed: true, env: { per_block: tg.perBlock, entry_bytes: tg.entryBytes },
-      decode: (b) => { const into = new Uint8Array(backing.length); const h = table_block_decode(tg, b, addr, 0, into, fsid); return { h, into: crc32c(into) }; },
+      decode: (b) => crc32c(table_block_decode(tg, b, addr, 0, fsid)),
+      unread: { seq: 'the checkpoint that wrote it: informational (the directory names the block)' },
     });
   }
   {
-    const dir = new Uint32Array(g.tableBlocks).map((_, i) => 100 + i);
+    const dir = new Uint32Array(g.tables[5]!.blocks + 1500).map((_, i) => 100 + i);
     probes.push({
       what: 'directory block', record: 'directory-block', buf: dir_block_encode(fsid, 0, 50, 4, dir), base: 0, span: BLOCK_SIZE, sealed: true,
       decode: (b) => { const into = new Uint32Array(dir.length); dir_block_decode(b, 50, 0, into, fsid); return crc32c(new Uint8Array(into.buffer)); },
@@ -564,20 +576,21 @@ t.test('a decoder reads exactly the documented fields', async (t) => {
   }
   {
     // table entries: the decoders are the getters of the layers that own them
-    const tables = g.tables.map((x) => new MetaTable(x));
+    const tables = g.tables.map((x) => new MetaTable(x, new PageCache(64)));
     const heads = Array.from({ length: HEAD_COUNT }, () => ({ seg: -1, off: 0 }));
     const log = new SegLog(g, tables[1]!, tables[2]!, tables[3]!, heads);
     const nat = new Nat(tables[0]!);
-    const entry = (ti: number, i: number, b: Buffer): void => tables[ti]!.bytes.set(b, i * TABLE_ENTRY_BYTES[ti]!);
+    const entry = (ti: number, i: number, b: Buffer): void => tables[ti]!.page(i).bytes.set(b, tables[ti]!.off(i));
     const at = g.mainStart + 1;
     probes.push({
       what: 'NAT entry', record: 'nat-entry', buf: Buffer.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0, 0]), base: 0, span: 12, sealed: false,
       decode: (b) => { entry(0, 2, b); return [nat.addr(nid_of(2)), nat.birth(nid_of(2)), nat.refs(nid_of(2))]; },
-      unread: { flags: 'no NAT flag is defined in version 1' },
+      unread: { flags: 'no NAT flag is defined in version 3' },
     });
     probes.push({ what: 'RCT entry', record: 'rct-entry', buf: Buffer.from([3, 1]), base: 0, span: 2, sealed: false, decode: (b) => { entry(1, at, b); return log.refs(at); } });
     probes.push({ what: 'SUT entry', record: 'sut-entry', buf: Buffer.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]), base: 0, span: 16, sealed: false, decode: (b) => { entry(2, 4, b); return log.seg(4); } });
     probes.push({ what: 'SST entry', record: 'sst-entry', buf: Buffer.from([1, 2, 0, 0, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]), base: 0, span: 16, sealed: false, decode: (b) => { entry(3, at, b); return log.summary(at); } });
+    probes.push({ what: 'DIR entry', record: 'dir-entry', buf: Buffer.from([1, 2, 3, 4]), base: 0, span: 4, sealed: false, decode: (b) => { entry(5, 3, b); return tables[5]!.u32(3, 0); } });
   }
 
   // Each field is changed whole (every byte XOR 0x01; the block resealed unless the field is its
@@ -668,7 +681,7 @@ t.test('enumerations agree with the code', async (t) => {
     'segment-state': [{ value: SegState.FREE, name: 'free' }, { value: SegState.INUSE, name: 'in-use' }, { value: SegState.PREFREE, name: 'prefree' }],
     'block-kind': names(BLOCK_KIND_NAMES),
     'redo-op': [{ value: REDO_PUT, name: 'PUT' }, { value: REDO_DEL, name: 'DEL' }, { value: REDO_PATCH, name: 'PATCH' }],
-    'checkpoint-flags': [{ value: CP_FLAG_CLEAN, name: 'CLEAN' }],
+    'checkpoint-flags': [{ value: CP_FLAG_CLEAN, name: 'CLEAN' }, { value: CP_FLAG_ERRORS, name: 'ERRORS' }],
     'boot-flags': [{ value: BOOT_FLAG_TRIAL, name: 'TRIAL' }, { value: BOOT_FLAG_FELL_BACK, name: 'FELL_BACK' }],
     'redo-flags': [{ value: REDO_FLAG_GROUP_END, name: 'GROUP_END' }],
     'write-cause': names(CAUSE_NAMES),

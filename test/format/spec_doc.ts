@@ -488,7 +488,12 @@ export function geometry_doc(spec: Spec, p: { block_count: number; seg_blocks: n
     tables.push({ entries: n, per_block, blocks, dir_base, entry_bytes: entryBytes[t]! });
     dir_base += blocks;
   });
-  return { main_start, seg_count, tables, table_blocks: dir_base, dir_blocks: Math.ceil(dir_base / c('dir_per_block')) };
+  // the DIR table: one entry per block of the five tables above; its own blocks are listed by
+  // the top directory blocks, which the checkpoint lists
+  const dirPer = Math.floor(body / entryBytes[5]!);
+  const dirBlocks = Math.ceil(dir_base / dirPer);
+  tables.push({ entries: dir_base, per_block: dirPer, blocks: dirBlocks, dir_base, entry_bytes: entryBytes[5]! });
+  return { main_start, seg_count, tables, table_blocks: dir_base + dirBlocks, dir_blocks: Math.ceil(dirBlocks / c('dir_per_block')) };
 }
 
 /** What mkfs chooses for a device of `block_count` blocks (with `seg_blocks` when given). */

@@ -19,8 +19,13 @@ t.test('-o options: cowlog\'s own, kernel flags passed on, fstab words ignored, 
   const d = mount_options_parse([], false);
   t.same(d, {
     readOnly: false, wear: null, log: null, allowOther: false, attrTimeout: 60, entryTimeout: 60, negativeTimeout: 60, commit: null, kernel: [], snapshot: null,
-    atime: 'relatime', nodiratime: false, remount: false, acl: true, compress: null,
+    atime: 'relatime', nodiratime: false, remount: false, acl: true, compress: null, cache: null, force: false,
   }, 'defaults for a user');
+  t.equal(mount_options_parse(['force'], true).force, true, 'force: read-write even after fsck found errors');
+  t.throws(() => mount_options_parse(['force=1'], true), MountOptionError, 'force takes no value');
+  t.same(['cache=256M', 'cache=1G', 'cache=8388608', 'cache=64MiB'].map((o) => mount_options_parse([o], true).cache), [256 << 20, 1 << 30, 8 << 20, 64 << 20], 'cache= sizes');
+  t.throws(() => mount_options_parse(['cache=1M'], true), /cache=1M: a size of at least 4M/, 'a budget too small to work in');
+  t.throws(() => mount_options_parse(['cache=lots'], true), MountOptionError, 'a size that is not one');
   t.same(['compress=lz4', 'compress=none'].map((o) => mount_options_parse([o], true).compress), ['lz4', 'none'], 'compress=');
   t.throws(() => mount_options_parse(['compress=zstd'], true), /compress=zstd: lz4 or none/, 'other compressors refused');
   t.same(['strictatime', 'norelatime', 'noatime', 'relatime', 'noatime,atime'].map((o) => mount_options_parse([o], true).atime),

@@ -5,7 +5,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
-import type { Rgb } from '../../tools/compare/render_scale.js';
+import type { Rgb } from '../../src/compare/render_scale.js';
 
 export interface Image {
   width: number;

@@ -1,14 +1,14 @@
 import t from 'tap';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { breakdown_of, checkpoints_of, parts_top } from '../../tools/compare/breakdown.js';
-import type { Breakdown } from '../../tools/compare/breakdown.js';
-import { causes_render, causes_svg, part_colour } from '../../tools/compare/render_causes.js';
-import { report_render } from '../../tools/compare/report.js';
-import { synth_cowlog, synth_ext4, synth_result, synth_workload } from '../../tools/compare/render_synth.js';
+import { breakdown_of, checkpoints_of, parts_top } from '../../src/compare/breakdown.js';
+import type { Breakdown } from '../../src/compare/breakdown.js';
+import { causes_render, causes_svg, part_colour } from '../../src/compare/render_causes.js';
+import { report_render } from '../../src/compare/report.js';
+import { synth_cowlog, synth_ext4, synth_result, synth_workload } from '../../src/compare/render_synth.js';
 import { wear_encode } from '../../src/wear/wearfile.js';
 import type { WearRecord } from '../../src/wear/wearfile.js';
-import type { Layout } from '../../tools/compare/regions.js';
+import type { Layout } from '../../src/compare/regions.js';
 import { png_read, tmp_dir } from './png.js';
 
 const MiB = 1048576;

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { join } from 'node:path';
-import { compare_render, compare_spec, compare_svg, fs_colour, type CompareRow } from '../../tools/compare/render_compare.js';
+import { compare_render, compare_spec, compare_svg, fs_colour, type CompareRow } from '../../src/compare/render_compare.js';
 import { png_read, tmp_dir } from './png.js';
 
 const rows: CompareRow[] = [

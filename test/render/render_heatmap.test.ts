@@ -1,8 +1,8 @@
 import t from 'tap';
 import { join } from 'node:path';
 import type { WearRecord } from '../../src/wear/wearfile.js';
-import { NEVER_WRITTEN, count_colour, scale_make } from '../../tools/compare/render_scale.js';
-import { CELL_PX, heatmap_cell_rect, heatmap_grid, heatmap_png, heatmap_render, heatmap_svg, type HeatmapLayout } from '../../tools/compare/render_heatmap.js';
+import { NEVER_WRITTEN, count_colour, scale_make } from '../../src/compare/render_scale.js';
+import { CELL_PX, heatmap_cell_rect, heatmap_grid, heatmap_png, heatmap_render, heatmap_svg, type HeatmapLayout } from '../../src/compare/render_heatmap.js';
 import { png_read, tmp_dir, type Image } from './png.js';
 
 const MiB = 1 << 20;

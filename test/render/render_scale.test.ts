@@ -1,7 +1,7 @@
 import t from 'tap';
 import {
   NEVER_WRITTEN, TIMELINE_BACKGROUND, count_colour, ramp_colour, rgb_hex, scale_make, scale_position, scale_ticks,
-} from '../../tools/compare/render_scale.js';
+} from '../../src/compare/render_scale.js';
 import { luma } from './png.js';
 
 t.test('the log scale puts count 1 at the bottom, the max at the top, equal ratios at equal steps', async (t) => {

@@ -1,9 +1,9 @@
 import t from 'tap';
 import { join } from 'node:path';
 import type { WearRecord } from '../../src/wear/wearfile.js';
-import { TIMELINE_BACKGROUND, count_colour, scale_make } from '../../tools/compare/render_scale.js';
-import { TraceBuilder } from '../../tools/compare/render_synth.js';
-import { PLOT_HEIGHT, PLOT_WIDTH, timeline_bins, timeline_render, timeline_svg } from '../../tools/compare/render_timeline.js';
+import { TIMELINE_BACKGROUND, count_colour, scale_make } from '../../src/compare/render_scale.js';
+import { TraceBuilder } from '../../src/compare/render_synth.js';
+import { PLOT_HEIGHT, PLOT_WIDTH, timeline_bins, timeline_render, timeline_svg } from '../../src/compare/render_timeline.js';
 import { png_read, tmp_dir } from './png.js';
 
 const BLOCKS = 16384; // 64 MiB

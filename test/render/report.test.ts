@@ -3,10 +3,10 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { wear_encode, WearFileError } from '../../src/wear/wearfile.js';
 import { wear_stats } from '../../src/wear/stats.js';
-import { count_colour, scale_make } from '../../tools/compare/render_scale.js';
-import { heatmap_cell_rect, heatmap_svg } from '../../tools/compare/render_heatmap.js';
-import { ReportError, report_render } from '../../tools/compare/report.js';
-import { synth_btrfs, synth_cowlog, synth_ext4, synth_result, synth_workload } from '../../tools/compare/render_synth.js';
+import { count_colour, scale_make } from '../../src/compare/render_scale.js';
+import { heatmap_cell_rect, heatmap_svg } from '../../src/compare/render_heatmap.js';
+import { ReportError, report_render } from '../../src/compare/report.js';
+import { synth_btrfs, synth_cowlog, synth_ext4, synth_result, synth_workload } from '../../src/compare/render_synth.js';
 import { png_read, tmp_dir } from './png.js';
 
 const ops = synth_workload(2000, 7);

@@ -9,11 +9,11 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { wear_encode } from '../../src/wear/wearfile.js';
 import { wear_stats } from '../../src/wear/stats.js';
-import { NEVER_WRITTEN } from '../../tools/compare/render_scale.js';
-import { fs_colour } from '../../tools/compare/render_compare.js';
-import { repo_root } from '../../tools/compare/render_svg.js';
-import { report_render } from '../../tools/compare/report.js';
-import { synth_cowlog, synth_ext4, synth_f2fs, synth_result, synth_workload } from '../../tools/compare/render_synth.js';
+import { NEVER_WRITTEN } from '../../src/compare/render_scale.js';
+import { fs_colour } from '../../src/compare/render_compare.js';
+import { repo_root } from '../../src/compare/render_svg.js';
+import { report_render } from '../../src/compare/report.js';
+import { synth_cowlog, synth_ext4, synth_f2fs, synth_result, synth_workload } from '../../src/compare/render_synth.js';
 import { png_read, tmp_dir } from './png.js';
 
 const run = promisify(execFile);

@@ -2,8 +2,8 @@ import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { TracefsTracer, tracefs_ensure, stale_instances_remove, TRACEFS } from '../../tools/trace/tracefs.js';
-import { image_create, loop_attach, loop_detach_sync, scratch_dir } from '../../tools/compare/sys.js';
+import { TracefsTracer, tracefs_ensure, stale_instances_remove, TRACEFS } from '../../src/tracefs/tracefs.js';
+import { image_create, loop_attach, loop_detach_sync, scratch_dir } from '../../src/compare/sys.js';
 import { wear_decode } from '../../src/wear/wearfile.js';
 
 // real devices, mkfs and mounts: slower than tap's 30 s default on a busy 2-core machine

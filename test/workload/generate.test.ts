@@ -1,8 +1,8 @@
 import t from 'tap';
 import { createHash } from 'node:crypto';
-import { workload_generate, workload_text } from '../../tools/workload/generate.js';
-import { live_peak, trace_parse } from '../../tools/workload/trace.js';
-import { gen_bytes } from '../../tools/workload/content.js';
+import { workload_generate, workload_text } from '../../src/workload/generate.js';
+import { live_peak, trace_parse } from '../../src/workload/trace.js';
+import { gen_bytes } from '../../src/workload/content.js';
 
 const MiB = 1024 * 1024;
 const DEV = 64 * MiB;

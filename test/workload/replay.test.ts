@@ -4,13 +4,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { workload_generate, workload_text } from '../../tools/workload/generate.js';
-import { TraceError, trace_format, trace_parse } from '../../tools/workload/trace.js';
-import type { Op, TraceHeader } from '../../tools/workload/trace.js';
-import { Replayer, replay } from '../../tools/workload/replay.js';
+import { workload_generate, workload_text } from '../../src/workload/generate.js';
+import { TraceError, trace_format, trace_parse } from '../../src/workload/trace.js';
+import type { Op, TraceHeader } from '../../src/workload/trace.js';
+import { Replayer, replay } from '../../src/workload/replay.js';
 
 const MiB = 1024 * 1024;
-const REPLAY_JS = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'tools', 'workload', 'replay.js');
+const REPLAY_JS = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'workload', 'replay.js');
 
 function header(ops: Op[], extra: Partial<TraceHeader> = {}): TraceHeader {
   return {

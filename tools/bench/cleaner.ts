@@ -23,10 +23,10 @@ import { WearTracker } from '../../src/wear/tracker.js';
 import { wear_stats } from '../../src/wear/stats.js';
 import { FileSystem } from '../../src/fs/fs.js';
 import { fsck } from '../../src/fsck/fsck.js';
-import { workload_generate } from '../workload/generate.js';
-import type { GenOptions } from '../workload/generate.js';
-import { Replayer } from '../workload/replay.js';
-import type { Trace } from '../workload/trace.js';
+import { workload_generate } from '../../src/workload/generate.js';
+import type { GenOptions } from '../../src/workload/generate.js';
+import { Replayer } from '../../src/workload/replay.js';
+import type { Trace } from '../../src/workload/trace.js';
 import { EngineFs } from './engine_fs.js';
 
 const MiB = 1 << 20;

@@ -11,10 +11,10 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { WearTracker } from '../../src/wear/tracker.js';
 import { wear_stats } from '../../src/wear/stats.js';
-import { workload_generate } from '../workload/generate.js';
-import { Replayer } from '../workload/replay.js';
-import type { Trace } from '../workload/trace.js';
-import { Cleanup, image_create, is_mounted, loop_attach, loop_detach_sync, repo_root, scratch_dir } from '../compare/sys.js';
+import { workload_generate } from '../../src/workload/generate.js';
+import { Replayer } from '../../src/workload/replay.js';
+import type { Trace } from '../../src/workload/trace.js';
+import { Cleanup, image_create, is_mounted, loop_attach, loop_detach_sync, repo_root, scratch_dir } from '../../src/compare/sys.js';
 import type { RunOptions, ScenarioResult } from './cleaner.js';
 
 const MiB = 1 << 20;

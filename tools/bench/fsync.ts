@@ -14,7 +14,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { Cleanup, run, scratch_dir } from '../compare/sys.js';
+import { Cleanup, run, scratch_dir } from '../../src/compare/sys.js';
 import { size_parse } from '../../src/cli/command.js';
 import { COWLOG, fs_make_mount, loop_new, mountpoint_new } from './loopfs.js';
 

@@ -36,7 +36,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Cleanup, repo_root, run, scratch_dir } from '../compare/sys.js';
+import { Cleanup, repo_root, run, scratch_dir } from '../../src/compare/sys.js';
 import { ceiling_mount, COWLOG, fs_make_mount, loop_new, mountpoint_new } from './loopfs.js';
 import { size_parse } from '../../src/cli/command.js';
 import { state_read } from '../../src/fuse/runtime.js';

@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Cleanup, image_create, is_mounted, loop_attach, loop_detach_sync, repo_root, run, umount_sync } from '../compare/sys.js';
+import { Cleanup, image_create, is_mounted, loop_attach, loop_detach_sync, repo_root, run, umount_sync } from '../../src/compare/sys.js';
 
 export const COWLOG = path.join(repo_root(), 'bin', 'cowlog.js');
 

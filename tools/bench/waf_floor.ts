@@ -18,8 +18,8 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { trace_read } from '../workload/trace.js';
-import type { Op, TraceHeader } from '../workload/trace.js';
+import { trace_read } from '../../src/workload/trace.js';
+import type { Op, TraceHeader } from '../../src/workload/trace.js';
 
 const BLOCK = 4096;
 

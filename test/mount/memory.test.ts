@@ -1,0 +1,78 @@
+// The mount's memory and its damage record, tried as a new user would: `-o cache=16M` and `cowlog
+// info --stats` showing each cache against its share of it; a filesystem whose fsck found errors
+// mounts read-only with a warning (writes fail with EROFS) and `-o force` mounts it read-write.
+// Servers run in processes of their own; the test process never touches a mount.
+
+import t from 'tap';
+import path from 'node:path';
+import { fuse_unavailable, mount_with } from '../helpers/fusemount.js';
+import { clean_after, cowlog, cowlog_server, daemon_guard, image_make, mountpoint_make } from './helpers.js';
+import { device_open } from '../../src/device/file.js';
+import { FileSystem } from '../../src/fs/fs.js';
+import { key, RecKind } from '../../src/format/records.js';
+import { cmd_run } from '../helpers/fusemount.js';
+
+const CREATE = `const fs=require('fs');for(let d=0;d<6;d++){fs.mkdirSync('d'+d);for(let i=0;i<500;i++)fs.writeFileSync('d'+d+'/f'+i,'x'.repeat(2000+i));}`;
+
+const skip = await fuse_unavailable();
+if (skip !== undefined) {
+  t.plan(0, skip);
+} else {
+  t.test('-o cache=16M: info --stats shows each cache against its share', async (t) => {
+    const img = await image_make(t, '256M');
+    const m = await mount_with(t, cowlog_server(img, '-o', 'cache=16M'));
+    const r = await m.run(process.execPath, ['-e', CREATE], { timeoutMs: 300_000 });
+    t.equal(r.code, 0, `3,000 files created ${r.stderr}`);
+    await m.run('ls', ['-lR', '.']);
+    const st = await cowlog(['info', '--stats', '--json', m.mountpoint]);
+    t.equal(st.code, 0, st.stderr);
+    const mem = (JSON.parse(st.stdout) as { memory: Record<string, number> }).memory;
+    t.equal(mem['budgetBytes'], 16 << 20, 'the budget given');
+    t.equal(mem['tablePagesMax'], 1024, 'a quarter of it for table pages (4 KiB each)');
+    t.ok(mem['nodes']! <= mem['nodesMax']! + mem['nodesDirty']!, `${mem['nodes']} nodes cached, at most ${mem['nodesMax']} clean and dirty`);
+    t.ok(mem['inodes']! <= mem['inodesMax']! + mem['inodesPinned']!, `${mem['inodes']} inodes of ${mem['inodesMax']} (${mem['inodesPinned']} pinned by dirty pages or open)`);
+    t.ok(mem['nodeEvictions']! > 0 || mem['nodes']! < mem['nodesMax']!, 'nodes beyond the share are evicted');
+    t.ok(mem['rssBytes']! > 0, `the server holds ${(mem['rssBytes']! / 2 ** 20).toFixed(0)} MiB`);
+    const text = await cowlog(['info', '--stats', m.mountpoint]);
+    t.match(text.stdout, /^memory: budget 16\.0 MiB \(cache=\); the server holds/m, 'as text');
+    t.match(text.stdout, /^ {2}tree nodes +\d+ of \d+ \(\d+ %\), \d+ changed and pinned/m, 'a line per cache');
+    await clean_after(t, m, img);
+  });
+
+  t.test('fsck found errors: cowlog mount says so and mounts read-only; -o force writes', async (t) => {
+    const img = await image_make(t, '64M');
+    const mnt = mountpoint_make(t);
+    daemon_guard(t, mnt);
+    let r = await cowlog(['mount', img, mnt]);
+    t.equal(r.code, 0, r.stderr);
+    r = await cmd_run(process.execPath, ['-e', CREATE], { cwd: mnt, timeoutMs: 300_000 });
+    t.equal(r.code, 0, 'files created');
+    t.equal((await cowlog(['umount', mnt])).code, 0, 'unmounted');
+    // damage the leaf holding one file's inode (nothing has the image mounted now)
+    const dev = device_open(img);
+    const fsys = FileSystem.mount(dev, { readOnly: true });
+    const leaf = fsys.vol.leaf_addr(key(fsys.resolve('/d4/f300'), RecKind.INODE, 0));
+    fsys.unmount();
+    const b = dev.read(leaf);
+    b[500]! ^= 0x20;
+    dev.write(leaf, b);
+    dev.flush();
+    dev.close();
+    const f = await cowlog(['fsck', img]);
+    t.equal(f.code, 4, 'fsck: errors');
+    t.match(f.stdout, /recorded in the filesystem: it mounts read-only until fsck finds none \(or with -o force\)/, 'and says it recorded them');
+    r = await cowlog(['mount', img, mnt]);
+    t.equal(r.code, 0, 'the mount succeeds');
+    t.match(r.stderr, /^cowlog mount: fsck found errors in this filesystem: mounted read-only; run cowlog fsck for the list, or mount with -o force to write anyway$/m, 'with a warning');
+    const w = await cmd_run('sh', ['-c', 'echo x > new'], { cwd: mnt });
+    t.match(w.stderr, /Read-only file system/, 'a write fails with EROFS');
+    t.equal((await cowlog(['umount', mnt])).code, 0, 'unmounted');
+    r = await cowlog(['mount', '-o', 'force', img, mnt]);
+    t.equal(r.code, 0, 'forced');
+    t.notMatch(r.stderr, /read-only/, 'no warning');
+    const w2 = await cmd_run('sh', ['-c', 'echo x > new && cat new'], { cwd: mnt });
+    t.equal(w2.stdout.trim(), 'x', 'a write works');
+    t.equal((await cowlog(['umount', mnt])).code, 0, 'unmounted');
+    t.ok(path.isAbsolute(img));
+  });
+}

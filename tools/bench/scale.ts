@@ -1,0 +1,289 @@
+// make bench-scale: cowlog on an 8 GiB and a 1 TiB sparse image, in one run, through FUSE, both
+// mounted at once and each phase run on one then the other (ls -lR and find twice, in both
+// orders, averaged: the machine's drift falls on both alike):
+//   mkfs, mount of the empty filesystem;
+//   FILES files of 4 KiB created in directories of PER_DIR (a process of its own writing them),
+//   then the mount's sync (a checkpoint: FUSE has no syncfs); the server's memory;
+//   unmount and mount again (with the files);
+//   ls -lR and find over them (the kernel caches no attribute or name: attr_timeout=0,
+//   entry_timeout=0, negative_timeout=0), and every file
+//   read back and checked;
+//   WRITE bytes written sequentially with dd, conv=fsync;
+//   unmount; fsck -n of the image (time and peak memory).
+// and the ratio of each number on 1 TiB to the one on 8 GiB. The goals (docs/SCALE.md): rates on
+// 1 TiB at least 0.9 times those on 8 GiB, the server's memory within the cache budget and the
+// dirty-page bound above what it held idle, fsck of a million files under a minute.
+//
+// Usage: node dist/tools/bench/scale.js [--files 1000000] [--per-dir 1000] [--write SIZE]
+//          [--sizes 8G,1T] [--cache 64M] [--json]
+// (--write: 10 GiB, or whole GiB up to three quarters of the smallest size if less: 6 GiB at 8 GiB)
+// Images go to the scratch directory (COWLOG_SCRATCH, /var/tmp or /tmp, not a tmpfs); they are
+// sparse, and hold what is written: about FILES × 4 KiB + WRITE each.
+//
+// Invariants: whatever is mounted or created is undone on the way out (Cleanup); the sizes run
+// one after the other, never together.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { Cleanup, image_create, is_mounted, repo_root, run, scratch_dir } from '../../src/compare/sys.js';
+import { bytes_human, size_parse } from '../../src/cli/command.js';
+import { server_find } from '../../src/cli/server_find.js';
+import { control_request } from '../../src/fuse/control.js';
+import { RING_BYTES_DEFAULT } from '../../src/device/writebehind.js';
+
+const COWLOG = path.join(repo_root(), 'bin', 'cowlog.js');
+const CLIENT = path.join(repo_root(), 'dist', 'tools', 'bench', 'scale_client.js');
+const HOUR = 3_600_000;
+
+interface Opts { files: number; perDir: number; write: number; sizes: number[]; cache: number; json: boolean }
+
+const GiB = 2 ** 30;
+/** the sequential write asked for; less when it does not fit on the smallest size (write_fit) */
+const WRITE_GOAL = 10 * GiB;
+
+interface Row {
+  size: number;
+  mkfsMs: number;
+  mountEmptyMs: number;
+  createPerS: number;
+  serverIdleRss: number;
+  serverRss: number;
+  serverPeakRss: number;
+  cacheUsed: { tablePages: number; nodes: number; inodes: number };
+  unmountMs: number;
+  mountFilesMs: number;
+  lsPerS: number;
+  findPerS: number;
+  readPerS: number;
+  writeMBps: number;
+  unmountAfterWriteMs: number;
+  fsckMs: number;
+  fsckPeakRss: number;
+  fsckInodes: number;
+  imageBytes: number;
+}
+
+function args(): Opts {
+  const o: Opts = { files: 1_000_000, perDir: 1000, write: 0, sizes: [8 * GiB, 2 ** 40], cache: 64 << 20, json: false };
+  const argv = process.argv.slice(2);
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--json') { o.json = true; continue; }
+    const v = argv[++i];
+    if (v === undefined) throw new Error(`${a} needs a value`);
+    if (a === '--files') o.files = Number(v);
+    else if (a === '--per-dir') o.perDir = Number(v);
+    else if (a === '--write') o.write = size_parse(v);
+    else if (a === '--sizes') o.sizes = v.split(',').map(size_parse);
+    else if (a === '--cache') o.cache = size_parse(v);
+    else throw new Error(`unknown option ${a} (--files N, --per-dir N, --write SIZE, --sizes A,B, --cache SIZE, --json)`);
+  }
+  if (!(o.files > 0 && o.perDir > 0)) throw new Error('--files and --per-dir must be positive');
+  write_fit(o);
+  return o;
+}
+
+/**
+ * The same bytes are written on every size, so they must fit on the smallest beside the files:
+ * 10 GiB does not fit on 8 GiB. Unless --write says otherwise, the write is 10 GiB or whole GiB
+ * up to three quarters of the smallest size, whichever is less; a --write that cannot fit is
+ * refused before anything is made.
+ */
+function write_fit(o: Opts): void {
+  const smallest = Math.min(...o.sizes);
+  const room = smallest * 0.85 - o.files * 4096 * 1.3;
+  if (o.write === 0) {
+    o.write = Math.min(WRITE_GOAL, Math.floor((smallest * 0.75) / GiB) * GiB);
+    if (o.write < WRITE_GOAL) process.stderr.write(`bench-scale: ${bytes_human(o.write)} written sequentially, not ${bytes_human(WRITE_GOAL)}: that much does not fit on ${bytes_human(smallest)}\n`);
+  }
+  if (o.write <= 0 || o.write > room) throw new Error(`--write ${bytes_human(o.write)}: ${o.files} files and that much do not fit on ${bytes_human(smallest)} (at most ${bytes_human(Math.max(0, room))})`);
+}
+
+async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; v: T }> {
+  const t0 = performance.now();
+  const v = await fn();
+  return { ms: performance.now() - t0, v };
+}
+
+/** The server's memory as `cowlog info --stats` reports it, and its peak (VmHWM). */
+async function server_memory(mnt: string): Promise<{ rss: number; peak: number; caches: Row['cacheUsed'] }> {
+  const { stdout } = await run(process.execPath, [COWLOG, 'info', '--stats', '--json', mnt]);
+  const j = JSON.parse(stdout) as { pid: number; memory: { rssBytes: number; tablePages: number; nodes: number; inodes: number } };
+  const status = fs.readFileSync(`/proc/${j.pid}/status`, 'utf8');
+  const hwm = /VmHWM:\s+(\d+) kB/.exec(status);
+  return { rss: j.memory.rssBytes, peak: hwm ? Number(hwm[1]) * 1024 : 0, caches: { tablePages: j.memory.tablePages, nodes: j.memory.nodes, inodes: j.memory.inodes } };
+}
+
+/** One image and its mount: the commands that act on it. */
+class Subject {
+  readonly label: string;
+  readonly img: string;
+  readonly mnt: string;
+  readonly mountArgs: string[];
+  readonly row: Row;
+  constructor(readonly o: Opts, scratch: string, readonly size: number, cleanup: Cleanup) {
+    this.label = bytes_human(size);
+    this.img = path.join(scratch, `scale-${size}.img`);
+    this.mnt = fs.mkdtempSync(path.join(scratch, 'mnt-scale-'));
+    // the kernel keeps no attribute, name or missing name (its 60 s caches would answer the
+    // second ls -lR and find): every stat, lookup and readdir is served by cowlog
+    this.mountArgs = ['mount', '-o', `log=${path.join(scratch, `scale-${size}.log`)},cache=${o.cache},attr_timeout=0,entry_timeout=0,negative_timeout=0`, this.img, this.mnt];
+    this.row = {
+      size, mkfsMs: 0, mountEmptyMs: 0, createPerS: 0, serverIdleRss: 0, serverRss: 0, serverPeakRss: 0, cacheUsed: { tablePages: 0, nodes: 0, inodes: 0 },
+      unmountMs: 0, mountFilesMs: 0, lsPerS: 0, findPerS: 0, readPerS: 0, writeMBps: 0, unmountAfterWriteMs: 0, fsckMs: 0, fsckPeakRss: 0, fsckInodes: 0, imageBytes: 0,
+    };
+    const img = this.img, mnt = this.mnt;
+    image_create(img, size);
+    cleanup.push(`rm ${img}`, () => fs.rmSync(img, { force: true }));
+    cleanup.push(`rmdir ${mnt}`, () => { if (!is_mounted(mnt)) fs.rmSync(mnt, { recursive: true, force: true }); });
+    cleanup.push(`umount ${mnt}`, async () => { if (is_mounted(mnt)) await run(process.execPath, [COWLOG, 'umount', mnt], { timeoutMs: HOUR }).catch(() => run('fusermount', ['-uz', mnt])); });
+  }
+  say(s: string): void { process.stderr.write(`bench-scale ${this.label}: ${s}\n`); }
+  async mount(): Promise<number> { return (await timed(() => run(process.execPath, [COWLOG, ...this.mountArgs], { timeoutMs: HOUR }))).ms; }
+  async umount(): Promise<number> { return (await timed(() => run(process.execPath, [COWLOG, 'umount', this.mnt], { timeoutMs: HOUR }))).ms; }
+  /** Everything so far made durable: the mount's sync (a checkpoint), asked through its control socket. */
+  async sync(): Promise<void> {
+    const r = await control_request(server_find(this.mnt).socket, { op: 'sync' }, HOUR);
+    if (!r.ok) throw new Error(`${this.mnt}: sync refused: ${r.error}`);
+  }
+  async memory(): Promise<void> {
+    const m = await server_memory(this.mnt);
+    this.row.serverRss = Math.max(this.row.serverRss, m.rss);
+    this.row.serverPeakRss = Math.max(this.row.serverPeakRss, m.peak);
+  }
+}
+
+async function side_by_side(o: Opts, scratch: string): Promise<Row[]> {
+  const cleanup = new Cleanup((s) => process.stderr.write(`${s}\n`));
+  try {
+    const subs = o.sizes.map((size) => new Subject(o, scratch, size, cleanup));
+    // a phase runs on each size in turn; timed twice, in both orders, where noise matters
+    const each = async (fn: (s: Subject) => Promise<void>): Promise<void> => { for (const s of subs) await fn(s); };
+    const both_orders = async (fn: (s: Subject) => Promise<number>, set: (s: Subject, ms: number) => void): Promise<void> => {
+      const ms = new Map<Subject, number[]>();
+      for (const s of [...subs, ...[...subs].reverse()]) ms.set(s, [...(ms.get(s) ?? []), await fn(s)]);
+      for (const s of subs) set(s, ms.get(s)!.reduce((a, b) => a + b, 0) / ms.get(s)!.length);
+    };
+    await each(async (s) => {
+      s.row.mkfsMs = (await timed(() => run(process.execPath, [COWLOG, 'mkfs', '-q', s.img], { timeoutMs: HOUR }))).ms;
+      s.row.mountEmptyMs = await s.mount();
+      s.row.serverIdleRss = (await server_memory(s.mnt)).rss;
+      s.say(`mkfs ${s.row.mkfsMs.toFixed(0)} ms, mount ${s.row.mountEmptyMs.toFixed(0)} ms, server ${bytes_human(s.row.serverIdleRss)}`);
+    });
+    await each(async (s) => {
+      s.say(`creating ${o.files} files of 4 KiB in directories of ${o.perDir}, then sync`);
+      const c = await timed(async () => {
+        await run(process.execPath, [CLIENT, 'create', s.mnt, String(o.files), String(o.perDir)], { timeoutMs: 24 * HOUR });
+        await s.sync();
+      });
+      s.row.createPerS = (o.files * 1000) / c.ms;
+      const m = await server_memory(s.mnt);
+      s.row.cacheUsed = m.caches;
+      await s.memory();
+      s.say(`${(c.ms / 1000).toFixed(1)} s (${s.row.createPerS.toFixed(0)} files/s); server ${bytes_human(m.rss)}, peak ${bytes_human(m.peak)}`);
+    });
+    await each(async (s) => {
+      s.row.unmountMs = await s.umount();
+      s.row.mountFilesMs = await s.mount();
+      s.say(`unmount ${s.row.unmountMs.toFixed(0)} ms, mount with the files ${s.row.mountFilesMs.toFixed(0)} ms`);
+    });
+    const entries = o.files + Math.ceil(o.files / o.perDir);
+    await both_orders(async (s) => (await timed(() => run('sh', ['-c', `ls -lR '${s.mnt}' > /dev/null`], { timeoutMs: 24 * HOUR }))).ms,
+      (s, ms) => { s.row.lsPerS = (entries * 1000) / ms; s.say(`ls -lR ${(ms / 1000).toFixed(1)} s`); });
+    await both_orders(async (s) => {
+      const f = await timed(() => run('sh', ['-c', `find '${s.mnt}' -type f | wc -l`], { timeoutMs: 24 * HOUR }));
+      if (Number(f.v.stdout.trim()) !== o.files) throw new Error(`find counted ${f.v.stdout.trim()} files on ${s.label}, not ${o.files}`);
+      return f.ms;
+    }, (s, ms) => { s.row.findPerS = (entries * 1000) / ms; s.say(`find ${(ms / 1000).toFixed(1)} s`); });
+    await each(async (s) => {
+      const r = await timed(() => run(process.execPath, [CLIENT, 'read', s.mnt, String(o.files), String(o.perDir)], { timeoutMs: 24 * HOUR }));
+      s.row.readPerS = (o.files * 1000) / r.ms;
+      await s.memory();
+      s.say(`every file read back and checked in ${(r.ms / 1000).toFixed(1)} s`);
+    });
+    const blocks = Math.floor(o.write / 2 ** 20);
+    await each(async (s) => {
+      const w = await timed(() => run('dd', ['if=/dev/zero', `of=${path.join(s.mnt, 'big')}`, 'bs=1M', `count=${blocks}`, 'conv=fsync', 'status=none'], { timeoutMs: 24 * HOUR }));
+      s.row.writeMBps = (blocks * 2 ** 20) / 1e6 / (w.ms / 1000);
+      await s.memory();
+      s.say(`${bytes_human(blocks * 2 ** 20)} written in ${(w.ms / 1000).toFixed(1)} s`);
+    });
+    await each(async (s) => {
+      s.row.unmountAfterWriteMs = await s.umount();
+      const f = await timed(() => run(process.execPath, [COWLOG, 'fsck', '-n', '--json', s.img], { timeoutMs: 24 * HOUR }));
+      const fj = JSON.parse(f.v.stdout) as { errors: string[]; counts: { inodes: number }; maxRssBytes: number };
+      if (fj.errors.length) throw new Error(`fsck of ${s.label} found errors: ${fj.errors.slice(0, 3).join('; ')}`);
+      s.row.fsckMs = f.ms;
+      s.row.fsckPeakRss = fj.maxRssBytes;
+      s.row.fsckInodes = fj.counts.inodes;
+      s.row.imageBytes = fs.statSync(s.img).blocks * 512;
+      s.say(`fsck -n ${(f.ms / 1000).toFixed(1)} s, ${fj.counts.inodes} inodes, peak ${bytes_human(fj.maxRssBytes)}`);
+    });
+    return subs.map((s) => s.row);
+  } finally {
+    await cleanup.run();
+  }
+}
+
+async function main(): Promise<number> {
+  const o = args();
+  // every size's image is there at once
+  const need = (o.files * 4096 * 1.3 + o.write + (256 << 20)) * o.sizes.length;
+  const scratch = scratch_dir(need);
+  const t0 = Date.now();
+  const rows = await side_by_side(o, scratch);
+  if (o.json) {
+    process.stdout.write(JSON.stringify({ files: o.files, perDir: o.perDir, write: o.write, cache: o.cache, rows }, null, 2) + '\n');
+    return 0;
+  }
+  const mib = (n: number): string => (n / 2 ** 20).toFixed(0);
+  const lines: [string, (r: Row) => number, (n: number) => string, 'rate' | 'time' | 'size'][] = [
+    ['mkfs (ms)', (r) => r.mkfsMs, (n) => n.toFixed(0), 'time'],
+    ['mount, empty (ms)', (r) => r.mountEmptyMs, (n) => n.toFixed(0), 'time'],
+    [`create ${o.files} files of 4 KiB (files/s)`, (r) => r.createPerS, (n) => n.toFixed(0), 'rate'],
+    ['unmount after the files (ms)', (r) => r.unmountMs, (n) => n.toFixed(0), 'time'],
+    ['mount with the files (ms)', (r) => r.mountFilesMs, (n) => n.toFixed(0), 'time'],
+    ['ls -lR (entries/s)', (r) => r.lsPerS, (n) => n.toFixed(0), 'rate'],
+    ['find (entries/s)', (r) => r.findPerS, (n) => n.toFixed(0), 'rate'],
+    ['read every file back (files/s)', (r) => r.readPerS, (n) => n.toFixed(0), 'rate'],
+    [`${bytes_human(o.write)} written with dd conv=fsync (MB/s)`, (r) => r.writeMBps, (n) => n.toFixed(0), 'rate'],
+    ['unmount after the write (ms)', (r) => r.unmountAfterWriteMs, (n) => n.toFixed(0), 'time'],
+    ['fsck -n (s)', (r) => r.fsckMs / 1000, (n) => n.toFixed(1), 'time'],
+    ['fsck -n peak memory (MiB)', (r) => r.fsckPeakRss, mib, 'size'],
+    ['server memory, idle after mount (MiB)', (r) => r.serverIdleRss, mib, 'size'],
+    ['server memory, most seen (MiB)', (r) => r.serverRss, mib, 'size'],
+    ['server memory, peak (VmHWM, MiB)', (r) => r.serverPeakRss, mib, 'size'],
+    ['image on disk (MiB)', (r) => r.imageBytes, mib, 'size'],
+  ];
+  const head = ['', ...rows.map((r) => bytes_human(r.size)), ...(rows.length === 2 ? [`${bytes_human(rows[1]!.size)} ÷ ${bytes_human(rows[0]!.size)}`] : [])];
+  const md = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i ? '---:' : '---')).join('|')}|`];
+  for (const [name, get, fmt] of lines) {
+    const cells = rows.map((r) => fmt(get(r)));
+    if (rows.length === 2) cells.push((get(rows[1]!) / get(rows[0]!)).toFixed(2));
+    md.push(`| ${name} | ${cells.join(' | ')} |`);
+  }
+  const goals: string[] = [];
+  if (rows.length === 2) {
+    const [a, b] = rows as [Row, Row];
+    for (const [name, get, , kind] of lines) {
+      if (kind !== 'rate') continue;
+      const r = get(b) / get(a);
+      goals.push(`${r >= 0.9 ? 'met' : 'MISSED'}: ${name.replace(/ \(.*\)$/, '')} on ${bytes_human(b.size)} at ${r.toFixed(2)}× ${bytes_human(a.size)} (goal ≥ 0.9)`);
+    }
+  }
+  for (const r of rows) {
+    const over = r.serverPeakRss - r.serverIdleRss;
+    // what the mount may hold beyond its idle size: the caches, the dirty file pages (64 MiB at
+    // most) and the write-behind ring
+    const allowed = o.cache + (64 << 20) + RING_BYTES_DEFAULT;
+    goals.push(`${over <= allowed ? 'met' : 'MISSED'}: server peak memory on ${bytes_human(r.size)} ${bytes_human(over)} above idle; allowed ${bytes_human(allowed)} (cache ${bytes_human(o.cache)}, dirty pages 64 MiB, write ring ${bytes_human(RING_BYTES_DEFAULT)})`);
+    goals.push(`${r.fsckMs / 1000 * (1e6 / Math.max(1, r.fsckInodes)) < 60 ? 'met' : 'MISSED'}: fsck of ${r.fsckInodes} inodes on ${bytes_human(r.size)} in ${(r.fsckMs / 1000).toFixed(1)} s (goal: a million under a minute: ${(r.fsckMs / 1000 * (1e6 / Math.max(1, r.fsckInodes))).toFixed(1)} s at this rate)`);
+  }
+  process.stdout.write([
+    `bench-scale: ${o.files} files of 4 KiB in directories of ${o.perDir}, ${bytes_human(o.write)} written, cache=${bytes_human(o.cache)}; ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+    '', ...md, '', ...goals, '',
+  ].join('\n'));
+  return 0;
+}
+
+main().then((c) => { process.exitCode = c; }, (e: unknown) => { process.stderr.write(`bench-scale: ${(e as Error).message}\n`); process.exitCode = 1; });
