@@ -1,15 +1,20 @@
 // `cowlog trace MOUNTPOINT`: the requests of a running mount as they happen, one line each
-// (src/fuse/trace.ts builds them in the server; docs/TRACE.md documents every field).
+// (src/fuse/trace.ts records them in the server, trace_wire.ts carries them here, where the
+// lines are made; docs/TRACE.md documents every field).
 
 import type { Command } from './command.js';
 import { args_parse, bytes_human, pos_exact, UsageError } from './command.js';
-import { control_stream } from '../fuse/control.js';
+import { control_stream_bytes } from '../fuse/control.js';
 import { FsError } from '../util/errors.js';
 import { RING_EVENTS, trace_filter_parse } from '../fuse/trace.js';
-import { event_text, ms_text, TRACE_HEADER } from '../fuse/trace_text.js';
+import { event_text, ms_text, req_record_line, req_record_line_max, TRACE_HEADER } from '../fuse/trace_text.js';
+import { event_json, REC_REQUEST, RecordReader, req_record_event } from '../fuse/trace_wire.js';
 import type { TraceEvent, TraceFilter } from '../fuse/trace.js';
 import { server_find, stream_exit } from './server_find.js';
 import { TraceSummary } from './trace_summary.js';
+
+/** bytes of output gathered before they are written */
+const OUT_BYTES = 256 * 1024;
 
 const HELP = `usage: cowlog trace [options] MOUNTPOINT
 
@@ -124,9 +129,9 @@ export const cmd_trace: Command = {
     const wantSummary = quiet || filter.durability;
     // output that can not keep up (a pipe to a slow reader) stops the reading of events: the
     // server then keeps them in its bounded buffer and drops the rest, never this process's memory
-    let stream: Awaited<ReturnType<typeof control_stream>> | undefined;
+    let stream: Awaited<ReturnType<typeof control_stream_bytes>> | undefined;
     let paused = false;
-    const out = (s: string): void => {
+    const out = (s: string | Buffer): void => {
       if (process.stdout.write(s) || paused || stream === undefined) return;
       paused = true;
       stream.pause();
@@ -144,52 +149,61 @@ export const cmd_trace: Command = {
       }
       finish();
     };
-    // without a summary to keep, the server writes the lines as they are printed (JSON, or the
-    // aligned text) and they pass through unparsed; only the stream's own lines are read
-    const passThrough = !wantSummary;
-    const line_at = (lines: string, key: string, from: number): number => {
-      if (lines.startsWith(key, from)) return from;
-      const i = lines.indexOf('\n' + key, from);
-      return i < 0 ? -1 : i + 1;
-    };
+    // the server sends binary records (trace_wire.ts); the lines are made here, not in the
+    // server, which only writes a few numbers and bytes per event while it serves the mount
+    const reader = new RecordReader();
     const lost_text = (line: string): string => {
       const n = (JSON.parse(line) as { lost: number }).lost;
       return json ? line + '\n' : `--- ${n} events lost: this trace did not keep up ---\n`;
     };
-    const on_lines = (lines: string): void => {
-      let text = '';
-      if (passThrough) {
-        for (let from = 0; from < lines.length;) {
-          const a = line_at(lines, '{"lost"', from), b = line_at(lines, '{"end"', from);
-          const at = a < 0 ? b : b < 0 ? a : Math.min(a, b);
-          if (at < 0) { text += lines.slice(from); break; }
-          text += lines.slice(from, at);
-          const nl = lines.indexOf('\n', at);
-          const line = lines.slice(at, nl);
-          if (at === b) { end_of(line); break; }
-          text += lost_text(line);
-          from = nl + 1;
-        }
-        if (text !== '') out(text);
-        return;
+    // what this process prints, gathered per chunk received: text lines are written as bytes
+    // (req_record_line), without a string per event
+    let ob = Buffer.allocUnsafe(OUT_BYTES);
+    let o = 0;
+    const flush = (): void => {
+      if (o === 0) return;
+      out(ob.subarray(0, o));
+      ob = Buffer.allocUnsafe(OUT_BYTES);
+      o = 0;
+    };
+    const put = (s: string): void => {
+      if (o + 3 * s.length > ob.length) {
+        flush();
+        if (3 * s.length > ob.length) { out(s); return; }
       }
-      for (let i = 0, nl = lines.indexOf('\n'); nl >= 0; i = nl + 1, nl = lines.indexOf('\n', i)) {
-        const line = lines.slice(i, nl);
-        if (line.startsWith('{"end"')) { end_of(line); break; }
+      o += ob.write(s, o, 'utf8');
+    };
+    const on_bytes = (chunk: Buffer): void => {
+      reader.feed(chunk, (buf, p) => {
         let ev: TraceEvent & { lost?: number };
+        if (buf[p + 4] === REC_REQUEST) {
+          if (!json && !wantSummary) {
+            if (o + req_record_line_max(buf, p) + 1 > ob.length) flush();
+            o = req_record_line(buf, p, ob, o);
+            ob[o++] = 10;
+            return true;
+          }
+          ev = req_record_event(buf, p);
+          if (wantSummary) summary.add(ev);
+          if (!quiet) put((json ? event_json(ev) : event_text(ev)) + '\n');
+          return true;
+        }
+        const line = buf.toString('utf8', p + 5, p + buf.readUInt32LE(p));
+        if (line.startsWith('{"end"')) { end_of(line); return false; }
         try {
           ev = JSON.parse(line) as typeof ev;
         } catch {
-          continue;
+          return true;
         }
         summary.add(ev);
-        if (quiet) continue;
-        if (ev.lost !== undefined) text += lost_text(line);
-        else text += json ? line + '\n' : event_text(ev) + '\n';
-      }
-      if (text !== '') out(text);
+        if (quiet) return true;
+        if (ev.lost !== undefined) put(lost_text(line));
+        else put(json ? line + '\n' : event_text(ev) + '\n');
+        return true;
+      });
+      flush();
     };
-    stream = await control_stream(st.socket, { op: 'trace', filter, ring, format: passThrough && !json ? 'text' : 'json' }, on_lines, (why) => {
+    stream = await control_stream_bytes(st.socket, { op: 'trace', filter, ring, format: 'binary' }, on_bytes, (why) => {
       if (why !== null) gone = why;
       finish();
     });

@@ -8,8 +8,10 @@
 //   long. A pid that is gone, or pid 0 (requests the kernel sends on its own, such as release),
 //   is '-'.
 // - The cache holds at most COMM_CACHE_MAX pids; when full it starts over.
+// - A name's UTF-8 bytes (what a trace record carries) are made once per read, not per event.
 
 import fs from 'node:fs';
+import { COMM_BYTES_MAX } from './trace_wire.js';
 
 export const COMM_TTL_MS = 500;
 const COMM_CACHE_MAX = 4096;
@@ -24,16 +26,29 @@ export function comm_read(pid: number): string {
   }
 }
 
+/** A process's name as read, and its UTF-8 bytes. */
+export interface Comm {
+  comm: string;
+  bytes: Buffer;
+  atMs: number;
+}
+
+const UNKNOWN: Comm = { comm: '-', bytes: Buffer.from('-'), atMs: Infinity };
+
 export class CommCache {
-  private readonly names = new Map<number, { comm: string; atMs: number }>();
+  private readonly names = new Map<number, Comm>();
 
   constructor(private readonly now: () => number = () => performance.now()) {}
 
   comm_of(pid: number): string {
-    if (pid <= 0) return '-';
-    const t = this.now();
+    return this.entry_of(pid).comm;
+  }
+
+  /** The name of `pid` with its bytes; `nowMs` (performance.now()) when the caller has read the clock. */
+  entry_of(pid: number, nowMs = this.now()): Comm {
+    if (pid <= 0) return UNKNOWN;
     const c = this.names.get(pid);
-    if (c !== undefined && t - c.atMs < COMM_TTL_MS) return c.comm;
+    if (c !== undefined && nowMs - c.atMs < COMM_TTL_MS) return c;
     let comm: string;
     try {
       comm = fs.readFileSync(`/proc/${pid}/comm`, 'utf8').replace(/\n$/, '');
@@ -41,7 +56,8 @@ export class CommCache {
       comm = c?.comm ?? '-';
     }
     if (c === undefined && this.names.size >= COMM_CACHE_MAX) this.names.clear();
-    this.names.set(pid, { comm, atMs: t });
-    return comm;
+    const e: Comm = { comm, bytes: c?.comm === comm ? c.bytes : Buffer.from(comm, 'utf8').subarray(0, COMM_BYTES_MAX), atMs: nowMs };
+    this.names.set(pid, e);
+    return e;
   }
 }

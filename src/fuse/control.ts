@@ -28,6 +28,7 @@
 //   further line on it is taken for a request, and it no longer counts for drain().
 
 import net from 'node:net';
+import { StringDecoder } from 'node:string_decoder';
 import fs from 'node:fs';
 
 export interface ControlRequest {
@@ -205,57 +206,73 @@ export interface ControlStream {
  */
 export function control_stream(socketPath: string, req: ControlRequest, on_lines: (lines: string) => void,
   on_close: (why: string | null) => void, timeoutMs = 10_000): Promise<ControlStream> {
+  const dec = new StringDecoder('utf8');
+  let buf = '';
+  return control_stream_bytes(socketPath, req, (b) => {
+    buf += dec.write(b);
+    const last = buf.lastIndexOf('\n');
+    if (last < 0) return;
+    const lines = buf.slice(0, last + 1);
+    buf = buf.slice(last + 1);
+    on_lines(lines);
+  }, (why) => {
+    buf += dec.end();
+    if (buf !== '' && why !== null) on_lines(buf + '\n');
+    on_close(why);
+  }, timeoutMs);
+}
+
+/**
+ * As control_stream, but what follows the reply line goes to `on_bytes` as it arrives, in
+ * pieces that may cut anything (the binary records of a trace: trace_wire.ts).
+ */
+export function control_stream_bytes(socketPath: string, req: ControlRequest, on_bytes: (b: Buffer) => void,
+  on_close: (why: string | null) => void, timeoutMs = 10_000): Promise<ControlStream> {
   return new Promise((ok, fail) => {
     const sock = net.createConnection(socketPath);
-    let buf = '';
-    let replied = false;
+    let head: Buffer | null = Buffer.alloc(0);
     let closing = false;
     let ended = false;
     const timer = setTimeout(() => {
       sock.destroy();
       fail(new ControlUnreachable(socketPath, 'ETIMEDOUT', `the server at ${socketPath} did not answer '${req.op}' within ${Math.round(timeoutMs / 1000)} s`));
     }, timeoutMs);
-    sock.setEncoding('utf8');
     sock.on('connect', () => sock.write(JSON.stringify(req) + '\n'));
-    sock.on('data', (d: string) => {
-      buf += d;
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        if (replied) {
-          const last = buf.lastIndexOf('\n');
-          const lines = buf.slice(0, last + 1);
-          buf = buf.slice(last + 1);
-          on_lines(lines);
-          return;
-        }
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        replied = true;
-        clearTimeout(timer);
-        let reply: ControlReply;
-        try {
-          reply = JSON.parse(line) as ControlReply;
-        } catch {
-          sock.destroy();
-          fail(new Error(`the server at ${socketPath} answered something that is not JSON: ${line.slice(0, 200)}`));
-          return;
-        }
-        if (!reply.ok) closing = true;
-        ok({ reply, close: () => { closing = true; sock.destroy(); }, pause: () => sock.pause(), resume: () => sock.resume() });
-        if (!reply.ok) { sock.destroy(); return; }
+    sock.on('data', (d: Buffer) => {
+      if (head === null) {
+        if (!closing) on_bytes(d);
+        return;
       }
+      head = Buffer.concat([head, d]);
+      const nl = head.indexOf(10);
+      if (nl < 0) return;
+      const line = head.toString('utf8', 0, nl);
+      const rest = head.subarray(nl + 1);
+      head = null;
+      clearTimeout(timer);
+      let reply: ControlReply;
+      try {
+        reply = JSON.parse(line) as ControlReply;
+      } catch {
+        sock.destroy();
+        fail(new Error(`the server at ${socketPath} answered something that is not JSON: ${line.slice(0, 200)}`));
+        return;
+      }
+      if (!reply.ok) closing = true;
+      ok({ reply, close: () => { closing = true; sock.destroy(); }, pause: () => sock.pause(), resume: () => sock.resume() });
+      if (!reply.ok) { sock.destroy(); return; }
+      if (rest.length > 0) on_bytes(rest);
     });
     const end = (why: string): void => {
       if (ended) return;
       ended = true;
       clearTimeout(timer);
-      if (!replied) {
+      if (head !== null) {
         fail(new ControlUnreachable(socketPath, why, why === 'ECONNRESET'
           ? `the server at ${socketPath} closed the connection before answering '${req.op}'`
           : `no cowlog server answers at ${socketPath} (${why})`));
         return;
       }
-      if (buf !== '' && !closing) on_lines(buf + '\n');
       on_close(closing ? null : why);
     };
     sock.on('error', (e: NodeJS.ErrnoException) => end(e.code ?? e.message));

@@ -501,7 +501,7 @@ export async function server_run(o: ServerOptions): Promise<number> {
         const ring = req['ring'] ?? RING_EVENTS;
         if (typeof ring !== 'number' || !Number.isSafeInteger(ring) || ring < 64 || ring > 1 << 20) throw new FsError('EINVAL', '"ring" must be 64 to 1048576 events');
         const format = req['format'] ?? 'json';
-        if (format !== 'json' && format !== 'text') throw new FsError('EINVAL', '"format" must be "json" or "text"');
+        if (format !== 'json' && format !== 'text' && format !== 'binary') throw new FsError('EINVAL', '"format" must be "json", "text" or "binary"');
         return { ok: true, [STREAM]: (sock) => hub.trace_attach(sock, f, ring, format) };
       }
       case 'top': {

@@ -3,19 +3,26 @@
 // per-process and per-file activity for `cowlog top`; latency histograms per request kind for
 // `cowlog info --stats`. docs/TRACE.md documents every field.
 //
-// How a request is served (ops.ts hands every handler to serve()):
+// How a request is served (ops.ts hands every handler to wrap()):
 // - Always: its latency goes into the histogram of its kind (two clock reads and a bucket).
-// - Only while a tracer or a top is attached (`on`): the caller (pid, uid), the path, the inode
-//   and the result are gathered once the request is answered, and handed to the activity
-//   table and to each tracer whose filter it passes. Nothing of this is built while `on` is false.
+// - Only while a tracer or a top is attached (`on`): the caller (pid, uid), the path and the
+//   inode are noted in arrays indexed by request id when it arrives; once it is answered, the
+//   activity table is told, and each tracer whose filter it passes gets a binary record of it
+//   (trace_wire.ts) written straight into its queue: no object, no JSON, no text per event on
+//   the serving thread. `cowlog trace` makes the lines; for a stream that asked for JSON or
+//   text lines the server makes them, a queue chunk at a time, when it writes the socket.
+//   Nothing of this is built while `on` is false.
 // - Only while a tracer follows durability: the engine's observer (src/fs/observe.ts) is set,
 //   and a ledger of written bytes (ledger.ts) turns its calls into written, logged and durable
 //   events.
 //
 // Invariants:
-// - The mount never waits for a tracer: events go into a bounded ring per tracer (RING_EVENTS)
-//   and are written to its socket only while the socket's own buffer is below STREAM_HWM;
-//   what does not fit is dropped and counted, and the tracer is sent {"lost":N,"time":...}.
+// - The mount never waits for a tracer: events go into a bounded queue per tracer (RING_EVENTS
+//   records) and are written to its socket only while the socket's own buffer is below
+//   STREAM_HWM; what does not fit is dropped and counted, and the tracer is sent
+//   {"lost":N,"time":...}.
+// - Filters are applied here, before a record is written, so that a filtered trace loses only
+//   events it asked for.
 // - Event lines begin with {"time", the only other lines with {"lost" and {"end" (the last
 //   line, when the mount goes away), so a reader can pass events on without parsing them.
 // - Events are built and filtered on the serving thread, synchronously, and only from memory
@@ -29,31 +36,33 @@ import { constants as osc } from 'node:os';
 import type { FsObserver } from '../fs/observe.js';
 import { Histogram } from '../util/histogram.js';
 import type { HistogramJson } from '../util/histogram.js';
-import { Ring } from '../util/ring.js';
+import { RecordQueue } from '../util/record_queue.js';
 import { FsError } from '../util/errors.js';
 import { Activity } from './activity.js';
-import { FUSE_OPS, FUSE_SET_ATTR_SIZE } from './binding.js';
+import { FUSE_SET_ATTR_SIZE } from './binding.js';
 import type { CallerContext, DirBuf, FuseAttr, FuseEntry, FuseReplier, FuseStatfs } from './binding.js';
 import { CommCache } from './comm.js';
+import type { Comm } from './comm.js';
 import { WriteLedger } from './ledger.js';
-import { event_text } from './trace_text.js';
+import { record_text } from './trace_text.js';
+import {
+  F_BYTES, F_DATASYNC, F_DATASYNC_TRUE, F_LEN, F_NAME, F_OFF, F_PATH2, F_SIZE, REQUEST_OPS, iso_us,
+  line_record, line_record_put, record_json, req_record_max, req_record_put,
+} from './trace_wire.js';
 import type { Batch } from './ledger.js';
 
 /** events a tracer may have waiting (unless it asks for another number); more are dropped and counted */
 export const RING_EVENTS = 16384;
-/** bytes a tracer's socket may hold unsent before events wait in the ring */
+/** bytes a tracer's socket may hold unsent before events wait in the queue */
 export const STREAM_HWM = 256 * 1024;
 /** a top whose socket holds this much unsent skips snapshots (the next one covers the gap) */
 const TOP_HWM = 1 << 20;
-/** events written to a socket in one go */
-const BATCH_EVENTS = 512;
-/** how long an event may wait for others to share its write to the tracer */
+/** how long an event may wait for others to share its write to the tracer (a full chunk goes at once) */
 const FLUSH_MS = 20;
 /** request ids are below this (the binding's slots) */
 const REQ_IDS = 65536;
 
-/** The requests of a FUSE mount (libfuse's low-level operations), as they appear in `op`. */
-export const REQUEST_OPS = FUSE_OPS.filter((o) => o !== 'forget');
+export { REQUEST_OPS, iso_us };
 /** The events of written bytes (`cowlog trace --durability`). */
 export const DATA_OPS = ['written', 'logged', 'durable'] as const;
 
@@ -220,21 +229,6 @@ export interface TraceEvent {
   pids?: number[];
 }
 
-/** A wall-clock time in ms (fractional) as ISO 8601 with microseconds. */
-export function iso_us(ms: number): string {
-  const whole = Math.floor(ms);
-  const us = Math.min(999, Math.floor((ms - whole) * 1000));
-  // the date and time up to the second change once a second: formatted once for it
-  const sec = Math.floor(whole / 1000);
-  if (sec !== isoSec) {
-    isoSec = sec;
-    isoPrefix = new Date(sec * 1000).toISOString().slice(0, 20);
-  }
-  return `${isoPrefix}${String(whole - sec * 1000).padStart(3, '0')}${String(us).padStart(3, '0')}Z`;
-}
-let isoSec = NaN;
-let isoPrefix = '';
-
 /** iso_us's inverse: wall-clock ms with the microseconds as a fraction (NaN if not such a time). */
 export function iso_ms(iso: string): number {
   const m = /^(.{19}\.\d{3})(\d{3})?Z$/.exec(iso);
@@ -247,45 +241,36 @@ function wall_of(perfMs: number): number {
   return performance.timeOrigin + perfMs;
 }
 
-const ERRNO_NAMES = new Map<number, string>(Object.entries(osc.errno).map(([k, v]) => [v, k]));
-
-function errno_name(n: number): string {
-  return ERRNO_NAMES.get(n) ?? `E${n}`;
-}
-
 /** A path as a person reads it (paths arrive as latin1 strings, one character per byte). */
 function shown(raw: string): string {
   // eslint-disable-next-line no-control-regex
   return /^[\x00-\x7f]*$/.test(raw) ? raw : Buffer.from(raw, 'latin1').toString('utf8');
 }
 
-interface Req {
-  op: string;
-  t0: number;
-  pid: number;
-  uid: number;
-  ino: number;
-  path: string;
-  path2: string | undefined;
-  shape: Shape;
-  args: unknown[];
-}
+/** Where each request's fields are, by its index in REQUEST_OPS. */
+const SHAPE_OF: Shape[] = REQUEST_OPS.map((op) => SHAPES[op] ?? {});
 
 interface Tracer {
   f: TraceFilter;
   ops: Set<string>;
+  /** per request (its index in REQUEST_OPS): 1 when this tracer wants it */
+  opMask: Uint8Array;
+  /** the path prefixes as the bytes of paths arrive (one latin1 character per byte) */
+  rawPaths: string[] | null;
   data: boolean;
-  requests: boolean;
-  /** event lines (JSON, or the aligned text; no newline) */
-  ring: Ring<string>;
-  /** the tracer asked for the aligned text (trace_text.ts) instead of JSON */
-  text: boolean;
+  /** the records waiting for the socket */
+  queue: RecordQueue;
+  /** what the socket carries: the records themselves, or JSON or text lines made of them */
+  format: TraceFormat;
   sock: Socket;
   /** a pump is queued with setImmediate, or waits for FLUSH_MS */
   scheduled: boolean;
   timer: NodeJS.Timeout | null;
   closed: boolean;
 }
+
+/** How a trace stream carries its events (docs/TRACE.md, the control channel). */
+export type TraceFormat = 'binary' | 'json' | 'text';
 
 interface Watcher {
   sock: Socket;
@@ -311,10 +296,21 @@ export class TraceHub implements FsObserver {
   /** per request id: when it arrived and the histogram of its kind (until it is answered) */
   private readonly t0 = new Float64Array(REQ_IDS);
   private readonly hists: (Histogram | undefined)[] = new Array<Histogram | undefined>(REQ_IDS);
-  /** requests being followed (only while `on`), by id */
-  private readonly reqs = new Map<number, Req>();
-  /** the request being served (engine events happen during it), or null */
-  private cur: Req | null = null;
+  /**
+   * Requests being followed (only while `on`), by id, from their arrival to their answer: the
+   * request (its index in REQUEST_OPS + 1; 0: not followed), caller, inode, paths, arguments.
+   */
+  private readonly fOp = new Uint8Array(REQ_IDS);
+  private readonly fPid = new Uint32Array(REQ_IDS);
+  private readonly fUid = new Uint32Array(REQ_IDS);
+  private readonly fIno = new Float64Array(REQ_IDS);
+  private readonly fPath: string[] = new Array<string>(REQ_IDS).fill('');
+  private readonly fPath2: (string | undefined)[] = new Array<string | undefined>(REQ_IDS);
+  private readonly fArgs: (unknown[] | undefined)[] = new Array<unknown[] | undefined>(REQ_IDS);
+  /** off, len, bytes, size of the record being written */
+  private readonly opt = new Float64Array(4);
+  /** the followed request being served (engine events happen during it), or -1 */
+  private cur = -1;
   /** why the engine works when no request is being served (timer, sync, unmount...) */
   private internal = 'engine';
   private flushT0 = 0;
@@ -339,19 +335,21 @@ export class TraceHub implements FsObserver {
    */
   wrap(op: string, fn: (...a: unknown[]) => void): (...a: unknown[]) => void {
     const h = this.hist_of(op);
+    const ix = REQUEST_OPS.indexOf(op as (typeof REQUEST_OPS)[number]);
     return (...args: unknown[]): void => {
       const id = args[0] as number;
       this.t0[id] = performance.now();
       this.hists[id] = h;
-      if (this.on) {
+      const prev = this.cur;
+      this.cur = -1;
+      if (this.on && ix >= 0) {
         try {
-          this.reqs.set(id, this.req_begin(op, args.slice(1), this.t0[id]!));
+          this.req_begin(id, ix, args);
+          this.cur = id;
         } catch (e) {
           this.fail(e);
         }
       }
-      const prev = this.cur;
-      this.cur = this.reqs.get(id) ?? null;
       try {
         fn(...args);
       } finally {
@@ -383,22 +381,27 @@ export class TraceHub implements FsObserver {
 
   /** A request was answered: its latency, and its event if it is followed. */
   private end(id: number, first: number, ino: number): void {
-    const us = (performance.now() - this.t0[id]!) * 1000;
+    const now = performance.now();
+    const us = (now - this.t0[id]!) * 1000;
     this.hists[id]?.add(us);
     this.hists[id] = undefined;
-    const req = this.reqs.get(id);
-    if (req === undefined) return;
-    this.reqs.delete(id);
+    const op = this.fOp[id]!;
+    if (op === 0) return;
+    this.fOp[id] = 0;
     try {
-      if (req.ino === 0) req.ino = ino;
-      this.req_end(req, first, us);
+      if (this.fIno[id] === 0) this.fIno[id] = ino;
+      this.req_end(id, op - 1, first, us, now);
     } catch (e) {
       this.fail(e);
+    } finally {
+      this.fArgs[id] = undefined;
+      this.fPath2[id] = undefined;
     }
   }
 
-  private req_begin(op: string, args: unknown[], t0: number): Req {
-    const shape = SHAPES[op] ?? {};
+  /** Notes who asked for request `id` (REQUEST_OPS[ix]) and what it names, before it is served. */
+  private req_begin(id: number, ix: number, a: unknown[]): void {
+    const shape = SHAPE_OF[ix]!;
     let pid = 0, uid = 0;
     try {
       const who = this.src.caller();
@@ -407,100 +410,88 @@ export class TraceHub implements FsObserver {
     } catch {
       // init comes without a caller
     }
-    const a = args;
+    // the arguments after the request id: a[k + 1] is the shape's argument k
     let ino = 0;
     let path = '';
     let path2: string | undefined;
     if (shape.ino !== undefined) {
-      ino = a[shape.ino] as number;
-      if (shape.fh !== undefined && ino === 0) ino = this.src.ino_fh(a[shape.fh] as number);
+      ino = a[shape.ino + 1] as number;
+      if (shape.fh !== undefined && ino === 0) ino = this.src.ino_fh(a[shape.fh + 1] as number);
       path = this.src.path_of(ino);
     } else if (shape.parent !== undefined) {
-      const parent = a[shape.parent] as number, name = a[shape.name!] as string;
+      const parent = a[shape.parent + 1] as number, name = a[shape.name! + 1] as string;
       path = this.src.child_path(parent, name);
       if (shape.before) ino = this.src.ino_peek(parent, name);
     }
-    if (shape.parent2 !== undefined) path2 = this.src.child_path(a[shape.parent2] as number, a[shape.name2!] as string);
-    else if (shape.target !== undefined) path2 = a[shape.target] as string;
-    else if (shape.ino2 !== undefined) path2 = this.src.path_of(a[shape.ino2] as number);
+    if (shape.parent2 !== undefined) path2 = this.src.child_path(a[shape.parent2 + 1] as number, a[shape.name2! + 1] as string);
+    else if (shape.target !== undefined) path2 = a[shape.target + 1] as string;
+    else if (shape.ino2 !== undefined) path2 = this.src.path_of(a[shape.ino2 + 1] as number);
     // what the kernel writes back from its cache comes with the context of whoever made it
     // write (a flusher thread, an fsync): the writer is the process that opened the handle
-    if (shape.writepage !== undefined && (a[shape.writepage] === true || pid === 0)) {
-      const w = this.src.opener_of(a[shape.fh!] as number);
+    if (shape.writepage !== undefined && (a[shape.writepage + 1] === true || pid === 0)) {
+      const w = this.src.opener_of(a[shape.fh! + 1] as number);
       if (w !== null) { pid = w.pid; uid = w.uid; }
     }
-    return { op, t0, pid, uid, ino, path, path2, shape, args };
+    this.fOp[id] = ix + 1;
+    this.fPid[id] = pid;
+    this.fUid[id] = uid;
+    this.fIno[id] = ino;
+    this.fPath[id] = path;
+    this.fPath2[id] = path2;
+    this.fArgs[id] = a;
   }
 
-  private req_end(req: Req, first: number, us: number): void {
-    const s = req.shape;
+  /** Request `id` (REQUEST_OPS[ix]) was answered with `first` (a count, or -errno) after `us`: the activity table, and a record for each tracer that wants it. */
+  private req_end(id: number, ix: number, first: number, us: number, now: number): void {
+    const s = SHAPE_OF[ix]!;
+    const pid = this.fPid[id]!, path = this.fPath[id]!, path2 = this.fPath2[id];
     const failed = first < 0;
-    const path = shown(req.path);
-    const path2 = req.path2 !== undefined ? shown(req.path2) : undefined;
-    const bytes = s.count && !failed ? first : undefined;
-    this.activity?.request(req.pid, () => this.comms.comm_of(req.pid), req.uid, req.ino, path, us,
-      req.op === 'read' ? bytes ?? 0 : 0, req.op === 'write' ? bytes ?? 0 : 0);
-    let line: string | undefined;
-    let text: string | undefined;
-    let comm: string | undefined;
+    const bytes = s.count && !failed ? first : -1;
+    if (this.activity !== null) {
+      const op = REQUEST_OPS[ix];
+      this.activity.request(pid, () => this.comms.comm_of(pid), this.fUid[id]!, this.fIno[id]!, shown(path), us,
+        op === 'read' ? Math.max(0, bytes) : 0, op === 'write' ? Math.max(0, bytes) : 0);
+    }
+    let comm: Comm | undefined;
+    // the record, once written into the first queue that takes it, is copied into the others
+    let rec: Buffer | null = null;
+    let recAt = 0, recLen = 0;
     for (const t of this.tracers) {
-      if (!t.requests || !t.ops.has(req.op) || (t.f.slowerUs > 0 && us <= t.f.slowerUs)) continue;
-      if (t.f.pids !== null && !t.f.pids.includes(req.pid)) continue;
-      if (t.f.paths !== null && !t.f.paths.some((p) => path_under(path, p) || (path2 !== undefined && path_under(path2, p)))) continue;
-      comm ??= this.comms.comm_of(req.pid);
-      if (t.f.comms !== null && !t.f.comms.includes(comm)) continue;
-      const result = failed ? errno_name(-first) : 0;
-      if (t.text) this.push(t, text ??= event_text(this.req_event(req, comm, path, path2, result, bytes, us)));
-      else this.push(t, line ??= this.req_line(req, comm, path, path2, result, bytes, us));
+      if (t.opMask[ix] === 0 || (t.f.slowerUs > 0 && us <= t.f.slowerUs)) continue;
+      if (t.f.pids !== null && !t.f.pids.includes(pid)) continue;
+      if (t.rawPaths !== null && !t.rawPaths.some((p) => path_under(path, p) || (path2 !== undefined && path_under(path2, p)))) continue;
+      comm ??= this.comms.entry_of(pid, now);
+      if (t.f.comms !== null && !t.f.comms.includes(comm.comm)) continue;
+      const q = t.queue;
+      if (rec !== null) {
+        if (!q.reserve(recLen)) continue;
+        rec.copy(q.buf, q.pos, recAt, recAt + recLen);
+        q.commit(q.pos + recLen);
+      } else {
+        const a = this.fArgs[id]!;
+        const opt = this.opt;
+        let flags = path2 !== undefined ? F_PATH2 : 0;
+        if (s.off !== undefined) { flags |= F_OFF; opt[0] = a[s.off + 1] as number; }
+        if (s.len !== undefined) { flags |= F_LEN; opt[1] = a[s.len + 1] as number; }
+        else if (s.buf !== undefined) { flags |= F_LEN; opt[1] = (a[s.buf + 1] as Buffer).length; }
+        if (bytes >= 0) { flags |= F_BYTES; opt[2] = bytes; }
+        if (s.set !== undefined) {
+          const set = a[s.set + 1] as { valid: number; size: number };
+          if ((set.valid & FUSE_SET_ATTR_SIZE) !== 0) { flags |= F_SIZE; opt[3] = set.size; }
+        }
+        let name: string | undefined;
+        if (s.xname !== undefined) { flags |= F_NAME; name = String(a[s.xname + 1]); }
+        if (s.datasync !== undefined) flags |= F_DATASYNC | (a[s.datasync + 1] !== 0 ? F_DATASYNC_TRUE : 0);
+        if (!q.reserve(req_record_max(path, comm.bytes, path2, name))) continue;
+        rec = q.buf;
+        recAt = q.pos;
+        const end = req_record_put(rec, recAt, ix, flags, wall_of(this.t0[id]!), pid, this.fUid[id]!, this.fIno[id]!,
+          failed ? -first : 0, Math.max(1, Math.ceil(us)), opt, path, comm.bytes, path2, name);
+        recLen = end - recAt;
+        q.commit(end);
+      }
+      this.queued(t);
     }
-  }
-
-  /** The fields a request's arguments give an event: off, len, size, name, datasync. */
-  private req_fields(req: Req): { off?: number; len?: number; size?: number; name?: string; datasync?: boolean } {
-    const s = req.shape;
-    const a = req.args;
-    const f: { off?: number; len?: number; size?: number; name?: string; datasync?: boolean } = {};
-    if (s.off !== undefined) f.off = a[s.off] as number;
-    if (s.len !== undefined) f.len = a[s.len] as number;
-    else if (s.buf !== undefined) f.len = (a[s.buf] as Buffer).length;
-    if (s.set !== undefined) {
-      const set = a[s.set] as { valid: number; size: number };
-      if ((set.valid & FUSE_SET_ATTR_SIZE) !== 0) f.size = set.size;
-    }
-    if (s.xname !== undefined) f.name = shown(String(a[s.xname]));
-    if (s.datasync !== undefined) f.datasync = a[s.datasync] !== 0;
-    return f;
-  }
-
-  /** A request's event, for its aligned text (trace_text.ts). */
-  private req_event(req: Req, comm: string, path: string, path2: string | undefined, result: 0 | string, bytes: number | undefined, us: number): TraceEvent {
-    const ev: TraceEvent = { time: iso_us(wall_of(req.t0)), op: req.op, pid: req.pid, comm, uid: req.uid, ino: req.ino, path, result, us: Math.max(1, Math.ceil(us)) };
-    if (path2 !== undefined) ev.path2 = path2;
-    const f = this.req_fields(req);
-    if (f.off !== undefined) ev.off = f.off;
-    if (f.len !== undefined) ev.len = f.len;
-    if (bytes !== undefined) ev.bytes = bytes;
-    if (f.size !== undefined) ev.size = f.size;
-    if (f.name !== undefined) ev.name = f.name;
-    if (f.datasync !== undefined) ev.datasync = f.datasync;
-    return ev;
-  }
-
-  /**
-   * A request's JSON line, written out directly (it is the line of most events: a template costs
-   * half what JSON.stringify of an object does); the fields and their order are TraceEvent's.
-   */
-  private req_line(req: Req, comm: string, path: string, path2: string | undefined, result: 0 | string, bytes: number | undefined, us: number): string {
-    const f = this.req_fields(req);
-    let l = `{"time":"${iso_us(wall_of(req.t0))}","op":"${req.op}","pid":${req.pid},"comm":${JSON.stringify(comm)},"uid":${req.uid},"ino":${req.ino},"path":${JSON.stringify(path)}`;
-    if (path2 !== undefined) l += `,"path2":${JSON.stringify(path2)}`;
-    if (f.off !== undefined) l += `,"off":${f.off}`;
-    if (f.len !== undefined) l += `,"len":${f.len}`;
-    if (bytes !== undefined) l += `,"bytes":${bytes}`;
-    if (f.size !== undefined) l += `,"size":${f.size}`;
-    if (f.name !== undefined) l += `,"name":${JSON.stringify(f.name)}`;
-    if (f.datasync !== undefined) l += `,"datasync":${f.datasync}`;
-    return `${l},"result":${result === 0 ? 0 : `"${result}"`},"us":${Math.max(1, Math.ceil(us))}}`;
   }
 
   /** Runs engine work done outside any request (timer, sync, snapshot, unmount) under a name. */
@@ -520,10 +511,11 @@ export class TraceHub implements FsObserver {
     const l = this.ledger;
     if (l === null) return;
     const t = wall_of(performance.now());
-    const pid = this.cur?.pid ?? 0;
+    const c = this.cur;
+    const pid = c >= 0 ? this.fPid[c]! : 0;
     l.written(ino, t, len, pid);
     const path = shown(this.src.path_of(ino));
-    this.data_emit({ time: iso_us(t), op: 'written', pid, comm: '', uid: this.cur?.uid ?? 0, ino, path, off, len, inline }, [pid]);
+    this.data_emit({ time: iso_us(t), op: 'written', pid, comm: '', uid: c >= 0 ? this.fUid[c]! : 0, ino, path, off, len, inline }, [pid]);
     if (inline) this.data_logged(ino, 0, 0);
   }
 
@@ -568,13 +560,13 @@ export class TraceHub implements FsObserver {
   private cause_event(t: number, op: 'logged' | 'durable', ino: number, b: Batch | undefined): TraceEvent {
     const c = this.cur;
     const ev: TraceEvent = {
-      time: iso_us(t), op, pid: c?.pid ?? 0, comm: '', uid: c?.uid ?? 0, ino, path: shown(this.src.path_of(ino)),
+      time: iso_us(t), op, pid: c >= 0 ? this.fPid[c]! : 0, comm: '', uid: c >= 0 ? this.fUid[c]! : 0, ino, path: shown(this.src.path_of(ino)),
       writes: b?.writes ?? 0, bytes: b?.bytes ?? 0,
     };
-    ev.cause = c?.op ?? this.internal;
-    if (c !== null && c.ino > 0) {
-      ev.causeIno = c.ino;
-      ev.causePath = shown(c.path);
+    ev.cause = c >= 0 ? REQUEST_OPS[this.fOp[c]! - 1]! : this.internal;
+    if (c >= 0 && this.fIno[c]! > 0) {
+      ev.causeIno = this.fIno[c]!;
+      ev.causePath = shown(this.fPath[c]!);
     }
     if (b !== undefined) ev.pids = b.pids;
     return ev;
@@ -583,28 +575,29 @@ export class TraceHub implements FsObserver {
   /** Hands a data event to the tracers that follow durability and match it (by its path, the writers or the cause). */
   private data_emit(ev: TraceEvent, writers: number[]): void {
     let line: string | undefined;
-    let text: string | undefined;
     for (const t of this.tracers) {
       if (!t.data || !t.ops.has(ev.op)) continue;
       if (t.f.paths !== null && !t.f.paths.some((p) => path_under(ev.path, p))) continue;
       if (t.f.pids !== null && !t.f.pids.includes(ev.pid) && !writers.some((p) => t.f.pids!.includes(p))) continue;
       if (t.f.comms !== null && ![ev.pid, ...writers].some((p) => t.f.comms!.includes(this.comms.comm_of(p)))) continue;
       if (ev.comm === '') ev.comm = this.comms.comm_of(ev.pid);
-      if (t.text) this.push(t, text ??= event_text(ev));
-      else this.push(t, line ??= JSON.stringify(ev));
+      line ??= JSON.stringify(ev);
+      if (!t.queue.reserve(5 + 3 * line.length)) continue;
+      t.queue.commit(line_record_put(t.queue.buf, t.queue.pos, line));
+      this.queued(t);
     }
   }
 
   // ---- tracers --------------------------------------------------------------------------------
 
   /**
-   * Queues an event. The socket is written FLUSH_MS after the first event waiting, or at once
-   * when a batch is waiting: one write (and one wake-up of the tracer) per batch, not per event.
+   * A record was queued for `t`. The socket is written FLUSH_MS after the first record waiting,
+   * or at once when a chunk is full: one write (and one wake-up of the tracer) per chunk, not
+   * per event.
    */
-  private push(t: Tracer, line: string): void {
-    t.ring.push(line);
+  private queued(t: Tracer): void {
     if (t.closed) return;
-    if (t.ring.size >= Math.min(BATCH_EVENTS, t.ring.capacity / 2)) this.pump_soon(t);
+    if (t.queue.full || t.queue.size >= t.queue.capacity / 2) this.pump_soon(t);
     else if (t.timer === null) {
       t.timer = setTimeout(() => {
         t.timer = null;
@@ -623,26 +616,32 @@ export class TraceHub implements FsObserver {
     });
   }
 
-  /** Writes what the ring holds while the socket takes it; the rest waits for 'drain'. */
+  /** Writes what the queue holds while the socket takes it; the rest waits for 'drain'. */
   private pump(t: Tracer): void {
     if (t.closed) return;
-    let out = '';
-    for (let n = 0; n < BATCH_EVENTS && t.ring.size > 0 && t.sock.writableLength + out.length < STREAM_HWM; n++) {
-      out += t.ring.shift()! + '\n';
+    while (t.sock.writableLength < STREAM_HWM) {
+      const chunk = t.queue.take();
+      if (chunk === null) break;
+      t.sock.write(t.format === 'binary' ? chunk : chunk_lines(chunk, t.format));
     }
-    if (t.ring.lost > 0) out += JSON.stringify({ lost: t.ring.lost_take(), time: iso_us(wall_of(performance.now())) }) + '\n';
-    if (out !== '') t.sock.write(out);
+    if (t.queue.lost > 0) t.sock.write(this.framed(t, JSON.stringify({ lost: t.queue.lost_take(), time: iso_us(wall_of(performance.now())) })));
     // more to send and room for it: go on after other work; otherwise 'drain' calls again
-    if (t.ring.size > 0 && t.sock.writableLength < STREAM_HWM) this.pump_soon(t);
+    if (t.queue.size > 0 && t.sock.writableLength < STREAM_HWM) this.pump_soon(t);
+  }
+
+  /** A line of the stream's own (lost, end) as `t`'s format carries it. */
+  private framed(t: Tracer, line: string): string | Buffer {
+    return t.format === 'binary' ? line_record(line) : line + '\n';
   }
 
   /** Attaches a tracer to `sock` (after its reply line was written); it lives until the socket closes. */
-  trace_attach(sock: Socket, f: TraceFilter, ring = RING_EVENTS, format: 'json' | 'text' = 'json'): void {
+  trace_attach(sock: Socket, f: TraceFilter, ring = RING_EVENTS, format: TraceFormat = 'json'): void {
     const ops = new Set<string>(f.ops ?? (f.durability ? DATA_OPS : REQUEST_OPS));
     const data = f.durability || DATA_OPS.some((o) => ops.has(o));
     const t: Tracer = {
-      f, ops, data, requests: REQUEST_OPS.some((o) => ops.has(o)), ring: new Ring<string>(ring),
-      text: format === 'text', sock, scheduled: false, timer: null, closed: false,
+      f, ops, opMask: Uint8Array.from(REQUEST_OPS, (o) => (ops.has(o) ? 1 : 0)), data,
+      rawPaths: f.paths?.map((p) => Buffer.from(p, 'utf8').toString('latin1')) ?? null,
+      queue: new RecordQueue(ring), format, sock, scheduled: false, timer: null, closed: false,
     };
     const gone = (): void => {
       if (t.closed) return;
@@ -670,8 +669,8 @@ export class TraceHub implements FsObserver {
     const c = this.cur;
     let ino = tag?.ino ?? 0;
     let pid = ino !== 0 ? this.src.writer_of(ino) : 0;
-    if (ino === 0 && c !== null) { ino = c.ino; pid = c.pid; }
-    if (pid === 0 && c !== null && c.ino === ino) pid = c.pid;
+    if (ino === 0 && c >= 0) { ino = this.fIno[c]!; pid = this.fPid[c]!; }
+    if (pid === 0 && c >= 0 && this.fIno[c] === ino) pid = this.fPid[c]!;
     if (ino === 0 && pid === 0) return;
     a.device(pid, () => this.comms.comm_of(pid), ino, bytes);
   }
@@ -726,12 +725,12 @@ export class TraceHub implements FsObserver {
 
   /** Ends every stream with {"end": why} (the mount is going away). */
   close(why: string): void {
-    const line = JSON.stringify({ end: why, time: iso_us(Date.now()) }) + '\n';
+    const line = JSON.stringify({ end: why, time: iso_us(Date.now()) });
     for (const t of [...this.tracers]) {
       this.pump(t);
-      t.sock.end(line);
+      t.sock.end(this.framed(t, line));
     }
-    for (const w of [...this.watchers]) w.sock.end(line);
+    for (const w of [...this.watchers]) w.sock.end(line + '\n');
     this.tracers.clear();
     for (const w of this.watchers) clearInterval(w.timer);
     this.watchers.clear();
@@ -745,4 +744,11 @@ export class TraceHub implements FsObserver {
     for (const [op, h] of [...this.latency].sort((a, b) => b[1].count - a[1].count)) if (h.count > 0) latency[op] = h.toJSON();
     return { sinceMs: this.sinceMs, latency };
   }
+}
+
+/** The lines (JSON, or the aligned text) of a chunk of records, each ending with a newline. */
+function chunk_lines(chunk: Buffer, format: 'json' | 'text'): string {
+  let out = '';
+  for (let p = 0; p < chunk.length; p += chunk.readUInt32LE(p)) out += (format === 'json' ? record_json(chunk, p) : record_text(chunk, p)) + '\n';
+  return out;
 }

@@ -145,13 +145,19 @@ async function tracer_attach(mnt: string): Promise<{ pid: number; stop: () => Pr
   const tr = spawn(process.execPath, [COWLOG, 'trace', mnt], { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   let lines = 0;
-  let tail = '';
-  tr.stdout!.setEncoding('utf8').on('data', (d: string) => {
-    const text = tail + d;
-    const last = text.lastIndexOf('\n');
-    tail = text.slice(last + 1);
-    for (let i = text.indexOf('\n'); i >= 0 && i <= last; i = text.indexOf('\n', i + 1)) lines++;
-    for (const m of text.slice(0, last + 1).matchAll(/^--- (\d+) events lost/gm)) { traced.lost += Number(m[1]); lines--; }
+  // counted on the bytes (a newline each; a loss notice starts with '--- '), as cheaply as a
+  // reader can, so that what is measured is the tracer, not this count
+  const LOST = Buffer.from('\n--- ');
+  /** the last line received, while it is not whole */
+  let carry = Buffer.alloc(0);
+  tr.stdout!.on('data', (d: Buffer) => {
+    for (let i = d.indexOf(10); i >= 0; i = d.indexOf(10, i + 1)) lines++;
+    if ((carry.length > 0 ? carry[0] : d[0]) === 0x2d || d.includes(LOST)) {
+      const text = Buffer.concat([carry, d]);
+      for (const m of text.toString('latin1', 0, text.lastIndexOf(10) + 1).matchAll(/^--- (\d+) events lost/gm)) { traced.lost += Number(m[1]); lines--; }
+    }
+    const nl = d.lastIndexOf(10);
+    carry = nl >= 0 ? Buffer.from(d.subarray(nl + 1)) : Buffer.concat([carry, d]);
   });
   tr.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
   const exited = new Promise<void>((ok) => tr.on('close', () => ok()));

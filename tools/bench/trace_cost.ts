@@ -35,7 +35,7 @@ function setup(): Setup {
   const a = make(), b = make(), c = make();
   const sock = new EventEmitter() as unknown as Socket & { writableLength: number };
   Object.assign(sock, { writableLength: 0, write: () => true, end: () => sock });
-  c.hub.trace_attach(sock, FILTER_NONE);
+  c.hub.trace_attach(sock, FILTER_NONE, undefined, 'binary');
   return { plain: a.o.ops(rec), idle: b.o.ops(rec, b.hub), traced: c.o.ops(rec, c.hub), rec };
 }
 
