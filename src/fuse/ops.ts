@@ -147,6 +147,8 @@ export class CowlogOps {
   private reader: AsyncReader | null;
   /** how requests are answered (set by ops()) */
   private r!: FuseReplier;
+  /** tells the trace hub the inode a request names, where only the handler looks it up (unlink, rmdir, rename) */
+  private named: (ino: number) => void = () => {};
   attrTimeout: number;
   entryTimeout: number;
   negativeTimeout: number;
@@ -458,6 +460,7 @@ export class CowlogOps {
    */
   ops(reply: FuseReplier, trace?: TraceHub): LowOps {
     this.r = trace !== undefined ? trace.replier(reply) : reply;
+    this.named = trace !== undefined ? (ino) => trace.named(ino) : () => {};
     const table = this.table() as Record<string, (...a: unknown[]) => void>;
     const out: Record<string, (...a: unknown[]) => void> = {};
     for (const [name, fn] of Object.entries(table)) {
@@ -481,14 +484,6 @@ export class CowlogOps {
       child_path: (parent, name) => this.child_path(parent, name),
       ino_fh: (fh) => this.handles.get(fh)?.ino ?? 0,
       opener_of: (fh) => this.opener_of(fh),
-      ino_peek: (parent, name) => {
-        if (this.closed) return 0;
-        try {
-          return this.quiet(() => this.fs.lookup(parent, bytes(name))).ino;
-        } catch {
-          return 0;
-        }
-      },
       observe: (o) => this.fs.observe(o),
       device_listen: (fn) => { this.deviceListener = fn; this.fs.vol.dev.listener = fn; },
       writer_of: (ino) => this.writer_of(ino),
@@ -623,6 +618,7 @@ export class CowlogOps {
       unlink: (req, parent, name) => this.status(req, 'unlink', () => this.child_path(parent, name), true, () => {
         name_check(name);
         const v = this.victim_of(parent, name);
+        if (v !== null) this.named(v.ino);
         this.fs.unlink(parent, bytes(name));
         this.victim_settle(v, parent, name, this.fs.clock());
       }),
@@ -630,6 +626,7 @@ export class CowlogOps {
       rmdir: (req, parent, name) => this.status(req, 'rmdir', () => this.child_path(parent, name), true, () => {
         name_check(name);
         const v = this.victim_of(parent, name);
+        if (v !== null) this.named(v.ino);
         this.fs.rmdir(parent, bytes(name));
         this.victim_settle(v, parent, name, this.fs.clock());
       }),
@@ -639,6 +636,7 @@ export class CowlogOps {
         name_check(newname);
         if ((flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) !== 0) throw new FsError('EINVAL', `rename flags ${flags}: only RENAME_NOREPLACE and RENAME_EXCHANGE`);
         const src = this.quiet(() => this.fs.lookup(parent, bytes(name)));
+        this.named(src.ino);
         const exchange = (flags & RENAME_EXCHANGE) !== 0;
         const v = exchange ? null : this.victim_of(newparent, newname);
         const other = exchange ? this.quiet(() => this.fs.lookup(newparent, bytes(newname))) : null;

@@ -94,15 +94,13 @@ interface Shape {
   writepage?: number;
   /** answers a byte count (read, write) rather than an errno */
   count?: boolean;
-  /** resolve the inode before the request (it removes or renames the name) instead of from the answer */
-  before?: boolean;
 }
 
 const SHAPES: Record<string, Shape> = {
   init: {}, lookup: { parent: 0, name: 1 }, getattr: { ino: 0, fh: 1 }, setattr: { ino: 0, set: 1, fh: 2 }, readlink: { ino: 0 },
   mknod: { parent: 0, name: 1 }, mkdir: { parent: 0, name: 1 }, create: { parent: 0, name: 1 },
-  unlink: { parent: 0, name: 1, before: true }, rmdir: { parent: 0, name: 1, before: true },
-  symlink: { target: 0, parent: 1, name: 2 }, rename: { parent: 0, name: 1, parent2: 2, name2: 3, before: true },
+  unlink: { parent: 0, name: 1 }, rmdir: { parent: 0, name: 1 },
+  symlink: { target: 0, parent: 1, name: 2 }, rename: { parent: 0, name: 1, parent2: 2, name2: 3 },
   link: { ino: 0, parent2: 1, name2: 2 }, open: { ino: 0 }, opendir: { ino: 0 },
   read: { ino: 0, fh: 1, len: 2, off: 3, count: true }, write: { ino: 0, fh: 1, buf: 2, off: 3, writepage: 4, count: true },
   flush: { ino: 0, fh: 1 }, release: { ino: 0, fh: 1 }, releasedir: { ino: 0, fh: 1 },
@@ -125,8 +123,6 @@ export interface TraceSource {
   ino_fh(fh: number): number;
   /** who opened a handle (the writer of what the kernel writes back from its cache) */
   opener_of(fh: number): { pid: number; uid: number } | null;
-  /** the inode `name` in `parent` names now, 0 when none (an extra lookup, made only while tracing) */
-  ino_peek(parent: number, name: string): number;
   /** sets the engine's observer (src/fs/observe.ts) */
   observe(o: FsObserver | null): void;
   /** sets the listener told of every device write with its tag (null: none) */
@@ -421,7 +417,6 @@ export class TraceHub implements FsObserver {
     } else if (shape.parent !== undefined) {
       const parent = a[shape.parent + 1] as number, name = a[shape.name! + 1] as string;
       path = this.src.child_path(parent, name);
-      if (shape.before) ino = this.src.ino_peek(parent, name);
     }
     if (shape.parent2 !== undefined) path2 = this.src.child_path(a[shape.parent2 + 1] as number, a[shape.name2! + 1] as string);
     else if (shape.target !== undefined) path2 = a[shape.target + 1] as string;
@@ -492,6 +487,14 @@ export class TraceHub implements FsObserver {
       }
       this.queued(t);
     }
+  }
+
+  /**
+   * The request being served names inode `ino`: what unlink, rmdir and rename remove or move,
+   * which their handlers look up anyway (ops.ts), told here rather than looked up again.
+   */
+  named(ino: number): void {
+    if (this.cur >= 0) this.fIno[this.cur] = ino;
   }
 
   /** Runs engine work done outside any request (timer, sync, snapshot, unmount) under a name. */

@@ -7,6 +7,7 @@
 // child process; the test process never touches the mount.
 
 import t from 'tap';
+import fs from 'node:fs';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { cmd_run, fuse_unavailable, mount_with } from '../helpers/fusemount.js';
@@ -234,6 +235,7 @@ if (skip !== undefined) {
       [['--pid', '-3'], /--pid: '-3' is not a process id/],
       [['--path', 'rel'], /--path: 'rel' is neither absolute/],
       [['--frobnicate'], /unknown option --frobnicate/],
+      [['--nice', '20'], /--nice must be 0 to 19, not '20'/],
     ] as const) {
       r = await cowlog(['trace', ...args, m.mountpoint]);
       t.equal(r.code, 2, `trace ${args.join(' ')}: exit 2`);
@@ -243,6 +245,9 @@ if (skip !== undefined) {
     r = await cowlog(['top', '--interval', '0', m.mountpoint]);
     t.equal(r.code, 2, 'top --interval 0: exit 2');
     const tr = await tracer_start(m, ['--json']);
+    // field 19 of /proc/PID/stat (after the name in parentheses) is the nice value
+    const nice_of = (pid: number): number => Number(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[16]);
+    t.equal(nice_of(tr.child.pid!), Math.min(19, nice_of(process.pid) + 10), 'a trace runs 10 steps nicer than its shell');
     process.kill(m.server.pid!, 'SIGKILL');
     const code = await Promise.race([tr.exited, new Promise((ok) => setTimeout(() => ok('hung'), 10_000))]);
     t.equal(code, 1, 'a trace whose server is killed ends with exit 1, at once');

@@ -9,6 +9,9 @@
 //                       the tracer's own work on this machine included
 //   cowlog (base)       with --base DIR: the same with another build of cowlog (a checkout
 //                       of DIR, built), for a before/after comparison in one run
+//   base + tracer       (basetraced) the base build's mount with the base build's own
+//                       `cowlog trace` attached, as cowlog + tracer is to cowlog: what a
+//                       tracer cost before, in the same run
 //   nullfs (ceiling)    nullfs with the FUSE options cowlog uses (fuse_ceiling.ts): what the
 //                       kernel, libfuse and fuse-native cost for the same requests
 //   nullfs (defaults)   nullfs with the stack's defaults (1 s attribute cache, no
@@ -26,7 +29,7 @@
 // build are compared with cowlog round by round (median and range of the per-round ratios).
 //
 // Usage: node dist/tools/bench/fuse.js [--size 1G] [--mib 256] [--rounds 3] [--files 5000]
-//                                      [--seconds 5] [--only cowlog,traced,ceiling,defaults,ext4,device,base]
+//                                      [--seconds 5] [--only cowlog,traced,ceiling,defaults,ext4,device,base,basetraced]
 //                                      [--base DIR] [--json FILE]
 // Needs root (loop devices, mounts, drop_caches).
 //
@@ -42,10 +45,10 @@ import { size_parse } from '../../src/cli/command.js';
 import { state_read } from '../../src/fuse/runtime.js';
 
 const MiB = 1 << 20;
-const KINDS = ['cowlog', 'traced', 'base', 'ceiling', 'defaults', 'ext4', 'device'] as const;
+const KINDS = ['cowlog', 'traced', 'base', 'basetraced', 'ceiling', 'defaults', 'ext4', 'device'] as const;
 type Kind = (typeof KINDS)[number];
 const LABEL: Record<Kind, string> = {
-  cowlog: 'cowlog', traced: 'cowlog + tracer', base: 'cowlog (base)', ceiling: 'nullfs (ceiling)', defaults: 'nullfs (defaults)', ext4: 'ext4', device: 'device alone',
+  cowlog: 'cowlog', traced: 'cowlog + tracer', base: 'cowlog (base)', basetraced: 'base + tracer', ceiling: 'nullfs (ceiling)', defaults: 'nullfs (defaults)', ext4: 'ext4', device: 'device alone',
 };
 const METRICS = ['seqwrite', 'seqread', 'randsync', 'create', 'stat', 'unlink'] as const;
 type Metric = (typeof METRICS)[number];
@@ -59,7 +62,7 @@ const DATA: readonly Metric[] = ['seqwrite', 'seqread', 'randsync'];
 interface Opts { size: number; mib: number; rounds: number; files: number; seconds: number; only: Kind[]; json: string | undefined; base: string | undefined }
 
 function opts_parse(argv: string[]): Opts {
-  const o: Opts = { size: 1 << 30, mib: 256, rounds: 3, files: 5000, seconds: 5, only: KINDS.filter((k) => k !== 'base'), json: undefined, base: undefined };
+  const o: Opts = { size: 1 << 30, mib: 256, rounds: 3, files: 5000, seconds: 5, only: KINDS.filter((k) => k !== 'base' && k !== 'basetraced'), json: undefined, base: undefined };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const v = (): string => {
@@ -79,12 +82,15 @@ function opts_parse(argv: string[]): Opts {
   }
   for (const k of o.only) if (!KINDS.includes(k)) throw new Error(`unknown filesystem '${k}' (${KINDS.join(', ')})`);
   if (o.base !== undefined && !o.only.includes('base')) o.only.push('base');
+  if (o.only.includes('basetraced') && !o.only.includes('base')) o.only.push('base');
   if (o.only.includes('base') && (o.base === undefined || !fs.existsSync(path.join(o.base, 'bin', 'cowlog.js')))) throw new Error('base needs --base DIR: a built cowlog checkout (DIR/bin/cowlog.js)');
   if (o.mib * MiB > o.size / 2) throw new Error(`--mib ${o.mib} is more than half of the ${o.size / MiB} MiB device`);
   return o;
 }
 
 const DIST = path.join(repo_root(), 'dist');
+/** the kinds that are another kind with `cowlog trace` attached, and that kind */
+const TRACED_OF: Partial<Record<Kind, Kind>> = { traced: 'cowlog', basetraced: 'base' };
 
 async function client(phase: string, dir: string, o: Opts, target?: string): Promise<Record<string, number>> {
   const args = [path.join(DIST, 'tools/bench/fuse_client.js'), phase, dir, '--files', String(o.files), '--seconds', String(o.seconds),
@@ -116,8 +122,8 @@ async function fs_up(kind: Kind, o: Opts, scratch: string, cleanup: Cleanup): Pr
   return mnt;
 }
 
-/** What the tracers of the rounds saw: events written and events they were told they lost. */
-const traced = { events: 0, lost: 0 };
+/** What the tracers of the rounds saw, per traced kind: events written and events they were told they lost. */
+const traced = new Map<Kind, { events: number; lost: number }>();
 
 /** CPU time a process has used so far, in µs (/proc/PID/schedstat, nanoseconds); 0 when gone. */
 function cpu_us(pid: number): number {
@@ -141,8 +147,8 @@ const cpu = new Map<Kind, { server: Record<CpuPhase, number>; tracer: Record<Cpu
  * shows a request; its lines are counted here, not stored (a file on the disk under the loop
  * device would compete with the device's flushes). Resolves with its pid and its stop.
  */
-async function tracer_attach(mnt: string): Promise<{ pid: number; stop: () => Promise<void> }> {
-  const tr = spawn(process.execPath, [COWLOG, 'trace', mnt], { stdio: ['ignore', 'pipe', 'pipe'] });
+async function tracer_attach(mnt: string, bin: string, seen: { events: number; lost: number }): Promise<{ pid: number; stop: () => Promise<void> }> {
+  const tr = spawn(process.execPath, [bin, 'trace', mnt], { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   let lines = 0;
   // counted on the bytes (a newline each; a loss notice starts with '--- '), as cheaply as a
@@ -154,7 +160,7 @@ async function tracer_attach(mnt: string): Promise<{ pid: number; stop: () => Pr
     for (let i = d.indexOf(10); i >= 0; i = d.indexOf(10, i + 1)) lines++;
     if ((carry.length > 0 ? carry[0] : d[0]) === 0x2d || d.includes(LOST)) {
       const text = Buffer.concat([carry, d]);
-      for (const m of text.toString('latin1', 0, text.lastIndexOf(10) + 1).matchAll(/^--- (\d+) events lost/gm)) { traced.lost += Number(m[1]); lines--; }
+      for (const m of text.toString('latin1', 0, text.lastIndexOf(10) + 1).matchAll(/^--- (\d+) events lost/gm)) { seen.lost += Number(m[1]); lines--; }
     }
     const nl = d.lastIndexOf(10);
     carry = nl >= 0 ? Buffer.from(d.subarray(nl + 1)) : Buffer.concat([carry, d]);
@@ -164,7 +170,7 @@ async function tracer_attach(mnt: string): Promise<{ pid: number; stop: () => Pr
   const stop = async (): Promise<void> => {
     tr.kill('SIGINT');
     await exited;
-    traced.events += Math.max(0, lines - 1); // the header
+    seen.events += Math.max(0, lines - 1); // the header
   };
   for (let i = 0; ; i++) {
     await run('stat', [path.join(mnt, `.tracer-probe-${i}`)]).catch(() => {});
@@ -188,22 +194,27 @@ async function round(kinds: Kind[], o: Opts, scratch: string, r: number): Promis
   const cleanup = new Cleanup();
   try {
     const mnt = new Map<Kind, string>();
-    const shared = kinds.includes('cowlog') && kinds.includes('traced');
-    for (const k of kinds) if (k !== 'traced' || !shared) mnt.set(k, await fs_up(k, o, scratch, cleanup));
-    if (shared) mnt.set('traced', mnt.get('cowlog')!);
+    // a traced kind shares the mount of the kind it traces, each in a directory of its own
+    const tracer_of = (k: Kind): Kind | undefined => (Object.keys(TRACED_OF) as Kind[]).find((t) => TRACED_OF[t] === k && kinds.includes(t));
+    const sharing = (k: Kind): boolean => TRACED_OF[k] !== undefined && kinds.includes(TRACED_OF[k]!);
+    const shares = (k: Kind): boolean => sharing(k) || tracer_of(k) !== undefined;
+    for (const k of kinds) if (!sharing(k)) mnt.set(k, await fs_up(k, o, scratch, cleanup));
+    for (const k of kinds) if (sharing(k)) mnt.set(k, mnt.get(TRACED_OF[k]!)!);
     // where each works: its own directory on a shared mount, the mount (or device) otherwise
     const dir = new Map<Kind, string>();
     for (const k of kinds) {
-      const own = shared && (k === 'cowlog' || k === 'traced');
-      if (own) await run('mkdir', [path.join(mnt.get(k)!, k)]);
-      dir.set(k, own ? path.join(mnt.get(k)!, k) : mnt.get(k)!);
+      if (shares(k)) await run('mkdir', [path.join(mnt.get(k)!, k)]);
+      dir.set(k, shares(k) ? path.join(mnt.get(k)!, k) : mnt.get(k)!);
     }
-    // the order rotates from round to round; cowlog + tracer always next to cowlog
-    const rot = kinds.filter((k) => k !== 'traced' || !shared);
-    const order = rot.map((_, i) => rot[(i + r) % rot.length]!).flatMap((k): Kind[] => (k === 'cowlog' && shared ? (r % 2 ? ['cowlog', 'traced'] : ['traced', 'cowlog']) : [k]));
+    // the order rotates from round to round; a traced kind always next to the kind it traces
+    const rot = kinds.filter((k) => !sharing(k));
+    const order = rot.map((_, i) => rot[(i + r) % rot.length]!).flatMap((k): Kind[] => {
+      const t = tracer_of(k);
+      return t === undefined ? [k] : r % 2 ? [k, t] : [t, k];
+    });
     // a warm-up of every server first (a new process runs its code cold): compare steady states
     for (const k of order) {
-      if (k === 'device' || k === 'traced') continue;
+      if (k === 'device' || sharing(k)) continue;
       await client('seqwrite', dir.get(k)!, { ...o, mib: 32 });
       await client('meta', dir.get(k)!, { ...o, files: 500 });
       await run('rm', ['-f', path.join(dir.get(k)!, 'seq')]);
@@ -211,11 +222,12 @@ async function round(kinds: Kind[], o: Opts, scratch: string, r: number): Promis
     const res = new Map<Kind, Record<Metric, number>>(kinds.map((k) => [k, { seqwrite: NaN, seqread: NaN, randsync: NaN, create: NaN, stat: NaN, unlink: NaN }]));
     // the CPU time cowlog's server (and the tracer) spent on each phase, per unit of work: less
     // disturbed by the machine's other work than the rates
-    const cows = kinds.filter((k) => k === 'cowlog' || k === 'traced' || k === 'base');
+    const cows = kinds.filter((k) => k === 'cowlog' || k === 'traced' || k === 'base' || k === 'basetraced');
     const spent = new Map<Kind, { server: Record<CpuPhase, number>; tracer: Record<CpuPhase, number> }>(cows.map((k) => [k, { server: {} as Record<CpuPhase, number>, tracer: {} as Record<CpuPhase, number> }]));
     const measured = async (k: Kind, phase: CpuPhase): Promise<Record<string, number>> => {
       const sp = spent.get(k);
-      const tracer = k === 'traced' ? await tracer_attach(mnt.get(k)!) : undefined;
+      if (TRACED_OF[k] !== undefined && !traced.has(k)) traced.set(k, { events: 0, lost: 0 });
+      const tracer = TRACED_OF[k] !== undefined ? await tracer_attach(mnt.get(k)!, k === 'basetraced' ? path.join(o.base!, 'bin', 'cowlog.js') : COWLOG, traced.get(k)!) : undefined;
       const pid = sp !== undefined ? state_read(mnt.get(k)!)?.pid ?? 0 : 0;
       const s0 = cpu_us(pid), t0 = cpu_us(tracer?.pid ?? 0);
       try {
@@ -317,6 +329,7 @@ async function main(): Promise<number> {
     return `${pc(median(xs))} % (${pc(xs[0]!)}-${pc(xs[xs.length - 1]!)})`;
   };
   if (o.only.includes('cowlog') && o.only.includes('traced')) cols.push({ head: 'tracer/cowlog per round', cell: (m) => paired('traced', 'cowlog', m) });
+  if (o.only.includes('base') && o.only.includes('basetraced')) cols.push({ head: 'base tracer/base per round', cell: (m) => paired('basetraced', 'base', m) });
   if (o.only.includes('cowlog') && o.only.includes('base')) cols.push({ head: 'cowlog/base per round', cell: (m) => paired('cowlog', 'base', m) });
   if (o.only.includes('cowlog') && o.only.includes('ext4')) {
     cols.push({ head: 'cowlog/ext4', cell: (m) => { const v = ratio('cowlog', 'ext4', m); return v === undefined ? '-' : `${(v * 100).toFixed(0)} %`; } });
@@ -329,29 +342,31 @@ async function main(): Promise<number> {
   // CPU µs per unit, medians over the rounds; the tracer's own CPU beside the server's
   const cpuKinds = o.only.filter((k) => cpu.has(k));
   const cpu_med = (k: Kind, p: CpuPhase, who: 'server' | 'tracer'): number => median(cpu.get(k)!.map((x) => x[who][p]));
+  const both = (a: Kind, b: Kind): boolean => cpuKinds.includes(a) && cpuKinds.includes(b);
   const cpuRows = cpuKinds.length === 0 ? [] : table([
-    ['CPU µs (median of rounds)', ...cpuKinds.flatMap((k) => (k === 'traced' ? ['server + tracer', '(of it the tracer)'] : [`${LABEL[k]} server`])),
-      ...(cpuKinds.includes('traced') && cpuKinds.includes('cowlog') ? ['tracer cost'] : []), ...(cpuKinds.includes('base') && cpuKinds.includes('cowlog') ? ['cowlog − base'] : [])],
+    ['CPU µs (median of rounds)', ...cpuKinds.flatMap((k) => (TRACED_OF[k] !== undefined ? [`${LABEL[k]}: server + tracer`, '(of it the tracer)'] : [`${LABEL[k]} server`])),
+      ...(both('traced', 'cowlog') ? ['tracer cost'] : []), ...(both('basetraced', 'base') ? ['base tracer cost'] : []), ...(both('base', 'cowlog') ? ['cowlog − base'] : [])],
     ...CPU_PHASES.map((p) => {
-      const c = cpuKinds.includes('cowlog') ? cpu_med('cowlog', p, 'server') : NaN;
-      const tot = cpuKinds.includes('traced') ? cpu_med('traced', p, 'server') + cpu_med('traced', p, 'tracer') : NaN;
-      const pct = (x: number): string => `${x >= 0 ? '+' : '−'}${fmt(Math.abs(x))} (${x >= 0 ? '+' : '−'}${Math.abs((100 * x) / c).toFixed(0)} %)`;
-      return [CPU_LABEL[p], ...cpuKinds.flatMap((k) => (k === 'traced' ? [fmt(tot), fmt(cpu_med(k, p, 'tracer'))] : [fmt(cpu_med(k, p, 'server'))])),
-        ...(cpuKinds.includes('traced') && cpuKinds.includes('cowlog') ? [pct(tot - c)] : []),
-        ...(cpuKinds.includes('base') && cpuKinds.includes('cowlog') ? [pct(c - cpu_med('base', p, 'server'))] : [])];
+      const srv = (k: Kind): number => (cpuKinds.includes(k) ? cpu_med(k, p, 'server') : NaN);
+      const tot = (k: Kind): number => (cpuKinds.includes(k) ? cpu_med(k, p, 'server') + cpu_med(k, p, 'tracer') : NaN);
+      const pct = (x: number, of: number): string => `${x >= 0 ? '+' : '−'}${fmt(Math.abs(x))} (${x >= 0 ? '+' : '−'}${Math.abs((100 * x) / of).toFixed(0)} %)`;
+      return [CPU_LABEL[p], ...cpuKinds.flatMap((k) => (TRACED_OF[k] !== undefined ? [fmt(tot(k)), fmt(cpu_med(k, p, 'tracer'))] : [fmt(srv(k))])),
+        ...(both('traced', 'cowlog') ? [pct(tot('traced') - srv('cowlog'), srv('cowlog'))] : []),
+        ...(both('basetraced', 'base') ? [pct(tot('basetraced') - srv('base'), srv('base'))] : []),
+        ...(both('base', 'cowlog') ? [pct(srv('cowlog') - srv('base'), srv('cowlog'))] : [])];
     }),
   ]);
   process.stdout.write([
     `bench-fuse: ${o.rounds} rounds, medians; loop devices of ${o.size / MiB} MiB; sequential ${o.mib} MiB in 1 MiB requests (fsync included),`,
     `random 4 KiB writes + fsync on a 64 MiB file for ${o.seconds} s, ${o.files} empty files; ${((Date.now() - t0) / 1000).toFixed(0)} s;`,
     `CPU time the host took from this machine during the run (steal): ${steal.toFixed(1)} %`,
-    ...(o.only.includes('traced') ? [`the tracer wrote ${traced.events} events and was told it lost ${traced.lost}`] : []),
+    ...[...traced].map(([k, n]) => `${LABEL[k]}: the tracer wrote ${n.events} events and was told it lost ${n.lost}`),
     '',
     ...table(rows),
     '',
     ...(cpuRows.length ? [...cpuRows, ''] : []),
   ].join('\n'));
-  if (o.json) fs.writeFileSync(o.json, JSON.stringify({ options: o, stealPercent: steal, rounds: Object.fromEntries(results), medians: Object.fromEntries(med), cpuUs: Object.fromEntries(cpu), traced }, null, 2) + '\n');
+  if (o.json) fs.writeFileSync(o.json, JSON.stringify({ options: o, stealPercent: steal, rounds: Object.fromEntries(results), medians: Object.fromEntries(med), cpuUs: Object.fromEntries(cpu), traced: Object.fromEntries(traced) }, null, 2) + '\n');
   return 0;
 }
 

@@ -3,7 +3,8 @@
 // microseconds: the FUSE handlers of ops.ts on an engine on a memory device, called directly,
 // (a) as before tracing existed (no hub), (b) through the trace hub with nobody attached
 // (latency histograms only), (c) with one tracer attached that takes every event (its socket
-// accepts everything at once, so serialising and batching are counted, the kernel's socket
+// accepts everything at once; it asks for binary records, as `cowlog trace` does, so writing
+// them and batching are counted, the kernel's socket
 // copy is not). Requests: getattr, a 4 KiB write, and creat()+close()+unlink() of a new file
 // (five requests and a forget, per file). Rounds alternate the three (in a rotating order); the best round of each is reported, the figure
 // least disturbed by other work.
