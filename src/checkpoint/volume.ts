@@ -154,7 +154,7 @@ export class Volume {
   /** bumped whenever the cleaner moves data blocks: readers holding map records look again */
   moveGen = 0;
   /**
-   * fsck found errors (the checkpoint flag ERRORS): every checkpoint carries it on until an
+   * fsck or the mount found errors (the checkpoint flag ERRORS): every checkpoint carries it on until an
    * fsck that finds none clears it
    */
   errors: boolean;

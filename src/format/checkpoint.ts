@@ -22,7 +22,7 @@ import { CAUSE_COUNT, TRIGGER_COUNT } from '../device/cause.js';
 export const CP_MAGIC = magic_of('CLCP');
 export const JOURNAL_MAGIC = magic_of('CLJN');
 export const CP_FLAG_CLEAN = 1;
-/** fsck found errors in this filesystem: a mount is read-only unless forced (cleared by an fsck that finds none) */
+/** fsck, or a mount that met a damaged B+tree block, found errors: a mount is read-only unless forced (cleared by an fsck that finds none) */
 export const CP_FLAG_ERRORS = 2;
 export const HEAD_COUNT = 8;
 const HEADS_AT = 64;

@@ -46,7 +46,7 @@ import { crc32c } from '../util/crc32c.js';
 import type { Attr } from '../fs/types.js';
 import { is_dir, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../fs/types.js';
 import type { Timespec } from '../checkpoint/clock.js';
-import { FsError } from '../util/errors.js';
+import { CorruptError, FsError } from '../util/errors.js';
 import {
   CAP, DirBuf, dt_of_mode, FOPEN_KEEP_CACHE, FUSE_SET_ATTR_ATIME, FUSE_SET_ATTR_ATIME_NOW, FUSE_SET_ATTR_GID, FUSE_SET_ATTR_MODE,
   FUSE_SET_ATTR_MTIME, FUSE_SET_ATTR_MTIME_NOW, FUSE_SET_ATTR_SIZE, FUSE_SET_ATTR_UID, RENAME_EXCHANGE, RENAME_NOREPLACE, SEEK_DATA,
@@ -128,6 +128,8 @@ export class CowlogOps {
   fs: FileSystem;
   /** why the mount turned read-only after a bug, or null */
   broken: string | null = null;
+  /** the damaged B+tree block a request met, or null: the mount refuses changes from then on */
+  damaged: string | null = null;
   /** set by close(): the engine is gone, every request fails */
   closed = false;
   /** shut down by FS_IOC_SHUTDOWN: every request fails and nothing more is written */
@@ -178,6 +180,7 @@ export class CowlogOps {
     if (this.closed) throw new FsError('EIO', 'the filesystem is being unmounted');
     if (this.down) throw new FsError('EIO', 'the filesystem was shut down (FS_IOC_SHUTDOWN)');
     if (mutating && this.broken !== null) throw new FsError('EIO', `the mount is read-only after an internal error (${this.broken})`);
+    if (mutating && this.damaged !== null) throw new FsError('EROFS', `the filesystem is damaged (${this.damaged}): read-only until cowlog fsck finds no error`);
   }
 
   /** The errno (positive) for an exception; a non-FsError is a bug and breaks the mount. */
@@ -187,7 +190,8 @@ export class CowlogOps {
     const what = (): string => (typeof what_of === 'string' ? what_of : what_of());
     if (this.debug) this.log.info(`${op} ${what()}: ${e instanceof Error ? e.message : String(e)}`);
     if (e instanceof FsError) {
-      if (e.code === 'EIO' || e.code === 'EUCLEAN' || e.code === 'ENOSPC') this.warn_once(e.code, `${op} ${what()}: ${e.message}`);
+      if (e instanceof CorruptError && e.kind.startsWith('B+tree')) this.damage_note(`${op} ${what()}`, e);
+      else if (e.code === 'EIO' || e.code === 'EUCLEAN' || e.code === 'ENOSPC') this.warn_once(e.code, `${op} ${what()}: ${e.message}`);
       return e.errno;
     }
     const err = e instanceof Error ? e : new Error(String(e));
@@ -199,6 +203,23 @@ export class CowlogOps {
       this.log.error(`${op} ${what()} (mount already read-only): ${err.stack ?? err.message}`);
     }
     return E.EIO;
+  }
+
+  /**
+   * A request met a damaged B+tree block: as ext4 mounted errors=remount-ro, nothing more is
+   * changed (writers get EROFS before they change anything; readers go on), and the volume
+   * records the errors, so that every later mount is read-only too until an fsck finds none
+   * (or -o force). Checkpoints go on, so the flag and what was changed before are durable.
+   */
+  private damage_note(request: string, e: CorruptError): void {
+    if (this.damaged !== null || this.fs.readOnly) {
+      this.warn_once('damage', `${request}: ${e.message}`);
+      return;
+    }
+    this.damaged = e.message;
+    this.fs.vol.errors = true;
+    this.log.error(`${request}: ${e.message}`);
+    this.log.error('the filesystem is damaged: the mount is read-only from now on (writes fail with EROFS), and so is every later mount until cowlog fsck finds no error (or with -o force)');
   }
 
   /**

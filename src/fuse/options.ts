@@ -114,7 +114,7 @@ export const MOUNT_OPTIONS_HELP = `mount options (-o, comma-separated):
   cache=SIZE           memory for the metadata caches: table pages, B+tree nodes and
                        inodes (K, M, G suffixes; default 64M, at least 4M, whatever the
                        device's size; 'cowlog info --stats' shows what is used)
-  force                mount read-write even though fsck found errors in the filesystem
+  force                mount read-write even though errors were found in the filesystem
                        (without it such a filesystem is mounted read-only, with a warning)
   commit=S             seconds between timer checkpoints when something changed
                        (default 30; fsync is durable at once whatever this is)

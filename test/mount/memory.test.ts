@@ -4,15 +4,43 @@
 // Servers run in processes of their own; the test process never touches a mount.
 
 import t from 'tap';
+import type { Test } from 'tap';
+import fs from 'node:fs';
 import path from 'node:path';
 import { fuse_unavailable, mount_with } from '../helpers/fusemount.js';
-import { clean_after, cowlog, cowlog_server, daemon_guard, image_make, mountpoint_make } from './helpers.js';
+import type { RunResult } from '../helpers/fusemount.js';
+import { clean_after, cowlog, cowlog_server, daemon_guard, image_make, mountpoint_make, tmp_dir } from './helpers.js';
 import { device_open } from '../../src/device/file.js';
 import { FileSystem } from '../../src/fs/fs.js';
 import { key, RecKind } from '../../src/format/records.js';
 import { cmd_run } from '../helpers/fusemount.js';
 
 const CREATE = `const fs=require('fs');for(let d=0;d<6;d++){fs.mkdirSync('d'+d);for(let i=0;i<500;i++)fs.writeFileSync('d'+d+'/f'+i,'x'.repeat(2000+i));}`;
+
+/**
+ * An image of 3,000 files made through a mount, then with the leaf holding /d4/f300's inode
+ * damaged while nothing has it mounted; and a mountpoint for it.
+ */
+async function damaged_image(t: Test): Promise<{ img: string; mnt: string }> {
+  const img = await image_make(t, '64M');
+  const mnt = mountpoint_make(t);
+  daemon_guard(t, mnt);
+  let r = await cowlog(['mount', img, mnt]);
+  t.equal(r.code, 0, r.stderr);
+  r = await cmd_run(process.execPath, ['-e', CREATE], { cwd: mnt, timeoutMs: 300_000 });
+  t.equal(r.code, 0, 'files created');
+  t.equal((await cowlog(['umount', mnt])).code, 0, 'unmounted');
+  const dev = device_open(img);
+  const fsys = FileSystem.mount(dev, { readOnly: true });
+  const leaf = fsys.vol.leaf_addr(key(fsys.resolve('/d4/f300'), RecKind.INODE, 0));
+  fsys.unmount();
+  const b = dev.read(leaf);
+  b[500]! ^= 0x20;
+  dev.write(leaf, b);
+  dev.flush();
+  dev.close();
+  return { img, mnt };
+}
 
 const skip = await fuse_unavailable();
 if (skip !== undefined) {
@@ -40,30 +68,14 @@ if (skip !== undefined) {
   });
 
   t.test('fsck found errors: cowlog mount says so and mounts read-only; -o force writes', async (t) => {
-    const img = await image_make(t, '64M');
-    const mnt = mountpoint_make(t);
-    daemon_guard(t, mnt);
-    let r = await cowlog(['mount', img, mnt]);
-    t.equal(r.code, 0, r.stderr);
-    r = await cmd_run(process.execPath, ['-e', CREATE], { cwd: mnt, timeoutMs: 300_000 });
-    t.equal(r.code, 0, 'files created');
-    t.equal((await cowlog(['umount', mnt])).code, 0, 'unmounted');
-    // damage the leaf holding one file's inode (nothing has the image mounted now)
-    const dev = device_open(img);
-    const fsys = FileSystem.mount(dev, { readOnly: true });
-    const leaf = fsys.vol.leaf_addr(key(fsys.resolve('/d4/f300'), RecKind.INODE, 0));
-    fsys.unmount();
-    const b = dev.read(leaf);
-    b[500]! ^= 0x20;
-    dev.write(leaf, b);
-    dev.flush();
-    dev.close();
+    const { img, mnt } = await damaged_image(t);
+    let r: RunResult;
     const f = await cowlog(['fsck', img]);
     t.equal(f.code, 4, 'fsck: errors');
     t.match(f.stdout, /recorded in the filesystem: it mounts read-only until fsck finds none \(or with -o force\)/, 'and says it recorded them');
     r = await cowlog(['mount', img, mnt]);
     t.equal(r.code, 0, 'the mount succeeds');
-    t.match(r.stderr, /^cowlog mount: fsck found errors in this filesystem: mounted read-only; run cowlog fsck for the list, or mount with -o force to write anyway$/m, 'with a warning');
+    t.match(r.stderr, /^cowlog mount: errors were found in this filesystem \(by fsck, or by a mount that met a damaged block\): mounted read-only; run cowlog fsck for the list, or mount with -o force to write anyway$/m, 'with a warning');
     const w = await cmd_run('sh', ['-c', 'echo x > new'], { cwd: mnt });
     t.match(w.stderr, /Read-only file system/, 'a write fails with EROFS');
     t.equal((await cowlog(['umount', mnt])).code, 0, 'unmounted');
@@ -74,5 +86,34 @@ if (skip !== undefined) {
     t.equal(w2.stdout.trim(), 'x', 'a write works');
     t.equal((await cowlog(['umount', mnt])).code, 0, 'unmounted');
     t.ok(path.isAbsolute(img));
+  });
+
+  t.test('a mount that meets a damaged node turns read-only at once, and the next mount stays read-only', async (t) => {
+    const { img, mnt } = await damaged_image(t);
+    let r: RunResult;
+    const logPath = path.join(tmp_dir(t), 'mount.log');
+    r = await cowlog(['mount', '-o', `log=${logPath}`, img, mnt]);
+    t.equal(r.code, 0, 'nothing is known yet: the mount succeeds');
+    t.notMatch(r.stderr, /read-only/, 'read-write');
+    const ok = await cmd_run('sh', ['-c', 'echo before > before && cat before'], { cwd: mnt });
+    t.equal(ok.stdout.trim(), 'before', 'a write before the damage is met works');
+    const s = await cmd_run('stat', ['d4/f300'], { cwd: mnt });
+    t.match(s.stderr, /Input\/output error|Structure needs cleaning/, `the damaged leaf: an error (${s.stderr.trim()})`);
+    const w = await cmd_run('sh', ['-c', 'echo x > new'], { cwd: mnt });
+    t.match(w.stderr, /Read-only file system/, 'from then on a write fails with EROFS');
+    const rm = await cmd_run('rm', ['d0/f1'], { cwd: mnt });
+    t.match(rm.stderr, /Read-only file system/, 'and so does an unlink');
+    const rd = await cmd_run('cat', ['d0/f2'], { cwd: mnt });
+    t.equal(rd.stdout, 'x'.repeat(2002), 'reads go on');
+    t.equal((await cowlog(['umount', mnt])).code, 0, 'unmounted');
+    t.match(fs.readFileSync(logPath, 'utf8'), /the filesystem is damaged: the mount is read-only from now on/, 'the log says why');
+    r = await cowlog(['mount', img, mnt]);
+    t.equal(r.code, 0, 'mounted again');
+    t.match(r.stderr, /errors were found in this filesystem .*: mounted read-only/, 'read-only, with the warning: the errors were recorded');
+    const back = await cmd_run('cat', ['before'], { cwd: mnt });
+    t.equal(back.stdout.trim(), 'before', 'what was written before the damage was met is there');
+    t.equal((await cowlog(['umount', mnt])).code, 0, 'unmounted');
+    const f = await cowlog(['fsck', '-n', img]);
+    t.equal(f.code, 4, 'fsck -n finds the damage');
   });
 }
