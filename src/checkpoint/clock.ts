@@ -8,9 +8,22 @@ export interface Timespec {
 
 export type Clock = () => Timespec;
 
-/** The wall clock with nanosecond resolution (hrtime anchored to Date.now() once). */
+/**
+ * The wall clock with nanosecond resolution: hrtime anchored to Date.now() once. The anchor is
+ * the reading with the least time between the two clocks (a process descheduled between them,
+ * on a loaded machine, would otherwise run every time it gives late by as long, milliseconds)
+ * and is taken from the later hrtime, so the clock is never ahead of the real time and behind
+ * it by less than Date.now()'s millisecond plus that gap.
+ */
 export function clock_wall(): Clock {
-  const base = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
+  let base = 0n;
+  let gap = -1n;
+  for (let i = 0; i < 8; i++) {
+    const h0 = process.hrtime.bigint();
+    const d = BigInt(Date.now()) * 1_000_000n;
+    const h1 = process.hrtime.bigint();
+    if (gap < 0n || h1 - h0 < gap) { gap = h1 - h0; base = d - h1; }
+  }
   return () => {
     const t = base + process.hrtime.bigint();
     return { s: Number(t / 1_000_000_000n), ns: Number(t % 1_000_000_000n) };
