@@ -41,7 +41,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Cleanup, repo_root, run, scratch_dir } from '../../src/compare/sys.js';
 import { ceiling_mount, COWLOG, fs_make_mount, loop_new, mountpoint_new } from './loopfs.js';
-import { size_parse } from '../../src/cli/command.js';
+import { args_parse, size_parse } from '../../src/cli/command.js';
 import { state_read } from '../../src/fuse/runtime.js';
 
 const MiB = 1 << 20;
@@ -63,23 +63,14 @@ interface Opts { size: number; mib: number; rounds: number; files: number; secon
 
 function opts_parse(argv: string[]): Opts {
   const o: Opts = { size: 1 << 30, mib: 256, rounds: 3, files: 5000, seconds: 5, only: KINDS.filter((k) => k !== 'base' && k !== 'basetraced'), json: undefined, base: undefined };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const v = (): string => {
-      const x = argv[++i];
-      if (x === undefined) throw new Error(`${a} needs a value`);
-      return x;
-    };
-    if (a === '--size') o.size = size_parse(v());
-    else if (a === '--mib') o.mib = Number(v());
-    else if (a === '--rounds') o.rounds = Number(v());
-    else if (a === '--files') o.files = Number(v());
-    else if (a === '--seconds') o.seconds = Number(v());
-    else if (a === '--json') o.json = v();
-    else if (a === '--base') o.base = path.resolve(v());
-    else if (a === '--only') o.only = v().split(',').map((k) => k.trim()) as Kind[];
-    else throw new Error(`unknown option ${a}`);
-  }
+  const a = args_parse(argv, { values: ['--size', '--mib', '--rounds', '--files', '--seconds', '--json', '--base', '--only'] });
+  if (a.pos.length > 0) throw new Error(`unknown option ${a.pos[0]}`);
+  const v = a.values;
+  if (v.has('--size')) o.size = size_parse(v.get('--size')!);
+  for (const [name, key] of [['--mib', 'mib'], ['--rounds', 'rounds'], ['--files', 'files'], ['--seconds', 'seconds']] as const) if (v.has(name)) o[key] = Number(v.get(name));
+  if (v.has('--json')) o.json = v.get('--json');
+  if (v.has('--base')) o.base = path.resolve(v.get('--base')!);
+  if (v.has('--only')) o.only = v.get('--only')!.split(',').map((k) => k.trim()) as Kind[];
   for (const k of o.only) if (!KINDS.includes(k)) throw new Error(`unknown filesystem '${k}' (${KINDS.join(', ')})`);
   if (o.base !== undefined && !o.only.includes('base')) o.only.push('base');
   if (o.only.includes('basetraced') && !o.only.includes('base')) o.only.push('base');

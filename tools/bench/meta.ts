@@ -29,7 +29,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Cleanup, is_mounted, repo_root, run, scratch_dir } from '../compare/sys.js';
 import { ceiling_mount, COWLOG, fs_make_mount, loop_new, mountpoint_new } from './loopfs.js';
-import { size_parse } from '../../src/cli/command.js';
+import { args_parse, size_parse } from '../../src/cli/command.js';
 
 const KINDS = ['cowlog', 'base', 'ceiling', 'fuse2fs', 'ext4'] as const;
 type Kind = (typeof KINDS)[number];
@@ -53,23 +53,18 @@ interface Opts { files: number; size: number; only: Kind[]; base: string | undef
 
 function opts_parse(argv: string[]): Opts {
   const o: Opts = { files: 50_000, size: 2 << 30, only: ['cowlog', 'ceiling', 'fuse2fs', 'ext4'], base: undefined, json: undefined };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const v = (): string => {
-      const x = argv[++i];
-      if (x === undefined) throw new Error(`${a} needs a value`);
-      return x;
-    };
-    if (a === '--files') o.files = Number(v());
-    else if (a === '--size') o.size = size_parse(v());
-    else if (a === '--fs') o.only = v().split(',').map((k) => k.trim()) as Kind[];
-    else if (a === '--base') o.base = path.resolve(v());
-    else if (a === '--json') o.json = v();
-    else if (a === '--help' || a === '-h') {
-      process.stdout.write(fs.readFileSync(new URL(import.meta.url), 'utf8').split('\n').filter((l) => l.startsWith('//')).slice(0, 18).map((l) => l.slice(3)).join('\n') + '\n');
-      process.exit(0);
-    } else throw new Error(`unknown option ${a}`);
+  const a = args_parse(argv, { flags: ['--help', '-h'], values: ['--files', '--size', '--fs', '--base', '--json'] });
+  if (a.pos.length > 0) throw new Error(`unknown option ${a.pos[0]}`);
+  if (a.flags.size > 0) {
+    process.stdout.write(fs.readFileSync(new URL(import.meta.url), 'utf8').split('\n').filter((l) => l.startsWith('//')).slice(0, 18).map((l) => l.slice(3)).join('\n') + '\n');
+    process.exit(0);
   }
+  const v = a.values;
+  if (v.has('--files')) o.files = Number(v.get('--files'));
+  if (v.has('--size')) o.size = size_parse(v.get('--size')!);
+  if (v.has('--fs')) o.only = v.get('--fs')!.split(',').map((k) => k.trim()) as Kind[];
+  if (v.has('--base')) o.base = path.resolve(v.get('--base')!);
+  if (v.has('--json')) o.json = v.get('--json');
   // (fs_mark takes no -D 1: at least two directories)
   if (!Number.isInteger(o.files) || o.files < 2 * PER_DIR || o.files % PER_DIR !== 0) throw new Error(`--files must be a multiple of ${PER_DIR}, at least ${2 * PER_DIR}`);
   for (const k of o.only) if (!KINDS.includes(k)) throw new Error(`unknown filesystem '${k}' (${KINDS.join(', ')})`);

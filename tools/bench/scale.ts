@@ -26,7 +26,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Cleanup, image_create, is_mounted, repo_root, run, scratch_dir } from '../../src/compare/sys.js';
-import { bytes_human, size_parse } from '../../src/cli/command.js';
+import { args_parse, bytes_human, size_parse } from '../../src/cli/command.js';
 import { server_find } from '../../src/cli/server_find.js';
 import { control_request } from '../../src/fuse/control.js';
 import { RING_BYTES_DEFAULT } from '../../src/device/writebehind.js';
@@ -66,18 +66,21 @@ interface Row {
 function args(): Opts {
   const o: Opts = { files: 1_000_000, perDir: 1000, write: 0, sizes: [8 * GiB, 2 ** 40], cache: 64 << 20, json: false };
   const argv = process.argv.slice(2);
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--json') { o.json = true; continue; }
-    const v = argv[++i];
-    if (v === undefined) throw new Error(`${a} needs a value`);
-    if (a === '--files') o.files = Number(v);
-    else if (a === '--per-dir') o.perDir = Number(v);
-    else if (a === '--write') o.write = size_parse(v);
-    else if (a === '--sizes') o.sizes = v.split(',').map(size_parse);
-    else if (a === '--cache') o.cache = size_parse(v);
-    else throw new Error(`unknown option ${a} (--files N, --per-dir N, --write SIZE, --sizes A,B, --cache SIZE, --json)`);
+  const usage = '(--files N, --per-dir N, --write SIZE, --sizes A,B, --cache SIZE, --json)';
+  let a;
+  try {
+    a = args_parse(argv, { flags: ['--json'], values: ['--files', '--per-dir', '--write', '--sizes', '--cache'] });
+  } catch (e) {
+    throw new Error(`${(e as Error).message} ${usage}`);
   }
+  if (a.pos.length > 0) throw new Error(`unknown option ${a.pos[0]} ${usage}`);
+  const v = a.values;
+  o.json = a.flags.has('--json');
+  if (v.has('--files')) o.files = Number(v.get('--files'));
+  if (v.has('--per-dir')) o.perDir = Number(v.get('--per-dir'));
+  if (v.has('--write')) o.write = size_parse(v.get('--write')!);
+  if (v.has('--sizes')) o.sizes = v.get('--sizes')!.split(',').map(size_parse);
+  if (v.has('--cache')) o.cache = size_parse(v.get('--cache')!);
   if (!(o.files > 0 && o.perDir > 0)) throw new Error('--files and --per-dir must be positive');
   write_fit(o);
   return o;
