@@ -421,6 +421,7 @@ export class FileSystem {
 
   private flush_all(): void {
     for (const m of this.icache.dirty()) file_flush(this.ctx, m);
+    this.icache.trim();
   }
 
   /** After every change. The bounds are enforced at the start of the next operation (maintain). */
@@ -444,6 +445,7 @@ export class FileSystem {
         if (d.bytes <= limit / 2) break;
         file_flush(this.ctx, m);
       }
+      this.icache.trim();
     }
     if (this.vol.nodes.dirtyCount > this.dirtyNodesMax || this.vol.tabs.dirty_pages() - this.vol.tabs.pinnedAfterCheckpoint > this.dirtyPagesMax) this.checkpoint_now(Trigger.DIRTY_NODES);
   }
