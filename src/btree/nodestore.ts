@@ -16,6 +16,7 @@ import type { SegLog } from '../log/segments.js';
 import type { Nat } from '../nat/nat.js';
 import { assert } from '../util/assert.js';
 import { CorruptError } from '../util/errors.js';
+import { LruMap } from '../util/lru.js';
 import type { NodeId } from '../util/ids.js';
 import type { NodeStore } from './store.js';
 
@@ -43,7 +44,7 @@ export class NodeCache implements NodeStore {
   private readonly fsid: number;
   private readonly hooks: NodeStoreHooks;
   /** clean nodes, least recently used first */
-  private readonly clean = new Map<NodeId, Entry>();
+  private readonly clean = new LruMap<NodeId, Entry>();
   /** dirty nodes (pinned until a checkpoint writes them) */
   private readonly dirtyMap = new Map<NodeId, Entry>();
   cacheMax: number;
@@ -74,12 +75,10 @@ export class NodeCache implements NodeStore {
   get(nid: NodeId): NodeBody {
     const d = this.dirtyMap.get(nid);
     if (d) { this.hits++; return d.body; }
+    // to the young end: a hit keeps the node longest
     const e = this.clean.get(nid);
     if (e) {
       this.hits++;
-      // the young end: a hit keeps the node longest
-      this.clean.delete(nid);
-      this.clean.set(nid, e);
       return e.body;
     }
     const addr = this.nat.addr(nid);
@@ -117,7 +116,7 @@ export class NodeCache implements NodeStore {
   dirty(nid: NodeId): void {
     let e = this.dirtyMap.get(nid);
     if (e === undefined) {
-      e = this.clean.get(nid);
+      e = this.clean.peek(nid);
       assert(e !== undefined, () => `dirtying node ${nid} that is not in the cache`);
       this.clean.delete(nid);
       this.dirtyMap.set(nid, e);
@@ -130,7 +129,7 @@ export class NodeCache implements NodeStore {
   relocate(nid: NodeId): void {
     this.get(nid);
     if (this.dirtyMap.has(nid)) return;
-    const e = this.clean.get(nid)!;
+    const e = this.clean.peek(nid)!;
     this.clean.delete(nid);
     e.dirty = true;
     e.moved = true;

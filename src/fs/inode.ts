@@ -15,6 +15,7 @@ import { inode_decode, inode_encode, INODE_FLAG_INLINE, key, RecKind } from '../
 import type { Inode } from '../format/records.js';
 import { FsError } from '../util/errors.js';
 import { assert } from '../util/assert.js';
+import { LruMap } from '../util/lru.js';
 import { is_dir, is_reg } from './types.js';
 import type { Attr } from './types.js';
 
@@ -63,7 +64,8 @@ export function inode_key(ino: number) {
 
 export class InodeCache {
   private readonly vol: Volume;
-  private readonly map = new Map<number, InodeMem>();
+  /** least recently used first */
+  private readonly map = new LruMap<number, InodeMem>();
   max: number;
   /**
    * the size at which the next eviction pass runs: `max`, or more after a pass that found too
@@ -88,12 +90,10 @@ export class InodeCache {
 
   /** The inode, from the cache or the tree; ENOENT if it does not exist. */
   get(ino: number): InodeMem {
+    // to the young end: least recently used inodes go first
     const m = this.map.get(ino);
     if (m) {
       this.hits++;
-      // the young end: least recently used inodes go first
-      this.map.delete(ino);
-      this.map.set(ino, m);
       return m;
     }
     if (!Number.isInteger(ino) || ino < 1 || ino > 0xffffffff) throw new FsError('ENOENT', `no inode ${ino}`);
@@ -115,7 +115,7 @@ export class InodeCache {
 
   /** The inode if it is cached (nothing is read). */
   cached(ino: number): InodeMem | undefined {
-    return this.map.get(ino);
+    return this.map.peek(ino);
   }
 
   /** Whether the inode exists (without loading it into the cache). */
@@ -165,13 +165,15 @@ export class InodeCache {
    */
   private evict(): void {
     const target = Math.floor(this.max * 0.9);
-    let steps = this.map.size;
-    for (const [ino, m] of this.map) {
-      if (this.map.size <= target || steps-- <= 0) break;
+    for (const [ino, m] of this.map.from_oldest()) {
+      if (this.map.size <= target) break;
       this.evictSteps++;
-      this.map.delete(ino);
-      if (m.pages.size === 0 && m.open === 0 && m.mtime === null) this.evictions++;
-      else this.map.set(ino, m);
+      if (m.pages.size === 0 && m.open === 0 && m.mtime === null) {
+        this.map.delete(ino);
+        this.evictions++;
+      } else {
+        this.map.get(ino);
+      }
     }
     this.evictAt = this.map.size <= target ? this.max : this.map.size + Math.max(1, Math.floor(this.map.size / 10));
   }
@@ -191,7 +193,7 @@ export class InodeCache {
 
   /** Drops every cached inode without dirty state (tests: force reloading). */
   drop_clean(): void {
-    for (const [ino, m] of this.map) if (m.pages.size === 0 && m.open === 0 && m.mtime === null) this.map.delete(ino);
+    for (const [ino, m] of this.map.from_oldest()) if (m.pages.size === 0 && m.open === 0 && m.mtime === null) this.map.delete(ino);
   }
 }
 
