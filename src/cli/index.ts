@@ -30,10 +30,24 @@ commands_register(
   cmd_bench,
 );
 
+/**
+ * Ends the process once what it printed has been taken: an explicit exit, not an event loop left
+ * to drain. Node 20 can hang for ever in the drain's wait for V8's background tasks
+ * (nodejs/node#54918): seen here as a `cowlog trace` that never exited after Ctrl-C, which
+ * stalled the benchmark that had started it.
+ */
+function exit_after_output(code: number): void {
+  process.exitCode = code;
+  let waiting = 2;
+  const done = (): void => { if (--waiting === 0) process.exit(code); };
+  process.stdout.write('', done);
+  process.stderr.write('', done);
+}
+
 main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; },
+  (code) => exit_after_output(code),
   (e: unknown) => {
     process.stderr.write(`cowlog: ${(e as Error)?.stack ?? String(e)}\n`);
-    process.exitCode = 70;
+    exit_after_output(70);
   },
 );

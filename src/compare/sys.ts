@@ -73,6 +73,8 @@ export function scratch_dir(bytes: number): string {
 
 /** A sparse image file of exactly `bytes`. */
 export function image_create(file: string, bytes: number): void {
+  // ftruncate takes a negative size (an int32 overflow such as 2 << 30) as 0: an empty image
+  if (!Number.isSafeInteger(bytes) || bytes <= 0) throw new Error(`image ${file}: size ${bytes} bytes is not a positive whole number`);
   const fd = fs.openSync(file, 'w');
   try { fs.ftruncateSync(fd, bytes); } finally { fs.closeSync(fd); }
 }

@@ -397,7 +397,10 @@ export interface MapChunk {
 export const MAP_SLOT_COMPRESSED = 0x80;
 
 export function map_new(): MapChunk {
-  return { addr: new Uint32Array(MAP_SLOTS), csum: new Uint32Array(MAP_SLOTS), comp: new Uint8Array(MAP_SLOTS) };
+  // one backing store for the three arrays: each of their own was a malloc'd ArrayBuffer for
+  // the garbage collector to track, and a file's flush makes two map chunks
+  const b = new ArrayBuffer(MAP_SLOTS * 9);
+  return { addr: new Uint32Array(b, 0, MAP_SLOTS), csum: new Uint32Array(b, MAP_SLOTS * 4, MAP_SLOTS), comp: new Uint8Array(b, MAP_SLOTS * 8, MAP_SLOTS) };
 }
 
 export function map_count(m: MapChunk): number {

@@ -52,7 +52,7 @@ const DIST = path.join(repo_root(), 'dist');
 interface Opts { files: number; size: number; only: Kind[]; base: string | undefined; json: string | undefined }
 
 function opts_parse(argv: string[]): Opts {
-  const o: Opts = { files: 50_000, size: 2 << 30, only: ['cowlog', 'ceiling', 'fuse2fs', 'ext4'], base: undefined, json: undefined };
+  const o: Opts = { files: 50_000, size: 2 * 2 ** 30, only: ['cowlog', 'ceiling', 'fuse2fs', 'ext4'], base: undefined, json: undefined };
   const a = args_parse(argv, { flags: ['--help', '-h'], values: ['--files', '--size', '--fs', '--base', '--json'] });
   if (a.pos.length > 0) throw new Error(`unknown option ${a.pos[0]}`);
   if (a.flags.size > 0) {
