@@ -100,9 +100,8 @@ export class NodeCache implements NodeStore {
    * of many files changes many leaves before the checkpoint that writes them).
    */
   private evict(): void {
-    for (const nid of this.clean.keys()) {
-      if (this.clean.size + this.dirtyMap.size <= this.cacheMax || this.clean.size <= KEEP_RECENT) break;
-      this.clean.delete(nid);
+    while (this.clean.size + this.dirtyMap.size > this.cacheMax && this.clean.size > KEEP_RECENT) {
+      this.clean.delete(this.clean.oldest_key()!);
       this.evictions++;
     }
   }

@@ -165,18 +165,22 @@ export class InodeCache {
    */
   private evict(): void {
     const target = Math.floor(this.max * 0.9);
-    for (const [ino, m] of this.map.from_oldest()) {
-      if (this.map.size <= target) break;
-      this.evictSteps++;
-      if (m.pages.size === 0 && m.open === 0 && m.mtime === null) {
-        this.map.delete(ino);
-        this.evictions++;
-      } else {
-        this.map.get(ino);
-      }
-    }
+    this.map.walk(this.evict_one);
     this.evictAt = this.map.size <= target ? this.max : this.map.size + Math.max(1, Math.floor(this.map.size / 10));
   }
+
+  /** One step of an eviction pass (a bound method: the pass allocates nothing). */
+  private readonly evict_one = (ino: number, m: InodeMem): boolean => {
+    if (this.map.size <= Math.floor(this.max * 0.9)) return false;
+    this.evictSteps++;
+    if (m.pages.size === 0 && m.open === 0 && m.mtime === null) {
+      this.map.delete(ino);
+      this.evictions++;
+    } else {
+      this.map.get(ino);
+    }
+    return true;
+  };
 
   /**
    * Evicts down to the cache's share now if it is over it: after a flush has unpinned the

@@ -148,7 +148,8 @@ export class MetaTable {
 
   /** The page holding entry i (read in if needed); bounds-checked. */
   page(i: number): Page {
-    assert(i >= 0 && i < this.geom.entries && Number.isInteger(i), () => `${this.geom.name} entry ${i} outside 0..${this.geom.entries - 1}`);
+    // the check first: a message closure made on every call was garbage on the hottest path
+    if (!(i >= 0 && i < this.geom.entries && Number.isInteger(i))) assert(false, () => `${this.geom.name} entry ${i} outside 0..${this.geom.entries - 1}`);
     return this.page_at(Math.floor(i / this.geom.perBlock));
   }
 

@@ -90,6 +90,25 @@ export class LruMap<K, V> {
     }
   }
 
+  /**
+   * Calls `visit` for entries from the oldest, at most `limit` of them, until it returns false;
+   * `visit` has the freedom from_oldest gives. Allocates nothing: for eviction passes, which run
+   * on creates.
+   */
+  walk(visit: (k: K, v: V) => boolean, limit = this.map.size): void {
+    let l = this.oldest;
+    for (let i = 0; l !== null && i < limit; i++) {
+      const next = l.younger;
+      if (!visit(l.key, l.value)) return;
+      l = next;
+    }
+  }
+
+  /** The least recently used key (undefined when empty). */
+  oldest_key(): K | undefined {
+    return this.oldest?.key;
+  }
+
   /** Values from the oldest; the same freedom to delete or move the one given as from_oldest. */
   *values(): IterableIterator<V> {
     for (const [, v] of this.from_oldest()) yield v;

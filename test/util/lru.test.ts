@@ -58,3 +58,19 @@ t.test('a walk limited to the size it began with gives no moved entry twice', as
   t.same(given, [...Array(10).keys()], 'ten entries given, each once');
   t.same([...lru.keys()], [...Array(10).keys()], 'all moved to the young end in the order given');
 });
+
+t.test('walk visits from the oldest until told to stop, and may delete or move what it visits', async (t) => {
+  const lru = new LruMap<number, string>();
+  for (let i = 0; i < 8; i++) lru.set(i, `v${i}`);
+  t.equal(lru.oldest_key(), 0, 'the oldest key');
+  const seen: number[] = [];
+  lru.walk((k) => { seen.push(k); if (k % 2 === 0) lru.delete(k); else lru.get(k); return seen.length < 6; });
+  t.same(seen, [0, 1, 2, 3, 4, 5], 'stopped after the sixth');
+  t.same([...lru.keys()], [6, 7, 1, 3, 5], 'evens deleted, odds moved to the young end in order');
+  t.equal(lru.oldest_key(), 6);
+  const all: number[] = [];
+  lru.walk((k) => { all.push(k); lru.get(k); return true; });
+  t.same(all, [6, 7, 1, 3, 5], 'a full walk that moves each entry gives each once');
+  lru.clear();
+  t.equal(lru.oldest_key(), undefined, 'empty: no oldest key');
+});
