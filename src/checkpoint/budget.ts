@@ -10,10 +10,10 @@ export const CACHE_BYTES_DEFAULT = 64 << 20;
 /** the smallest budget a mount accepts */
 export const CACHE_BYTES_MIN = 4 << 20;
 /**
- * Memory of one B+tree node in the node cache: its decoded keys and values (an object and a
- * Buffer view per record) around the 4 KiB block they point into. Measured at 3.8 KiB per node
- * on 200,000 small files (600,000 records in 35,790 nodes, heap and buffers after gc); 6 KiB
- * leaves room for leaves of many tiny records.
+ * Memory of one B+tree node in the node cache, for the bound on their number: what a node
+ * really takes is counted by the cache itself (nodestore.ts node_mem: its 4 KiB block and about
+ * 200 bytes per record, 12.7 KiB for a leaf of 44 small records), which keeps the nodes within
+ * their share in bytes too.
  */
 export const NODE_MEM_BYTES = 6 << 10;
 /** Memory of one cached inode (its record decoded, the maps and sets around it; no pages). */
@@ -24,6 +24,8 @@ export interface BudgetSplit {
   tablePages: number;
   /** B+tree nodes */
   nodes: number;
+  /** bytes the B+tree nodes may take (node_mem summed) */
+  nodeBytes: number;
   /** inodes of the file layer */
   inodes: number;
 }
@@ -34,6 +36,7 @@ export function budget_split(bytes: number): BudgetSplit {
   return {
     tablePages: Math.max(64, Math.floor(b / 4 / 4096)),
     nodes: Math.max(128, Math.floor((b * 5) / 8 / NODE_MEM_BYTES)),
+    nodeBytes: Math.max(128 * NODE_MEM_BYTES, Math.floor((b * 5) / 8)),
     inodes: Math.max(256, Math.floor(b / 8 / INODE_MEM_BYTES)),
   };
 }

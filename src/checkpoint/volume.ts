@@ -203,7 +203,7 @@ export class Volume {
     this.nodes = new NodeCache(this.dev, this.nat, this.log, this.fsid, this.g.fanout, {
       leaf_shared: (b) => leaf_refs(this.log, b, +1),
       leaf_dropped: (b) => leaf_refs(this.log, b, -1),
-    }, opts.nodeCacheMax ?? this.budget.nodes);
+    }, opts.nodeCacheMax ?? this.budget.nodes, opts.nodeCacheMax === undefined ? this.budget.nodeBytes : Infinity);
     this.tree = new BTree(this.nodes);
     this.snaps = new SnapTable(t[4]!);
     this.root = nid_of(cp.rootNid);

@@ -23,9 +23,9 @@ export interface MountStats {
 export function memory_lines(m: MemoryStats): string[] {
   const pct = (a: number, b: number): string => `${b ? Math.round((100 * a) / b) : 0} %`;
   return [
-    `memory: budget ${bytes_human(m.budgetBytes)} (cache=); the server holds ${bytes_human(m.rssBytes)} (heap ${bytes_human(m.heapBytes)}, buffers ${bytes_human(m.externalBytes)})`,
+    `memory: budget ${bytes_human(m.budgetBytes)} (cache=); the server holds ${bytes_human(m.rssBytes)}${m.rssFileBytes === undefined ? '' : ` (code ${bytes_human(m.rssFileBytes)})`}; heap ${bytes_human(m.heapBytes)} live${m.heapTotalBytes === undefined ? '' : ` of ${bytes_human(m.heapTotalBytes)} taken`}, buffers ${bytes_human(m.externalBytes)}`,
     `  table pages  ${m.tablePages} of ${m.tablePagesMax} (${pct(m.tablePages, m.tablePagesMax)}), ${m.tablePagesDirty} changed and pinned; ${m.tablePageLoads} read, ${m.tablePageEvictions} evicted`,
-    `  tree nodes   ${m.nodes} of ${m.nodesMax} (${pct(m.nodes, m.nodesMax)}), ${m.nodesDirty} changed and pinned; ${m.nodeLoads} read, ${m.nodeEvictions} evicted`,
+    `  tree nodes   ${m.nodes} of ${m.nodesMax} (${pct(m.nodes, m.nodesMax)}), ${m.nodesDirty} changed and pinned; ${m.nodeLoads} read, ${m.nodeEvictions} evicted${m.nodeBytes === undefined ? '' : `; ${bytes_human(m.nodeBytes)} of ${bytes_human(m.nodeBytesMax)}`}`,
     `  inodes       ${m.inodes} of ${m.inodesMax} (${pct(m.inodes, m.inodesMax)}), ${m.inodesPinned} open or with dirty pages`,
     `  dirty pages  ${bytes_human(m.dirtyPageBytes)} of ${bytes_human(m.dirtyPageBytesMax)} (file data not yet written)`,
   ];

@@ -35,6 +35,7 @@ import { block_read, cluster_compressed, cluster_raw, cluster_start } from '../c
 import { CLUSTER_BLOCKS, cluster_encode } from '../format/cluster.js';
 import { cluster_load, compress_on, flush_plan, map_apply, truncate_cluster, write_clusters } from './compress.js';
 import type { CompressStats } from './compress.js';
+import type { PagePool } from './page_pool.js';
 
 export interface DataCtx {
   vol: Volume;
@@ -54,6 +55,8 @@ export interface DataCtx {
   observer: FsObserver | null;
   /** whether files without a compression flag of their own are compressed, and what was */
   compress: { on: boolean; stats: CompressStats };
+  /** free page buffers, reused by writes of single pages (page_pool.ts) */
+  pages: PagePool;
 }
 
 /** bytes of a redo block that records may leave unused when they do not pack tightly */
@@ -309,16 +312,6 @@ export function file_write(ctx: DataCtx, m: InodeMem, off: number, data: Uint8Ar
     if (got.pages) ctx.compress.stats.rmwLoads++;
   }
   // (a cleaning round may also have written pages of this file: which are cached is read after it)
-  let wholeUncached = 0;
-  for (let idx = wholeFirst; idx < wholeEnd; idx++) if (!m.pages.has(idx)) wholeUncached++;
-  // pages the write covers whole and that are not cached yet share one slab: one allocation,
-  // and consecutive pages stay adjacent in memory, so the flush writes them as one piece; when
-  // none of the whole pages is cached (a write past what is cached, the usual case) the data
-  // goes into the slab in one copy
-  const slab = wholeUncached > 0 ? Buffer.allocUnsafeSlow(wholeUncached * BLOCK_SIZE) : null;
-  const slabAll = wholeUncached === wholeEnd - wholeFirst;
-  if (slab && slabAll) slab.set(data.subarray(wholeFirst * BLOCK_SIZE - off, wholeEnd * BLOCK_SIZE - off));
-  let slabAt = 0;
   for (let idx = first; idx <= last; idx++) {
     let page = m.pages.get(idx);
     const bStart = idx * BLOCK_SIZE;
@@ -328,10 +321,11 @@ export function file_write(ctx: DataCtx, m: InodeMem, off: number, data: Uint8Ar
     if (!page) {
       const addr = maps.addr(idx);
       if (whole) {
-        // the slab's bytes are written just below (or were above): it needs no zeroing
-        page = slab!.subarray(slabAt, slabAt + BLOCK_SIZE);
-        slabAt += BLOCK_SIZE;
-        if (!slabAll) page.set(data.subarray(from - off, to - off));
+        // a page of its own from the pool of pages written before (page_pool.ts), whatever the
+        // size of the write: pages of one buffer shared by a large write would go back to
+        // malloc only when V8 collects them, tens of MiB later; written whole, it needs no zeroing
+        page = ctx.pages.take();
+        page.set(data.subarray(from - off, to - off));
       } else {
         page = block_content(ctx, m, maps, idx);
         page.set(data.subarray(from - off, to - off), from - bStart);
@@ -418,6 +412,7 @@ export function file_flush(ctx: DataCtx, m: InodeMem, prepare = true, keep?: Rea
     vol.put(map_key(m.ino, c), map_encode(mc));
   }
   for (const idx of idxs) {
+    ctx.pages.give(m.pages.get(idx)!);
     m.pages.delete(idx);
     m.ranges.delete(idx);
     ctx.dirty.bytes -= BLOCK_SIZE;
@@ -549,6 +544,7 @@ export function pages_drop(ctx: DataCtx, m: InodeMem, first: number, end: number
   let dropped = false;
   for (const idx of [...m.pages.keys()]) {
     if (idx < first || idx >= end) continue;
+    ctx.pages.give(m.pages.get(idx)!);
     m.pages.delete(idx);
     m.ranges.delete(idx);
     ctx.dirty.bytes -= BLOCK_SIZE;
@@ -604,6 +600,7 @@ export function inode_records_drop(ctx: DataCtx, m: InodeMem): void {
   const vol = ctx.vol;
   ctx.dirty.bytes -= m.pages.size * BLOCK_SIZE;
   ctx.dirty.newPages -= m.newPages + m.heldPages;
+  for (const page of m.pages.values()) ctx.pages.give(page);
   m.pages.clear();
   m.ranges.clear();
   ctx.logged.pages -= m.logged.size;

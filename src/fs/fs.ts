@@ -27,6 +27,8 @@ import type { Superblock } from '../format/superblock.js';
 import { FEATURE_SHARED } from '../format/superblock.js';
 import { FALLOC_KEEP_SIZE, FALLOC_PUNCH_HOLE, FALLOC_ZERO_RANGE, range_alloc, range_clone, range_punch, range_seek, range_zero } from './range.js';
 import { assert } from '../util/assert.js';
+import { rss_file_bytes } from '../util/memory.js';
+import { PagePool } from './page_pool.js';
 import { FsError } from '../util/errors.js';
 import { ACL_ACCESS, ACL_DEFAULT, acl_chmod, acl_decode, acl_encode, acl_inherit, acl_mode, acl_name } from './acl.js';
 import { dir_is_empty, dir_list, dir_list_from, dirent_add, dirent_find, dirent_remove, dirent_replace } from './dir.js';
@@ -96,6 +98,9 @@ export interface MemoryStats {
   nodes: number;
   nodesDirty: number;
   nodesMax: number;
+  /** what the cached nodes take (nodestore.ts node_mem), against their share of the budget */
+  nodeBytes: number;
+  nodeBytesMax: number;
   nodeLoads: number;
   nodeEvictions: number;
   inodes: number;
@@ -103,8 +108,16 @@ export interface MemoryStats {
   inodesMax: number;
   dirtyPageBytes: number;
   dirtyPageBytesMax: number;
+  /** page buffers kept free for reuse (page_pool.ts), and how often one was reused */
+  pagePoolBytes: number;
+  pagesReused: number;
+  /** the server's resident set (VmRSS), and of it what is mapped from files (node's code: the same whatever the mount does) */
   rssBytes: number;
+  rssFileBytes: number;
+  /** V8's heap: live objects, and what it has taken from the system (live, garbage not yet collected, room to allocate) */
   heapBytes: number;
+  heapTotalBytes: number;
+  /** memory outside V8's heap owned by JavaScript objects (Buffers, the write ring), live or not yet collected */
   externalBytes: number;
 }
 
@@ -249,6 +262,8 @@ export class FileSystem {
       logged: { inodes: new Set(), pages: 0 },
       observer: null,
       compress: { on: (o.compress ?? (vol.sb.features & FEATURE_COMPRESS_LZ4 ? 'lz4' : 'none')) === 'lz4', stats: compress_stats_new() },
+      // free pages are kept only within the dirty-page bound, beside the dirty ones
+      pages: new PagePool(() => this.ctx.dirty.max - this.ctx.dirty.bytes),
     };
     // pages fsync only logged are written before any checkpoint, whoever writes it
     vol.beforeCheckpoint = vol.readOnly ? null : () => logged_flush(this.ctx);
@@ -409,12 +424,14 @@ export class FileSystem {
 
   /**
    * Periodic work: a checkpoint when the interval has passed and something changed; after
-   * `idleMs` without a change, idle-time cleaning and wear levelling (bounded).
+   * `idleMs` without a change, idle-time cleaning and wear levelling (bounded), and the free
+   * page buffers let go (V8's memory reducer collects them when the process stays quiet).
    */
   tick(nowMs = timespec_ms(this.clock())): void {
     if (this.readOnly || this.unmounted) return;
     if (this.changedSinceCheckpoint && nowMs - this.lastCheckpointMs >= this.intervalMs) this.sync(Trigger.TIMER);
     if (nowMs - this.lastOpMs >= this.idleMs) {
+      this.ctx.pages.release();
       if (this.cleaner.background() > 0) this.lastCheckpointMs = nowMs;
     }
   }
@@ -447,7 +464,7 @@ export class FileSystem {
       }
       this.icache.trim();
     }
-    if (this.vol.nodes.dirtyCount > this.dirtyNodesMax || this.vol.tabs.dirty_pages() - this.vol.tabs.pinnedAfterCheckpoint > this.dirtyPagesMax) this.checkpoint_now(Trigger.DIRTY_NODES);
+    if (this.vol.nodes.dirtyCount > this.dirtyNodesMax || this.vol.nodes.dirtyBytes > this.vol.nodes.cacheBytes / 2 || this.vol.tabs.dirty_pages() - this.vol.tabs.pinnedAfterCheckpoint > this.dirtyPagesMax) this.checkpoint_now(Trigger.DIRTY_NODES);
   }
 
   /**
@@ -484,10 +501,10 @@ export class FileSystem {
     return {
       budgetBytes: v.budgetBytes,
       tablePages: t.pages, tablePagesDirty: t.dirtyPages, tablePagesMax: t.budgetPages, tablePageLoads: t.loads, tablePageEvictions: t.evictions,
-      nodes: v.nodes.cachedCount, nodesDirty: v.nodes.dirtyCount, nodesMax: v.nodes.cacheMax, nodeLoads: v.nodes.loads, nodeEvictions: v.nodes.evictions,
+      nodes: v.nodes.cachedCount, nodesDirty: v.nodes.dirtyCount, nodesMax: v.nodes.cacheMax, nodeBytes: v.nodes.bytes, nodeBytesMax: v.nodes.cacheBytes, nodeLoads: v.nodes.loads, nodeEvictions: v.nodes.evictions,
       inodes: this.icache.size, inodesPinned: dirtyInodes, inodesMax: this.icache.max,
-      dirtyPageBytes: this.ctx.dirty.bytes, dirtyPageBytesMax: this.ctx.dirty.max,
-      rssBytes: m.rss, heapBytes: m.heapUsed, externalBytes: m.external, // arrayBuffers (Buffers, the write ring) are counted in external already
+      dirtyPageBytes: this.ctx.dirty.bytes, dirtyPageBytesMax: this.ctx.dirty.max, pagePoolBytes: this.ctx.pages.bytes, pagesReused: this.ctx.pages.reused,
+      rssBytes: m.rss, rssFileBytes: rss_file_bytes(), heapBytes: m.heapUsed, heapTotalBytes: m.heapTotal, externalBytes: m.external, // arrayBuffers (Buffers, the write ring) are counted in external already
     };
   }
 

@@ -1,0 +1,69 @@
+// The memory of a mount does not grow with the number of files: while 24,000 files of 4 KiB are
+// created in directories of 1,000 under a 16 MiB budget, every cache stays within its share —
+// the B+tree nodes counted by the bytes they take, not by their number (a leaf of small records
+// takes three times its 4 KiB block) — and the page buffers kept for reuse stay within the
+// dirty-page bound beside the dirty pages. What the node cache counts is checked against the
+// memory its nodes really hold (heap and buffers, measured around a collection). Ends with fsck.
+
+import t from 'tap';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import { fsck_ok, mkfs_mem, mount, UUID } from '../helpers/engine.js';
+
+const FILES = 24_000;
+const PER_DIR = 1000;
+const BUDGET = 16 << 20;
+
+v8.setFlagsFromString('--expose-gc');
+const gc = vm.runInNewContext('gc') as () => void;
+
+t.test(`${FILES} files of 4 KiB under cache=16M: every cache within its share`, (t) => {
+  const dev = mkfs_mem(1 << 16, { uuid: UUID });
+  const f = mount(dev, { cacheBytes: BUDGET, dirtyBytesMax: 4 << 20 });
+  const nodes = f.vol.nodes;
+  t.equal(nodes.cacheBytes, (BUDGET * 5) / 8, 'the nodes\' share: five eighths of the budget, in bytes');
+  const data = Buffer.alloc(4096);
+  let dir = 0;
+  const most = { nodeBytes: 0, nodes: 0, inodes: 0, pages: 0, poolAndDirty: 0 };
+  for (let i = 0; i < FILES; i++) {
+    if (i % PER_DIR === 0) dir = f.mkdir(1, `d${i / PER_DIR}`, 0o755).ino;
+    data.writeUInt32LE(i, 0);
+    const ino = f.create(dir, `f${i}`, 0o644).ino;
+    f.write(ino, 0, data);
+    if (i % 100 === 99) {
+      const m = f.memory();
+      most.nodeBytes = Math.max(most.nodeBytes, m.nodeBytes);
+      most.nodes = Math.max(most.nodes, m.nodes);
+      most.inodes = Math.max(most.inodes, m.inodes - m.inodesPinned);
+      most.pages = Math.max(most.pages, m.tablePages - m.tablePagesDirty);
+      most.poolAndDirty = Math.max(most.poolAndDirty, m.pagePoolBytes + m.dirtyPageBytes);
+    }
+  }
+  f.sync();
+  const m = f.memory();
+  t.ok(m.nodeEvictions > 0, `nodes were evicted (${m.nodeEvictions}): ${FILES} files need more than the share`);
+  // dirty nodes are pinned until the checkpoint their bytes trigger at half the share; between
+  // two looks, the nodes one create dirtied (a few leaves and their parents) may pass it
+  t.ok(most.nodeBytes <= nodes.cacheBytes + (64 << 10), `the node cache took at most ${(most.nodeBytes / 2 ** 20).toFixed(2)} MiB (${most.nodes} nodes), its share ${(nodes.cacheBytes / 2 ** 20).toFixed(2)} MiB`);
+  t.ok(most.inodes <= m.inodesMax, `at most ${most.inodes} inodes cached and not pinned, of ${m.inodesMax}`);
+  t.ok(most.pages <= m.tablePagesMax, `at most ${most.pages} clean table pages, of ${m.tablePagesMax}`);
+  t.ok(most.poolAndDirty <= m.dirtyPageBytesMax, `dirty pages and free pages kept at most ${(most.poolAndDirty / 2 ** 20).toFixed(1)} MiB together, the bound ${(m.dirtyPageBytesMax / 2 ** 20).toFixed(1)} MiB`);
+  t.ok(m.pagesReused > FILES / 2, `pages written were reused by later files (${m.pagesReused} times)`);
+
+  // what the cache counts against what its nodes hold: drop them all and measure what is freed
+  t.equal(nodes.dirtyCount, 0, 'after the sync every node is clean');
+  const counted = nodes.bytes;
+  const n = nodes.cachedCount;
+  gc(); gc();
+  const before = process.memoryUsage();
+  nodes.drop_clean();
+  gc(); gc();
+  const after = process.memoryUsage();
+  const freed = before.heapUsed + before.external - after.heapUsed - after.external;
+  t.ok(freed <= counted * 1.2 && freed >= counted * 0.5, `${n} nodes counted at ${(counted / 2 ** 20).toFixed(2)} MiB hold ${(freed / 2 ** 20).toFixed(2)} MiB`);
+
+  for (const i of [0, FILES / 2, FILES - 1]) t.equal(f.read(f.resolve(`/d${Math.floor(i / PER_DIR)}/f${i}`), 0, 4).readUInt32LE(0), i, `f${i} reads back`);
+  f.unmount();
+  fsck_ok(t, dev);
+  t.end();
+});
