@@ -411,13 +411,7 @@ export function file_flush(ctx: DataCtx, m: InodeMem, prepare = true, keep?: Rea
     m.rec.blocks += map_apply(mc, byChunk.get(c)!.plain, byChunk.get(c)!.clusters);
     vol.put(map_key(m.ino, c), map_encode(mc));
   }
-  for (const idx of idxs) {
-    ctx.pages.give(m.pages.get(idx)!);
-    m.pages.delete(idx);
-    m.ranges.delete(idx);
-    ctx.dirty.bytes -= BLOCK_SIZE;
-    if (m.logged.delete(idx)) ctx.logged.pages--;
-  }
+  for (const idx of idxs) page_forget(ctx, m, idx);
   if (m.logged.size === 0) ctx.logged.inodes.delete(m);
   // the pages written took their blocks: what the ones left need is counted again
   m.newPages = m.heldPages = 0;
@@ -539,16 +533,25 @@ function pages_cut(ctx: DataCtx, m: InodeMem, size: number): boolean {
   return true;
 }
 
+/**
+ * Dirty page idx of m leaves the page cache (written to the log, or dropped): its buffer goes
+ * back to the pool, and the dirty and logged counts no longer hold it. The caller recounts the
+ * space the pages left need (pages_need_recount) and the inode's place among the logged.
+ */
+function page_forget(ctx: DataCtx, m: InodeMem, idx: number): void {
+  ctx.pages.give(m.pages.get(idx)!);
+  m.pages.delete(idx);
+  m.ranges.delete(idx);
+  ctx.dirty.bytes -= BLOCK_SIZE;
+  if (m.logged.delete(idx)) ctx.logged.pages--;
+}
+
 /** Drops the dirty pages of blocks [first, end) without writing them (a truncate, a hole, a clone over them). */
 export function pages_drop(ctx: DataCtx, m: InodeMem, first: number, end: number): void {
   let dropped = false;
   for (const idx of [...m.pages.keys()]) {
     if (idx < first || idx >= end) continue;
-    ctx.pages.give(m.pages.get(idx)!);
-    m.pages.delete(idx);
-    m.ranges.delete(idx);
-    ctx.dirty.bytes -= BLOCK_SIZE;
-    if (m.logged.delete(idx)) ctx.logged.pages--;
+    page_forget(ctx, m, idx);
     dropped = true;
   }
   if (m.logged.size === 0) ctx.logged.inodes.delete(m);

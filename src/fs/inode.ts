@@ -164,14 +164,18 @@ export class InodeCache {
    * the next pass waits until the cache has grown by a tenth.
    */
   private evict(): void {
-    const target = Math.floor(this.max * 0.9);
     this.map.walk(this.evict_one);
-    this.evictAt = this.map.size <= target ? this.max : this.map.size + Math.max(1, Math.floor(this.map.size / 10));
+    this.evictAt = this.map.size <= this.evict_target() ? this.max : this.map.size + Math.max(1, Math.floor(this.map.size / 10));
+  }
+
+  /** The size an eviction pass stops at: 90 % of `max`. */
+  private evict_target(): number {
+    return Math.floor(this.max * 0.9);
   }
 
   /** One step of an eviction pass (a bound method: the pass allocates nothing). */
   private readonly evict_one = (ino: number, m: InodeMem): boolean => {
-    if (this.map.size <= Math.floor(this.max * 0.9)) return false;
+    if (this.map.size <= this.evict_target()) return false;
     this.evictSteps++;
     if (m.pages.size === 0 && m.open === 0 && m.mtime === null) {
       this.map.delete(ino);

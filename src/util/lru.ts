@@ -39,10 +39,7 @@ export class LruMap<K, V> {
   get(k: K): V | undefined {
     const l = this.map.get(k);
     if (l === undefined) return undefined;
-    if (l !== this.youngest) {
-      this.unlink(l);
-      this.append(l);
-    }
+    this.to_young(l);
     return l.value;
   }
 
@@ -51,10 +48,7 @@ export class LruMap<K, V> {
     const l = this.map.get(k);
     if (l !== undefined) {
       l.value = v;
-      if (l !== this.youngest) {
-        this.unlink(l);
-        this.append(l);
-      }
+      this.to_young(l);
       return;
     }
     const n: Link<K, V> = { key: k, value: v, older: null, younger: null };
@@ -117,6 +111,12 @@ export class LruMap<K, V> {
   /** Keys from the oldest; the same freedom to delete or move the one given as from_oldest. */
   *keys(): IterableIterator<K> {
     for (const [k] of this.from_oldest()) yield k;
+  }
+
+  private to_young(l: Link<K, V>): void {
+    if (l === this.youngest) return;
+    this.unlink(l);
+    this.append(l);
   }
 
   private unlink(l: Link<K, V>): void {
