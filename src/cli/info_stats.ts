@@ -16,11 +16,14 @@ export interface MountStats {
   requests: Record<string, number>;
   engine: Record<string, number>;
   /** the caches against the memory budget (absent from servers older than this cowlog) */
-  memory?: MemoryStats;
+  memory?: MountMemory;
 }
 
+/** The engine's memory, and the inodes the kernel holds of the mount (held.ts; absent from older servers). */
+export type MountMemory = MemoryStats & { held?: number; heldMax?: number; heldAsked?: number };
+
 /** The memory lines of `info --stats`: each cache against its share of the budget. */
-export function memory_lines(m: MemoryStats): string[] {
+export function memory_lines(m: MountMemory): string[] {
   const pct = (a: number, b: number): string => `${b ? Math.round((100 * a) / b) : 0} %`;
   return [
     `memory: budget ${bytes_human(m.budgetBytes)} (cache=); the server holds ${bytes_human(m.rssBytes)}${m.rssFileBytes === undefined ? '' : ` (code ${bytes_human(m.rssFileBytes)})`}; heap ${bytes_human(m.heapBytes)} live${m.heapTotalBytes === undefined ? '' : ` of ${bytes_human(m.heapTotalBytes)} taken`}, buffers ${bytes_human(m.externalBytes)}`,
@@ -28,6 +31,7 @@ export function memory_lines(m: MemoryStats): string[] {
     `  tree nodes   ${m.nodes} of ${m.nodesMax} (${pct(m.nodes, m.nodesMax)}), ${m.nodesDirty} changed and pinned; ${m.nodeLoads} read, ${m.nodeEvictions} evicted${m.nodeBytes === undefined ? '' : `; ${bytes_human(m.nodeBytes)} of ${bytes_human(m.nodeBytesMax)}`}`,
     `  inodes       ${m.inodes} of ${m.inodesMax} (${pct(m.inodes, m.inodesMax)}), ${m.inodesPinned} open or with dirty pages`,
     `  dirty pages  ${bytes_human(m.dirtyPageBytes)} of ${bytes_human(m.dirtyPageBytesMax)} (file data not yet written)`,
+    ...(m.held === undefined ? [] : [`  kernel-held  ${m.held} inodes of ${m.heldMax} (held_max=); ${m.heldAsked ?? 0} names the kernel was asked to drop`]),
   ];
 }
 

@@ -13,6 +13,9 @@
 //   drop one silently, never make one up). The first is the one paths are built from.
 // - A negative entry is kept until its timeout passes, at most NEGATIVE_MAX at once; past that
 //   bound the answer carries no timeout (nothing is cached that could not be invalidated).
+// - Past `max` inodes held, the kernel is asked to drop the names of the ones held longest
+//   (trim): it forgets those nothing uses, so this table, the kernel's inode cache and the
+//   server's memory stay bounded however many files are looked up or listed.
 // - A ghost is an inode the kernel holds that left the tree (a directory removed while open):
 //   its last attributes with link count 0, answered until the kernel forgets it.
 
@@ -30,9 +33,19 @@ export interface HeldName {
   name: string;
 }
 
+/**
+ * One inode the kernel holds, kept small (a million of them is what a large `ls -lR` leaves in
+ * the kernel): its first name inline, further ones (hard links) only when there are some.
+ */
 interface Held {
   lookups: number;
-  names: HeldName[];
+  /** the first name's directory (0: no name known) */
+  parent: number;
+  name: string;
+  /** names after the first, or null */
+  more: HeldName[] | null;
+  /** given again since the sweep last passed (a second chance: the sweep skips it once) */
+  ref: boolean;
 }
 
 /** How cached entries and attributes are dropped from the kernel (FuseMount). */
@@ -45,11 +58,31 @@ export interface FuseNotifier {
   invalidated(): Promise<void>;
 }
 
+/** Inodes the kernel may hold before the oldest names are invalidated (`-o held_max=`). */
+export const HELD_MAX_DEFAULT = 131072;
+/** bytes one held inode with a short name takes in this table (measured: test/fuse/held.test.ts) */
+export const HELD_BYTES = 144;
+
 export class KernelHeld {
+  /** in the order inodes were first given (what trim() sweeps) */
   private readonly held = new Map<number, Held>();
   /** "parent/name" → when its negative entry expires (ms, performance.now()) */
   private readonly negatives = new Map<string, number>();
   private readonly ghosts = new Map<number, Attr>();
+  /** where trim() asks the kernel to drop names (null: nothing is asked, as in tests of the table) */
+  notifier: FuseNotifier | null = null;
+  /** inodes held past which the oldest are asked for (Infinity: never) */
+  readonly max: number;
+  /** the sweep of trim() through `held`, continued from call to call (null: start again) */
+  private sweep: Iterator<[number, Held]> | null = null;
+  /** new inodes given since the last trim */
+  private givenSince = 0;
+  /** names the kernel was asked to drop, in all */
+  asked = 0;
+
+  constructor(max = Infinity) {
+    this.max = max;
+  }
 
   /** Inodes the kernel holds. */
   get size(): number {
@@ -60,15 +93,67 @@ export class KernelHeld {
     return this.held.has(ino);
   }
 
-  /** An entry for `ino` was answered as `name` in `parent` (null: '.', '..' or by handle). */
-  entry_given(ino: number, parent: number, name: string | null): void {
-    let h = this.held.get(ino);
+  /**
+   * An entry for `ino` was answered as `name` in `parent` (null: '.', '..' or by handle). A
+   * directory starts with a second chance: dropping its name drops every name under it that
+   * the kernel cached too.
+   */
+  entry_given(ino: number, parent: number, name: string | null, dir = false): void {
+    const h = this.held.get(ino);
     if (h === undefined) {
-      h = { lookups: 0, names: [] };
-      this.held.set(ino, h);
+      this.held.set(ino, { lookups: 1, parent: name === null ? 0 : parent, name: name ?? '', more: null, ref: dir });
+      if (this.held.size > this.max && ++this.givenSince >= this.batch()) this.trim();
+      return;
     }
     h.lookups++;
-    if (name !== null && !h.names.some((n) => n.parent === parent && n.name === name)) h.names.push({ parent, name });
+    h.ref = true;
+    if (name === null || (h.parent === parent && h.name === name)) return;
+    if (h.parent === 0) {
+      h.parent = parent;
+      h.name = name;
+    } else if (h.more === null) {
+      h.more = [{ parent, name }];
+    } else if (!h.more.some((n) => n.parent === parent && n.name === name)) {
+      h.more.push({ parent, name });
+    }
+  }
+
+  /** inodes asked for per trim: a 64th of the bound, so that asking is spread over what is given */
+  private batch(): number {
+    return Math.max(16, Math.floor(this.max / 64));
+  }
+
+  /**
+   * Over the bound: asks the kernel to drop the names of the inodes held longest (the sweep
+   * goes on from where the last one stopped, so each is asked once per pass over the table),
+   * except those given again since the sweep last passed them (a clock: the next pass asks
+   * them unless they are given again).
+   * The kernel drops a name nothing uses and then forgets its inode (FORGET); one in use (an
+   * open file, a working directory) stays held, and is asked again on the next pass.
+   */
+  private trim(): void {
+    this.givenSince = 0;
+    const n = this.notifier;
+    if (n === null) return;
+    let want = this.held.size - this.max + this.batch();
+    for (let guard = this.held.size; want > 0 && guard > 0; guard--) {
+      this.sweep ??= this.held.entries();
+      const it = this.sweep.next();
+      if (it.done === true) {
+        this.sweep = null;
+        continue;
+      }
+      const [ino, h] = it.value;
+      if (ino === ROOT || h.parent === 0) continue;
+      if (h.ref) {
+        h.ref = false;
+        continue;
+      }
+      n.inval_entry(h.parent, h.name);
+      if (h.more !== null) for (const x of h.more) n.inval_entry(x.parent, x.name);
+      this.asked++;
+      want--;
+    }
   }
 
   /** FORGET: the kernel dropped `n` of its lookups of `ino`. */
@@ -105,16 +190,26 @@ export class KernelHeld {
   /** `name` in `parent`, which named `ino`, is gone (unlink, rmdir, or replaced by a rename). */
   name_gone(ino: number, parent: number, name: string): void {
     const h = this.held.get(ino);
-    if (h !== undefined) h.names = h.names.filter((n) => n.parent !== parent || n.name !== name);
+    if (h === undefined) return;
+    if (h.parent === parent && h.name === name) {
+      const next = h.more?.shift();
+      h.parent = next?.parent ?? 0;
+      h.name = next?.name ?? '';
+    } else if (h.more !== null) {
+      h.more = h.more.filter((n) => n.parent !== parent || n.name !== name);
+    }
+    if (h.more?.length === 0) h.more = null;
   }
 
   /** `ino` moved from (parent, name) to (parent2, name2). */
   name_moved(ino: number, parent: number, name: string, parent2: number, name2: string): void {
     const h = this.held.get(ino);
     if (h === undefined) return;
-    const i = h.names.findIndex((n) => n.parent === parent && n.name === name);
-    if (i >= 0) h.names.splice(i, 1);
-    h.names.unshift({ parent: parent2, name: name2 });
+    this.name_gone(ino, parent, name);
+    // the new name becomes the first (paths are built from it)
+    if (h.parent !== 0) (h.more ??= []).unshift({ parent: h.parent, name: h.name });
+    h.parent = parent2;
+    h.name = name2;
   }
 
   /** An inode the kernel holds left the tree: `a` is answered for it from now on. */
@@ -131,10 +226,10 @@ export class KernelHeld {
     if (ino === ROOT) return '/';
     let p = '';
     for (let cur = ino, depth = 0; cur !== ROOT; depth++) {
-      const n = this.held.get(cur)?.names[0];
-      if (n === undefined || depth >= PATH_DEPTH_MAX) return '';
-      p = '/' + n.name + p;
-      cur = n.parent;
+      const h = this.held.get(cur);
+      if (h === undefined || h.parent === 0 || depth >= PATH_DEPTH_MAX) return '';
+      p = '/' + h.name + p;
+      cur = h.parent;
     }
     return p;
   }
@@ -153,7 +248,8 @@ export class KernelHeld {
   invalidate_all(n: FuseNotifier, now_ms: number): Promise<void> {
     n.inval_inode(ROOT, 0, 0);
     for (const [ino, h] of this.held) {
-      for (const x of h.names) n.inval_entry(x.parent, x.name);
+      if (h.parent !== 0) n.inval_entry(h.parent, h.name);
+      if (h.more !== null) for (const x of h.more) n.inval_entry(x.parent, x.name);
       n.inval_inode(ino, 0, 0);
     }
     for (const [k, until] of this.negatives) {

@@ -101,6 +101,8 @@ export interface CowlogOpsOptions {
   attrTimeout?: number;
   entryTimeout?: number;
   negativeTimeout?: number;
+  /** inodes the kernel may hold before the oldest names are invalidated (held.ts; default: no bound) */
+  heldMax?: number;
 }
 
 /** Whether every block a run read matches its CRC32C. */
@@ -135,7 +137,7 @@ export class CowlogOps {
   /** shut down by FS_IOC_SHUTDOWN: every request fails and nothing more is written */
   down = false;
   readonly handles = new Map<number, Handle>();
-  readonly held = new KernelHeld();
+  readonly held: KernelHeld;
   /** how the kernel's caches are invalidated (null: nothing is sent, as in tests) */
   private notify: FuseNotifier | null = null;
   private fhNext = 1;
@@ -172,6 +174,7 @@ export class CowlogOps {
     this.attrTimeout = o.attrTimeout ?? 0;
     this.entryTimeout = o.entryTimeout ?? 1;
     this.negativeTimeout = o.negativeTimeout ?? 0;
+    this.held = new KernelHeld(o.heldMax);
   }
 
   // ---- errors ---------------------------------------------------------------------------------
@@ -303,6 +306,7 @@ export class CowlogOps {
   /** Where invalidations go (the mount); set before serving. */
   notifier_set(n: FuseNotifier | null): void {
     this.notify = n;
+    this.held.notifier = n;
   }
 
   private entry_of(a: Attr): FuseEntry {
@@ -311,7 +315,7 @@ export class CowlogOps {
 
   /** Answers an entry for `a`, found or made as `name` in `parent` (null: '.', '..' or a handle's inode). */
   private entry(req: number, a: Attr, parent: number, name: string | null): void {
-    this.held.entry_given(a.ino, parent, name);
+    this.held.entry_given(a.ino, parent, name, is_dir(a.mode));
     this.r.entry(req, this.entry_of(a));
   }
 
@@ -903,7 +907,7 @@ export class CowlogOps {
           }
         }
         if (!out.add(name, e.ino, e.type, 2 + next, fe)) return false;
-        if (fe !== null) this.held.entry_given(e.ino, ino, name);
+        if (fe !== null) this.held.entry_given(e.ino, ino, name, is_dir(fe.attr.mode));
         return true;
       });
       if (off <= 2) this.atime_settle(ino);

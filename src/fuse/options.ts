@@ -9,6 +9,7 @@
 // - default_permissions is always on: the kernel checks mode bits, as for ext4.
 
 import type { AtimeMode } from '../fs/fs.js';
+import { HELD_MAX_DEFAULT } from './held.js';
 
 export interface MountConfig {
   readOnly: boolean;
@@ -45,6 +46,8 @@ export interface MountConfig {
   compress: 'lz4' | 'none' | null;
   /** cache=SIZE: bytes the engine's metadata caches may hold (null: 64 MiB) */
   cache: number | null;
+  /** held_max=N: inodes the kernel may hold before cowlog asks it to drop the oldest names (held.ts) */
+  heldMax: number;
   /** force: mount read-write even though fsck recorded errors (else read-only, with a warning) */
   force: boolean;
 }
@@ -114,6 +117,10 @@ export const MOUNT_OPTIONS_HELP = `mount options (-o, comma-separated):
   cache=SIZE           memory for the metadata caches: table pages, B+tree nodes and
                        inodes (K, M, G suffixes; default 64M, at least 4M, whatever the
                        device's size; 'cowlog info --stats' shows what is used)
+  held_max=N           inodes the kernel may hold of this mount (looked up or listed by
+                       ls -l) before cowlog asks it to drop the names held longest; the
+                       kernel then forgets those not in use (default 131072: at most
+                       18 MiB of the server's memory)
   force                mount read-write even though errors were found in the filesystem
                        (without it such a filesystem is mounted read-only, with a warning)
   commit=S             seconds between timer checkpoints when something changed
@@ -141,7 +148,7 @@ export function mount_options_parse(lists: readonly string[], isRoot: boolean): 
   const c: MountConfig = {
     readOnly: false, wear: null, log: null, allowOther: isRoot, attrTimeout: ATTR_TIMEOUT_DEFAULT, entryTimeout: ATTR_TIMEOUT_DEFAULT,
     negativeTimeout: ATTR_TIMEOUT_DEFAULT, commit: null, kernel: [], snapshot: null,
-    atime: 'relatime', nodiratime: false, remount: false, acl: true, compress: null, cache: null, force: false,
+    atime: 'relatime', nodiratime: false, remount: false, acl: true, compress: null, cache: null, heldMax: HELD_MAX_DEFAULT, force: false,
   };
   for (const list of lists) {
     for (const raw of list.split(',')) {
@@ -171,6 +178,11 @@ export function mount_options_parse(lists: readonly string[], isRoot: boolean): 
         c.compress = v;
       }
       else if (name === 'cache') c.cache = size_of(name, need());
+      else if (name === 'held_max') {
+        const n = Number(need());
+        if (!Number.isSafeInteger(n) || n < 64) throw new MountOptionError(`held_max=${value}: a number of inodes, at least 64`);
+        c.heldMax = n;
+      }
       else if (name === 'force' && value === undefined) c.force = true;
       else if (name === 'remount' && value === undefined) c.remount = true;
       else if (name === 'acl' && value === undefined) c.acl = true;

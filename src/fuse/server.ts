@@ -272,7 +272,7 @@ export async function server_run(o: ServerOptions): Promise<number> {
   let mount: FuseMount | undefined;
   const ops = new CowlogOps({
     fs: fsys, caller: () => mount!.caller(), log, reader: file!,
-    attrTimeout: c.attrTimeout, entryTimeout: c.entryTimeout, negativeTimeout: c.negativeTimeout,
+    attrTimeout: c.attrTimeout, entryTimeout: c.entryTimeout, negativeTimeout: c.negativeTimeout, heldMax: c.heldMax,
   });
   // the wear file names, per request, the process that last changed the file it was written for
   const wear_names = (): void => { if (tracker !== undefined) tracker.pidOf = (ino) => ops.writer_of(ino); };
@@ -495,7 +495,7 @@ export async function server_run(o: ServerOptions): Promise<number> {
         return { ok: true, readOnly: c.readOnly };
       }
       case 'stats':
-        return { ok: true, stats: { ...hub.stats(), requests: Object.fromEntries(ops.requests), engine: { ...fsys.vol.stats }, memory: fsys.memory() } };
+        return { ok: true, stats: { ...hub.stats(), requests: Object.fromEntries(ops.requests), engine: { ...fsys.vol.stats }, memory: { ...fsys.memory(), held: ops.held.size, heldMax: ops.held.max, heldAsked: ops.held.asked } } };
       case 'trace': {
         const f = trace_filter_parse(req['filter']);
         const ring = req['ring'] ?? RING_EVENTS;

@@ -3,7 +3,9 @@
 // at once for a rollback.
 
 import t from 'tap';
-import { KernelHeld, NEGATIVE_MAX } from '../../src/fuse/held.js';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import { HELD_BYTES, KernelHeld, NEGATIVE_MAX } from '../../src/fuse/held.js';
 import type { FuseNotifier } from '../../src/fuse/held.js';
 
 t.test('lookups, names and paths', async (t) => {
@@ -41,4 +43,56 @@ t.test('negative entries: remembered until their timeout, bounded, dropped oldes
   t.ok(sent.includes('inode 1') && sent.includes('inode 5') && sent.includes('entry 1/kept'), 'every inode and name held is invalidated');
   t.ok(sent.includes('entry 1/later') && !sent.includes('entry 1/n0'), 'negative entries still cached are, expired ones not');
   t.equal(sent.filter((s) => s.startsWith('entry 1/n')).length, NEGATIVE_MAX - 21, 'the unexpired of the first batch (those given at 0..20 ms expired by 60,020 ms)');
+});
+
+t.test('past its bound the table asks the kernel to drop the names held longest, once per pass', async (t) => {
+  const h = new KernelHeld(128);
+  const asked: string[] = [];
+  h.notifier = {
+    inval_inode: () => {},
+    inval_entry: (parent, name) => { asked.push(`${parent}/${name}`); },
+    invalidated: () => Promise.resolve(),
+  };
+  for (let i = 0; i < 128; i++) h.entry_given(100 + i, 1, `f${i}`);
+  t.equal(asked.length, 0, 'nothing asked within the bound');
+  for (let i = 128; i < 128 + 16; i++) h.entry_given(100 + i, 1, `f${i}`);
+  t.equal(asked.length, 32, 'a batch past the bound asks for what is over it and a batch more');
+  t.same(asked.slice(0, 3), ['1/f0', '1/f1', '1/f2'], 'the oldest first');
+  // the kernel forgets what it dropped, except f5 (in use)
+  for (let i = 0; i < 32; i++) if (i !== 5) h.forget(100 + i, 1);
+  t.equal(h.size, 144 - 31, 'forgotten ones leave the table');
+  asked.length = 0;
+  for (let i = 144; i < 144 + 16 * 3; i++) h.entry_given(100 + i, 1, `f${i}`);
+  t.notOk(asked.includes('1/f5'), 'one asked already is not asked again in the same pass');
+  t.equal(asked[0], '1/f32', 'the sweep goes on from where it stopped');
+  t.equal(h.path_of(105), '/f5', 'an inode still held keeps its name and path');
+});
+
+t.test('a clock: given again since the sweep passed, or a directory, is skipped once', async (t) => {
+  const h = new KernelHeld(64);
+  const asked: string[] = [];
+  h.notifier = { inval_inode: () => {}, inval_entry: (p, name) => { asked.push(name); }, invalidated: () => Promise.resolve() };
+  h.entry_given(10, 1, 'dir', true);
+  h.entry_given(11, 10, 'hot');
+  for (let i = 0; i < 62; i++) h.entry_given(100 + i, 10, `f${i}`);
+  h.entry_given(11, 10, 'hot'); // looked up again
+  for (let i = 62; i < 62 + 16; i++) h.entry_given(100 + i, 10, `f${i}`);
+  t.equal(asked.length, 32, 'the batch asked: what is over the bound and a batch more');
+  t.notOk(asked.includes('dir') || asked.includes('hot'), 'neither the directory nor the inode given again');
+  t.equal(asked[0], 'f0', 'the oldest of the rest first');
+});
+
+t.test('a held inode takes at most HELD_BYTES in the table', async (t) => {
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  const N = 100_000;
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  const h = new KernelHeld();
+  // names made as the binding makes them (a latin1 string from the request's bytes), kept by the table only
+  for (let i = 0; i < N; i++) h.entry_given(1000 + i, 2 + (i % 100), Buffer.from(`file-${String(i).padStart(7, '0')}`).toString('latin1'));
+  gc();
+  const per = (process.memoryUsage().heapUsed - before) / N;
+  t.ok(per <= HELD_BYTES, `${per.toFixed(0)} bytes per held inode with its name of 12 bytes, at most ${HELD_BYTES}`);
+  t.equal(h.size, N);
 });

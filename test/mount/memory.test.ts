@@ -67,6 +67,32 @@ if (skip !== undefined) {
     await clean_after(t, m, img);
   });
 
+  t.test('-o held_max=500: past it the kernel is asked to drop the oldest names and forgets them', async (t) => {
+    const img = await image_make(t, '256M');
+    const m = await mount_with(t, cowlog_server(img, '-o', 'held_max=500'));
+    const r = await m.run(process.execPath, ['-e', CREATE], { timeoutMs: 300_000 });
+    t.equal(r.code, 0, `3,000 files created ${r.stderr}`);
+    const ls = await m.run('ls', ['-lR', '.']);
+    t.equal(ls.stdout.split('\n').filter((l) => l.startsWith('-')).length, 3000, 'ls -lR lists every file');
+    let mem: Record<string, number> = {};
+    // FORGETs come when the kernel gets to them
+    for (let i = 0; i < 50; i++) {
+      const st = await cowlog(['info', '--stats', '--json', m.mountpoint]);
+      t.equal(st.code, 0, st.stderr);
+      mem = (JSON.parse(st.stdout) as { memory: Record<string, number> }).memory;
+      if (mem['held']! <= 500 + 2 * 16) break;
+      await new Promise((ok) => setTimeout(ok, 100));
+    }
+    t.equal(mem['heldMax'], 500, 'the bound given');
+    t.ok(mem['held']! <= 500 + 2 * 16, `${mem['held']} inodes held by the kernel, within the bound and a batch`);
+    t.ok(mem['heldAsked']! >= 3000 - 500, `${mem['heldAsked']} names the kernel was asked to drop`);
+    const back = await m.run('sh', ['-c', 'cat d0/f0 | wc -c; stat -c %s d0/f1 d5/f499; find . -type f | wc -l']);
+    t.same(back.stdout.trim().split('\n'), ['2000', '2001', '2499', '3000'], 'the dropped names are looked up again: every file is there');
+    const text = await cowlog(['info', '--stats', m.mountpoint]);
+    t.match(text.stdout, /^ {2}kernel-held +\d+ inodes of 500 \(held_max=\); \d+ names the kernel was asked to drop$/m, 'info --stats shows it');
+    await clean_after(t, m, img);
+  });
+
   t.test('fsck found errors: cowlog mount says so and mounts read-only; -o force writes', async (t) => {
     const { img, mnt } = await damaged_image(t);
     let r: RunResult;

@@ -30,6 +30,7 @@ import { args_parse, bytes_human, size_parse } from '../../src/cli/command.js';
 import { server_find } from '../../src/cli/server_find.js';
 import { control_request } from '../../src/fuse/control.js';
 import { RING_BYTES_DEFAULT } from '../../src/device/writebehind.js';
+import { HELD_BYTES, HELD_MAX_DEFAULT } from '../../src/fuse/held.js';
 
 const COWLOG = path.join(repo_root(), 'bin', 'cowlog.js');
 const CLIENT = path.join(repo_root(), 'dist', 'tools', 'bench', 'scale_client.js');
@@ -110,13 +111,14 @@ function write_fit(o: Opts): void {
 /**
  * What the mount may hold beyond its idle size (docs/SCALE.md, "Memory"): the caches (`cache=`),
  * the dirty file pages with the free ones kept for reuse (64 MiB at most together), the
- * write-behind ring, and V8's room for garbage: the old space may grow by half of what was live
- * (SERVER_V8_FLAGS; what is live above idle is the caches' share of the heap, at most the
- * cache), and the young generation's two semi-spaces of 16 MiB.
+ * write-behind ring, the record of the inodes the kernel holds (held_max, held.ts), and V8's
+ * room for garbage: the old space may grow by half of what was live (SERVER_V8_FLAGS; what is
+ * live above idle is the caches' share of the heap, at most the cache), and the young
+ * generation's two semi-spaces of 16 MiB.
  */
 function memory_budget(cache: number): { total: number; parts: string } {
   const shares: [string, number][] = [
-    ['cache', cache], ['dirty and free pages', 64 << 20], ['write ring', RING_BYTES_DEFAULT],
+    ['cache', cache], ['dirty and free pages', 64 << 20], ['write ring', RING_BYTES_DEFAULT], ['inodes the kernel holds', HELD_MAX_DEFAULT * HELD_BYTES],
     ['old-space room, half the cache', cache / 2], ['young generation', YOUNG_BYTES],
   ];
   return { total: shares.reduce((a, [, n]) => a + n, 0), parts: shares.map(([w, n]) => `${w} ${bytes_human(n)}`).join(', ') };
