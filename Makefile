@@ -22,6 +22,7 @@ help:
 	@echo "make bench-meta   metadata: fs_mark creates, ls -lR, find, stat, rename, unlink of 50,000 files on cowlog, fuse2fs and ext4 (META_ARGS='--files 10000' for a short one)"
 	@echo "make bench-waf    write amplification of every workload on cowlog, ext4 and btrfs (WAF_ARGS='--ops 2000' for a short one)"
 	@echo "make bench-fsync  cowlog bench fsync on cowlog and ext4 loop devices, side by side, with kill -9 losses"
+	@echo "make bench-scale-tree a million files made in the engine, then fsck -n, mount, find and ls -lR through the mount, server memory (TREE_ARGS='--files 100000')"
 	@echo "make bench-scale  an 8 GiB and a 1 TiB image: a million files, ls -lR, find, 10 GiB written (6 GiB: what fits on 8 GiB), mount, fsck, memory (SCALE_ARGS='--files 100000')"
 
 $(NPM_STAMP): package.json package-lock.json
@@ -97,6 +98,11 @@ bench-waf: build $(FUSE_STAMP)
 .PHONY: bench-scale
 bench-scale: build $(FUSE_STAMP)
 	node dist/tools/bench/scale.js $(SCALE_ARGS)
+
+# a million files made in the engine, then fsck -n and a walk through the mount (docs/SCALE.md)
+.PHONY: bench-scale-tree
+bench-scale-tree: build $(FUSE_STAMP)
+	node dist/tools/bench/scale_tree.js $(TREE_ARGS)
 
 # cowlog bench fsync on cowlog and ext4, each on a loop device, in one run (needs root)
 .PHONY: bench-fsync

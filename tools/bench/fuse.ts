@@ -42,6 +42,7 @@ import path from 'node:path';
 import { Cleanup, repo_root, run, scratch_dir } from '../../src/compare/sys.js';
 import { ceiling_mount, COWLOG, fs_make_mount, loop_new, mountpoint_new } from './loopfs.js';
 import { args_parse, size_parse } from '../../src/cli/command.js';
+import { help_exit } from './usage.js';
 import { state_read } from '../../src/fuse/runtime.js';
 
 const MiB = 1 << 20;
@@ -63,8 +64,9 @@ interface Opts { size: number; mib: number; rounds: number; files: number; secon
 
 function opts_parse(argv: string[]): Opts {
   const o: Opts = { size: 1 << 30, mib: 256, rounds: 3, files: 5000, seconds: 5, only: KINDS.filter((k) => k !== 'base' && k !== 'basetraced'), json: undefined, base: undefined };
-  const a = args_parse(argv, { values: ['--size', '--mib', '--rounds', '--files', '--seconds', '--json', '--base', '--only'] });
+  const a = args_parse(argv, { flags: ['--help', '-h'], values: ['--size', '--mib', '--rounds', '--files', '--seconds', '--json', '--base', '--only'] });
   if (a.pos.length > 0) throw new Error(`unknown option ${a.pos[0]}`);
+  if (a.flags.size > 0) help_exit(import.meta.url);
   const v = a.values;
   if (v.has('--size')) o.size = size_parse(v.get('--size')!);
   for (const [name, key] of [['--mib', 'mib'], ['--rounds', 'rounds'], ['--files', 'files'], ['--seconds', 'seconds']] as const) if (v.has(name)) o[key] = Number(v.get(name));

@@ -30,6 +30,7 @@ import path from 'node:path';
 import { Cleanup, is_mounted, repo_root, run, scratch_dir } from '../compare/sys.js';
 import { ceiling_mount, COWLOG, fs_make_mount, loop_new, mountpoint_new } from './loopfs.js';
 import { args_parse, size_parse } from '../../src/cli/command.js';
+import { help_exit } from './usage.js';
 
 const KINDS = ['cowlog', 'base', 'ceiling', 'fuse2fs', 'ext4'] as const;
 type Kind = (typeof KINDS)[number];
@@ -55,10 +56,7 @@ function opts_parse(argv: string[]): Opts {
   const o: Opts = { files: 50_000, size: 2 * 2 ** 30, only: ['cowlog', 'ceiling', 'fuse2fs', 'ext4'], base: undefined, json: undefined };
   const a = args_parse(argv, { flags: ['--help', '-h'], values: ['--files', '--size', '--fs', '--base', '--json'] });
   if (a.pos.length > 0) throw new Error(`unknown option ${a.pos[0]}`);
-  if (a.flags.size > 0) {
-    process.stdout.write(fs.readFileSync(new URL(import.meta.url), 'utf8').split('\n').filter((l) => l.startsWith('//')).slice(0, 18).map((l) => l.slice(3)).join('\n') + '\n');
-    process.exit(0);
-  }
+  if (a.flags.size > 0) help_exit(import.meta.url);
   const v = a.values;
   if (v.has('--files')) o.files = Number(v.get('--files'));
   if (v.has('--size')) o.size = size_parse(v.get('--size')!);

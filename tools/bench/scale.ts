@@ -31,6 +31,7 @@ import { server_find } from '../../src/cli/server_find.js';
 import { control_request } from '../../src/fuse/control.js';
 import { RING_BYTES_DEFAULT } from '../../src/device/writebehind.js';
 import { HELD_BYTES, HELD_MAX_DEFAULT } from '../../src/fuse/held.js';
+import { help_exit } from './usage.js';
 
 const COWLOG = path.join(repo_root(), 'bin', 'cowlog.js');
 const CLIENT = path.join(repo_root(), 'dist', 'tools', 'bench', 'scale_client.js');
@@ -75,11 +76,12 @@ function args(): Opts {
   const usage = '(--files N, --per-dir N, --write SIZE, --sizes A,B, --cache SIZE, --json)';
   let a;
   try {
-    a = args_parse(argv, { flags: ['--json'], values: ['--files', '--per-dir', '--write', '--sizes', '--cache'] });
+    a = args_parse(argv, { flags: ['--json', '--help', '-h'], values: ['--files', '--per-dir', '--write', '--sizes', '--cache'] });
   } catch (e) {
     throw new Error(`${(e as Error).message} ${usage}`);
   }
   if (a.pos.length > 0) throw new Error(`unknown option ${a.pos[0]} ${usage}`);
+  if (a.flags.has('--help') || a.flags.has('-h')) help_exit(import.meta.url);
   const v = a.values;
   o.json = a.flags.has('--json');
   if (v.has('--files')) o.files = Number(v.get('--files'));
