@@ -1,7 +1,7 @@
 // Test helpers: read a PNG back with pngjs and look at its pixels.
 
-import { readFileSync } from 'node:fs';
-import { mkdtempSync } from 'node:fs';
+import t from 'tap';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
@@ -41,8 +41,11 @@ export function png_read(pathOrBytes: string | Buffer): Image {
   };
 }
 
+/** A directory of its own under the system's temporary one, removed when the test file ends. */
 export function tmp_dir(tag: string): string {
-  return mkdtempSync(join(tmpdir(), `cowlog-render-${tag}-`));
+  const d = mkdtempSync(join(tmpdir(), `cowlog-render-${tag}-`));
+  t.teardown(() => rmSync(d, { recursive: true, force: true }));
+  return d;
 }
 
 /** Relative luminance (ITU-R BT.709 weights on the raw channels): enough to order ramp colours. */

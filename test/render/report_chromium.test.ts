@@ -3,8 +3,7 @@
 
 import t from 'tap';
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { wear_encode } from '../../src/wear/wearfile.js';
@@ -40,7 +39,7 @@ t.test('report.html in headless Chromium: a real page with the table and the pic
   const url = `file://${join(out, 'report.html')}`;
 
   const shot = join(out, 'screenshot.png');
-  await run('chromium', [...chromium_args(mkdtempSync(join(tmpdir(), 'cowlog-chromium-'))), `--window-size=${WIDTH},${HEIGHT}`,
+  await run('chromium', [...chromium_args(tmp_dir('chromium')), `--window-size=${WIDTH},${HEIGHT}`,
     `--screenshot=${shot}`, url], { timeout: 120_000 });
   const img = png_read(shot);
   t.equal(img.width, WIDTH, 'screenshot width');
@@ -56,7 +55,7 @@ t.test('report.html in headless Chromium: a real page with the table and the pic
   }
   t.ok(img.count(NEVER_WRITTEN) > 20000, 'the inlined heatmaps are displayed (never-written cells)');
 
-  const dom = (await run('chromium', [...chromium_args(mkdtempSync(join(tmpdir(), 'cowlog-chromium-'))), '--dump-dom', url],
+  const dom = (await run('chromium', [...chromium_args(tmp_dir('chromium')), '--dump-dom', url],
     { timeout: 120_000, maxBuffer: 64 << 20 })).stdout;
   t.match(dom, /<h1>headless check<\/h1>/);
   t.match(dom, /<table class="summary">/);
