@@ -116,6 +116,11 @@ export class NodeCache implements NodeStore {
     this.dirtyBytes_ += e.mem;
   }
 
+  private dirty_remove(nid: NodeId, e: Entry): void {
+    this.dirtyMap.delete(nid);
+    this.dirtyBytes_ -= e.mem;
+  }
+
   get dirtyCount(): number {
     return this.dirtyMap.size;
   }
@@ -209,7 +214,7 @@ export class NodeCache implements NodeStore {
       const c = this.clean.peek(nid);
       if (c) this.clean_remove(nid, c);
       const d = this.dirtyMap.get(nid);
-      if (d) { this.dirtyMap.delete(nid); this.dirtyBytes_ -= d.mem; }
+      if (d) this.dirty_remove(nid, d);
     }
   }
 

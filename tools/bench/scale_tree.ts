@@ -14,14 +14,13 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { Cleanup, image_create, is_mounted, repo_root, run, scratch_dir } from '../../src/compare/sys.js';
+import { Cleanup, image_create, run, scratch_dir } from '../../src/compare/sys.js';
 import { args_parse, bytes_human, size_parse } from '../../src/cli/command.js';
 import { device_open } from '../../src/device/file.js';
 import { FileSystem } from '../../src/fs/fs.js';
 import { help_exit } from './usage.js';
-
-const COWLOG = path.join(repo_root(), 'bin', 'cowlog.js');
-const HOUR = 3_600_000;
+import { COWLOG, mountpoint_new } from './loopfs.js';
+import { fsck_goal, fsck_timed, HOUR, server_memory_read, timed, umount_undo } from './scale_common.js';
 
 interface Opts { files: number; perDir: number; size: number; json: boolean }
 
@@ -38,12 +37,6 @@ function args(): Opts {
   if (!(Number.isSafeInteger(o.files) && o.files > 0 && Number.isSafeInteger(o.perDir) && o.perDir > 0)) throw new Error('--files and --per-dir must be positive whole numbers');
   if (o.files * 4096 * 1.3 > o.size * 0.85) throw new Error(`${o.files} files of 4 KiB do not fit on ${bytes_human(o.size)} (--size)`);
   return o;
-}
-
-async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; v: T }> {
-  const t0 = performance.now();
-  const v = await fn();
-  return { ms: performance.now() - t0, v };
 }
 
 /** Makes the tree in the engine: directory d<i / perDir>, file f<i>, 4 KiB whose first word is i. */
@@ -76,32 +69,27 @@ async function main(): Promise<number> {
   const cleanup = new Cleanup(say);
   const scratch = scratch_dir(o.files * 4096 * 1.3);
   const img = path.join(scratch, `scale-tree-${process.pid}.img`);
-  const mnt = fs.mkdtempSync(path.join(scratch, 'mnt-scale-tree-'));
-  cleanup.push(`rm ${img}`, () => { fs.rmSync(img, { force: true }); fs.rmSync(`${img}.log`, { force: true }); fs.rmSync(mnt, { recursive: true, force: true }); });
+  const mnt = mountpoint_new(scratch, 'scale-tree', cleanup);
+  cleanup.push(`rm ${img}`, () => { fs.rmSync(img, { force: true }); fs.rmSync(`${img}.log`, { force: true }); });
   try {
     image_create(img, o.size);
     say(`making ${o.files} files of 4 KiB in directories of ${o.perDir} in the engine, on ${bytes_human(o.size)}`);
     const makeMs = tree_make(img, o, say);
-    const f = await timed(() => run(process.execPath, [COWLOG, 'fsck', '-n', '--json', img], { timeoutMs: 24 * HOUR }));
-    const fj = JSON.parse(f.v.stdout) as { errors: string[]; counts: { inodes: number }; maxRssBytes: number };
-    if (fj.errors.length) throw new Error(`fsck found errors: ${fj.errors.slice(0, 3).join('; ')}`);
-    say(`fsck -n ${(f.ms / 1000).toFixed(1)} s, ${fj.counts.inodes} inodes, peak ${bytes_human(fj.maxRssBytes)}`);
+    const f = await fsck_timed(img, 'the tree');
+    say(`fsck -n ${(f.ms / 1000).toFixed(1)} s, ${f.inodes} inodes, peak ${bytes_human(f.peak)}`);
     const m = await timed(() => run(process.execPath, [COWLOG, 'mount', img, mnt], { timeoutMs: HOUR }));
-    cleanup.push(`umount ${mnt}`, async () => { if (is_mounted(mnt)) await run(process.execPath, [COWLOG, 'umount', mnt], { timeoutMs: HOUR }).catch(() => run('fusermount', ['-uz', mnt])); });
-    const info = async (): Promise<{ pid: number; memory: Record<string, number> }> => JSON.parse((await run(process.execPath, [COWLOG, 'info', '--stats', '--json', mnt])).stdout) as { pid: number; memory: Record<string, number> };
-    const idle = await info();
+    umount_undo(cleanup, mnt);
+    const idle = await server_memory_read(mnt);
     const find = await timed(() => run('sh', ['-c', `find '${mnt}' | wc -l`], { timeoutMs: 24 * HOUR }));
     say(`find: ${find.v.stdout.trim()} entries in ${(find.ms / 1000).toFixed(1)} s`);
     const ls = await timed(() => run('sh', ['-c', `ls -lR '${mnt}' | grep -c '^-'`], { timeoutMs: 24 * HOUR }));
     if (Number(ls.v.stdout.trim()) !== o.files) throw new Error(`ls -lR listed ${ls.v.stdout.trim()} files, not ${o.files}`);
     say(`ls -lR: ${o.files} files in ${(ls.ms / 1000).toFixed(1)} s`);
-    const after = await info();
-    const status = fs.readFileSync(`/proc/${after.pid}/status`, 'utf8');
-    const kib = (k: string): number => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) * 1024;
+    const after = await server_memory_read(mnt);
     const r = {
-      files: o.files, size: o.size, makeS: makeMs / 1000, fsckS: f.ms / 1000, fsckPeakBytes: fj.maxRssBytes, mountMs: m.ms,
+      files: o.files, size: o.size, makeS: makeMs / 1000, fsckS: f.ms / 1000, fsckPeakBytes: f.peak, mountMs: m.ms,
       findS: find.ms / 1000, lsS: ls.ms / 1000, lsPerS: o.files / (ls.ms / 1000),
-      serverIdleBytes: idle.memory['rssBytes']!, serverPeakBytes: kib('VmHWM'), serverRssBytes: kib('VmRSS'),
+      serverIdleBytes: idle.memory['rssBytes']!, serverPeakBytes: after.peak, serverRssBytes: after.rss,
       heapBytes: after.memory['heapBytes']!, heapTotalBytes: after.memory['heapTotalBytes']!, externalBytes: after.memory['externalBytes']!,
       held: after.memory['held']!, heldMax: after.memory['heldMax']!, heldAsked: after.memory['heldAsked']!,
     };
@@ -120,8 +108,7 @@ async function main(): Promise<number> {
       ];
       const w = Math.max(...rows.map(([k]) => k.length));
       process.stdout.write(rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n') + '\n');
-      const perMillion = (r.fsckS * 1e6) / o.files;
-      process.stdout.write(`${perMillion < 60 ? 'met' : 'MISSED'}: fsck -n of ${o.files} files in ${r.fsckS.toFixed(1)} s (goal: a million under a minute: ${perMillion.toFixed(1)} s per million at this rate)\n`);
+      process.stdout.write(fsck_goal(f.ms, f.inodes, '') + '\n');
     }
     return 0;
   } finally {
