@@ -5,8 +5,9 @@
 //   cowlog + tracer     cowlog's own mount (in a directory of its own) with `cowlog trace`
 //                       attached for each of its phases, which run next to cowlog's:
 //                       the same device, server and moment, a tracer or not. Its aligned
-//                       lines are read (and counted) by this process: what tracing costs,
-//                       the tracer's own work on this machine included
+//                       lines go to a file on /dev/shm and are counted after each phase
+//                       (--tracer-to pipe: read and counted by this process as they come):
+//                       what tracing costs, the tracer's own work on this machine included
 //   cowlog (base)       with --base DIR: the same with another build of cowlog (a checkout
 //                       of DIR, built), for a before/after comparison in one run
 //   base + tracer       (basetraced) the base build's mount with the base build's own
@@ -26,11 +27,12 @@
 // turn: sequential write (then fsync), caches dropped, sequential read, 4 KiB random writes
 // each followed by fsync, and create / stat / unlink of empty files. The table shows the
 // median of the rounds and the ratios cowlog ÷ ceiling and cowlog ÷ ext4; a tracer and a base
-// build are compared with cowlog round by round (median and range of the per-round ratios).
+// build are compared with cowlog round by round (geometric mean and range of the per-round
+// ratios; the order of each pair swaps from round to round: use an even number of rounds).
 //
 // Usage: node dist/tools/bench/fuse.js [--size 1G] [--mib 256] [--rounds 3] [--files 5000]
 //                                      [--seconds 5] [--only cowlog,traced,ceiling,defaults,ext4,device,base,basetraced]
-//                                      [--base DIR] [--json FILE]
+//                                      [--base DIR] [--tracer-to file|pipe] [--json FILE]
 // Needs root (loop devices, mounts, drop_caches).
 //
 // Invariants: whatever is attached or mounted is undone on the way out, also on an error or
@@ -60,11 +62,15 @@ const METRIC_LABEL: Record<Metric, string> = {
 /** data operations: goal 70 % of the ceiling; metadata: 50 % */
 const DATA: readonly Metric[] = ['seqwrite', 'seqread', 'randsync'];
 
-interface Opts { size: number; mib: number; rounds: number; files: number; seconds: number; only: Kind[]; json: string | undefined; base: string | undefined }
+/** where a tracer's lines go: a file on a tmpfs, or a pipe to this process */
+type TracerTo = 'file' | 'pipe';
+const SHM = '/dev/shm';
+
+interface Opts { size: number; mib: number; rounds: number; files: number; seconds: number; only: Kind[]; json: string | undefined; base: string | undefined; tracerTo: TracerTo }
 
 function opts_parse(argv: string[]): Opts {
-  const o: Opts = { size: 1 << 30, mib: 256, rounds: 3, files: 5000, seconds: 5, only: KINDS.filter((k) => k !== 'base' && k !== 'basetraced'), json: undefined, base: undefined };
-  const a = args_parse(argv, { flags: ['--help', '-h'], values: ['--size', '--mib', '--rounds', '--files', '--seconds', '--json', '--base', '--only'] });
+  const o: Opts = { size: 1 << 30, mib: 256, rounds: 3, files: 5000, seconds: 5, only: KINDS.filter((k) => k !== 'base' && k !== 'basetraced'), json: undefined, base: undefined, tracerTo: 'file' };
+  const a = args_parse(argv, { flags: ['--help', '-h'], values: ['--size', '--mib', '--rounds', '--files', '--seconds', '--json', '--base', '--only', '--tracer-to'] });
   if (a.pos.length > 0) throw new Error(`unknown option ${a.pos[0]}`);
   if (a.flags.size > 0) help_exit(import.meta.url);
   const v = a.values;
@@ -73,6 +79,12 @@ function opts_parse(argv: string[]): Opts {
   if (v.has('--json')) o.json = v.get('--json');
   if (v.has('--base')) o.base = path.resolve(v.get('--base')!);
   if (v.has('--only')) o.only = v.get('--only')!.split(',').map((k) => k.trim()) as Kind[];
+  if (v.has('--tracer-to')) {
+    const t = v.get('--tracer-to')!;
+    if (t !== 'file' && t !== 'pipe') throw new Error(`--tracer-to is file or pipe, not '${t}'`);
+    o.tracerTo = t;
+  }
+  if (o.tracerTo === 'file' && !fs.existsSync(SHM)) throw new Error(`--tracer-to file needs ${SHM} (a tmpfs); use --tracer-to pipe`);
   for (const k of o.only) if (!KINDS.includes(k)) throw new Error(`unknown filesystem '${k}' (${KINDS.join(', ')})`);
   if (o.base !== undefined && !o.only.includes('base')) o.only.push('base');
   if (o.only.includes('basetraced') && !o.only.includes('base')) o.only.push('base');
@@ -137,43 +149,68 @@ const cpu = new Map<Kind, { server: Record<CpuPhase, number>; tracer: Record<Cpu
 
 /**
  * Attaches `cowlog trace MNT` (aligned text, as a person would run it) and waits until it
- * shows a request; its lines are counted here, not stored (a file on the disk under the loop
- * device would compete with the device's flushes). Resolves with its pid and its stop.
+ * shows a request. Its lines go to a file on a tmpfs (`--tracer-to file`, the default: as
+ * `cowlog trace MNT > trace.log` records a session; not a file on the disk under the loop
+ * devices, whose flushes it would compete with) and are counted after the phase; or, with
+ * `--tracer-to pipe`, through a pipe to this process, which counts them as they come (a fourth
+ * busy process on the machine, as a terminal reading the trace is). Resolves with its pid and
+ * its stop.
  */
-async function tracer_attach(mnt: string, bin: string, seen: { events: number; lost: number }): Promise<{ pid: number; stop: () => Promise<void> }> {
-  const tr = spawn(process.execPath, [bin, 'trace', mnt], { stdio: ['ignore', 'pipe', 'pipe'] });
+async function tracer_attach(mnt: string, bin: string, to: TracerTo, seen: { events: number; lost: number }): Promise<{ pid: number; stop: () => Promise<void> }> {
+  const file = to === 'file' ? path.join(SHM, `cowlog-bench-fuse-trace-${process.pid}`) : undefined;
+  const fd = file !== undefined ? fs.openSync(file, 'w') : undefined;
+  const tr = spawn(process.execPath, [bin, 'trace', mnt], { stdio: ['ignore', fd ?? 'pipe', 'pipe'] });
+  if (fd !== undefined) fs.closeSync(fd);
   let err = '';
-  let lines = 0;
-  // counted on the bytes (a newline each; a loss notice starts with '--- '), as cheaply as a
-  // reader can, so that what is measured is the tracer, not this count
-  const LOST = Buffer.from('\n--- ');
-  /** the last line received, while it is not whole */
-  let carry = Buffer.alloc(0);
-  tr.stdout!.on('data', (d: Buffer) => {
-    for (let i = d.indexOf(10); i >= 0; i = d.indexOf(10, i + 1)) lines++;
-    if ((carry.length > 0 ? carry[0] : d[0]) === 0x2d || d.includes(LOST)) {
-      const text = Buffer.concat([carry, d]);
-      for (const m of text.toString('latin1', 0, text.lastIndexOf(10) + 1).matchAll(/^--- (\d+) events lost/gm)) { seen.lost += Number(m[1]); lines--; }
-    }
-    const nl = d.lastIndexOf(10);
-    carry = nl >= 0 ? Buffer.from(d.subarray(nl + 1)) : Buffer.concat([carry, d]);
-  });
+  const count = lines_counter();
+  tr.stdout?.on('data', (d: Buffer) => count.add(d));
   tr.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
   const exited = new Promise<void>((ok) => tr.on('close', () => ok()));
   const stop = async (): Promise<void> => {
     tr.kill('SIGINT');
     await exited;
-    seen.events += Math.max(0, lines - 1); // the header
+    if (file !== undefined) {
+      for await (const d of fs.createReadStream(file, { highWaterMark: 1 << 20 })) count.add(d as Buffer);
+      fs.rmSync(file, { force: true });
+    }
+    seen.events += Math.max(0, count.lines - 1); // the header
+    seen.lost += count.lost;
   };
+  /** lines the tracer has written so far */
+  const shown = (): number => (file !== undefined ? fs.readFileSync(file, 'latin1').split('\n').length - 1 : count.lines);
   for (let i = 0; ; i++) {
     await run('stat', [path.join(mnt, `.tracer-probe-${i}`)]).catch(() => {});
-    if (lines > 1) return { pid: tr.pid ?? 0, stop };
+    if (shown() > 1) return { pid: tr.pid ?? 0, stop };
     if (i > 200 || tr.exitCode !== null) {
       await stop();
       throw new Error(`the tracer did not attach: ${err}`);
     }
     await sleep(25);
   }
+}
+
+/**
+ * Counts the lines of a tracer's output as its bytes come, and the events it was told it lost
+ * (a loss notice is a line of its own, `--- N events lost`): on the bytes, as cheaply as a
+ * reader can, so that what is measured is the tracer, not this count.
+ */
+function lines_counter(): { add: (d: Buffer) => void; lines: number; lost: number } {
+  const LOST = Buffer.from('\n--- ');
+  /** the last line received, while it is not whole */
+  let carry = Buffer.alloc(0);
+  const c = {
+    lines: 0, lost: 0,
+    add(d: Buffer): void {
+      for (let i = d.indexOf(10); i >= 0; i = d.indexOf(10, i + 1)) c.lines++;
+      if ((carry.length > 0 ? carry[0] : d[0]) === 0x2d || d.includes(LOST)) {
+        const text = Buffer.concat([carry, d]);
+        for (const m of text.toString('latin1', 0, text.lastIndexOf(10) + 1).matchAll(/^--- (\d+) events lost/gm)) { c.lost += Number(m[1]); c.lines--; }
+      }
+      const nl = d.lastIndexOf(10);
+      carry = nl >= 0 ? Buffer.from(d.subarray(nl + 1)) : Buffer.concat([carry, d]);
+    },
+  };
+  return c;
 }
 
 /**
@@ -220,7 +257,7 @@ async function round(kinds: Kind[], o: Opts, scratch: string, r: number): Promis
     const measured = async (k: Kind, phase: CpuPhase): Promise<Record<string, number>> => {
       const sp = spent.get(k);
       if (TRACED_OF[k] !== undefined && !traced.has(k)) traced.set(k, { events: 0, lost: 0 });
-      const tracer = TRACED_OF[k] !== undefined ? await tracer_attach(mnt.get(k)!, k === 'basetraced' ? path.join(o.base!, 'bin', 'cowlog.js') : COWLOG, traced.get(k)!) : undefined;
+      const tracer = TRACED_OF[k] !== undefined ? await tracer_attach(mnt.get(k)!, k === 'basetraced' ? path.join(o.base!, 'bin', 'cowlog.js') : COWLOG, o.tracerTo, traced.get(k)!) : undefined;
       const pid = sp !== undefined ? state_read(mnt.get(k)!)?.pid ?? 0 : 0;
       const s0 = cpu_us(pid), t0 = cpu_us(tracer?.pid ?? 0);
       try {
@@ -272,6 +309,11 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
+/** the geometric mean of positive numbers */
+function geomean(xs: number[]): number {
+  return Math.exp(xs.reduce((a, x) => a + Math.log(x), 0) / xs.length);
+}
+
 function fmt(v: number | undefined): string {
   if (v === undefined || !Number.isFinite(v)) return '-';
   return v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
@@ -314,16 +356,20 @@ async function main(): Promise<number> {
     cols.push({ head: 'device/ceiling', cell: (m) => { const v = DATA.includes(m) ? ratio('device', 'ceiling', m) : undefined; return v === undefined ? '-' : `${(v * 100).toFixed(0)} %`; } });
   }
   // a build or a tracer against cowlog: the ratio within each round (its runs seconds apart),
-  // median and range over the rounds
+  // the geometric mean and range over the rounds. The pair's order swaps from round to round,
+  // and which of the two goes first moves a round's ratio by as much as a factor of four (the
+  // second sequential read of a round was slower in every round, whichever kind it was): an
+  // order effect that multiplies one order's ratios and divides the other's, which the
+  // geometric mean of an even number of rounds cancels and a median does not
   const paired = (a: Kind, b: Kind, m: Metric): string => {
-    const xs = (results.get(a) ?? []).map((x, i) => x[m] / results.get(b)![i]![m]).filter((v) => Number.isFinite(v)).sort((p, q) => p - q);
+    const xs = (results.get(a) ?? []).map((x, i) => x[m] / results.get(b)![i]![m]).filter((v) => Number.isFinite(v) && v > 0).sort((p, q) => p - q);
     if (xs.length === 0) return '-';
     const pc = (v: number): string => (v * 100).toFixed(0);
-    return `${pc(median(xs))} % (${pc(xs[0]!)}-${pc(xs[xs.length - 1]!)})`;
+    return `${pc(geomean(xs))} % (${pc(xs[0]!)}-${pc(xs[xs.length - 1]!)})`;
   };
-  if (o.only.includes('cowlog') && o.only.includes('traced')) cols.push({ head: 'tracer/cowlog per round', cell: (m) => paired('traced', 'cowlog', m) });
-  if (o.only.includes('base') && o.only.includes('basetraced')) cols.push({ head: 'base tracer/base per round', cell: (m) => paired('basetraced', 'base', m) });
-  if (o.only.includes('cowlog') && o.only.includes('base')) cols.push({ head: 'cowlog/base per round', cell: (m) => paired('cowlog', 'base', m) });
+  if (o.only.includes('cowlog') && o.only.includes('traced')) cols.push({ head: 'tracer/cowlog per round (geomean, range)', cell: (m) => paired('traced', 'cowlog', m) });
+  if (o.only.includes('base') && o.only.includes('basetraced')) cols.push({ head: 'base tracer/base per round (geomean, range)', cell: (m) => paired('basetraced', 'base', m) });
+  if (o.only.includes('cowlog') && o.only.includes('base')) cols.push({ head: 'cowlog/base per round (geomean, range)', cell: (m) => paired('cowlog', 'base', m) });
   if (o.only.includes('cowlog') && o.only.includes('ext4')) {
     cols.push({ head: 'cowlog/ext4', cell: (m) => { const v = ratio('cowlog', 'ext4', m); return v === undefined ? '-' : `${(v * 100).toFixed(0)} %`; } });
   }
