@@ -78,6 +78,8 @@ const WRITERS_MAX = 65536;
 const PARALLEL_READ_MIN = 32 * 1024;
 /** xattr namespaces ext4 offers without ACLs; others are EOPNOTSUPP as there */
 const XATTR_NAMESPACES = ['user.', 'trusted.', 'security.'];
+/** the SELinux label's name: refused unless the mount keeps it (selinux_xattr) */
+const SELINUX_XATTR = 'security.selinux';
 
 export interface Handle {
   ino: number;
@@ -103,6 +105,8 @@ export interface CowlogOpsOptions {
   negativeTimeout?: number;
   /** inodes the kernel may hold before the oldest names are invalidated (held.ts; default: no bound) */
   heldMax?: number;
+  /** keep security.selinux as any other attribute (default: refused with EOPNOTSUPP) */
+  selinuxXattr?: boolean;
 }
 
 /** Whether every block a run read matches its CRC32C. */
@@ -138,6 +142,8 @@ export class CowlogOps {
   down = false;
   readonly handles = new Map<number, Handle>();
   readonly held: KernelHeld;
+  /** security.selinux kept as any other attribute (selinux_xattr), or refused */
+  private readonly selinuxXattr: boolean;
   /** how the kernel's caches are invalidated (null: nothing is sent, as in tests) */
   private notify: FuseNotifier | null = null;
   private fhNext = 1;
@@ -175,6 +181,7 @@ export class CowlogOps {
     this.entryTimeout = o.entryTimeout ?? 1;
     this.negativeTimeout = o.negativeTimeout ?? 0;
     this.held = new KernelHeld(o.heldMax);
+    this.selinuxXattr = o.selinuxXattr ?? false;
   }
 
   // ---- errors ---------------------------------------------------------------------------------
@@ -831,7 +838,7 @@ export class CowlogOps {
 
       listxattr: (req, ino, size) => {
         const list = this.attempt(req, 'listxattr', () => this.path_of(ino), false, () => {
-          const names = this.quiet(() => this.fs.listxattr(ino));
+          const names = this.quiet(() => this.fs.listxattr(ino)).filter((b) => this.selinuxXattr || b.toString('latin1') !== SELINUX_XATTR);
           return Buffer.concat(names.flatMap((b) => [b, Buffer.alloc(1)]));
         });
         if (list === undefined) return;
@@ -981,10 +988,15 @@ export class CowlogOps {
   /**
    * As ext4: user., trusted. and security. names, and with ACLs on the mount the two POSIX ACLs
    * (system.posix_acl_access, _default); other names (and the ACLs on a noacl mount) are
-   * refused with EOPNOTSUPP, which cp -a and rsync -A carry on without.
+   * refused with EOPNOTSUPP, which cp -a and rsync -A carry on without. security.selinux is
+   * refused too unless the mount keeps it (selinux_xattr): SELinux labels a FUSE mount by its
+   * context, never by this attribute, and `ls -l`, told once that a filesystem has no labels,
+   * stops asking for each file's (a round trip a file; docs/FUSE.md). A label stored before
+   * stays on the device, unseen until a mount keeps labels again.
    */
   private xattr_name_check(name: string): void {
     if (this.fs.acl && acl_name(name)) return;
+    if (name === SELINUX_XATTR && !this.selinuxXattr) throw new FsError('ENOTSUP', 'extended attribute security.selinux: this mount keeps no SELinux labels (mount with -o selinux_xattr to keep them)');
     if (!XATTR_NAMESPACES.some((p) => name.startsWith(p) && name.length > p.length)) {
       throw new FsError('ENOTSUP', `extended attribute ${shown(name)}: cowlog keeps user., trusted. and security. attributes${this.fs.acl ? ' and POSIX ACLs' : ''} only`);
     }

@@ -42,6 +42,8 @@ export interface MountConfig {
   remount: boolean;
   /** POSIX ACLs kept, inherited and enforced by the kernel (default on, as ext4; noacl turns them off) */
   acl: boolean;
+  /** selinux_xattr: keep security.selinux as any other attribute (default: refused, docs/FUSE.md) */
+  selinuxXattr: boolean;
   /** compress=lz4|none: files without their own user.cowlog.compress (null: what mkfs recorded) */
   compress: 'lz4' | 'none' | null;
   /** cache=SIZE: bytes the engine's metadata caches may hold (null: 64 MiB) */
@@ -99,6 +101,10 @@ export const MOUNT_OPTIONS_HELP = `mount options (-o, comma-separated):
   negative_timeout=S   seconds the kernel remembers that a name does not exist (default 60)
   acl, noacl           POSIX ACLs (system.posix_acl_access/_default) kept, inherited by new
                        files and enforced by the kernel (default acl, as ext4)
+  selinux_xattr        keep security.selinux as any other attribute. Without it the name is
+                       refused (EOPNOTSUPP, as by a filesystem without labels): SELinux labels
+                       a FUSE mount by its mount context, not by this attribute, and ls -l
+                       then stops asking for it, one request a file fewer
   snapshot=NAME        serve snapshot NAME (read-only) or clone NAME (read-write) instead of
                        the default tree (as --snapshot NAME); counts no trial mount
   relatime             a read moves atime when it is older than mtime or ctime, or a day
@@ -148,7 +154,7 @@ export function mount_options_parse(lists: readonly string[], isRoot: boolean): 
   const c: MountConfig = {
     readOnly: false, wear: null, log: null, allowOther: isRoot, attrTimeout: ATTR_TIMEOUT_DEFAULT, entryTimeout: ATTR_TIMEOUT_DEFAULT,
     negativeTimeout: ATTR_TIMEOUT_DEFAULT, commit: null, kernel: [], snapshot: null,
-    atime: 'relatime', nodiratime: false, remount: false, acl: true, compress: null, cache: null, heldMax: HELD_MAX_DEFAULT, force: false,
+    atime: 'relatime', nodiratime: false, remount: false, acl: true, selinuxXattr: false, compress: null, cache: null, heldMax: HELD_MAX_DEFAULT, force: false,
   };
   for (const list of lists) {
     for (const raw of list.split(',')) {
@@ -187,6 +193,8 @@ export function mount_options_parse(lists: readonly string[], isRoot: boolean): 
       else if (name === 'remount' && value === undefined) c.remount = true;
       else if (name === 'acl' && value === undefined) c.acl = true;
       else if (name === 'noacl' && value === undefined) c.acl = false;
+      else if (name === 'selinux_xattr' && value === undefined) c.selinuxXattr = true;
+      else if (name === 'noselinux_xattr' && value === undefined) c.selinuxXattr = false;
       else if (value === undefined && ATIME_OPTIONS[name] !== undefined) ATIME_OPTIONS[name]!(c);
       else if (value === undefined && KERNEL_FLAGS.has(name)) { if (!c.kernel.includes(name)) c.kernel.push(name); }
       else if (value === undefined && IGNORED.has(name)) continue;
