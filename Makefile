@@ -17,7 +17,7 @@ help:
 	@echo "make bench-cleaner usable capacity and write amplification on a 64 MiB device"
 	@echo "make bench-snapshots snapshot create/delete/rollback time and bytes, 10,000 files"
 	@echo "make soak         the long randomized runs (minutes)"
-	@echo "make bench-fuse   cowlog through FUSE against the stack's ceiling (nullfs) and ext4"
+	@echo "make bench-fuse   cowlog through FUSE against the stack's ceiling (nullfs) and ext4; what a tracer costs: FUSE_ARGS='--only cowlog,traced --rounds 12 --size 4G --mib 1024'"
 	@echo "make bench-compress usable capacity and speed with lz4 on a 64 MiB device, btrfs compress=lzo beside it"
 	@echo "make bench-meta   metadata: fs_mark creates, ls -lR, find, stat, rename, unlink of 50,000 files on cowlog, fuse2fs and ext4 (META_ARGS='--files 10000' for a short one)"
 	@echo "make bench-waf    write amplification of every workload on cowlog, ext4 and btrfs (WAF_ARGS='--ops 2000' for a short one)"
@@ -78,7 +78,7 @@ soak: $(FUSE_STAMP)
 # cowlog mounted through FUSE on loop devices against nullfs (the ceiling) and ext4 (needs root)
 .PHONY: bench-fuse
 bench-fuse: build $(FUSE_STAMP)
-	node dist/tools/bench/fuse.js
+	node dist/tools/bench/fuse.js $(FUSE_ARGS)
 
 # metadata through the mount: cowlog, fuse2fs and ext4 on loop devices, in one run (needs root)
 .PHONY: bench-meta

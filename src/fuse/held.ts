@@ -46,6 +46,8 @@ interface Held {
   more: HeldName[] | null;
   /** given again since the sweep last passed (a second chance: the sweep skips it once) */
   ref: boolean;
+  /** when the first name was last given (stamp(): the clock's whole seconds + 1; 0: not known) */
+  at: number;
 }
 
 /** How cached entries and attributes are dropped from the kernel (FuseMount). */
@@ -79,9 +81,12 @@ export class KernelHeld {
   private givenSince = 0;
   /** names the kernel was asked to drop, in all */
   asked = 0;
+  /** seconds, for when entries were given (a clock of the tests' own, or the process's) */
+  private readonly clock: () => number;
 
-  constructor(max = Infinity) {
+  constructor(max = Infinity, clock: () => number = () => performance.now() / 1000) {
     this.max = max;
+    this.clock = clock;
   }
 
   /** Inodes the kernel holds. */
@@ -101,16 +106,21 @@ export class KernelHeld {
   entry_given(ino: number, parent: number, name: string | null, dir = false): void {
     const h = this.held.get(ino);
     if (h === undefined) {
-      this.held.set(ino, { lookups: 1, parent: name === null ? 0 : parent, name: name ?? '', more: null, ref: dir });
+      this.held.set(ino, { lookups: 1, parent: name === null ? 0 : parent, name: name ?? '', more: null, ref: dir, at: name === null ? 0 : this.stamp() });
       if (this.held.size > this.max && ++this.givenSince >= this.batch()) this.trim();
       return;
     }
     h.lookups++;
     h.ref = true;
-    if (name === null || (h.parent === parent && h.name === name)) return;
+    if (name === null) return;
+    if (h.parent === parent && h.name === name) {
+      h.at = this.stamp();
+      return;
+    }
     if (h.parent === 0) {
       h.parent = parent;
       h.name = name;
+      h.at = this.stamp();
     } else if (h.more === null) {
       h.more = [{ parent, name }];
     } else if (!h.more.some((n) => n.parent === parent && n.name === name)) {
@@ -156,6 +166,21 @@ export class KernelHeld {
     }
   }
 
+  /**
+   * Whether the kernel holds `ino` under `name` in `parent`, its first name, given less than
+   * `within` seconds ago: its entry and attributes are still in the kernel's cache unless
+   * cowlog invalidated them (then the kernel asks again).
+   */
+  fresh(ino: number, parent: number, name: string, within: number): boolean {
+    const h = this.held.get(ino);
+    return h !== undefined && h.at > 0 && h.parent === parent && h.name === name && this.stamp() - h.at < within;
+  }
+
+  /** Now, in whole seconds of the clock, from 1 (0 means "not known"). */
+  private stamp(): number {
+    return Math.floor(this.clock()) + 1;
+  }
+
   /** FORGET: the kernel dropped `n` of its lookups of `ino`. */
   forget(ino: number, n: number): void {
     const h = this.held.get(ino);
@@ -195,6 +220,7 @@ export class KernelHeld {
       const next = h.more?.shift();
       h.parent = next?.parent ?? 0;
       h.name = next?.name ?? '';
+      h.at = 0;
     } else if (h.more !== null) {
       h.more = h.more.filter((n) => n.parent !== parent || n.name !== name);
     }
@@ -210,6 +236,7 @@ export class KernelHeld {
     if (h.parent !== 0) (h.more ??= []).unshift({ parent: h.parent, name: h.name });
     h.parent = parent2;
     h.name = name2;
+    h.at = 0;
   }
 
   /** An inode the kernel holds left the tree: `a` is answered for it from now on. */

@@ -24,7 +24,9 @@
 // - The kernel caches attributes and names (attrTimeout, entryTimeout) and keeps them right by
 //   itself for every change made through the mount (each answer carries the new attributes; it
 //   drops what a request made stale). What cowlog changes on its own is invalidated here: atime
-//   moved by a read, and everything at a rollback.
+//   moved by a read, and everything at a rollback. So a readdirplus may leave out the entry of
+//   a name the kernel holds and was given less than half the timeouts ago: what the kernel has
+//   for it is right.
 // - A file handle names an inode, not a path: reads and writes follow renames and outlive
 //   unlink (the engine keeps an open inode without a name as an orphan until its last release,
 //   or frees it at the next mount after a crash).
@@ -142,6 +144,8 @@ export class CowlogOps {
   down = false;
   readonly handles = new Map<number, Handle>();
   readonly held: KernelHeld;
+  /** seconds after it was given that a held name is still in the kernel's cache for sure (half the shorter timeout; 0: never) */
+  private readonly heldFresh: number;
   /** security.selinux kept as any other attribute (selinux_xattr), or refused */
   private readonly selinuxXattr: boolean;
   /** how the kernel's caches are invalidated (null: nothing is sent, as in tests) */
@@ -181,6 +185,7 @@ export class CowlogOps {
     this.entryTimeout = o.entryTimeout ?? 1;
     this.negativeTimeout = o.negativeTimeout ?? 0;
     this.held = new KernelHeld(o.heldMax);
+    this.heldFresh = Math.min(this.attrTimeout, this.entryTimeout) / 2;
     this.selinuxXattr = o.selinuxXattr ?? false;
   }
 
@@ -906,7 +911,11 @@ export class CowlogOps {
       this.fs.readdir_from(ino, Math.max(0, off - 2), (e, next) => {
         const name = e.name.toString('latin1');
         let fe: FuseEntry | null = null;
-        if (plus) {
+        // a name the kernel holds, given within half its timeouts, goes without its entry (node
+        // id 0: the kernel lists the name and leaves what it cached as it is). A readdirplus
+        // entry would make the kernel forget the inode's cached ACLs, and `ls -l` ask each
+        // file's again: listing a directory a second time then costs no request per file
+        if (plus && !(this.heldFresh > 0 && this.held.fresh(e.ino, ino, name, this.heldFresh))) {
           try {
             fe = this.entry_of(this.quiet(() => this.fs.getattr(e.ino)));
           } catch {

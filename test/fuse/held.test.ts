@@ -26,6 +26,29 @@ t.test('lookups, names and paths', async (t) => {
   t.equal(h.path_of(3), '', 'and its path is no longer known');
 });
 
+t.test('fresh: the first name, given within the window, and not once renamed or unlinked', async (t) => {
+  let now = 100;
+  const h = new KernelHeld(Infinity, () => now);
+  h.entry_given(3, 2, 'f');
+  h.entry_given(3, 1, 'link');
+  t.ok(h.fresh(3, 2, 'f', 30), 'just given: fresh');
+  t.notOk(h.fresh(3, 1, 'link', 30), 'a second name (a hard link) is never taken as fresh');
+  t.notOk(h.fresh(3, 2, 'g', 30), 'nor a name it was not given under');
+  t.notOk(h.fresh(4, 2, 'f', 30), 'nor an inode the kernel does not hold');
+  now = 129.5;
+  t.ok(h.fresh(3, 2, 'f', 30), '29.5 s later: within 30');
+  now = 131;
+  t.notOk(h.fresh(3, 2, 'f', 30), '31 s later: not');
+  h.entry_given(3, 2, 'f');
+  t.ok(h.fresh(3, 2, 'f', 30), 'given again (a lookup): fresh again');
+  h.name_moved(3, 2, 'f', 2, 'g');
+  t.notOk(h.fresh(3, 2, 'g', 30), 'renamed: the kernel moved its entry, whose timeout is not known here');
+  h.entry_given(5, 2, 'e');
+  h.name_gone(5, 2, 'e');
+  t.notOk(h.fresh(5, 2, 'e', 30), 'unlinked: not fresh');
+  t.notOk(new KernelHeld(Infinity, () => 0).fresh(3, 2, 'f', 30), 'nothing given: nothing fresh');
+});
+
 t.test('negative entries: remembered until their timeout, bounded, dropped oldest first', async (t) => {
   const h = new KernelHeld();
   t.equal(h.negative_given(1, 'a', 0, 0), 0, 'no timeout: nothing remembered');

@@ -28,7 +28,8 @@
 // each followed by fsync, and create / stat / unlink of empty files. The table shows the
 // median of the rounds and the ratios cowlog ÷ ceiling and cowlog ÷ ext4; a tracer and a base
 // build are compared with cowlog round by round (geometric mean and range of the per-round
-// ratios; the order of each pair swaps from round to round: use an even number of rounds).
+// ratios, and the mean of their logs ± two standard errors; the order of each pair swaps from
+// round to round: use an even number of rounds).
 //
 // Usage: node dist/tools/bench/fuse.js [--size 1G] [--mib 256] [--rounds 3] [--files 5000]
 //                                      [--seconds 5] [--only cowlog,traced,ceiling,defaults,ext4,device,base,basetraced]
@@ -365,11 +366,16 @@ async function main(): Promise<number> {
     const xs = (results.get(a) ?? []).map((x, i) => x[m] / results.get(b)![i]![m]).filter((v) => Number.isFinite(v) && v > 0).sort((p, q) => p - q);
     if (xs.length === 0) return '-';
     const pc = (v: number): string => (v * 100).toFixed(0);
-    return `${pc(geomean(xs))} % (${pc(xs[0]!)}-${pc(xs[xs.length - 1]!)})`;
+    // and the mean of the log ratios ± two standard errors: how far the noise leaves it
+    const logs = xs.map(Math.log);
+    const mu = logs.reduce((a, x) => a + x, 0) / logs.length;
+    const se = logs.length > 1 ? Math.sqrt(logs.reduce((a, x) => a + (x - mu) ** 2, 0) / (logs.length - 1) / logs.length) : NaN;
+    const band = Number.isFinite(se) ? ` [${pc(Math.exp(mu - 2 * se))}-${pc(Math.exp(mu + 2 * se))}]` : '';
+    return `${pc(geomean(xs))} % (${pc(xs[0]!)}-${pc(xs[xs.length - 1]!)})${band}`;
   };
-  if (o.only.includes('cowlog') && o.only.includes('traced')) cols.push({ head: 'tracer/cowlog per round (geomean, range)', cell: (m) => paired('traced', 'cowlog', m) });
-  if (o.only.includes('base') && o.only.includes('basetraced')) cols.push({ head: 'base tracer/base per round (geomean, range)', cell: (m) => paired('basetraced', 'base', m) });
-  if (o.only.includes('cowlog') && o.only.includes('base')) cols.push({ head: 'cowlog/base per round (geomean, range)', cell: (m) => paired('cowlog', 'base', m) });
+  if (o.only.includes('cowlog') && o.only.includes('traced')) cols.push({ head: 'tracer/cowlog per round (geomean, range) [±2 SE]', cell: (m) => paired('traced', 'cowlog', m) });
+  if (o.only.includes('base') && o.only.includes('basetraced')) cols.push({ head: 'base tracer/base per round (geomean, range) [±2 SE]', cell: (m) => paired('basetraced', 'base', m) });
+  if (o.only.includes('cowlog') && o.only.includes('base')) cols.push({ head: 'cowlog/base per round (geomean, range) [±2 SE]', cell: (m) => paired('cowlog', 'base', m) });
   if (o.only.includes('cowlog') && o.only.includes('ext4')) {
     cols.push({ head: 'cowlog/ext4', cell: (m) => { const v = ratio('cowlog', 'ext4', m); return v === undefined ? '-' : `${(v * 100).toFixed(0)} %`; } });
   }

@@ -1,7 +1,11 @@
-// security.selinux through the mount: refused (EOPNOTSUPP) and not listed unless the mount keeps
-// it with -o selinux_xattr; other security. names are kept either way. Refused, `ls -l` learns
-// once that the filesystem has no labels and stops asking for each file's: counted by the
-// server's own request counts (`cowlog info --stats --json`) on two mounts, one keeping labels.
+// What a long listing asks of a mount, counted by the server's own request counts (`cowlog info
+// --stats --json`):
+// - security.selinux is refused (EOPNOTSUPP) and not listed unless the mount keeps it with
+//   -o selinux_xattr; other security. names are kept either way. Refused, `ls -l` learns once
+//   that the filesystem has no labels and stops asking for each file's (two mounts compared).
+// - A directory listed again within the timeouts costs no request per file: readdirplus leaves
+//   out the entries of names the kernel holds (which would make it forget their cached ACLs),
+//   and what `ls -l` shows stays right — sizes after writes, link counts after ln and rm.
 // Servers run in processes of their own; the test process never touches a mount.
 
 import t from 'tap';
@@ -13,11 +17,24 @@ import { clean_after, cowlog, cowlog_server, image_make } from './helpers.js';
 
 const FILES = 300;
 
-/** The getxattr requests the mount has served so far. */
-async function getxattrs(m: Mounted): Promise<number> {
+/** The requests of each kind the mount has served so far. */
+async function requests(m: Mounted): Promise<Record<string, number>> {
   const r = await cowlog(['info', '--stats', '--json', m.mountpoint]);
   if (r.code !== 0) throw new Error(`info --stats: ${r.stderr}`);
-  return (JSON.parse(r.stdout) as { requests: Record<string, number> }).requests['getxattr'] ?? 0;
+  return (JSON.parse(r.stdout) as { requests: Record<string, number> }).requests;
+}
+
+async function getxattrs(m: Mounted): Promise<number> {
+  return (await requests(m))['getxattr'] ?? 0;
+}
+
+/** Requests of all kinds `ls -l d` made, and its listing. */
+async function ls_counted(m: Mounted): Promise<{ n: number; out: string }> {
+  const total = async (): Promise<number> => Object.values(await requests(m)).reduce((a, b) => a + b, 0);
+  const before = await total();
+  const r = await m.run('ls', ['-l', '--time-style=+%s', 'd']);
+  // info --stats itself is no request of the mount's
+  return { n: (await total()) - before, out: r.stdout };
 }
 
 /** getxattr requests an `ls -l` of FILES files makes, the kernel's dentries and inodes dropped first. */
@@ -57,6 +74,25 @@ if (skip !== undefined) {
       getfattr -d -m - f | grep -c selinux`);
     t.equal(r.stdout, 'label\n1\n', 'set, get and listed', { stderr: r.stderr });
     kept = await ls_getxattrs(t, m);
+    await clean_after(t, m, image);
+  });
+
+  t.test('a directory listed again asks nothing per file, and shows what changed', async (t) => {
+    const image = await image_make(t, '64M');
+    const m = await mount_with(t, cowlog_server(image));
+    t.equal((await m.sh(`mkdir d && cd d && for i in $(seq 1 ${FILES}); do : > f$i; done`)).code, 0, `${FILES} files made`);
+    const first = await ls_counted(m);
+    t.ok(first.n >= FILES, `the first ls -l asks for each file's ACL: ${first.n} requests`);
+    const again = await ls_counted(m);
+    t.ok(again.n < 20, `listed again: ${again.n} requests for ${FILES} files`);
+    t.equal(again.out, first.out, 'the same listing');
+    // changes made through the mount show at once: the kernel updated or dropped what it had
+    t.equal((await m.sh('printf 12345 > d/f7 && ln d/f8 d/link && rm d/f9')).code, 0, 'a write, a link and an unlink');
+    const changed = (await ls_counted(m)).out.split('\n');
+    const line = (name: string): string[] => changed.find((l) => l.endsWith(` ${name}`))?.split(/\s+/) ?? [];
+    t.equal(line('f7')[4], '5', 'the size written');
+    t.same([line('f8')[1], line('link')[1]], ['2', '2'], 'both names of the linked file count 2 links');
+    t.same(line('f9'), [], 'the unlinked name is gone');
     await clean_after(t, m, image);
   });
 
