@@ -24,6 +24,18 @@ import { crc32c } from '../util/crc32c.js';
 import { u48_get, u48_set } from './block.js';
 import { CLUSTER_BLOCKS } from './cluster.js';
 
+/**
+ * A zeroed buffer for an encoded record. Small ones come from Node's 8 KiB buffer pool, not a
+ * malloc each: records are made and dropped by the hundred thousand, and one malloc a record,
+ * freed in another order than it was made, left 23-37 MiB of holes in glibc's heap that it
+ * never gave back; from the pool, 10-20 MiB less at the peak (docs/SCALE.md). A record kept
+ * holds its slab; the records kept long are in dirty nodes, which a checkpoint re-encodes into
+ * one block each.
+ */
+function rec_alloc(n: number): Buffer {
+  return Buffer.allocUnsafe(n).fill(0);
+}
+
 export const enum RecKind {
   INODE = 1,
   XATTR = 2,
@@ -136,7 +148,7 @@ function i64_get(v: DataView, at: number): number {
 
 export function inode_encode(i: Inode): Buffer {
   if (!Number.isSafeInteger(i.size) || i.size < 0) throw new RangeError(`inode size ${i.size}`);
-  const b = Buffer.alloc(INODE_BYTES);
+  const b = rec_alloc(INODE_BYTES);
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
   v.setUint32(0, i.mode, true);
   v.setUint32(4, i.uid, true);
@@ -207,7 +219,7 @@ export function dirents_encode(list: readonly Dirent[]): Buffer {
   let n = 2;
   for (const d of list) { name_check(d.name); n += 6 + d.name.length; }
   if (n > VALUE_MAX) throw new RangeError(`dirent list of ${n} bytes exceeds ${VALUE_MAX}`);
-  const b = Buffer.alloc(n);
+  const b = rec_alloc(n);
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
   v.setUint16(0, list.length, true);
   let p = 2;
@@ -256,7 +268,7 @@ export function xattrs_encode(list: readonly Xattr[]): Buffer {
     n += 3 + x.name.length + x.value.length;
   }
   if (n > VALUE_MAX) throw new RangeError(`xattr list of ${n} bytes exceeds ${VALUE_MAX}`);
-  const b = Buffer.alloc(n);
+  const b = rec_alloc(n);
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
   v.setUint16(0, list.length, true);
   let p = 2;
@@ -323,7 +335,7 @@ export function xbigs_encode(list: readonly XattrBig[]): Buffer {
     n += XBIG_ENTRY_FIXED + x.name.length;
   }
   if (n > VALUE_MAX) throw new RangeError(`large xattr list of ${n} bytes exceeds ${VALUE_MAX}`);
-  const b = Buffer.alloc(n);
+  const b = rec_alloc(n);
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
   v.setUint16(0, list.length, true);
   let p = 2;
@@ -368,7 +380,7 @@ export interface Counts {
 }
 
 export function counts_encode(c: Counts): Buffer {
-  const b = Buffer.alloc(COUNTS_BYTES);
+  const b = rec_alloc(COUNTS_BYTES);
   b.writeUInt32LE(c.nextIno, 0);
   b.writeUInt32LE(c.inodes, 4);
   return b;
@@ -432,7 +444,7 @@ export function map_encode(m: MapChunk): Buffer {
   if (bad) throw new RangeError(`map_encode: ${bad}`);
   const n = map_count(m);
   if (n === 0) throw new RangeError('map_encode: a map record with no blocks must be deleted instead');
-  const b = Buffer.alloc(1 + n * MAP_SLOT_BYTES);
+  const b = rec_alloc(1 + n * MAP_SLOT_BYTES);
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
   v.setUint8(0, n);
   let p = 1;

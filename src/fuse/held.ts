@@ -161,6 +161,8 @@ export class KernelHeld {
       }
       n.inval_entry(h.parent, h.name);
       if (h.more !== null) for (const x of h.more) n.inval_entry(x.parent, x.name);
+      // the kernel drops the name if nothing uses it: a listing gives its entry again
+      h.at = 0;
       this.asked++;
       want--;
     }

@@ -81,6 +81,7 @@ t.test('past its bound the table asks the kernel to drop the names held longest,
   for (let i = 128; i < 128 + 16; i++) h.entry_given(100 + i, 1, `f${i}`);
   t.equal(asked.length, 32, 'a batch past the bound asks for what is over it and a batch more');
   t.same(asked.slice(0, 3), ['1/f0', '1/f1', '1/f2'], 'the oldest first');
+  t.same([h.fresh(100, 1, 'f0', 60), h.fresh(100 + 40, 1, 'f40', 60)], [false, true], 'a name asked for is no longer fresh (a listing gives its entry again); one not asked is');
   // the kernel forgets what it dropped, except f5 (in use)
   for (let i = 0; i < 32; i++) if (i !== 5) h.forget(100 + i, 1);
   t.equal(h.size, 144 - 31, 'forgotten ones leave the table');
