@@ -101,10 +101,11 @@ export const MOUNT_OPTIONS_HELP = `mount options (-o, comma-separated):
   negative_timeout=S   seconds the kernel remembers that a name does not exist (default 60)
   acl, noacl           POSIX ACLs (system.posix_acl_access/_default) kept, inherited by new
                        files and enforced by the kernel (default acl, as ext4)
-  selinux_xattr        keep security.selinux as any other attribute. Without it the name is
-                       refused (EOPNOTSUPP, as by a filesystem without labels): SELinux labels
-                       a FUSE mount by its mount context, not by this attribute, and ls -l
-                       then stops asking for it, one request a file fewer
+  selinux_xattr, noselinux_xattr
+                       keep security.selinux as any other attribute, or not (the default): the
+                       name is then refused (EOPNOTSUPP, as by a filesystem without labels):
+                       SELinux labels a FUSE mount by its mount context, not by this
+                       attribute, and ls -l stops asking for it, one request a file fewer
   snapshot=NAME        serve snapshot NAME (read-only) or clone NAME (read-write) instead of
                        the default tree (as --snapshot NAME); counts no trial mount
   relatime             a read moves atime when it is older than mtime or ctime, or a day

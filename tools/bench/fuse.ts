@@ -310,11 +310,6 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
-/** the geometric mean of positive numbers */
-function geomean(xs: number[]): number {
-  return Math.exp(xs.reduce((a, x) => a + Math.log(x), 0) / xs.length);
-}
-
 function fmt(v: number | undefined): string {
   if (v === undefined || !Number.isFinite(v)) return '-';
   return v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
@@ -366,12 +361,13 @@ async function main(): Promise<number> {
     const xs = (results.get(a) ?? []).map((x, i) => x[m] / results.get(b)![i]![m]).filter((v) => Number.isFinite(v) && v > 0).sort((p, q) => p - q);
     if (xs.length === 0) return '-';
     const pc = (v: number): string => (v * 100).toFixed(0);
-    // and the mean of the log ratios ± two standard errors: how far the noise leaves it
+    // the mean of the log ratios (its exponential: the geometric mean) ± two standard errors:
+    // how far the noise leaves it
     const logs = xs.map(Math.log);
     const mu = logs.reduce((a, x) => a + x, 0) / logs.length;
     const se = logs.length > 1 ? Math.sqrt(logs.reduce((a, x) => a + (x - mu) ** 2, 0) / (logs.length - 1) / logs.length) : NaN;
     const band = Number.isFinite(se) ? ` [${pc(Math.exp(mu - 2 * se))}-${pc(Math.exp(mu + 2 * se))}]` : '';
-    return `${pc(geomean(xs))} % (${pc(xs[0]!)}-${pc(xs[xs.length - 1]!)})${band}`;
+    return `${pc(Math.exp(mu))} % (${pc(xs[0]!)}-${pc(xs[xs.length - 1]!)})${band}`;
   };
   if (o.only.includes('cowlog') && o.only.includes('traced')) cols.push({ head: 'tracer/cowlog per round (geomean, range) [±2 SE]', cell: (m) => paired('traced', 'cowlog', m) });
   if (o.only.includes('base') && o.only.includes('basetraced')) cols.push({ head: 'base tracer/base per round (geomean, range) [±2 SE]', cell: (m) => paired('basetraced', 'base', m) });
