@@ -38,7 +38,7 @@ import type { FsObserver } from './observe.js';
 import { attr_of, ctime_touch, InodeCache, inode_key, times_set } from './inode.js';
 import type { InodeMem } from './inode.js';
 import {
-  dt_of, FILE_SIZE_MAX, is_dir, is_lnk, is_reg, NLINK_MAX, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, SYMLINK_MAX,
+  dt_of, FILE_SIZE_MAX, is_dir, is_lnk, is_reg, mode_killed, NLINK_MAX, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, SYMLINK_MAX,
 } from './types.js';
 import type { Attr, DirEntry, Name, RenameFlags, SetAttr, StatFs } from './types.js';
 import { xattr_get, xattr_list, xattr_records, xattr_remove, xattr_set } from './xattr.js';
@@ -203,6 +203,8 @@ function is_dot(b: Buffer): boolean {
 
 const ACL_ACCESS_B = Buffer.from(ACL_ACCESS);
 const ACL_DEFAULT_B = Buffer.from(ACL_DEFAULT);
+/** file capabilities: what a write takes from a file (privs_kill) */
+const CAPS_B = Buffer.from('security.capability');
 
 function inode_new(mode: number, uid: number, gid: number, now: Timespec, rdev = 0, generation = 1): Inode {
   return {
@@ -1076,8 +1078,10 @@ export class FileSystem {
   setattr(ino: number, a: SetAttr): Attr {
     this.op_begin();
     const m = this.icache.get(ino);
-    if (a.size !== undefined) this.drop_prepare_of(m, 4, m.pages.size + 1);
-    else this.prepare(1);
+    // (kill: the capability attribute's record may go too)
+    const extra = a.kill !== undefined ? 1 : 0;
+    if (a.size !== undefined) this.drop_prepare_of(m, 4 + extra, m.pages.size + 1);
+    else this.prepare(1 + extra);
     const now = this.clock();
     if (a.size !== undefined) {
       if (is_dir(m.rec.mode)) throw new FsError('EISDIR', `inode ${ino} is a directory`);
@@ -1096,6 +1100,7 @@ export class FileSystem {
     }
     if (a.uid !== undefined) m.rec.uid = a.uid;
     if (a.gid !== undefined) m.rec.gid = a.gid;
+    if (a.kill !== undefined) this.privs_drop(m, a.kill);
     if (a.atime !== undefined) times_set(m.rec, 'a', a.atime === 'now' ? now : a.atime);
     if (a.mtime !== undefined) {
       // an explicit mtime wins over one a buffered write left pending
@@ -1108,6 +1113,49 @@ export class FileSystem {
     this.icache.store(m);
     this.after_change();
     return attr_of(m);
+  }
+
+  // ---- privileges -----------------------------------------------------------------------------
+
+  /**
+   * What Linux takes from a file that is written (or truncated, or given away: setattr's
+   * `kill`), left to the filesystem by a mount with FUSE_HANDLE_KILLPRIV_V2: its
+   * security.capability attribute and, with `suidgid` (the writer lacks CAP_FSETID),
+   * set-user-ID, and set-group-ID when group execute is set. Directories keep theirs. Costs no
+   * lookup once the inode is known to carry no capabilities. Returns whether the mode changed.
+   */
+  privs_kill(ino: number, suidgid: boolean): boolean {
+    const m = this.icache.get(ino);
+    if (is_dir(m.rec.mode) || (!suidgid && m.noCaps)) return false;
+    if (mode_killed(m.rec.mode, suidgid) === m.rec.mode && (m.noCaps || !this.caps_held(m))) return false;
+    this.op_begin();
+    this.prepare(2);
+    const changed = this.privs_drop(m, suidgid);
+    ctime_touch(m, this.clock());
+    this.icache.store(m);
+    this.after_change();
+    return changed;
+  }
+
+  /** Whether `m` carries security.capability (remembered when it does not). */
+  private caps_held(m: InodeMem): boolean {
+    if (m.noCaps) return false;
+    const held = xattr_get(this.vol, m.ino, CAPS_B) !== undefined;
+    m.noCaps = !held;
+    return held;
+  }
+
+  /** privs_kill's change to `m` (the caller stores it); whether the mode changed. */
+  private privs_drop(m: InodeMem, suidgid: boolean): boolean {
+    if (is_dir(m.rec.mode)) return false;
+    if (this.caps_held(m)) {
+      xattr_remove(this.vol, m.ino, CAPS_B);
+      m.noCaps = true;
+    }
+    const mode = mode_killed(m.rec.mode, suidgid);
+    if (mode === m.rec.mode) return false;
+    m.rec.mode = mode;
+    return true;
   }
 
   // ---- data -----------------------------------------------------------------------------------
@@ -1309,6 +1357,7 @@ export class FileSystem {
   setxattr(ino: number, name: Name, value: Uint8Array, mode: 'create' | 'replace' | 'any' = 'any'): void {
     this.op_begin();
     const m = this.icache.get(ino);
+    m.noCaps = false;
     if (acl_name(name)) {
       if (!this.acl) throw new FsError('ENOTSUP', `${name.toString()}: ACLs are off on this mount (noacl)`);
       const entries = acl_decode(value);

@@ -49,12 +49,14 @@ export interface InodeMem {
    *  streamed sequentially is written back early (FileSystem.writeback) */
   streamEnd: number;
   streamBytes: number;
+  /** known to carry no security.capability attribute (privs_kill looked; any setxattr forgets it) */
+  noCaps: boolean;
 }
 
 function inode_mem(ino: number, rec: Inode): InodeMem {
   return {
     ino, rec, size: rec.size, mtime: null, ctime: null, pages: new Map(), newPages: 0, heldPages: 0, ranges: new Map(),
-    logged: new Set(), open: 0, streamEnd: -1, streamBytes: 0,
+    logged: new Set(), open: 0, streamEnd: -1, streamBytes: 0, noCaps: false,
   };
 }
 

@@ -22,6 +22,21 @@ export function is_dir(mode: number): boolean {
 export function is_reg(mode: number): boolean {
   return (mode & S_IFMT) === S_IFREG;
 }
+
+const S_ISUID = 0o4000;
+const S_ISGID = 0o2000;
+const S_IXGRP = 0o0010;
+
+/**
+ * `mode` less what Linux clears when a file is written, truncated or given away (with
+ * `suidgid`): set-user-ID, and set-group-ID when group execute is set (without it, the bit
+ * marks mandatory locking and stays).
+ */
+export function mode_killed(mode: number, suidgid: boolean): number {
+  if (!suidgid) return mode;
+  const gid = (mode & (S_ISGID | S_IXGRP)) === (S_ISGID | S_IXGRP) ? S_ISGID : 0;
+  return mode & ~(S_ISUID | gid);
+}
 export function is_lnk(mode: number): boolean {
   return (mode & S_IFMT) === S_IFLNK;
 }
@@ -57,6 +72,12 @@ export interface SetAttr {
   /** a time, or 'now' */
   atime?: Timespec | 'now';
   mtime?: Timespec | 'now';
+  /**
+   * The file also loses what Linux takes on a truncate or chown (privs_kill): security.capability,
+   * and when true, set-user-ID and set-group-ID if group-executable. Only given by a mount
+   * that handles privileges itself (FUSE_HANDLE_KILLPRIV_V2).
+   */
+  kill?: boolean;
 }
 
 export interface DirEntry {

@@ -33,7 +33,7 @@ import { constants } from 'node:os';
 import { resolve as path_resolve } from 'node:path';
 
 /** The patch level the native binding must report (`cowlog_patch` in the patch file). */
-export const FUSE_PATCH_LEVEL = 5;
+export const FUSE_PATCH_LEVEL = 6;
 
 /** Why the binding can not be used, with the command that fixes it. */
 export class FuseBindingError extends Error {
@@ -108,6 +108,8 @@ export interface ConnInfo {
   want: number;
   maxWrite: number;
   maxReadahead: number;
+  /** FUSE_INIT flags beyond libfuse's that were asked for (kernelWant) and the kernel offered */
+  kernelGranted: number;
 }
 
 /** setattr's request: `valid` says which fields are meant (FUSE_SET_ATTR_*). */
@@ -121,6 +123,15 @@ export interface SetattrIn {
   mtime: Timespec;
   ctime: Timespec;
 }
+
+/**
+ * The kernel's FUSE_INIT flags that libfuse 3.14 does not negotiate, granted by the binding
+ * itself (FuseMountOptions.kernelWant). FUSE_HANDLE_KILLPRIV_V2: the filesystem clears
+ * set-user-ID, set-group-ID and security.capability on write, truncate and chown, told by the
+ * kernel per request whether the caller lacks CAP_FSETID (the `kill` argument of write, setattr
+ * and open); the kernel then stops asking for security.capability before writes.
+ */
+export const FUSE_HANDLE_KILLPRIV_V2 = 1 << 28;
 
 export const FUSE_SET_ATTR_MODE = 1 << 0;
 export const FUSE_SET_ATTR_UID = 1 << 1;
@@ -188,7 +199,8 @@ export interface LowOps {
   lookup?(req: number, parent: number, name: string): void;
   forget?(ino: number, nlookup: number): void;
   getattr?(req: number, ino: number, fh: number): void;
-  setattr?(req: number, ino: number, set: SetattrIn, fh: number): void;
+  /** `kill`: with FUSE_HANDLE_KILLPRIV_V2, a truncate by a caller without CAP_FSETID */
+  setattr?(req: number, ino: number, set: SetattrIn, fh: number, kill: boolean): void;
   readlink?(req: number, ino: number): void;
   mknod?(req: number, parent: number, name: string, mode: number, rdev: number): void;
   mkdir?(req: number, parent: number, name: string, mode: number): void;
@@ -197,10 +209,14 @@ export interface LowOps {
   symlink?(req: number, target: string, parent: number, name: string): void;
   rename?(req: number, parent: number, name: string, newparent: number, newname: string, flags: number): void;
   link?(req: number, ino: number, newparent: number, newname: string): void;
-  open?(req: number, ino: number, flags: number): void;
+  /** `kill`: with FUSE_HANDLE_KILLPRIV_V2, an O_TRUNC open by a caller without CAP_FSETID */
+  open?(req: number, ino: number, flags: number, kill: boolean): void;
   read?(req: number, ino: number, fh: number, size: number, off: number): void;
-  /** `writepage`: a write-back of the kernel's page cache, whose caller context is not the writer */
-  write?(req: number, ino: number, fh: number, buf: Buffer, off: number, writepage: boolean): void;
+  /**
+   * `writepage`: a write-back of the kernel's page cache, whose caller context is not the writer;
+   * `kill`: with FUSE_HANDLE_KILLPRIV_V2, the writer lacks CAP_FSETID
+   */
+  write?(req: number, ino: number, fh: number, buf: Buffer, off: number, writepage: boolean, kill: boolean): void;
   flush?(req: number, ino: number, fh: number): void;
   release?(req: number, ino: number, fh: number, flags: number): void;
   fsync?(req: number, ino: number, fh: number, datasync: number): void;
@@ -375,6 +391,8 @@ export interface FuseMountOptions {
   /** FUSE_CAP_* to ask for beyond libfuse's defaults, and libfuse defaults to turn off */
   want?: number;
   unwant?: number;
+  /** kernel FUSE_INIT flags libfuse does not know, granted when the kernel offers them (FUSE_HANDLE_KILLPRIV_V2) */
+  kernelWant?: number;
   /** largest write request in bytes (default: libfuse's 1 MiB) */
   maxWrite?: number;
   /** the kernel's read-ahead for the mount, bytes */
@@ -465,8 +483,8 @@ export function binding_load(): FuseModule {
 // ---------------------------------------------------------------------------------------------
 // Mounting.
 
-const CONF_COUNT = 7;
-const SETATTR_ARGS = 13;
+const CONF_COUNT = 8;
+const SETATTR_ARGS = 14;
 
 /**
  * One mounted filesystem served by this process, and the replier of its requests.
@@ -571,14 +589,15 @@ export class FuseMount implements FuseReplier {
     c[4] = o.maxBackground ?? 0;
     c[5] = 0;
     c[6] = 1;
+    c[7] = o.kernelWant ?? 0;
     return c;
   }
 
   /** The native handler array: each op's arguments as the LowOps signature takes them. */
   private handlers(ops: LowOps): unknown[] {
     const h: unknown[] = new Array(FUSE_OPS.length).fill(undefined);
-    h[0] = (protoMinor: number, capable: number, want: number, maxWrite: number, maxReadahead: number): void => {
-      this.conn = { protoMinor, capable, want, maxWrite, maxReadahead };
+    h[0] = (protoMinor: number, capable: number, want: number, maxWrite: number, maxReadahead: number, kernelGranted: number): void => {
+      this.conn = { protoMinor, capable, want, maxWrite, maxReadahead, kernelGranted };
       ops.init?.(this.conn);
       this.initOk?.();
       this.initOk = null;
@@ -588,13 +607,14 @@ export class FuseMount implements FuseReplier {
       const fn = (ops as Record<string, ((...a: unknown[]) => void) | undefined>)[name];
       if (fn === undefined) return;
       if (name === 'setattr') {
-        h[i] = (id: number, ino: number, ...r: number[]): void => {
-          if (r.length !== SETATTR_ARGS - 1) throw new Error(`setattr with ${r.length} arguments`);
+        h[i] = (id: number, ino: number, ...a: unknown[]): void => {
+          if (a.length !== SETATTR_ARGS - 1) throw new Error(`setattr with ${a.length} arguments`);
+          const r = a as number[];
           const set: SetattrIn = {
             valid: r[0]!, mode: r[1]!, uid: r[2]!, gid: r[3]!, size: r[4]!,
             atime: { s: r[5]!, ns: r[6]! }, mtime: { s: r[7]!, ns: r[8]! }, ctime: { s: r[9]!, ns: r[10]! },
           };
-          fn.call(ops, id, ino, set, r[11]);
+          fn.call(ops, id, ino, set, r[11], a[12] === true);
         };
       } else {
         h[i] = fn.bind(ops);

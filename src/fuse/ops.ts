@@ -45,12 +45,12 @@ import type { ReadRun } from '../fs/file.js';
 import { BLOCK_SIZE } from '../device/device.js';
 import type { AsyncReader } from '../device/device.js';
 import { crc32c } from '../util/crc32c.js';
-import type { Attr } from '../fs/types.js';
+import type { Attr, SetAttr } from '../fs/types.js';
 import { is_dir, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../fs/types.js';
 import type { Timespec } from '../checkpoint/clock.js';
 import { CorruptError, FsError } from '../util/errors.js';
 import {
-  CAP, DirBuf, dt_of_mode, FOPEN_KEEP_CACHE, FUSE_SET_ATTR_ATIME, FUSE_SET_ATTR_ATIME_NOW, FUSE_SET_ATTR_GID, FUSE_SET_ATTR_MODE,
+  CAP, DirBuf, dt_of_mode, FOPEN_KEEP_CACHE, FUSE_HANDLE_KILLPRIV_V2, FUSE_SET_ATTR_ATIME, FUSE_SET_ATTR_ATIME_NOW, FUSE_SET_ATTR_GID, FUSE_SET_ATTR_MODE,
   FUSE_SET_ATTR_MTIME, FUSE_SET_ATTR_MTIME_NOW, FUSE_SET_ATTR_SIZE, FUSE_SET_ATTR_UID, RENAME_EXCHANGE, RENAME_NOREPLACE, SEEK_DATA,
   SEEK_HOLE,
 } from './binding.js';
@@ -168,6 +168,8 @@ export class CowlogOps {
   negativeTimeout: number;
   /** what INIT settled (null until then, and for tests driving the table directly) */
   private conn: ConnInfo | null = null;
+  /** the kernel granted FUSE_HANDLE_KILLPRIV_V2: privileges are cowlog's to take on write, truncate and chown */
+  private killpriv = false;
   /** buffers for parallel reads, reused once their answer is sent */
   private readonly readBufs: Buffer[] = [];
   /** per inode, the process that last wrote, truncated or fsync'd it and the path it used (bounded: WRITERS_MAX) */
@@ -568,7 +570,10 @@ export class CowlogOps {
 
   private table(): LowOps {
     return {
-      init: (conn) => { this.conn = conn; },
+      init: (conn) => {
+        this.conn = conn;
+        this.killpriv = (conn.kernelGranted & FUSE_HANDLE_KILLPRIV_V2) !== 0;
+      },
       forget: (ino, n) => this.held.forget(ino, n),
 
       statfs: (req) => {
@@ -603,11 +608,11 @@ export class CowlogOps {
         if (a !== undefined) this.r.attr(req, a, this.attrTimeout);
       },
 
-      setattr: (req, ino, set, fh) => {
+      setattr: (req, ino, set, fh, kill) => {
         const a = this.attempt(req, 'setattr', () => this.path_of(ino), true, () => {
           const i = this.ino_fh(fh, ino);
           if ((set.valid & FUSE_SET_ATTR_SIZE) !== 0) this.writer_note(i, this.path_of(i));
-          return this.setattr(i, set);
+          return this.setattr(i, set, kill);
         });
         if (a !== undefined) this.r.attr(req, a, this.attrTimeout);
       },
@@ -684,7 +689,7 @@ export class CowlogOps {
       }),
 
       // -- files
-      open: (req, ino, flags) => {
+      open: (req, ino, flags, kill) => {
         const fh = this.attempt(req, 'open', () => this.path_of(ino), false, () => {
           const a = this.fs.getattr(ino);
           if (is_dir(a.mode)) throw new FsError('EISDIR', `${this.path_of(ino)} is a directory`);
@@ -694,8 +699,12 @@ export class CowlogOps {
             // remounted read-only: refused at open, as the kernel does for a read-only mount
             if (this.fs.readOnly) throw new FsError('EROFS', `${this.path_of(ino)}: the filesystem is read-only`);
           }
-          // atomic_o_trunc: the truncate of open(O_TRUNC) comes with the open
-          if ((flags & fsc.O_TRUNC) !== 0 && (a.mode & S_IFMT) === S_IFREG && a.size > 0) this.fs.truncate(ino, 0);
+          // atomic_o_trunc: the truncate of open(O_TRUNC) comes with the open (and what it
+          // takes from the file, when the mount handles privileges)
+          if ((flags & fsc.O_TRUNC) !== 0 && (a.mode & S_IFMT) === S_IFREG) {
+            if (this.killpriv) this.privs_kill(ino, kill);
+            if (a.size > 0) this.fs.truncate(ino, 0);
+          }
           return this.handle_open(ino, flags, false);
         });
         if (fh !== undefined) this.r.open(req, fh, this.open_flags(ino));
@@ -749,10 +758,11 @@ export class CowlogOps {
         this.atime_settle(ino);
       },
 
-      write: (req, ino, fh, buf, off, writepage) => {
+      write: (req, ino, fh, buf, off, writepage, kill) => {
         // buf is libfuse's and detached after the handler: the engine copies what it keeps
         const n = this.attempt(req, 'write', () => this.path_of(ino), true, () => {
           const i = this.ino_fh(fh, ino);
+          if (this.killpriv) this.privs_kill(i, kill);
           // a write-back from the kernel's cache comes from whoever made the kernel write: the
           // writer is the process that opened the handle it came through
           this.writer_note(i, this.path_of(i), writepage ? this.opener_of(fh)?.pid : undefined);
@@ -876,9 +886,18 @@ export class CowlogOps {
     });
   }
 
-  private setattr(ino: number, set: SetattrIn): Attr {
+  /**
+   * A write, an O_TRUNC open: with FUSE_HANDLE_KILLPRIV_V2 the kernel leaves to cowlog what
+   * Linux takes from a written file (privs_kill; `kill`: the caller lacks CAP_FSETID). The
+   * kernel's cached mode is dropped when it changed (a write's answer carries no attributes).
+   */
+  private privs_kill(ino: number, kill: boolean): void {
+    if (this.fs.privs_kill(ino, kill)) this.notify?.inval_inode(ino, -1, 0);
+  }
+
+  private setattr(ino: number, set: SetattrIn, kill = false): Attr {
     const v = set.valid;
-    const a: { mode?: number; uid?: number; gid?: number; size?: number; atime?: Timespec | 'now'; mtime?: Timespec | 'now' } = {};
+    const a: SetAttr = {};
     if (v & FUSE_SET_ATTR_MODE) a.mode = set.mode;
     if (v & FUSE_SET_ATTR_UID) a.uid = set.uid;
     if (v & FUSE_SET_ATTR_GID) a.gid = set.gid;
@@ -887,6 +906,11 @@ export class CowlogOps {
     else if (v & FUSE_SET_ATTR_ATIME) a.atime = set.atime;
     if (v & FUSE_SET_ATTR_MTIME_NOW) a.mtime = 'now';
     else if (v & FUSE_SET_ATTR_MTIME) a.mtime = set.mtime;
+    // with FUSE_HANDLE_KILLPRIV_V2: a chown takes set-user-ID (and set-group-ID if
+    // group-executable) whoever asks, a truncate only from a caller without CAP_FSETID; both
+    // take file capabilities
+    if (this.killpriv && (v & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) !== 0) a.kill = true;
+    else if (this.killpriv && (v & FUSE_SET_ATTR_SIZE) !== 0) a.kill = kill;
     if (this.held.ghost(ino) !== undefined) throw new FsError('ENOENT', `inode ${ino} was removed`);
     return this.fs.setattr(ino, a);
   }

@@ -31,7 +31,7 @@ import type { BootReport } from '../checkpoint/volume.js';
 import { MOUNT_ERRORS_WARNING } from '../checkpoint/mount.js';
 import { WearTracker } from '../wear/tracker.js';
 import { FsError } from '../util/errors.js';
-import { CAP, FuseBindingError, FuseMount, fuse_serve } from './binding.js';
+import { CAP, FuseBindingError, FuseMount, FUSE_HANDLE_KILLPRIV_V2, fuse_serve } from './binding.js';
 import type { FuseMountOptions } from './binding.js';
 import { control_listen, STREAM } from './control.js';
 import type { ControlReply, ControlRequest, ControlStatus } from './control.js';
@@ -101,8 +101,10 @@ function message_of(e: unknown): string {
 
 /**
  * The FUSE options of a cowlog mount (the benchmark's ceiling mounts nullfs with the same ones):
- * default_permissions always; the kernel clears set-user-ID on write and chown itself, as for
- * ext4; readdirplus when the kernel sees a listing's entries are looked up (ls -l), plain
+ * default_permissions always; set-user-ID, set-group-ID and file capabilities are cleared on
+ * write, truncate and chown by cowlog (FUSE_HANDLE_KILLPRIV_V2, which the binding grants itself:
+ * the kernel then stops asking for security.capability before every write; without it the
+ * kernel clears them, as for ext4); readdirplus when the kernel sees a listing's entries are looked up (ls -l), plain
  * readdir otherwise (find); file handles (name_to_handle_at, open_by_handle_at: the kernel
  * looks an inode up by node id and generation when it holds it no longer); POSIX ACLs, which
  * the kernel enforces and caches while cowlog keeps and inherits them (the umask is then the
@@ -118,6 +120,7 @@ export function cowlog_fuse_options(c: MountConfig): FuseMountOptions {
       (c.acl ? CAP.POSIX_ACL | CAP.DONT_MASK : 0),
     unwant: CAP.HANDLE_KILLPRIV | CAP.POSIX_LOCKS | CAP.FLOCK_LOCKS | CAP.SPLICE_READ | CAP.SPLICE_WRITE | CAP.SPLICE_MOVE |
       CAP.AUTO_INVAL_DATA,
+    kernelWant: FUSE_HANDLE_KILLPRIV_V2,
   };
 }
 

@@ -54,7 +54,7 @@ async function run(s: Setup, ops: LowOps, kind: Kind, n: number, w: { ino: numbe
   for (let i = 0; i < n; i += 500) {
     for (let j = 0; j < 500; j++) {
       if (kind === 'getattr') ops.getattr!(id(), files[j % files.length]!, 0);
-      else if (kind === 'write') ops.write!(id(), w.ino, w.fh, buf, ((i + j) % 1024) * 4096, false);
+      else if (kind === 'write') ops.write!(id(), w.ino, w.fh, buf, ((i + j) % 1024) * 4096, false, false);
       else {
         // what the kernel sends for creat(), close() and unlink() of a new file: lookup (a
         // negative answer), create, flush, release, unlink
@@ -101,7 +101,7 @@ async function main(): Promise<void> {
   }
   const w = (await ask(s.rec.request(), (id) => s.plain.create!(id, 1, 'w', 0o100644, 0))).attr!.ino;
   const fhs = { plain: { ino: w, fh: 0 }, idle: { ino: w, fh: 0 }, traced: { ino: w, fh: 0 } };
-  for (const k of ['plain', 'idle', 'traced'] as const) fhs[k].fh = (await ask(s.rec.request(), (id) => s[k].open!(id, w, 2))).fh!;
+  for (const k of ['plain', 'idle', 'traced'] as const) fhs[k].fh = (await ask(s.rec.request(), (id) => s[k].open!(id, w, 2, false))).fh!;
   const best: Record<string, number> = {};
   for (let r = 0; r < rounds; r++) {
     for (const kind of KINDS) {
