@@ -33,7 +33,7 @@ import { constants } from 'node:os';
 import { resolve as path_resolve } from 'node:path';
 
 /** The patch level the native binding must report (`cowlog_patch` in the patch file). */
-export const FUSE_PATCH_LEVEL = 6;
+export const FUSE_PATCH_LEVEL = 7;
 
 /** Why the binding can not be used, with the command that fixes it. */
 export class FuseBindingError extends Error {
@@ -393,6 +393,11 @@ export interface FuseMountOptions {
   unwant?: number;
   /** kernel FUSE_INIT flags libfuse does not know, granted when the kernel offers them (FUSE_HANDLE_KILLPRIV_V2) */
   kernelWant?: number;
+  /**
+   * microseconds the session keeps reading the device after its last request, while every
+   * request is answered, before it waits in the event loop (0, the default: at once)
+   */
+  spinUs?: number;
   /** largest write request in bytes (default: libfuse's 1 MiB) */
   maxWrite?: number;
   /** the kernel's read-ahead for the mount, bytes */
@@ -483,7 +488,7 @@ export function binding_load(): FuseModule {
 // ---------------------------------------------------------------------------------------------
 // Mounting.
 
-const CONF_COUNT = 8;
+const CONF_COUNT = 9;
 const SETATTR_ARGS = 14;
 
 /**
@@ -590,6 +595,7 @@ export class FuseMount implements FuseReplier {
     c[5] = 0;
     c[6] = 1;
     c[7] = o.kernelWant ?? 0;
+    c[8] = o.spinUs ?? 0;
     return c;
   }
 

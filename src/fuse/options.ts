@@ -52,7 +52,14 @@ export interface MountConfig {
   heldMax: number;
   /** force: mount read-write even though fsck recorded errors (else read-only, with a warning) */
   force: boolean;
+  /** spin=US: microseconds the server keeps reading /dev/fuse after a request before it sleeps */
+  spinUs: number;
 }
+
+/** spin= by default: a client's next request usually comes within this (docs/FUSE.md, measured). */
+export const SPIN_US_DEFAULT = 200;
+/** spin= at most */
+const SPIN_US_MAX = 100_000;
 
 /** Seconds the kernel caches attributes and names by default (docs/FUSE.md says why). */
 export const ATTR_TIMEOUT_DEFAULT = 60;
@@ -128,6 +135,11 @@ export const MOUNT_OPTIONS_HELP = `mount options (-o, comma-separated):
                        ls -l) before cowlog asks it to drop the names held longest; the
                        kernel then forgets those not in use (default 131072: at most
                        18 MiB of the server's memory)
+  spin=US              microseconds the server keeps reading requests after the last one
+                       before it sleeps (default 200; 0: sleep at once): a client that
+                       sends one request after another (creates, unlinks) is then not
+                       waited for by a server that fell asleep, at the price of a CPU
+                       kept busy that long after each request
   force                mount read-write even though errors were found in the filesystem
                        (without it such a filesystem is mounted read-only, with a warning)
   commit=S             seconds between timer checkpoints when something changed
@@ -155,7 +167,7 @@ export function mount_options_parse(lists: readonly string[], isRoot: boolean): 
   const c: MountConfig = {
     readOnly: false, wear: null, log: null, allowOther: isRoot, attrTimeout: ATTR_TIMEOUT_DEFAULT, entryTimeout: ATTR_TIMEOUT_DEFAULT,
     negativeTimeout: ATTR_TIMEOUT_DEFAULT, commit: null, kernel: [], snapshot: null,
-    atime: 'relatime', nodiratime: false, remount: false, acl: true, selinuxXattr: false, compress: null, cache: null, heldMax: HELD_MAX_DEFAULT, force: false,
+    atime: 'relatime', nodiratime: false, remount: false, acl: true, selinuxXattr: false, compress: null, cache: null, heldMax: HELD_MAX_DEFAULT, force: false, spinUs: SPIN_US_DEFAULT,
   };
   for (const list of lists) {
     for (const raw of list.split(',')) {
@@ -185,7 +197,11 @@ export function mount_options_parse(lists: readonly string[], isRoot: boolean): 
         c.compress = v;
       }
       else if (name === 'cache') c.cache = size_of(name, need());
-      else if (name === 'held_max') {
+      else if (name === 'spin') {
+        const n = Number(need());
+        if (!Number.isSafeInteger(n) || n < 0 || n > SPIN_US_MAX) throw new MountOptionError(`spin=${value}: microseconds, 0 to ${SPIN_US_MAX}`);
+        c.spinUs = n;
+      } else if (name === 'held_max') {
         const n = Number(need());
         if (!Number.isSafeInteger(n) || n < 64) throw new MountOptionError(`held_max=${value}: a number of inodes, at least 64`);
         c.heldMax = n;

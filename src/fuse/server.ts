@@ -111,7 +111,8 @@ function message_of(e: unknown): string {
  * filesystem's to apply: a default ACL replaces it); ioctls on directories too (the shutdown
  * ioctl is sent to the mountpoint); no locks, no
  * splicing; cached data is dropped only when cowlog says so (a rollback), never because a
- * cached mtime moved (auto_inval_data).
+ * cached mtime moved (auto_inval_data); the device read for `spin=` microseconds after each
+ * request before the server sleeps.
  */
 export function cowlog_fuse_options(c: MountConfig): FuseMountOptions {
   return {
@@ -121,6 +122,7 @@ export function cowlog_fuse_options(c: MountConfig): FuseMountOptions {
     unwant: CAP.HANDLE_KILLPRIV | CAP.POSIX_LOCKS | CAP.FLOCK_LOCKS | CAP.SPLICE_READ | CAP.SPLICE_WRITE | CAP.SPLICE_MOVE |
       CAP.AUTO_INVAL_DATA,
     kernelWant: FUSE_HANDLE_KILLPRIV_V2,
+    spinUs: c.spinUs,
   };
 }
 

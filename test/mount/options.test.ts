@@ -19,12 +19,16 @@ t.test('-o options: cowlog\'s own, kernel flags passed on, fstab words ignored, 
   const d = mount_options_parse([], false);
   t.same(d, {
     readOnly: false, wear: null, log: null, allowOther: false, attrTimeout: 60, entryTimeout: 60, negativeTimeout: 60, commit: null, kernel: [], snapshot: null,
-    atime: 'relatime', nodiratime: false, remount: false, acl: true, selinuxXattr: false, compress: null, cache: null, heldMax: 131072, force: false,
+    atime: 'relatime', nodiratime: false, remount: false, acl: true, selinuxXattr: false, compress: null, cache: null, heldMax: 131072, force: false, spinUs: 200,
   }, 'defaults for a user');
   t.same(['selinux_xattr', 'selinux_xattr,noselinux_xattr'].map((o) => mount_options_parse([o], true).selinuxXattr), [true, false], 'selinux_xattr keeps SELinux labels; the last given wins');
   t.equal(mount_options_parse(['held_max=5000'], true).heldMax, 5000, 'held_max=');
   t.throws(() => mount_options_parse(['held_max=10'], true), /held_max=10: a number of inodes, at least 64/, 'a bound too small to work in');
   t.throws(() => mount_options_parse(['held_max=many'], true), MountOptionError, 'a number that is not one');
+  t.equal(mount_options_parse([''], true).spinUs, 200, 'spin= by default');
+  t.equal(mount_options_parse(['spin=0'], true).spinUs, 0, 'spin=0: the server sleeps at once');
+  t.throws(() => mount_options_parse(['spin=-1'], true), /spin=-1: microseconds, 0 to 100000/, 'a negative spin');
+  t.throws(() => mount_options_parse(['spin=1.5'], true), MountOptionError, 'a spin of part of a microsecond');
   t.equal(mount_options_parse(['force'], true).force, true, 'force: read-write even after fsck found errors');
   t.throws(() => mount_options_parse(['force=1'], true), MountOptionError, 'force takes no value');
   t.same(['cache=256M', 'cache=1G', 'cache=8388608', 'cache=64MiB'].map((o) => mount_options_parse([o], true).cache), [256 << 20, 1 << 30, 8 << 20, 64 << 20], 'cache= sizes');
