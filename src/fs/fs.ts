@@ -732,6 +732,11 @@ export class FileSystem {
     return attr_of(this.icache.get(ino));
   }
 
+  /** getattr() for an entry of a listing: an inode not cached stays so (InodeCache.attr). */
+  getattr_listed(ino: number): Attr {
+    return this.icache.attr(ino);
+  }
+
   /**
    * The entries of directory `ino` from position `pos` (0: the start; dir_list_from), each with
    * the position after it, while `fn` returns true. Listing from the start is a read, for atime.
@@ -1396,8 +1401,10 @@ export class FileSystem {
 
   /** getxattr() answering undefined for an attribute that is not there (the kernel asks for security.capability before every write). */
   getxattr_opt(ino: number, name: Name): Buffer | undefined {
-    const m = this.icache.get(ino);
-    return is_compress_xattr(name) ? compress_xattr_get(m.rec) : xattr_get(this.vol, ino, typeof name === 'string' ? Buffer.from(name) : name);
+    if (is_compress_xattr(name)) return compress_xattr_get(this.icache.get(ino).rec);
+    // the inode is not loaded into the cache for it: `ls -l` asks every file listed for its ACL
+    if (!this.icache.exists(ino)) throw new FsError('ENOENT', `no inode ${ino}`);
+    return xattr_get(this.vol, ino, typeof name === 'string' ? Buffer.from(name) : name);
   }
 
   listxattr(ino: number): Buffer[] {

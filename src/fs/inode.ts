@@ -110,6 +110,24 @@ export class InodeCache {
     return fresh;
   }
 
+  /**
+   * The attributes of `ino`, without caching it if it is not: a listing (readdirplus) asks for
+   * every entry's, and loading each would push the inodes in use out of the cache, an eviction
+   * step an entry. An inode that is not cached has nothing buffered: its record is all of it.
+   */
+  attr(ino: number): Attr {
+    const m = this.map.get(ino);
+    if (m) {
+      this.hits++;
+      return attr_of(m);
+    }
+    if (!Number.isInteger(ino) || ino < 1 || ino > 0xffffffff) throw new FsError('ENOENT', `no inode ${ino}`);
+    const rec = this.vol.get(inode_key(ino));
+    if (!rec) throw new FsError('ENOENT', `no inode ${ino}`);
+    const r = this.vol.decode(inode_key(ino), rec, inode_decode);
+    return attr_of({ ino, rec: r, size: r.size, newPages: 0, mtime: null, ctime: null });
+  }
+
   /** Inodes cached. */
   get size(): number {
     return this.map.size;
@@ -207,7 +225,7 @@ export class InodeCache {
   }
 }
 
-export function attr_of(m: InodeMem): Attr {
+export function attr_of(m: Pick<InodeMem, 'ino' | 'rec' | 'size' | 'newPages' | 'mtime' | 'ctime'>): Attr {
   const r = m.rec;
   let blocks: number;
   if (is_reg(r.mode) || (r.mode & 0o170000) === 0o120000) {

@@ -941,7 +941,7 @@ export class CowlogOps {
         // file's again: listing a directory a second time then costs no request per file
         if (plus && !(this.heldFresh > 0 && this.held.fresh(e.ino, ino, name, this.heldFresh))) {
           try {
-            fe = this.entry_of(this.quiet(() => this.fs.getattr(e.ino)));
+            fe = this.entry_of(this.quiet(() => this.fs.getattr_listed(e.ino)));
           } catch {
             return true; // an entry whose inode can not be read: listed by plain readdir only
           }

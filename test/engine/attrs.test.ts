@@ -198,5 +198,28 @@ t.test('EFBIG past the largest file, also at offsets of 2^53 and more', async (t
   fsck_ok(t, dev);
 });
 
+t.test('a listing\'s attributes (getattr_listed): those getattr gives, and no inode is cached for them', async (t) => {
+  const dev = mkfs_mem(8192);
+  let fs = mount(dev, { inodeCacheMax: 64 });
+  const files: number[] = [];
+  for (let i = 0; i < 300; i++) {
+    const a = fs.create(1, `f${i}`, 0o600 + (i % 64));
+    fs.write(a.ino, 0, Buffer.alloc(i * 50 + 1, 1));
+    files.push(a.ino);
+  }
+  fs.unmount();
+  fs = mount(dev, { inodeCacheMax: 64 });
+  // a buffered write to a cached inode: its size and times are not yet in its record
+  fs.write(files[7]!, 100_000, Buffer.from('tail'));
+  const cached = fs.memory().inodes;
+  const listed = files.map((ino) => fs.getattr_listed(ino));
+  t.equal(fs.memory().inodes, cached, `300 inodes listed, ${cached} cached before and after`);
+  t.same(listed, files.map((ino) => fs.getattr(ino)), 'the same attributes as getattr, the buffered write\'s size included');
+  t.equal(listed[7]!.size, 100_004, 'the size a buffered write made');
+  t.equal((t.throws(() => fs.getattr_listed(999_999)) as FsError).code, 'ENOENT', 'an inode that does not exist: ENOENT');
+  fs.unmount();
+  fsck_ok(t, dev);
+});
+
 // so that a change of the small geometry is seen here too
 t.equal(SMALL.fanout, 4, 'engine tests run at fanout 4');
