@@ -98,11 +98,7 @@ export class InodeCache {
       this.hits++;
       return m;
     }
-    if (!Number.isInteger(ino) || ino < 1 || ino > 0xffffffff) throw new FsError('ENOENT', `no inode ${ino}`);
-    const rec = this.vol.get(inode_key(ino));
-    if (!rec) throw new FsError('ENOENT', `no inode ${ino}`);
-    const r = this.vol.decode(inode_key(ino), rec, inode_decode);
-    const fresh = inode_mem(ino, r);
+    const fresh = inode_mem(ino, this.record(ino));
     this.loads++;
     // room first: the inode handed out is never the one evicted
     if (this.map.size >= Math.max(this.max, this.evictAt)) this.evict();
@@ -121,11 +117,16 @@ export class InodeCache {
       this.hits++;
       return attr_of(m);
     }
+    const r = this.record(ino);
+    return attr_of({ ino, rec: r, size: r.size, newPages: 0, mtime: null, ctime: null });
+  }
+
+  /** The inode's record, read from the tree; ENOENT if it does not exist. */
+  private record(ino: number): Inode {
     if (!Number.isInteger(ino) || ino < 1 || ino > 0xffffffff) throw new FsError('ENOENT', `no inode ${ino}`);
     const rec = this.vol.get(inode_key(ino));
     if (!rec) throw new FsError('ENOENT', `no inode ${ino}`);
-    const r = this.vol.decode(inode_key(ino), rec, inode_decode);
-    return attr_of({ ino, rec: r, size: r.size, newPages: 0, mtime: null, ctime: null });
+    return this.vol.decode(inode_key(ino), rec, inode_decode);
   }
 
   /** Inodes cached. */
