@@ -6,8 +6,9 @@
 //   then the mount's sync (a checkpoint: FUSE has no syncfs); the server's memory;
 //   unmount and mount again (with the files);
 //   ls -lR and find over them (the kernel caches no attribute or name: attr_timeout=0,
-//   entry_timeout=0, negative_timeout=0), and every file
-//   read back and checked;
+//   entry_timeout=0, negative_timeout=0; or, with --kernel-cache, the mount's own 60 s caches
+//   with the kernel's caches dropped before each walk, as a user's cold walk goes), and every
+//   file read back and checked;
 //   WRITE bytes written sequentially with dd, conv=fsync;
 //   unmount; fsck -n of the image (time and peak memory).
 // and the ratio of each number on 1 TiB to the one on 8 GiB. The goals (docs/SCALE.md): rates on
@@ -15,7 +16,7 @@
 // dirty-page bound above what it held idle, fsck of a million files under a minute.
 //
 // Usage: node dist/tools/bench/scale.js [--files 1000000] [--per-dir 1000] [--write SIZE]
-//          [--sizes 8G,1T] [--cache 64M] [--json]
+//          [--sizes 8G,1T] [--cache 64M] [--kernel-cache] [--json]
 // (--write: 10 GiB, or whole GiB up to three quarters of the smallest size if less: 6 GiB at 8 GiB)
 // Images go to the scratch directory (COWLOG_SCRATCH, /var/tmp or /tmp, not a tmpfs); they are
 // sparse, and hold what is written: about FILES × 4 KiB + WRITE each.
@@ -40,7 +41,7 @@ const CLIENT = path.join(repo_root(), 'dist', 'tools', 'bench', 'scale_client.js
 /** The server's memory as it reports it (fs.ts MemoryStats), the parts bench-scale shows. */
 interface MemoryParts { rss: number; code: number; heapUsed: number; heapTotal: number; external: number; nodeBytes: number; nodeBytesMax: number; pagePool: number }
 
-interface Opts { files: number; perDir: number; write: number; sizes: number[]; cache: number; json: boolean }
+interface Opts { files: number; perDir: number; write: number; sizes: number[]; cache: number; kernelCache: boolean; json: boolean }
 
 const GiB = 2 ** 30;
 /** the sequential write asked for; less when it does not fit on the smallest size (write_fit) */
@@ -71,12 +72,12 @@ interface Row {
 }
 
 function args(): Opts {
-  const o: Opts = { files: 1_000_000, perDir: 1000, write: 0, sizes: [8 * GiB, 2 ** 40], cache: 64 << 20, json: false };
+  const o: Opts = { files: 1_000_000, perDir: 1000, write: 0, sizes: [8 * GiB, 2 ** 40], cache: 64 << 20, kernelCache: false, json: false };
   const argv = process.argv.slice(2);
-  const usage = '(--files N, --per-dir N, --write SIZE, --sizes A,B, --cache SIZE, --json)';
+  const usage = '(--files N, --per-dir N, --write SIZE, --sizes A,B, --cache SIZE, --kernel-cache, --json)';
   let a;
   try {
-    a = args_parse(argv, { flags: ['--json', '--help', '-h'], values: ['--files', '--per-dir', '--write', '--sizes', '--cache'] });
+    a = args_parse(argv, { flags: ['--json', '--kernel-cache', '--help', '-h'], values: ['--files', '--per-dir', '--write', '--sizes', '--cache'] });
   } catch (e) {
     throw new Error(`${(e as Error).message} ${usage}`);
   }
@@ -84,6 +85,7 @@ function args(): Opts {
   if (a.flags.has('--help') || a.flags.has('-h')) help_exit(import.meta.url);
   const v = a.values;
   o.json = a.flags.has('--json');
+  o.kernelCache = a.flags.has('--kernel-cache');
   if (v.has('--files')) o.files = Number(v.get('--files'));
   if (v.has('--per-dir')) o.perDir = Number(v.get('--per-dir'));
   if (v.has('--write')) o.write = size_parse(v.get('--write')!);
@@ -151,8 +153,10 @@ class Subject {
     this.img = path.join(scratch, `scale-${size}.img`);
     this.mnt = mountpoint_new(scratch, 'scale', cleanup);
     // the kernel keeps no attribute, name or missing name (its 60 s caches would answer the
-    // second ls -lR and find): every stat, lookup and readdir is served by cowlog
-    this.mountArgs = ['mount', '-o', `log=${path.join(scratch, `scale-${size}.log`)},cache=${o.cache},attr_timeout=0,entry_timeout=0,negative_timeout=0`, this.img, this.mnt];
+    // second ls -lR and find): every stat, lookup and readdir is served by cowlog. With
+    // --kernel-cache the mount's defaults, and the kernel's caches are dropped before each walk
+    const timeouts = o.kernelCache ? '' : ',attr_timeout=0,entry_timeout=0,negative_timeout=0';
+    this.mountArgs = ['mount', '-o', `log=${path.join(scratch, `scale-${size}.log`)},cache=${o.cache}${timeouts}`, this.img, this.mnt];
     this.row = {
       size, mkfsMs: 0, mountEmptyMs: 0, createPerS: 0, serverIdleRss: 0, serverRss: 0, serverPeakRss: 0,
       serverAfter: { rss: 0, code: 0, heapUsed: 0, heapTotal: 0, external: 0, nodeBytes: 0, nodeBytesMax: 0, pagePool: 0 }, cacheUsed: { tablePages: 0, nodes: 0, inodes: 0 },
@@ -215,9 +219,17 @@ async function side_by_side(o: Opts, scratch: string): Promise<Row[]> {
       s.say(`unmount ${s.row.unmountMs.toFixed(0)} ms, mount with the files ${s.row.mountFilesMs.toFixed(0)} ms`);
     });
     const entries = o.files + Math.ceil(o.files / o.perDir);
-    await both_orders(async (s) => (await timed(() => run('sh', ['-c', `ls -lR '${s.mnt}' > /dev/null`], { timeoutMs: 24 * HOUR }))).ms,
+    // --kernel-cache: each walk starts cold in the kernel (dentries, inodes, page cache); the
+    // server keeps what it holds, as it would
+    const cold = async (): Promise<void> => {
+      if (!o.kernelCache) return;
+      await run('sync', []);
+      await fs.promises.writeFile('/proc/sys/vm/drop_caches', '3');
+    };
+    await both_orders(async (s) => { await cold(); return (await timed(() => run('sh', ['-c', `ls -lR '${s.mnt}' > /dev/null`], { timeoutMs: 24 * HOUR }))).ms; },
       (s, ms) => { s.row.lsPerS = (entries * 1000) / ms; s.say(`ls -lR ${(ms / 1000).toFixed(1)} s`); });
     await both_orders(async (s) => {
+      await cold();
       const f = await timed(() => run('sh', ['-c', `find '${s.mnt}' -type f | wc -l`], { timeoutMs: 24 * HOUR }));
       if (Number(f.v.stdout.trim()) !== o.files) throw new Error(`find counted ${f.v.stdout.trim()} files on ${s.label}, not ${o.files}`);
       return f.ms;
@@ -258,7 +270,7 @@ async function main(): Promise<number> {
   const t0 = Date.now();
   const rows = await side_by_side(o, scratch);
   if (o.json) {
-    process.stdout.write(JSON.stringify({ files: o.files, perDir: o.perDir, write: o.write, cache: o.cache, rows }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ files: o.files, perDir: o.perDir, write: o.write, cache: o.cache, kernelCache: o.kernelCache, rows }, null, 2) + '\n');
     return 0;
   }
   const mib = (n: number): string => (n / 2 ** 20).toFixed(0);
@@ -309,7 +321,7 @@ async function main(): Promise<number> {
     goals.push(fsck_goal(r.fsckMs, r.fsckInodes, ` on ${bytes_human(r.size)}`));
   }
   process.stdout.write([
-    `bench-scale: ${o.files} files of 4 KiB in directories of ${o.perDir}, ${bytes_human(o.write)} written, cache=${bytes_human(o.cache)}; ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+    `bench-scale: ${o.files} files of 4 KiB in directories of ${o.perDir}, ${bytes_human(o.write)} written, cache=${bytes_human(o.cache)}, ${o.kernelCache ? 'the kernel\'s caches on (dropped before each walk)' : 'the kernel caching nothing'}; ${((Date.now() - t0) / 1000).toFixed(0)} s`,
     '', ...md, '', ...goals, '',
   ].join('\n'));
   return 0;
