@@ -20,6 +20,15 @@ export class CommandError extends Error {
   }
 }
 
+/**
+ * Writes out what is dirty, then drops the kernel's page cache, dentries and inodes (root only):
+ * what comes next starts cold in the kernel, loop devices included.
+ */
+export async function caches_drop(): Promise<void> {
+  await run('sync', []);
+  await fs.promises.writeFile('/proc/sys/vm/drop_caches', '3');
+}
+
 /** Runs a command to completion; rejects with its stderr on a non-zero exit. */
 export function run(cmd: string, args: readonly string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<{ stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {

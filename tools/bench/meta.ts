@@ -27,7 +27,7 @@
 import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Cleanup, is_mounted, repo_root, run, scratch_dir } from '../compare/sys.js';
+import { caches_drop, Cleanup, is_mounted, repo_root, run, scratch_dir } from '../compare/sys.js';
 import { ceiling_mount, COWLOG, fs_make_mount, loop_new, mountpoint_new } from './loopfs.js';
 import { args_parse, size_parse } from '../../src/cli/command.js';
 import { help_exit } from './usage.js';
@@ -69,11 +69,6 @@ function opts_parse(argv: string[]): Opts {
   if (o.base !== undefined && !o.only.includes('base')) o.only.splice(1, 0, 'base');
   if (o.only.includes('base') && (o.base === undefined || !fs.existsSync(path.join(o.base, 'bin', 'cowlog.js')))) throw new Error('base needs --base DIR: a built cowlog checkout (DIR/bin/cowlog.js)');
   return o;
-}
-
-async function caches_drop(): Promise<void> {
-  await run('sync', []);
-  await fs.promises.writeFile('/proc/sys/vm/drop_caches', '3');
 }
 
 /** Runs a command with its output thrown away; resolves with the seconds it took. */

@@ -26,7 +26,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { Cleanup, image_create, repo_root, run, scratch_dir } from '../../src/compare/sys.js';
+import { caches_drop, Cleanup, image_create, repo_root, run, scratch_dir } from '../../src/compare/sys.js';
 import { args_parse, bytes_human, size_parse } from '../../src/cli/command.js';
 import { server_find } from '../../src/cli/server_find.js';
 import { control_request } from '../../src/fuse/control.js';
@@ -222,9 +222,7 @@ async function side_by_side(o: Opts, scratch: string): Promise<Row[]> {
     // --kernel-cache: each walk starts cold in the kernel (dentries, inodes, page cache); the
     // server keeps what it holds, as it would
     const cold = async (): Promise<void> => {
-      if (!o.kernelCache) return;
-      await run('sync', []);
-      await fs.promises.writeFile('/proc/sys/vm/drop_caches', '3');
+      if (o.kernelCache) await caches_drop();
     };
     await both_orders(async (s) => { await cold(); return (await timed(() => run('sh', ['-c', `ls -lR '${s.mnt}' > /dev/null`], { timeoutMs: 24 * HOUR }))).ms; },
       (s, ms) => { s.row.lsPerS = (entries * 1000) / ms; s.say(`ls -lR ${(ms / 1000).toFixed(1)} s`); });
