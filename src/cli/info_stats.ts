@@ -17,6 +17,8 @@ export interface MountStats {
   engine: Record<string, number>;
   /** the caches against the memory budget (absent from servers older than this cowlog) */
   memory?: MountMemory;
+  /** requests the binding answered without a handler (src/fuse/noxattr.ts; absent from older servers) */
+  binding?: { getxattrNone: number };
 }
 
 /** The engine's memory, and the inodes the kernel holds of the mount (held.ts; absent from older servers). */
@@ -45,13 +47,13 @@ export async function info_stats(given: string, json: boolean): Promise<number> 
       const h = Histogram.from(j);
       return [op, { ...j, p50: h.quantile(0.5), p99: h.quantile(0.99) }];
     }));
-    process.stdout.write(JSON.stringify({ mountpoint: st.mountpoint, device: st.device, pid: st.pid, since: new Date(s.sinceMs).toISOString(), requests: s.requests, latency, engine: s.engine, memory: s.memory ?? null }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ mountpoint: st.mountpoint, device: st.device, pid: st.pid, since: new Date(s.sinceMs).toISOString(), requests: s.requests, binding: s.binding ?? null, latency, engine: s.engine, memory: s.memory ?? null }, null, 2) + '\n');
     return 0;
   }
   const total = Object.values(s.requests).reduce((a, b) => a + b, 0);
   const e = s.engine;
   const lines = [
-    `${st.mountpoint}: cowlog mount of ${st.device} (server pid ${st.pid}), serving since ${new Date(s.sinceMs).toISOString()}: ${total} requests`,
+    `${st.mountpoint}: cowlog mount of ${st.device} (server pid ${st.pid}), serving since ${new Date(s.sinceMs).toISOString()}: ${total} requests${s.binding === undefined ? '' : `, and ${s.binding.getxattrNone} getxattr the binding answered (no attributes: src/fuse/noxattr.ts)`}`,
     `engine: ${e['checkpoints'] ?? 0} checkpoints, ${e['redoGroups'] ?? 0} fsync redo groups (${e['redoBlocks'] ?? 0} blocks), ${e['dataBlocksWritten'] ?? 0} data blocks, ${e['nodesWritten'] ?? 0} tree nodes and ${e['tableBlocksWritten'] ?? 0} table blocks written`,
     ...(s.memory ? memory_lines(s.memory) : []),
     '',

@@ -41,7 +41,7 @@ import {
   dt_of, FILE_SIZE_MAX, is_dir, is_lnk, is_reg, mode_killed, NLINK_MAX, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, SYMLINK_MAX,
 } from './types.js';
 import type { Attr, DirEntry, Name, RenameFlags, SetAttr, StatFs } from './types.js';
-import { xattr_get, xattr_list, xattr_records, xattr_remove, xattr_set } from './xattr.js';
+import { xattr_get, xattr_list, xattr_none, xattr_records, xattr_remove, xattr_set } from './xattr.js';
 import { COMPRESS_XATTR, compress_inherit, compress_stats_new, compress_xattr_get, compress_xattr_set, is_compress_xattr } from './compress.js';
 import type { CompressMode, CompressStats } from './compress.js';
 import { FEATURE_COMPRESS_LZ4 } from '../format/superblock.js';
@@ -1405,6 +1405,14 @@ export class FileSystem {
     // the inode is not loaded into the cache for it: `ls -l` asks every file listed for its ACL
     if (!this.icache.exists(ino)) throw new FsError('ENOENT', `no inode ${ino}`);
     return xattr_get(this.vol, ino, typeof name === 'string' ? Buffer.from(name) : name);
+  }
+
+  /**
+   * Whether inode `ino` carries no extended attribute stored in the tree (the compression
+   * setting, kept in the inode, is not one of those: see COMPRESS_XATTR).
+   */
+  xattrs_none(ino: number): boolean {
+    return xattr_none(this.vol, ino);
   }
 
   listxattr(ino: number): Buffer[] {

@@ -75,6 +75,15 @@ function big_id_new(vol: Volume, ino: number, name: Buffer): number {
   throw new FsError('ENOSPC', `inode ${ino}: no free chunk id for a large xattr`);
 }
 
+/** Whether inode `ino` has no extended attribute: no XATTR list and no XBIG value (two tree looks). */
+export function xattr_none(vol: Volume, ino: number): boolean {
+  let any = false;
+  const found = (): boolean => { any = true; return false; };
+  vol.scan(key(ino, RecKind.XATTR, 0), key(ino, RecKind.XATTR, KEY_MAX.off), found);
+  if (!any) vol.scan(key(ino, RecKind.XBIG, 0), key(ino, RecKind.XBIG, KEY_MAX.off), found);
+  return !any;
+}
+
 export function xattr_get(vol: Volume, ino: number, name: Buffer): Buffer | undefined {
   const h = name_hash(name);
   for (const x of list_get(vol, key(ino, RecKind.XATTR, h))) if (x.name.equals(name)) return x.value;

@@ -31,9 +31,10 @@ import { createRequire } from 'node:module';
 import { readFile } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { resolve as path_resolve } from 'node:path';
+import { NoXattr } from './noxattr.js';
 
 /** The patch level the native binding must report (`cowlog_patch` in the patch file). */
-export const FUSE_PATCH_LEVEL = 7;
+export const FUSE_PATCH_LEVEL = 8;
 
 /** Why the binding can not be used, with the command that fixes it. */
 export class FuseBindingError extends Error {
@@ -434,7 +435,7 @@ export function fuse_option_string(opts: FuseMountOptions): string {
 // Loading.
 
 interface Native {
-  session_mount(mnt: string, opts: string, handlers: unknown[], conf: Uint32Array, ctx: Int32Array, self: object): number;
+  session_mount(mnt: string, opts: string, handlers: unknown[], conf: Uint32Array, ctx: Int32Array, self: object, nox?: Float64Array): number;
   session_unmount(sid: number): void;
   session_release(sid: number): void;
   reply_err(sid: number, id: number, errno: number): void;
@@ -516,6 +517,8 @@ export class FuseMount implements FuseReplier {
   /** resolves when the kernel ended the connection: nothing more will be asked */
   readonly ended: Promise<void>;
   private readonly ctx = new Int32Array(4);
+  /** inodes known to have no extended attribute, whose getxattr the binding answers (noxattr.ts) */
+  readonly noXattr = new NoXattr();
   /** what INIT settled, once it arrived */
   conn: ConnInfo | null = null;
   private initOk: (() => void) | null = null;
@@ -573,7 +576,7 @@ export class FuseMount implements FuseReplier {
         this.sid = this.native.session_mount(this.mountpoint, fuse_option_string(this.opts), this.handlers(ops), this.conf(), this.ctx, {
           ended: () => { this.endedNow = true; this.endedOk(); },
           notified: (seq: number) => this.notified(seq),
-        });
+        }, this.noXattr.table);
       } catch (e) {
         settled = true;
         this.state = 'unmounted';

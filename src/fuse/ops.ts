@@ -60,6 +60,8 @@ import type { TraceHub, TraceSource } from './trace.js';
 import { acl_name } from '../fs/acl.js';
 import { KernelHeld } from './held.js';
 import type { FuseNotifier } from './held.js';
+import { NOX_ACL_ACCESS, NOX_ACL_DEFAULT, NOX_CAPABILITY } from './noxattr.js';
+import type { NoXattr } from './noxattr.js';
 
 const E = osc.errno;
 const ROOT = 1;
@@ -150,6 +152,10 @@ export class CowlogOps {
   private readonly selinuxXattr: boolean;
   /** how the kernel's caches are invalidated (null: nothing is sent, as in tests) */
   private notify: FuseNotifier | null = null;
+  /** the inodes whose getxattr the binding answers (noxattr.ts; null: every one comes here) */
+  private nox: NoXattr | null = null;
+  /** someone follows requests (trace, top): then every getxattr comes here, to be seen */
+  private following = false;
   private fhNext = 1;
   private readonly caller: () => CallerContext;
   private readonly log: Logger;
@@ -323,6 +329,36 @@ export class CowlogOps {
     this.held.notifier = n;
   }
 
+  /** The binding's table of inodes without extended attributes (noxattr.ts); set before serving. */
+  noxattr_set(n: NoXattr | null): void {
+    this.nox = n;
+    this.nox_names();
+  }
+
+  /** The names the binding answers for such inodes: none while requests are followed. */
+  private nox_names(): void {
+    const acl = this.fs.acl ? NOX_ACL_ACCESS | NOX_ACL_DEFAULT : 0;
+    this.nox?.names_set(this.following ? 0 : NOX_CAPABILITY | acl);
+  }
+
+  /**
+   * Tells the binding whether `ino` has extended attributes: after a create (the kernel asks
+   * for security.capability before the first write), for each entry of a readdirplus (`ls -l`
+   * asks for each file's ACLs), and after a getxattr found nothing. Not after a lookup: most
+   * are followed by no such question, and the look would cost every one of them.
+   */
+  private nox_note(ino: number): void {
+    const n = this.nox;
+    if (n === null || n.names === 0) return;
+    let none = false;
+    try {
+      none = this.quiet(() => this.fs.xattrs_none(ino));
+    } catch {
+      // unreadable: the handler answers, and says why
+    }
+    n.note(ino, none);
+  }
+
   private entry_of(a: Attr): FuseEntry {
     return { attr: a, generation: a.generation, entryTimeout: this.entryTimeout, attrTimeout: this.attrTimeout };
   }
@@ -412,6 +448,8 @@ export class CowlogOps {
     next.observe(this.fs.observer);
     next.vol.dev.listener = this.deviceListener;
     this.fs = next;
+    this.nox?.clear();
+    this.nox_names();
     this.reader = reader;
     for (const h of this.handles.values()) if (h.kind === 'file') next.open(h.ino);
   }
@@ -477,6 +515,8 @@ export class CowlogOps {
     const open = [...this.handles.values()].filter((h) => h.kind === 'file').length;
     const busy = (r: SnapRequest): boolean => r.op === 'rollback' && open > 0;
     const allowed = reqs.filter((r) => !busy(r));
+    // a rollback may give any inode its attributes back
+    if (allowed.some((r) => r.op === 'rollback')) this.nox?.clear();
     let done: SnapReply[];
     try {
       done = allowed.length ? this.fs.snapshot(allowed) : [];
@@ -526,6 +566,7 @@ export class CowlogOps {
       observe: (o) => this.fs.observe(o),
       device_listen: (fn) => { this.deviceListener = fn; this.fs.vol.dev.listener = fn; },
       writer_of: (ino) => this.writer_of(ino),
+      following: (on) => { this.following = on; this.nox_names(); },
     };
   }
 
@@ -729,6 +770,7 @@ export class CowlogOps {
         });
         if (fh === undefined) return;
         this.held.entry_given(a!.ino, parent, name);
+        this.nox_note(a!.ino);
         this.r.create(req, this.entry_of(a!), fh, this.open_flags(a!.ino));
       },
 
@@ -835,6 +877,8 @@ export class CowlogOps {
       // -- extended attributes
       setxattr: (req, ino, name, value, flags) => this.status(req, 'setxattr', () => this.path_of(ino), true, () => {
         this.xattr_name_check(name);
+        // before the change: the binding must not answer for this inode from now on
+        this.nox?.note(ino, false);
         const mode = (flags & XATTR_CREATE) !== 0 ? 'create' : (flags & XATTR_REPLACE) !== 0 ? 'replace' : 'any';
         this.fs.setxattr(ino, bytes(name), value, mode);
       }),
@@ -845,7 +889,12 @@ export class CowlogOps {
           return this.quiet(() => this.fs.getxattr_opt(ino, bytes(name))) ?? null;
         });
         if (v === undefined) return;
-        if (v === null) { this.r.err(req, E.ENODATA); return; }
+        if (v === null) {
+          // asked once, the binding answers the next questions for this inode
+          this.nox_note(ino);
+          this.r.err(req, E.ENODATA);
+          return;
+        }
         if (size === 0) this.r.xattr_size(req, v.length);
         else if (v.length > size) this.r.err(req, E.ERANGE);
         else this.r.data(req, v, v.length);
@@ -947,7 +996,10 @@ export class CowlogOps {
           }
         }
         if (!out.add(name, e.ino, e.type, 2 + next, fe)) return false;
-        if (fe !== null) this.held.entry_given(e.ino, ino, name, is_dir(fe.attr.mode));
+        if (fe !== null) {
+          this.held.entry_given(e.ino, ino, name, is_dir(fe.attr.mode));
+          this.nox_note(e.ino);
+        }
         return true;
       });
       if (off <= 2) this.atime_settle(ino);

@@ -501,7 +501,7 @@ export async function server_run(o: ServerOptions): Promise<number> {
         return { ok: true, readOnly: c.readOnly };
       }
       case 'stats':
-        return { ok: true, stats: { ...hub.stats(), requests: Object.fromEntries(ops.requests), engine: { ...fsys.vol.stats }, memory: { ...fsys.memory(), held: ops.held.size, heldMax: ops.held.max, heldAsked: ops.held.asked } } };
+        return { ok: true, stats: { ...hub.stats(), requests: Object.fromEntries(ops.requests), binding: { getxattrNone: mount?.noXattr.answered ?? 0 }, engine: { ...fsys.vol.stats }, memory: { ...fsys.memory(), held: ops.held.size, heldMax: ops.held.max, heldAsked: ops.held.asked } } };
       case 'trace': {
         const f = trace_filter_parse(req['filter']);
         const ring = req['ring'] ?? RING_EVENTS;
@@ -555,6 +555,7 @@ export async function server_run(o: ServerOptions): Promise<number> {
   let why: string;
   try {
     ops.notifier_set(mount);
+    ops.noxattr_set(mount.noXattr);
     why = await fuse_serve(mount, ops.ops(mount, hub), () => {
       state = {
         pid: process.pid, device, mountpoint, socket: socket_path(mountpoint), log: logPath, wear: wearPath,

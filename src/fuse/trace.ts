@@ -129,6 +129,8 @@ export interface TraceSource {
   device_listen(fn: ((tag: WriteTag | undefined, bytes: number) => void) | null): void;
   /** the process that last wrote or fsync'd inode `ino`, 0 when not known */
   writer_of(ino: number): number;
+  /** someone follows requests (on) or no one does: while on, every request reaches a handler */
+  following(on: boolean): void;
 }
 
 // ---- filters ------------------------------------------------------------------------------------
@@ -709,7 +711,9 @@ export class TraceHub implements FsObserver {
   }
 
   private flags(): void {
-    this.on = this.tracers.size > 0 || this.watchers.size > 0;
+    const on = this.tracers.size > 0 || this.watchers.size > 0;
+    if (on !== this.on) this.src.following(on);
+    this.on = on;
     const data = [...this.tracers].some((t) => t.data);
     if (data && this.ledger === null) {
       this.ledger = new WriteLedger();

@@ -223,3 +223,18 @@ t.test('a listing\'s attributes (getattr_listed): those getattr gives, and no in
 
 // so that a change of the small geometry is seen here too
 t.equal(SMALL.fanout, 4, 'engine tests run at fanout 4');
+
+t.test('xattrs_none: true only while an inode has no attribute in the tree, small or large', async (t) => {
+  const dev = mkfs_mem(8192);
+  const fs = mount(dev);
+  const files = Array.from({ length: 4 }, (_v, i) => fs.create(1, `f${i}`, 0o644).ino);
+  t.ok(files.every((ino) => fs.xattrs_none(ino)), 'new files have none');
+  fs.setxattr(files[1]!, 'security.capability', Buffer.alloc(20, 1));
+  fs.setxattr(files[2]!, 'user.big', value_of(4000, 2));
+  t.same(files.map((ino) => fs.xattrs_none(ino)), [true, false, false, true], 'a small value and a large one (XBIG) each count; the neighbours are untouched');
+  fs.removexattr(files[1]!, 'security.capability');
+  fs.removexattr(files[2]!, 'user.big');
+  t.ok(files.every((ino) => fs.xattrs_none(ino)), 'none again once removed');
+  fs.unmount();
+  fsck_ok(t, dev);
+});
