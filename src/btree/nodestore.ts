@@ -159,8 +159,8 @@ export class NodeCache implements NodeStore {
    */
   private evict(): void {
     while ((this.clean.size + this.dirtyMap.size > this.cacheMax || this.bytes > this.cacheBytes) && this.clean.size > KEEP_RECENT) {
-      const nid = this.clean.oldest_key()!;
-      this.clean_remove(nid, this.clean.peek(nid)!);
+      const e = this.clean.oldest_entry()!;
+      this.clean_remove(e.key, e.value);
       this.evictions++;
     }
   }

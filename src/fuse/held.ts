@@ -71,7 +71,7 @@ export class KernelHeld {
   /** "parent/name" → when its negative entry expires (ms, performance.now()) */
   private readonly negatives = new Map<string, number>();
   private readonly ghosts = new Map<number, Attr>();
-  /** where trim() asks the kernel to drop names (null: nothing is asked, as in tests of the table) */
+  /** how the kernel's caches are invalidated: where trim() asks it to drop names, and the mount's own invalidations go (null: nothing is sent, as in tests) */
   notifier: FuseNotifier | null = null;
   /** inodes held past which the oldest are asked for (Infinity: never) */
   readonly max: number;

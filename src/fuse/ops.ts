@@ -150,8 +150,6 @@ export class CowlogOps {
   private readonly heldFresh: number;
   /** security.selinux kept as any other attribute (selinux_xattr), or refused */
   private readonly selinuxXattr: boolean;
-  /** how the kernel's caches are invalidated (null: nothing is sent, as in tests) */
-  private notify: FuseNotifier | null = null;
   /** the inodes whose getxattr the binding answers (noxattr.ts; null: every one comes here) */
   private nox: NoXattr | null = null;
   /** someone follows requests (trace, top): then every getxattr comes here, to be seen */
@@ -325,7 +323,6 @@ export class CowlogOps {
 
   /** Where invalidations go (the mount); set before serving. */
   notifier_set(n: FuseNotifier | null): void {
-    this.notify = n;
     this.held.notifier = n;
   }
 
@@ -401,7 +398,7 @@ export class CowlogOps {
    * so that stat(2) shows it (the kernel does not keep atime of FUSE files itself).
    */
   private atime_settle(ino: number): void {
-    if (this.fs.atime_moved(ino) && this.attrTimeout > 0) this.notify?.inval_inode(ino, -1, 0);
+    if (this.fs.atime_moved(ino) && this.attrTimeout > 0) this.held.notifier?.inval_inode(ino, -1, 0);
   }
 
   // ---- handles --------------------------------------------------------------------------------
@@ -941,7 +938,7 @@ export class CowlogOps {
    * kernel's cached mode is dropped when it changed (a write's answer carries no attributes).
    */
   private privs_kill(ino: number, kill: boolean): void {
-    if (this.fs.privs_kill(ino, kill)) this.notify?.inval_inode(ino, -1, 0);
+    if (this.fs.privs_kill(ino, kill)) this.held.notifier?.inval_inode(ino, -1, 0);
   }
 
   private setattr(ino: number, set: SetattrIn, kill = false): Attr {

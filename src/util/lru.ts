@@ -103,6 +103,11 @@ export class LruMap<K, V> {
     return this.oldest?.key;
   }
 
+  /** The least recently used entry, read where the cache holds it (undefined when empty): use it before changing the cache. */
+  oldest_entry(): { readonly key: K; readonly value: V } | undefined {
+    return this.oldest ?? undefined;
+  }
+
   /** Values from the oldest; the same freedom to delete or move the one given as from_oldest. */
   *values(): IterableIterator<V> {
     for (const [, v] of this.from_oldest()) yield v;

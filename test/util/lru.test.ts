@@ -63,6 +63,7 @@ t.test('walk visits from the oldest until told to stop, and may delete or move w
   const lru = new LruMap<number, string>();
   for (let i = 0; i < 8; i++) lru.set(i, `v${i}`);
   t.equal(lru.oldest_key(), 0, 'the oldest key');
+  t.same([lru.oldest_entry()?.key, lru.oldest_entry()?.value], [0, 'v0'], 'and its entry');
   const seen: number[] = [];
   lru.walk((k) => { seen.push(k); if (k % 2 === 0) lru.delete(k); else lru.get(k); return seen.length < 6; });
   t.same(seen, [0, 1, 2, 3, 4, 5], 'stopped after the sixth');
@@ -73,4 +74,5 @@ t.test('walk visits from the oldest until told to stop, and may delete or move w
   t.same(all, [6, 7, 1, 3, 5], 'a full walk that moves each entry gives each once');
   lru.clear();
   t.equal(lru.oldest_key(), undefined, 'empty: no oldest key');
+  t.equal(lru.oldest_entry(), undefined, 'nor entry');
 });

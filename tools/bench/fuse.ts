@@ -42,7 +42,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Cleanup, repo_root, run, scratch_dir } from '../../src/compare/sys.js';
+import { caches_drop, Cleanup, repo_root, run, scratch_dir } from '../../src/compare/sys.js';
 import { ceiling_mount, COWLOG, fs_make_mount, loop_new, mountpoint_new } from './loopfs.js';
 import { args_parse, size_parse } from '../../src/cli/command.js';
 import { help_exit } from './usage.js';
@@ -103,10 +103,6 @@ async function client(phase: string, dir: string, o: Opts, target?: string): Pro
     '--mib', String(phase === 'randsync' ? 64 : o.mib), ...(target !== undefined ? ['--target', target] : [])];
   const { stdout } = await run(process.execPath, args, { timeoutMs: 600_000 });
   return JSON.parse(stdout) as Record<string, number>;
-}
-
-async function caches_drop(): Promise<void> {
-  await fs.promises.writeFile('/proc/sys/vm/drop_caches', '3');
 }
 
 function sleep(ms: number): Promise<void> {
