@@ -3,6 +3,7 @@
 // events the tracer received, so events it lost (it is told how many) are missing from it.
 
 import { Histogram } from '../util/histogram.js';
+import { median } from '../util/median.js';
 import { WriteLedger } from '../fuse/ledger.js';
 import { iso_ms } from '../fuse/trace.js';
 import type { TraceEvent } from '../fuse/trace.js';
@@ -20,13 +21,6 @@ export interface FileDurability {
   pendingWrites: number;
   pendingBytes: number;
   pendingMsOldest: number;
-}
-
-function median(xs: number[]): number {
-  if (xs.length === 0) return 0;
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 export class TraceSummary {

@@ -47,6 +47,7 @@ import { ceiling_mount, COWLOG, fs_make_mount, loop_new, mountpoint_new } from '
 import { args_parse, size_parse } from '../../src/cli/command.js';
 import { help_exit } from './usage.js';
 import { state_read } from '../../src/fuse/runtime.js';
+import { median } from '../../src/util/median.js';
 
 const MiB = 1 << 20;
 const KINDS = ['cowlog', 'traced', 'base', 'basetraced', 'ceiling', 'defaults', 'ext4', 'device'] as const;
@@ -298,12 +299,6 @@ async function round(kinds: Kind[], o: Opts, scratch: string, r: number): Promis
 function cpu_times(): { total: number; steal: number } {
   const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
   return { total: f.slice(0, 8).reduce((a, b) => a + b, 0), steal: f[7] ?? 0 };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 function fmt(v: number | undefined): string {

@@ -36,6 +36,7 @@ import { server_find } from '../../src/cli/server_find.js';
 import { control_request } from '../../src/fuse/control.js';
 import { RING_BYTES_DEFAULT } from '../../src/device/writebehind.js';
 import { HELD_BYTES, HELD_MAX_DEFAULT } from '../../src/fuse/held.js';
+import { median } from '../../src/util/median.js';
 import { help_exit } from './usage.js';
 import { COWLOG, mountpoint_new } from './loopfs.js';
 import { fsck_goal, fsck_timed, HOUR, server_memory_read, timed, umount_undo } from './scale_common.js';
@@ -196,12 +197,6 @@ class Subject {
 /** Files each create pass after the first makes: a tenth of the files, at least a directory's worth. */
 function create_again_files(o: Opts): number {
   return Math.max(o.perDir, Math.floor(o.files / 10));
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 /**
