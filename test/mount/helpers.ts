@@ -27,6 +27,17 @@ export function cowlog(args: string[], opts: RunOptions = {}): Promise<RunResult
   return cmd_run(process.execPath, [COWLOG, ...args], { timeoutMs: 120_000, ...opts });
 }
 
+/**
+ * The requests a mount's server has answered so far, by kind (`cowlog info --stats --json`), and
+ * the getxattr requests its binding answered without a handler (src/fuse/noxattr.ts).
+ */
+export async function requests_served(m: Mounted): Promise<{ requests: Record<string, number>; getxattrBinding: number }> {
+  const r = await cowlog(['info', '--stats', '--json', m.mountpoint]);
+  if (r.code !== 0) throw new Error(`info --stats: ${r.stderr}`);
+  const s = JSON.parse(r.stdout) as { requests: Record<string, number>; binding: { getxattrNone: number } | null };
+  return { requests: s.requests, getxattrBinding: s.binding?.getxattrNone ?? 0 };
+}
+
 /** A temporary directory removed at the end of the test (after the mounts in it are gone). */
 export function tmp_dir(t: Teardown, prefix = 'cowlog-mount-'): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));

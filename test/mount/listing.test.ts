@@ -13,16 +13,14 @@ import type { Test } from 'tap';
 import fs from 'node:fs';
 import { fuse_unavailable, mount_with } from '../helpers/fusemount.js';
 import type { Mounted } from '../helpers/fusemount.js';
-import { clean_after, cowlog, cowlog_server, image_make } from './helpers.js';
+import { clean_after, cowlog_server, image_make, requests_served } from './helpers.js';
 
 const FILES = 300;
 
 /** The requests of each kind the kernel made of the mount so far (getxattr: those the binding answered too, noxattr.ts). */
 async function requests(m: Mounted): Promise<Record<string, number>> {
-  const r = await cowlog(['info', '--stats', '--json', m.mountpoint]);
-  if (r.code !== 0) throw new Error(`info --stats: ${r.stderr}`);
-  const s = JSON.parse(r.stdout) as { requests: Record<string, number>; binding: { getxattrNone: number } | null };
-  return { ...s.requests, getxattr: (s.requests['getxattr'] ?? 0) + (s.binding?.getxattrNone ?? 0) };
+  const s = await requests_served(m);
+  return { ...s.requests, getxattr: (s.requests['getxattr'] ?? 0) + s.getxattrBinding };
 }
 
 async function getxattrs(m: Mounted): Promise<number> {

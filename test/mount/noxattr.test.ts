@@ -11,7 +11,7 @@ import t from 'tap';
 import { fuse_unavailable, mount_with } from '../helpers/fusemount.js';
 import type { Mounted } from '../helpers/fusemount.js';
 import path from 'node:path';
-import { clean_after, cowlog, cowlog_server, image_make, ROOT } from './helpers.js';
+import { clean_after, cowlog, cowlog_server, image_make, requests_served, ROOT } from './helpers.js';
 
 /** ACLs set and read as their xattrs, without the acl package's tools */
 const ACL = `python3 ${path.join(ROOT, 'test/mount/acl_client.py')}`;
@@ -19,10 +19,8 @@ const ACL = `python3 ${path.join(ROOT, 'test/mount/acl_client.py')}`;
 interface Counts { handler: number; binding: number }
 
 async function getxattrs(m: Mounted): Promise<Counts> {
-  const r = await cowlog(['info', '--stats', '--json', m.mountpoint]);
-  if (r.code !== 0) throw new Error(`info --stats: ${r.stderr}`);
-  const s = JSON.parse(r.stdout) as { requests: Record<string, number>; binding: { getxattrNone: number } | null };
-  return { handler: s.requests['getxattr'] ?? 0, binding: s.binding?.getxattrNone ?? 0 };
+  const s = await requests_served(m);
+  return { handler: s.requests['getxattr'] ?? 0, binding: s.getxattrBinding };
 }
 
 /** A VFS_CAP_REVISION_2 value: CAP_NET_BIND_SERVICE permitted. */

@@ -13,16 +13,14 @@
 import t from 'tap';
 import { as_user, fuse_unavailable, mount_with } from '../helpers/fusemount.js';
 import type { Mounted } from '../helpers/fusemount.js';
-import { clean_after, cowlog, cowlog_server, image_make } from './helpers.js';
+import { clean_after, cowlog_server, image_make, requests_served } from './helpers.js';
 
 const NOBODY = 65534;
 
 /** getxattr requests the kernel made: those its handler answered and those the binding did (noxattr.ts). */
 async function getxattrs(m: Mounted): Promise<number> {
-  const r = await cowlog(['info', '--stats', '--json', m.mountpoint]);
-  if (r.code !== 0) throw new Error(`info --stats: ${r.stderr}`);
-  const s = JSON.parse(r.stdout) as { requests: Record<string, number>; binding: { getxattrNone: number } | null };
-  return (s.requests['getxattr'] ?? 0) + (s.binding?.getxattrNone ?? 0);
+  const s = await requests_served(m);
+  return (s.requests['getxattr'] ?? 0) + s.getxattrBinding;
 }
 
 /** `sh -c script` in the mount as the user nobody (no capabilities, no groups). */
