@@ -6,12 +6,22 @@
 // walks past them); a node read from disk must name the node id the NAT gave for it; clean nodes
 // beyond `cacheMax` (dirty ones counted), or beyond `cacheBytes` of memory, are evicted least
 // recently used first: every hit moves a clean node to the young end of its map, O(1).
-// `bytes` is the sum of node_mem over the cached nodes, each counted as it entered its map (a
-// clean node is not changed in place: it is dirtied first, and counted again when written).
+// `bytes` is the sum of what the cached nodes take, each counted as it entered its map or
+// changed form (a clean node is not changed in place: it is dirtied first, and counted again
+// when written).
+//
+// Clean leaves are kept decoded (a key object and a value view per record, what the tree works
+// on) only while among the HOT_LEAVES most recently used; older ones keep their 4 KiB block
+// alone and are decoded again when next used, as btrfs keeps tree blocks as pages and reads
+// items from them in place. Decoded records take three times their block on V8's heap, and
+// the heap grows by half of what is live before it collects: a cache of decoded leaves made
+// most of the server's heap while files were created (docs/SCALE.md). A hot leaf is decoded
+// once per stay among the hot ones; a leaf is never compacted while among the KEEP_RECENT most
+// recently used (a tree operation holds the bodies of its path), as it is never evicted then.
 
 import { Cause, tag_of } from '../device/cause.js';
 import type { BlockDevice } from '../device/device.js';
-import { node_decode, node_encode } from '../format/node.js';
+import { is_leaf, node_body_decode, node_decode, node_encode } from '../format/node.js';
 import type { LeafBody, NodeBody } from '../format/node.js';
 import { BlockKind, Head } from '../log/segments.js';
 import type { SegLog } from '../log/segments.js';
@@ -23,8 +33,13 @@ import type { NodeId } from '../util/ids.js';
 import type { NodeStore } from './store.js';
 
 interface Entry {
-  /** replaced by its compact form when written (flush_all): never hold it across a checkpoint */
-  body: NodeBody;
+  /**
+   * the decoded node (null: a clean leaf kept as its block alone); replaced when written
+   * (flush_all) or compacted: never hold it across a checkpoint
+   */
+  body: NodeBody | null;
+  /** the node's block as read or last written (clean nodes; null while dirty) */
+  block: Buffer | null;
   dirty: boolean;
   /** dirtied only to be moved by the cleaner: written to the cold node log */
   moved: boolean;
@@ -49,8 +64,16 @@ export function node_mem(body: NodeBody): number {
   return 4096 + body.keys.length * NODE_REC_MEM_BYTES;
 }
 
+/**
+ * What a clean leaf kept as its block alone takes: the block, its Buffer object, the cache's
+ * entry and its place in the LRU list (measured: test/engine/memory.test.ts).
+ */
+export const NODE_BLOCK_MEM_BYTES = 4096 + 256;
+
 /** clean nodes never evicted, the most recently used: more than any tree operation's path holds */
 const KEEP_RECENT = 256;
+/** clean leaves kept decoded, the most recently used (at least KEEP_RECENT) */
+export const HOT_LEAVES = 1024;
 
 export interface NodeStoreHooks {
   leaf_shared(body: LeafBody): void;
@@ -66,6 +89,8 @@ export class NodeCache implements NodeStore {
   private readonly hooks: NodeStoreHooks;
   /** clean nodes, least recently used first */
   private readonly clean = new LruMap<NodeId, Entry>();
+  /** the clean leaves kept decoded, least recently used first (a subset of `clean`) */
+  private readonly hot = new LruMap<NodeId, Entry>();
   /** dirty nodes (pinned until a checkpoint writes them) */
   private readonly dirtyMap = new Map<NodeId, Entry>();
   cacheMax: number;
@@ -79,6 +104,9 @@ export class NodeCache implements NodeStore {
   writes = 0;
   hits = 0;
   evictions = 0;
+  /** clean leaves decoded again from their block, and compacted to it */
+  decodes = 0;
+  compactions = 0;
 
   constructor(dev: BlockDevice, nat: Nat, log: SegLog, fsid: number, fanout: number, hooks: NodeStoreHooks, cacheMax = 8192, cacheBytes = Infinity) {
     this.dev = dev;
@@ -108,7 +136,44 @@ export class NodeCache implements NodeStore {
 
   private clean_remove(nid: NodeId, e: Entry): void {
     this.clean.delete(nid);
+    this.hot.delete(nid);
     this.cleanBytes -= e.mem;
+  }
+
+  /** A clean entry's form changed: counts what it takes now. */
+  private clean_recount(e: Entry, mem: number): void {
+    this.cleanBytes += mem - e.mem;
+    e.mem = mem;
+  }
+
+  /**
+   * The body of a clean entry just used: a leaf kept as its block is decoded again, and a leaf
+   * goes to the young end of the hot ones, the oldest beyond HOT_LEAVES compacted.
+   */
+  private clean_body(nid: NodeId, e: Entry): NodeBody {
+    let body = e.body;
+    if (body === null) {
+      body = node_body_decode(e.block!, this.nat.addr(nid));
+      e.body = body;
+      this.decodes++;
+      this.clean_recount(e, node_mem(body));
+      this.hot.set(nid, e);
+      this.compact();
+    } else if (is_leaf(body)) {
+      this.hot.set(nid, e);
+      this.compact();
+    }
+    return body;
+  }
+
+  private compact(): void {
+    while (this.hot.size > HOT_LEAVES) {
+      const o = this.hot.oldest_entry()!;
+      this.hot.delete(o.key);
+      o.value.body = null;
+      this.compactions++;
+      this.clean_recount(o.value, NODE_BLOCK_MEM_BYTES);
+    }
   }
 
   private dirty_add(nid: NodeId, e: Entry): void {
@@ -125,27 +190,38 @@ export class NodeCache implements NodeStore {
     return this.dirtyMap.size;
   }
 
+  /** clean leaves kept decoded */
+  get hotCount(): number {
+    return this.hot.size;
+  }
+
   get cachedCount(): number {
     return this.clean.size + this.dirtyMap.size;
   }
 
   get(nid: NodeId): NodeBody {
     const d = this.dirtyMap.get(nid);
-    if (d) { this.hits++; return d.body; }
+    if (d) { this.hits++; return d.body!; }
     // to the young end: a hit keeps the node longest
     const e = this.clean.get(nid);
     if (e) {
       this.hits++;
-      return e.body;
+      return this.clean_body(nid, e);
     }
     const addr = this.nat.addr(nid);
     if (this.nat.refs(nid) === 0 || addr === 0) {
       throw new CorruptError('B+tree node', addr, `node id ${nid} is referenced but the NAT has no block for it (refs ${this.nat.refs(nid)})`);
     }
-    const { header, body } = node_decode(this.dev.read(addr), addr, this.fsid);
+    const block = this.dev.read(addr);
+    const { header, body } = node_decode(block, addr, this.fsid);
     if (header.nid !== nid) throw new CorruptError('B+tree node', addr, `holds node ${header.nid}, the NAT says node ${nid}`);
     this.loads++;
-    this.clean_add(nid, { body, dirty: false, moved: false, mem: node_mem(body) });
+    const ne: Entry = { body, block, dirty: false, moved: false, mem: node_mem(body) };
+    this.clean_add(nid, ne);
+    if (is_leaf(body)) {
+      this.hot.set(nid, ne);
+      this.compact();
+    }
     this.evict();
     return body;
   }
@@ -167,7 +243,7 @@ export class NodeCache implements NodeStore {
 
   create(body: NodeBody): NodeId {
     const nid = this.nat.alloc(this.log.birth);
-    this.dirty_add(nid, { body, dirty: true, moved: false, mem: node_mem(body) });
+    this.dirty_add(nid, { body, block: null, dirty: true, moved: false, mem: node_mem(body) });
     // a new node takes memory as a loaded one does: clean ones make room
     this.evict();
     return nid;
@@ -177,8 +253,9 @@ export class NodeCache implements NodeStore {
     let e = this.dirtyMap.get(nid);
     if (e === undefined) {
       e = this.clean.peek(nid);
-      assert(e !== undefined, () => `dirtying node ${nid} that is not in the cache`);
+      assert(e !== undefined && e.body !== null, () => `dirtying node ${nid} that is not in the cache, or not decoded`);
       this.clean_remove(nid, e);
+      e.block = null;
       this.dirty_add(nid, e);
     }
     e.dirty = true;
@@ -191,6 +268,7 @@ export class NodeCache implements NodeStore {
     if (this.dirtyMap.has(nid)) return;
     const e = this.clean.peek(nid)!;
     this.clean_remove(nid, e);
+    e.block = null;
     e.dirty = true;
     e.moved = true;
     this.dirty_add(nid, e);
@@ -250,16 +328,19 @@ export class NodeCache implements NodeStore {
           const e = this.dirtyMap.get(nid)!;
           const addr = run.addr + j;
           const birth = this.log.birth;
-          const enc = node_encode(e.body, { fsid: this.fsid, nid, addr, birth });
+          const body = e.body!;
+          const enc = node_encode(body, { fsid: this.fsid, nid, addr, birth });
           bufs.push(enc);
-          // kept as a node read back from the device would be: its values views into the one
-          // block, instead of the keys and values each change allocated on its own (three to
-          // four times the memory: 15 KiB a leaf of small records against 4 KiB)
-          e.body = node_decode(enc, addr, this.fsid).body;
-          e.mem = node_mem(e.body);
+          // kept as a node read back from the device would be: a leaf as its block alone,
+          // decoded again when next used (the keys and values each change allocated on their
+          // own took three to four times the memory: 15 KiB a leaf of small records against
+          // 4 KiB), an inner node decoded with its children's ids
+          e.block = enc;
+          e.body = is_leaf(body) ? null : node_body_decode(enc, addr);
+          e.mem = e.body === null ? NODE_BLOCK_MEM_BYTES : node_mem(e.body);
           const old = this.nat.addr(nid);
           this.nat.place(nid, addr, birth);
-          this.log.summary_set(addr, { kind: BlockKind.NODE, sub: e.body.level, owner: nid, offset: 0, birth });
+          this.log.summary_set(addr, { kind: BlockKind.NODE, sub: body.level, owner: nid, offset: 0, birth });
           this.log.ref_inc(addr);
           if (old !== 0) this.log.ref_dec(old);
           e.dirty = false;
@@ -281,6 +362,7 @@ export class NodeCache implements NodeStore {
   /** Forgets every clean node (after roll-forward, or to test reloading from disk). */
   drop_clean(): void {
     this.clean.clear();
+    this.hot.clear();
     this.cleanBytes = 0;
   }
 }

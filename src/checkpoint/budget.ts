@@ -5,17 +5,19 @@
 // and may take it past its share, which is what the dirty bounds (dirty nodes, dirty table pages)
 // are derived from: they make a checkpoint write them before they pass half of it.
 
+import { NODE_BLOCK_MEM_BYTES } from '../btree/nodestore.js';
+
 /** the budget when nothing is said */
 export const CACHE_BYTES_DEFAULT = 64 << 20;
 /** the smallest budget a mount accepts */
 export const CACHE_BYTES_MIN = 4 << 20;
 /**
- * Memory of one B+tree node in the node cache, for the bound on their number: what a node
- * really takes is counted by the cache itself (nodestore.ts node_mem: its 4 KiB block and about
- * 200 bytes per record, 12.7 KiB for a leaf of 44 small records), which keeps the nodes within
- * their share in bytes too.
+ * The least one B+tree node takes in the node cache, for the bound on their number: a clean
+ * leaf kept as its block alone (nodestore.ts NODE_BLOCK_MEM_BYTES). What each node really takes
+ * (a decoded one about 200 bytes per record more: 12.7 KiB for a leaf of 44 small records) is
+ * counted by the cache itself, which keeps the nodes within their share in bytes.
  */
-export const NODE_MEM_BYTES = 6 << 10;
+export const NODE_MEM_BYTES = NODE_BLOCK_MEM_BYTES;
 /** Memory of one cached inode (its record decoded, the maps and sets around it; no pages). */
 export const INODE_MEM_BYTES = 1 << 10;
 

@@ -93,9 +93,19 @@ export function node_encode(n: NodeBody, h: NodeHeader): Buffer {
  * node in memory, not a buffer per value): `buf` must not change afterwards.
  */
 export function node_decode(buf: Uint8Array, addr: number, fsid: number): { header: NodeHeader; body: NodeBody } {
-  const { v, h } = log_header_verify(buf, NODE_MAGIC, 'B+tree node', addr, fsid, FORMAT_VERSION);
-  const level = h.sub;
-  const nid = h.id as NodeId;
+  const { h } = log_header_verify(buf, NODE_MAGIC, 'B+tree node', addr, fsid, FORMAT_VERSION);
+  const header: NodeHeader = { fsid, nid: h.id as NodeId, addr, birth: h.seq };
+  return { header, body: node_body_decode(buf, addr) };
+}
+
+/**
+ * Decodes the body of a node block node_decode verified before (the node cache decodes a
+ * leaf it kept as its block alone again, without a second checksum). Its structure is still
+ * checked: the entries stay within the block and in order.
+ */
+export function node_body_decode(buf: Uint8Array, addr: number): NodeBody {
+  const v = view_of(buf);
+  const level = v.getUint16(6, true);
   const count = v.getUint16(24, true);
   const keys: Key[] = [];
   const vals: Buffer[] = [];
@@ -124,7 +134,5 @@ export function node_decode(buf: Uint8Array, addr: number, fsid: number): { head
       p += 4;
     }
   }
-  const header: NodeHeader = { fsid, nid, addr, birth: h.seq };
-  const body: NodeBody = level === 0 ? { level: 0, keys, vals } : { level, keys, kids };
-  return { header, body };
+  return level === 0 ? { level: 0, keys, vals } : { level, keys, kids };
 }

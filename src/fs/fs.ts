@@ -103,6 +103,9 @@ export interface MemoryStats {
   nodeBytesMax: number;
   nodeLoads: number;
   nodeEvictions: number;
+  /** clean leaves kept decoded (the most recently used), and those decoded again from their block */
+  nodesDecoded: number;
+  nodeDecodes: number;
   inodes: number;
   inodesPinned: number;
   inodesMax: number;
@@ -504,6 +507,7 @@ export class FileSystem {
       budgetBytes: v.budgetBytes,
       tablePages: t.pages, tablePagesDirty: t.dirtyPages, tablePagesMax: t.budgetPages, tablePageLoads: t.loads, tablePageEvictions: t.evictions,
       nodes: v.nodes.cachedCount, nodesDirty: v.nodes.dirtyCount, nodesMax: v.nodes.cacheMax, nodeBytes: v.nodes.bytes, nodeBytesMax: v.nodes.cacheBytes, nodeLoads: v.nodes.loads, nodeEvictions: v.nodes.evictions,
+      nodesDecoded: v.nodes.hotCount, nodeDecodes: v.nodes.decodes,
       inodes: this.icache.size, inodesPinned: dirtyInodes, inodesMax: this.icache.max,
       dirtyPageBytes: this.ctx.dirty.bytes, dirtyPageBytesMax: this.ctx.dirty.max, pagePoolBytes: this.ctx.pages.bytes, pagesReused: this.ctx.pages.reused,
       rssBytes: m.rss, rssFileBytes: rss_file_bytes(), heapBytes: m.heapUsed, heapTotalBytes: m.heapTotal, externalBytes: m.external, // arrayBuffers (Buffers, the write ring) are counted in external already

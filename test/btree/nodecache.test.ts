@@ -1,9 +1,12 @@
-// The node cache after a checkpoint: a node written is kept as decoded from the block just
-// written, its values views into that one 4 KiB block (not a buffer of their own each); a
-// change gives the leaf a new value and leaves the written block alone; what is cached reads
-// the same as the device, before and after a remount, with the cleaner at work.
+// The node cache after a checkpoint: a leaf written is kept as the block just written, and
+// decoded from it when next used, its values views into that one 4 KiB block (not a buffer of
+// their own each); a change gives the leaf a new value and leaves the written block alone; what
+// is cached reads the same as the device, before and after a remount, with the cleaner at work.
+// Beyond the HOT_LEAVES most recently used, clean leaves are kept as their block alone and
+// decoded again when used: counted as such, read as the device, and changed as any other.
 
 import t from 'tap';
+import { HOT_LEAVES, NODE_BLOCK_MEM_BYTES, node_mem } from '../../src/btree/nodestore.js';
 import { BLOCK_SIZE } from '../../src/device/device.js';
 import { is_leaf, node_decode } from '../../src/format/node.js';
 import type { LeafBody } from '../../src/format/node.js';
@@ -77,6 +80,50 @@ t.test('written nodes keep their block: values are views into it, and read as th
   fs.unmount();
   fsck_ok(t, dev);
   fs = mount(dev);
+  t.equal(JSON.stringify([...tree_dump(fs)]), before, 'the same tree after a remount');
+  fs.unmount();
+});
+
+t.test('leaves beyond the most recently used are kept as their block, decoded again when used', async (t) => {
+  const dev = mkfs_mem(1 << 14, { segBlocks: 64, fanout: 32, uuid: Buffer.alloc(16, 9) });
+  let fs = mount(dev);
+  const FILES = 10000;
+  const inos: number[] = [];
+  for (let i = 0; i < FILES; i++) {
+    const ino = fs.create(1, `f${i}`, 0o644).ino;
+    fs.setxattr(ino, 'user.n', Buffer.from(`value ${i}`));
+    inos.push(ino);
+  }
+  fs.sync();
+  const nodes = fs.vol.nodes;
+  t.equal(nodes.hotCount, 0, 'a checkpoint keeps the leaves it wrote as their blocks');
+  const inner: number[] = [];
+  t.same(fs.vol.tree.check(fs.vol.root, (_nid, body) => { if (!is_leaf(body)) inner.push(node_mem(body)); }), [], 'the tree checks');
+  const all = leaves(fs);
+  t.ok(all.length > HOT_LEAVES, `${all.length} leaves, more than the ${HOT_LEAVES} kept decoded`);
+  t.equal(nodes.hotCount, HOT_LEAVES, 'after a walk of all of them, the most recently used are decoded');
+  t.ok(nodes.compactions >= all.length - HOT_LEAVES, `the older ones were compacted (${nodes.compactions})`);
+  // what the cache counts: each leaf decoded as node_mem says, each kept as its block alone at
+  // NODE_BLOCK_MEM_BYTES, the inner nodes decoded
+  const hot = new Set(all.slice(-HOT_LEAVES).map((l) => l.nid));
+  let expect = 0;
+  for (const { nid, leaf } of all) expect += hot.has(nid) ? node_mem(leaf) : NODE_BLOCK_MEM_BYTES;
+  expect += inner.reduce((a, b) => a + b, 0);
+  t.equal(nodes.bytes, expect, `counted ${nodes.bytes} bytes: ${HOT_LEAVES} leaves decoded, ${all.length - HOT_LEAVES} as blocks, ${inner.length} inner nodes`);
+  const decodes = nodes.decodes;
+  t.equal(unlike_device(fs), 0, 'every leaf, decoded again from its block, reads as the device');
+  t.ok(nodes.decodes > decodes, 'the walk decoded compacted leaves again');
+  t.equal(not_views(fs), 0, 'their values are views into the one block');
+
+  // a leaf compacted long ago changes as any other: decoded, dirtied, written
+  for (const i of [0, 1, FILES - 1]) fs.setxattr(inos[i]!, 'user.n', Buffer.from(`changed ${i}`));
+  fs.sync();
+  t.equal(unlike_device(fs), 0, 'after the changes are written, the cache reads as the device');
+  const before = JSON.stringify([...tree_dump(fs)]);
+  fs.unmount();
+  fsck_ok(t, dev);
+  fs = mount(dev);
+  for (const i of [0, 1, 2, FILES - 1]) t.equal(fs.getxattr(inos[i]!, 'user.n').toString(), i === 2 ? 'value 2' : `changed ${i}`, `xattr of f${i} after a remount`);
   t.equal(JSON.stringify([...tree_dump(fs)]), before, 'the same tree after a remount');
   fs.unmount();
 });
