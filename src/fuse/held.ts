@@ -214,6 +214,21 @@ export class KernelHeld {
     return timeout_s;
   }
 
+  /**
+   * `name` in `parent` was made (create, mkdir, link, a rename's new name): the kernel put the
+   * new entry in place of its negative one, so there is nothing left to invalidate. A workload
+   * that looks up each name before creating it (fs_mark, tar) would otherwise fill the table
+   * with names that exist until their timeout passed, and leave nothing for other negatives.
+   */
+  negative_gone(parent: number, name: string): void {
+    if (this.negatives.size !== 0) this.negatives.delete(`${parent}/${name}`);
+  }
+
+  /** Negative entries remembered (unexpired or not yet dropped). */
+  get negativeCount(): number {
+    return this.negatives.size;
+  }
+
   /** `name` in `parent`, which named `ino`, is gone (unlink, rmdir, or replaced by a rename). */
   name_gone(ino: number, parent: number, name: string): void {
     const h = this.held.get(ino);

@@ -360,9 +360,13 @@ export class CowlogOps {
     return { attr: a, generation: a.generation, entryTimeout: this.entryTimeout, attrTimeout: this.attrTimeout };
   }
 
-  /** Answers an entry for `a`, found or made as `name` in `parent` (null: '.', '..' or a handle's inode). */
-  private entry(req: number, a: Attr, parent: number, name: string | null): void {
+  /**
+   * Answers an entry for `a`, found or made (`made`) as `name` in `parent` (null: '.', '..' or a
+   * handle's inode).
+   */
+  private entry(req: number, a: Attr, parent: number, name: string | null, made = false): void {
     this.held.entry_given(a.ino, parent, name, is_dir(a.mode));
+    if (made && name !== null) this.held.negative_gone(parent, name);
     this.r.entry(req, this.entry_of(a));
   }
 
@@ -666,7 +670,7 @@ export class CowlogOps {
           const o = this.owner_new(parent, (mode & S_IFMT) === 0 ? mode | S_IFREG : mode);
           return this.fs.create(parent, bytes(name), o.mode, o.uid, o.gid, rdev, o.umask);
         });
-        if (a !== undefined) this.entry(req, a, parent, name);
+        if (a !== undefined) this.entry(req, a, parent, name, true);
       },
 
       mkdir: (req, parent, name, mode) => {
@@ -675,7 +679,7 @@ export class CowlogOps {
           const o = this.owner_new(parent, S_IFDIR | (mode & 0o7777));
           return this.fs.mkdir(parent, bytes(name), o.mode, o.uid, o.gid, o.umask);
         });
-        if (a !== undefined) this.entry(req, a, parent, name);
+        if (a !== undefined) this.entry(req, a, parent, name, true);
       },
 
       symlink: (req, target, parent, name) => {
@@ -684,7 +688,7 @@ export class CowlogOps {
           const o = this.owner_new(parent, S_IFLNK | 0o777);
           return this.fs.symlink(parent, bytes(name), bytes(target), o.uid, o.gid);
         });
-        if (a !== undefined) this.entry(req, a, parent, name);
+        if (a !== undefined) this.entry(req, a, parent, name, true);
       },
 
       link: (req, ino, newparent, newname) => {
@@ -692,7 +696,7 @@ export class CowlogOps {
           name_check(newname);
           return this.fs.link(ino, newparent, bytes(newname));
         });
-        if (a !== undefined) this.entry(req, a, newparent, newname);
+        if (a !== undefined) this.entry(req, a, newparent, newname, true);
       },
 
       unlink: (req, parent, name) => this.status(req, 'unlink', () => this.child_path(parent, name), true, () => {
@@ -723,6 +727,7 @@ export class CowlogOps {
         this.fs.rename(parent, bytes(name), newparent, bytes(newname), { noreplace: (flags & RENAME_NOREPLACE) !== 0, exchange });
         if (v !== null && v.ino !== src.ino) this.victim_settle(v, newparent, newname, this.fs.clock());
         this.held.name_moved(src.ino, parent, name, newparent, newname);
+        this.held.negative_gone(newparent, newname);
         if (other !== null) this.held.name_moved(other.ino, newparent, newname, parent, name);
       }),
 
@@ -767,6 +772,7 @@ export class CowlogOps {
         });
         if (fh === undefined) return;
         this.held.entry_given(a!.ino, parent, name);
+        this.held.negative_gone(parent, name);
         this.nox_note(a!.ino);
         this.r.create(req, this.entry_of(a!), fh, this.open_flags(a!.ino));
       },

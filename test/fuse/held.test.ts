@@ -68,6 +68,20 @@ t.test('negative entries: remembered until their timeout, bounded, dropped oldes
   t.equal(sent.filter((s) => s.startsWith('entry 1/n')).length, NEGATIVE_MAX - 21, 'the unexpired of the first batch (those given at 0..20 ms expired by 60,020 ms)');
 });
 
+t.test('a name made drops its negative entry: the kernel replaced it', async (t) => {
+  const h = new KernelHeld();
+  let cached = 0;
+  for (let i = 0; i < 1000; i++) if (h.negative_given(7, `f${i}`, 60, i) === 60) cached++;
+  t.equal(cached, 1000, '1,000 names looked up and not there: each answered with a timeout');
+  t.equal(h.negativeCount, 1000, 'and remembered');
+  for (let i = 0; i < 1000; i += 2) h.negative_gone(7, `f${i}`);
+  h.negative_gone(8, 'f1');
+  t.equal(h.negativeCount, 500, 'creating half of them drops theirs; a name in another directory drops nothing');
+  const sent: string[] = [];
+  await h.invalidate_all({ inval_inode: () => {}, inval_entry: (p, n) => { sent.push(`${p}/${n}`); }, invalidated: () => Promise.resolve() }, 10);
+  t.ok(sent.includes('7/f1') && !sent.includes('7/f0'), 'a rollback invalidates the negatives left, not the names made');
+});
+
 t.test('past its bound the table asks the kernel to drop the names held longest, once per pass', async (t) => {
   const h = new KernelHeld(128);
   const asked: string[] = [];
