@@ -33,23 +33,6 @@ export interface HeldName {
   name: string;
 }
 
-/**
- * One inode the kernel holds, kept small (a million of them is what a large `ls -lR` leaves in
- * the kernel): its first name inline, further ones (hard links) only when there are some.
- */
-interface Held {
-  lookups: number;
-  /** the first name's directory (0: no name known) */
-  parent: number;
-  name: string;
-  /** names after the first, or null */
-  more: HeldName[] | null;
-  /** given again since the sweep last passed (a second chance: the sweep skips it once) */
-  ref: boolean;
-  /** when the first name was last given (stamp(): the clock's whole seconds + 1; 0: not known) */
-  at: number;
-}
-
 /** How cached entries and attributes are dropped from the kernel (FuseMount). */
 export interface FuseNotifier {
   /** attributes of `ino`, and its cached data from `off` (len 0: to the end; off -1: attributes only) */
@@ -63,11 +46,33 @@ export interface FuseNotifier {
 /** Inodes the kernel may hold before the oldest names are invalidated (`-o held_max=`). */
 export const HELD_MAX_DEFAULT = 131072;
 /** bytes one held inode with a short name takes in this table (measured: test/fuse/held.test.ts) */
-export const HELD_BYTES = 144;
+export const HELD_BYTES = 112;
 
+/**
+ * Per inode the kernel holds, a slot in parallel typed arrays (its lookups, its first name's
+ * directory, when that name was last given, the clock's bit) and its first name in an array of
+ * strings; names after the first (hard links) in a map by slot, only for the inodes that have
+ * some. An object per inode took 72 bytes beside its name (141 in all); the table holds up to
+ * `held_max` of them (docs/FUSE.md).
+ */
 export class KernelHeld {
-  /** in the order inodes were first given (what trim() sweeps) */
-  private readonly held = new Map<number, Held>();
+  /** inode → its slot, in the order inodes were first given (what trim() sweeps) */
+  private readonly held = new Map<number, number>();
+  /** per slot: the lookups counted, the first name's directory (0: no name known) */
+  private lookups = new Float64Array(0);
+  private parents = new Float64Array(0);
+  /** per slot: when the first name was last given (stamp(): the clock's whole seconds + 1; 0: not known) */
+  private at = new Uint32Array(0);
+  /** per slot: given again since the sweep last passed (a second chance: the sweep skips it once) */
+  private ref = new Uint8Array(0);
+  /** per slot: the first name */
+  private readonly names: string[] = [];
+  /** per slot: names after the first, for the inodes that have some */
+  private readonly more = new Map<number, HeldName[]>();
+  /** slots freed (FORGET), taken again before new ones */
+  private readonly free: number[] = [];
+  /** slots ever used */
+  private used = 0;
   /** "parent/name" → when its negative entry expires (ms, performance.now()) */
   private readonly negatives = new Map<string, number>();
   private readonly ghosts = new Map<number, Attr>();
@@ -76,7 +81,7 @@ export class KernelHeld {
   /** inodes held past which the oldest are asked for (Infinity: never) */
   readonly max: number;
   /** the sweep of trim() through `held`, continued from call to call (null: start again) */
-  private sweep: Iterator<[number, Held]> | null = null;
+  private sweep: Iterator<[number, number]> | null = null;
   /** new inodes given since the last trim */
   private givenSince = 0;
   /** names the kernel was asked to drop, in all */
@@ -87,6 +92,21 @@ export class KernelHeld {
   constructor(max = Infinity, clock: () => number = () => performance.now() / 1000) {
     this.max = max;
     this.clock = clock;
+  }
+
+  /** A slot for a new inode: a freed one, or the next, the arrays grown by half when full. */
+  private slot_new(): number {
+    const f = this.free.pop();
+    if (f !== undefined) return f;
+    if (this.used === this.lookups.length) {
+      const cap = Math.max(1024, this.used + (this.used >> 1));
+      const grow = <T extends Float64Array | Uint32Array | Uint8Array>(old: T, made: T): T => { made.set(old); return made; };
+      this.lookups = grow(this.lookups, new Float64Array(cap));
+      this.parents = grow(this.parents, new Float64Array(cap));
+      this.at = grow(this.at, new Uint32Array(cap));
+      this.ref = grow(this.ref, new Uint8Array(cap));
+    }
+    return this.used++;
   }
 
   /** Inodes the kernel holds. */
@@ -104,27 +124,34 @@ export class KernelHeld {
    * the kernel cached too.
    */
   entry_given(ino: number, parent: number, name: string | null, dir = false): void {
-    const h = this.held.get(ino);
-    if (h === undefined) {
-      this.held.set(ino, { lookups: 1, parent: name === null ? 0 : parent, name: name ?? '', more: null, ref: dir, at: name === null ? 0 : this.stamp() });
+    const s = this.held.get(ino);
+    if (s === undefined) {
+      const n = this.slot_new();
+      this.lookups[n] = 1;
+      this.parents[n] = name === null ? 0 : parent;
+      this.names[n] = name ?? '';
+      this.at[n] = name === null ? 0 : this.stamp();
+      this.ref[n] = dir ? 1 : 0;
+      this.held.set(ino, n);
       if (this.held.size > this.max && ++this.givenSince >= this.batch()) this.trim();
       return;
     }
-    h.lookups++;
-    h.ref = true;
+    this.lookups[s] = this.lookups[s]! + 1;
+    this.ref[s] = 1;
     if (name === null) return;
-    if (h.parent === parent && h.name === name) {
-      h.at = this.stamp();
+    if (this.parents[s] === parent && this.names[s] === name) {
+      this.at[s] = this.stamp();
       return;
     }
-    if (h.parent === 0) {
-      h.parent = parent;
-      h.name = name;
-      h.at = this.stamp();
-    } else if (h.more === null) {
-      h.more = [{ parent, name }];
-    } else if (!h.more.some((n) => n.parent === parent && n.name === name)) {
-      h.more.push({ parent, name });
+    const more = this.more.get(s);
+    if (this.parents[s] === 0) {
+      this.parents[s] = parent;
+      this.names[s] = name;
+      this.at[s] = this.stamp();
+    } else if (more === undefined) {
+      this.more.set(s, [{ parent, name }]);
+    } else if (!more.some((n) => n.parent === parent && n.name === name)) {
+      more.push({ parent, name });
     }
   }
 
@@ -153,16 +180,17 @@ export class KernelHeld {
         this.sweep = null;
         continue;
       }
-      const [ino, h] = it.value;
-      if (ino === ROOT || h.parent === 0) continue;
-      if (h.ref) {
-        h.ref = false;
+      const [ino, s] = it.value;
+      if (ino === ROOT || this.parents[s] === 0) continue;
+      if (this.ref[s] !== 0) {
+        this.ref[s] = 0;
         continue;
       }
-      n.inval_entry(h.parent, h.name);
-      if (h.more !== null) for (const x of h.more) n.inval_entry(x.parent, x.name);
+      n.inval_entry(this.parents[s]!, this.names[s]!);
+      const more = this.more.get(s);
+      if (more !== undefined) for (const x of more) n.inval_entry(x.parent, x.name);
       // the kernel drops the name if nothing uses it: a listing gives its entry again
-      h.at = 0;
+      this.at[s] = 0;
       this.asked++;
       want--;
     }
@@ -174,8 +202,8 @@ export class KernelHeld {
    * cowlog invalidated them (then the kernel asks again).
    */
   fresh(ino: number, parent: number, name: string, within: number): boolean {
-    const h = this.held.get(ino);
-    return h !== undefined && h.at > 0 && h.parent === parent && h.name === name && this.stamp() - h.at < within;
+    const s = this.held.get(ino);
+    return s !== undefined && this.at[s]! > 0 && this.parents[s] === parent && this.names[s] === name && this.stamp() - this.at[s]! < within;
   }
 
   /** Now, in whole seconds of the clock, from 1 (0 means "not known"). */
@@ -185,12 +213,15 @@ export class KernelHeld {
 
   /** FORGET: the kernel dropped `n` of its lookups of `ino`. */
   forget(ino: number, n: number): void {
-    const h = this.held.get(ino);
-    if (h === undefined) return;
-    h.lookups -= n;
-    if (h.lookups > 0) return;
+    const s = this.held.get(ino);
+    if (s === undefined) return;
+    this.lookups[s] = this.lookups[s]! - n;
+    if (this.lookups[s]! > 0) return;
     this.held.delete(ino);
     this.ghosts.delete(ino);
+    this.names[s] = '';
+    this.more.delete(s);
+    this.free.push(s);
   }
 
   /**
@@ -231,29 +262,36 @@ export class KernelHeld {
 
   /** `name` in `parent`, which named `ino`, is gone (unlink, rmdir, or replaced by a rename). */
   name_gone(ino: number, parent: number, name: string): void {
-    const h = this.held.get(ino);
-    if (h === undefined) return;
-    if (h.parent === parent && h.name === name) {
-      const next = h.more?.shift();
-      h.parent = next?.parent ?? 0;
-      h.name = next?.name ?? '';
-      h.at = 0;
-    } else if (h.more !== null) {
-      h.more = h.more.filter((n) => n.parent !== parent || n.name !== name);
+    const s = this.held.get(ino);
+    if (s === undefined) return;
+    let more = this.more.get(s);
+    if (this.parents[s] === parent && this.names[s] === name) {
+      const next = more?.shift();
+      this.parents[s] = next?.parent ?? 0;
+      this.names[s] = next?.name ?? '';
+      this.at[s] = 0;
+    } else if (more !== undefined) {
+      more = more.filter((n) => n.parent !== parent || n.name !== name);
+      this.more.set(s, more);
     }
-    if (h.more?.length === 0) h.more = null;
+    if (more?.length === 0) this.more.delete(s);
   }
 
   /** `ino` moved from (parent, name) to (parent2, name2). */
   name_moved(ino: number, parent: number, name: string, parent2: number, name2: string): void {
-    const h = this.held.get(ino);
-    if (h === undefined) return;
+    const s = this.held.get(ino);
+    if (s === undefined) return;
     this.name_gone(ino, parent, name);
     // the new name becomes the first (paths are built from it)
-    if (h.parent !== 0) (h.more ??= []).unshift({ parent: h.parent, name: h.name });
-    h.parent = parent2;
-    h.name = name2;
-    h.at = 0;
+    if (this.parents[s] !== 0) {
+      const first = { parent: this.parents[s]!, name: this.names[s]! };
+      const more = this.more.get(s);
+      if (more === undefined) this.more.set(s, [first]);
+      else more.unshift(first);
+    }
+    this.parents[s] = parent2;
+    this.names[s] = name2;
+    this.at[s] = 0;
   }
 
   /** An inode the kernel holds left the tree: `a` is answered for it from now on. */
@@ -270,10 +308,10 @@ export class KernelHeld {
     if (ino === ROOT) return '/';
     let p = '';
     for (let cur = ino, depth = 0; cur !== ROOT; depth++) {
-      const h = this.held.get(cur);
-      if (h === undefined || h.parent === 0 || depth >= PATH_DEPTH_MAX) return '';
-      p = '/' + h.name + p;
-      cur = h.parent;
+      const s = this.held.get(cur);
+      if (s === undefined || this.parents[s] === 0 || depth >= PATH_DEPTH_MAX) return '';
+      p = '/' + this.names[s]! + p;
+      cur = this.parents[s]!;
     }
     return p;
   }
@@ -291,9 +329,10 @@ export class KernelHeld {
    */
   invalidate_all(n: FuseNotifier, now_ms: number): Promise<void> {
     n.inval_inode(ROOT, 0, 0);
-    for (const [ino, h] of this.held) {
-      if (h.parent !== 0) n.inval_entry(h.parent, h.name);
-      if (h.more !== null) for (const x of h.more) n.inval_entry(x.parent, x.name);
+    for (const [ino, s] of this.held) {
+      if (this.parents[s] !== 0) n.inval_entry(this.parents[s]!, this.names[s]!);
+      const more = this.more.get(s);
+      if (more !== undefined) for (const x of more) n.inval_entry(x.parent, x.name);
       n.inval_inode(ino, 0, 0);
     }
     for (const [k, until] of this.negatives) {
