@@ -28,6 +28,7 @@ import type { Inode, MapChunk } from '../format/records.js';
 import type { Volume } from '../checkpoint/volume.js';
 import { FsError } from '../util/errors.js';
 import type { InodeMem } from './inode.js';
+import { pages_own } from './inode.js';
 
 /** the extended attribute that shows and sets a file's or directory's compression */
 export const COMPRESS_XATTR = 'user.cowlog.compress';
@@ -133,6 +134,7 @@ export function cluster_load(vol: Volume, m: InodeMem, cs: number, mc: MapChunk 
   for (let j = 0; j * BLOCK_SIZE < raw.length; j++) {
     const idx = cs + j;
     if (m.pages.has(idx)) continue;
+    pages_own(m);
     m.pages.set(idx, Buffer.from(raw.subarray(j * BLOCK_SIZE, (j + 1) * BLOCK_SIZE)));
     out.pages++;
     const a = mc!.addr[idx % MAP_SLOTS]!;

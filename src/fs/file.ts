@@ -28,7 +28,7 @@ import { Head } from '../log/segments.js';
 import { assert } from '../util/assert.js';
 import { FsError } from '../util/errors.js';
 import type { InodeCache, InodeMem } from './inode.js';
-import { times_set } from './inode.js';
+import { pages_own, pages_release, times_set } from './inode.js';
 import type { FsObserver } from './observe.js';
 import { FILE_SIZE_MAX } from './types.js';
 import { block_read, cluster_compressed, cluster_raw, cluster_start } from '../checkpoint/cluster_read.js';
@@ -330,12 +330,14 @@ export function file_write(ctx: DataCtx, m: InodeMem, off: number, data: Uint8Ar
         page = block_content(ctx, m, maps, idx);
         page.set(data.subarray(from - off, to - off), from - bStart);
       }
+      pages_own(m);
       m.pages.set(idx, page);
       ctx.dirty.bytes += BLOCK_SIZE;
       if (addr === 0) { m.newPages++; ctx.dirty.newPages++; } else if (needs(addr)) { m.heldPages++; ctx.dirty.newPages++; }
     } else {
       page.set(data.subarray(from - off, to - off), from - bStart);
     }
+    pages_own(m);
     if (whole) m.ranges.set(idx, RANGE_WHOLE);
     else {
       const r = m.ranges.get(idx);
@@ -529,6 +531,7 @@ function pages_cut(ctx: DataCtx, m: InodeMem, size: number): boolean {
   if (page === undefined) return false;
   page.fill(0, tail);
   const r = m.ranges.get(keep - 1);
+  pages_own(m);
   m.ranges.set(keep - 1, [Math.min(r ? r[0] : tail, tail), BLOCK_SIZE]);
   return true;
 }
@@ -544,6 +547,7 @@ function page_forget(ctx: DataCtx, m: InodeMem, idx: number): void {
   m.ranges.delete(idx);
   ctx.dirty.bytes -= BLOCK_SIZE;
   if (m.logged.delete(idx)) ctx.logged.pages--;
+  pages_release(m);
 }
 
 /** Drops the dirty pages of blocks [first, end) without writing them (a truncate, a hole, a clone over them). */
@@ -608,6 +612,7 @@ export function inode_records_drop(ctx: DataCtx, m: InodeMem): void {
   m.ranges.clear();
   ctx.logged.pages -= m.logged.size;
   m.logged.clear();
+  pages_release(m);
   ctx.logged.inodes.delete(m);
   m.newPages = m.heldPages = 0;
   m.mtime = m.ctime = null;
@@ -674,7 +679,7 @@ export function file_fsync(ctx: DataCtx, m: InodeMem): Patch[] {
   for (const p of patches) {
     const idx = Math.floor(p.off / BLOCK_SIZE);
     m.ranges.delete(idx);
-    if (!m.logged.has(idx)) { m.logged.add(idx); ctx.logged.pages++; }
+    if (!m.logged.has(idx)) { pages_own(m); m.logged.add(idx); ctx.logged.pages++; }
   }
   if (m.logged.size) ctx.logged.inodes.add(m);
   if (patches.length) ctx.observer?.data_logged(m.ino, 0, patches.reduce((n, p) => n + p.bytes.length, 0));

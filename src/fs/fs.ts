@@ -35,7 +35,7 @@ import { dir_is_empty, dir_list, dir_list_from, dirent_add, dirent_find, dirent_
 import { file_flush, file_fsync, file_read, file_read_plan, file_truncate, file_write, inode_records_drop, logged_flush, map_key } from './file.js';
 import type { DataCtx, ReadPlan } from './file.js';
 import type { FsObserver } from './observe.js';
-import { attr_of, ctime_touch, InodeCache, inode_key, times_set } from './inode.js';
+import { attr_of, ctime_touch, InodeCache, inode_key, pages_own, times_set } from './inode.js';
 import type { InodeMem } from './inode.js';
 import {
   dt_of, FILE_SIZE_MAX, is_dir, is_lnk, is_reg, mode_killed, NLINK_MAX, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, SYMLINK_MAX,
@@ -276,6 +276,7 @@ export class FileSystem {
     // a read-only mount keeps the pages roll-forward rebuilt from patches in its cache
     for (const [ino, pages] of vol.replayPages) {
       const m = this.icache.get(ino);
+      pages_own(m);
       for (const [idx, page] of pages) m.pages.set(idx, page);
     }
     this.redoKeysMax = o.redoKeysMax ?? 2048;

@@ -10,6 +10,7 @@ import t from 'tap';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { HOT_LEAVES } from '../../src/btree/nodestore.js';
+import { INODE_MEM_BYTES } from '../../src/checkpoint/budget.js';
 import { fsck_ok, mkfs_mem, mount, UUID } from '../helpers/engine.js';
 
 const FILES = 24_000;
@@ -51,6 +52,19 @@ t.test(`${FILES} files of 4 KiB under cache=8M: every cache within its share`, (
   t.ok(most.pages <= m.tablePagesMax, `at most ${most.pages} clean table pages, of ${m.tablePagesMax}`);
   t.ok(most.poolAndDirty <= m.dirtyPageBytesMax, `dirty pages and free pages kept at most ${(most.poolAndDirty / 2 ** 20).toFixed(1)} MiB together, the bound ${(m.dirtyPageBytesMax / 2 ** 20).toFixed(1)} MiB`);
   t.ok(m.pagesReused > FILES / 2, `pages written were reused by later files (${m.pagesReused} times)`);
+
+  // inodes without dirty pages share one set of empty page maps: the sync gave theirs back
+  const cached = [...f.icache.all()];
+  const own = cached.filter((x) => x.pages !== cached[0]!.pages || x.ranges !== cached[0]!.ranges || x.logged !== cached[0]!.logged).length;
+  t.equal(own, 0, `after the sync none of the ${cached.length} cached inodes holds page maps of its own`);
+  // and what a cached inode takes is within what the budget counts for it
+  gc(); gc();
+  const heap0 = process.memoryUsage().heapUsed;
+  const inodes = f.icache.size;
+  f.icache.drop_clean();
+  gc(); gc();
+  const perInode = (heap0 - process.memoryUsage().heapUsed) / (inodes - f.icache.size);
+  t.ok(perInode <= INODE_MEM_BYTES, `${inodes - f.icache.size} cached inodes dropped freed ${perInode.toFixed(0)} bytes each, at most ${INODE_MEM_BYTES}`);
 
   // what the cache counts against what its nodes hold: drop them all and measure what is freed,
   // with leaves in both forms (the sync wrote every leaf and kept it as its block; looking up
