@@ -569,8 +569,19 @@ export class Volume {
     return this.redo.pending(k);
   }
 
+  /** Keys the next redo group would carry (Infinity once more than the limit changed: only a checkpoint makes them durable). */
   get redo_pending_keys(): number {
     return this.redo.pendingKeys;
+  }
+
+  /** Whether more keys changed since the last checkpoint than a redo group may carry. */
+  get redo_overflowed(): boolean {
+    return this.redo.overflowed;
+  }
+
+  /** Pending keys past which they are let go and fsync writes a checkpoint instead. */
+  redo_limit(keys: number): void {
+    this.redo.keysMax = keys;
   }
 
   /**

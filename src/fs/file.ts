@@ -635,7 +635,8 @@ export function inode_records_drop(ctx: DataCtx, m: InodeMem): void {
  * now and again when the next write completes them.
  */
 export function file_fsync(ctx: DataCtx, m: InodeMem): Patch[] {
-  if (m.rec.flags & INODE_FLAG_INLINE || m.pages.size === 0) {
+  // overflowed: this fsync writes a checkpoint, which carries no patches
+  if (m.rec.flags & INODE_FLAG_INLINE || m.pages.size === 0 || ctx.vol.redo_overflowed) {
     file_flush(ctx, m);
     return [];
   }

@@ -280,6 +280,8 @@ export class FileSystem {
       for (const [idx, page] of pages) m.pages.set(idx, page);
     }
     this.redoKeysMax = o.redoKeysMax ?? 2048;
+    // more keys than fsync would write as a redo group are not remembered
+    vol.redo_limit(this.redoKeysMax);
     this.intervalMs = o.checkpointIntervalMs ?? 30_000;
     this.idleMs = o.idleMs ?? 1000;
     this.atime = o.atime ?? 'relatime';
