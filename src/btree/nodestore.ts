@@ -159,6 +159,8 @@ export class NodeCache implements NodeStore {
       this.clean_recount(e, node_mem(body));
       this.hot.set(nid, e);
       this.compact();
+      // decoded, it takes three times its block: older nodes make room, as for a node read
+      this.evict();
     } else if (is_leaf(body)) {
       this.hot.set(nid, e);
       this.compact();
