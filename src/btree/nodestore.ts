@@ -157,18 +157,18 @@ export class NodeCache implements NodeStore {
       e.body = body;
       this.decodes++;
       this.clean_recount(e, node_mem(body));
-      this.hot.set(nid, e);
-      this.compact();
+      this.hot_touch(nid, e);
       // decoded, it takes three times its block: older nodes make room, as for a node read
       this.evict();
     } else if (is_leaf(body)) {
-      this.hot.set(nid, e);
-      this.compact();
+      this.hot_touch(nid, e);
     }
     return body;
   }
 
-  private compact(): void {
+  /** A decoded clean leaf was used: to the young end of the hot ones, the oldest beyond HOT_LEAVES compacted. */
+  private hot_touch(nid: NodeId, e: Entry): void {
+    this.hot.set(nid, e);
     while (this.hot.size > HOT_LEAVES) {
       const o = this.hot.oldest_entry()!;
       this.hot.delete(o.key);
@@ -220,10 +220,7 @@ export class NodeCache implements NodeStore {
     this.loads++;
     const ne: Entry = { body, block, dirty: false, moved: false, mem: node_mem(body) };
     this.clean_add(nid, ne);
-    if (is_leaf(body)) {
-      this.hot.set(nid, ne);
-      this.compact();
-    }
+    if (is_leaf(body)) this.hot_touch(nid, ne);
     this.evict();
     return body;
   }

@@ -84,6 +84,11 @@ export function log_header_verify(buf: Uint8Array, magic: number, kind: string, 
   return { v, h };
 }
 
+/** The kind-specific u16 of a log block's header (a node's level), read without verifying the block again. */
+export function log_header_sub(buf: Uint8Array): number {
+  return view_of(buf).getUint16(6, true);
+}
+
 /** Reads the magic of a block without verifying it (for identifying what a block is). */
 export function block_magic(buf: Uint8Array): number {
   return view_of(buf).getUint32(0, true);

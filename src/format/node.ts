@@ -9,7 +9,7 @@
 import { BLOCK_SIZE } from '../device/device.js';
 import { CorruptError } from '../util/errors.js';
 import { assert } from '../util/assert.js';
-import { block_new, block_seal, log_header_verify, log_header_write, magic_of, view_of } from './block.js';
+import { block_new, block_seal, log_header_sub, log_header_verify, log_header_write, magic_of, view_of } from './block.js';
 import { FORMAT_VERSION } from './geometry.js';
 import { KEY_BYTES, key_cmp, key_read, key_write, VALUE_MAX } from './records.js';
 import type { Key } from './records.js';
@@ -105,7 +105,7 @@ export function node_decode(buf: Uint8Array, addr: number, fsid: number): { head
  */
 export function node_body_decode(buf: Uint8Array, addr: number): NodeBody {
   const v = view_of(buf);
-  const level = v.getUint16(6, true);
+  const level = log_header_sub(buf);
   const count = v.getUint16(24, true);
   const keys: Key[] = [];
   const vals: Buffer[] = [];

@@ -337,7 +337,7 @@ export function file_write(ctx: DataCtx, m: InodeMem, off: number, data: Uint8Ar
     } else {
       page.set(data.subarray(from - off, to - off), from - bStart);
     }
-    pages_own(m);
+    // the page is in m.pages now: its maps are its own
     if (whole) m.ranges.set(idx, RANGE_WHOLE);
     else {
       const r = m.ranges.get(idx);
@@ -531,7 +531,6 @@ function pages_cut(ctx: DataCtx, m: InodeMem, size: number): boolean {
   if (page === undefined) return false;
   page.fill(0, tail);
   const r = m.ranges.get(keep - 1);
-  pages_own(m);
   m.ranges.set(keep - 1, [Math.min(r ? r[0] : tail, tail), BLOCK_SIZE]);
   return true;
 }
@@ -680,7 +679,7 @@ export function file_fsync(ctx: DataCtx, m: InodeMem): Patch[] {
   for (const p of patches) {
     const idx = Math.floor(p.off / BLOCK_SIZE);
     m.ranges.delete(idx);
-    if (!m.logged.has(idx)) { pages_own(m); m.logged.add(idx); ctx.logged.pages++; }
+    if (!m.logged.has(idx)) { m.logged.add(idx); ctx.logged.pages++; }
   }
   if (m.logged.size) ctx.logged.inodes.add(m);
   if (patches.length) ctx.observer?.data_logged(m.ino, 0, patches.reduce((n, p) => n + p.bytes.length, 0));

@@ -186,9 +186,7 @@ export class KernelHeld {
         this.ref[s] = 0;
         continue;
       }
-      n.inval_entry(this.parents[s]!, this.names[s]!);
-      const more = this.more.get(s);
-      if (more !== undefined) for (const x of more) n.inval_entry(x.parent, x.name);
+      this.names_inval(n, s);
       // the kernel drops the name if nothing uses it: a listing gives its entry again
       this.at[s] = 0;
       this.asked++;
@@ -204,6 +202,13 @@ export class KernelHeld {
   fresh(ino: number, parent: number, name: string, within: number): boolean {
     const s = this.held.get(ino);
     return s !== undefined && this.at[s]! > 0 && this.parents[s] === parent && this.names[s] === name && this.stamp() - this.at[s]! < within;
+  }
+
+  /** Asks the kernel to drop every name of the inode in slot `s`. */
+  private names_inval(n: FuseNotifier, s: number): void {
+    if (this.parents[s] !== 0) n.inval_entry(this.parents[s]!, this.names[s]!);
+    const more = this.more.get(s);
+    if (more !== undefined) for (const x of more) n.inval_entry(x.parent, x.name);
   }
 
   /** Now, in whole seconds of the clock, from 1 (0 means "not known"). */
@@ -330,9 +335,7 @@ export class KernelHeld {
   invalidate_all(n: FuseNotifier, now_ms: number): Promise<void> {
     n.inval_inode(ROOT, 0, 0);
     for (const [ino, s] of this.held) {
-      if (this.parents[s] !== 0) n.inval_entry(this.parents[s]!, this.names[s]!);
-      const more = this.more.get(s);
-      if (more !== undefined) for (const x of more) n.inval_entry(x.parent, x.name);
+      this.names_inval(n, s);
       n.inval_inode(ino, 0, 0);
     }
     for (const [k, until] of this.negatives) {
