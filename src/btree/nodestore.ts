@@ -20,7 +20,7 @@
 // recently used (a tree operation holds the bodies of its path), as it is never evicted then.
 
 import { Cause, tag_of } from '../device/cause.js';
-import type { BlockDevice } from '../device/device.js';
+import { device_writev, type BlockDevice } from '../device/device.js';
 import { is_leaf, node_body_decode, node_decode, node_encode } from '../format/node.js';
 import type { LeafBody, NodeBody } from '../format/node.js';
 import { BlockKind, Head } from '../log/segments.js';
@@ -345,7 +345,8 @@ export class NodeCache implements NodeStore {
           e.dirty = false;
           e.moved = false;
         }
-        this.dev.write(run.addr, bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs), tag_of(gi === 0 ? Cause.NODE : Cause.CLEANER_NODE));
+        // as one request without joining the blocks: they stay in the cache, a copy would be garbage
+        device_writev(this.dev, run.addr, bufs, tag_of(gi === 0 ? Cause.NODE : Cause.CLEANER_NODE));
         n += run.count;
       }
     });

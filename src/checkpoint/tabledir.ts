@@ -16,9 +16,8 @@
 //   needed. A damaged one stops every later change (`failed`): nothing more is written, and
 //   the filesystem stays as its last durable checkpoint left it.
 
-import { BLOCK_SIZE } from '../device/device.js';
 import { Cause, tag_of } from '../device/cause.js';
-import type { BlockDevice } from '../device/device.js';
+import { BLOCK_SIZE, device_writev, type BlockDevice } from '../device/device.js';
 import { journal_block_capacity, journal_capacity_bytes, journal_entry_bytes, journal_pack } from '../format/checkpoint.js';
 import type { Checkpoint, JournalEntry } from '../format/checkpoint.js';
 import { addr_in_main, cp_slot_addr, DIR_PER_BLOCK, TABLE_COUNT, TABLE_NAMES, TableId } from '../format/geometry.js';
@@ -289,7 +288,7 @@ export class TableDir {
       let j = i + 1;
       while (j < out.length && out[j]!.addr === out[j - 1]!.addr + 1 && out[j]!.cause === out[i]!.cause) j++;
       const run = out.slice(i, j);
-      dev.write(run[0]!.addr, run.length === 1 ? run[0]!.buf : Buffer.concat(run.map((r) => r.buf)), tag_of(run[0]!.cause));
+      device_writev(dev, run[0]!.addr, run.map((r) => r.buf), tag_of(run[0]!.cause));
       i = j;
     }
     assert(out.every((o) => o.buf.length === BLOCK_SIZE), 'a table block of the wrong size');
