@@ -32,7 +32,9 @@ export function memory_lines(m: MountMemory): string[] {
     `  table pages  ${m.tablePages} of ${m.tablePagesMax} (${pct(m.tablePages, m.tablePagesMax)}), ${m.tablePagesDirty} changed and pinned; ${m.tablePageLoads} read, ${m.tablePageEvictions} evicted`,
     `  tree nodes   ${m.nodes} of ${m.nodesMax} (${pct(m.nodes, m.nodesMax)}), ${m.nodesDirty} changed and pinned; ${m.nodeLoads} read, ${m.nodeEvictions} evicted${m.nodesDecoded === undefined ? '' : `, ${m.nodesDecoded} leaves decoded (${m.nodeDecodes} again)`}${m.nodeBytes === undefined ? '' : `; ${bytes_human(m.nodeBytes)} of ${bytes_human(m.nodeBytesMax)}`}`,
     `  inodes       ${m.inodes} of ${m.inodesMax} (${pct(m.inodes, m.inodesMax)}), ${m.inodesPinned} open or with dirty pages`,
-    `  dirty pages  ${bytes_human(m.dirtyPageBytes)} of ${bytes_human(m.dirtyPageBytesMax)} (file data not yet written)`,
+    m.dirtyMemBytes === undefined
+      ? `  dirty pages  ${bytes_human(m.dirtyPageBytes)} of ${bytes_human(m.dirtyPageBytesMax)} (file data not yet written)`
+      : `  dirty pages  ${bytes_human(m.dirtyPageBytes)} in ${m.dirtyInodes} files, ${bytes_human(m.dirtyMemBytes)} with them of ${bytes_human(m.dirtyPageBytesMax)} (file data not yet written)`,
     ...(m.held === undefined ? [] : [`  kernel-held  ${m.held} inodes of ${m.heldMax} (held_max=); ${m.heldAsked ?? 0} names the kernel was asked to drop`]),
   ];
 }

@@ -28,7 +28,7 @@ import type { Inode, MapChunk } from '../format/records.js';
 import type { Volume } from '../checkpoint/volume.js';
 import { FsError } from '../util/errors.js';
 import type { InodeMem } from './inode.js';
-import { pages_own } from './inode.js';
+import { pages_own, type DirtyCount } from './inode.js';
 
 /** the extended attribute that shows and sets a file's or directory's compression */
 export const COMPRESS_XATTR = 'user.cowlog.compress';
@@ -127,14 +127,14 @@ export function write_clusters(vol: Volume, m: InodeMem, first: number, last: nu
  * with how many of them take a block without freeing one (new: no block of their own; held: a
  * snapshot holds their block).
  */
-export function cluster_load(vol: Volume, m: InodeMem, cs: number, mc: MapChunk | null, held: (addr: number) => boolean): { pages: number; fresh: number; held: number } {
+export function cluster_load(vol: Volume, m: InodeMem, cs: number, mc: MapChunk | null, held: (addr: number) => boolean, count: DirtyCount): { pages: number; fresh: number; held: number } {
   const out = { pages: 0, fresh: 0, held: 0 };
   if (!cluster_compressed(mc, cs)) return out; // a cleaning round or checkpoint rewrote it since
   const raw = cluster_raw(vol, mc!, m.ino, cs);
   for (let j = 0; j * BLOCK_SIZE < raw.length; j++) {
     const idx = cs + j;
     if (m.pages.has(idx)) continue;
-    pages_own(m);
+    pages_own(m, count);
     m.pages.set(idx, Buffer.from(raw.subarray(j * BLOCK_SIZE, (j + 1) * BLOCK_SIZE)));
     out.pages++;
     const a = mc!.addr[idx % MAP_SLOTS]!;

@@ -28,7 +28,7 @@ import { Head } from '../log/segments.js';
 import { assert } from '../util/assert.js';
 import { FsError } from '../util/errors.js';
 import type { InodeCache, InodeMem } from './inode.js';
-import { pages_own, pages_release, times_set } from './inode.js';
+import { DIRTY_INODE_MEM_BYTES, pages_own, pages_release, times_set } from './inode.js';
 import type { FsObserver } from './observe.js';
 import { FILE_SIZE_MAX } from './types.js';
 import { block_read, cluster_compressed, cluster_raw, cluster_start } from '../checkpoint/cluster_read.js';
@@ -43,10 +43,11 @@ export interface DataCtx {
   clock: Clock;
   cleaner: Cleaner;
   /**
-   * dirty page bytes, and the dirty pages that will take a block without freeing one (new and
-   * held pages: InodeMem.newPages + heldPages), over all inodes
+   * dirty page bytes, the dirty pages that will take a block without freeing one (new and held
+   * pages: InodeMem.newPages + heldPages), over all inodes, and the inodes holding page maps of
+   * their own (pages_own); `max` bounds dirty_mem()
    */
-  dirty: { bytes: number; newPages: number; max: number };
+  dirty: { bytes: number; newPages: number; inodes: number; max: number };
   /** throws ENOSPC unless `blocks` more blocks of user data fit (`run`: one file's consecutive blocks) */
   space_admit(blocks: number, run?: boolean): void;
   /** inodes with pages fsync logged as patches, and how many such pages in all */
@@ -304,7 +305,7 @@ export function file_write(ctx: DataCtx, m: InodeMem, off: number, data: Uint8Ar
   // admission may clean, and the cleaner moves blocks of this very file: look the maps up again
   const maps = fresh > 0 ? new MapReader(vol, m.ino) : probe;
   for (const cs of comp.clusters) {
-    const got = cluster_load(vol, m, cs, maps.chunk_of(cs), (a) => vol.block_held(a, bornMax));
+    const got = cluster_load(vol, m, cs, maps.chunk_of(cs), (a) => vol.block_held(a, bornMax), ctx.dirty);
     ctx.dirty.bytes += got.pages * BLOCK_SIZE;
     m.newPages += got.fresh;
     m.heldPages += got.held;
@@ -330,7 +331,7 @@ export function file_write(ctx: DataCtx, m: InodeMem, off: number, data: Uint8Ar
         page = block_content(ctx, m, maps, idx);
         page.set(data.subarray(from - off, to - off), from - bStart);
       }
-      pages_own(m);
+      pages_own(m, ctx.dirty);
       m.pages.set(idx, page);
       ctx.dirty.bytes += BLOCK_SIZE;
       if (addr === 0) { m.newPages++; ctx.dirty.newPages++; } else if (needs(addr)) { m.heldPages++; ctx.dirty.newPages++; }
@@ -535,6 +536,11 @@ function pages_cut(ctx: DataCtx, m: InodeMem, size: number): boolean {
   return true;
 }
 
+/** The memory dirty file data takes: the pages and what each inode holding some takes beside them. */
+export function dirty_mem(d: DataCtx['dirty']): number {
+  return d.bytes + d.inodes * DIRTY_INODE_MEM_BYTES;
+}
+
 /**
  * Dirty page idx of m leaves the page cache (written to the log, or dropped): its buffer goes
  * back to the pool, and the dirty and logged counts no longer hold it. The caller recounts the
@@ -546,7 +552,7 @@ function page_forget(ctx: DataCtx, m: InodeMem, idx: number): void {
   m.ranges.delete(idx);
   ctx.dirty.bytes -= BLOCK_SIZE;
   if (m.logged.delete(idx)) ctx.logged.pages--;
-  pages_release(m);
+  pages_release(m, ctx.dirty);
 }
 
 /** Drops the dirty pages of blocks [first, end) without writing them (a truncate, a hole, a clone over them). */
@@ -611,7 +617,7 @@ export function inode_records_drop(ctx: DataCtx, m: InodeMem): void {
   m.ranges.clear();
   ctx.logged.pages -= m.logged.size;
   m.logged.clear();
-  pages_release(m);
+  pages_release(m, ctx.dirty);
   ctx.logged.inodes.delete(m);
   m.newPages = m.heldPages = 0;
   m.mtime = m.ctime = null;

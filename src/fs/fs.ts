@@ -32,7 +32,7 @@ import { PagePool } from './page_pool.js';
 import { FsError } from '../util/errors.js';
 import { ACL_ACCESS, ACL_DEFAULT, acl_chmod, acl_decode, acl_encode, acl_inherit, acl_mode, acl_name } from './acl.js';
 import { dir_is_empty, dir_list, dir_list_from, dirent_add, dirent_find, dirent_remove, dirent_replace } from './dir.js';
-import { file_flush, file_fsync, file_read, file_read_plan, file_truncate, file_write, inode_records_drop, logged_flush, map_key } from './file.js';
+import { dirty_mem, file_flush, file_fsync, file_read, file_read_plan, file_truncate, file_write, inode_records_drop, logged_flush, map_key } from './file.js';
 import type { DataCtx, ReadPlan } from './file.js';
 import type { FsObserver } from './observe.js';
 import { attr_of, ctime_touch, InodeCache, inode_key, pages_own, times_set } from './inode.js';
@@ -110,6 +110,9 @@ export interface MemoryStats {
   inodesPinned: number;
   inodesMax: number;
   dirtyPageBytes: number;
+  /** inodes with dirty pages (or fsync's logged ones), and the memory of the dirty data: its pages and those inodes (dirty_mem), bounded by dirtyPageBytesMax */
+  dirtyInodes: number;
+  dirtyMemBytes: number;
   dirtyPageBytesMax: number;
   /** page buffers kept free for reuse (page_pool.ts), and how often one was reused */
   pagePoolBytes: number;
@@ -262,13 +265,13 @@ export class FileSystem {
       icache: this.icache,
       clock: this.clock,
       cleaner: this.cleaner,
-      dirty: { bytes: 0, newPages: 0, max: o.dirtyBytesMax ?? Math.min(64 << 20, Math.max(1 << 20, Math.floor((devBytes * 3) / 4))) },
+      dirty: { bytes: 0, newPages: 0, inodes: 0, max: o.dirtyBytesMax ?? Math.min(64 << 20, Math.max(1 << 20, Math.floor((devBytes * 3) / 4))) },
       space_admit: (n, run) => this.space_admit(n, 4, run === true),
       logged: { inodes: new Set(), pages: 0 },
       observer: null,
       compress: { on: (o.compress ?? (vol.sb.features & FEATURE_COMPRESS_LZ4 ? 'lz4' : 'none')) === 'lz4', stats: compress_stats_new() },
       // free pages are kept only within the dirty-page bound, beside the dirty ones
-      pages: new PagePool(() => this.ctx.dirty.max - this.ctx.dirty.bytes),
+      pages: new PagePool(() => this.ctx.dirty.max - dirty_mem(this.ctx.dirty)),
     };
     // pages fsync only logged are written before any checkpoint, whoever writes it
     vol.beforeCheckpoint = vol.readOnly ? null : () => logged_flush(this.ctx);
@@ -276,7 +279,7 @@ export class FileSystem {
     // a read-only mount keeps the pages roll-forward rebuilt from patches in its cache
     for (const [ino, pages] of vol.replayPages) {
       const m = this.icache.get(ino);
-      pages_own(m);
+      pages_own(m, this.ctx.dirty);
       for (const [idx, page] of pages) m.pages.set(idx, page);
     }
     this.redoKeysMax = o.redoKeysMax ?? 2048;
@@ -462,12 +465,10 @@ export class FileSystem {
   private op_begin(): void {
     this.writable();
     this.lastOpMs = timespec_ms(this.clock());
-    const d = this.ctx.dirty;
-    const limit = this.dirty_limit();
-    if (d.bytes > limit) {
+    if (this.dirty_over(1)) {
       const dirty = this.icache.dirty().sort((a, b) => b.pages.size - a.pages.size);
       for (const m of dirty) {
-        if (d.bytes <= limit / 2) break;
+        if (!this.dirty_over(1 / 2)) break;
         file_flush(this.ctx, m);
       }
       this.icache.trim();
@@ -481,6 +482,15 @@ export class FileSystem {
    * too), so a large bound on a small, full device does not turn into cleaning for pages not
    * yet written.
    */
+  /**
+   * Whether dirty file data passes `part` of its bounds: its pages the space bound
+   * (dirty_limit), or its memory (the pages and the inodes holding them, dirty_mem) the bound.
+   */
+  private dirty_over(part: number): boolean {
+    const d = this.ctx.dirty;
+    return d.bytes > this.dirty_limit() * part || dirty_mem(d) > d.max * part;
+  }
+
   private dirty_limit(): number {
     // what a checkpoint gives back counts: the next one makes it writable without moving anything
     const log = this.vol.log;
@@ -512,7 +522,7 @@ export class FileSystem {
       nodes: v.nodes.cachedCount, nodesDirty: v.nodes.dirtyCount, nodesMax: v.nodes.cacheMax, nodeBytes: v.nodes.bytes, nodeBytesMax: v.nodes.cacheBytes, nodeLoads: v.nodes.loads, nodeEvictions: v.nodes.evictions,
       nodesDecoded: v.nodes.hotCount, nodeDecodes: v.nodes.decodes,
       inodes: this.icache.size, inodesPinned: dirtyInodes, inodesMax: this.icache.max,
-      dirtyPageBytes: this.ctx.dirty.bytes, dirtyPageBytesMax: this.ctx.dirty.max, pagePoolBytes: this.ctx.pages.bytes, pagesReused: this.ctx.pages.reused,
+      dirtyPageBytes: this.ctx.dirty.bytes, dirtyInodes: this.ctx.dirty.inodes, dirtyMemBytes: dirty_mem(this.ctx.dirty), dirtyPageBytesMax: this.ctx.dirty.max, pagePoolBytes: this.ctx.pages.bytes, pagesReused: this.ctx.pages.reused,
       rssBytes: m.rss, rssFileBytes: rss_file_bytes(), heapBytes: m.heapUsed, heapTotalBytes: m.heapTotal, externalBytes: m.external, // arrayBuffers (Buffers, the write ring) are counted in external already
     };
   }
@@ -1293,7 +1303,7 @@ export class FileSystem {
     // timer's checkpoint costs nothing (as the kernel's dirty_background_ratio, half its
     // dirty_ratio); above it, streamed files go out in STREAM_BYTES pieces, so that reaching the
     // limit is not one long stall
-    if (this.ctx.dirty.bytes < this.dirty_limit() / 2) return false;
+    if (!this.dirty_over(1 / 2)) return false;
     this.op_begin();
     if (m.pages.size === 0) return false; // op_begin's own flush took them
     file_flush(this.ctx, m);

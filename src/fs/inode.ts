@@ -73,20 +73,36 @@ const NO_PAGES: Map<number, Buffer> = new SharedEmptyMap();
 const NO_RANGES: Map<number, [number, number]> = new SharedEmptyMap();
 const NO_LOGGED: Set<number> = new SharedEmptySet();
 
+/**
+ * What an inode with dirty pages takes beside the pages' 4 KiB each: its page maps, a buffer's
+ * objects per page, its times; and it is pinned in the inode cache beyond its share. The dirty
+ * bound counts it (`DirtyCount`), so that many small files dirty at once stay within the bound
+ * as a few large ones do (10,000 files of one page measured 1,089 bytes each on V8's heap
+ * beside the page, test/engine/memory.test.ts).
+ */
+export const DIRTY_INODE_MEM_BYTES = 1536;
+
+/** Inodes holding page maps of their own, over the file layer (DataCtx.dirty). */
+export interface DirtyCount {
+  inodes: number;
+}
+
 /** Gives `m` page maps of its own, before a page, a range or a logged page is put in them. */
-export function pages_own(m: InodeMem): void {
+export function pages_own(m: InodeMem, count: DirtyCount): void {
   if (m.pages !== NO_PAGES) return;
   m.pages = new Map();
   m.ranges = new Map();
   m.logged = new Set();
+  count.inodes++;
 }
 
 /** Gives back `m`'s page maps once they are all empty (its last dirty page left). */
-export function pages_release(m: InodeMem): void {
+export function pages_release(m: InodeMem, count: DirtyCount): void {
   if (m.pages === NO_PAGES || m.pages.size !== 0 || m.ranges.size !== 0 || m.logged.size !== 0) return;
   m.pages = NO_PAGES;
   m.ranges = NO_RANGES;
   m.logged = NO_LOGGED;
+  count.inodes--;
 }
 
 function inode_mem(ino: number, rec: Inode): InodeMem {
