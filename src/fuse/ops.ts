@@ -111,6 +111,8 @@ export interface CowlogOpsOptions {
   heldMax?: number;
   /** keep security.selinux as any other attribute (default: refused with EOPNOTSUPP) */
   selinuxXattr?: boolean;
+  /** remember the path each file was last written by, for the wear file's names (writers_named; default: no) */
+  writerPaths?: boolean;
 }
 
 /** Whether every block a run read matches its CRC32C. */
@@ -176,8 +178,10 @@ export class CowlogOps {
   private killpriv = false;
   /** buffers for parallel reads, reused once their answer is sent */
   private readonly readBufs: Buffer[] = [];
-  /** per inode, the process that last wrote, truncated or fsync'd it and the path it used (bounded: WRITERS_MAX) */
-  private readonly writers = new Map<number, { pid: number; path: string }>();
+  /** per inode, the process that last wrote, truncated or fsync'd it (bounded: WRITERS_MAX) */
+  private readonly writers = new Map<number, number>();
+  /** and the path it used, when the wear file names files (null: not kept; a path per inode took 4 MiB at the bound) */
+  private readonly writerPaths: Map<number, string> | null;
   /** the name of each writer process, read once when first seen */
   private readonly comms = new Map<number, string>();
   private deviceListener: ((tag: WriteTag | undefined, bytes: number) => void) | null = null;
@@ -193,6 +197,7 @@ export class CowlogOps {
     this.held = new KernelHeld(o.heldMax);
     this.heldFresh = Math.min(this.attrTimeout, this.entryTimeout) / 2;
     this.selinuxXattr = o.selinuxXattr ?? false;
+    this.writerPaths = o.writerPaths === true ? new Map() : null;
   }
 
   // ---- errors ---------------------------------------------------------------------------------
@@ -573,7 +578,7 @@ export class CowlogOps {
 
   /** The process that last wrote, truncated or fsync'd inode `ino` (0: not known). */
   writer_of(ino: number): number {
-    return this.writers.get(ino)?.pid ?? 0;
+    return this.writers.get(ino) ?? 0;
   }
 
   /**
@@ -583,9 +588,11 @@ export class CowlogOps {
   writers_named(inos: Iterable<number>, pids: Iterable<number>): { files: Record<string, string>; processes: Record<string, string> } {
     const files: Record<string, string> = {};
     const processes: Record<string, string> = {};
-    for (const ino of inos) {
-      const w = this.writers.get(ino);
-      if (w !== undefined) files[ino] = w.path;
+    if (this.writerPaths !== null) {
+      for (const ino of inos) {
+        const p = this.writerPaths.get(ino);
+        if (p !== undefined) files[ino] = p;
+      }
     }
     for (const pid of pids) {
       const comm = this.comms.get(pid);
@@ -594,16 +601,21 @@ export class CowlogOps {
     return { files, processes };
   }
 
-  /** Remembers who changed a file's data last (and by which path), for attributing the device writes made for it. */
-  private writer_note(ino: number, path: string, writer?: number): void {
+  /** Remembers who changed a file's data last (and by which path, if kept), for attributing the device writes made for it. */
+  private writer_note(ino: number, writer?: number): void {
     if (ino === 0) return;
     let pid = writer ?? 0;
     if (writer === undefined) {
       try { pid = this.caller().pid; } catch { return; }
     }
     if (this.writers.size >= WRITERS_MAX && !this.writers.has(ino)) this.writers.clear();
-    const prev = this.writers.get(ino);
-    this.writers.set(ino, { pid, path: path !== '' ? shown(path) : prev?.path ?? '' });
+    this.writers.set(ino, pid);
+    const paths = this.writerPaths;
+    if (paths !== null) {
+      if (paths.size >= WRITERS_MAX && !paths.has(ino)) paths.clear();
+      const path = this.path_of(ino);
+      if (path !== '') paths.set(ino, shown(path));
+    }
     if (!this.comms.has(pid)) {
       if (this.comms.size >= WRITERS_MAX) this.comms.clear();
       this.comms.set(pid, comm_read(pid));
@@ -653,7 +665,7 @@ export class CowlogOps {
       setattr: (req, ino, set, fh, kill) => {
         const a = this.attempt(req, 'setattr', () => this.path_of(ino), true, () => {
           const i = this.ino_fh(fh, ino);
-          if ((set.valid & FUSE_SET_ATTR_SIZE) !== 0) this.writer_note(i, this.path_of(i));
+          if ((set.valid & FUSE_SET_ATTR_SIZE) !== 0) this.writer_note(i);
           return this.setattr(i, set, kill);
         });
         if (a !== undefined) this.r.attr(req, a, this.attrTimeout);
@@ -792,7 +804,7 @@ export class CowlogOps {
         const i = this.ino_fh(fh, ino);
         // a broken mount writes nothing: fsync fails rather than claim durability
         this.guard(true);
-        this.writer_note(i, this.path_of(i));
+        this.writer_note(i);
         this.fs.fsync(i, datasync !== 0);
       }),
 
@@ -810,7 +822,7 @@ export class CowlogOps {
           if (this.killpriv) this.privs_kill(i, kill);
           // a write-back from the kernel's cache comes from whoever made the kernel write: the
           // writer is the process that opened the handle it came through
-          this.writer_note(i, this.path_of(i), writepage ? this.opener_of(fh)?.pid : undefined);
+          this.writer_note(i, writepage ? this.opener_of(fh)?.pid : undefined);
           return this.fs.write(i, off, buf);
         });
         if (n === undefined) return;
@@ -834,7 +846,7 @@ export class CowlogOps {
       // -- ranges (src/fs/range.ts)
       fallocate: (req, ino, fh, mode, off, len) => this.status(req, 'fallocate', () => this.path_of(ino), true, () => {
         const i = this.ino_fh(fh, ino);
-        this.writer_note(i, this.path_of(i));
+        this.writer_note(i);
         this.fs.fallocate(i, mode, off, len);
       }),
 
@@ -851,7 +863,7 @@ export class CowlogOps {
         const n = this.attempt(req, 'copy_file_range', () => this.path_of(inoOut), true, () => {
           if (flags !== 0) throw new FsError('EINVAL', `copy_file_range flags ${flags}`);
           const out = this.ino_fh(fhOut, inoOut);
-          this.writer_note(out, this.path_of(out));
+          this.writer_note(out);
           return this.fs.copy_range(this.ino_fh(fhIn, inoIn), offIn, out, offOut, len);
         });
         if (n !== undefined) this.r.write(req, n);

@@ -278,7 +278,7 @@ export async function server_run(o: ServerOptions): Promise<number> {
   const ops = new CowlogOps({
     fs: fsys, caller: () => mount!.caller(), log, reader: file!,
     attrTimeout: c.attrTimeout, entryTimeout: c.entryTimeout, negativeTimeout: c.negativeTimeout, heldMax: c.heldMax,
-    selinuxXattr: c.selinuxXattr,
+    selinuxXattr: c.selinuxXattr, writerPaths: wearPath !== null,
   });
   // the wear file names, per request, the process that last changed the file it was written for
   const wear_names = (): void => { if (tracker !== undefined) tracker.pidOf = (ino) => ops.writer_of(ino); };
