@@ -46,7 +46,7 @@ export interface FuseNotifier {
 /** Inodes the kernel may hold before the oldest names are invalidated (`-o held_max=`). */
 export const HELD_MAX_DEFAULT = 131072;
 /** bytes one held inode with a short name takes in this table (measured: test/fuse/held.test.ts) */
-export const HELD_BYTES = 112;
+export const HELD_BYTES = 120;
 
 /**
  * Per inode the kernel holds, a slot in parallel typed arrays (its lookups, its first name's
@@ -56,8 +56,10 @@ export const HELD_BYTES = 112;
  * `held_max` of them (docs/FUSE.md).
  */
 export class KernelHeld {
-  /** inode → its slot, in the order inodes were first given (what trim() sweeps) */
+  /** inode → its slot */
   private readonly held = new Map<number, number>();
+  /** per slot: its inode (0: a free slot), what trim() sweeps */
+  private inos = new Float64Array(0);
   /** per slot: the lookups counted, the first name's directory (0: no name known) */
   private lookups = new Float64Array(0);
   private parents = new Float64Array(0);
@@ -80,8 +82,13 @@ export class KernelHeld {
   notifier: FuseNotifier | null = null;
   /** inodes held past which the oldest are asked for (Infinity: never) */
   readonly max: number;
-  /** the sweep of trim() through `held`, continued from call to call (null: start again) */
-  private sweep: Iterator<[number, number]> | null = null;
+  /**
+   * trim()'s clock hand: the next slot it looks at, continued from call to call. (An iterator
+   * over `held` kept between calls held on to every table the map had outgrown or shrunk out
+   * of since: V8 keeps them for live iterators, 26 MiB after four rounds of 100,000 files made
+   * and removed.)
+   */
+  private hand = 0;
   /** new inodes given since the last trim */
   private givenSince = 0;
   /** names the kernel was asked to drop, in all */
@@ -101,6 +108,7 @@ export class KernelHeld {
     if (this.used === this.lookups.length) {
       const cap = Math.max(1024, this.used + (this.used >> 1));
       const grow = <T extends Float64Array | Uint32Array | Uint8Array>(old: T, made: T): T => { made.set(old); return made; };
+      this.inos = grow(this.inos, new Float64Array(cap));
       this.lookups = grow(this.lookups, new Float64Array(cap));
       this.parents = grow(this.parents, new Float64Array(cap));
       this.at = grow(this.at, new Uint32Array(cap));
@@ -132,6 +140,7 @@ export class KernelHeld {
       this.names[n] = name ?? '';
       this.at[n] = name === null ? 0 : this.stamp();
       this.ref[n] = dir ? 1 : 0;
+      this.inos[n] = ino;
       this.held.set(ino, n);
       if (this.held.size > this.max && ++this.givenSince >= this.batch()) this.trim();
       return;
@@ -161,10 +170,10 @@ export class KernelHeld {
   }
 
   /**
-   * Over the bound: asks the kernel to drop the names of the inodes held longest (the sweep
-   * goes on from where the last one stopped, so each is asked once per pass over the table),
-   * except those given again since the sweep last passed them (a clock: the next pass asks
-   * them unless they are given again).
+   * Over the bound: asks the kernel to drop the names of inodes it holds, sweeping the slots
+   * as a clock (the hand goes on from where the last sweep stopped, so each is asked once per
+   * pass over the table, the oldest slots first), except those given again since the hand last
+   * passed them (the next pass asks them unless they are given again).
    * The kernel drops a name nothing uses and then forgets its inode (FORGET); one in use (an
    * open file, a working directory) stays held, and is asked again on the next pass.
    */
@@ -173,15 +182,11 @@ export class KernelHeld {
     const n = this.notifier;
     if (n === null) return;
     let want = this.held.size - this.max + this.batch();
-    for (let guard = this.held.size; want > 0 && guard > 0; guard--) {
-      this.sweep ??= this.held.entries();
-      const it = this.sweep.next();
-      if (it.done === true) {
-        this.sweep = null;
-        continue;
-      }
-      const [ino, s] = it.value;
-      if (ino === ROOT || this.parents[s] === 0) continue;
+    for (let guard = this.used; want > 0 && guard > 0; guard--) {
+      if (this.hand >= this.used) this.hand = 0;
+      const s = this.hand++;
+      const ino = this.inos[s]!;
+      if (ino === 0 || ino === ROOT || this.parents[s] === 0) continue;
       if (this.ref[s] !== 0) {
         this.ref[s] = 0;
         continue;
@@ -224,6 +229,7 @@ export class KernelHeld {
     if (this.lookups[s]! > 0) return;
     this.held.delete(ino);
     this.ghosts.delete(ino);
+    this.inos[s] = 0;
     this.names[s] = '';
     this.more.delete(s);
     this.free.push(s);
