@@ -465,10 +465,13 @@ export class FileSystem {
   private op_begin(): void {
     this.writable();
     this.lastOpMs = timespec_ms(this.clock());
-    if (this.dirty_over(1)) {
+    // the space bound as the operation starts: the flushes below write blocks and would lower it
+    // as they go, flushing more than the half they aim for
+    const limit = this.dirty_limit();
+    if (this.dirty_over(1, limit)) {
       const dirty = this.icache.dirty().sort((a, b) => b.pages.size - a.pages.size);
       for (const m of dirty) {
-        if (!this.dirty_over(1 / 2)) break;
+        if (!this.dirty_over(1 / 2, limit)) break;
         file_flush(this.ctx, m);
       }
       this.icache.trim();
@@ -477,20 +480,20 @@ export class FileSystem {
   }
 
   /**
+   * Whether dirty file data passes `part` of its bounds: its pages the space bound `limit`
+   * (dirty_limit), or its memory (the pages and the inodes holding them, dirty_mem) the bound.
+   */
+  private dirty_over(part: number, limit: number): boolean {
+    const d = this.ctx.dirty;
+    return d.bytes > limit * part || dirty_mem(d) > d.max * part;
+  }
+
+  /**
    * Dirty page bytes allowed now: the bound, but never more than half the space free or freed
    * beyond the cleaner's headroom (every dirty page takes a new block when written, an overwrite
    * too), so a large bound on a small, full device does not turn into cleaning for pages not
    * yet written.
    */
-  /**
-   * Whether dirty file data passes `part` of its bounds: its pages the space bound
-   * (dirty_limit), or its memory (the pages and the inodes holding them, dirty_mem) the bound.
-   */
-  private dirty_over(part: number): boolean {
-    const d = this.ctx.dirty;
-    return d.bytes > this.dirty_limit() * part || dirty_mem(d) > d.max * part;
-  }
-
   private dirty_limit(): number {
     // what a checkpoint gives back counts: the next one makes it writable without moving anything
     const log = this.vol.log;
@@ -1303,7 +1306,7 @@ export class FileSystem {
     // timer's checkpoint costs nothing (as the kernel's dirty_background_ratio, half its
     // dirty_ratio); above it, streamed files go out in STREAM_BYTES pieces, so that reaching the
     // limit is not one long stall
-    if (!this.dirty_over(1 / 2)) return false;
+    if (!this.dirty_over(1 / 2, this.dirty_limit())) return false;
     this.op_begin();
     if (m.pages.size === 0) return false; // op_begin's own flush took them
     file_flush(this.ctx, m);

@@ -77,8 +77,8 @@ const NO_LOGGED: Set<number> = new SharedEmptySet();
  * What an inode with dirty pages takes beside the pages' 4 KiB each: its page maps, a buffer's
  * objects per page, its times; and it is pinned in the inode cache beyond its share. The dirty
  * bound counts it (`DirtyCount`), so that many small files dirty at once stay within the bound
- * as a few large ones do (10,000 files of one page measured 1,089 bytes each on V8's heap
- * beside the page, test/engine/memory.test.ts).
+ * as a few large ones do (10,000 files of one page measured 1,089–1,091 bytes each on V8's
+ * heap beside the page, test/engine/memory.test.ts).
  */
 export const DIRTY_INODE_MEM_BYTES = 1536;
 
