@@ -23,7 +23,7 @@ help:
 	@echo "make bench-waf    write amplification of every workload on cowlog, ext4 and btrfs (WAF_ARGS='--ops 2000' for a short one)"
 	@echo "make bench-fsync  cowlog bench fsync on cowlog and ext4 loop devices, side by side, with kill -9 losses"
 	@echo "make bench-scale-tree a million files made in the engine, then fsck -n, mount, find and ls -lR through the mount, server memory (TREE_ARGS='--files 100000')"
-	@echo "make bench-scale  an 8 GiB and a 1 TiB image: a million files, ls -lR, find, 10 GiB written (6 GiB: what fits on 8 GiB), mount, fsck, memory (SCALE_ARGS='--files 100000')"
+	@echo "make bench-scale  an 8 GiB and a 1 TiB image: a million files, ls -lR, find, 10 GiB written (6 GiB: what fits on 8 GiB; again on fresh images), mount, fsck, memory (SCALE_ARGS='--files 100000')"
 
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund

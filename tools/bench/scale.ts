@@ -10,7 +10,10 @@
 //   with the kernel's caches dropped before each walk, as a user's cold walk goes), and every
 //   file read back and checked;
 //   WRITE bytes written sequentially with dd, conv=fsync;
-//   unmount; fsck -n of the image (time and peak memory).
+//   unmount; fsck -n of the image (time and peak memory);
+//   the dd again on a fresh image of each size (mkfs, mount): the aged 8 GiB image is allocated
+//   whole by then and the 1 TiB one is not, so there the host's filesystem allocates under every
+//   pass on 1 TiB only; fresh, it allocates under both (docs/SCALE.md, "dd on a sparse image").
 // and the ratio of each number on 1 TiB to the one on 8 GiB. With --passes N the two phases
 // whose single runs moved most between runs are timed N times, the sizes taking turns to go
 // first, and their ratios are the median of the passes' ratios: the creates (passes after the
@@ -75,6 +78,9 @@ interface Row {
   writeMBps: number;
   /** every pass's rate (writeMBps: their median) */
   writePassesMBps: number[];
+  /** the dd on a fresh image of the same size: every pass, and their median */
+  writeFreshPassesMBps: number[];
+  writeFreshMBps: number;
   unmountAfterWriteMs: number;
   fsckMs: number;
   fsckPeakRss: number;
@@ -162,19 +168,20 @@ class Subject {
   readonly mnt: string;
   readonly mountArgs: string[];
   readonly row: Row;
-  constructor(readonly o: Opts, scratch: string, readonly size: number, cleanup: Cleanup) {
-    this.label = bytes_human(size);
-    this.img = path.join(scratch, `scale-${size}.img`);
+  /** `tag`: a name part for a second image of the same size ('fresh') */
+  constructor(readonly o: Opts, scratch: string, readonly size: number, cleanup: Cleanup, tag = '') {
+    this.label = tag ? `${bytes_human(size)} ${tag}` : bytes_human(size);
+    this.img = path.join(scratch, `scale${tag ? `-${tag}` : ''}-${size}.img`);
     this.mnt = mountpoint_new(scratch, 'scale', cleanup);
     // the kernel keeps no attribute, name or missing name (its 60 s caches would answer the
     // second ls -lR and find): every stat, lookup and readdir is served by cowlog. With
     // --kernel-cache the mount's defaults, and the kernel's caches are dropped before each walk
     const timeouts = o.kernelCache ? '' : ',attr_timeout=0,entry_timeout=0,negative_timeout=0';
-    this.mountArgs = ['mount', '-o', `log=${path.join(scratch, `scale-${size}.log`)},cache=${o.cache}${timeouts}`, this.img, this.mnt];
+    this.mountArgs = ['mount', '-o', `log=${path.join(scratch, `scale${tag ? `-${tag}` : ''}-${size}.log`)},cache=${o.cache}${timeouts}`, this.img, this.mnt];
     this.row = {
       size, mkfsMs: 0, mountEmptyMs: 0, createPerS: 0, createAgainPerS: [], serverIdleRss: 0, serverRss: 0, serverPeakRss: 0, serverPeakPhase: '',
       serverAfter: { rss: 0, code: 0, heapUsed: 0, heapTotal: 0, external: 0, nodeBytes: 0, nodeBytesMax: 0, pagePool: 0 }, cacheUsed: { tablePages: 0, nodes: 0, inodes: 0 },
-      unmountMs: 0, mountFilesMs: 0, lsPerS: 0, findPerS: 0, readPerS: 0, writeMBps: 0, writePassesMBps: [], unmountAfterWriteMs: 0, fsckMs: 0, fsckPeakRss: 0, fsckInodes: 0, imageBytes: 0,
+      unmountMs: 0, mountFilesMs: 0, lsPerS: 0, findPerS: 0, readPerS: 0, writeMBps: 0, writePassesMBps: [], writeFreshPassesMBps: [], writeFreshMBps: 0, unmountAfterWriteMs: 0, fsckMs: 0, fsckPeakRss: 0, fsckInodes: 0, imageBytes: 0,
     };
     const img = this.img, mnt = this.mnt;
     image_create(img, size);
@@ -210,6 +217,30 @@ function create_again_files(o: Opts): number {
 function pass_ratio(a: number[], b: number[]): { median: number; lo: number; hi: number; n: number } {
   const r = a.map((x, i) => b[i]! / x);
   return { median: median(r), lo: Math.min(...r), hi: Math.max(...r), n: r.length };
+}
+
+/**
+ * WRITE bytes written with dd conv=fsync on each subject, --passes times, the sizes taking turns
+ * to go first and the file removed (and a checkpoint made, which frees its space) before each
+ * pass: every pass's rate in MB/s, per subject. `memory`: the server's memory read after each.
+ */
+async function dd_passes(o: Opts, subs: Subject[], memory: boolean): Promise<number[][]> {
+  const blocks = Math.floor(o.write / 2 ** 20);
+  const rates = subs.map((): number[] => []);
+  for (let k = 0; k < o.passes; k++) {
+    for (const s of k % 2 === 1 ? [...subs].reverse() : subs) {
+      const big = path.join(s.mnt, 'big');
+      if (k > 0) {
+        await run('rm', ['-f', big]);
+        await s.sync();
+      }
+      const w = await timed(() => run('dd', ['if=/dev/zero', `of=${big}`, 'bs=1M', `count=${blocks}`, 'conv=fsync', 'status=none'], { timeoutMs: 24 * HOUR }));
+      rates[subs.indexOf(s)]!.push((blocks * 2 ** 20) / 1e6 / (w.ms / 1000));
+      if (memory) await s.memory(`dd${o.passes > 1 ? ` pass ${k + 1}` : ''}`);
+      s.say(`${o.passes > 1 ? `pass ${k + 1}: ` : ''}${bytes_human(blocks * 2 ** 20)} written in ${(w.ms / 1000).toFixed(1)} s`);
+    }
+  }
+  return rates;
 }
 
 async function side_by_side(o: Opts, scratch: string): Promise<Row[]> {
@@ -287,22 +318,8 @@ async function side_by_side(o: Opts, scratch: string): Promise<Row[]> {
       await s.memory('the read back');
       s.say(`every file read back and checked in ${(r.ms / 1000).toFixed(1)} s`);
     });
-    const blocks = Math.floor(o.write / 2 ** 20);
-    for (let k = 0; k < o.passes; k++) {
-      for (const s of k % 2 === 1 ? [...subs].reverse() : subs) {
-        const big = path.join(s.mnt, 'big');
-        if (k > 0) {
-          // the space of the last pass's file is free again after a checkpoint
-          await run('rm', ['-f', big]);
-          await s.sync();
-        }
-        const w = await timed(() => run('dd', ['if=/dev/zero', `of=${big}`, 'bs=1M', `count=${blocks}`, 'conv=fsync', 'status=none'], { timeoutMs: 24 * HOUR }));
-        s.row.writePassesMBps.push((blocks * 2 ** 20) / 1e6 / (w.ms / 1000));
-        await s.memory(`dd${o.passes > 1 ? ` pass ${k + 1}` : ''}`);
-        s.say(`${o.passes > 1 ? `pass ${k + 1}: ` : ''}${bytes_human(blocks * 2 ** 20)} written in ${(w.ms / 1000).toFixed(1)} s`);
-      }
-    }
-    for (const s of subs) s.row.writeMBps = median(s.row.writePassesMBps);
+    const dd = await dd_passes(o, subs, true);
+    subs.forEach((s, i) => { s.row.writePassesMBps = dd[i]!; s.row.writeMBps = median(dd[i]!); });
     await each(async (s) => {
       s.row.unmountAfterWriteMs = await s.umount();
       const f = await fsck_timed(s.img, s.label);
@@ -311,7 +328,18 @@ async function side_by_side(o: Opts, scratch: string): Promise<Row[]> {
       s.row.fsckInodes = f.inodes;
       s.row.imageBytes = fs.statSync(s.img).blocks * 512;
       s.say(`fsck -n ${(f.ms / 1000).toFixed(1)} s, ${f.inodes} inodes, peak ${bytes_human(f.peak)}`);
+      // only one image of this size at once on the scratch disk
+      fs.rmSync(s.img, { force: true });
     });
+    // the dd again where the host allocates under both sizes alike: a fresh image of each
+    const fresh = o.sizes.map((size) => new Subject(o, scratch, size, cleanup, 'fresh'));
+    for (const s of fresh) {
+      await run(process.execPath, [COWLOG, 'mkfs', '-q', s.img], { timeoutMs: HOUR });
+      await s.mount();
+    }
+    const ddFresh = await dd_passes(o, fresh, false);
+    for (const s of fresh) await s.umount();
+    subs.forEach((s, i) => { s.row.writeFreshPassesMBps = ddFresh[i]!; s.row.writeFreshMBps = median(ddFresh[i]!); });
     return subs.map((s) => s.row);
   } finally {
     await cleanup.run();
@@ -344,6 +372,7 @@ async function main(): Promise<number> {
     ['find (entries/s)', (r) => r.findPerS, (n) => n.toFixed(0), 'rate'],
     ['read every file back (files/s)', (r) => r.readPerS, (n) => n.toFixed(0), 'rate'],
     [`${bytes_human(o.write)} written with dd conv=fsync (MB/s${o.passes > 1 ? `, median of ${o.passes}` : ''})`, (r) => r.writeMBps, (n) => n.toFixed(0), 'rate', o.passes > 1 ? (r) => r.writePassesMBps : undefined],
+    [`${bytes_human(o.write)} written with dd conv=fsync on a fresh image (MB/s${o.passes > 1 ? `, median of ${o.passes}` : ''})`, (r) => r.writeFreshMBps, (n) => n.toFixed(0), 'rate', o.passes > 1 ? (r) => r.writeFreshPassesMBps : undefined],
     ['unmount after the write (ms)', (r) => r.unmountAfterWriteMs, (n) => n.toFixed(0), 'time'],
     ['fsck -n (s)', (r) => r.fsckMs / 1000, (n) => n.toFixed(1), 'time'],
     ['fsck -n peak memory (MiB)', (r) => r.fsckPeakRss, mib, 'size'],
