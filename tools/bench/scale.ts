@@ -234,6 +234,9 @@ async function dd_passes(o: Opts, subs: Subject[], memory: boolean): Promise<num
         await run('rm', ['-f', big]);
         await s.sync();
       }
+      // the host's writeback of what came before (the last pass, images removed) falls before
+      // the timed pass, not into it
+      await run('sync', []);
       const w = await timed(() => run('dd', ['if=/dev/zero', `of=${big}`, 'bs=1M', `count=${blocks}`, 'conv=fsync', 'status=none'], { timeoutMs: 24 * HOUR }));
       rates[subs.indexOf(s)]!.push((blocks * 2 ** 20) / 1e6 / (w.ms / 1000));
       if (memory) await s.memory(`dd${o.passes > 1 ? ` pass ${k + 1}` : ''}`);
