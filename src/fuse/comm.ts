@@ -11,6 +11,7 @@
 // - A name's UTF-8 bytes (what a trace record carries) are made once per read, not per event.
 
 import fs from 'node:fs';
+import { bounded_set } from '../util/bounded_map.js';
 import { COMM_BYTES_MAX } from './trace_wire.js';
 
 export const COMM_TTL_MS = 500;
@@ -55,9 +56,8 @@ export class CommCache {
     } catch {
       comm = c?.comm ?? '-';
     }
-    if (c === undefined && this.names.size >= COMM_CACHE_MAX) this.names.clear();
     const e: Comm = { comm, bytes: c?.comm === comm ? c.bytes : Buffer.from(comm, 'utf8').subarray(0, COMM_BYTES_MAX), atMs: nowMs };
-    this.names.set(pid, e);
+    bounded_set(this.names, pid, e, COMM_CACHE_MAX);
     return e;
   }
 }

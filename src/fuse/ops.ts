@@ -44,6 +44,7 @@ import { plan_fill } from '../fs/file.js';
 import type { ReadRun } from '../fs/file.js';
 import { BLOCK_SIZE } from '../device/device.js';
 import type { AsyncReader } from '../device/device.js';
+import { bounded_set } from '../util/bounded_map.js';
 import { crc32c } from '../util/crc32c.js';
 import type { Attr, SetAttr } from '../fs/types.js';
 import { is_dir, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../fs/types.js';
@@ -608,18 +609,12 @@ export class CowlogOps {
     if (writer === undefined) {
       try { pid = this.caller().pid; } catch { return; }
     }
-    if (this.writers.size >= WRITERS_MAX && !this.writers.has(ino)) this.writers.clear();
-    this.writers.set(ino, pid);
-    const paths = this.writerPaths;
-    if (paths !== null) {
-      if (paths.size >= WRITERS_MAX && !paths.has(ino)) paths.clear();
+    bounded_set(this.writers, ino, pid, WRITERS_MAX);
+    if (this.writerPaths !== null) {
       const path = this.path_of(ino);
-      if (path !== '') paths.set(ino, shown(path));
+      if (path !== '') bounded_set(this.writerPaths, ino, shown(path), WRITERS_MAX);
     }
-    if (!this.comms.has(pid)) {
-      if (this.comms.size >= WRITERS_MAX) this.comms.clear();
-      this.comms.set(pid, comm_read(pid));
-    }
+    if (!this.comms.has(pid)) bounded_set(this.comms, pid, comm_read(pid), WRITERS_MAX);
   }
 
   private table(): LowOps {
