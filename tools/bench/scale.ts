@@ -171,13 +171,14 @@ class Subject {
   /** `tag`: a name part for a second image of the same size ('fresh') */
   constructor(readonly o: Opts, scratch: string, readonly size: number, cleanup: Cleanup, tag = '') {
     this.label = tag ? `${bytes_human(size)} ${tag}` : bytes_human(size);
-    this.img = path.join(scratch, `scale${tag ? `-${tag}` : ''}-${size}.img`);
+    const base = path.join(scratch, `scale${tag ? `-${tag}` : ''}-${size}`);
+    this.img = `${base}.img`;
     this.mnt = mountpoint_new(scratch, 'scale', cleanup);
     // the kernel keeps no attribute, name or missing name (its 60 s caches would answer the
     // second ls -lR and find): every stat, lookup and readdir is served by cowlog. With
     // --kernel-cache the mount's defaults, and the kernel's caches are dropped before each walk
     const timeouts = o.kernelCache ? '' : ',attr_timeout=0,entry_timeout=0,negative_timeout=0';
-    this.mountArgs = ['mount', '-o', `log=${path.join(scratch, `scale${tag ? `-${tag}` : ''}-${size}.log`)},cache=${o.cache}${timeouts}`, this.img, this.mnt];
+    this.mountArgs = ['mount', '-o', `log=${base}.log,cache=${o.cache}${timeouts}`, this.img, this.mnt];
     this.row = {
       size, mkfsMs: 0, mountEmptyMs: 0, createPerS: 0, createAgainPerS: [], serverIdleRss: 0, serverRss: 0, serverPeakRss: 0, serverPeakPhase: '',
       serverAfter: { rss: 0, code: 0, heapUsed: 0, heapTotal: 0, external: 0, nodeBytes: 0, nodeBytesMax: 0, pagePool: 0 }, cacheUsed: { tablePages: 0, nodes: 0, inodes: 0 },
@@ -196,12 +197,13 @@ class Subject {
     const r = await control_request(server_find(this.mnt).socket, { op: 'sync' }, HOUR);
     if (!r.ok) throw new Error(`${this.mnt}: sync refused: ${r.error}`);
   }
-  /** Reads the server's memory after `phase`; the peak's phase is the first that saw it. */
-  async memory(phase: string): Promise<void> {
+  /** Reads the server's memory after `phase` (returned); the peak's phase is the first that saw it. */
+  async memory(phase: string): Promise<Awaited<ReturnType<typeof server_memory>>> {
     const m = await server_memory(this.mnt);
     this.row.serverRss = Math.max(this.row.serverRss, m.rss);
     if (m.peak > this.row.serverPeakRss) this.row.serverPeakPhase = phase;
     this.row.serverPeakRss = Math.max(this.row.serverPeakRss, m.peak);
+    return m;
   }
 }
 
@@ -270,10 +272,9 @@ async function side_by_side(o: Opts, scratch: string): Promise<Row[]> {
         await s.sync();
       });
       s.row.createPerS = (o.files * 1000) / c.ms;
-      const m = await server_memory(s.mnt);
+      const m = await s.memory('the creates');
       s.row.cacheUsed = m.caches;
       s.row.serverAfter = m.parts;
-      await s.memory('the creates');
       const p = m.parts;
       s.say(`${(c.ms / 1000).toFixed(1)} s (${s.row.createPerS.toFixed(0)} files/s); server ${bytes_human(m.rss)} (code ${bytes_human(p.code)}, heap ${bytes_human(p.heapUsed)} of ${bytes_human(p.heapTotal)}, buffers ${bytes_human(p.external)}), peak ${bytes_human(m.peak)}`);
     });
@@ -307,14 +308,14 @@ async function side_by_side(o: Opts, scratch: string): Promise<Row[]> {
     };
     await both_orders(async (s) => { await cold(); return (await timed(() => run('sh', ['-c', `ls -lR '${s.mnt}' > /dev/null`], { timeoutMs: 24 * HOUR }))).ms; },
       (s, ms) => { s.row.lsPerS = (entries * 1000) / ms; s.say(`ls -lR ${(ms / 1000).toFixed(1)} s`); });
-    await each((s) => s.memory('ls -lR'));
+    await each(async (s) => { await s.memory('ls -lR'); });
     await both_orders(async (s) => {
       await cold();
       const f = await timed(() => run('sh', ['-c', `find '${s.mnt}' -type f | wc -l`], { timeoutMs: 24 * HOUR }));
       if (Number(f.v.stdout.trim()) !== o.files) throw new Error(`find counted ${f.v.stdout.trim()} files on ${s.label}, not ${o.files}`);
       return f.ms;
     }, (s, ms) => { s.row.findPerS = (entries * 1000) / ms; s.say(`find ${(ms / 1000).toFixed(1)} s`); });
-    await each((s) => s.memory('find'));
+    await each(async (s) => { await s.memory('find'); });
     await each(async (s) => {
       const r = await timed(() => run(process.execPath, [CLIENT, 'read', s.mnt, String(o.files), String(o.perDir)], { timeoutMs: 24 * HOUR }));
       s.row.readPerS = (o.files * 1000) / r.ms;
