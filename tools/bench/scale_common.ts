@@ -1,6 +1,7 @@
 // What bench-scale (scale.ts) and bench-scale-tree (scale_tree.ts) both do: time a step, read a
 // mount's server memory, run fsck -n on an image, and unmount on the way out.
 
+import fs from 'node:fs';
 import { is_mounted, run } from '../../src/compare/sys.js';
 import type { Cleanup } from '../../src/compare/sys.js';
 import { proc_status_bytes } from '../../src/util/memory.js';
@@ -19,6 +20,18 @@ export async function server_memory_read(mnt: string): Promise<{ pid: number; me
   const { stdout } = await run(process.execPath, [COWLOG, 'info', '--stats', '--json', mnt]);
   const j = JSON.parse(stdout) as { pid: number; memory: Record<string, number> };
   return { pid: j.pid, memory: j.memory, rss: proc_status_bytes(['VmRSS'], j.pid), peak: proc_status_bytes(['VmHWM'], j.pid) };
+}
+
+/**
+ * Seconds of CPU a process has used, all its threads (the server's write-behind thread and V8's
+ * helpers too) and the kernel's work on its behalf: utime + stime of /proc/PID/stat, in the
+ * kernel's clock ticks of 1/100 s.
+ */
+export function process_cpu_s(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // "pid (comm) S ppid ...": utime and stime are the 12th and 13th fields after the state
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
 }
 
 /** `cowlog fsck -n` of `img`, timed; throws if it found errors (`what` names the image). */
