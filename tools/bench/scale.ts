@@ -231,11 +231,11 @@ function pass_ratio(a: number[], b: number[]): { median: number; lo: number; hi:
  * the server's memory read after each.
  *
  * Each pass starts from the same host state: what is dirty written out and the host's page
- * cache dropped. Without the drop the pass after a large removal was the cheapest whichever
- * size ran it (the host hands out the pages just freed; later passes fill a page cache holding
- * the images' earlier writes, at about 1.5 times the server's CPU, most of it the host's
- * kernel under the write-behind thread's writes), and the first pass always ran on the first
- * size (docs/SCALE.md, "The dd's first pass").
+ * cache dropped. Without the drop the first pass after a large removal was the cheapest
+ * whichever size ran it (the later ones, written while the host's page cache held the images'
+ * earlier writes, took about 1.5 times the server's CPU, most of it the host's kernel under the
+ * write-behind thread's writes), and the first pass always ran on the first size
+ * (docs/SCALE.md, "The dd's first pass").
  */
 async function dd_passes(o: Opts, subs: Subject[], memory: boolean): Promise<{ rates: number[][]; cpu: number[][] }> {
   const blocks = Math.floor(o.write / 2 ** 20);
@@ -366,6 +366,7 @@ async function side_by_side(o: Opts, scratch: string): Promise<Row[]> {
 
 async function main(): Promise<number> {
   const o = args();
+  if (process.getuid?.() !== 0) throw new Error("bench-scale needs root: each dd pass drops the host's page cache (drop_caches)");
   // every size's image is there at once
   const need = (o.files * 4096 * 1.3 + o.write + (256 << 20)) * o.sizes.length;
   const scratch = scratch_dir(need);
@@ -391,7 +392,7 @@ async function main(): Promise<number> {
     ['read every file back (files/s)', (r) => r.readPerS, (n) => n.toFixed(0), 'rate'],
     [`${bytes_human(o.write)} written with dd conv=fsync (MB/s${o.passes > 1 ? `, median of ${o.passes}` : ''})`, (r) => r.writeMBps, (n) => n.toFixed(0), 'rate', o.passes > 1 ? (r) => r.writePassesMBps : undefined],
     [`${bytes_human(o.write)} written with dd conv=fsync on a fresh image (MB/s${o.passes > 1 ? `, median of ${o.passes}` : ''})`, (r) => r.writeFreshMBps, (n) => n.toFixed(0), 'rate', o.passes > 1 ? (r) => r.writeFreshPassesMBps : undefined],
-    [`… the server's CPU for each (s, median of the passes${o.passes > 1 ? ', both images' : ''})`, (r) => median([...r.writeCpuS, ...r.writeFreshCpuS]), (n) => n.toFixed(2), 'size'],
+    ["… the server's CPU per dd pass (s, median, aged and fresh images)", (r) => median([...r.writeCpuS, ...r.writeFreshCpuS]), (n) => n.toFixed(2), 'size'],
     ['unmount after the write (ms)', (r) => r.unmountAfterWriteMs, (n) => n.toFixed(0), 'time'],
     ['fsck -n (s)', (r) => r.fsckMs / 1000, (n) => n.toFixed(1), 'time'],
     ['fsck -n peak memory (MiB)', (r) => r.fsckPeakRss, mib, 'size'],
