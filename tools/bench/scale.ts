@@ -253,8 +253,9 @@ async function dd_passes(o: Opts, subs: Subject[], memory: boolean): Promise<{ r
       const c0 = process_cpu_s(pid);
       const w = await timed(() => run('dd', ['if=/dev/zero', `of=${big}`, 'bs=1M', `count=${blocks}`, 'conv=fsync', 'status=none'], { timeoutMs: 24 * HOUR }));
       const c = process_cpu_s(pid) - c0;
-      rates[subs.indexOf(s)]!.push((blocks * 2 ** 20) / 1e6 / (w.ms / 1000));
-      cpu[subs.indexOf(s)]!.push(c);
+      const i = subs.indexOf(s);
+      rates[i]!.push((blocks * 2 ** 20) / 1e6 / (w.ms / 1000));
+      cpu[i]!.push(c);
       if (memory) await s.memory(`dd${o.passes > 1 ? ` pass ${k + 1}` : ''}`);
       s.say(`${o.passes > 1 ? `pass ${k + 1}: ` : ''}${bytes_human(blocks * 2 ** 20)} written in ${(w.ms / 1000).toFixed(1)} s, server CPU ${c.toFixed(2)} s`);
     }
