@@ -128,7 +128,11 @@ async function fs_up(kind: Kind, o: Opts, scratch: string, cleanup: Cleanup): Pr
 /** What the tracers of the rounds saw, per traced kind: events written and events they were told they lost. */
 const traced = new Map<Kind, { events: number; lost: number }>();
 
-/** CPU time a process has used so far, in µs (/proc/PID/schedstat, nanoseconds); 0 when gone. */
+/**
+ * CPU time the main thread of a process has used so far, in µs (/proc/PID/schedstat, nanoseconds:
+ * the thread-group leader's alone, so a cowlog server's write-behind thread and V8's helper
+ * threads are not in it); 0 when gone.
+ */
 function cpu_us(pid: number): number {
   try {
     return Number(fs.readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1000;
