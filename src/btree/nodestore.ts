@@ -71,7 +71,7 @@ export function node_mem(body: NodeBody): number {
 export const NODE_BLOCK_MEM_BYTES = 4096 + 256;
 
 /** clean nodes never evicted, the most recently used: more than any tree operation's path holds */
-const KEEP_RECENT = 256;
+export const KEEP_RECENT = 256;
 /** clean leaves kept decoded, the most recently used (at least KEEP_RECENT) */
 export const HOT_LEAVES = 1024;
 
@@ -223,6 +223,12 @@ export class NodeCache implements NodeStore {
     if (is_leaf(body)) this.hot_touch(nid, ne);
     this.evict();
     return body;
+  }
+
+  /** A new memory share (the resident bound squeezing the caches, fuse/resident.ts): clean nodes beyond it go now. */
+  bytes_set(bytes: number): void {
+    this.cacheBytes = bytes;
+    this.evict();
   }
 
   /**

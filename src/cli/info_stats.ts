@@ -9,6 +9,7 @@ import type { HistogramJson } from '../util/histogram.js';
 import { server_find } from './server_find.js';
 import { bytes_human } from './command.js';
 import type { MemoryStats } from '../fs/fs.js';
+import type { ResidentStats } from '../fuse/resident.js';
 
 export interface MountStats {
   sinceMs: number;
@@ -22,7 +23,7 @@ export interface MountStats {
 }
 
 /** The engine's memory, and the inodes the kernel holds of the mount (held.ts; absent from older servers). */
-export type MountMemory = MemoryStats & { held?: number; heldMax?: number; heldAsked?: number };
+export type MountMemory = MemoryStats & { held?: number; heldMax?: number; heldAsked?: number; resident?: ResidentStats | null };
 
 /** The memory lines of `info --stats`: each cache against its share of the budget. */
 export function memory_lines(m: MountMemory): string[] {
@@ -35,8 +36,17 @@ export function memory_lines(m: MountMemory): string[] {
     m.dirtyMemBytes === undefined
       ? `  dirty pages  ${bytes_human(m.dirtyPageBytes)} of ${bytes_human(m.dirtyPageBytesMax)} (file data not yet written)`
       : `  dirty pages  ${bytes_human(m.dirtyPageBytes)} in ${m.dirtyInodes} files, ${bytes_human(m.dirtyMemBytes)} with them of ${bytes_human(m.dirtyPageBytesMax)} (file data not yet written)`,
+    ...(m.resident === undefined ? [] : [resident_line(m.rssBytes, m.resident)]),
     ...(m.held === undefined ? [] : [`  kernel-held  ${m.held} inodes of ${m.heldMax} (held_max=); ${m.heldAsked ?? 0} names the kernel was asked to drop`]),
   ];
+}
+
+/** The resident bound's line: what the server holds above its idle size against mem=, and what the caches were left. */
+function resident_line(rss: number, r: ResidentStats | null): string {
+  if (r === null) return '  resident     no bound (mem=0): the caches keep their shares whatever the server holds';
+  const pct = (f: number): string => `${Math.round(f * 100)} %`;
+  const above = r.idleBytes === null ? 'not yet counted' : `${bytes_human(Math.max(0, rss - r.idleBytes))} above its idle ${bytes_human(r.idleBytes)}`;
+  return `  resident     ${above}, of ${bytes_human(r.boundBytes)} (mem=); the caches may take ${pct(r.cacheScale)} of their shares${r.squeezes ? ` (${r.squeezes} steps down, ${pct(r.cacheScaleLowest)} at least)` : ''}`;
 }
 
 export async function info_stats(given: string, json: boolean): Promise<number> {

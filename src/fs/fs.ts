@@ -15,6 +15,8 @@ import type { BlockDevice } from '../device/device.js';
 import { BLOCK_SIZE } from '../device/device.js';
 import { Cause, tag_of, Trigger } from '../device/cause.js';
 import { Volume } from '../checkpoint/volume.js';
+import { INODE_MEM_BYTES, NODE_MEM_BYTES } from '../checkpoint/budget.js';
+import { KEEP_RECENT } from '../btree/nodestore.js';
 import type { MkfsOptions, VolumeOptions } from '../checkpoint/volume.js';
 import { clock_wall, timespec_ms } from '../checkpoint/clock.js';
 import type { Clock, Timespec } from '../checkpoint/clock.js';
@@ -90,6 +92,8 @@ export interface FsOptions extends VolumeOptions {
 /** The caches against the memory budget, and the process's memory (bytes, counts). */
 export interface MemoryStats {
   budgetBytes: number;
+  /** the part of their shares the caches and the dirty pages may take now (1 unless the resident bound scaled them down: caches_scale) */
+  cacheScale: number;
   tablePages: number;
   tablePagesDirty: number;
   tablePagesMax: number;
@@ -224,6 +228,10 @@ export class FileSystem {
   readonly vol: Volume;
   readonly cleaner: Cleaner;
   readonly icache: InodeCache;
+  /** the caches' shares as the mount began, which caches_scale() scales */
+  private readonly cacheShares: { tablePages: number; nodeBytes: number; inodes: number; dirtyBytes: number };
+  /** the part of their shares the caches may take now (caches_scale) */
+  cacheScale = 1;
   readonly clock: Clock;
   private readonly ctx: DataCtx;
   private readonly dirtyNodesMax: number;
@@ -273,6 +281,7 @@ export class FileSystem {
       // free pages are kept only within the dirty-page bound, beside the dirty ones
       pages: new PagePool(() => this.ctx.dirty.max - dirty_mem(this.ctx.dirty)),
     };
+    this.cacheShares = { tablePages: vol.tabs.cache.budgetPages, nodeBytes: vol.nodes.cacheBytes, inodes: this.icache.max, dirtyBytes: this.ctx.dirty.max };
     // pages fsync only logged are written before any checkpoint, whoever writes it
     vol.beforeCheckpoint = vol.readOnly ? null : () => logged_flush(this.ctx);
     vol.beforeCheckpointBlocks = () => this.ctx.logged.pages;
@@ -520,13 +529,45 @@ export class FileSystem {
     let dirtyInodes = 0;
     for (const x of this.icache.all()) if (x.pages.size > 0 || x.mtime !== null || x.open > 0) dirtyInodes++;
     return {
-      budgetBytes: v.budgetBytes,
+      budgetBytes: v.budgetBytes, cacheScale: this.cacheScale,
       tablePages: t.pages, tablePagesDirty: t.dirtyPages, tablePagesMax: t.budgetPages, tablePageLoads: t.loads, tablePageEvictions: t.evictions,
       nodes: v.nodes.cachedCount, nodesDirty: v.nodes.dirtyCount, nodesMax: v.nodes.cacheMax, nodeBytes: v.nodes.bytes, nodeBytesMax: v.nodes.cacheBytes, nodeLoads: v.nodes.loads, nodeEvictions: v.nodes.evictions,
       nodesDecoded: v.nodes.hotCount, nodeDecodes: v.nodes.decodes,
       inodes: this.icache.size, inodesPinned: dirtyInodes, inodesMax: this.icache.max,
       dirtyPageBytes: this.ctx.dirty.bytes, dirtyInodes: this.ctx.dirty.inodes, dirtyMemBytes: dirty_mem(this.ctx.dirty), dirtyPageBytesMax: this.ctx.dirty.max, pagePoolBytes: this.ctx.pages.bytes, pagesReused: this.ctx.pages.reused,
       rssBytes: m.rss, rssFileBytes: rss_file_bytes(), heapBytes: m.heapUsed, heapTotalBytes: m.heapTotal, externalBytes: m.external, // arrayBuffers (Buffers, the write ring) are counted in external already
+    };
+  }
+
+  /**
+   * Lets the metadata caches — table pages, B+tree nodes, inodes — and the dirty file pages take
+   * only `f` (0 < f ≤ 1) of their shares, evicting what is clean beyond it now and letting free
+   * page buffers beyond it go: what the server's resident bound does when its memory nears the
+   * bound (fuse/resident.ts), and undoes as it falls. Each share keeps its working minimum;
+   * dirty entries stay pinned (the dirty nodes' bound follows the nodes' share, so checkpoints
+   * come sooner, and files are flushed sooner).
+   */
+  caches_scale(f: number): void {
+    assert(f > 0 && f <= 1, () => `caches scaled by ${f}`);
+    const c = this.cacheShares;
+    const part = (n: number, least: number): number => Math.min(n, Math.max(least, Math.floor(n * f)));
+    this.cacheScale = f;
+    this.vol.tabs.cache.budget_set(part(c.tablePages, 64));
+    // the nodes keep room for the KEEP_RECENT most recently used ones, which are never evicted,
+    // and as much again of dirty ones before a checkpoint
+    if (Number.isFinite(c.nodeBytes)) this.vol.nodes.bytes_set(part(c.nodeBytes, 2 * KEEP_RECENT * NODE_MEM_BYTES));
+    this.icache.max_set(part(c.inodes, 256));
+    this.ctx.dirty.max = part(c.dirtyBytes, 4 << 20);
+    this.ctx.pages.trim();
+  }
+
+  /** Bytes the caches' whole shares come to, and what they hold now, as caches_scale counts them. */
+  caches_bytes(): { shares: number; used: number } {
+    const c = this.cacheShares;
+    const nodes = Number.isFinite(c.nodeBytes) ? c.nodeBytes : 0;
+    return {
+      shares: c.tablePages * BLOCK_SIZE + nodes + c.inodes * INODE_MEM_BYTES + c.dirtyBytes,
+      used: this.vol.tabs.cache.size * BLOCK_SIZE + (nodes ? this.vol.nodes.bytes : 0) + this.icache.size * INODE_MEM_BYTES + dirty_mem(this.ctx.dirty) + this.ctx.pages.bytes,
     };
   }
 

@@ -259,6 +259,13 @@ export class InodeCache {
     return true;
   };
 
+  /** A new share (the resident bound squeezing the caches, fuse/resident.ts): unpinned inodes beyond it go now. */
+  max_set(n: number): void {
+    this.max = n;
+    this.evictAt = n;
+    this.trim();
+  }
+
   /**
    * Evicts down to the cache's share now if it is over it: after a flush has unpinned the
    * inodes whose pages it wrote, rather than at the next pass.

@@ -42,6 +42,12 @@ export class PagePool {
     return this.free.length * BLOCK_SIZE;
   }
 
+  /** Lets the free pages beyond the room go (the bound was lowered). */
+  trim(): void {
+    const keep = Math.max(0, Math.floor(this.room() / BLOCK_SIZE));
+    if (this.free.length > keep) this.free.length = keep;
+  }
+
   /** Lets every free page go (an idle mount; the collector frees them). */
   release(): void {
     this.free.length = 0;

@@ -48,6 +48,8 @@ export interface MountConfig {
   compress: 'lz4' | 'none' | null;
   /** cache=SIZE: bytes the engine's metadata caches may hold (null: 64 MiB) */
   cache: number | null;
+  /** mem=SIZE: what the server may hold above its idle size before the caches give way (null: resident_allowance; 0: no bound) */
+  mem: number | null;
   /** held_max=N: inodes the kernel may hold before cowlog asks it to drop the oldest names (held.ts) */
   heldMax: number;
   /** force: mount read-write even though fsck recorded errors (else read-only, with a warning) */
@@ -131,6 +133,11 @@ export const MOUNT_OPTIONS_HELP = `mount options (-o, comma-separated):
   cache=SIZE           memory for the metadata caches: table pages, B+tree nodes and
                        inodes (K, M, G suffixes; default 64M, at least 4M, whatever the
                        device's size; 'cowlog info --stats' shows what is used)
+  mem=SIZE             memory the server may hold above its idle size: near it the
+                       metadata caches take less of cache= (down to a quarter) so that
+                       the server stays within it (default: cache=, dirty pages 64M, the
+                       write ring 32M, held_max's record, V8's room; 239M in all by
+                       default; 0: no bound)
   held_max=N           inodes the kernel may hold of this mount (looked up or listed by
                        ls -l) before cowlog asks it to drop the names held longest; the
                        kernel then forgets those not in use (default 131072: at most
@@ -167,7 +174,7 @@ export function mount_options_parse(lists: readonly string[], isRoot: boolean): 
   const c: MountConfig = {
     readOnly: false, wear: null, log: null, allowOther: isRoot, attrTimeout: ATTR_TIMEOUT_DEFAULT, entryTimeout: ATTR_TIMEOUT_DEFAULT,
     negativeTimeout: ATTR_TIMEOUT_DEFAULT, commit: null, kernel: [], snapshot: null,
-    atime: 'relatime', nodiratime: false, remount: false, acl: true, selinuxXattr: false, compress: null, cache: null, heldMax: HELD_MAX_DEFAULT, force: false, spinUs: SPIN_US_DEFAULT,
+    atime: 'relatime', nodiratime: false, remount: false, acl: true, selinuxXattr: false, compress: null, cache: null, mem: null, heldMax: HELD_MAX_DEFAULT, force: false, spinUs: SPIN_US_DEFAULT,
   };
   for (const list of lists) {
     for (const raw of list.split(',')) {
@@ -197,6 +204,10 @@ export function mount_options_parse(lists: readonly string[], isRoot: boolean): 
         c.compress = v;
       }
       else if (name === 'cache') c.cache = size_of(name, need());
+      else if (name === 'mem') {
+        const v = need();
+        c.mem = v === '0' ? 0 : size_of(name, v);
+      }
       else if (name === 'spin') {
         const n = Number(need());
         if (!Number.isSafeInteger(n) || n < 0 || n > SPIN_US_MAX) throw new MountOptionError(`spin=${value}: microseconds, 0 to ${SPIN_US_MAX}`);

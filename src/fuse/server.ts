@@ -40,6 +40,8 @@ import type { Logger } from './log.js';
 import { CowlogOps } from './ops.js';
 import { RING_EVENTS, TraceHub, trace_filter_parse } from './trace.js';
 import type { MountConfig } from './options.js';
+import { resident_allowance, ResidentBound } from './resident.js';
+import { RING_BYTES_DEFAULT } from '../device/writebehind.js';
 import { SNAP_FLAG_WRITABLE } from '../format/snapshot.js';
 import {
   cmd, device_claim_stopping, device_claim_wait, device_ids, device_release, fuse_readahead_set, mount_find, mountpoint_stale_clean, run_dir,
@@ -280,6 +282,9 @@ export async function server_run(o: ServerOptions): Promise<number> {
     attrTimeout: c.attrTimeout, entryTimeout: c.entryTimeout, negativeTimeout: c.negativeTimeout, heldMax: c.heldMax,
     selinuxXattr: c.selinuxXattr, writerPaths: wearPath !== null,
   });
+  // the server's memory within mem= (resident.ts): near the bound the metadata caches give way
+  const allowance = resident_allowance({ cache: fsys.vol.budgetBytes, ring: file!.writeBehind ? RING_BYTES_DEFAULT : 0, heldMax: c.heldMax }).total;
+  const resident = c.mem === 0 ? null : new ResidentBound(c.mem ?? allowance, { scale: (f) => fsys.caches_scale(f), bytes: () => fsys.caches_bytes() });
   // the wear file names, per request, the process that last changed the file it was written for
   const wear_names = (): void => { if (tracker !== undefined) tracker.pidOf = (ino) => ops.writer_of(ino); };
   wear_names();
@@ -501,7 +506,7 @@ export async function server_run(o: ServerOptions): Promise<number> {
         return { ok: true, readOnly: c.readOnly };
       }
       case 'stats':
-        return { ok: true, stats: { ...hub.stats(), requests: Object.fromEntries(ops.requests), binding: { getxattrNone: mount?.noXattr.answered ?? 0 }, engine: { ...fsys.vol.stats }, memory: { ...fsys.memory(), held: ops.held.size, heldMax: ops.held.max, heldAsked: ops.held.asked } } };
+        return { ok: true, stats: { ...hub.stats(), requests: Object.fromEntries(ops.requests), binding: { getxattrNone: mount?.noXattr.answered ?? 0 }, engine: { ...fsys.vol.stats }, memory: { ...fsys.memory(), held: ops.held.size, heldMax: ops.held.max, heldAsked: ops.held.asked, resident: resident?.stats() ?? null } } };
       case 'trace': {
         const f = trace_filter_parse(req['filter']);
         const ring = req['ring'] ?? RING_EVENTS;
@@ -550,7 +555,13 @@ export async function server_run(o: ServerOptions): Promise<number> {
   process.on('SIGHUP', on_hup);
   let ctl: Awaited<ReturnType<typeof control_listen>> | undefined;
   let state: ServerState | undefined;
-  const timer = setInterval(() => hub.during('timer', () => ops.tick(Date.now())), TICK_MS);
+  const timer = setInterval(() => hub.during('timer', () => {
+    ops.tick(Date.now());
+    if (resident === null || stopping) return;
+    // an engine mounted anew (remount) starts with whole shares
+    if (fsys.cacheScale !== resident.cacheScale) fsys.caches_scale(resident.cacheScale);
+    resident.tick();
+  }), TICK_MS);
   timer.unref();
   let why: string;
   try {
@@ -566,6 +577,7 @@ export async function server_run(o: ServerOptions): Promise<number> {
       } catch (e) {
         log.warn(`can not write the server state in ${run_dir()}: ${message_of(e)}; cowlog umount will fall back to fusermount`);
       }
+      resident?.start();
       const sock = state.socket;
       control_listen(sock, control).then((s) => { ctl = s; }, (e: unknown) => {
         log.warn(`no control socket at ${sock}: ${message_of(e)}`);

@@ -69,6 +69,13 @@ export class PageCache {
     return { pages: this.ring.length, dirtyPages: dirty, budgetPages: this.budgetPages, loads: this.loads, evictions: this.evictions };
   }
 
+  /** A new budget (the resident bound squeezing the caches, fuse/resident.ts): clean pages beyond it go now. */
+  budget_set(pages: number): void {
+    assert(pages >= 8, () => `table cache of ${pages} pages`);
+    this.budgetPages = pages;
+    if (this.ring.length > pages) this.evict(this.ring.length - pages);
+  }
+
   add(p: Page): void {
     p.slot = this.ring.length;
     this.ring.push(p);

@@ -9,8 +9,8 @@
 import t from 'tap';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { HOT_LEAVES } from '../../src/btree/nodestore.js';
-import { INODE_MEM_BYTES } from '../../src/checkpoint/budget.js';
+import { HOT_LEAVES, KEEP_RECENT } from '../../src/btree/nodestore.js';
+import { INODE_MEM_BYTES, NODE_MEM_BYTES } from '../../src/checkpoint/budget.js';
 import { DIRTY_INODE_MEM_BYTES } from '../../src/fs/inode.js';
 import { fsck_ok, mkfs_mem, mount, UUID } from '../helpers/engine.js';
 
@@ -128,6 +128,60 @@ t.test('an inode with dirty pages takes at most DIRTY_INODE_MEM_BYTES beside the
   }
   t.ok(most <= (8 << 20) + 4096 + DIRTY_INODE_MEM_BYTES, `dirty memory stayed within the 8 MiB bound (at most ${(most / 2 ** 20).toFixed(2)} MiB)`);
   f2.unmount();
+  fsck_ok(t, dev);
+  t.end();
+});
+
+t.test('caches scaled down (the resident bound) evict to the smaller shares at once and stay within them', (t) => {
+  const dev = mkfs_mem(1 << 16, { uuid: UUID });
+  const f = mount(dev, { cacheBytes: BUDGET, dirtyBytesMax: 32 << 20 });
+  const data = Buffer.alloc(4096);
+  let made = 0;
+  const create = (n: number, each?: () => void): void => {
+    for (let i = 0; i < n; i++, made++) {
+      if (made % PER_DIR === 0) f.mkdir(1, `d${made / PER_DIR}`, 0o755);
+      data.writeUInt32LE(made, 0);
+      f.write(f.create(f.resolve(`/d${Math.floor(made / PER_DIR)}`), `f${made}`, 0o644).ino, 0, data);
+      if (i % 100 === 99) each?.();
+    }
+  };
+  create(8000);
+  const whole = f.memory();
+  const full = f.caches_bytes();
+  t.ok(full.used > full.shares / 4, `the caches hold ${(full.used / 2 ** 20).toFixed(1)} MiB of ${(full.shares / 2 ** 20).toFixed(1)} MiB of shares`);
+
+  f.caches_scale(0.25);
+  let m = f.memory();
+  t.equal(m.cacheScale, 0.25);
+  t.equal(m.nodeBytesMax, Math.max(2 * KEEP_RECENT * NODE_MEM_BYTES, Math.floor(whole.nodeBytesMax / 4)), 'the nodes\' share a quarter, or room for the nodes never evicted and as many dirty');
+  t.equal(m.tablePagesMax, Math.max(64, Math.floor(whole.tablePagesMax / 4)), 'the table pages\' share');
+  t.equal(m.inodesMax, Math.max(256, Math.floor(whole.inodesMax / 4)), 'the inodes\' share');
+  t.equal(m.dirtyPageBytesMax, 8 << 20, 'the dirty pages\' bound a quarter of 32 MiB');
+  const nodes = f.vol.nodes;
+  t.ok(nodes.bytes <= nodes.cacheBytes || nodes.cachedCount - nodes.dirtyCount <= KEEP_RECENT, `clean nodes beyond the share went at once (${(nodes.bytes / 2 ** 20).toFixed(2)} MiB, ${(nodes.dirtyBytes / 2 ** 20).toFixed(2)} of it dirty)`);
+  t.ok(m.tablePages - m.tablePagesDirty <= m.tablePagesMax, 'clean table pages beyond the share went at once');
+  t.ok(m.pagePoolBytes + m.dirtyMemBytes <= m.dirtyPageBytesMax || m.pagePoolBytes === 0, 'free pages beyond the lower bound let go');
+
+  const most = { nodeBytes: 0, pages: 0, inodes: 0, dirty: 0 };
+  create(8000, () => {
+    const x = f.memory();
+    most.nodeBytes = Math.max(most.nodeBytes, x.nodeBytes);
+    most.pages = Math.max(most.pages, x.tablePages - x.tablePagesDirty);
+    most.inodes = Math.max(most.inodes, x.inodes - x.inodesPinned);
+    most.dirty = Math.max(most.dirty, x.dirtyMemBytes + x.pagePoolBytes);
+  });
+  m = f.memory();
+  t.ok(most.nodeBytes <= m.nodeBytesMax + (64 << 10), `8,000 more files: the nodes took at most ${(most.nodeBytes / 2 ** 20).toFixed(2)} MiB of ${(m.nodeBytesMax / 2 ** 20).toFixed(2)}`);
+  t.ok(most.pages <= m.tablePagesMax, `at most ${most.pages} clean table pages of ${m.tablePagesMax}`);
+  t.ok(most.inodes <= m.inodesMax, `at most ${most.inodes} unpinned inodes of ${m.inodesMax}`);
+  t.ok(most.dirty <= m.dirtyPageBytesMax + DIRTY_INODE_MEM_BYTES, `dirty and free pages at most ${(most.dirty / 2 ** 20).toFixed(2)} MiB of ${(m.dirtyPageBytesMax / 2 ** 20).toFixed(0)}`);
+
+  f.caches_scale(1);
+  m = f.memory();
+  t.same([m.nodeBytesMax, m.tablePagesMax, m.inodesMax, m.dirtyPageBytesMax], [whole.nodeBytesMax, whole.tablePagesMax, whole.inodesMax, 32 << 20], 'scaled back: the whole shares again');
+  for (let i = 0; i < made; i += 997) t.equal(f.read(f.resolve(`/d${Math.floor(i / PER_DIR)}/f${i}`), 0, 4).readUInt32LE(0), i, `file ${i} reads back`);
+  f.sync();
+  f.unmount();
   fsck_ok(t, dev);
   t.end();
 });

@@ -14,6 +14,8 @@ import { device_open } from '../../src/device/file.js';
 import { FileSystem } from '../../src/fs/fs.js';
 import { key, RecKind } from '../../src/format/records.js';
 import { cmd_run } from '../helpers/fusemount.js';
+import { SCALE_MIN } from '../../src/fuse/resident.js';
+import type { ResidentStats } from '../../src/fuse/resident.js';
 
 const CREATE = `const fs=require('fs');for(let d=0;d<6;d++){fs.mkdirSync('d'+d);for(let i=0;i<500;i++)fs.writeFileSync('d'+d+'/f'+i,'x'.repeat(2000+i));}`;
 
@@ -64,6 +66,42 @@ if (skip !== undefined) {
     const text = await cowlog(['info', '--stats', m.mountpoint]);
     t.match(text.stdout, /^memory: budget 16\.0 MiB \(cache=\); the server holds/m, 'as text');
     t.match(text.stdout, /^ {2}tree nodes +\d+ of \d+ \(\d+ %\), \d+ changed and pinned/m, 'a line per cache');
+    await clean_after(t, m, img);
+  });
+
+  t.test('-o mem=4M: a server held above its bound scales its caches down, and says so', async (t) => {
+    const img = await image_make(t, '256M');
+    const m = await mount_with(t, cowlog_server(img, '-o', 'mem=4M'));
+    const r = await m.run(process.execPath, ['-e', CREATE], { timeoutMs: 300_000 });
+    t.equal(r.code, 0, `3,000 files created ${r.stderr}`);
+    // the bound looks once a second
+    let res: ResidentStats | null = null;
+    for (let i = 0; i < 50; i++) {
+      const st = await cowlog(['info', '--stats', '--json', m.mountpoint]);
+      t.equal(st.code, 0, st.stderr);
+      res = (JSON.parse(st.stdout) as { memory: { resident: ResidentStats | null } }).memory.resident;
+      if (res !== null && res.squeezes > 0) break;
+      await new Promise((ok) => setTimeout(ok, 200));
+    }
+    t.ok(res !== null && res.idleBytes !== null && res.idleBytes > 0, 'the idle size was taken');
+    t.equal(res?.boundBytes, 4 << 20, 'the bound given');
+    t.ok(res !== null && res.squeezes > 0 && res.cacheScaleLowest < 1, `the caches were scaled down (${res?.squeezes} steps, to ${res?.cacheScaleLowest})`);
+    t.ok(res !== null && res.cacheScaleLowest >= SCALE_MIN, 'never below a quarter of their shares');
+    const text = await cowlog(['info', '--stats', m.mountpoint]);
+    t.match(text.stdout, /^ {2}resident +[\d.]+ (?:[KMG]i)?B above its idle [\d.]+ MiB, of 4\.00 MiB \(mem=\); the caches may take \d+ % of their shares \(\d+ steps down, \d+ % at least\)$/m, 'as text');
+    const ls = await m.run('ls', ['-lR', '.']);
+    t.equal(ls.stdout.split('\n').filter((l) => l.startsWith('-')).length, 3000, 'every file is there');
+    const rd = await m.run(process.execPath, ['-e', `const fs=require('fs');for(let d=0;d<6;d++)for(let i=0;i<500;i++)if(fs.readFileSync('d'+d+'/f'+i,'utf8')!=='x'.repeat(2000+i))throw new Error('d'+d+'/f'+i)`]);
+    t.equal(rd.code, 0, `every file reads back ${rd.stderr}`);
+    await clean_after(t, m, img);
+  });
+
+  t.test('-o mem=0: no bound', async (t) => {
+    const img = await image_make(t, '64M');
+    const m = await mount_with(t, cowlog_server(img, '-o', 'mem=0'));
+    const st = await cowlog(['info', '--stats', '--json', m.mountpoint]);
+    t.equal((JSON.parse(st.stdout) as { memory: { resident: unknown } }).memory.resident, null, 'none in the stats');
+    t.match((await cowlog(['info', '--stats', m.mountpoint])).stdout, /^ {2}resident +no bound \(mem=0\)/m, 'and the text says so');
     await clean_after(t, m, img);
   });
 

@@ -19,7 +19,7 @@ t.test('-o options: cowlog\'s own, kernel flags passed on, fstab words ignored, 
   const d = mount_options_parse([], false);
   t.same(d, {
     readOnly: false, wear: null, log: null, allowOther: false, attrTimeout: 60, entryTimeout: 60, negativeTimeout: 60, commit: null, kernel: [], snapshot: null,
-    atime: 'relatime', nodiratime: false, remount: false, acl: true, selinuxXattr: false, compress: null, cache: null, heldMax: 131072, force: false, spinUs: 200,
+    atime: 'relatime', nodiratime: false, remount: false, acl: true, selinuxXattr: false, compress: null, cache: null, mem: null, heldMax: 131072, force: false, spinUs: 200,
   }, 'defaults for a user');
   t.same(['selinux_xattr', 'selinux_xattr,noselinux_xattr'].map((o) => mount_options_parse([o], true).selinuxXattr), [true, false], 'selinux_xattr keeps SELinux labels; the last given wins');
   t.equal(mount_options_parse(['held_max=5000'], true).heldMax, 5000, 'held_max=');
@@ -33,6 +33,8 @@ t.test('-o options: cowlog\'s own, kernel flags passed on, fstab words ignored, 
   t.throws(() => mount_options_parse(['force=1'], true), MountOptionError, 'force takes no value');
   t.same(['cache=256M', 'cache=1G', 'cache=8388608', 'cache=64MiB'].map((o) => mount_options_parse([o], true).cache), [256 << 20, 1 << 30, 8 << 20, 64 << 20], 'cache= sizes');
   t.throws(() => mount_options_parse(['cache=1M'], true), /cache=1M: a size of at least 4M/, 'a budget too small to work in');
+  t.same(['mem=300M', 'mem=1G', 'mem=0'].map((o) => mount_options_parse([o], true).mem), [300 << 20, 1 << 30, 0], 'mem= sizes, and 0 for no bound');
+  t.throws(() => mount_options_parse(['mem=1M'], true), /mem=1M: a size of at least 4M/, 'a bound too small to work in');
   t.throws(() => mount_options_parse(['cache=lots'], true), MountOptionError, 'a size that is not one');
   t.same(['compress=lz4', 'compress=none'].map((o) => mount_options_parse([o], true).compress), ['lz4', 'none'], 'compress=');
   t.throws(() => mount_options_parse(['compress=zstd'], true), /compress=zstd: lz4 or none/, 'other compressors refused');

@@ -38,7 +38,9 @@ import { args_parse, bytes_human, size_parse } from '../../src/cli/command.js';
 import { server_find } from '../../src/cli/server_find.js';
 import { control_request } from '../../src/fuse/control.js';
 import { RING_BYTES_DEFAULT } from '../../src/device/writebehind.js';
-import { HELD_BYTES, HELD_MAX_DEFAULT } from '../../src/fuse/held.js';
+import { HELD_MAX_DEFAULT } from '../../src/fuse/held.js';
+import { resident_allowance } from '../../src/fuse/resident.js';
+import type { ResidentStats } from '../../src/fuse/resident.js';
 import { median } from '../../src/util/median.js';
 import { help_exit } from './usage.js';
 import { COWLOG, mountpoint_new } from './loopfs.js';
@@ -70,6 +72,9 @@ interface Row {
   /** after the creates and the sync: what the resident set is made of */
   serverAfter: MemoryParts;
   cacheUsed: { tablePages: number; nodes: number; inodes: number };
+  /** the server's resident bound: the least part of their shares it left the caches, and its steps down */
+  cacheScaleLowest: number;
+  squeezes: number;
   unmountMs: number;
   mountFilesMs: number;
   lsPerS: number;
@@ -136,32 +141,23 @@ function write_fit(o: Opts): void {
 }
 
 /**
- * What the mount may hold beyond its idle size (docs/SCALE.md, "Memory"): the caches (`cache=`),
- * the dirty file pages with the free ones kept for reuse (64 MiB at most together), the
- * write-behind ring, the record of the inodes the kernel holds (held_max, held.ts), and V8's
- * room for garbage: the old space may grow by half of what was live (SERVER_V8_FLAGS; what is
- * live above idle is the caches' share of the heap, at most the cache), and the young
- * generation's two semi-spaces of 16 MiB.
+ * What the mount may hold beyond its idle size: the server's own bound with the bench's mount
+ * options (src/fuse/resident.ts, docs/SCALE.md "Memory").
  */
 function memory_budget(cache: number): { total: number; parts: string } {
-  const shares: [string, number][] = [
-    ['cache', cache], ['dirty and free pages', 64 << 20], ['write ring', RING_BYTES_DEFAULT], ['inodes the kernel holds', HELD_MAX_DEFAULT * HELD_BYTES],
-    ['old-space room, half the cache', cache / 2], ['young generation', YOUNG_BYTES],
-  ];
-  return { total: shares.reduce((a, [, n]) => a + n, 0), parts: shares.map(([w, n]) => `${w} ${bytes_human(n)}`).join(', ') };
+  const a = resident_allowance({ cache, ring: RING_BYTES_DEFAULT, heldMax: HELD_MAX_DEFAULT });
+  return { total: a.total, parts: a.parts.map(([w, n]) => `${w} ${bytes_human(n)}`).join(', ') };
 }
 
-/** V8's young generation in a 64-bit Node: two semi-spaces of 16 MiB at most */
-const YOUNG_BYTES = 32 << 20;
-
 /** The server's memory as `cowlog info --stats` reports it, and its peak (VmHWM). */
-async function server_memory(mnt: string): Promise<{ rss: number; peak: number; caches: Row['cacheUsed']; parts: MemoryParts }> {
+async function server_memory(mnt: string): Promise<{ rss: number; peak: number; caches: Row['cacheUsed']; parts: MemoryParts; resident: ResidentStats | null }> {
   const { memory: m, peak } = await server_memory_read(mnt);
   const parts: MemoryParts = {
     rss: m['rssBytes']!, code: m['rssFileBytes'] ?? 0, heapUsed: m['heapBytes']!, heapTotal: m['heapTotalBytes'] ?? 0, external: m['externalBytes']!,
     nodeBytes: m['nodeBytes'] ?? 0, nodeBytesMax: m['nodeBytesMax'] ?? 0, pagePool: m['pagePoolBytes'] ?? 0,
   };
-  return { rss: m['rssBytes']!, peak, caches: { tablePages: m['tablePages']!, nodes: m['nodes']!, inodes: m['inodes']! }, parts };
+  const resident = (m as unknown as { resident?: ResidentStats | null }).resident ?? null;
+  return { rss: m['rssBytes']!, peak, caches: { tablePages: m['tablePages']!, nodes: m['nodes']!, inodes: m['inodes']! }, parts, resident };
 }
 
 /** One image and its mount: the commands that act on it. */
@@ -184,7 +180,7 @@ class Subject {
     this.mountArgs = ['mount', '-o', `log=${base}.log,cache=${o.cache}${timeouts}`, this.img, this.mnt];
     this.row = {
       size, mkfsMs: 0, mountEmptyMs: 0, createPerS: 0, createAgainPerS: [], serverIdleRss: 0, serverRss: 0, serverPeakRss: 0, serverPeakPhase: '',
-      serverAfter: { rss: 0, code: 0, heapUsed: 0, heapTotal: 0, external: 0, nodeBytes: 0, nodeBytesMax: 0, pagePool: 0 }, cacheUsed: { tablePages: 0, nodes: 0, inodes: 0 },
+      serverAfter: { rss: 0, code: 0, heapUsed: 0, heapTotal: 0, external: 0, nodeBytes: 0, nodeBytesMax: 0, pagePool: 0 }, cacheUsed: { tablePages: 0, nodes: 0, inodes: 0 }, cacheScaleLowest: 1, squeezes: 0,
       unmountMs: 0, mountFilesMs: 0, lsPerS: 0, findPerS: 0, readPerS: 0, writeMBps: 0, writePassesMBps: [], writeFreshPassesMBps: [], writeFreshMBps: 0, writeCpuS: [], writeFreshCpuS: [], unmountAfterWriteMs: 0, fsckMs: 0, fsckPeakRss: 0, fsckInodes: 0, imageBytes: 0,
     };
     const img = this.img, mnt = this.mnt;
@@ -206,6 +202,10 @@ class Subject {
     this.row.serverRss = Math.max(this.row.serverRss, m.rss);
     if (m.peak > this.row.serverPeakRss) this.row.serverPeakPhase = phase;
     this.row.serverPeakRss = Math.max(this.row.serverPeakRss, m.peak);
+    if (m.resident !== null) {
+      this.row.cacheScaleLowest = Math.min(this.row.cacheScaleLowest, m.resident.cacheScaleLowest);
+      this.row.squeezes = Math.max(this.row.squeezes, m.resident.squeezes);
+    }
     return m;
   }
 }
@@ -406,6 +406,8 @@ async function main(): Promise<number> {
     ['… tree nodes cached (MiB)', (r) => r.serverAfter.nodeBytes, mib, 'size'],
     ['server memory, most seen (MiB)', (r) => r.serverRss, mib, 'size'],
     ['server memory, peak (VmHWM, MiB)', (r) => r.serverPeakRss, mib, 'size'],
+    ["… the caches' least part of their shares, the resident bound's doing (%)", (r) => r.cacheScaleLowest, (n) => (n * 100).toFixed(0), 'size'],
+    ['… steps that scaled the caches down', (r) => r.squeezes, (n) => n.toFixed(0), 'size'],
     ['image on disk (MiB)', (r) => r.imageBytes, mib, 'size'],
   ];
   const head = ['', ...rows.map((r) => bytes_human(r.size)), ...(rows.length === 2 ? [`${bytes_human(rows[1]!.size)} ÷ ${bytes_human(rows[0]!.size)}`] : [])];
