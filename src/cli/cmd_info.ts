@@ -33,7 +33,8 @@ often segments have been written (wear), and the per-block wear recorded in the 
 beside the device (see docs/WEARFILE.md), if there is one.
 
 With --stats, describes a running mount instead, asking its server: what its caches hold
-against the memory budget (-o cache=), the requests it served
+against the memory budget (-o cache=), what the server holds against its resident bound
+(-o mem=) and how far that bound scaled the caches down, the requests it served
 since it started, a latency histogram per request kind (power-of-two buckets of µs, as
 biolatency draws them; the time cowlog took to answer, the kernel's part not included), and
 the engine's counts of checkpoints, fsync redo groups and blocks written.

@@ -231,7 +231,7 @@ export class FileSystem {
   /** the caches' shares as the mount began, which caches_scale() scales */
   private readonly cacheShares: { tablePages: number; nodeBytes: number; inodes: number; dirtyBytes: number };
   /** the part of their shares the caches may take now (caches_scale) */
-  cacheScale = 1;
+  private scale = 1;
   readonly clock: Clock;
   private readonly ctx: DataCtx;
   private readonly dirtyNodesMax: number;
@@ -551,7 +551,7 @@ export class FileSystem {
     assert(f > 0 && f <= 1, () => `caches scaled by ${f}`);
     const c = this.cacheShares;
     const part = (n: number, least: number): number => Math.min(n, Math.max(least, Math.floor(n * f)));
-    this.cacheScale = f;
+    this.scale = f;
     this.vol.tabs.cache.budget_set(part(c.tablePages, 64));
     // the nodes keep room for the KEEP_RECENT most recently used ones, which are never evicted,
     // and as much again of dirty ones before a checkpoint
@@ -559,6 +559,11 @@ export class FileSystem {
     this.icache.max_set(part(c.inodes, 256));
     this.ctx.dirty.max = part(c.dirtyBytes, 4 << 20);
     this.ctx.pages.trim();
+  }
+
+  /** The part of their shares the caches and the dirty pages may take now (caches_scale). */
+  get cacheScale(): number {
+    return this.scale;
   }
 
   /** Bytes the caches' whole shares come to, and what they hold now, as caches_scale counts them. */
