@@ -18,6 +18,9 @@ export const CACHE_BYTES_MIN = 4 << 20;
  * counted by the cache itself, which keeps the nodes within their share in bytes.
  */
 export const NODE_MEM_BYTES = NODE_BLOCK_MEM_BYTES;
+/** the fewest table pages and inodes a cache is given, whatever its share */
+export const TABLE_PAGES_MIN = 64;
+export const INODES_MIN = 256;
 /** Memory of one cached inode (its record decoded, the maps and sets around it; no pages). */
 export const INODE_MEM_BYTES = 1 << 10;
 
@@ -36,9 +39,9 @@ export interface BudgetSplit {
 export function budget_split(bytes: number): BudgetSplit {
   const b = Math.max(CACHE_BYTES_MIN, bytes);
   return {
-    tablePages: Math.max(64, Math.floor(b / 4 / 4096)),
+    tablePages: Math.max(TABLE_PAGES_MIN, Math.floor(b / 4 / 4096)),
     nodes: Math.max(128, Math.floor((b * 5) / 8 / NODE_MEM_BYTES)),
     nodeBytes: Math.max(128 * NODE_MEM_BYTES, Math.floor((b * 5) / 8)),
-    inodes: Math.max(256, Math.floor(b / 8 / INODE_MEM_BYTES)),
+    inodes: Math.max(INODES_MIN, Math.floor(b / 8 / INODE_MEM_BYTES)),
   };
 }

@@ -15,7 +15,7 @@ import type { BlockDevice } from '../device/device.js';
 import { BLOCK_SIZE } from '../device/device.js';
 import { Cause, tag_of, Trigger } from '../device/cause.js';
 import { Volume } from '../checkpoint/volume.js';
-import { INODE_MEM_BYTES, NODE_MEM_BYTES } from '../checkpoint/budget.js';
+import { INODE_MEM_BYTES, INODES_MIN, NODE_MEM_BYTES, TABLE_PAGES_MIN } from '../checkpoint/budget.js';
 import { KEEP_RECENT } from '../btree/nodestore.js';
 import type { MkfsOptions, VolumeOptions } from '../checkpoint/volume.js';
 import { clock_wall, timespec_ms } from '../checkpoint/clock.js';
@@ -88,6 +88,9 @@ export interface FsOptions extends VolumeOptions {
    */
   acl?: boolean;
 }
+
+/** The bound on dirty file pages and the free ones kept for reuse, together (less on devices under 85 MiB). */
+export const DIRTY_BYTES_MAX = 64 << 20;
 
 /** The caches against the memory budget, and the process's memory (bytes, counts). */
 export interface MemoryStats {
@@ -273,7 +276,7 @@ export class FileSystem {
       icache: this.icache,
       clock: this.clock,
       cleaner: this.cleaner,
-      dirty: { bytes: 0, newPages: 0, inodes: 0, max: o.dirtyBytesMax ?? Math.min(64 << 20, Math.max(1 << 20, Math.floor((devBytes * 3) / 4))) },
+      dirty: { bytes: 0, newPages: 0, inodes: 0, max: o.dirtyBytesMax ?? Math.min(DIRTY_BYTES_MAX, Math.max(1 << 20, Math.floor((devBytes * 3) / 4))) },
       space_admit: (n, run) => this.space_admit(n, 4, run === true),
       logged: { inodes: new Set(), pages: 0 },
       observer: null,
@@ -552,11 +555,11 @@ export class FileSystem {
     const c = this.cacheShares;
     const part = (n: number, least: number): number => Math.min(n, Math.max(least, Math.floor(n * f)));
     this.scale = f;
-    this.vol.tabs.cache.budget_set(part(c.tablePages, 64));
+    this.vol.tabs.cache.budget_set(part(c.tablePages, TABLE_PAGES_MIN));
     // the nodes keep room for the KEEP_RECENT most recently used ones, which are never evicted,
     // and as much again of dirty ones before a checkpoint
     if (Number.isFinite(c.nodeBytes)) this.vol.nodes.bytes_set(part(c.nodeBytes, 2 * KEEP_RECENT * NODE_MEM_BYTES));
-    this.icache.max_set(part(c.inodes, 256));
+    this.icache.max_set(part(c.inodes, INODES_MIN));
     this.ctx.dirty.max = part(c.dirtyBytes, 4 << 20);
     this.ctx.pages.trim();
   }

@@ -23,11 +23,10 @@
 // the idle size.
 
 import { HELD_BYTES } from './held.js';
+import { DIRTY_BYTES_MAX } from '../fs/fs.js';
 
 /** V8's young generation in a 64-bit Node: two semi-spaces of 16 MiB at most */
 export const YOUNG_BYTES = 32 << 20;
-/** the dirty file pages and the free ones kept for reuse, together (fs.ts ctx.dirty.max at most) */
-export const DIRTY_PAGES_BYTES = 64 << 20;
 /** the least part of their shares the caches are left */
 export const SCALE_MIN = 1 / 4;
 /** how much of their shares the caches give or take back per step at least */
@@ -47,7 +46,7 @@ export interface AllowanceParts {
 /** What a mount may hold above its idle server, and its parts in words (bench-scale prints them). */
 export function resident_allowance(p: AllowanceParts): { total: number; parts: [string, number][] } {
   const parts: [string, number][] = [
-    ['cache', p.cache], ['dirty and free pages', DIRTY_PAGES_BYTES], ['write ring', p.ring], ['inodes the kernel holds', p.heldMax * HELD_BYTES],
+    ['cache', p.cache], ['dirty and free pages', DIRTY_BYTES_MAX], ['write ring', p.ring], ['inodes the kernel holds', p.heldMax * HELD_BYTES],
     ['old-space room, half the cache', p.cache / 2], ['young generation', YOUNG_BYTES],
   ];
   return { total: parts.reduce((a, [, n]) => a + n, 0), parts };

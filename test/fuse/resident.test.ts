@@ -5,16 +5,17 @@
 
 import t from 'tap';
 import { HELD_BYTES } from '../../src/fuse/held.js';
-import { DIRTY_PAGES_BYTES, resident_allowance, ResidentBound, SCALE_MIN, YOUNG_BYTES } from '../../src/fuse/resident.js';
+import { resident_allowance, ResidentBound, SCALE_MIN, YOUNG_BYTES } from '../../src/fuse/resident.js';
+import { DIRTY_BYTES_MAX } from '../../src/fs/fs.js';
 
 const MiB = 1 << 20;
 
 t.test('the allowance: the caches, the dirty pages, the ring, the kernel-held record, V8\'s room', async (t) => {
   const a = resident_allowance({ cache: 64 * MiB, ring: 32 * MiB, heldMax: 131072 });
-  t.equal(a.total, 64 * MiB + DIRTY_PAGES_BYTES + 32 * MiB + 131072 * HELD_BYTES + 32 * MiB + YOUNG_BYTES, 'the parts summed');
+  t.equal(a.total, 64 * MiB + DIRTY_BYTES_MAX + 32 * MiB + 131072 * HELD_BYTES + 32 * MiB + YOUNG_BYTES, 'the parts summed');
   t.equal(Math.round(a.total / MiB), 239, 'the default mount: 239 MiB');
   t.same(a.parts.map(([w]) => w), ['cache', 'dirty and free pages', 'write ring', 'inodes the kernel holds', 'old-space room, half the cache', 'young generation']);
-  t.equal(resident_allowance({ cache: 16 * MiB, ring: 0, heldMax: 1000 }).total, 16 * MiB + DIRTY_PAGES_BYTES + 1000 * HELD_BYTES + 8 * MiB + YOUNG_BYTES, 'no ring, a smaller cache');
+  t.equal(resident_allowance({ cache: 16 * MiB, ring: 0, heldMax: 1000 }).total, 16 * MiB + DIRTY_BYTES_MAX + 1000 * HELD_BYTES + 8 * MiB + YOUNG_BYTES, 'no ring, a smaller cache');
 });
 
 /** A bound of 160 MiB over an idle 100 MiB (high mark 240 MiB, low 220), caches of 128 MiB shares. */
