@@ -1,9 +1,10 @@
 // nullfs (tools/bench/nullfs.ts) served from a child process through the patched binding and
-// used by ordinary tools, as a benchmark would use it.
+// used by ordinary tools, as a benchmark would use it; and the benchmarks' ceiling
+// (tools/bench/fuse_ceiling.ts), nullfs with cowlog's FUSE options.
 
 import t from 'tap';
 import { access } from 'node:fs/promises';
-import { fuse_unavailable, mount_with, mountinfo_find, nullfs_server, cmd_run } from '../helpers/fusemount.js';
+import { ceiling_server, fuse_unavailable, mount_with, mountinfo_find, nullfs_server, cmd_run } from '../helpers/fusemount.js';
 
 const skip = await fuse_unavailable();
 if (skip !== undefined) {
@@ -73,6 +74,31 @@ if (skip !== undefined) {
     });
     t.equal(code, 0, 'the server noticed and exited 0');
     t.match(m.stderr(), /unmounted from outside/, 'and said why');
+  });
+
+  t.test('the ceiling answers extended attributes as cowlog answers a file without any', async (t) => {
+    // so that the kernel asks both the same: security.capability before a new file's first
+    // write among them (ENOSYS would stop it asking, and the ceiling would make a round trip a
+    // created file fewer than cowlog)
+    const script = [
+      'printf x > f',
+      'getfattr -n user.a f 2>&1 >/dev/null; echo "get $?"',
+      'setfattr -n user.a -v 1 f 2>&1; echo "set $?"',
+      'getfattr -n security.selinux f 2>&1 >/dev/null; echo "selinux $?"',
+      'getfattr -d -m - f; echo "list $?"',
+    ].join('\n');
+    const m = await mount_with(t, ceiling_server());
+    const r = await m.sh(script);
+    t.match(r.stdout, /f: user\.a: No such attribute\nget 1\n/, 'getxattr: no such attribute (ENODATA)');
+    t.match(r.stdout, /Operation not supported\nset 1\n/, 'setxattr: not supported');
+    t.match(r.stdout, /security\.selinux: Operation not supported\nselinux 1\n/, 'security.selinux refused, as cowlog refuses it');
+    t.match(r.stdout, /\nlist 0\n$/, 'listxattr: none');
+    t.ok((await m.teardown()).clean, 'teardown is clean');
+
+    const n = await mount_with(t, ceiling_server('--no-xattr'));
+    const q = await n.sh(script);
+    t.match(q.stdout, /f: user\.a: Operation not supported\nget 1\n/, 'with --no-xattr, none: the kernel stops asking');
+    t.ok((await n.teardown()).clean, 'teardown is clean');
   });
 
   t.test('a server that can not mount is reported with its stderr', async (t) => {

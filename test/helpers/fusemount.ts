@@ -461,3 +461,8 @@ export async function mounts_stale_clean(opts: StaleCleanOptions = {}): Promise<
 export function nullfs_server(...extra: string[]): Pick<FuseMountOptions, 'command' | 'args'> {
   return { command: process.execPath, args: [join(DIST, 'tools/bench/nullfs.js'), '{mnt}', ...extra] };
 }
+
+/** The server command for the benchmarks' ceiling (tools/bench/fuse_ceiling.ts) with extra options. */
+export function ceiling_server(...extra: string[]): Pick<FuseMountOptions, 'command' | 'args'> {
+  return { command: process.execPath, args: [join(DIST, 'tools/bench/fuse_ceiling.js'), '{mnt}', ...extra] };
+}

@@ -33,7 +33,9 @@
 //
 // Usage: node dist/tools/bench/fuse.js [--size 1G] [--mib 256] [--rounds 3] [--files 5000]
 //                                      [--seconds 5] [--only cowlog,traced,ceiling,defaults,ext4,device,base,basetraced]
-//                                      [--base DIR] [--tracer-to file|pipe] [--json FILE]
+//                                      [--base DIR] [--tracer-to file|pipe] [--wake-here Y|N] [--json FILE]
+// --wake-here sets the kernel's fuse.wake_here for the run and puts it back after, on kernels
+// that have the parameter (docs/FUSE.md); the setting is printed with the results either way.
 // Needs root (loop devices, mounts, drop_caches).
 //
 // Invariants: whatever is attached or mounted is undone on the way out, also on an error or
@@ -41,9 +43,10 @@
 
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { caches_drop, Cleanup, repo_root, run, scratch_dir } from '../../src/compare/sys.js';
-import { ceiling_mount, COWLOG, fs_make_mount, loop_new, mountpoint_new } from './loopfs.js';
+import { ceiling_mount, COWLOG, fs_make_mount, loop_new, mountpoint_new, wake_here_parse, wake_here_set } from './loopfs.js';
 import { args_parse, size_parse } from '../../src/cli/command.js';
 import { help_exit } from './usage.js';
 import { state_read } from '../../src/fuse/runtime.js';
@@ -68,17 +71,18 @@ const DATA: readonly Metric[] = ['seqwrite', 'seqread', 'randsync'];
 type TracerTo = 'file' | 'pipe';
 const SHM = '/dev/shm';
 
-interface Opts { size: number; mib: number; rounds: number; files: number; seconds: number; only: Kind[]; json: string | undefined; base: string | undefined; tracerTo: TracerTo }
+interface Opts { size: number; mib: number; rounds: number; files: number; seconds: number; only: Kind[]; json: string | undefined; base: string | undefined; tracerTo: TracerTo; wakeHere: 'Y' | 'N' | undefined }
 
 function opts_parse(argv: string[]): Opts {
-  const o: Opts = { size: 1 << 30, mib: 256, rounds: 3, files: 5000, seconds: 5, only: KINDS.filter((k) => k !== 'base' && k !== 'basetraced'), json: undefined, base: undefined, tracerTo: 'file' };
-  const a = args_parse(argv, { flags: ['--help', '-h'], values: ['--size', '--mib', '--rounds', '--files', '--seconds', '--json', '--base', '--only', '--tracer-to'] });
+  const o: Opts = { size: 1 << 30, mib: 256, rounds: 3, files: 5000, seconds: 5, only: KINDS.filter((k) => k !== 'base' && k !== 'basetraced'), json: undefined, base: undefined, tracerTo: 'file', wakeHere: undefined };
+  const a = args_parse(argv, { flags: ['--help', '-h'], values: ['--size', '--mib', '--rounds', '--files', '--seconds', '--json', '--base', '--only', '--tracer-to', '--wake-here'] });
   if (a.pos.length > 0) throw new Error(`unknown option ${a.pos[0]}`);
   if (a.flags.size > 0) help_exit(import.meta.url);
   const v = a.values;
   if (v.has('--size')) o.size = size_parse(v.get('--size')!);
   for (const [name, key] of [['--mib', 'mib'], ['--rounds', 'rounds'], ['--files', 'files'], ['--seconds', 'seconds']] as const) if (v.has(name)) o[key] = Number(v.get(name));
   if (v.has('--json')) o.json = v.get('--json');
+  if (v.has('--wake-here')) o.wakeHere = wake_here_parse(v.get('--wake-here')!);
   if (v.has('--base')) o.base = path.resolve(v.get('--base')!);
   if (v.has('--only')) o.only = v.get('--only')!.split(',').map((k) => k.trim()) as Kind[];
   if (v.has('--tracer-to')) {
@@ -317,12 +321,16 @@ async function main(): Promise<number> {
   const results = new Map<Kind, Record<Metric, number>[]>();
   const t0 = Date.now();
   const cpu0 = cpu_times();
+  const knob = new Cleanup();
+  let wakeHere: string | null = null;
   try {
+    wakeHere = wake_here_set(o.wakeHere, knob);
     for (let r = 1; r <= o.rounds; r++) {
       process.stderr.write(`bench-fuse: round ${r}/${o.rounds}: ${o.only.map((k) => LABEL[k]).join(', ')}\n`);
       for (const [kind, res] of await round(o.only, o, scratch, r)) results.set(kind, [...(results.get(kind) ?? []), res]);
     }
   } finally {
+    await knob.run();
     fs.rmSync(scratch, { recursive: true, force: true });
   }
   const cpu1 = cpu_times();
@@ -395,14 +403,14 @@ async function main(): Promise<number> {
   process.stdout.write([
     `bench-fuse: ${o.rounds} rounds, medians; loop devices of ${o.size / MiB} MiB; sequential ${o.mib} MiB in 1 MiB requests (fsync included),`,
     `random 4 KiB writes + fsync on a 64 MiB file for ${o.seconds} s, ${o.files} empty files; ${((Date.now() - t0) / 1000).toFixed(0)} s;`,
-    `CPU time the host took from this machine during the run (steal): ${steal.toFixed(1)} %`,
+    `CPU time the host took from this machine during the run (steal): ${steal.toFixed(1)} %; kernel ${os.release()}${wakeHere === null ? '' : `, fuse.wake_here=${wakeHere}`}`,
     ...[...traced].map(([k, n]) => `${LABEL[k]}: the tracer wrote ${n.events} events and was told it lost ${n.lost}`),
     '',
     ...table(rows),
     '',
     ...(cpuRows.length ? [...cpuRows, ''] : []),
   ].join('\n'));
-  if (o.json) fs.writeFileSync(o.json, JSON.stringify({ options: o, stealPercent: steal, rounds: Object.fromEntries(results), medians: Object.fromEntries(med), cpuUs: Object.fromEntries(cpu), traced: Object.fromEntries(traced) }, null, 2) + '\n');
+  if (o.json) fs.writeFileSync(o.json, JSON.stringify({ options: o, kernel: os.release(), wakeHere, stealPercent: steal, rounds: Object.fromEntries(results), medians: Object.fromEntries(med), cpuUs: Object.fromEntries(cpu), traced: Object.fromEntries(traced) }, null, 2) + '\n');
   return 0;
 }
 

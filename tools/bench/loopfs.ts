@@ -32,10 +32,11 @@ function sleep(ms: number): Promise<void> {
 
 /**
  * Mounts nullfs at `mnt` with cowlog's FUSE options (tools/bench/fuse_ceiling.ts; `defaults`:
- * libfuse's own) and resolves once it serves; the cleanup stops it.
+ * libfuse's own; `xattrs` false: without extended attributes) and resolves once it serves; the
+ * cleanup stops it.
  */
-export async function ceiling_mount(mnt: string, cleanup: Cleanup, defaults = false): Promise<void> {
-  const args = [path.join(repo_root(), 'dist', 'tools/bench/fuse_ceiling.js'), mnt, ...(defaults ? ['--fuse-defaults'] : [])];
+export async function ceiling_mount(mnt: string, cleanup: Cleanup, defaults = false, xattrs = true): Promise<void> {
+  const args = [path.join(repo_root(), 'dist', 'tools/bench/fuse_ceiling.js'), mnt, ...(defaults ? ['--fuse-defaults'] : []), ...(xattrs ? [] : ['--no-xattr'])];
   const srv = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   srv.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
@@ -67,4 +68,41 @@ export async function fs_make_mount(fstype: 'cowlog' | 'ext4', dev: string, mnt:
   await run('mkfs.ext4', ['-q', '-F', dev]);
   await run('mount', [dev, mnt]);
   cleanup.push(`umount ${mnt}`, () => umount_sync(mnt));
+}
+
+/**
+ * The kernel's fuse.wake_here parameter, on kernels that have it (this machine's 6.18 build;
+ * not mainline Linux): Y wakes a FUSE server or client on the CPU of the task that woke it
+ * (docs/FUSE.md). A setting of the whole machine, so benchmarks only set it when asked.
+ */
+export const WAKE_HERE = '/sys/module/fuse/parameters/wake_here';
+
+/** fuse.wake_here now (Y or N), or null on a kernel without it. */
+export function wake_here_read(): string | null {
+  try {
+    return fs.readFileSync(WAKE_HERE, 'latin1').trim();
+  } catch {
+    return null;
+  }
+}
+
+/** A --wake-here value: Y or N, on a kernel that has the parameter. */
+export function wake_here_parse(v: string): 'Y' | 'N' {
+  const w = v.toUpperCase();
+  if (w !== 'Y' && w !== 'N') throw new Error(`--wake-here takes Y or N, not '${v}'`);
+  if (wake_here_read() === null) throw new Error(`--wake-here: this kernel has no ${WAKE_HERE}`);
+  return w;
+}
+
+/**
+ * Sets fuse.wake_here to `want` for the run (the cleanup puts the old value back); undefined
+ * leaves it. Answers the setting the run has (null: the kernel has none).
+ */
+export function wake_here_set(want: 'Y' | 'N' | undefined, cleanup: Cleanup): string | null {
+  const was = wake_here_read();
+  if (want !== undefined && was !== null && was !== want) {
+    fs.writeFileSync(WAKE_HERE, want);
+    cleanup.push(`fuse.wake_here back to ${was}`, () => fs.writeFileSync(WAKE_HERE, was));
+  }
+  return wake_here_read();
 }

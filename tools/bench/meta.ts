@@ -4,14 +4,21 @@
 // e2fsprogs: the C FUSE filesystem people would otherwise reach for), ext4 in the kernel, and
 // nullfs with cowlog's FUSE options (tools/bench/fuse_ceiling.ts: the ceiling of the stack, what
 // the kernel, libfuse and the binding cost for the same requests with a filesystem that does
-// nothing).
+// nothing, extended attributes answered as cowlog answers a file without any).
 //
 //   node dist/tools/bench/meta.js [--files 50000] [--size 2G] [--fs cowlog,ceiling,fuse2fs,ext4]
-//                                 [--base DIR] [--json FILE]
+//                                 [--base DIR] [--wake-here Y|N] [--json FILE]
 //
 //   --files N   files fs_mark makes (4 KiB each, no fsync, 500 per directory in N/500 directories)
+//   --fs LIST   which of cowlog, base, ceiling, noxattr (nullfs without extended attributes: the
+//               kernel stops asking for them, one round trip a created file fewer than cowlog
+//               and the ceiling make), fuse2fs, ext4
 //   --base DIR  adds "cowlog (base)": the same on another cowlog build (DIR/bin/cowlog.js), for
 //               a before/after comparison in one run
+//   --wake-here Y|N  sets the kernel's fuse.wake_here for the run and puts it back after, on
+//               kernels that have that parameter (/sys/module/fuse/parameters/wake_here: a
+//               woken FUSE server or client runs on the waker's CPU; docs/FUSE.md). The
+//               setting is printed with the results either way
 //
 // Each filesystem is made afresh and mounted; the phases run on all of them in turn (each phase
 // on each filesystem before the next phase), so that what is compared runs minutes apart at
@@ -26,15 +33,18 @@
 
 import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { caches_drop, Cleanup, is_mounted, repo_root, run, scratch_dir } from '../compare/sys.js';
-import { ceiling_mount, COWLOG, fs_make_mount, loop_new, mountpoint_new } from './loopfs.js';
+import { ceiling_mount, COWLOG, fs_make_mount, loop_new, mountpoint_new, wake_here_parse, wake_here_set } from './loopfs.js';
 import { args_parse, size_parse } from '../../src/cli/command.js';
 import { help_exit } from './usage.js';
 
-const KINDS = ['cowlog', 'base', 'ceiling', 'fuse2fs', 'ext4'] as const;
+const KINDS = ['cowlog', 'base', 'ceiling', 'noxattr', 'fuse2fs', 'ext4'] as const;
 type Kind = (typeof KINDS)[number];
-const LABEL: Record<Kind, string> = { cowlog: 'cowlog', base: 'cowlog (base)', ceiling: 'nullfs (ceiling)', fuse2fs: 'fuse2fs', ext4: 'ext4' };
+const LABEL: Record<Kind, string> = {
+  cowlog: 'cowlog', base: 'cowlog (base)', ceiling: 'nullfs (ceiling)', noxattr: 'nullfs, no xattrs', fuse2fs: 'fuse2fs', ext4: 'ext4',
+};
 const METRICS = ['create', 'lsR', 'find', 'stat', 'rename', 'unlink'] as const;
 type Metric = (typeof METRICS)[number];
 const METRIC_LABEL: Record<Metric, string> = {
@@ -50,11 +60,11 @@ const TARGET: Partial<Record<Metric, { ratio: number; what: string }>> = {
 const PER_DIR = 500;
 const DIST = path.join(repo_root(), 'dist');
 
-interface Opts { files: number; size: number; only: Kind[]; base: string | undefined; json: string | undefined }
+interface Opts { files: number; size: number; only: Kind[]; base: string | undefined; wakeHere: 'Y' | 'N' | undefined; json: string | undefined }
 
 function opts_parse(argv: string[]): Opts {
-  const o: Opts = { files: 50_000, size: 2 * 2 ** 30, only: ['cowlog', 'ceiling', 'fuse2fs', 'ext4'], base: undefined, json: undefined };
-  const a = args_parse(argv, { flags: ['--help', '-h'], values: ['--files', '--size', '--fs', '--base', '--json'] });
+  const o: Opts = { files: 50_000, size: 2 * 2 ** 30, only: ['cowlog', 'ceiling', 'fuse2fs', 'ext4'], base: undefined, wakeHere: undefined, json: undefined };
+  const a = args_parse(argv, { flags: ['--help', '-h'], values: ['--files', '--size', '--fs', '--base', '--wake-here', '--json'] });
   if (a.pos.length > 0) throw new Error(`unknown option ${a.pos[0]}`);
   if (a.flags.size > 0) help_exit(import.meta.url);
   const v = a.values;
@@ -63,6 +73,7 @@ function opts_parse(argv: string[]): Opts {
   if (v.has('--fs')) o.only = v.get('--fs')!.split(',').map((k) => k.trim()) as Kind[];
   if (v.has('--base')) o.base = path.resolve(v.get('--base')!);
   if (v.has('--json')) o.json = v.get('--json');
+  if (v.has('--wake-here')) o.wakeHere = wake_here_parse(v.get('--wake-here')!);
   // (fs_mark takes no -D 1: at least two directories)
   if (!Number.isInteger(o.files) || o.files < 2 * PER_DIR || o.files % PER_DIR !== 0) throw new Error(`--files must be a multiple of ${PER_DIR}, at least ${2 * PER_DIR}`);
   for (const k of o.only) if (!KINDS.includes(k)) throw new Error(`unknown filesystem '${k}' (${KINDS.join(', ')})`);
@@ -84,8 +95,8 @@ function timed(cmd: string, args: string[]): Promise<number> {
 
 async function fs_up(kind: Kind, o: Opts, scratch: string, cleanup: Cleanup): Promise<string> {
   const mnt = mountpoint_new(scratch, kind, cleanup);
-  if (kind === 'ceiling') {
-    await ceiling_mount(mnt, cleanup);
+  if (kind === 'ceiling' || kind === 'noxattr') {
+    await ceiling_mount(mnt, cleanup, false, kind === 'ceiling');
     return mnt;
   }
   const dev = await loop_new(scratch, kind, o.size, cleanup);
@@ -148,7 +159,9 @@ async function main(): Promise<number> {
   const res = new Map<Kind, Partial<Record<Metric, number>>>(o.only.map((k) => [k, {}]));
   const say = (s: string): void => { process.stderr.write(`bench-meta: ${s}\n`); };
   const t0 = Date.now();
+  let wakeHere: string | null = null;
   try {
+    wakeHere = wake_here_set(o.wakeHere, cleanup);
     const dirs = new Map<Kind, string>();
     for (const k of o.only) {
       const mnt = await fs_up(k, o, scratch, cleanup);
@@ -200,10 +213,12 @@ async function main(): Promise<number> {
   if (o.only.includes('cowlog') && o.only.includes('ceiling')) cols.push({ head: 'cowlog ÷ ceiling', cell: (m) => fmt(ratio('cowlog', 'ceiling', m)) });
   if (o.only.includes('cowlog') && o.only.includes('fuse2fs')) cols.push({ head: 'cowlog ÷ fuse2fs', cell: (m) => fmt(ratio('cowlog', 'fuse2fs', m)) });
   if (o.only.includes('cowlog') && o.only.includes('base')) cols.push({ head: 'cowlog ÷ base', cell: (m) => fmt(ratio('cowlog', 'base', m)) });
+  if (o.only.includes('cowlog') && o.only.includes('noxattr')) cols.push({ head: 'cowlog ÷ no xattrs', cell: (m) => fmt(ratio('cowlog', 'noxattr', m)) });
   const rows = [[...head, ...cols.map((c) => c.head)], ...METRICS.map((m) => [METRIC_LABEL[m], ...o.only.map((k) => fmt(res.get(k)?.[m])), ...cols.map((c) => c.cell(m))])];
-  process.stdout.write(`bench-meta: ${o.files} files, ${(o.size / 2 ** 30).toFixed(1)} GiB loop devices, ${((Date.now() - t0) / 60000).toFixed(1)} minutes\n`);
+  const kernel = `${os.release()}${wakeHere === null ? '' : `, fuse.wake_here=${wakeHere}`}`;
+  process.stdout.write(`bench-meta: ${o.files} files, ${(o.size / 2 ** 30).toFixed(1)} GiB loop devices, ${((Date.now() - t0) / 60000).toFixed(1)} minutes; kernel ${kernel}\n`);
   process.stdout.write(`(times: smaller is better, so a ratio below 1 is cowlog faster; rates: larger is better)\n${table(rows)}\n`);
-  if (o.json !== undefined) fs.writeFileSync(o.json, JSON.stringify({ files: o.files, size: o.size, results: Object.fromEntries(res) }, null, 2) + '\n');
+  if (o.json !== undefined) fs.writeFileSync(o.json, JSON.stringify({ files: o.files, size: o.size, kernel: os.release(), wakeHere, results: Object.fromEntries(res) }, null, 2) + '\n');
   return 0;
 }
 

@@ -12,6 +12,8 @@
 // - Names longer than 255 bytes are ENAMETOOLONG here, because the kernel does not check for FUSE.
 
 import { constants } from 'node:os';
+import { NOX_ACL_ACCESS, NOX_ACL_DEFAULT, NOX_CAPABILITY } from '../../src/fuse/noxattr.js';
+import type { NoXattr } from '../../src/fuse/noxattr.js';
 import type { CallerContext, FuseAttr, FuseEntry, FuseReplier, LowOps, SetattrIn, Timespec } from '../../src/fuse/binding.js';
 import {
   DirBuf, dt_of_mode, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, FALLOC_FL_ZERO_RANGE, FOPEN_KEEP_CACHE, FUSE_SET_ATTR_ATIME,
@@ -58,6 +60,16 @@ export interface NullFsOptions {
   attrTimeout?: number;
   entryTimeout?: number;
   negativeTimeout?: number;
+  /**
+   * Answer extended-attribute requests as a filesystem that has them but holds none: getxattr
+   * ENODATA, listxattr empty, setxattr and removexattr ENOTSUP; security.selinux refused
+   * (EOPNOTSUPP) as cowlog's mount refuses it, so that `ls -l` stops asking. Without it nullfs leaves them
+   * out, the kernel hears ENOSYS once and stops asking: one round trip a new file fewer than a
+   * filesystem with attributes costs (the kernel's security.capability question before a file's
+   * first write). With `table`, new files and files found empty are noted in the binding's
+   * table (noxattr.ts), which then answers those questions itself, as cowlog's mount does.
+   */
+  xattrs?: { table: NoXattr | null } | null;
 }
 
 export class NullFs {
@@ -68,6 +80,7 @@ export class NullFs {
   private readonly attrTimeout: number;
   private readonly entryTimeout: number;
   private readonly negativeTimeout: number;
+  private readonly xattrs: { table: NoXattr | null } | null;
   /** bytes accepted by write, for benchmarks */
   bytes_written = 0;
 
@@ -76,6 +89,8 @@ export class NullFs {
     this.attrTimeout = opts.attrTimeout ?? 1;
     this.entryTimeout = opts.entryTimeout ?? 1;
     this.negativeTimeout = opts.negativeTimeout ?? 0;
+    this.xattrs = opts.xattrs ?? null;
+    this.xattrs?.table?.names_set(NOX_CAPABILITY | NOX_ACL_ACCESS | NOX_ACL_DEFAULT);
     const t = now_ts();
     this.root = {
       ino: 1, mode: S_IFDIR | 0o777, uid: 0, gid: 0, size: 4096, nlink: 2, rdev: 0,
@@ -185,7 +200,7 @@ export class NullFs {
       if (typeof n === 'number') r.err(req, n);
       else r.entry(req, this.entry_of(n));
     };
-    return {
+    const ops: LowOps = {
       forget: (ino, nlookup) => {
         const n = this.inodes.get(ino);
         if (n === undefined) return;
@@ -231,6 +246,7 @@ export class NullFs {
       create: (req, parent, name, mode) => {
         const n = this.make(parent, name, S_IFREG | (mode & 0o7777));
         if (typeof n === 'number') return r.err(req, n);
+        this.xattrs?.table?.note(n.ino, true);
         r.create(req, this.entry_of(n), 0, FOPEN_KEEP_CACHE);
       },
       mknod: (req, parent, name, mode, rdev) => {
@@ -308,6 +324,29 @@ export class NullFs {
       readdir: (req, ino, _fh, size, off) => this.readdir(r, req, ino, size, off, false),
       readdirplus: (req, ino, _fh, size, off) => this.readdir(r, req, ino, size, off, true),
     };
+    if (this.xattrs === null) return ops;
+    const table = this.xattrs.table;
+    const exists = (req: number, ino: number): boolean => {
+      if (this.inodes.has(ino)) return true;
+      r.err(req, E.ENOENT);
+      return false;
+    };
+    return {
+      ...ops,
+      getxattr: (req, ino, name) => {
+        if (!exists(req, ino)) return;
+        if (name === 'security.selinux') return r.err(req, E.EOPNOTSUPP);
+        table?.note(ino, true);
+        r.err(req, E.ENODATA);
+      },
+      listxattr: (req, ino, size) => {
+        if (!exists(req, ino)) return;
+        if (size === 0) r.xattr_size(req, 0);
+        else r.data(req, Buffer.alloc(0), 0);
+      },
+      setxattr: (req, ino) => exists(req, ino) && r.err(req, E.ENOTSUP),
+      removexattr: (req, ino) => exists(req, ino) && r.err(req, E.ENOTSUP),
+    };
   }
 
   /** A listing from offset `off` (the index of the next entry); with `plus`, each entry is a lookup. */
@@ -320,7 +359,9 @@ export class NullFs {
       const n = i === 0 ? d : i === 1 ? d.parent! : d.children!.get(names[i]!)!;
       const e = plus && i >= 2 ? { attr: this.attr_of(n), generation: 1, entryTimeout: this.entryTimeout, attrTimeout: this.attrTimeout } : null;
       if (!out.add(names[i]!, n.ino, dt_of_mode(n.mode), i + 1, e)) break;
-      if (e !== null) n.lookups++;
+      if (e === null) continue;
+      n.lookups++;
+      this.xattrs?.table?.note(n.ino, true);
     }
     r.dirents(req, out);
   }
