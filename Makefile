@@ -22,6 +22,7 @@ help:
 	@echo "make bench-meta   metadata: fs_mark creates, ls -lR, find, stat, rename, unlink of 50,000 files on cowlog, fuse2fs and ext4 (META_ARGS='--files 10000' for a short one)"
 	@echo "make bench-waf    write amplification of every workload on cowlog, ext4 and btrfs (WAF_ARGS='--ops 2000' for a short one)"
 	@echo "make bench-fsync  cowlog bench fsync on cowlog and ext4 loop devices, side by side, with kill -9 losses"
+	@echo "make bench-writeback writes of 512 B to 1 MiB, random 4 KiB, small files: cowlog with and without -o writeback_cache, and ext4 (WB_ARGS='--rounds 5')"
 	@echo "make bench-scale-tree a million files made in the engine, then fsck -n, mount, find and ls -lR through the mount, server memory (TREE_ARGS='--files 100000')"
 	@echo "make bench-scale  an 8 GiB and a 1 TiB image: a million files, ls -lR, find, 10 GiB written (6 GiB: what fits on 8 GiB; again on fresh images), mount, fsck, memory (SCALE_ARGS='--files 100000')"
 
@@ -108,6 +109,12 @@ bench-scale-tree: build $(FUSE_STAMP)
 .PHONY: bench-fsync
 bench-fsync: build $(FUSE_STAMP)
 	node dist/tools/bench/fsync.js
+
+# writes of every size on cowlog with and without the kernel's writeback cache, and ext4 (needs root)
+.PHONY: bench-writeback
+bench-writeback: build $(FUSE_STAMP)
+	bash tools/ensure-packages.sh fio e2fsprogs
+	node dist/tools/bench/writeback.js $(WB_ARGS)
 
 clean:
 	rm -rf dist

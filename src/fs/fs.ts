@@ -1182,7 +1182,7 @@ export class FileSystem {
       m.mtime = null;
       times_set(m.rec, 'm', t);
     }
-    times_set(m.rec, 'c', now);
+    times_set(m.rec, 'c', a.ctime ?? now);
     m.ctime = null;
     this.icache.store(m);
     this.after_change();

@@ -73,6 +73,11 @@ export interface SetAttr {
   atime?: Timespec | 'now';
   mtime?: Timespec | 'now';
   /**
+   * The change time to record instead of now: the kernel's own, sent with the mtime of
+   * buffered writes when it keeps a writeback cache (the time they were made, not sent).
+   */
+  ctime?: Timespec;
+  /**
    * The file also loses what Linux takes on a truncate or chown (privs_kill): security.capability,
    * and when true, set-user-ID and set-group-ID if group-executable. Only given by a mount
    * that handles privileges itself (FUSE_HANDLE_KILLPRIV_V2).

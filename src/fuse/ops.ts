@@ -52,7 +52,7 @@ import type { Timespec } from '../checkpoint/clock.js';
 import { CorruptError, FsError } from '../util/errors.js';
 import {
   CAP, DirBuf, dt_of_mode, FOPEN_KEEP_CACHE, FUSE_HANDLE_KILLPRIV_V2, FUSE_SET_ATTR_ATIME, FUSE_SET_ATTR_ATIME_NOW, FUSE_SET_ATTR_GID, FUSE_SET_ATTR_MODE,
-  FUSE_SET_ATTR_MTIME, FUSE_SET_ATTR_MTIME_NOW, FUSE_SET_ATTR_SIZE, FUSE_SET_ATTR_UID, RENAME_EXCHANGE, RENAME_NOREPLACE, SEEK_DATA,
+  FUSE_SET_ATTR_MTIME, FUSE_SET_ATTR_MTIME_NOW, FUSE_SET_ATTR_CTIME, FUSE_SET_ATTR_SIZE, FUSE_SET_ATTR_UID, RENAME_EXCHANGE, RENAME_NOREPLACE, SEEK_DATA,
   SEEK_HOLE,
 } from './binding.js';
 import type { CallerContext, ConnInfo, FuseEntry, FuseReplier, FuseStatfs, LowOps, SetattrIn } from './binding.js';
@@ -822,6 +822,10 @@ export class CowlogOps {
         });
         if (n === undefined) return;
         this.r.write(req, n);
+        // a write-back (the mount keeps a kernel writeback cache): the kernel keeps the file's
+        // size and times itself but its block count from cowlog's last answer, which did not
+        // count these pages; it asks again at the next stat
+        if (writepage && this.attrTimeout > 0) this.held.notifier?.inval_inode(ino, -1, 0);
         // answered: the kernel prepares the next request while the engine writes back
         this.writeback(ino);
       },
@@ -965,6 +969,8 @@ export class CowlogOps {
     else if (v & FUSE_SET_ATTR_ATIME) a.atime = set.atime;
     if (v & FUSE_SET_ATTR_MTIME_NOW) a.mtime = 'now';
     else if (v & FUSE_SET_ATTR_MTIME) a.mtime = set.mtime;
+    // a kernel with a writeback cache keeps the times of buffered writes and sends them later
+    if (v & FUSE_SET_ATTR_CTIME) a.ctime = set.ctime;
     // with FUSE_HANDLE_KILLPRIV_V2: a chown takes set-user-ID (and set-group-ID if
     // group-executable) whoever asks, a truncate only from a caller without CAP_FSETID; both
     // take file capabilities

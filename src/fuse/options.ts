@@ -56,6 +56,11 @@ export interface MountConfig {
   force: boolean;
   /** spin=US: microseconds the server keeps reading /dev/fuse after a request before it sleeps */
   spinUs: number;
+  /**
+   * writeback_cache: the kernel keeps written data in its page cache and sends it later, in
+   * pages gathered (FUSE_CAP_WRITEBACK_CACHE; default off: docs/MOUNT.md says what changes)
+   */
+  writebackCache: boolean;
 }
 
 /** spin= by default: a client's next request usually comes within this (docs/FUSE.md, measured). */
@@ -142,6 +147,12 @@ export const MOUNT_OPTIONS_HELP = `mount options (-o, comma-separated):
                        ls -l) before cowlog asks it to drop the names held longest; the
                        kernel then forgets those not in use (default 131072: at most
                        18 MiB of the server's memory)
+  writeback_cache      the kernel keeps what is written in its page cache and sends it to
+                       cowlog later, gathered into requests of up to 1 MiB (512-byte
+                       writes 4-6x as fast, 4 KiB writes 1.4-2x); an error such as
+                       ENOSPC is then reported by fsync or close rather than by
+                       write. fsync is as durable as without. Default off; set at
+                       mount (a remount does not change it)
   spin=US              microseconds the server keeps reading requests after the last one
                        before it sleeps (default 200; 0: sleep at once): a client that
                        sends one request after another (creates, unlinks) is then not
@@ -174,7 +185,7 @@ export function mount_options_parse(lists: readonly string[], isRoot: boolean): 
   const c: MountConfig = {
     readOnly: false, wear: null, log: null, allowOther: isRoot, attrTimeout: ATTR_TIMEOUT_DEFAULT, entryTimeout: ATTR_TIMEOUT_DEFAULT,
     negativeTimeout: ATTR_TIMEOUT_DEFAULT, commit: null, kernel: [], snapshot: null,
-    atime: 'relatime', nodiratime: false, remount: false, acl: true, selinuxXattr: false, compress: null, cache: null, mem: null, heldMax: HELD_MAX_DEFAULT, force: false, spinUs: SPIN_US_DEFAULT,
+    atime: 'relatime', nodiratime: false, remount: false, acl: true, selinuxXattr: false, compress: null, cache: null, mem: null, heldMax: HELD_MAX_DEFAULT, force: false, spinUs: SPIN_US_DEFAULT, writebackCache: false,
   };
   for (const list of lists) {
     for (const raw of list.split(',')) {
@@ -221,6 +232,8 @@ export function mount_options_parse(lists: readonly string[], isRoot: boolean): 
       else if (name === 'remount' && value === undefined) c.remount = true;
       else if (name === 'acl' && value === undefined) c.acl = true;
       else if (name === 'noacl' && value === undefined) c.acl = false;
+      else if (name === 'writeback_cache' && value === undefined) c.writebackCache = true;
+      else if (name === 'nowriteback_cache' && value === undefined) c.writebackCache = false;
       else if (name === 'selinux_xattr' && value === undefined) c.selinuxXattr = true;
       else if (name === 'noselinux_xattr' && value === undefined) c.selinuxXattr = false;
       else if (value === undefined && ATIME_OPTIONS[name] !== undefined) ATIME_OPTIONS[name]!(c);

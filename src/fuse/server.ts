@@ -114,13 +114,14 @@ function message_of(e: unknown): string {
  * ioctl is sent to the mountpoint); no locks, no
  * splicing; cached data is dropped only when cowlog says so (a rollback), never because a
  * cached mtime moved (auto_inval_data); the device read for `spin=` microseconds after each
- * request before the server sleeps.
+ * request before the server sleeps; with `writeback_cache`, the kernel's writeback cache (it
+ * keeps written pages and their times, and sends both later: write-backs and setattr).
  */
 export function cowlog_fuse_options(c: MountConfig): FuseMountOptions {
   return {
     fsname: 'cowlog', subtype: 'cowlog', defaultPermissions: true, allowOther: c.allowOther,
     want: CAP.ATOMIC_O_TRUNC | CAP.READDIRPLUS | CAP.READDIRPLUS_AUTO | CAP.PARALLEL_DIROPS | CAP.EXPORT_SUPPORT | CAP.IOCTL_DIR |
-      (c.acl ? CAP.POSIX_ACL | CAP.DONT_MASK : 0),
+      (c.acl ? CAP.POSIX_ACL | CAP.DONT_MASK : 0) | (c.writebackCache ? CAP.WRITEBACK_CACHE : 0),
     unwant: CAP.HANDLE_KILLPRIV | CAP.POSIX_LOCKS | CAP.FLOCK_LOCKS | CAP.SPLICE_READ | CAP.SPLICE_WRITE | CAP.SPLICE_MOVE |
       CAP.AUTO_INVAL_DATA,
     kernelWant: FUSE_HANDLE_KILLPRIV_V2,

@@ -8,6 +8,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { mount_options_parse, mount_options_ro, MountOptionError } from '../../src/fuse/options.js';
+import { cowlog_fuse_options } from '../../src/fuse/server.js';
+import { CAP } from '../../src/fuse/binding.js';
 import { control_listen, control_request, ControlUnreachable } from '../../src/fuse/control.js';
 import { CowlogOps } from '../../src/fuse/ops.js';
 import { logger_memory } from '../../src/fuse/log.js';
@@ -19,12 +21,15 @@ t.test('-o options: cowlog\'s own, kernel flags passed on, fstab words ignored, 
   const d = mount_options_parse([], false);
   t.same(d, {
     readOnly: false, wear: null, log: null, allowOther: false, attrTimeout: 60, entryTimeout: 60, negativeTimeout: 60, commit: null, kernel: [], snapshot: null,
-    atime: 'relatime', nodiratime: false, remount: false, acl: true, selinuxXattr: false, compress: null, cache: null, mem: null, heldMax: 131072, force: false, spinUs: 200,
+    atime: 'relatime', nodiratime: false, remount: false, acl: true, selinuxXattr: false, compress: null, cache: null, mem: null, heldMax: 131072, force: false, spinUs: 200, writebackCache: false,
   }, 'defaults for a user');
   t.same(['selinux_xattr', 'selinux_xattr,noselinux_xattr'].map((o) => mount_options_parse([o], true).selinuxXattr), [true, false], 'selinux_xattr keeps SELinux labels; the last given wins');
   t.equal(mount_options_parse(['held_max=5000'], true).heldMax, 5000, 'held_max=');
   t.throws(() => mount_options_parse(['held_max=10'], true), /held_max=10: a number of inodes, at least 64/, 'a bound too small to work in');
   t.throws(() => mount_options_parse(['held_max=many'], true), MountOptionError, 'a number that is not one');
+  t.same(['writeback_cache', 'writeback_cache,nowriteback_cache'].map((o) => mount_options_parse([o], true).writebackCache), [true, false], 'writeback_cache: the kernel\'s writeback cache; the last given wins');
+  const wants = (o: string): boolean => ((cowlog_fuse_options(mount_options_parse([o], true)).want ?? 0) & CAP.WRITEBACK_CACHE) !== 0;
+  t.same([wants('writeback_cache'), wants('')], [true, false], 'asked of the kernel only when given');
   t.equal(mount_options_parse([''], true).spinUs, 200, 'spin= by default');
   t.equal(mount_options_parse(['spin=0'], true).spinUs, 0, 'spin=0: the server sleeps at once');
   t.throws(() => mount_options_parse(['spin=-1'], true), /spin=-1: microseconds, 0 to 100000/, 'a negative spin');

@@ -184,6 +184,25 @@ if (skip !== undefined) {
     t.match(tr.err(), /the mount was unmounted/, 'saying so');
   });
 
+  t.test('with the kernel\'s writeback cache, a write-back is the writer\'s: the process that opened the file', async (t) => {
+    const img = await image_make(t, '64M');
+    const m = await mount_with(t, cowlog_server(img, '-o', 'writeback_cache'));
+    const tr = await tracer_start(m, ['--json', '--op', 'write'], 'write');
+    // two writes of 4 KiB, then sync (another process: the kernel's flusher sends the pages),
+    // then close: the pages reach cowlog as one write-back, sent by someone else
+    const py = 'import os, subprocess, sys\nfd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o644)\n' +
+      'os.write(fd, b"a" * 4096); os.write(fd, b"b" * 4096)\nsubprocess.run(["sync"], check=True)\nprint(os.getpid(), flush=True)\nos.close(fd)\n';
+    const r = await cmd_run('python3', ['-c', py, m.path('wb')]);
+    t.equal(r.code, 0, 'written, synced, closed', { stderr: r.stderr });
+    const writer = Number(r.stdout.trim());
+    t.ok(await until(() => /"path":"\/wb"/.test(tr.out()), 5000), 'the write-back of /wb reached the trace');
+    t.equal(await tr.stop(), 0, 'stopped');
+    const wb = events(tr.out()).filter((e) => e.op === 'write' && e.path === '/wb');
+    t.same(wb.map((e) => [e.off, e.len, e.pid, e.comm]), [[0, 8192, writer, 'python3']],
+      'one write of 8 KiB (the two gathered), attributed to the process that opened the file');
+    await clean_after(t, m, img);
+  });
+
   t.test('a tracer that stops reading loses events, and the mount keeps its speed', async (t) => {
     const img = await image_make(t, '64M');
     const m = await mount_with(t, cowlog_server(img));

@@ -53,12 +53,12 @@ export async function ceiling_mount(mnt: string, cleanup: Cleanup, defaults = fa
 
 /**
  * Makes `fstype` on `dev` and mounts it at `mnt`: cowlog (with the build at `bin`, its log in
- * `scratch`) or ext4. The cleanup unmounts it.
+ * `scratch`, `options` added to its -o list) or ext4. The cleanup unmounts it.
  */
-export async function fs_make_mount(fstype: 'cowlog' | 'ext4', dev: string, mnt: string, scratch: string, cleanup: Cleanup, bin = COWLOG): Promise<void> {
+export async function fs_make_mount(fstype: 'cowlog' | 'ext4', dev: string, mnt: string, scratch: string, cleanup: Cleanup, bin = COWLOG, options: string[] = []): Promise<void> {
   if (fstype === 'cowlog') {
     await run(process.execPath, [bin, 'mkfs', '-q', dev]);
-    await run(process.execPath, [bin, 'mount', '-o', `log=${path.join(scratch, 'cowlog.log')}`, dev, mnt]);
+    await run(process.execPath, [bin, 'mount', '-o', [`log=${path.join(scratch, `cowlog-${path.basename(mnt)}.log`)}`, ...options].join(','), dev, mnt]);
     cleanup.push(`umount ${mnt}`, async () => {
       await run(process.execPath, [bin, 'umount', mnt], { timeoutMs: 120_000 }).catch(() => {});
       if (is_mounted(mnt)) await run('fusermount', ['-uz', mnt]).catch(() => {});

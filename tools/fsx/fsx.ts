@@ -9,7 +9,10 @@
 //   failure prints the seed and the operations that led to it.
 // - The model is the truth: a read (at any offset, also across the end of file), fstat's size
 //   and, for files too large to be inline, st_blocks (at least every 4 KiB block holding a
-//   non-zero byte, at most the blocks below the end of file) must agree with it.
+//   non-zero byte, at most the blocks below the end of file) must agree with it. With
+//   --writeback (a mount whose kernel keeps a writeback cache: written data reaches the
+//   filesystem, which reports st_blocks, only when the kernel writes it back) the lower bound is
+//   checked right after an fsync of the file.
 // - The file is closed and opened again now and then: the kernel drops its page cache of a FUSE
 //   file at open, so reads go to the filesystem itself, not to the kernel's copy.
 // - It runs in its own process: never inside the process serving the mount.
@@ -27,6 +30,8 @@ options:
   --max-size BYTES   largest file size (default 4 MiB)
   --max-io BYTES     largest single read or write (default 256 KiB)
   --reopen PCT       chance in percent that an operation is preceded by close + open (default 2)
+  --writeback        the mount keeps a kernel writeback cache: st_blocks must count the data
+                     once an fsync has sent it, not before (checked after an fsync)
   --quiet            print only the summary or the failure
 `;
 
@@ -36,6 +41,7 @@ export interface FsxOptions {
   maxSize: number;
   maxIo: number;
   reopenPct: number;
+  writeback: boolean;
   quiet: boolean;
 }
 
@@ -114,13 +120,17 @@ export function fsx_run(file: string, o: FsxOptions, say: (s: string) => void = 
     }
   };
   const check_stat = (i: number, deep: boolean): void => {
-    const st = fs.fstatSync(fd);
+    let st = fs.fstatSync(fd);
     if (st.size !== model.length) fail(i, `fstat size ${st.size}, the model's is ${model.length}`);
     const top = Math.ceil(model.length / BLOCK) * BLOCK;
     if (st.blocks * 512 > Math.max(top, Math.ceil(model.length / 512) * 512)) {
       fail(i, `st_blocks ${st.blocks} (${st.blocks * 512} bytes) exceeds the ${top} bytes below the end of file`);
     }
     if (deep && model.length > INLINE_MAX) {
+      if (o.writeback) {
+        fs.fsyncSync(fd);
+        st = fs.fstatSync(fd);
+      }
       let used = 0;
       for (let p = 0; p < model.length; p += BLOCK) {
         const end = Math.min(p + BLOCK, model.length);
@@ -242,7 +252,7 @@ export function fsx_run(file: string, o: FsxOptions, say: (s: string) => void = 
 }
 
 function args_parse(argv: string[]): { file: string; o: FsxOptions } | string {
-  const o: FsxOptions = { ops: 10000, seed: 1, maxSize: 4 << 20, maxIo: 256 << 10, reopenPct: 2, quiet: false };
+  const o: FsxOptions = { ops: 10000, seed: 1, maxSize: 4 << 20, maxIo: 256 << 10, reopenPct: 2, writeback: false, quiet: false };
   let file: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -258,6 +268,7 @@ function args_parse(argv: string[]): { file: string; o: FsxOptions } | string {
     else if (a === '--max-io') o.maxIo = Math.max(1, num());
     else if (a === '--reopen') o.reopenPct = Math.min(100, num());
     else if (a === '--quiet') o.quiet = true;
+    else if (a === '--writeback') o.writeback = true;
     else if (a.startsWith('-')) throw new Error(`unknown option ${a}`);
     else if (file === undefined) file = a;
     else throw new Error(`unexpected argument ${a}`);
