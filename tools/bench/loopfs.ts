@@ -106,3 +106,14 @@ export function wake_here_set(want: 'Y' | 'N' | undefined, cleanup: Cleanup): st
   }
   return wake_here_read();
 }
+
+/** Runs a command with its output thrown away; resolves with the seconds it took. */
+export function timed(cmd: string, args: string[]): Promise<number> {
+  return new Promise((ok, fail) => {
+    const t0 = performance.now();
+    const p = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+    p.on('close', (code) => (code === 0 ? ok((performance.now() - t0) / 1000) : fail(new Error(`${cmd} ${args.join(' ')}: exit ${code}: ${err.trim()}`))));
+  });
+}

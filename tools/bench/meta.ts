@@ -31,12 +31,12 @@
 // Invariants: whatever is attached or mounted is undone on the way out (tools/compare/sys.ts
 // Cleanup); the process running the clients serves no mount.
 
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { caches_drop, Cleanup, is_mounted, repo_root, run, scratch_dir } from '../compare/sys.js';
-import { ceiling_mount, COWLOG, fs_make_mount, loop_new, mountpoint_new, wake_here_parse, wake_here_set } from './loopfs.js';
+import { ceiling_mount, COWLOG, fs_make_mount, loop_new, mountpoint_new, timed, wake_here_parse, wake_here_set } from './loopfs.js';
 import { args_parse, size_parse } from '../../src/cli/command.js';
 import { help_exit } from './usage.js';
 
@@ -80,17 +80,6 @@ function opts_parse(argv: string[]): Opts {
   if (o.base !== undefined && !o.only.includes('base')) o.only.splice(1, 0, 'base');
   if (o.only.includes('base') && (o.base === undefined || !fs.existsSync(path.join(o.base, 'bin', 'cowlog.js')))) throw new Error('base needs --base DIR: a built cowlog checkout (DIR/bin/cowlog.js)');
   return o;
-}
-
-/** Runs a command with its output thrown away; resolves with the seconds it took. */
-function timed(cmd: string, args: string[]): Promise<number> {
-  return new Promise((ok, fail) => {
-    const t0 = performance.now();
-    const p = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    p.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
-    p.on('close', (code) => (code === 0 ? ok((performance.now() - t0) / 1000) : fail(new Error(`${cmd} ${args.join(' ')}: exit ${code}: ${err.trim()}`))));
-  });
 }
 
 async function fs_up(kind: Kind, o: Opts, scratch: string, cleanup: Cleanup): Promise<string> {

@@ -63,11 +63,12 @@ export interface NullFsOptions {
   /**
    * Answer extended-attribute requests as a filesystem that has them but holds none: getxattr
    * ENODATA, listxattr empty, setxattr and removexattr ENOTSUP; security.selinux refused
-   * (EOPNOTSUPP) as cowlog's mount refuses it, so that `ls -l` stops asking. Without it nullfs leaves them
-   * out, the kernel hears ENOSYS once and stops asking: one round trip a new file fewer than a
-   * filesystem with attributes costs (the kernel's security.capability question before a file's
-   * first write). With `table`, new files and files found empty are noted in the binding's
-   * table (noxattr.ts), which then answers those questions itself, as cowlog's mount does.
+   * (EOPNOTSUPP) as cowlog's mount refuses it, so that `ls -l` stops asking. Without it nullfs
+   * leaves them out, the kernel hears ENOSYS once and stops asking: one round trip a new file
+   * fewer than a filesystem with attributes costs (the kernel's security.capability question
+   * before a file's first write). With `table`, new files and files found empty are noted in
+   * the binding's table (noxattr.ts), which then answers those questions itself, as cowlog's
+   * mount does.
    */
   xattrs?: { table: NoXattr | null } | null;
 }

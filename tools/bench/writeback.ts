@@ -21,13 +21,12 @@
 // Invariants: whatever is attached or mounted is undone on the way out (src/compare/sys.ts
 // Cleanup); the process running the clients serves no mount.
 
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Cleanup, scratch_dir } from '../../src/compare/sys.js';
 import { args_parse, size_parse } from '../../src/cli/command.js';
 import { median } from '../../src/util/median.js';
-import { fs_make_mount, loop_new, mountpoint_new } from './loopfs.js';
+import { fs_make_mount, loop_new, mountpoint_new, timed } from './loopfs.js';
 import { help_exit } from './usage.js';
 
 const KINDS = ['cowlog', 'writeback', 'ext4'] as const;
@@ -63,17 +62,6 @@ function command(phase: Phase, dir: string, r: number): [string, string[]] {
       '--ioengine=psync', `--randseed=${r}`, '--end_fsync=1', '--output=/dev/null']];
     case 'files': return ['python3', ['-c', SMALL_FILES, path.join(dir, 'files')]];
   }
-}
-
-/** Runs a command with its output thrown away; resolves with the seconds it took. */
-function timed(cmd: string, args: string[]): Promise<number> {
-  return new Promise((ok, fail) => {
-    const t0 = performance.now();
-    const p = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    p.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
-    p.on('close', (code) => (code === 0 ? ok((performance.now() - t0) / 1000) : fail(new Error(`${cmd} ${args.join(' ')}: exit ${code}: ${err.trim()}`))));
-  });
 }
 
 function fmt(v: number): string {
