@@ -68,6 +68,8 @@ const E = osc.errno;
 const ROOT = 1;
 const S_ISGID = 0o2000;
 const O_ACCMODE = 3;
+/** setattr's time fields: all a ghost (an inode gone from the tree, still held) takes */
+const SETATTR_TIMES = FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME;
 const XATTR_CREATE = 1;
 const XATTR_REPLACE = 2;
 /** _IOR('X', 125, __u32): xfs's GOINGDOWN, which Linux filesystems answer as FS_IOC_SHUTDOWN */
@@ -976,7 +978,18 @@ export class CowlogOps {
     // take file capabilities
     if (this.killpriv && (v & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) !== 0) a.kill = true;
     else if (this.killpriv && (v & FUSE_SET_ATTR_SIZE) !== 0) a.kill = kill;
-    if (this.held.ghost(ino) !== undefined) throw new FsError('ENOENT', `inode ${ino} was removed`);
+    const g = this.held.ghost(ino);
+    if (g !== undefined) {
+      // a file gone from the tree that the kernel still holds: a kernel with a writeback cache
+      // sends the times of its last buffered writes as it lets go of the inode, which change
+      // nothing stored (answered ENOENT, they failed the next syncfs of the whole mount)
+      if ((v & ~SETATTR_TIMES) !== 0) throw new FsError('ENOENT', `inode ${ino} was removed`);
+      const now = this.fs.clock();
+      const t = (x: Timespec | 'now' | undefined, was: Timespec): Timespec => (x === undefined ? was : x === 'now' ? now : x);
+      const n: Attr = { ...g, atime: t(a.atime, g.atime), mtime: t(a.mtime, g.mtime), ctime: a.ctime ?? now };
+      this.held.ghost_set(n);
+      return n;
+    }
     return this.fs.setattr(ino, a);
   }
 
