@@ -1,6 +1,7 @@
 // cowlog through FUSE as ordinary tools see it: the kata, names, links, renames, special files,
 // attributes, times, extended attributes, O_APPEND, sparse files, statfs, files unlinked while
-// open, and permissions enforced by the kernel for other users. Each mount ends with fsck.
+// open, and permissions enforced by the kernel for other users. Each mount ends with fsck. All
+// of it twice: on the default mount and with the kernel's writeback cache (-o writeback_cache).
 
 import t from 'tap';
 import type { Test } from 'tap';
@@ -33,32 +34,34 @@ if (skip !== undefined) {
 } else {
   execFileSync('bash', [path.join(ROOT, 'tools/ensure-packages.sh'), 'attr'], { stdio: ['ignore', 'ignore', 'inherit'] });
 
-  t.test('the kata: a hard link shows one inode twice with link count 2, rm leaves 1', async (t) => {
-    const image = await image_make(t);
-    const m = await mount_with(t, cowlog_server(image));
-    // verbatim: bash -c "cd MNT && touch a && ln a b && ls -li"
-    const r = await m.run('bash', ['-c', `cd ${m.mountpoint} && touch a && ln a b && ls -li`], { cwd: '/' });
-    t.equal(r.code, 0, 'touch, ln and ls -li run', { stderr: r.stderr });
-    const rows = r.stdout.trim().split('\n').slice(1).map((l) => l.trim().split(/\s+/));
-    t.equal(rows.length, 2, 'two names listed');
-    t.same(rows.map((f) => f[9]), ['a', 'b'], 'a and b');
-    t.equal(rows[0]![0], rows[1]![0], `one inode number twice (${rows[0]![0]})`);
-    t.same(rows.map((f) => f[2]), ['2', '2'], 'link count 2 through both names');
-    const r2 = await m.run('bash', ['-c', `cd ${m.mountpoint} && rm b && ls -li`], { cwd: '/' });
-    const rest = r2.stdout.trim().split('\n').slice(1).map((l) => l.trim().split(/\s+/));
-    t.equal(rest.length, 1, 'rm b leaves one name');
-    t.equal(rest[0]![9], 'a', 'a');
-    t.equal(rest[0]![2], '1', 'with link count 1');
-    t.equal(rest[0]![0], rows[0]![0], 'and the same inode number');
-    const e = await m.sh('echo hello > a && cat a');
-    t.equal(e.stdout, 'hello\n', 'echo hello > a && cat a round-trips');
-    await clean_after(t, m, image);
-  });
+  // each test on the default mount, then with the kernel's writeback cache
+  for (const [label, opts] of [['', []], [' (-o writeback_cache)', ['-o', 'writeback_cache']]] as const) {
+    t.test('the kata: a hard link shows one inode twice with link count 2, rm leaves 1' + label, async (t) => {
+      const image = await image_make(t);
+      const m = await mount_with(t, cowlog_server(image, ...opts));
+      // verbatim: bash -c "cd MNT && touch a && ln a b && ls -li"
+      const r = await m.run('bash', ['-c', `cd ${m.mountpoint} && touch a && ln a b && ls -li`], { cwd: '/' });
+      t.equal(r.code, 0, 'touch, ln and ls -li run', { stderr: r.stderr });
+      const rows = r.stdout.trim().split('\n').slice(1).map((l) => l.trim().split(/\s+/));
+      t.equal(rows.length, 2, 'two names listed');
+      t.same(rows.map((f) => f[9]), ['a', 'b'], 'a and b');
+      t.equal(rows[0]![0], rows[1]![0], `one inode number twice (${rows[0]![0]})`);
+      t.same(rows.map((f) => f[2]), ['2', '2'], 'link count 2 through both names');
+      const r2 = await m.run('bash', ['-c', `cd ${m.mountpoint} && rm b && ls -li`], { cwd: '/' });
+      const rest = r2.stdout.trim().split('\n').slice(1).map((l) => l.trim().split(/\s+/));
+      t.equal(rest.length, 1, 'rm b leaves one name');
+      t.equal(rest[0]![9], 'a', 'a');
+      t.equal(rest[0]![2], '1', 'with link count 1');
+      t.equal(rest[0]![0], rows[0]![0], 'and the same inode number');
+      const e = await m.sh('echo hello > a && cat a');
+      t.equal(e.stdout, 'hello\n', 'echo hello > a && cat a round-trips');
+      await clean_after(t, m, image);
+    });
 
-  t.test('names: renames over files and empty directories, across parents, ENOTEMPTY, links, symlinks, special files', async (t) => {
-    const image = await image_make(t);
-    const m = await mount_with(t, cowlog_server(image));
-    const out = kv(await bash(t, m, `
+    t.test('names: renames over files and empty directories, across parents, ENOTEMPTY, links, symlinks, special files' + label, async (t) => {
+      const image = await image_make(t);
+      const m = await mount_with(t, cowlog_server(image, ...opts));
+      const out = kv(await bash(t, m, `
       mkdir d1 d2; echo x > d1/f; mv d1/f d2/g; echo across "$(cat d2/g)" "$(ls d1 | wc -l)"
       echo 1 > p; echo 2 > q; exec 3<q; mv p q; echo overfile "$(cat q)" "$(cat <&3)"; exec 3<&-
       mkdir e1 e2; touch e1/x; mv -T e1 e2; echo overdir "$(ls e2)" "$(ls -d e1 2>/dev/null | wc -l)"
@@ -88,36 +91,36 @@ except OSError as e: print("fileoverdir", e.errno == 21 and "EISDIR" or e.errno)
       mkdir dd; rmdir dd; echo rmdirempty "$(ls -d dd 2>/dev/null | wc -l)"
       echo dots "$(ls -a p2 | head -2 | tr '\\n' ' ')" "$(python3 -c 'import os; print(sorted(e.name for e in os.scandir("p2"))[:1], os.stat("p2/c/..").st_ino == os.stat("p2").st_ino)')"
     `));
-    t.equal(out.get('across'), 'x 0', 'a file moves across directories');
-    t.equal(out.get('overfile'), '1 2', 'rename over a file replaces it; an open descriptor keeps the old content');
-    t.equal(out.get('overdir'), 'x 0', 'a directory renames over an empty one');
-    t.equal(out.get('notempty'), 'refused', 'not over a non-empty one');
-    t.equal(out.get('renameerr'), 'ENOTEMPTY', 'which is ENOTEMPTY');
-    t.equal(out.get('rmdir'), 'refused', 'rmdir of a non-empty directory is refused');
-    t.equal(out.get('dirmove'), 'c 2 3 deep', 'a directory moves across parents; both link counts follow');
-    t.equal(out.get('intoself'), 'EINVAL', 'a directory can not move below itself');
-    t.equal(out.get('fileoverdir'), 'EISDIR', 'a file can not replace a directory');
-    const links = out.get('links')!.split(' ');
-    t.equal(links[0], '3', 'three names, link count 3');
-    t.equal(links[1], links[2], 'one inode number');
-    t.equal(out.get('linkrename'), '3 h1 h2 h3 ', 'renaming one name of an inode over another of the same inode does nothing (POSIX)');
-    t.equal(out.get('symlink'), '../target symbolic link 9', 'symlink, readlink, size');
-    t.equal(out.get('longsymlink'), '3001', 'a 3000-byte symlink target');
-    t.equal(out.get('fifo'), 'fifo', 'mkfifo');
-    t.equal(out.get('chardev'), 'character special file 1 3', 'mknod c 1 3');
-    t.equal(out.get('socket'), 'socket', 'a Unix socket');
-    t.equal(out.get('name255'), 'ok', 'a 255-byte name');
-    t.equal(out.get('name256'), 'refused', 'a 256-byte name is ENAMETOOLONG');
-    t.equal(out.get('odd'), '2', 'names with spaces and UTF-8');
-    t.equal(out.get('rmdirempty'), '0', 'rmdir of an empty directory');
-    t.equal(out.get('dots'), ". ..  ['c'] True", "readdir lists . and .., and .. is the parent");
-    await clean_after(t, m, image);
-  });
+      t.equal(out.get('across'), 'x 0', 'a file moves across directories');
+      t.equal(out.get('overfile'), '1 2', 'rename over a file replaces it; an open descriptor keeps the old content');
+      t.equal(out.get('overdir'), 'x 0', 'a directory renames over an empty one');
+      t.equal(out.get('notempty'), 'refused', 'not over a non-empty one');
+      t.equal(out.get('renameerr'), 'ENOTEMPTY', 'which is ENOTEMPTY');
+      t.equal(out.get('rmdir'), 'refused', 'rmdir of a non-empty directory is refused');
+      t.equal(out.get('dirmove'), 'c 2 3 deep', 'a directory moves across parents; both link counts follow');
+      t.equal(out.get('intoself'), 'EINVAL', 'a directory can not move below itself');
+      t.equal(out.get('fileoverdir'), 'EISDIR', 'a file can not replace a directory');
+      const links = out.get('links')!.split(' ');
+      t.equal(links[0], '3', 'three names, link count 3');
+      t.equal(links[1], links[2], 'one inode number');
+      t.equal(out.get('linkrename'), '3 h1 h2 h3 ', 'renaming one name of an inode over another of the same inode does nothing (POSIX)');
+      t.equal(out.get('symlink'), '../target symbolic link 9', 'symlink, readlink, size');
+      t.equal(out.get('longsymlink'), '3001', 'a 3000-byte symlink target');
+      t.equal(out.get('fifo'), 'fifo', 'mkfifo');
+      t.equal(out.get('chardev'), 'character special file 1 3', 'mknod c 1 3');
+      t.equal(out.get('socket'), 'socket', 'a Unix socket');
+      t.equal(out.get('name255'), 'ok', 'a 255-byte name');
+      t.equal(out.get('name256'), 'refused', 'a 256-byte name is ENAMETOOLONG');
+      t.equal(out.get('odd'), '2', 'names with spaces and UTF-8');
+      t.equal(out.get('rmdirempty'), '0', 'rmdir of an empty directory');
+      t.equal(out.get('dots'), ". ..  ['c'] True", "readdir lists . and .., and .. is the parent");
+      await clean_after(t, m, image);
+    });
 
-  t.test('attributes: modes, owners, nanosecond times, xattrs, O_APPEND, sparse files, statfs', async (t) => {
-    const image = await image_make(t, '128M');
-    const m = await mount_with(t, cowlog_server(image));
-    const out = kv(await bash(t, m, `
+    t.test('attributes: modes, owners, nanosecond times, xattrs, O_APPEND, sparse files, statfs' + label, async (t) => {
+      const image = await image_make(t, '128M');
+      const m = await mount_with(t, cowlog_server(image, ...opts));
+      const out = kv(await bash(t, m, `
       touch f; chmod 4751 f; echo mode "$(stat -c %a f)"
       chown 1234:5678 f; echo owner "$(stat -c '%u %g %a' f)"
       touch -d '2001-02-03 04:05:06.123456789' f; echo both "$(stat -c '%x|%y' f)"
@@ -144,34 +147,34 @@ except OSError as e: print("xreplace", e.errno == 61 and "ENODATA" or e.errno)'
       printf tiny > tiny; echo tiny "$(stat -c '%s %b' tiny)"
       echo statfs "$(stat -f -c '%S %l' .)"
     `));
-    t.equal(out.get('mode'), '4751', 'chmod keeps set-user-ID');
-    t.equal(out.get('owner'), '1234 5678 751', 'chown, which clears set-user-ID as on ext4');
-    t.equal(out.get('both'), '2001-02-03 04:05:06.123456789 +0000|2001-02-03 04:05:06.123456789 +0000', 'touch -d sets both times to the nanosecond');
-    t.equal(out.get('mtime'), '2001-02-03 04:05:06.123456789 +0000|1999-01-01 00:00:00.500000000 +0000', 'touch -m sets mtime only');
-    t.equal(out.get('atime'), '1960-06-07 08:09:10.250000000 +0000|1999-01-01 00:00:00.500000000 +0000', 'touch -a sets atime only, before 1970 too');
-    t.equal(out.get('ctime'), 'moves', 'chmod moves ctime');
-    t.equal(out.get('xattr'), 'blue 3', 'user. and trusted. attributes, an empty value too');
-    t.equal(out.get('xattrgone'), 'yes', 'removexattr');
-    t.equal(out.get('acl'), 'refused', 'POSIX ACLs are refused (not enforced through libfuse 2)');
-    t.equal(out.get('xcreate'), 'EEXIST', 'XATTR_CREATE on an existing name');
-    t.equal(out.get('xreplace'), 'ENODATA', 'XATTR_REPLACE on a missing name');
-    t.equal(out.get('append'), 'a.b.c', 'O_APPEND appends');
-    t.equal(out.get('append2'), '12345x', 'an O_APPEND descriptor writes at the end the file has now');
-    t.equal(out.get('sparse'), '4104192 16 zeros', 'a hole costs no blocks and reads as zeros');
-    t.equal(out.get('bigsparse'), '1073741824 0', 'a 1 GiB sparse file has no blocks');
-    t.equal(out.get('bigwrite'), '1073741824 128', 'a write in it counts only its blocks');
-    t.equal(out.get('full'), '3145728 6144', 'a written file counts all its blocks');
-    t.equal(out.get('shrunk'), '5000 16', 'truncate releases the blocks past the end');
-    t.equal(out.get('tiny'), '4 1', 'a small file kept inline counts its bytes');
-    t.equal(out.get('statfs'), '4096 255', 'statfs: 4 KiB blocks, 255-byte names');
-    await clean_after(t, m, image);
-  });
+      t.equal(out.get('mode'), '4751', 'chmod keeps set-user-ID');
+      t.equal(out.get('owner'), '1234 5678 751', 'chown, which clears set-user-ID as on ext4');
+      t.equal(out.get('both'), '2001-02-03 04:05:06.123456789 +0000|2001-02-03 04:05:06.123456789 +0000', 'touch -d sets both times to the nanosecond');
+      t.equal(out.get('mtime'), '2001-02-03 04:05:06.123456789 +0000|1999-01-01 00:00:00.500000000 +0000', 'touch -m sets mtime only');
+      t.equal(out.get('atime'), '1960-06-07 08:09:10.250000000 +0000|1999-01-01 00:00:00.500000000 +0000', 'touch -a sets atime only, before 1970 too');
+      t.equal(out.get('ctime'), 'moves', 'chmod moves ctime');
+      t.equal(out.get('xattr'), 'blue 3', 'user. and trusted. attributes, an empty value too');
+      t.equal(out.get('xattrgone'), 'yes', 'removexattr');
+      t.equal(out.get('acl'), 'refused', 'POSIX ACLs are refused (not enforced through libfuse 2)');
+      t.equal(out.get('xcreate'), 'EEXIST', 'XATTR_CREATE on an existing name');
+      t.equal(out.get('xreplace'), 'ENODATA', 'XATTR_REPLACE on a missing name');
+      t.equal(out.get('append'), 'a.b.c', 'O_APPEND appends');
+      t.equal(out.get('append2'), '12345x', 'an O_APPEND descriptor writes at the end the file has now');
+      t.equal(out.get('sparse'), '4104192 16 zeros', 'a hole costs no blocks and reads as zeros');
+      t.equal(out.get('bigsparse'), '1073741824 0', 'a 1 GiB sparse file has no blocks');
+      t.equal(out.get('bigwrite'), '1073741824 128', 'a write in it counts only its blocks');
+      t.equal(out.get('full'), '3145728 6144', 'a written file counts all its blocks');
+      t.equal(out.get('shrunk'), '5000 16', 'truncate releases the blocks past the end');
+      t.equal(out.get('tiny'), '4 1', 'a small file kept inline counts its bytes');
+      t.equal(out.get('statfs'), '4096 255', 'statfs: 4 KiB blocks, 255-byte names');
+      await clean_after(t, m, image);
+    });
 
-  t.test('names are bytes: names that are not UTF-8 survive, in directories, links, symlinks and xattrs', async (t) => {
-    const image = await image_make(t);
-    const m = await mount_with(t, cowlog_server(image));
-    const work = tmp_dir(t);
-    const out = kv(await bash(t, m, `
+    t.test('names are bytes: names that are not UTF-8 survive, in directories, links, symlinks and xattrs' + label, async (t) => {
+      const image = await image_make(t);
+      const m = await mount_with(t, cowlog_server(image, ...opts));
+      const work = tmp_dir(t);
+      const out = kv(await bash(t, m, `
       mkdir $'d\\xe9j\\xe0'; touch $'d\\xe9j\\xe0/\\xff\\xfe\\x80' $'caf\\xc3\\xa9'; ln -s $'\\xe9\\x80tarball' $'sym\\xff'
       echo listing "$(ls -A | od -An -tx1 | tr -s ' \\n' ' ')"
       echo inner "$(ls $'d\\xe9j\\xe0' | od -An -tx1 | tr -d ' \\n')"
@@ -181,20 +184,20 @@ except OSError as e: print("xreplace", e.errno == 61 and "ENODATA" or e.errno)'
       tar c --format=posix . | tar x -C ${work}; diff -r --no-dereference . ${work} && echo tar same
       mv $'d\\xe9j\\xe0' $'\\xfd'; echo moved "$(ls $'\\xfd' | od -An -tx1 | tr -d ' \\n')"
     `));
-    t.equal(out.get('listing'), ' 63 61 66 c3 a9 0a 64 e9 6a e0 0a 73 79 6d ff 0a ', 'readdir returns the bytes given: UTF-8 café, Latin-1 déjà, sym\\xff');
-    t.equal(out.get('inner'), 'fffe800a', 'a name that is no text at all');
-    t.equal(out.get('target'), 'e98074617262616c6c0a', 'a symlink target that is not UTF-8');
-    t.equal(out.get('xattr'), '1', 'an xattr whose name is not UTF-8');
-    t.equal(out.get('xname'), '757365722ee974e9', 'listxattr gives its bytes back');
-    t.equal(out.get('tar'), 'same', 'tar out of the mount and back: identical names');
-    t.equal(out.get('moved'), 'fffe800a', 'rename to another such name');
-    await clean_after(t, m, image);
-  });
+      t.equal(out.get('listing'), ' 63 61 66 c3 a9 0a 64 e9 6a e0 0a 73 79 6d ff 0a ', 'readdir returns the bytes given: UTF-8 café, Latin-1 déjà, sym\\xff');
+      t.equal(out.get('inner'), 'fffe800a', 'a name that is no text at all');
+      t.equal(out.get('target'), 'e98074617262616c6c0a', 'a symlink target that is not UTF-8');
+      t.equal(out.get('xattr'), '1', 'an xattr whose name is not UTF-8');
+      t.equal(out.get('xname'), '757365722ee974e9', 'listxattr gives its bytes back');
+      t.equal(out.get('tar'), 'same', 'tar out of the mount and back: identical names');
+      t.equal(out.get('moved'), 'fffe800a', 'rename to another such name');
+      await clean_after(t, m, image);
+    });
 
-  t.test('files unlinked while open, descriptors that follow renames, rmdir around them', async (t) => {
-    const image = await image_make(t);
-    const m = await mount_with(t, cowlog_server(image));
-    const out = kv(await bash(t, m, `
+    t.test('files unlinked while open, descriptors that follow renames, rmdir around them' + label, async (t) => {
+      const image = await image_make(t);
+      const m = await mount_with(t, cowlog_server(image, ...opts));
+      const out = kv(await bash(t, m, `
       exec 3<>gone; echo data >&3; rm gone
       echo hidden "$(ls -A | grep -c fuse_hidden || true)"
       echo reads "$(cat /proc/self/fd/3)" "$(stat -L -c 'nlink=%h size=%s' /proc/self/fd/3)"
@@ -204,36 +207,37 @@ except OSError as e: print("xreplace", e.errno == 61 and "ENODATA" or e.errno)'
       exec 5>w1; mv w1 w2; mkdir sub; mv w2 sub/w3; echo hi >&5; exec 5>&-; echo follow "$(cat sub/w3)"
       echo 1 > r1; echo 2 > r2; exec 6<r2; mv r1 r2; echo overopen "$(cat r2)" "$(cat <&6)" "$(ls -A | grep -c fuse_hidden || true)"; exec 6<&-
     `));
-    t.equal(out.get('hidden'), '0', 'no .fuse_hidden name appears');
-    t.equal(out.get('reads'), 'data nlink=0 size=5', 'the open file reads on, with link count 0');
-    t.equal(out.get('still'), 'data.more.', 'and takes writes');
-    t.equal(out.get('after'), '0', 'nothing is left once closed');
-    t.equal(out.get('rmdiropen'), 'ok', 'its directory can be removed while it is open');
-    t.equal(out.get('follow'), 'hi', 'a descriptor writes to its file wherever it was renamed');
-    t.equal(out.get('overopen'), '1 2 0', 'a rename over an open file: the name takes the new file, the descriptor keeps the old');
-    await clean_after(t, m, image);
-  });
+      t.equal(out.get('hidden'), '0', 'no .fuse_hidden name appears');
+      t.equal(out.get('reads'), 'data nlink=0 size=5', 'the open file reads on, with link count 0');
+      t.equal(out.get('still'), 'data.more.', 'and takes writes');
+      t.equal(out.get('after'), '0', 'nothing is left once closed');
+      t.equal(out.get('rmdiropen'), 'ok', 'its directory can be removed while it is open');
+      t.equal(out.get('follow'), 'hi', 'a descriptor writes to its file wherever it was renamed');
+      t.equal(out.get('overopen'), '1 2 0', 'a rename over an open file: the name takes the new file, the descriptor keeps the old');
+      await clean_after(t, m, image);
+    });
 
-  t.test('permissions: default_permissions for other users, umask, set-group-ID directories', async (t) => {
-    if (process.getuid?.() !== 0) { t.comment('skipped: needs root to run clients as other users'); return; }
-    const image = await image_make(t);
-    const m = await mount_with(t, cowlog_server(image));
-    await bash(t, m, 'mkdir priv pub sg; chmod 700 priv; echo secret > priv/s; chmod 1777 pub; echo ro > ro; chmod 644 ro; chgrp 100 sg; chmod 2775 sg');
-    const other = async (script: string): Promise<string> => {
-      const [cmd, args] = as_user(65534, 65534, 'bash', ['-c', `umask 027; cd ${m.mountpoint}; ${script}`]);
-      const r = await m.run(cmd, args, { cwd: '/', timeoutMs: 30_000 });
-      return r.stdout + r.stderr;
-    };
-    t.match(await other('ls priv'), /Permission denied/, 'a 0700 directory of root is closed to nobody');
-    t.match(await other('cat priv/s'), /Permission denied/, 'and what is in it');
-    t.match(await other('echo x >> ro'), /Permission denied/, 'a 0644 file of root is read-only to nobody');
-    t.equal(await other('cat ro'), 'ro\n', 'but readable');
-    t.equal(await other('touch pub/mine && stat -c "%u %g %a" pub/mine'), '65534 65534 640\n', 'a new file is the creator\'s, with the umask applied');
-    t.equal(await other('mkdir pub/d && stat -c "%u %g %a" pub/d'), '65534 65534 750\n', 'a new directory too');
-    t.match(await other('rm ro'), /Permission denied/, 'no unlink in a directory nobody can not write');
-    t.match(await other('chmod 777 ro'), /Operation not permitted/, 'no chmod of another\'s file');
-    const sg = await bash(t, m, 'touch sg/f; mkdir sg/d; stat -c "%g %a" sg/f sg/d');
-    t.equal(sg, '100 644\n100 2755\n', 'under a set-group-ID directory: the directory\'s group, and subdirectories inherit the bit');
-    await clean_after(t, m, image);
-  });
+    t.test('permissions: default_permissions for other users, umask, set-group-ID directories' + label, async (t) => {
+      if (process.getuid?.() !== 0) { t.comment('skipped: needs root to run clients as other users'); return; }
+      const image = await image_make(t);
+      const m = await mount_with(t, cowlog_server(image, ...opts));
+      await bash(t, m, 'mkdir priv pub sg; chmod 700 priv; echo secret > priv/s; chmod 1777 pub; echo ro > ro; chmod 644 ro; chgrp 100 sg; chmod 2775 sg');
+      const other = async (script: string): Promise<string> => {
+        const [cmd, args] = as_user(65534, 65534, 'bash', ['-c', `umask 027; cd ${m.mountpoint}; ${script}`]);
+        const r = await m.run(cmd, args, { cwd: '/', timeoutMs: 30_000 });
+        return r.stdout + r.stderr;
+      };
+      t.match(await other('ls priv'), /Permission denied/, 'a 0700 directory of root is closed to nobody');
+      t.match(await other('cat priv/s'), /Permission denied/, 'and what is in it');
+      t.match(await other('echo x >> ro'), /Permission denied/, 'a 0644 file of root is read-only to nobody');
+      t.equal(await other('cat ro'), 'ro\n', 'but readable');
+      t.equal(await other('touch pub/mine && stat -c "%u %g %a" pub/mine'), '65534 65534 640\n', 'a new file is the creator\'s, with the umask applied');
+      t.equal(await other('mkdir pub/d && stat -c "%u %g %a" pub/d'), '65534 65534 750\n', 'a new directory too');
+      t.match(await other('rm ro'), /Permission denied/, 'no unlink in a directory nobody can not write');
+      t.match(await other('chmod 777 ro'), /Operation not permitted/, 'no chmod of another\'s file');
+      const sg = await bash(t, m, 'touch sg/f; mkdir sg/d; stat -c "%g %a" sg/f sg/d');
+      t.equal(sg, '100 644\n100 2755\n', 'under a set-group-ID directory: the directory\'s group, and subdirectories inherit the bit');
+      await clean_after(t, m, image);
+    });
+  }
 }
