@@ -46,7 +46,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { caches_drop, Cleanup, repo_root, run, scratch_dir } from '../../src/compare/sys.js';
-import { ceiling_mount, COWLOG, fs_make_mount, loop_new, mountpoint_new, wake_here_parse, wake_here_set } from './loopfs.js';
+import { ceiling_mount, COWLOG, fs_make_mount, kernel_said, loop_new, mountpoint_new, wake_here_parse, wake_here_set } from './loopfs.js';
 import { args_parse, size_parse } from '../../src/cli/command.js';
 import { help_exit } from './usage.js';
 import { state_read } from '../../src/fuse/runtime.js';
@@ -403,7 +403,7 @@ async function main(): Promise<number> {
   process.stdout.write([
     `bench-fuse: ${o.rounds} rounds, medians; loop devices of ${o.size / MiB} MiB; sequential ${o.mib} MiB in 1 MiB requests (fsync included),`,
     `random 4 KiB writes + fsync on a 64 MiB file for ${o.seconds} s, ${o.files} empty files; ${((Date.now() - t0) / 1000).toFixed(0)} s;`,
-    `CPU time the host took from this machine during the run (steal): ${steal.toFixed(1)} %; kernel ${os.release()}${wakeHere === null ? '' : `, fuse.wake_here=${wakeHere}`}`,
+    `CPU time the host took from this machine during the run (steal): ${steal.toFixed(1)} %; ${kernel_said(wakeHere)}`,
     ...[...traced].map(([k, n]) => `${LABEL[k]}: the tracer wrote ${n.events} events and was told it lost ${n.lost}`),
     '',
     ...table(rows),

@@ -35,7 +35,7 @@ async function main(argv: string[]): Promise<number> {
     ? { fsname: `ceiling-${process.pid}`, subtype: 'nullfs' }
     : { ...cowlog_fuse_options(like), fsname: `ceiling-${process.pid}`, subtype: 'nullfs' };
   const m = new FuseMount(mnt, opts);
-  const xattrs = argv.includes('--no-xattr') ? null : { table: m.noXattr };
+  const xattrs = argv.includes('--no-xattr') ? null : m.noXattr;
   const fs = defaults
     ? new NullFs({ caller: () => m.caller(), xattrs })
     : new NullFs({ caller: () => m.caller(), attrTimeout: like.attrTimeout, entryTimeout: like.entryTimeout, negativeTimeout: like.negativeTimeout, xattrs });

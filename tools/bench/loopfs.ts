@@ -4,6 +4,7 @@
 
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { Cleanup, image_create, is_mounted, loop_attach, loop_detach_sync, repo_root, run, umount_sync } from '../../src/compare/sys.js';
 
@@ -105,6 +106,11 @@ export function wake_here_set(want: 'Y' | 'N' | undefined, cleanup: Cleanup): st
     cleanup.push(`fuse.wake_here back to ${was}`, () => fs.writeFileSync(WAKE_HERE, was));
   }
   return wake_here_read();
+}
+
+/** The kernel a run had, as the benchmarks print it: its release, and fuse.wake_here if it has one. */
+export function kernel_said(wakeHere: string | null): string {
+  return `kernel ${os.release()}${wakeHere === null ? '' : `, fuse.wake_here=${wakeHere}`}`;
 }
 
 /** Runs a command with its output thrown away; resolves with the seconds it took. */

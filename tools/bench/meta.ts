@@ -36,7 +36,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { caches_drop, Cleanup, is_mounted, repo_root, run, scratch_dir } from '../compare/sys.js';
-import { ceiling_mount, COWLOG, fs_make_mount, loop_new, mountpoint_new, timed, wake_here_parse, wake_here_set } from './loopfs.js';
+import { ceiling_mount, COWLOG, fs_make_mount, loop_new, kernel_said, mountpoint_new, timed, wake_here_parse, wake_here_set } from './loopfs.js';
 import { args_parse, size_parse } from '../../src/cli/command.js';
 import { help_exit } from './usage.js';
 
@@ -204,8 +204,7 @@ async function main(): Promise<number> {
   if (o.only.includes('cowlog') && o.only.includes('base')) cols.push({ head: 'cowlog ÷ base', cell: (m) => fmt(ratio('cowlog', 'base', m)) });
   if (o.only.includes('cowlog') && o.only.includes('noxattr')) cols.push({ head: 'cowlog ÷ no xattrs', cell: (m) => fmt(ratio('cowlog', 'noxattr', m)) });
   const rows = [[...head, ...cols.map((c) => c.head)], ...METRICS.map((m) => [METRIC_LABEL[m], ...o.only.map((k) => fmt(res.get(k)?.[m])), ...cols.map((c) => c.cell(m))])];
-  const kernel = `${os.release()}${wakeHere === null ? '' : `, fuse.wake_here=${wakeHere}`}`;
-  process.stdout.write(`bench-meta: ${o.files} files, ${(o.size / 2 ** 30).toFixed(1)} GiB loop devices, ${((Date.now() - t0) / 60000).toFixed(1)} minutes; kernel ${kernel}\n`);
+  process.stdout.write(`bench-meta: ${o.files} files, ${(o.size / 2 ** 30).toFixed(1)} GiB loop devices, ${((Date.now() - t0) / 60000).toFixed(1)} minutes; ${kernel_said(wakeHere)}\n`);
   process.stdout.write(`(times: smaller is better, so a ratio below 1 is cowlog faster; rates: larger is better)\n${table(rows)}\n`);
   if (o.json !== undefined) fs.writeFileSync(o.json, JSON.stringify({ files: o.files, size: o.size, kernel: os.release(), wakeHere, results: Object.fromEntries(res) }, null, 2) + '\n');
   return 0;

@@ -61,16 +61,16 @@ export interface NullFsOptions {
   entryTimeout?: number;
   negativeTimeout?: number;
   /**
-   * Answer extended-attribute requests as a filesystem that has them but holds none: getxattr
-   * ENODATA, listxattr empty, setxattr and removexattr ENOTSUP; security.selinux refused
-   * (EOPNOTSUPP) as cowlog's mount refuses it, so that `ls -l` stops asking. Without it nullfs
-   * leaves them out, the kernel hears ENOSYS once and stops asking: one round trip a new file
-   * fewer than a filesystem with attributes costs (the kernel's security.capability question
-   * before a file's first write). With `table`, new files and files found empty are noted in
-   * the binding's table (noxattr.ts), which then answers those questions itself, as cowlog's
-   * mount does.
+   * The binding's table of inodes without attributes (noxattr.ts): with it nullfs answers
+   * extended-attribute requests as a filesystem that has them but holds none — getxattr
+   * ENODATA, listxattr empty, setxattr and removexattr ENOTSUP, security.selinux refused
+   * (EOPNOTSUPP) as cowlog's mount refuses it, so that `ls -l` stops asking — and notes new and
+   * listed files in the table, which then answers those questions itself, as cowlog's mount
+   * does. Without it nullfs leaves them out, the kernel hears ENOSYS once and stops asking: one
+   * round trip a new file fewer than a filesystem with attributes costs (the kernel's
+   * security.capability question before a file's first write).
    */
-  xattrs?: { table: NoXattr | null } | null;
+  xattrs?: NoXattr | null;
 }
 
 export class NullFs {
@@ -81,7 +81,7 @@ export class NullFs {
   private readonly attrTimeout: number;
   private readonly entryTimeout: number;
   private readonly negativeTimeout: number;
-  private readonly xattrs: { table: NoXattr | null } | null;
+  private readonly xattrs: NoXattr | null;
   /** bytes accepted by write, for benchmarks */
   bytes_written = 0;
 
@@ -91,7 +91,7 @@ export class NullFs {
     this.entryTimeout = opts.entryTimeout ?? 1;
     this.negativeTimeout = opts.negativeTimeout ?? 0;
     this.xattrs = opts.xattrs ?? null;
-    this.xattrs?.table?.names_set(NOX_CAPABILITY | NOX_ACL_ACCESS | NOX_ACL_DEFAULT);
+    this.xattrs?.names_set(NOX_CAPABILITY | NOX_ACL_ACCESS | NOX_ACL_DEFAULT);
     const t = now_ts();
     this.root = {
       ino: 1, mode: S_IFDIR | 0o777, uid: 0, gid: 0, size: 4096, nlink: 2, rdev: 0,
@@ -247,7 +247,7 @@ export class NullFs {
       create: (req, parent, name, mode) => {
         const n = this.make(parent, name, S_IFREG | (mode & 0o7777));
         if (typeof n === 'number') return r.err(req, n);
-        this.xattrs?.table?.note(n.ino, true);
+        this.xattrs?.note(n.ino, true);
         r.create(req, this.entry_of(n), 0, FOPEN_KEEP_CACHE);
       },
       mknod: (req, parent, name, mode, rdev) => {
@@ -326,7 +326,7 @@ export class NullFs {
       readdirplus: (req, ino, _fh, size, off) => this.readdir(r, req, ino, size, off, true),
     };
     if (this.xattrs === null) return ops;
-    const table = this.xattrs.table;
+    const table = this.xattrs;
     const exists = (req: number, ino: number): boolean => {
       if (this.inodes.has(ino)) return true;
       r.err(req, E.ENOENT);
@@ -337,7 +337,7 @@ export class NullFs {
       getxattr: (req, ino, name) => {
         if (!exists(req, ino)) return;
         if (name === 'security.selinux') return r.err(req, E.EOPNOTSUPP);
-        table?.note(ino, true);
+        table.note(ino, true);
         r.err(req, E.ENODATA);
       },
       listxattr: (req, ino, size) => {
@@ -362,7 +362,7 @@ export class NullFs {
       if (!out.add(names[i]!, n.ino, dt_of_mode(n.mode), i + 1, e)) break;
       if (e === null) continue;
       n.lookups++;
-      this.xattrs?.table?.note(n.ino, true);
+      this.xattrs?.note(n.ino, true);
     }
     r.dirents(req, out);
   }
