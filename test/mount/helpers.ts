@@ -65,6 +65,16 @@ export function cowlog_server(image: string, ...extra: string[]): Pick<FuseMount
   return { command: process.execPath, args: [COWLOG, 'mount', '-f', ...extra, image, '{mnt}'] };
 }
 
+/**
+ * The two kinds of mount the tests of what the kernel's caches touch run on: the default, and
+ * with the kernel's writeback cache (`-o writeback_cache`): a label to add to each test's name,
+ * and the options to mount with.
+ */
+export const MOUNT_KINDS: readonly (readonly [label: string, options: readonly string[]])[] = [
+  ['', []],
+  [' (-o writeback_cache)', ['-o', 'writeback_cache']],
+];
+
 /** `cowlog fsck -n`: resolves with its output; the test asserts on the exit code. */
 export function fsck(image: string, ...opts: string[]): Promise<RunResult> {
   return cowlog(['fsck', ...opts, image]);

@@ -7,7 +7,7 @@ import t from 'tap';
 import type { Test } from 'tap';
 import { as_user, fuse_unavailable, mount_with } from '../helpers/fusemount.js';
 import type { Mounted } from '../helpers/fusemount.js';
-import { clean_after, cowlog_server, image_make, ROOT, tmp_dir } from './helpers.js';
+import { clean_after, cowlog_server, image_make, MOUNT_KINDS, ROOT, tmp_dir } from './helpers.js';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 
@@ -35,7 +35,7 @@ if (skip !== undefined) {
   execFileSync('bash', [path.join(ROOT, 'tools/ensure-packages.sh'), 'attr'], { stdio: ['ignore', 'ignore', 'inherit'] });
 
   // each test on the default mount, then with the kernel's writeback cache
-  for (const [label, opts] of [['', []], [' (-o writeback_cache)', ['-o', 'writeback_cache']]] as const) {
+  for (const [label, opts] of MOUNT_KINDS) {
     t.test('the kata: a hard link shows one inode twice with link count 2, rm leaves 1' + label, async (t) => {
       const image = await image_make(t);
       const m = await mount_with(t, cowlog_server(image, ...opts));

@@ -8,12 +8,13 @@
 // - 500 writes of 4 KiB to one open file ask for no attribute after the first (a getxattr per
 //   write(2) without it: counted by the server's own request counts, `info --stats --json`,
 //   those the binding answered included).
-// Servers run in processes of their own; the test process never touches a mount.
+// Each on the default mount and with the kernel's writeback cache. Servers run in processes of
+// their own; the test process never touches a mount.
 
 import t from 'tap';
 import { as_user, fuse_unavailable, mount_with } from '../helpers/fusemount.js';
 import type { Mounted } from '../helpers/fusemount.js';
-import { clean_after, cowlog_server, image_make, requests_served } from './helpers.js';
+import { clean_after, cowlog_server, image_make, MOUNT_KINDS, requests_served } from './helpers.js';
 
 const NOBODY = 65534;
 
@@ -38,42 +39,45 @@ const skip = await fuse_unavailable();
 if (skip !== undefined) {
   t.plan(0, skip);
 } else {
-  t.test('write, truncate and chown clear set-user-ID and set-group-ID as Linux does', async (t) => {
-    const image = await image_make(t, '64M');
-    const m = await mount_with(t, cowlog_server(image));
-    const made = await m.sh(`for f in w1 w2 w3 r1 t1 c1 d1; do : > $f; done
-      chmod 6777 w1 r1 t1 && chmod 2767 w2 && chmod 4777 w3 && chmod 6755 c1 && mkdir d && chmod 2777 d
-      stat -c '%n %a' w1 w2 w3 r1 t1 c1 d`);
-    t.equal(made.stdout, 'w1 6777\nw2 2767\nw3 4777\nr1 6777\nt1 6777\nc1 6755\nd 2777\n', 'modes set', { stderr: made.stderr });
-    const w = await as_nobody(m, 'echo x >> w1 && echo x >> w2 && echo x >> w3 && truncate -s 0 t1');
-    t.equal(w.code, 0, 'nobody writes and truncates', { stderr: w.stderr });
-    t.equal((await m.sh('echo x >> r1 && chown 1:1 c1 && echo x > d/f')).code, 0, 'root writes and chowns');
-    t.equal(await modes(m, ['w1', 'w2', 'w3', 'r1', 't1', 'c1', 'd']),
-      'w1 777\nw2 2767\nw3 777\nr1 6777\nt1 777\nc1 755\nd 2777\n',
-      'nobody\'s write and truncate cleared set-user-ID, set-group-ID only with group execute; root\'s write kept both; chown cleared them; a directory keeps its own');
-    await clean_after(t, m, image);
-    // after a remount (what the device holds, not what the kernel cached)
-    const m2 = await mount_with(t, cowlog_server(image));
-    t.equal(await modes(m2, ['w1', 'w2', 'r1', 'c1']), 'w1 777\nw2 2767\nr1 6777\nc1 755\n', 'the modes were written');
-    await clean_after(t, m2, image);
-  });
+  // each test on the default mount, then with the kernel's writeback cache
+  for (const [label, opts] of MOUNT_KINDS) {
+    t.test('write, truncate and chown clear set-user-ID and set-group-ID as Linux does' + label, async (t) => {
+      const image = await image_make(t, '64M');
+      const m = await mount_with(t, cowlog_server(image, ...opts));
+      const made = await m.sh(`for f in w1 w2 w3 r1 t1 c1 d1; do : > $f; done
+        chmod 6777 w1 r1 t1 && chmod 2767 w2 && chmod 4777 w3 && chmod 6755 c1 && mkdir d && chmod 2777 d
+        stat -c '%n %a' w1 w2 w3 r1 t1 c1 d`);
+      t.equal(made.stdout, 'w1 6777\nw2 2767\nw3 4777\nr1 6777\nt1 6777\nc1 6755\nd 2777\n', 'modes set', { stderr: made.stderr });
+      const w = await as_nobody(m, 'echo x >> w1 && echo x >> w2 && echo x >> w3 && truncate -s 0 t1');
+      t.equal(w.code, 0, 'nobody writes and truncates', { stderr: w.stderr });
+      t.equal((await m.sh('echo x >> r1 && chown 1:1 c1 && echo x > d/f')).code, 0, 'root writes and chowns');
+      t.equal(await modes(m, ['w1', 'w2', 'w3', 'r1', 't1', 'c1', 'd']),
+        'w1 777\nw2 2767\nw3 777\nr1 6777\nt1 777\nc1 755\nd 2777\n',
+        'nobody\'s write and truncate cleared set-user-ID, set-group-ID only with group execute; root\'s write kept both; chown cleared them; a directory keeps its own');
+      await clean_after(t, m, image);
+      // after a remount (what the device holds, not what the kernel cached)
+      const m2 = await mount_with(t, cowlog_server(image, ...opts));
+      t.equal(await modes(m2, ['w1', 'w2', 'r1', 'c1']), 'w1 777\nw2 2767\nr1 6777\nc1 755\n', 'the modes were written');
+      await clean_after(t, m2, image);
+    });
 
-  t.test('a write takes security.capability; writes ask for no attribute after the first', async (t) => {
-    const image = await image_make(t, '64M');
-    const m = await mount_with(t, cowlog_server(image));
-    // a VFS_CAP_REVISION_2 value: CAP_NET_BIND_SERVICE permitted
-    const caps = await m.sh(`: > f && setfattr -n security.capability -v 0x0000000200040000000000000000000000000000 f
-      getfattr -e hex --only-values -n security.capability f | od -An -tx1 | tr -d ' \\n'; echo
-      echo x >> f; getfattr -n security.capability f 2>&1 | grep -c 'No such attribute'`);
-    t.equal(caps.stdout, '0000000200040000000000000000000000000000\n1\n', 'set, then gone after a write by root', { stderr: caps.stderr });
-    const before = await getxattrs(m);
-    const w = await m.run('python3', ['-c', `import os
+    t.test('a write takes security.capability; writes ask for no attribute after the first' + label, async (t) => {
+      const image = await image_make(t, '64M');
+      const m = await mount_with(t, cowlog_server(image, ...opts));
+      // a VFS_CAP_REVISION_2 value: CAP_NET_BIND_SERVICE permitted
+      const caps = await m.sh(`: > f && setfattr -n security.capability -v 0x0000000200040000000000000000000000000000 f
+        getfattr -e hex --only-values -n security.capability f | od -An -tx1 | tr -d ' \\n'; echo
+        echo x >> f; getfattr -n security.capability f 2>&1 | grep -c 'No such attribute'`);
+      t.equal(caps.stdout, '0000000200040000000000000000000000000000\n1\n', 'set, then gone after a write by root', { stderr: caps.stderr });
+      const before = await getxattrs(m);
+      const w = await m.run('python3', ['-c', `import os
 fd = os.open('g', os.O_CREAT | os.O_WRONLY, 0o644)
 for i in range(500): os.pwrite(fd, b'y' * 4096, (i * 7919 % 1024) * 4096)
 os.close(fd)`]);
-    t.equal(w.code, 0, '500 writes of 4 KiB', { stderr: w.stderr });
-    const asked = (await getxattrs(m)) - before;
-    t.ok(asked <= 2, `getxattr requests for 500 writes: ${asked} (one per write(2) when the kernel checks capabilities itself)`);
-    await clean_after(t, m, image);
-  });
+      t.equal(w.code, 0, '500 writes of 4 KiB', { stderr: w.stderr });
+      const asked = (await getxattrs(m)) - before;
+      t.ok(asked <= 2, `getxattr requests for 500 writes: ${asked} (one per write(2) when the kernel checks capabilities itself)`);
+      await clean_after(t, m, image);
+    });
+  }
 }
