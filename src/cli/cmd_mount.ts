@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from './command.js';
 import { args_parse, pos_exact, UsageError } from './command.js';
-import { mount_options_atime_given, mount_options_parse, mount_options_ro, MountOptionError, MOUNT_OPTIONS_HELP } from '../fuse/options.js';
+import { mount_options_parse, mount_options_remount, MountOptionError, MOUNT_OPTIONS_HELP } from '../fuse/options.js';
 import { control_request } from '../fuse/control.js';
 import type { ControlReply, ControlRequest } from '../fuse/control.js';
 import { cmd, pid_alive, state_read } from '../fuse/runtime.js';
@@ -91,7 +91,9 @@ exec ${process.execPath} ${entry} "$@"
  * `-o remount,...`: changes a running mount. The server is asked first (read-only: it flushes,
  * writes a clean checkpoint and refuses changes from then on), then the kernel's own flag is
  * changed (`mount -i -o remount,ro|rw`, which calls no helper), so that /proc/mounts shows it and
- * the kernel refuses writes before they reach the server.
+ * the kernel refuses writes before they reach the server. atime options, commit= and compress=
+ * take effect too; an option the mount keeps for its life (REMOUNT_FIXED: writeback_cache,
+ * cache=...) given with another value than it has is refused by the server, and nothing changes.
  */
 async function remount_run(device: string, mountpoint: string, lists: readonly string[]): Promise<number> {
   const st = state_read(mountpoint);
@@ -106,10 +108,9 @@ async function remount_run(device: string, mountpoint: string, lists: readonly s
     process.stderr.write(`cowlog mount: ${mountpoint} serves ${st.device}, not ${device}\n`);
     return 1;
   }
-  const c = mount_options_parse(lists, process.getuid?.() === 0);
-  const ro = mount_options_ro(lists) ?? st.readOnly;
-  const req: Record<string, unknown> = { op: 'remount', readOnly: ro };
-  if (mount_options_atime_given(lists)) { req['atime'] = c.atime; req['nodiratime'] = c.nodiratime; }
+  const ask = mount_options_remount(lists, process.getuid?.() === 0);
+  const ro = ask.readOnly ?? st.readOnly;
+  const req: Record<string, unknown> = { op: 'remount', ...ask, readOnly: ro };
   let reply: ControlReply;
   try {
     reply = await control_request(st.socket, req as ControlRequest, 120_000);

@@ -244,7 +244,8 @@ export class FileSystem {
    */
   private readonly dirtyPagesMax: number;
   private readonly redoKeysMax: number;
-  private readonly intervalMs: number;
+  /** seconds between timer checkpoints when something changed, in ms (commit=; a remount may change it) */
+  intervalMs: number;
   private lastCheckpointMs: number;
   private lastOpMs = 0;
   private readonly idleMs: number;
@@ -1517,5 +1518,10 @@ export class FileSystem {
   /** What the engine compressed since mount, and whether files follow lz4 by default. */
   get compression(): { on: boolean; stats: CompressStats } {
     return this.ctx.compress;
+  }
+
+  /** Whether data of files without their own user.cowlog.compress is compressed from now on (compress=, changed by a remount). */
+  compress_default_set(on: boolean): void {
+    this.ctx.compress.on = on;
   }
 }

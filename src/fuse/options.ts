@@ -38,7 +38,7 @@ export interface MountConfig {
   atime: AtimeMode;
   /** directories keep their atime when listed */
   nodiratime: boolean;
-  /** -o remount: change a running mount (ro/rw, atime options) instead of mounting */
+  /** -o remount: change a running mount (ro/rw, atime options, commit=, compress=) instead of mounting */
   remount: boolean;
   /** POSIX ACLs kept, inherited and enforced by the kernel (default on, as ext4; noacl turns them off) */
   acl: boolean;
@@ -130,7 +130,9 @@ export const MOUNT_OPTIONS_HELP = `mount options (-o, comma-separated):
   remount              change a running mount: with ro, everything is flushed and made
                        durable by a checkpoint, then changes fail with EROFS; with rw,
                        writable again (a mount made with -o ro reopens its device); atime
-                       options take effect too. Also through mount(8): mount -o remount,ro MNT
+                       options, commit=, compress= and force take effect too; the other
+                       options are the mount's for its life, and a remount giving one
+                       another value is refused. Also through mount(8): mount -o remount,ro MNT
   compress=lz4|none    whether data written to files without their own
                        user.cowlog.compress attribute is compressed (lz4 clusters of
                        32 KiB, kept only when they save space); default: what
@@ -152,7 +154,7 @@ export const MOUNT_OPTIONS_HELP = `mount options (-o, comma-separated):
                        writes 4-6x as fast, 4 KiB writes 1.4-2x); an error such as
                        ENOSPC is then reported by fsync or close rather than by
                        write. fsync is as durable as without. Default off; set at
-                       mount (a remount does not change it)
+                       mount (a remount can not change it)
   spin=US              microseconds the server keeps reading requests after the last one
                        before it sleeps (default 200; 0: sleep at once): a client that
                        sends one request after another (creates, unlinks) is then not
@@ -257,6 +259,63 @@ export function mount_options_ro(lists: readonly string[]): boolean | null {
     else if (o.trim() === 'rw') ro = false;
   }
   return ro;
+}
+
+/**
+ * Options a remount can not change, and the setting each sets: they are the mount's for its
+ * life (negotiated with the kernel when it mounted, or sizing what the server set up then).
+ * A remount may name them (mount(8) passes back what /proc/mounts shows, allow_other among
+ * them), but only with the value the mount has.
+ */
+export const REMOUNT_FIXED: Readonly<Record<string, keyof MountConfig>> = {
+  writeback_cache: 'writebackCache', nowriteback_cache: 'writebackCache', acl: 'acl', noacl: 'acl',
+  selinux_xattr: 'selinuxXattr', noselinux_xattr: 'selinuxXattr', allow_other: 'allowOther', noallow_other: 'allowOther',
+  attr_timeout: 'attrTimeout', entry_timeout: 'entryTimeout', negative_timeout: 'negativeTimeout',
+  cache: 'cache', mem: 'mem', held_max: 'heldMax', spin: 'spinUs', snapshot: 'snapshot', wear: 'wear', log: 'log',
+};
+
+/** What a remount asks of the running server: the changes it makes, and the fixed options given (to be checked). */
+export interface RemountAsk {
+  /** ro or rw, when given */
+  readOnly: boolean | null;
+  atime?: AtimeMode;
+  nodiratime?: boolean;
+  commit?: number;
+  compress?: 'lz4' | 'none';
+  force?: true;
+  /** each REMOUNT_FIXED option given, with the setting it asks for */
+  fixed: Record<string, unknown>;
+}
+
+/**
+ * The remount the -o lists ask for: ro/rw, atime options, commit=, compress= and force take
+ * effect on the running mount; the options of REMOUNT_FIXED are passed on to be compared with
+ * the mount's own.
+ */
+export function mount_options_remount(lists: readonly string[], isRoot: boolean): RemountAsk {
+  const c = mount_options_parse(lists, isRoot);
+  const names = lists.flatMap((l) => l.split(',')).map((o) => o.trim().split('=')[0]!).filter((n) => n !== '');
+  const ask: RemountAsk = { readOnly: mount_options_ro(lists), fixed: {} };
+  if (mount_options_atime_given(lists)) { ask.atime = c.atime; ask.nodiratime = c.nodiratime; }
+  if (names.includes('commit')) ask.commit = c.commit!;
+  if (names.includes('compress')) ask.compress = c.compress!;
+  if (c.force) ask.force = true;
+  for (const n of names) {
+    const field = REMOUNT_FIXED[n];
+    if (field !== undefined) ask.fixed[n] = c[field];
+  }
+  return ask;
+}
+
+/**
+ * The options among `fixed` (RemountAsk.fixed) whose setting differs from the mount's `c`:
+ * what a remount must refuse.
+ */
+export function remount_fixed_changed(c: MountConfig, fixed: Readonly<Record<string, unknown>>): string[] {
+  return Object.entries(fixed).filter(([n, v]) => {
+    const field = REMOUNT_FIXED[n];
+    return field === undefined || c[field] !== v;
+  }).map(([n]) => n);
 }
 
 /** Whether any atime option is among the -o lists. */

@@ -39,6 +39,7 @@ import { logger_open } from './log.js';
 import type { Logger } from './log.js';
 import { CowlogOps } from './ops.js';
 import { RING_EVENTS, TraceHub, trace_filter_parse } from './trace.js';
+import { remount_fixed_changed } from './options.js';
 import type { MountConfig } from './options.js';
 import { resident_allowance, ResidentBound } from './resident.js';
 import { RING_BYTES_DEFAULT } from '../device/writebehind.js';
@@ -495,11 +496,25 @@ export async function server_run(o: ServerOptions): Promise<number> {
         const ro = req['readOnly'];
         const atime = req['atime'] ?? c.atime;
         const nodiratime = req['nodiratime'] ?? c.nodiratime;
-        if (typeof ro !== 'boolean' || !['relatime', 'strictatime', 'noatime'].includes(atime as string) || typeof nodiratime !== 'boolean') {
-          throw new FsError('EINVAL', 'remount needs a boolean "readOnly" (and optional "atime", "nodiratime")');
+        const commit = req['commit'] ?? c.commit;
+        const compress = req['compress'] ?? c.compress;
+        const fixed = req['fixed'] ?? {};
+        if (typeof ro !== 'boolean' || !['relatime', 'strictatime', 'noatime'].includes(atime as string) || typeof nodiratime !== 'boolean' ||
+          !(commit === null || (typeof commit === 'number' && commit >= 1 && commit <= 86400)) || !(compress === null || compress === 'lz4' || compress === 'none') ||
+          typeof fixed !== 'object' || fixed === null) {
+          throw new FsError('EINVAL', 'remount needs a boolean "readOnly" (and optional "atime", "nodiratime", "commit", "compress", "force", "fixed")');
         }
+        const changed = remount_fixed_changed(c, fixed as Record<string, unknown>);
+        if (changed.length > 0) {
+          throw new FsError('EINVAL', `a remount can not change ${changed.join(', ')}: ${changed.length > 1 ? 'they are' : 'it is'} set when mounting (unmount and mount again)`);
+        }
+        // force decides whether a read-write engine opens despite recorded errors: before
+        if (req['force'] === true) c.force = true;
         const did = remount({ readOnly: ro, atime: atime as MountConfig['atime'], nodiratime });
-        log.info(`remounted ${did}; atime ${c.atime}${c.nodiratime ? ', nodiratime' : ''}`);
+        // on the engine serving now (a remount read-write may have opened another)
+        if (commit !== c.commit) { c.commit = commit as number; fsys.intervalMs = c.commit * 1000; }
+        if (compress !== c.compress) { c.compress = compress as 'lz4' | 'none'; fsys.compress_default_set(c.compress === 'lz4'); }
+        log.info(`remounted ${did}; atime ${c.atime}${c.nodiratime ? ', nodiratime' : ''}${c.commit !== null ? `, commit=${c.commit}` : ''}${c.compress !== null ? `, compress=${c.compress}` : ''}`);
         if (state !== undefined && state.readOnly !== c.readOnly) {
           state.readOnly = c.readOnly;
           try { state_write(state); } catch (e) { log.warn(`can not update the server state: ${message_of(e)}`); }

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { mount_options_parse, mount_options_ro, MountOptionError } from '../../src/fuse/options.js';
+import { mount_options_parse, mount_options_remount, mount_options_ro, MountOptionError, remount_fixed_changed } from '../../src/fuse/options.js';
 import { cowlog_fuse_options } from '../../src/fuse/server.js';
 import { CAP } from '../../src/fuse/binding.js';
 import { control_listen, control_request, ControlUnreachable } from '../../src/fuse/control.js';
@@ -16,6 +16,17 @@ import { logger_memory } from '../../src/fuse/log.js';
 import { MemoryDevice } from '../../src/device/memory.js';
 import { FileSystem } from '../../src/fs/fs.js';
 import { call, dirent_names, ReplyRecorder } from '../../tools/bench/replies.js';
+
+t.test('-o remount: what it changes, and the options set at mount it compares', async (t) => {
+  const ask = mount_options_remount(['rw,nosuid,relatime,user_id=0,group_id=0,default_permissions,allow_other,remount,ro', 'noatime,commit=5,compress=lz4,force,writeback_cache,cache=128M'], true);
+  t.same(ask, { readOnly: true, atime: 'noatime', nodiratime: false, commit: 5, compress: 'lz4', force: true, fixed: { allow_other: true, writeback_cache: true, cache: 128 << 20 } },
+    'ro, atime, commit=, compress= and force to apply; allow_other, writeback_cache and cache= to compare');
+  t.same(mount_options_remount(['remount'], true), { readOnly: null, fixed: {} }, 'remount alone asks nothing');
+  const mounted = mount_options_parse(['allow_other'], true);
+  t.same(remount_fixed_changed(mounted, ask.fixed), ['writeback_cache', 'cache'], 'against a default mount: writeback_cache and cache= would change it');
+  t.same(remount_fixed_changed(mount_options_parse(['writeback_cache,cache=128M'], true), ask.fixed), [], 'against a mount made with them: nothing');
+  t.same(remount_fixed_changed(mounted, { nowriteback_cache: false, noacl: false, attr_timeout: 60 }), ['noacl'], 'the value compared, not the name: nowriteback_cache and attr_timeout=60 are what it has');
+});
 
 t.test('-o options: cowlog\'s own, kernel flags passed on, fstab words ignored, the rest refused', async (t) => {
   const d = mount_options_parse([], false);

@@ -121,6 +121,42 @@ if (skip !== undefined) {
     t.equal((await fsck(image, '-n')).code, 0, 'fsck: clean');
   });
 
+  t.test('remount: commit= and compress= take effect; what is set when mounting is refused, and nothing changes', async (t) => {
+    const image = await image_make(t, '64M');
+    const mnt = mountpoint_make(t);
+    daemon_guard(t, mnt);
+    t.equal((await cowlog(['mount', image, mnt])).code, 0, 'mounted (no compression: mkfs recorded none)');
+    const text = `yes cowlog | head -c 1048576`;
+    t.equal((await sh(`${text} > ${mnt}/a`)).code, 0, '1 MiB of text written');
+    t.equal((await cowlog(['umount', mnt])).code, 0, 'unmounted: its blocks are on the device, plain');
+    t.equal((await cowlog(['mount', image, mnt])).code, 0, 'mounted again');
+    const wb = await cowlog(['mount', '-o', 'remount,writeback_cache', image, mnt]);
+    t.equal(wb.code, 1, 'remount,writeback_cache: exit 1');
+    t.equal(wb.stderr, `cowlog mount: remount of ${mnt} refused: EINVAL: a remount can not change writeback_cache: it is set when mounting (unmount and mount again)\n`, 'one line saying why');
+    const two = await cowlog(['mount', '-o', 'remount,ro,noacl,cache=128M', image, mnt]);
+    t.equal(two.code, 1, 'remount,ro,noacl,cache=128M: exit 1');
+    t.match(two.stderr, /can not change noacl, cache: they are set when mounting/, 'naming both');
+    t.equal(mount_flags(mnt)[0], 'rw', 'nothing changed: still read-write');
+    t.equal((await sh(`echo x > ${mnt}/new`)).code, 0, 'and writable');
+    const same = await cowlog(['mount', '-o', 'remount,rw,allow_other,acl,attr_timeout=60', image, mnt]);
+    t.equal(same.code, 0, 'the options the mount has, given again (as mount(8) passes back /proc/mounts): accepted', { output: same.stderr });
+    const c = await cowlog(['mount', '-o', 'remount,commit=2,compress=lz4', image, mnt]);
+    t.equal(c.code, 0, 'remount,commit=2,compress=lz4', { output: c.stderr });
+    t.match(await log_of(image), /remounted read-write; atime relatime, commit=2, compress=lz4/, 'the log says what the mount now does');
+    t.equal((await sh(`${text} > ${mnt}/b && sync -f ${mnt}/b`)).code, 0, 'the same text written again');
+    // commit=2: a timer checkpoint within seconds makes what was written durable without fsync
+    t.equal((await sh(`echo kept > ${mnt}/c; sleep 5`)).code, 0, 'a file written, never fsync\'d, 5 s waited');
+    const pid = state_read(mnt)!.pid;
+    process.kill(pid, 'SIGKILL');
+    await sh(`while kill -0 ${pid} 2>/dev/null; do sleep 0.05; done; umount -l ${mnt}`);
+    t.equal((await cowlog(['mount', image, mnt])).code, 0, 'mounted again after kill -9');
+    t.equal((await sh(`cat ${mnt}/c`)).stdout, 'kept\n', 'the file is there: the timer checkpointed within commit=2 (30 s by default)');
+    t.equal((await cowlog(['umount', mnt])).code, 0, 'unmounted');
+    const info = JSON.parse((await cowlog(['info', '--json', image])).stdout) as { compression: { clusterBlocks: number; plainBlocks: number } };
+    t.equal(info.compression.clusterBlocks, 256, 'b is in lz4 clusters (256 blocks of file data), a is not');
+    t.equal((await fsck(image, '-n', '--data')).code, 0, 'fsck --data: clean');
+  });
+
   t.test('a mount made read-only, remounted read-write with a file open', async (t) => {
     const image = await image_make(t, '64M');
     const mnt = mountpoint_make(t);
