@@ -29,7 +29,10 @@
 // median of the rounds and the ratios cowlog ÷ ceiling and cowlog ÷ ext4; a tracer and a base
 // build are compared with cowlog round by round (geometric mean and range of the per-round
 // ratios, and the mean of their logs ± two standard errors; the order of each pair swaps from
-// round to round: use an even number of rounds).
+// round to round: use an even number of rounds). Below them, the CPU time each cowlog server
+// spent per unit of each phase (median of the rounds): its main thread (/proc/PID/schedstat),
+// then all its threads (the write-behind thread's device writes and V8's garbage collection on
+// its helper threads besides).
 //
 // Usage: node dist/tools/bench/fuse.js [--size 1G] [--mib 256] [--rounds 3] [--files 5000]
 //                                      [--seconds 5] [--only cowlog,traced,ceiling,defaults,ext4,device,base,basetraced]
@@ -145,13 +148,45 @@ function cpu_us(pid: number): number {
   }
 }
 
+/**
+ * CPU time each thread of a process has used so far, in µs, by thread id (/proc/PID/task/TID/
+ * schedstat): with threads_spent, what all of a server's threads spent on a phase — the
+ * write-behind thread's device writes and V8's garbage collection on its helper threads
+ * besides the main thread. A thread that ends within the phase takes its time with it.
+ */
+function threads_us(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  let tids: string[] = [];
+  try {
+    tids = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      out.set(tid, Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]) / 1000);
+    } catch {
+      // the thread ended
+    }
+  }
+  return out;
+}
+
+/** µs the threads spent between two threads_us readings (a thread born between them from 0). */
+function threads_spent(before: Map<string, number>, after: Map<string, number>): number {
+  let us = 0;
+  for (const [tid, t] of after) us += t - (before.get(tid) ?? 0);
+  return us;
+}
+
 const CPU_PHASES = ['seqwrite', 'seqread', 'randsync', 'meta'] as const;
 type CpuPhase = (typeof CPU_PHASES)[number];
 const CPU_LABEL: Record<CpuPhase, string> = {
   seqwrite: 'sequential write, per MiB', seqread: 'sequential read, per MiB', randsync: '4 KiB write+fsync, per operation', meta: 'create+stat+unlink, per file',
 };
-/** per cowlog kind and round: CPU µs per unit of each phase (the server's, and the tracer's) */
-const cpu = new Map<Kind, { server: Record<CpuPhase, number>; tracer: Record<CpuPhase, number> }[]>();
+/** per cowlog kind and round: CPU µs per unit of each phase (the server's main thread, all its threads, and the tracer's) */
+interface CpuSpent { server: Record<CpuPhase, number>; threads: Record<CpuPhase, number>; tracer: Record<CpuPhase, number> }
+const cpu = new Map<Kind, CpuSpent[]>();
 
 /**
  * Attaches `cowlog trace MNT` (aligned text, as a person would run it) and waits until it
@@ -259,19 +294,20 @@ async function round(kinds: Kind[], o: Opts, scratch: string, r: number): Promis
     // the CPU time cowlog's server (and the tracer) spent on each phase, per unit of work: less
     // disturbed by the machine's other work than the rates
     const cows = kinds.filter((k) => k === 'cowlog' || k === 'traced' || k === 'base' || k === 'basetraced');
-    const spent = new Map<Kind, { server: Record<CpuPhase, number>; tracer: Record<CpuPhase, number> }>(cows.map((k) => [k, { server: {} as Record<CpuPhase, number>, tracer: {} as Record<CpuPhase, number> }]));
+    const spent = new Map<Kind, CpuSpent>(cows.map((k) => [k, { server: {} as Record<CpuPhase, number>, threads: {} as Record<CpuPhase, number>, tracer: {} as Record<CpuPhase, number> }]));
     const measured = async (k: Kind, phase: CpuPhase): Promise<Record<string, number>> => {
       const sp = spent.get(k);
       if (TRACED_OF[k] !== undefined && !traced.has(k)) traced.set(k, { events: 0, lost: 0 });
       const tracer = TRACED_OF[k] !== undefined ? await tracer_attach(mnt.get(k)!, k === 'basetraced' ? path.join(o.base!, 'bin', 'cowlog.js') : COWLOG, o.tracerTo, traced.get(k)!) : undefined;
       const pid = sp !== undefined ? state_read(mnt.get(k)!)?.pid ?? 0 : 0;
-      const s0 = cpu_us(pid), t0 = cpu_us(tracer?.pid ?? 0);
+      const s0 = cpu_us(pid), a0 = threads_us(pid), t0 = cpu_us(tracer?.pid ?? 0);
       try {
         // the device alone has no filesystem: the data phases on the device itself, no metadata
         const out = k === 'device' ? await client(phase, scratch, o, mnt.get(k)) : await client(phase, dir.get(k)!, o);
         if (sp !== undefined) {
           const units = phase === 'randsync' ? out['ops']! : phase === 'meta' ? o.files : o.mib;
           sp.server[phase] = (cpu_us(pid) - s0) / units;
+          sp.threads[phase] = threads_spent(a0, threads_us(pid)) / units;
           sp.tracer[phase] = tracer !== undefined ? (cpu_us(tracer.pid) - t0) / units : 0;
         }
         return out;
@@ -385,19 +421,31 @@ async function main(): Promise<number> {
   };
   // CPU µs per unit, medians over the rounds; the tracer's own CPU beside the server's
   const cpuKinds = o.only.filter((k) => cpu.has(k));
-  const cpu_med = (k: Kind, p: CpuPhase, who: 'server' | 'tracer'): number => median(cpu.get(k)!.map((x) => x[who][p]));
+  const cpu_med = (k: Kind, p: CpuPhase, who: 'server' | 'threads' | 'tracer'): number => median(cpu.get(k)!.map((x) => x[who][p]));
   const both = (a: Kind, b: Kind): boolean => cpuKinds.includes(a) && cpuKinds.includes(b);
+  /** x µs more (or less), and as a share of `of` */
+  const pct = (x: number, of: number): string => `${x >= 0 ? '+' : '−'}${fmt(Math.abs(x))} (${x >= 0 ? '+' : '−'}${Math.abs((100 * x) / of).toFixed(0)} %)`;
   const cpuRows = cpuKinds.length === 0 ? [] : table([
-    ['CPU µs (median of rounds)', ...cpuKinds.flatMap((k) => (TRACED_OF[k] !== undefined ? [`${LABEL[k]}: server + tracer`, '(of it the tracer)'] : [`${LABEL[k]} server`])),
+    ['CPU µs, the main thread (median of rounds)', ...cpuKinds.flatMap((k) => (TRACED_OF[k] !== undefined ? [`${LABEL[k]}: server + tracer`, '(of it the tracer)'] : [`${LABEL[k]} server`])),
       ...(both('traced', 'cowlog') ? ['tracer cost'] : []), ...(both('basetraced', 'base') ? ['base tracer cost'] : []), ...(both('base', 'cowlog') ? ['cowlog − base'] : [])],
     ...CPU_PHASES.map((p) => {
       const srv = (k: Kind): number => (cpuKinds.includes(k) ? cpu_med(k, p, 'server') : NaN);
       const tot = (k: Kind): number => (cpuKinds.includes(k) ? cpu_med(k, p, 'server') + cpu_med(k, p, 'tracer') : NaN);
-      const pct = (x: number, of: number): string => `${x >= 0 ? '+' : '−'}${fmt(Math.abs(x))} (${x >= 0 ? '+' : '−'}${Math.abs((100 * x) / of).toFixed(0)} %)`;
       return [CPU_LABEL[p], ...cpuKinds.flatMap((k) => (TRACED_OF[k] !== undefined ? [fmt(tot(k)), fmt(cpu_med(k, p, 'tracer'))] : [fmt(srv(k))])),
         ...(both('traced', 'cowlog') ? [pct(tot('traced') - srv('cowlog'), srv('cowlog'))] : []),
         ...(both('basetraced', 'base') ? [pct(tot('basetraced') - srv('base'), srv('base'))] : []),
         ...(both('base', 'cowlog') ? [pct(srv('cowlog') - srv('base'), srv('cowlog'))] : [])];
+    }),
+  ]);
+  // every thread of the server: its device writes (the write-behind thread) and V8's garbage
+  // collection (helper threads) besides the main thread
+  const threadRows = cpuKinds.length === 0 ? [] : table([
+    ['CPU µs, all the server\'s threads', ...cpuKinds.flatMap((k) => [LABEL[k], '(off the main thread)']), ...(both('base', 'cowlog') ? ['cowlog − base'] : [])],
+    ...CPU_PHASES.map((p) => {
+      const all = (k: Kind): number => cpu_med(k, p, 'threads');
+      const off = (k: Kind): number => all(k) - cpu_med(k, p, 'server');
+      return [CPU_LABEL[p], ...cpuKinds.flatMap((k) => [fmt(all(k)), `${fmt(off(k))} (${((100 * off(k)) / all(k)).toFixed(0)} %)`]),
+        ...(both('base', 'cowlog') ? [pct(all('cowlog') - all('base'), all('cowlog'))] : [])];
     }),
   ]);
   process.stdout.write([
@@ -409,6 +457,7 @@ async function main(): Promise<number> {
     ...table(rows),
     '',
     ...(cpuRows.length ? [...cpuRows, ''] : []),
+    ...(threadRows.length ? [...threadRows, ''] : []),
   ].join('\n'));
   if (o.json) fs.writeFileSync(o.json, JSON.stringify({ options: o, kernel: os.release(), wakeHere, stealPercent: steal, rounds: Object.fromEntries(results), medians: Object.fromEntries(med), cpuUs: Object.fromEntries(cpu), traced: Object.fromEntries(traced) }, null, 2) + '\n');
   return 0;
