@@ -244,7 +244,7 @@ export class FileSystem {
    */
   private readonly dirtyPagesMax: number;
   private readonly redoKeysMax: number;
-  /** seconds between timer checkpoints when something changed, in ms (commit=; a remount may change it) */
+  /** the time between timer checkpoints when something changed, in ms (commit=; a remount may change it) */
   intervalMs: number;
   private lastCheckpointMs: number;
   private lastOpMs = 0;
