@@ -8,6 +8,7 @@
 //   a message about its own argv).
 // - default_permissions is always on: the kernel checks mode bits, as for ext4.
 
+import path from 'node:path';
 import type { AtimeMode } from '../fs/fs.js';
 import { HELD_MAX_DEFAULT } from './held.js';
 
@@ -302,9 +303,14 @@ export function mount_options_remount(lists: readonly string[], isRoot: boolean)
   if (c.force) ask.force = true;
   for (const n of names) {
     const field = REMOUNT_FIXED[n];
-    if (field !== undefined) ask.fixed[n] = c[field];
+    if (field !== undefined) ask.fixed[n] = path_setting(field, c[field]);
   }
   return ask;
+}
+
+/** A setting as compared by a remount: the files (log=, wear=) as absolute paths, as the server keeps them. */
+function path_setting(field: keyof MountConfig, v: unknown): unknown {
+  return (field === 'log' || field === 'wear') && typeof v === 'string' ? path.resolve(v) : v;
 }
 
 /**
@@ -314,7 +320,7 @@ export function mount_options_remount(lists: readonly string[], isRoot: boolean)
 export function remount_fixed_changed(c: MountConfig, fixed: Readonly<Record<string, unknown>>): string[] {
   return Object.entries(fixed).filter(([n, v]) => {
     const field = REMOUNT_FIXED[n];
-    return field === undefined || c[field] !== v;
+    return field === undefined || path_setting(field, c[field]) !== v;
   }).map(([n]) => n);
 }
 

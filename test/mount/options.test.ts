@@ -26,6 +26,10 @@ t.test('-o remount: what it changes, and the options set at mount it compares', 
   t.same(remount_fixed_changed(mounted, ask.fixed), ['writeback_cache', 'cache'], 'against a default mount: writeback_cache and cache= would change it');
   t.same(remount_fixed_changed(mount_options_parse(['writeback_cache,cache=128M'], true), ask.fixed), [], 'against a mount made with them: nothing');
   t.same(remount_fixed_changed(mounted, { nowriteback_cache: false, noacl: false, attr_timeout: 60 }), ['noacl'], 'the value compared, not the name: nowriteback_cache and attr_timeout=60 are what it has');
+  const logged = mount_options_parse(['log=/var/log/x.log'], true);
+  t.same(mount_options_remount([`remount,log=${path.relative(process.cwd(), '/var/log/x.log')}`], true).fixed, { log: '/var/log/x.log' }, 'a file given relative to where the remount runs is compared as an absolute path');
+  t.same(remount_fixed_changed(logged, { log: '/var/log/x.log' }), [], 'the same log file: nothing changes');
+  t.same(remount_fixed_changed(logged, { log: '/var/log/y.log' }), ['log'], 'another: refused');
 });
 
 t.test('-o options: cowlog\'s own, kernel flags passed on, fstab words ignored, the rest refused', async (t) => {
