@@ -50,6 +50,9 @@ import {
 } from './runtime.js';
 import type { ServerState } from './runtime.js';
 
+/** What a remount read-write answers when the filesystem's recorded errors keep it read-only. */
+const REMOUNT_ERRORS_REFUSAL = 'errors were found in this filesystem (by fsck, or by a mount that met a damaged block): it stays read-only; run cowlog fsck for the list, or remount with -o force to write anyway';
+
 export const LOG_DIR_DEFAULT = '/var/log/cowlog';
 const TICK_MS = 1000;
 /** snapshot requests this close together share one checkpoint */
@@ -335,6 +338,8 @@ export async function server_run(o: ServerOptions): Promise<number> {
     ({ file, tracker, fsys } = next);
     ops.engine_replace(fsys, file);
     wear_names();
+    // recorded errors keep the engine read-only unless forced: the mount stays as it was
+    if (fsys.vol.mount.erroredReadOnly) throw new FsError('EROFS', REMOUNT_ERRORS_REFUSAL);
     c.readOnly = false;
     const mr = fsys.vol.mount;
     return `read-write: the device opened again, checkpoint ${mr.seq} mounted${mr.groups ? ` (${mr.groups} fsync groups rolled forward)` : ''}, serving ${boot_note(mr.boot)}`;

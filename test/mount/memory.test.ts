@@ -131,7 +131,7 @@ if (skip !== undefined) {
     await clean_after(t, m, img);
   });
 
-  t.test('fsck found errors: cowlog mount says so and mounts read-only; -o force writes', async (t) => {
+  t.test('fsck found errors: cowlog mount says so and mounts read-only; -o force writes, as does a remount with it', async (t) => {
     const { img, mnt } = await damaged_image(t);
     let r: RunResult;
     const f = await cowlog(['fsck', img]);
@@ -142,6 +142,13 @@ if (skip !== undefined) {
     t.match(r.stderr, /^cowlog mount: errors were found in this filesystem \(by fsck, or by a mount that met a damaged block\): mounted read-only; run cowlog fsck for the list, or mount with -o force to write anyway$/m, 'with a warning');
     const w = await cmd_run('sh', ['-c', 'echo x > new'], { cwd: mnt });
     t.match(w.stderr, /Read-only file system/, 'a write fails with EROFS');
+    r = await cowlog(['mount', '-o', 'remount,rw', img, mnt]);
+    t.equal(r.code, 1, 'remount,rw: refused (it said "remounted read-write" and stayed read-only)');
+    t.match(r.stderr, /refused: EROFS: errors were found in this filesystem .*: it stays read-only; run cowlog fsck for the list, or remount with -o force to write anyway\n$/, 'saying why, in one line');
+    t.match((await cmd_run('sh', ['-c', 'echo y > new1'], { cwd: mnt })).stderr, /Read-only file system/, 'still read-only');
+    r = await cowlog(['mount', '-o', 'remount,rw,force', img, mnt]);
+    t.equal(r.code, 0, 'remount,rw,force', { output: r.stderr });
+    t.equal((await cmd_run('sh', ['-c', 'echo z > new2 && cat new2'], { cwd: mnt })).stdout, 'z\n', 'a write works');
     t.equal((await cowlog(['umount', mnt])).code, 0, 'unmounted');
     r = await cowlog(['mount', '-o', 'force', img, mnt]);
     t.equal(r.code, 0, 'forced');
