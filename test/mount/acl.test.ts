@@ -2,13 +2,14 @@
 // calls): an ACL grants and denies another user what the mode alone would not, a default ACL is
 // inherited by new files and directories (replacing the umask), chmod rewrites the ACL's mask,
 // noacl refuses them; FS_IOC_SHUTDOWN stops the filesystem at once, and the next mount shows
-// what was durable: fsync'd data, not what was only written.
+// what was durable: fsync'd data, not what was only written. All of it on the default mount and
+// with the kernel's writeback cache.
 
 import t from 'tap';
 import path from 'node:path';
 import { as_user, cmd_run, fuse_unavailable, mount_with } from '../helpers/fusemount.js';
 import type { Mounted } from '../helpers/fusemount.js';
-import { clean_after, cowlog_server, fsck, image_make, ROOT } from './helpers.js';
+import { clean_after, cowlog_server, fsck, image_make, MOUNT_KINDS, ROOT } from './helpers.js';
 
 const CLIENT = path.join(ROOT, 'test/mount/acl_client.py');
 const NOBODY = 65534;
@@ -30,55 +31,58 @@ const skip = await fuse_unavailable();
 if (skip !== undefined) {
   t.plan(0, skip);
 } else {
-  t.test('ACLs: the kernel enforces them, directories hand them down, chmod keeps them in step', async (t) => {
-    const image = await image_make(t, '64M');
-    const m = await mount_with(t, cowlog_server(image, '-o', 'allow_other'));
-    t.equal((await m.sh('echo secret > f && chmod 600 f && echo open > g && chmod 644 g && mkdir d && chmod 755 d')).code, 0, 'files as root');
-    const f = m.path('f'), g = m.path('g');
-    t.not((await as_nobody(m, `cat ${f}`)).code, 0, 'mode 600: nobody may not read f');
-    t.equal(await acl(m, 'setacl', 'f', 'access', `u::rw-,u:${NOBODY}:r--,g::---,m::r--,o::---`), 'ok', 'an ACL granting nobody read');
-    t.same(await as_nobody(m, `cat ${f}`), { code: 0, out: 'secret' }, 'nobody reads f through the ACL');
-    t.equal(await acl(m, 'getacl', 'f', 'access'), `u::rw-,u:${NOBODY}:r--,g::---,m::r--,o::---`, 'getxattr gives the ACL back');
-    t.equal((await m.run('stat', ['-c', '%a', 'f'])).stdout.trim(), '640', 'the mode shows the mask in its group bits');
-    t.equal(await acl(m, 'setacl', 'g', 'access', `u::rw-,u:${NOBODY}:---,g::r--,m::r--,o::r--`), 'ok', 'an ACL denying nobody');
-    t.not((await as_nobody(m, `cat ${g}`)).code, 0, 'mode 644 but a named entry without read: nobody may not read g');
-    t.equal((await m.sh('chmod 600 f')).code, 0, 'chmod 600 f');
-    t.equal(await acl(m, 'getacl', 'f', 'access'), `u::rw-,u:${NOBODY}:r--,g::---,m::---,o::---`, 'chmod set the mask from the group bits');
-    t.not((await as_nobody(m, `cat ${f}`)).code, 0, 'and the mask now denies nobody');
-    // a default ACL: new files and directories inherit it, and it replaces the umask
-    t.equal(await acl(m, 'setacl', 'd', 'default', `u::rwx,u:${NOBODY}:rwx,g::r-x,m::rwx,o::---`), 'ok', 'a default ACL on d');
-    t.equal((await m.sh('umask 077; echo x > d/new && mkdir d/sub')).code, 0, 'a file and a directory made in d with umask 077');
-    t.equal(await acl(m, 'getacl', 'd/new', 'access'), `u::rw-,u:${NOBODY}:rwx,g::r-x,m::rw-,o::---`, 'd/new inherits it, cut to its mode (0666: the umask does not apply)');
-    t.equal((await m.run('stat', ['-c', '%a', 'd/new', 'd/sub'])).stdout, '660\n770\n', 'modes follow the ACL, not the umask');
-    t.equal(await acl(m, 'getacl', 'd/sub', 'default'), `u::rwx,u:${NOBODY}:rwx,g::r-x,m::rwx,o::---`, 'd/sub inherits the default ACL as its own');
-    t.same(await as_nobody(m, `echo by-nobody >> ${m.path('d/new')} && cat ${m.path('d/new')}`), { code: 0, out: 'x\nby-nobody' }, 'nobody writes d/new through the inherited ACL');
-    t.equal((await m.sh('umask 077; echo y > plain; stat -c %a plain')).stdout, '600\n', 'outside d the umask applies as before');
-    t.equal(await acl(m, 'setacl', 'f', 'default', 'u::rwx,g::r-x,o::---'), 'EACCES', 'a default ACL on a file: EACCES');
-    await clean_after(t, m, image);
-  });
+  // each test on the default mount, then with the kernel's writeback cache
+  for (const [label, opts] of MOUNT_KINDS) {
+    t.test('ACLs: the kernel enforces them, directories hand them down, chmod keeps them in step' + label, async (t) => {
+      const image = await image_make(t, '64M');
+      const m = await mount_with(t, cowlog_server(image, ...opts, '-o', 'allow_other'));
+      t.equal((await m.sh('echo secret > f && chmod 600 f && echo open > g && chmod 644 g && mkdir d && chmod 755 d')).code, 0, 'files as root');
+      const f = m.path('f'), g = m.path('g');
+      t.not((await as_nobody(m, `cat ${f}`)).code, 0, 'mode 600: nobody may not read f');
+      t.equal(await acl(m, 'setacl', 'f', 'access', `u::rw-,u:${NOBODY}:r--,g::---,m::r--,o::---`), 'ok', 'an ACL granting nobody read');
+      t.same(await as_nobody(m, `cat ${f}`), { code: 0, out: 'secret' }, 'nobody reads f through the ACL');
+      t.equal(await acl(m, 'getacl', 'f', 'access'), `u::rw-,u:${NOBODY}:r--,g::---,m::r--,o::---`, 'getxattr gives the ACL back');
+      t.equal((await m.run('stat', ['-c', '%a', 'f'])).stdout.trim(), '640', 'the mode shows the mask in its group bits');
+      t.equal(await acl(m, 'setacl', 'g', 'access', `u::rw-,u:${NOBODY}:---,g::r--,m::r--,o::r--`), 'ok', 'an ACL denying nobody');
+      t.not((await as_nobody(m, `cat ${g}`)).code, 0, 'mode 644 but a named entry without read: nobody may not read g');
+      t.equal((await m.sh('chmod 600 f')).code, 0, 'chmod 600 f');
+      t.equal(await acl(m, 'getacl', 'f', 'access'), `u::rw-,u:${NOBODY}:r--,g::---,m::---,o::---`, 'chmod set the mask from the group bits');
+      t.not((await as_nobody(m, `cat ${f}`)).code, 0, 'and the mask now denies nobody');
+      // a default ACL: new files and directories inherit it, and it replaces the umask
+      t.equal(await acl(m, 'setacl', 'd', 'default', `u::rwx,u:${NOBODY}:rwx,g::r-x,m::rwx,o::---`), 'ok', 'a default ACL on d');
+      t.equal((await m.sh('umask 077; echo x > d/new && mkdir d/sub')).code, 0, 'a file and a directory made in d with umask 077');
+      t.equal(await acl(m, 'getacl', 'd/new', 'access'), `u::rw-,u:${NOBODY}:rwx,g::r-x,m::rw-,o::---`, 'd/new inherits it, cut to its mode (0666: the umask does not apply)');
+      t.equal((await m.run('stat', ['-c', '%a', 'd/new', 'd/sub'])).stdout, '660\n770\n', 'modes follow the ACL, not the umask');
+      t.equal(await acl(m, 'getacl', 'd/sub', 'default'), `u::rwx,u:${NOBODY}:rwx,g::r-x,m::rwx,o::---`, 'd/sub inherits the default ACL as its own');
+      t.same(await as_nobody(m, `echo by-nobody >> ${m.path('d/new')} && cat ${m.path('d/new')}`), { code: 0, out: 'x\nby-nobody' }, 'nobody writes d/new through the inherited ACL');
+      t.equal((await m.sh('umask 077; echo y > plain; stat -c %a plain')).stdout, '600\n', 'outside d the umask applies as before');
+      t.equal(await acl(m, 'setacl', 'f', 'default', 'u::rwx,g::r-x,o::---'), 'EACCES', 'a default ACL on a file: EACCES');
+      await clean_after(t, m, image);
+    });
 
-  t.test('noacl: the ACL names are refused, as by ext4 mounted noacl', async (t) => {
-    const image = await image_make(t, '64M');
-    const m = await mount_with(t, cowlog_server(image, '-o', 'noacl'));
-    t.equal((await m.sh('echo x > f')).code, 0, 'a file');
-    t.match(await acl(m, 'setacl', 'f', 'access', 'u::rw-,g::r--,o::r--'), /^(EOPNOTSUPP|ENOTSUP)$/, 'setting an ACL: EOPNOTSUPP');
-    await clean_after(t, m, image);
-  });
+    t.test('noacl: the ACL names are refused, as by ext4 mounted noacl' + label, async (t) => {
+      const image = await image_make(t, '64M');
+      const m = await mount_with(t, cowlog_server(image, ...opts, '-o', 'noacl'));
+      t.equal((await m.sh('echo x > f')).code, 0, 'a file');
+      t.match(await acl(m, 'setacl', 'f', 'access', 'u::rw-,g::r--,o::r--'), /^(EOPNOTSUPP|ENOTSUP)$/, 'setting an ACL: EOPNOTSUPP');
+      await clean_after(t, m, image);
+    });
 
-  t.test('FS_IOC_SHUTDOWN: nothing more is written; the next mount has what was durable', async (t) => {
-    const image = await image_make(t, '64M');
-    let m = await mount_with(t, cowlog_server(image));
-    t.equal((await m.sh('echo durable > a && sync a && python3 -c "import os; fd=os.open(\'a\', os.O_RDONLY); os.fsync(fd)" && echo lost > b')).code, 0, 'a fsync\'d, b only written');
-    t.equal(await acl(m, 'shutdown', '.'), 'ok', 'the shutdown ioctl on the mountpoint');
-    const after = await m.sh('cat a; echo more > c');
-    t.match(after.stderr, /Input\/output error/, 'every request fails with EIO afterwards');
-    const rep = await m.teardown();
-    t.ok(rep.clean, 'the mount goes away', { rep });
-    const f = await fsck(image, '-n');
-    t.equal(f.code, 0, 'fsck: clean', { output: f.stdout + f.stderr });
-    m = await mount_with(t, cowlog_server(image));
-    const r = await m.sh('cat a; test -e b && echo b-survived; test -e c && echo c-survived; true');
-    t.equal(r.stdout, 'durable\n', 'the next mount has the fsync\'d file, not what was only written');
-    await clean_after(t, m, image);
-  });
+    t.test('FS_IOC_SHUTDOWN: nothing more is written; the next mount has what was durable' + label, async (t) => {
+      const image = await image_make(t, '64M');
+      let m = await mount_with(t, cowlog_server(image, ...opts));
+      t.equal((await m.sh('echo durable > a && sync a && python3 -c "import os; fd=os.open(\'a\', os.O_RDONLY); os.fsync(fd)" && echo lost > b')).code, 0, 'a fsync\'d, b only written');
+      t.equal(await acl(m, 'shutdown', '.'), 'ok', 'the shutdown ioctl on the mountpoint');
+      const after = await m.sh('cat a; echo more > c');
+      t.match(after.stderr, /Input\/output error/, 'every request fails with EIO afterwards');
+      const rep = await m.teardown();
+      t.ok(rep.clean, 'the mount goes away', { rep });
+      const f = await fsck(image, '-n');
+      t.equal(f.code, 0, 'fsck: clean', { output: f.stdout + f.stderr });
+      m = await mount_with(t, cowlog_server(image, ...opts));
+      const r = await m.sh('cat a; test -e b && echo b-survived; test -e c && echo c-survived; true');
+      t.equal(r.stdout, 'durable\n', 'the next mount has the fsync\'d file, not what was only written');
+      await clean_after(t, m, image);
+    });
+  }
 }
