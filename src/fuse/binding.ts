@@ -551,17 +551,20 @@ export class FuseMount implements FuseReplier {
     this.state = 'mounting';
     return new Promise((ok, fail) => {
       let settled = false;
+      let initArrived = false;
       const lost = (): void => {
-        if (settled) return;
+        if (settled || initArrived) return;
         settled = true;
         this.state = 'unmounted';
         fail(new Error(`${this.mountpoint} was unmounted before the kernel's INIT reached the filesystem`));
       };
       this.initOk = () => {
+        // from here the mount is live: requests are served while its device number is read,
+        // and one taken away meanwhile was unmounted (the caller sees `ended`), not lost
+        initArrived = true;
         // the mount(2) call was made before serving started, so it is listed now unless it is gone again
         mountinfo_dev(this.mountpoint).then((dev) => {
           if (settled) return;
-          if (this.endedNow) { lost(); return; }
           settled = true;
           this.dev = dev;
           this.state = 'mounted';
