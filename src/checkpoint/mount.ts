@@ -50,8 +50,11 @@ export interface MountReport {
   erroredReadOnly: boolean;
 }
 
+/** What the record of errors (checkpoint flag ERRORS) says of the filesystem. */
+export const ERRORS_FOUND = 'errors were found in this filesystem (by fsck, or by a mount that met a damaged block)';
+
 /** What a mount says when fsck's record of errors makes it read-only. */
-export const MOUNT_ERRORS_WARNING = 'errors were found in this filesystem (by fsck, or by a mount that met a damaged block): mounted read-only; run cowlog fsck for the list, or mount with -o force to write anyway';
+export const MOUNT_ERRORS_WARNING = `${ERRORS_FOUND}: mounted read-only; run cowlog fsck for the list, or mount with -o force to write anyway`;
 
 /** Reads the superblock (block 0, or its copy at block 1). */
 export function superblock_read(dev: BlockDevice): Superblock {

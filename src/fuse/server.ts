@@ -28,7 +28,7 @@ import type { BlockDevice } from '../device/device.js';
 import { FileSystem } from '../fs/fs.js';
 import type { SnapReply, SnapRequest } from '../fs/fs.js';
 import type { BootReport } from '../checkpoint/volume.js';
-import { MOUNT_ERRORS_WARNING } from '../checkpoint/mount.js';
+import { ERRORS_FOUND, MOUNT_ERRORS_WARNING } from '../checkpoint/mount.js';
 import { WearTracker } from '../wear/tracker.js';
 import { FsError } from '../util/errors.js';
 import { CAP, FuseBindingError, FuseMount, FUSE_HANDLE_KILLPRIV_V2, fuse_serve } from './binding.js';
@@ -51,7 +51,7 @@ import {
 import type { ServerState } from './runtime.js';
 
 /** What a remount read-write answers when the filesystem's recorded errors keep it read-only. */
-const REMOUNT_ERRORS_REFUSAL = 'errors were found in this filesystem (by fsck, or by a mount that met a damaged block): it stays read-only; run cowlog fsck for the list, or remount with -o force to write anyway';
+const REMOUNT_ERRORS_REFUSAL = `${ERRORS_FOUND}: it stays read-only; run cowlog fsck for the list, or remount with -o force to write anyway`;
 
 export const LOG_DIR_DEFAULT = '/var/log/cowlog';
 const TICK_MS = 1000;

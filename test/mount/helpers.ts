@@ -65,6 +65,9 @@ export function cowlog_server(image: string, ...extra: string[]): Pick<FuseMount
   return { command: process.execPath, args: [COWLOG, 'mount', '-f', ...extra, image, '{mnt}'] };
 }
 
+/** The options of a mount with the kernel's writeback cache. */
+export const WRITEBACK: readonly string[] = ['-o', 'writeback_cache'];
+
 /**
  * The two kinds of mount the tests of what the kernel's caches touch run on: the default, and
  * with the kernel's writeback cache (`-o writeback_cache`): a label to add to each test's name,
@@ -72,7 +75,7 @@ export function cowlog_server(image: string, ...extra: string[]): Pick<FuseMount
  */
 export const MOUNT_KINDS: readonly (readonly [label: string, options: readonly string[]])[] = [
   ['', []],
-  [' (-o writeback_cache)', ['-o', 'writeback_cache']],
+  [' (-o writeback_cache)', WRITEBACK],
 ];
 
 /** `cowlog fsck -n`: resolves with its output; the test asserts on the exit code. */

@@ -16,9 +16,7 @@ import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fuse_unavailable, mount_with } from '../helpers/fusemount.js';
-import { clean_after, cowlog_server, fsck, image_make, requests_served, tmp_dir } from './helpers.js';
-
-const WB = ['-o', 'writeback_cache'];
+import { clean_after, cowlog_server, fsck, image_make, requests_served, tmp_dir, WRITEBACK } from './helpers.js';
 
 const skip = await fuse_unavailable();
 if (skip !== undefined) {
@@ -28,7 +26,7 @@ if (skip !== undefined) {
     const image = await image_make(t, '64M');
     const src = path.join(tmp_dir(t), 'src');
     fs.writeFileSync(src, Buffer.from(Array.from({ length: 1 << 20 }, (_, i) => (i * 7 + (i >> 9)) & 0xff)));
-    const m = await mount_with(t, cowlog_server(image, ...WB));
+    const m = await mount_with(t, cowlog_server(image, ...WRITEBACK));
     const before = (await requests_served(m)).requests['write'] ?? 0;
     // 2,048 write(2) calls of 512 bytes, then close
     const dd = await m.run('dd', [`if=${src}`, 'of=small', 'bs=512', 'status=none']);
@@ -52,7 +50,7 @@ if (skip !== undefined) {
     t.ok(Number(old[1]) >= start - 1, `and moved mtime from 2020 to the write's time (${old[1]}, the script began at ${start})`);
     await clean_after(t, m, image);
 
-    const m2 = await mount_with(t, cowlog_server(image, ...WB));
+    const m2 = await mount_with(t, cowlog_server(image, ...WRITEBACK));
     t.equal(await sums(m2), seen, 'after a remount: the same data, sizes and the kernel\'s mtimes');
     const r2 = await m2.run('cat', ['log', 'p']);
     t.equal(r2.stdout, 'one\ntwo\nthree\n012XY56789', 'and the same small files');
@@ -63,7 +61,7 @@ if (skip !== undefined) {
     // the kernel sends the times of the last buffered writes as it lets go of the inode, after
     // the name is gone: answered ENOENT, they failed the next syncfs of the whole mount
     const image = await image_make(t, '64M');
-    const m = await mount_with(t, cowlog_server(image, ...WB));
+    const m = await mount_with(t, cowlog_server(image, ...WRITEBACK));
     const r = await m.sh('printf abc > f && touch -d "2020-01-01" g && printf abc >> g && rm f g && sync -f . && echo synced');
     t.equal(r.stdout, 'synced\n', 'sync -f of the mount: no error', { stderr: r.stderr });
     await clean_after(t, m, image);
@@ -71,7 +69,7 @@ if (skip !== undefined) {
 
   t.test('st_blocks counts the data once an fsync has sent it', async (t) => {
     const image = await image_make(t, '64M');
-    const m = await mount_with(t, cowlog_server(image, ...WB));
+    const m = await mount_with(t, cowlog_server(image, ...WRITEBACK));
     // 64 blocks of data in a sparse file of 1 MiB
     const r = await m.sh(`dd if=/dev/urandom of=f bs=4k count=64 seek=128 status=none && python3 -c "import os; fd=os.open('f', os.O_RDWR); os.fsync(fd); print(os.fstat(fd).st_blocks)"`);
     t.equal(r.code, 0, 'written and fsync\'d', { stderr: r.stderr });
@@ -81,7 +79,7 @@ if (skip !== undefined) {
 
   t.test('fsync is durable: kill -9 of the server right after it', async (t) => {
     const image = await image_make(t, '64M');
-    const m = await mount_with(t, cowlog_server(image, ...WB));
+    const m = await mount_with(t, cowlog_server(image, ...WRITEBACK));
     const r = await m.sh('head -c 3000000 /dev/urandom > /dev/shm/cowlog-wb-$$ && dd if=/dev/shm/cowlog-wb-$$ of=f bs=4k conv=fsync status=none && sha256sum < /dev/shm/cowlog-wb-$$ | cut -c1-64; rm -f /dev/shm/cowlog-wb-$$');
     t.equal(r.code, 0, 'written with fsync', { stderr: r.stderr });
     m.server.kill('SIGKILL');
@@ -89,14 +87,14 @@ if (skip !== undefined) {
     t.ok(rep.clean, `the killed server's mount is gone (${rep.steps.join(', ')})`);
     const f = await fsck(image, '-n', '--data');
     t.equal(f.code, 0, 'fsck --data after kill -9: clean', { output: f.stdout + f.stderr });
-    const m2 = await mount_with(t, cowlog_server(image, ...WB));
+    const m2 = await mount_with(t, cowlog_server(image, ...WRITEBACK));
     t.equal((await m2.sh('sha256sum < f | cut -c1-64')).stdout, r.stdout, 'the fsync\'d data is there');
     await clean_after(t, m2, image);
   });
 
   t.test('ENOSPC is reported by fsync and close instead of write', async (t) => {
     const image = await image_make(t, '64M');
-    const m = await mount_with(t, cowlog_server(image, ...WB));
+    const m = await mount_with(t, cowlog_server(image, ...WRITEBACK));
     const full = await m.run('dd', ['if=/dev/zero', 'of=big', 'bs=1M', 'count=100', 'conv=fsync']);
     t.not(full.code, 0, 'dd of 100 MiB to a 64 MiB filesystem fails');
     t.match(full.stderr, /No space left on device/, `and says why: ${full.stderr.trim().split('\n').pop()}`);

@@ -142,10 +142,15 @@ const traced = new Map<Kind, { events: number; lost: number }>();
  */
 function cpu_us(pid: number): number {
   try {
-    return Number(fs.readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1000;
+    return schedstat_us(`/proc/${pid}`);
   } catch {
     return 0;
   }
+}
+
+/** The CPU time of the task at `dir` (/proc/PID or /proc/PID/task/TID), in µs: schedstat's first field, in ns. */
+function schedstat_us(dir: string): number {
+  return Number(fs.readFileSync(`${dir}/schedstat`, 'utf8').split(' ')[0]) / 1000;
 }
 
 /**
@@ -164,7 +169,7 @@ function threads_us(pid: number): Map<string, number> {
   }
   for (const tid of tids) {
     try {
-      out.set(tid, Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]) / 1000);
+      out.set(tid, schedstat_us(`/proc/${pid}/task/${tid}`));
     } catch {
       // the thread ended
     }
