@@ -20,7 +20,7 @@ import { log_path_default, server_run } from '../fuse/server.js';
 const HELPER_PATH = '/usr/local/sbin/cowlog';
 const HELPER_MARK = '# cowlog mount helper';
 
-const HELP = `usage: cowlog mount [-f] [-o OPTIONS] [--wear FILE] [--snapshot NAME] DEVICE MOUNTPOINT
+const HELP = `usage: cowlog mount [-f] [-q] [-o OPTIONS] [--wear FILE] [--snapshot NAME] DEVICE MOUNTPOINT
        cowlog mount --install-helper
 
 Mounts the cowlog filesystem on DEVICE (a block device such as /dev/loop0, or an image file)
@@ -41,6 +41,8 @@ Durability is as on ext4: close(2) is not durable, fsync(2) and fdatasync(2) are
 
 options:
   -f                 stay in the foreground (log lines also go to stderr)
+  -q, --quiet        print nothing when the mount or remount succeeds, as mount(8) does
+                     (errors and warnings still go to stderr); the helper passes it
   -o OPTIONS         mount options, see below; may be given more than once
   --wear FILE        count every block write in FILE (docs/WEARFILE.md), saved when the
                      server exits after an unmount; an existing FILE of this device is
@@ -69,10 +71,10 @@ function helper_install(): number {
   const script = `#!/bin/sh
 ${HELPER_MARK}, installed by \`cowlog mount --install-helper\` from ${root}.
 # mount -t fuse.cowlog runs mount.fuse, which runs "cowlog DEVICE MOUNTPOINT -o OPTIONS" through
-# sh without PATH: a first argument holding a '/' is a device, so that is a mount. Anything
-# else is an ordinary cowlog command line.
+# sh without PATH: a first argument holding a '/' is a device, so that is a mount, silent when
+# it succeeds as mount(8) is. Anything else is an ordinary cowlog command line.
 case "$1" in
-  */*) exec ${process.execPath} ${entry} mount "$@" ;;
+  */*) exec ${process.execPath} ${entry} mount --quiet "$@" ;;
 esac
 exec ${process.execPath} ${entry} "$@"
 `;
@@ -95,7 +97,7 @@ exec ${process.execPath} ${entry} "$@"
  * take effect too; an option the mount keeps for its life (REMOUNT_FIXED: writeback_cache,
  * cache=...) given with another value than it has is refused by the server, and nothing changes.
  */
-async function remount_run(device: string, mountpoint: string, lists: readonly string[]): Promise<number> {
+async function remount_run(device: string, mountpoint: string, lists: readonly string[], quiet: boolean): Promise<number> {
   const st = state_read(mountpoint);
   if (st === undefined || !pid_alive(st.pid)) {
     process.stderr.write(`cowlog mount: ${mountpoint} is not a running cowlog mount: nothing to remount\n`);
@@ -127,7 +129,7 @@ async function remount_run(device: string, mountpoint: string, lists: readonly s
     process.stderr.write(`cowlog mount: ${mountpoint} is ${ro ? 'read-only' : 'read-write'} in cowlog, but the kernel's flag did not change: ${k.stderr.trim()}\n`);
     return 1;
   }
-  process.stdout.write(`cowlog: ${mountpoint} remounted ${ro ? 'read-only' : 'read-write'}\n`);
+  if (!quiet) process.stdout.write(`cowlog: ${mountpoint} remounted ${ro ? 'read-only' : 'read-write'}\n`);
   return 0;
 }
 
@@ -154,7 +156,7 @@ export function server_node_args(): string[] {
 }
 
 /** Starts the server detached and waits for its one line on fd 3. */
-function daemon_start(device: string, mountpoint: string, c: MountConfig): Promise<number> {
+function daemon_start(device: string, mountpoint: string, c: MountConfig, quiet: boolean): Promise<number> {
   const logPath = path.resolve(c.log ?? log_path_default(device));
   let out: number | 'ignore' = 'ignore';
   try {
@@ -182,7 +184,7 @@ function daemon_start(device: string, mountpoint: string, c: MountConfig): Promi
       done = true;
       (pipe as unknown as { destroy(): void }).destroy();
       child.unref();
-      (stream === 'out' ? process.stdout : process.stderr).write(line + '\n');
+      if (stream === 'err' || !quiet) (stream === 'out' ? process.stdout : process.stderr).write(line + '\n');
       ok(code);
     };
     pipe.setEncoding('utf8');
@@ -216,7 +218,7 @@ export const cmd_mount: Command = {
   help: HELP,
   async run(argv) {
     // --ready-fd and --config are how a backgrounding `cowlog mount` talks to the server it starts
-    const a = args_parse(argv, { flags: ['-f', '--install-helper'], values: ['--wear', '--ready-fd', '--config', '--snapshot'], repeated: ['-o'] });
+    const a = args_parse(argv, { flags: ['-f', '-q', '--quiet', '--install-helper'], values: ['--wear', '--ready-fd', '--config', '--snapshot'], repeated: ['-o'] });
     if (a.flags.has('--install-helper')) {
       pos_exact(a, []);
       return helper_install();
@@ -231,12 +233,13 @@ export const cmd_mount: Command = {
       if (e instanceof MountOptionError) throw new UsageError(e.message);
       throw e;
     }
-    if (c.remount && given === undefined) return remount_run(path.resolve(device!), path.resolve(mountpoint!), lists);
+    const quiet = a.flags.has('-q') || a.flags.has('--quiet');
+    if (c.remount && given === undefined) return remount_run(path.resolve(device!), path.resolve(mountpoint!), lists, quiet);
     const wear = a.values.get('--wear');
     if (wear !== undefined) c.wear = wear;
     const snap = a.values.get('--snapshot');
     if (snap !== undefined) c.snapshot = snap;
-    if (!a.flags.has('-f')) return daemon_start(path.resolve(device!), path.resolve(mountpoint!), c);
+    if (!a.flags.has('-f')) return daemon_start(path.resolve(device!), path.resolve(mountpoint!), c, quiet);
     const fd = a.values.get('--ready-fd');
     const readyFd = fd === undefined ? null : Number(fd);
     if (readyFd !== null && !(Number.isInteger(readyFd) && readyFd >= 0)) throw new UsageError(`--ready-fd ${fd}: a file descriptor number`);

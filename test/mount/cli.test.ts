@@ -206,9 +206,16 @@ if (skip !== undefined) {
     daemon_guard(t, mnt);
     const m = await cmd_run('mount', ['-t', 'fuse.cowlog', '-o', 'noatime,nodev', image, mnt], { timeoutMs: 60_000 });
     t.equal(m.code, 0, 'mount -t fuse.cowlog IMAGE MNT', { output: m.stderr });
+    // scripts (xfstests among them) compare what mount(8) printed: nothing, for every filesystem
+    t.same([m.stdout, m.stderr], ['', ''], 'and it prints nothing, as mount(8) does');
     t.equal((await mountinfo_find(mnt))?.fstype, 'fuse.cowlog', 'it is mounted, and live once mount returns');
     const w = await cmd_run('sh', ['-c', `echo via-mount > ${mnt}/f && cat ${mnt}/f`]);
     t.equal(w.stdout, 'via-mount\n', 'and usable');
+    for (const mode of ['ro', 'rw']) {
+      const rm = await cmd_run('mount', ['-o', `remount,${mode}`, mnt], { timeoutMs: 60_000 });
+      t.same([rm.code, rm.stdout, rm.stderr], [0, '', ''], `mount -o remount,${mode} MNT: done, and silent`);
+      t.equal(state_read(mnt)?.readOnly, mode === 'ro', `the server is ${mode === 'ro' ? 'read-only' : 'read-write'}`);
+    }
     const pid = state_read(mnt)!.pid;
     const u = await cmd_run('umount', [mnt]);
     t.equal(u.code, 0, 'umount(8)');
