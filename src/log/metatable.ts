@@ -76,10 +76,15 @@ export class PageCache {
     if (this.ring.length > pages) this.evict(this.ring.length - pages);
   }
 
+  /**
+   * Takes in a page just read, making room first: the page being added is never the one evicted
+   * (its caller is about to use it — often to mark it dirty — and when the ring holds nothing
+   * but dirty pages, a second turn of the hand would find it clean and no longer used).
+   */
   add(p: Page): void {
+    if (this.ring.length + 1 > this.budgetPages) this.evict(this.ring.length + 1 - this.budgetPages);
     p.slot = this.ring.length;
     this.ring.push(p);
-    if (this.ring.length > this.budgetPages) this.evict(this.ring.length - this.budgetPages);
   }
 
   /** Evicts up to n clean pages, clock order; stops after two turns of the hand (all dirty or used). */
