@@ -253,6 +253,8 @@ export class FileSystem {
   private unmounted = false;
   /** remounted read-only: everything is durable and nothing changes until remount(false) */
   private frozen = false;
+  /** halted after a bug (halt()): nothing more is written */
+  private halted = false;
   atime: AtimeMode;
   nodiratime: boolean;
   /** the inode whose atime the last read moved (0: none since atime_moved() asked) */
@@ -335,9 +337,19 @@ export class FileSystem {
     return fs;
   }
 
-  /** Whether nothing may change: mounted read-only, or remounted so. */
+  /** Whether nothing may change: mounted read-only, remounted so, or halted. */
   get readOnly(): boolean {
-    return this.vol.readOnly || this.frozen;
+    return this.vol.readOnly || this.frozen || this.halted;
+  }
+
+  /**
+   * After a bug met in the middle of a change (the mount's requests turn read-only, fuse/ops.ts):
+   * what is in memory may be half changed, so from now on nothing is written — no flush, no
+   * checkpoint, not even the unmount's (the caller abandons the volume), no atime — while reads
+   * go on from what is there. The next mount recovers the last durable state.
+   */
+  halt(): void {
+    this.halted = true;
   }
 
   /**
@@ -354,6 +366,7 @@ export class FileSystem {
       if (readOnly) return;
       throw new FsError('EROFS', 'the device was opened read-only: mount it again to write');
     }
+    if (this.halted) throw new FsError('EIO', 'the filesystem halted after an internal error: mount it again');
     if (readOnly === this.frozen) return;
     if (readOnly) {
       this.op_begin();
@@ -414,6 +427,7 @@ export class FileSystem {
 
   /** Makes everything durable with a checkpoint (sync(2), syncfs; the commit timer). */
   sync(trigger: Trigger = Trigger.SYNC): void {
+    if (this.halted) throw new FsError('EIO', 'the filesystem halted after an internal error: nothing more is made durable');
     if (this.frozen) return;
     this.op_begin();
     this.flush_all();

@@ -226,6 +226,8 @@ export class CowlogOps {
     const err = e instanceof Error ? e : new Error(String(e));
     if (this.broken === null) {
       this.broken = `${op} ${what()}: ${err.message}`;
+      // the engine may be half way through a change: it writes nothing more (reads go on)
+      this.fs.halt();
       this.log.error(`${op} ${what()}: ${err.stack ?? err.message}`);
       this.log.error('this is a bug in cowlog; the mount is read-only from now on (writers get EIO) and will not write a checkpoint at unmount');
     } else {

@@ -166,6 +166,16 @@ t.test('the operations against an engine: errnos, handles, unlinked open files, 
   t.same((await call(ops, rec, 'mkdir', ROOT, 'e', 0o755)).errno, 5, 'later writers get EIO');
   t.same((await call(ops, rec, 'fsync', g.attr!.ino, g.fh, 0)).errno, 5, 'fsync too: nothing is claimed durable');
   t.equal((await call(ops, rec, 'getattr', g.attr!.ino, 0)).kind, 'attr', 'readers go on');
+  // the engine itself writes nothing more: what it holds may be half changed
+  const atime = (await call(ops, rec, 'getattr', g.attr!.ino, 0)).attr!.atime;
+  let writes = 0;
+  const devWrite = dev.write.bind(dev);
+  dev.write = (addr: number, data: Uint8Array) => { writes++; devWrite(addr, data); };
+  t.equal((await call(ops, rec, 'read', g.attr!.ino, g.fh, 16, 0)).kind, 'data', 'a read is answered');
+  t.same((await call(ops, rec, 'getattr', g.attr!.ino, 0)).attr!.atime, atime, 'and moves no atime');
+  t.equal(fsys.readOnly, true, 'the engine is halted');
+  t.throws(() => fsys.sync(), { code: 'EIO' }, 'a sync makes nothing durable: EIO');
+  t.equal(writes, 0, 'and not a block was written');
   o.close();
   t.same((await call(ops, rec, 'getattr', g.attr!.ino, 0)).errno, 5, 'after close every request is EIO');
 });
