@@ -279,11 +279,12 @@ export function range_zero(ctx: DataCtx, m: InodeMem, off: number, len: number, 
 /**
  * lseek SEEK_DATA (`data`) or SEEK_HOLE: the first offset at or after `off` in data (a mapped
  * block, a dirty page, inline bytes) or in a hole (an unmapped block, or the end of the file).
- * ENXIO at or past the end, and for SEEK_DATA when only holes follow.
+ * ENXIO at or past the end or before the start, and for SEEK_DATA when only holes follow.
  */
 export function range_seek(ctx: DataCtx, m: InodeMem, off: number, data: boolean): number {
-  if (!Number.isInteger(off) || off < 0) throw new FsError('EINVAL', `seek to ${off}`);
-  if (off >= m.size) throw new FsError('ENXIO', `offset ${off} is at or past the end (${m.size} bytes)`);
+  if (!Number.isInteger(off)) throw new FsError('EINVAL', `seek to ${off}`);
+  // a negative offset is ENXIO too, as on ext4 and XFS (the offset taken as unsigned is past the end)
+  if (off < 0 || off >= m.size) throw new FsError('ENXIO', `offset ${off} is ${off < 0 ? 'negative' : `at or past the end (${m.size} bytes)`}`);
   if (m.rec.flags & INODE_FLAG_INLINE) return data ? off : m.size;
   const lastIdx = Math.floor((m.size - 1) / BLOCK_SIZE);
   const mapped = new Set<number>();

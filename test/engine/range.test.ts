@@ -154,6 +154,8 @@ t.test('SEEK_DATA and SEEK_HOLE on a sparse file, dirty pages and inline files',
   t.same(seeks, [[64 * KiB, 0], [64 * KiB + 5, 72 * KiB], [MiB, 72 * KiB], [MiB, MiB - 1], [MiB + 100, MiB + 4 * KiB]], '(SEEK_DATA, SEEK_HOLE) from five offsets');
   t.equal(errno_of(() => fs.seek(f, MiB + 4 * KiB, true)), 'ENXIO', 'no data after the last block');
   t.equal(fs.seek(f, MiB + 4 * KiB, false), MiB + 4 * KiB, 'a hole up to the end');
+  // as on ext4 and XFS, a negative offset is past no data and in no hole (xfstests generic/448)
+  t.same([errno_of(() => fs.seek(f, -1, true)), errno_of(() => fs.seek(f, -4096, false))], ['ENXIO', 'ENXIO'], 'a negative offset: ENXIO for both');
   const s = fs.create(1, 's', 0o644).ino;
   fs.write(s, 0, Buffer.from('small'));
   t.same([fs.seek(s, 2, true), fs.seek(s, 2, false)], [2, 5], 'an inline file is data up to its end');

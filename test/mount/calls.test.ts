@@ -75,6 +75,7 @@ if (skip !== undefined) {
       t.equal(await call(m, 'seek', 'f', 'hole', '0'), `ok ${MiB}`, 'SEEK_HOLE finds the hole');
       t.equal(await call(m, 'seek', 'f', 'data', String(MiB + 5)), `ok ${3 * MiB}`, 'SEEK_DATA the data after it');
       t.equal(await call(m, 'seek', 'f', 'data', String(9 * MiB)), 'ENXIO', 'SEEK_DATA past the end: ENXIO');
+      t.same([await call(m, 'seek', 'f', 'data', '-1'), await call(m, 'seek', 'f', 'hole', '-4096')], ['ENXIO', 'ENXIO'], 'a negative offset: ENXIO, as on ext4 (xfstests generic/448)');
       t.equal(await sh(t, m, 'printf xyz | dd of=f bs=1 seek=100 conv=notrunc status=none; od -An -c -j 99 -N 5 f | tr -s " "'), ' \\0 x y z \\0\n', 'a write into allocated space');
       t.equal(await call(m, 'falloc', 'f', 'zero', '0', '4196'), `ok ${8 * MiB} ${10 * MiB / 512}`, 'ZERO_RANGE');
       t.equal(await sh(t, m, 'od -An -c -j 99 -N 5 f | tr -s " "'), ' \\0 \\0 \\0 \\0 \\0\n', 'zeroed');
