@@ -40,7 +40,7 @@ import type { FsObserver } from './observe.js';
 import { attr_of, ctime_touch, InodeCache, inode_key, pages_own, times_set } from './inode.js';
 import type { InodeMem } from './inode.js';
 import {
-  dt_of, FILE_SIZE_MAX, is_dir, is_lnk, is_reg, mode_killed, NLINK_MAX, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, SYMLINK_MAX,
+  dt_of, FILE_SIZE_MAX, is_dir, is_lnk, is_reg, mode_killed, NLINK_MAX, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, S_ISGID, SYMLINK_MAX,
 } from './types.js';
 import type { Attr, DirEntry, Name, RenameFlags, SetAttr, StatFs } from './types.js';
 import { xattr_get, xattr_list, xattr_none, xattr_records, xattr_remove, xattr_set } from './xattr.js';
@@ -139,6 +139,12 @@ export interface MemoryStats {
  * mtime or ctime, or is a day old; `strictatime` on every read; `noatime` never.
  */
 export type AtimeMode = 'relatime' | 'strictatime' | 'noatime';
+
+/** A file's data as it was when a read was planned (FileSystem.data_stamp). */
+export interface DataStamp {
+  readonly m: InodeMem | undefined;
+  readonly gen: number;
+}
 
 export interface MkfsFsOptions extends MkfsOptions {
   rootUid?: number;
@@ -255,6 +261,8 @@ export class FileSystem {
   private frozen = false;
   /** halted after a bug (halt()): nothing more is written */
   private halted = false;
+  /** counts changes of files' data (write, truncate, fallocate, copy, rollback): data_stamp */
+  private dataGen = 0;
   atime: AtimeMode;
   nodiratime: boolean;
   /** the inode whose atime the last read moved (0: none since atime_moved() asked) */
@@ -702,6 +710,7 @@ export class FileSystem {
     this.flush_all();
     for (const m of this.icache.all()) assert(m.open === 0 && m.pages.size === 0 && m.mtime === null, () => `inode ${m.ino} still open or dirty`);
     this.icache.clear();
+    this.dataGen++;
   }
 
   /** The snapshots and clones, oldest slot first; with `usage`, what deleting each would free. */
@@ -1176,6 +1185,7 @@ export class FileSystem {
       if (is_dir(m.rec.mode)) throw new FsError('EISDIR', `inode ${ino} is a directory`);
       if (!is_reg(m.rec.mode)) throw new FsError('EINVAL', `inode ${ino} is not a regular file`);
       file_truncate(this.ctx, m, a.size);
+      this.data_changed(m);
       times_set(m.rec, 'm', now);
     }
     if (a.mode !== undefined) {
@@ -1284,6 +1294,27 @@ export class FileSystem {
    * must be made (plan_fill) before the engine runs again. atime is set first, so that nothing
    * this call writes comes after the plan.
    */
+  /**
+   * A stamp of inode `ino`'s data as it is now. A read planned now and finished later (the
+   * mount's parallel reads) answers what it read only while data_unchanged(stamp): a write
+   * answered in between may sit in the page cache, where no device write shows it.
+   */
+  data_stamp(ino: number): DataStamp {
+    return { m: this.icache.cached(ino), gen: this.dataGen };
+  }
+
+  /** Whether nothing changed the stamped file's data since data_stamp (false when unsure). */
+  data_unchanged(s: DataStamp): boolean {
+    if (s.gen === this.dataGen) return true;
+    // the inode was changed since (or left the cache, which may have hidden a change)
+    const m = s.m;
+    return m !== undefined && this.icache.cached(m.ino) === m && (m.dataGen ?? 0) <= s.gen;
+  }
+
+  private data_changed(m: InodeMem): void {
+    m.dataGen = ++this.dataGen;
+  }
+
   read_plan(ino: number, off: number, len: number): ReadPlan {
     const m = this.icache.get(ino);
     if (is_dir(m.rec.mode)) throw new FsError('EISDIR', `inode ${ino} is a directory`);
@@ -1348,6 +1379,7 @@ export class FileSystem {
     // an inline file changes the tree at once: room for its records first
     if (m.rec.flags & INODE_FLAG_INLINE) this.space_admit(0, 3);
     file_write(this.ctx, m, off, data);
+    this.data_changed(m);
     if (data.length > 0) this.ctx.observer?.data_written(ino, off, data.length, (m.rec.flags & INODE_FLAG_INLINE) !== 0);
     m.streamBytes = off === m.streamEnd ? m.streamBytes + data.length : data.length;
     m.streamEnd = off + data.length;
@@ -1410,6 +1442,7 @@ export class FileSystem {
     if (punch) range_punch(this.ctx, m, off, len);
     else if (zero) range_zero(this.ctx, m, off, len, keep);
     else range_alloc(this.ctx, m, off, len, keep);
+    this.data_changed(m);
     this.after_change();
     return attr_of(m);
   }
@@ -1432,6 +1465,7 @@ export class FileSystem {
     // the destination's map records: one run of keys
     this.cleaner.prepare(0, this.cleaner.growth_of_run(Math.ceil(len / BLOCK_SIZE / MAP_SLOTS) + 2) + this.cleaner.growth_of(6));
     const n = range_clone(this.ctx, s, offIn, d, offOut, len, this.sharedOk);
+    this.data_changed(d);
     if (n > 0) this.after_change();
     return n;
   }
@@ -1443,7 +1477,11 @@ export class FileSystem {
 
   // ---- xattrs ---------------------------------------------------------------------------------
 
-  setxattr(ino: number, name: Name, value: Uint8Array, mode: 'create' | 'replace' | 'any' = 'any'): void {
+  /**
+   * `killSgid` (an access ACL only): the caller is neither in the file's group nor holds
+   * CAP_FSETID, so set-group-ID goes with the change, as Linux's posix_acl_update_mode takes it.
+   */
+  setxattr(ino: number, name: Name, value: Uint8Array, mode: 'create' | 'replace' | 'any' = 'any', killSgid = false): void {
     this.op_begin();
     const m = this.icache.get(ino);
     m.noCaps = false;
@@ -1456,7 +1494,7 @@ export class FileSystem {
         // group bits are not 0); an ACL that says no more than the mode is not kept
         this.space_admit(0, xattr_records(value.length));
         const am = acl_mode(entries, m.rec.mode);
-        m.rec.mode = am.mode;
+        m.rec.mode = killSgid ? am.mode & ~S_ISGID : am.mode;
         if (am.equiv) {
           if (xattr_get(this.vol, ino, ACL_ACCESS_B) !== undefined) xattr_remove(this.vol, ino, ACL_ACCESS_B);
         } else {

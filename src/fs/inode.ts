@@ -51,6 +51,8 @@ export interface InodeMem {
   streamBytes: number;
   /** known to carry no security.capability attribute (privs_kill looked; any setxattr forgets it) */
   noCaps: boolean;
+  /** FileSystem's data generation at the last change of this file's data (0: none since loaded) */
+  dataGen?: number;
 }
 
 /**

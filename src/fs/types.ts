@@ -24,7 +24,7 @@ export function is_reg(mode: number): boolean {
 }
 
 const S_ISUID = 0o4000;
-const S_ISGID = 0o2000;
+export const S_ISGID = 0o2000;
 const S_IXGRP = 0o0010;
 
 /**

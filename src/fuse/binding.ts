@@ -34,7 +34,7 @@ import { resolve as path_resolve } from 'node:path';
 import { NoXattr } from './noxattr.js';
 
 /** The patch level the native binding must report (`cowlog_patch` in the patch file). */
-export const FUSE_PATCH_LEVEL = 8;
+export const FUSE_PATCH_LEVEL = 9;
 
 /** Why the binding can not be used, with the command that fixes it. */
 export class FuseBindingError extends Error {
@@ -133,6 +133,13 @@ export interface SetattrIn {
  * and open); the kernel then stops asking for security.capability before writes.
  */
 export const FUSE_HANDLE_KILLPRIV_V2 = 1 << 28;
+/**
+ * FUSE_SETXATTR_EXT: setxattr requests say whether setting an access ACL takes set-group-ID
+ * from the file (the caller is neither in its group nor holds CAP_FSETID: Linux's
+ * posix_acl_update_mode), which the kernel leaves to a FUSE filesystem with POSIX ACLs (the
+ * `kill` argument of setxattr).
+ */
+export const FUSE_SETXATTR_EXT = 1 << 29;
 
 export const FUSE_SET_ATTR_MODE = 1 << 0;
 export const FUSE_SET_ATTR_UID = 1 << 1;
@@ -227,7 +234,12 @@ export interface LowOps {
   releasedir?(req: number, ino: number, fh: number): void;
   fsyncdir?(req: number, ino: number, fh: number, datasync: number): void;
   statfs?(req: number, ino: number): void;
-  setxattr?(req: number, ino: number, name: string, value: Buffer, flags: number): void;
+  /**
+   * `kill`: the caller is neither in the file's group nor holds CAP_FSETID, and the name is
+   * system.posix_acl_access — set-group-ID goes (FUSE_SETXATTR_EXT's ACL_KILL_SGID; always false
+   * without it)
+   */
+  setxattr?(req: number, ino: number, name: string, value: Buffer, flags: number, kill: boolean): void;
   /** size 0 asks for the value's length (xattr_size); otherwise ERANGE when it is larger */
   getxattr?(req: number, ino: number, name: string, size: number): void;
   listxattr?(req: number, ino: number, size: number): void;

@@ -11,7 +11,8 @@
 //   twice. A read of at least PARALLEL_READ_MIN bytes asks the engine for a plan (synchronously,
 //   like any request) and reads the plan's device runs without blocking, so the reads of several
 //   requests reach the device together; it answers when they are in, if no device write came in
-//   between and every block passed its CRC32C, and otherwise reads again the ordinary way.
+//   between, nothing changed the file's data (a write answered meanwhile may sit in the page
+//   cache) and every block passed its CRC32C, and otherwise reads again the ordinary way.
 // - An FsError becomes its errno. Any other exception is a bug: it is logged with its stack, and
 //   the mount turns read-only from then on (writers get EIO, readers go on), so whatever state
 //   the bug left in memory is never written; close() then drops the volume without a
@@ -39,7 +40,7 @@ import { comm_read } from './comm.js';
 import type { WriteTag } from '../device/cause.js';
 import { constants as fsc } from 'node:fs';
 import { constants as osc } from 'node:os';
-import type { FileSystem, SnapReply, SnapRequest } from '../fs/fs.js';
+import type { DataStamp, FileSystem, SnapReply, SnapRequest } from '../fs/fs.js';
 import { plan_fill } from '../fs/file.js';
 import type { ReadRun } from '../fs/file.js';
 import { BLOCK_SIZE } from '../device/device.js';
@@ -893,12 +894,14 @@ export class CowlogOps {
       }),
 
       // -- extended attributes
-      setxattr: (req, ino, name, value, flags) => this.status(req, 'setxattr', () => this.path_of(ino), true, () => {
+      setxattr: (req, ino, name, value, flags, kill) => this.status(req, 'setxattr', () => this.path_of(ino), true, () => {
         this.xattr_name_check(name);
         // before the change: the binding must not answer for this inode from now on
         this.nox?.note(ino, false);
         const mode = (flags & XATTR_CREATE) !== 0 ? 'create' : (flags & XATTR_REPLACE) !== 0 ? 'replace' : 'any';
-        this.fs.setxattr(ino, bytes(name), value, mode);
+        // kill: an access ACL set by a caller outside the file's group without CAP_FSETID
+        // (the kernel drops its attributes after setting an ACL: the mode it shows comes from here)
+        this.fs.setxattr(ino, bytes(name), value, mode, kill);
       }),
 
       getxattr: (req, ino, name, size) => {
@@ -1049,10 +1052,11 @@ export class CowlogOps {
       if (data !== undefined) this.r.data(req, data, data.length);
       give();
     };
-    let plan;
+    let plan, stamp: DataStamp;
     try {
       this.guard(false);
       plan = this.fs.read_plan(this.ino_fh(fh, ino), off, size);
+      stamp = this.fs.data_stamp(this.ino_fh(fh, ino));
       this.atime_settle(ino);
       plan_fill(plan, into);
     } catch (e) {
@@ -1075,9 +1079,10 @@ export class CowlogOps {
           if (err !== null || !run_verified(dst, r)) ok = false;
           else if (!direct) dst.copy(into, r.at, r.skip, r.skip + r.take);
           if (--left > 0) return;
-          // a write may have moved or reused a block since the plan; a failed block is read
-          // again the ordinary way, which names it
-          if (ok && reader.writeCount === gen && !this.closed) { this.r.data(req, into, n); give(); } else again();
+          // a write may have moved or reused a block since the plan, or changed the file in the
+          // page cache (answered before this read is: what it read is stale); a failed block is
+          // read again the ordinary way, which names it
+          if (ok && reader.writeCount === gen && !this.closed && this.fs.data_unchanged(stamp)) { this.r.data(req, into, n); give(); } else again();
         });
       } catch {
         // the device refused the request at once (it is closing): nothing of this run is in flight

@@ -31,7 +31,7 @@ import type { BootReport } from '../checkpoint/volume.js';
 import { ERRORS_FOUND, MOUNT_ERRORS_WARNING } from '../checkpoint/mount.js';
 import { WearTracker } from '../wear/tracker.js';
 import { FsError } from '../util/errors.js';
-import { CAP, FuseBindingError, FuseMount, FUSE_HANDLE_KILLPRIV_V2, fuse_serve } from './binding.js';
+import { CAP, FuseBindingError, FuseMount, FUSE_HANDLE_KILLPRIV_V2, FUSE_SETXATTR_EXT, fuse_serve } from './binding.js';
 import type { FuseMountOptions } from './binding.js';
 import { control_listen, STREAM } from './control.js';
 import type { ControlReply, ControlRequest, ControlStatus } from './control.js';
@@ -114,7 +114,8 @@ function message_of(e: unknown): string {
  * readdir otherwise (find); file handles (name_to_handle_at, open_by_handle_at: the kernel
  * looks an inode up by node id and generation when it holds it no longer); POSIX ACLs, which
  * the kernel enforces and caches while cowlog keeps and inherits them (the umask is then the
- * filesystem's to apply: a default ACL replaces it); ioctls on directories too (the shutdown
+ * filesystem's to apply: a default ACL replaces it; set-group-ID taken away when a caller
+ * outside the file's group sets its ACL: FUSE_SETXATTR_EXT, granted by the binding too); ioctls on directories too (the shutdown
  * ioctl is sent to the mountpoint); no locks, no
  * splicing; cached data is dropped only when cowlog says so (a rollback), never because a
  * cached mtime moved (auto_inval_data); the device read for `spin=` microseconds after each
@@ -128,7 +129,7 @@ export function cowlog_fuse_options(c: MountConfig): FuseMountOptions {
       (c.acl ? CAP.POSIX_ACL | CAP.DONT_MASK : 0) | (c.writebackCache ? CAP.WRITEBACK_CACHE : 0),
     unwant: CAP.HANDLE_KILLPRIV | CAP.POSIX_LOCKS | CAP.FLOCK_LOCKS | CAP.SPLICE_READ | CAP.SPLICE_WRITE | CAP.SPLICE_MOVE |
       CAP.AUTO_INVAL_DATA,
-    kernelWant: FUSE_HANDLE_KILLPRIV_V2,
+    kernelWant: FUSE_HANDLE_KILLPRIV_V2 | FUSE_SETXATTR_EXT,
     spinUs: c.spinUs,
   };
 }

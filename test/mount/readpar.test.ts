@@ -143,6 +143,34 @@ t.test('a device write while a read is in flight: the read is made again and ans
   t.ok(buf.equals(b), 'with the bytes written after it was planned: it was read again');
 });
 
+t.test('a write answered while a read is in flight, still in the page cache: the read answers its bytes', async (t) => {
+  // no device write in between (an O_DIRECT writer beside buffered readers: xfstests generic/451)
+  const { fsys, spy, call } = setup(t);
+  const [, fh, ino] = await call('create', 'f', 0o100644, 0) as [number, number, number];
+  const [, fh2, ino2] = await call('create', 'g', 0o100644, 0) as [number, number, number];
+  const a = content(7, 256 * KiB);
+  const b = content(8, 16 * KiB);
+  await call('write', ino, fh, a, 0);
+  await call('write', ino2, fh2, a, 0);
+  fsys.sync();
+  spy.hold = true;
+  const buf = Buffer.alloc(256 * KiB), other = Buffer.alloc(256 * KiB);
+  const p = call('read', ino, fh, buf, buf.length, 0);
+  const q = call('read', ino2, fh2, other, other.length, 0);
+  await new Promise((ok) => setImmediate(ok));
+  const runs = spy.runs;
+  t.same(await call('write', ino, fh, b, 16 * KiB), [b.length], 'a write into the range being read, answered at once');
+  spy.hold = false;
+  spy.release();
+  t.same(await p, [buf.length], 'the read answers in full');
+  const want = Buffer.from(a);
+  b.copy(want, 16 * KiB);
+  t.ok(buf.equals(want), 'with the bytes of the write answered before it');
+  t.same(await q, [other.length]);
+  t.ok(other.equals(a), 'a read of another file answers too');
+  t.equal(spy.runs, runs, 'from the runs it planned: a write to another file does not make it read again');
+});
+
 t.test('a damaged block: the parallel read falls back to the ordinary one, which answers EIO', async (t) => {
   const { img, dev, fsys, call, o } = setup(t);
   const [, fh, ino] = await call('create', 'f', 0o100644, 0) as [number, number, number];
