@@ -40,7 +40,7 @@ import type { FsObserver } from './observe.js';
 import { attr_of, ctime_touch, InodeCache, inode_key, pages_own, times_set } from './inode.js';
 import type { InodeMem } from './inode.js';
 import {
-  dt_of, FILE_SIZE_MAX, is_dir, is_lnk, is_reg, mode_killed, NLINK_MAX, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, S_ISGID, SYMLINK_MAX,
+  dt_of, FILE_SIZE_MAX, is_dir, is_lnk, is_reg, mode_killed, NLINK_MAX, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, S_ISGID, S_IXGRP, SYMLINK_MAX,
 } from './types.js';
 import type { Attr, DirEntry, Name, RenameFlags, SetAttr, StatFs } from './types.js';
 import { xattr_get, xattr_list, xattr_none, xattr_records, xattr_remove, xattr_set } from './xattr.js';
@@ -1220,16 +1220,19 @@ export class FileSystem {
    * What Linux takes from a file that is written (or truncated, or given away: setattr's
    * `kill`), left to the filesystem by a mount with FUSE_HANDLE_KILLPRIV_V2: its
    * security.capability attribute and, with `suidgid` (the writer lacks CAP_FSETID),
-   * set-user-ID, and set-group-ID when group execute is set. Directories keep theirs. Costs no
-   * lookup once the inode is known to carry no capabilities. Returns whether the mode changed.
+   * set-user-ID, and set-group-ID when group execute is set or the caller is outside the file's
+   * group (`outside_of(gid)`, asked only for a file with set-group-ID and no group execute).
+   * Directories keep theirs. Costs no lookup once the inode is known to carry no capabilities.
+   * Returns whether the mode changed.
    */
-  privs_kill(ino: number, suidgid: boolean): boolean {
+  privs_kill(ino: number, suidgid: boolean, outside_of?: (gid: number) => boolean): boolean {
     const m = this.icache.get(ino);
     if (is_dir(m.rec.mode) || (!suidgid && m.noCaps)) return false;
-    if (mode_killed(m.rec.mode, suidgid) === m.rec.mode && (m.noCaps || !this.caps_held(m))) return false;
+    const outside = suidgid && (m.rec.mode & (S_ISGID | S_IXGRP)) === S_ISGID && outside_of !== undefined && outside_of(m.rec.gid);
+    if (mode_killed(m.rec.mode, suidgid, outside) === m.rec.mode && (m.noCaps || !this.caps_held(m))) return false;
     this.op_begin();
     this.prepare(2);
-    const changed = this.privs_drop(m, suidgid);
+    const changed = this.privs_drop(m, suidgid, outside);
     ctime_touch(m, this.clock());
     this.icache.store(m);
     this.after_change();
@@ -1245,13 +1248,13 @@ export class FileSystem {
   }
 
   /** privs_kill's change to `m` (the caller stores it); whether the mode changed. */
-  private privs_drop(m: InodeMem, suidgid: boolean): boolean {
+  private privs_drop(m: InodeMem, suidgid: boolean, outside = false): boolean {
     if (is_dir(m.rec.mode)) return false;
     if (this.caps_held(m)) {
       xattr_remove(this.vol, m.ino, CAPS_B);
       m.noCaps = true;
     }
-    const mode = mode_killed(m.rec.mode, suidgid);
+    const mode = mode_killed(m.rec.mode, suidgid, outside);
     if (mode === m.rec.mode) return false;
     m.rec.mode = mode;
     return true;

@@ -25,16 +25,17 @@ export function is_reg(mode: number): boolean {
 
 const S_ISUID = 0o4000;
 export const S_ISGID = 0o2000;
-const S_IXGRP = 0o0010;
+export const S_IXGRP = 0o0010;
 
 /**
  * `mode` less what Linux clears when a file is written, truncated or given away (with
- * `suidgid`): set-user-ID, and set-group-ID when group execute is set (without it, the bit
- * marks mandatory locking and stays).
+ * `suidgid`: the caller lacks CAP_FSETID): set-user-ID, and set-group-ID when group execute is
+ * set or the caller is outside the file's group (`outside`; without group execute the bit marks
+ * mandatory locking, and a member of the group keeps it) — Linux's setattr_should_drop_sgid.
  */
-export function mode_killed(mode: number, suidgid: boolean): number {
+export function mode_killed(mode: number, suidgid: boolean, outside = false): number {
   if (!suidgid) return mode;
-  const gid = (mode & (S_ISGID | S_IXGRP)) === (S_ISGID | S_IXGRP) ? S_ISGID : 0;
+  const gid = (mode & S_ISGID) !== 0 && ((mode & S_IXGRP) !== 0 || outside) ? S_ISGID : 0;
   return mode & ~(S_ISUID | gid);
 }
 export function is_lnk(mode: number): boolean {

@@ -1,8 +1,9 @@
 // What a write, truncate or chown takes from a file through the mount, and what asking it costs.
 // cowlog takes over from the kernel what Linux clears (FUSE_HANDLE_KILLPRIV_V2, granted by the
 // binding), so that the kernel stops asking for security.capability before every write(2):
-// - set-user-ID goes on a write or truncate by a user without CAP_FSETID, and on any chown;
-//   set-group-ID with it only when group execute is set; root's writes keep both;
+// - set-user-ID goes on a write, truncate or fallocate by a user without CAP_FSETID, and on any
+//   chown; set-group-ID with it when group execute is set or the user is outside the file's
+//   group (as ext4 on this kernel: Linux's setattr_should_drop_sgid); root's writes keep both;
 // - security.capability goes on any write;
 // - stat shows the cleared mode at once (the kernel's cached attributes are dropped);
 // - 500 writes of 4 KiB to one open file ask for no attribute after the first (a getxattr per
@@ -41,23 +42,24 @@ if (skip !== undefined) {
 } else {
   // each test on the default mount, then with the kernel's writeback cache
   for (const [label, opts] of MOUNT_KINDS) {
-    t.test('write, truncate and chown clear set-user-ID and set-group-ID as Linux does' + label, async (t) => {
+    t.test('write, truncate, fallocate and chown clear set-user-ID and set-group-ID as Linux does' + label, async (t) => {
       const image = await image_make(t, '64M');
       const m = await mount_with(t, cowlog_server(image, ...opts));
-      const made = await m.sh(`for f in w1 w2 w3 r1 t1 c1 d1; do : > $f; done
-        chmod 6777 w1 r1 t1 && chmod 2767 w2 && chmod 4777 w3 && chmod 6755 c1 && mkdir d && chmod 2777 d
-        stat -c '%n %a' w1 w2 w3 r1 t1 c1 d`);
-      t.equal(made.stdout, 'w1 6777\nw2 2767\nw3 4777\nr1 6777\nt1 6777\nc1 6755\nd 2777\n', 'modes set', { stderr: made.stderr });
-      const w = await as_nobody(m, 'echo x >> w1 && echo x >> w2 && echo x >> w3 && truncate -s 0 t1');
-      t.equal(w.code, 0, 'nobody writes and truncates', { stderr: w.stderr });
-      t.equal((await m.sh('echo x >> r1 && chown 1:1 c1 && echo x > d/f')).code, 0, 'root writes and chowns');
-      t.equal(await modes(m, ['w1', 'w2', 'w3', 'r1', 't1', 'c1', 'd']),
-        'w1 777\nw2 2767\nw3 777\nr1 6777\nt1 777\nc1 755\nd 2777\n',
-        'nobody\'s write and truncate cleared set-user-ID, set-group-ID only with group execute; root\'s write kept both; chown cleared them; a directory keeps its own');
+      const made = await m.sh(`for f in w1 w2 w3 w4 r1 t1 c1 d1 f1 f2; do : > $f; done
+        chmod 6777 w1 r1 t1 && chmod 2767 w2 w4 && chgrp ${NOBODY} w4 && chmod 4777 w3 && chmod 6755 c1 && mkdir d && chmod 2777 d
+        chmod 6666 f1 f2
+        stat -c '%n %a' w1 w2 w3 w4 r1 t1 c1 d f1 f2`);
+      t.equal(made.stdout, 'w1 6777\nw2 2767\nw3 4777\nw4 2767\nr1 6777\nt1 6777\nc1 6755\nd 2777\nf1 6666\nf2 6666\n', 'modes set', { stderr: made.stderr });
+      const w = await as_nobody(m, 'echo x >> w1 && echo x >> w2 && echo x >> w3 && echo x >> w4 && truncate -s 0 t1 && fallocate -l 64k f1');
+      t.equal(w.code, 0, 'nobody writes, truncates and fallocates', { stderr: w.stderr });
+      t.equal((await m.sh('echo x >> r1 && chown 1:1 c1 && echo x > d/f && fallocate -l 64k f2')).code, 0, 'root writes, chowns and fallocates');
+      t.equal(await modes(m, ['w1', 'w2', 'w3', 'w4', 'r1', 't1', 'c1', 'd', 'f1', 'f2']),
+        'w1 777\nw2 767\nw3 777\nw4 2767\nr1 6777\nt1 777\nc1 755\nd 2777\nf1 666\nf2 6666\n',
+        'nobody\'s write, truncate and fallocate cleared set-user-ID, and set-group-ID with group execute or outside the group (w4 is nobody\'s group: kept); root\'s write and fallocate kept both; chown cleared them; a directory keeps its own');
       await clean_after(t, m, image);
       // after a remount (what the device holds, not what the kernel cached)
       const m2 = await mount_with(t, cowlog_server(image, ...opts));
-      t.equal(await modes(m2, ['w1', 'w2', 'r1', 'c1']), 'w1 777\nw2 2767\nr1 6777\nc1 755\n', 'the modes were written');
+      t.equal(await modes(m2, ['w1', 'w2', 'r1', 'c1', 'f1']), 'w1 777\nw2 767\nr1 6777\nc1 755\nf1 666\n', 'the modes were written');
       await clean_after(t, m2, image);
     });
 
