@@ -1291,13 +1291,6 @@ export class FileSystem {
   }
 
   /**
-   * read() for a caller that takes the device runs itself (the mount reads them in parallel):
-   * what to copy from memory and which blocks to read, with their CRC32Cs. The plan holds as long
-   * as nothing is written to the device (any write may move or reuse a block), and its copies
-   * must be made (plan_fill) before the engine runs again. atime is set first, so that nothing
-   * this call writes comes after the plan.
-   */
-  /**
    * A stamp of inode `ino`'s data as it is now. A read planned now and finished later (the
    * mount's parallel reads) answers what it read only while data_unchanged(stamp): a write
    * answered in between may sit in the page cache, where no device write shows it.
@@ -1318,6 +1311,13 @@ export class FileSystem {
     m.dataGen = ++this.dataGen;
   }
 
+  /**
+   * read() for a caller that takes the device runs itself (the mount reads them in parallel):
+   * what to copy from memory and which blocks to read, with their CRC32Cs. The plan holds as long
+   * as nothing is written to the device (any write may move or reuse a block) and the file's
+   * data does not change (data_stamp), and its copies must be made (plan_fill) before the engine
+   * runs again. atime is set first, so that nothing this call writes comes after the plan.
+   */
   read_plan(ino: number, off: number, len: number): ReadPlan {
     const m = this.icache.get(ino);
     if (is_dir(m.rec.mode)) throw new FsError('EISDIR', `inode ${ino} is a directory`);
