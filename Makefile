@@ -24,6 +24,7 @@ help:
 	@echo "make bench-fsync  cowlog bench fsync on cowlog and ext4 loop devices, side by side, with kill -9 losses"
 	@echo "make bench-writeback writes of 512 B to 1 MiB, random 4 KiB, small files: cowlog with and without -o writeback_cache, and ext4 (WB_ARGS='--rounds 5')"
 	@echo "make bench-scale-tree a million files made in the engine, then fsck -n, mount, find and ls -lR through the mount, server memory (TREE_ARGS='--files 100000')"
+	@echo "make xfstests XFSTESTS=DIR  xfstests (a checkout of it: Debian has none) on cowlog through FUSE, XFSTESTS_ARGS='-g quick' by default (tools/xfstests/run.sh)"
 	@echo "make bench-scale  an 8 GiB and a 1 TiB image: a million files, ls -lR, find, 10 GiB written (6 GiB: what fits on 8 GiB; again on fresh images), mount, fsck, memory (SCALE_ARGS='--files 100000')"
 
 $(NPM_STAMP): package.json package-lock.json
@@ -86,6 +87,12 @@ bench-fuse: build $(FUSE_STAMP)
 bench-meta: build $(FUSE_STAMP)
 	bash tools/ensure-packages.sh fsmark fuse2fs e2fsprogs
 	node dist/tools/bench/meta.js $(META_ARGS)
+
+# xfstests on cowlog through FUSE, from a checkout of xfstests (Debian does not package it; needs root)
+.PHONY: xfstests
+xfstests: build $(FUSE_STAMP)
+	@test -n "$(XFSTESTS)" || { echo "make xfstests XFSTESTS=DIR [XFSTESTS_ARGS='-g quick']: DIR is a checkout of xfstests"; exit 2; }
+	bash tools/xfstests/run.sh $(XFSTESTS) $(XFSTESTS_ARGS)
 
 # the write-amplification sweep: every workload on cowlog, ext4 and btrfs, 64 MiB loop devices
 # traced by tracefs (needs root); WAF_ARGS='--ops 2000 --profiles wal' and the like for a short run
