@@ -152,6 +152,16 @@ export class CowlogOps {
   /** shut down by FS_IOC_SHUTDOWN: every request fails and nothing more is written */
   down = false;
   readonly handles = new Map<number, Handle>();
+  /**
+   * Inodes written through an O_DIRECT handle: every open of them has the kernel drop what it
+   * cached (no FOPEN_KEEP_CACHE), as a FUSE filesystem that never keeps the cache does. A
+   * buffered reader racing a direct write may have cached the bytes from before it, and the
+   * kernel does not drop them after an asynchronous direct write (xfstests generic/451); had
+   * only the next open dropped them, a reader opening just after could still read them before
+   * that open's opener got to dropping them. An inode the kernel forgets has no cached pages
+   * left: it leaves the set then.
+   */
+  private readonly directWritten = new Set<number>();
   readonly held: KernelHeld;
   /** seconds after it was given that a held name is still in the kernel's cache for sure (half the shorter timeout; 0: never) */
   private readonly heldFresh: number;
@@ -629,7 +639,10 @@ export class CowlogOps {
         this.conn = conn;
         this.killpriv = (conn.kernelGranted & FUSE_HANDLE_KILLPRIV_V2) !== 0;
       },
-      forget: (ino, n) => this.held.forget(ino, n),
+      forget: (ino, n) => {
+        this.held.forget(ino, n);
+        if (!this.held.has(ino)) this.directWritten.delete(ino);
+      },
 
       statfs: (req) => {
         const st = this.attempt(req, 'statfs', () => '/', false, (): FuseStatfs => {
@@ -824,7 +837,9 @@ export class CowlogOps {
           // a write-back from the kernel's cache comes from whoever made the kernel write: the
           // writer is the process that opened the handle it came through
           this.writer_note(i, writepage ? this.opener_of(fh)?.pid : undefined);
-          return this.fs.write(i, off, buf);
+          const n = this.fs.write(i, off, buf);
+          if (!writepage && ((this.handles.get(fh)?.flags ?? 0) & fsc.O_DIRECT) !== 0) this.directWritten.add(i);
+          return n;
         });
         if (n === undefined) return;
         this.r.write(req, n);
@@ -949,6 +964,7 @@ export class CowlogOps {
    * next read must reach cowlog to move atime: the kernel keeps no atime of FUSE files.
    */
   private open_flags(ino: number): number {
+    if (this.directWritten.has(ino)) return 0;
     return this.fs.atime_pending(ino) ? 0 : FOPEN_KEEP_CACHE;
   }
 
