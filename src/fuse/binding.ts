@@ -34,7 +34,7 @@ import { resolve as path_resolve } from 'node:path';
 import { NoXattr } from './noxattr.js';
 
 /** The patch level the native binding must report (`cowlog_patch` in the patch file). */
-export const FUSE_PATCH_LEVEL = 9;
+export const FUSE_PATCH_LEVEL = 10;
 
 /** Why the binding can not be used, with the command that fixes it. */
 export class FuseBindingError extends Error {
@@ -249,7 +249,12 @@ export interface LowOps {
   fallocate?(req: number, ino: number, fh: number, mode: number, off: number, len: number): void;
   copy_file_range?(req: number, inoIn: number, offIn: number, fhIn: number, inoOut: number, offOut: number, fhOut: number, len: number, flags: number): void;
   lseek?(req: number, ino: number, fh: number, off: number, whence: number): void;
-  ioctl?(req: number, ino: number, fh: number, cmd: number, flags: number, inBuf: Buffer | null, outSize: number): void;
+  /**
+   * `arg`: the caller's third argument as it passed it — for an ioctl whose data FUSE does not
+   * carry (FS_IOC_SHUTDOWN's flags: an _IOR the kernel sends no input for), the address of that
+   * data in the caller's memory
+   */
+  ioctl?(req: number, ino: number, fh: number, cmd: number, flags: number, inBuf: Buffer | null, outSize: number, arg: number): void;
 }
 
 /** The requests in the native binding's order (fuse-native.c OP_NAMES). */

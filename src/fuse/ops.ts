@@ -43,6 +43,7 @@ import { constants as osc } from 'node:os';
 import type { DataStamp, FileSystem, SnapReply, SnapRequest } from '../fs/fs.js';
 import { plan_fill } from '../fs/file.js';
 import { caller_fsetid, caller_in_group } from './creds.js';
+import { caller_u32 } from './caller_mem.js';
 import type { ReadRun } from '../fs/file.js';
 import { BLOCK_SIZE } from '../device/device.js';
 import type { AsyncReader } from '../device/device.js';
@@ -76,6 +77,9 @@ const XATTR_CREATE = 1;
 const XATTR_REPLACE = 2;
 /** _IOR('X', 125, __u32): xfs's GOINGDOWN, which Linux filesystems answer as FS_IOC_SHUTDOWN */
 const FS_IOC_SHUTDOWN = 0x8004587d;
+/** its flags (Linux's FS_SHUTDOWN_FLAGS_*), by value: make everything durable first, flush the log first, neither */
+const SHUTDOWN_NAMES = ['DEFAULT', 'LOGFLUSH', 'NOLOGFLUSH'];
+const SHUTDOWN_NOLOGFLUSH = 2;
 /** the kernel does not check the name length for FUSE */
 const NAME_BYTES_MAX = 255;
 /** file handles: small positive integers; 0 means "no handle" in requests */
@@ -852,14 +856,18 @@ export class CowlogOps {
       },
 
       // FS_IOC_SHUTDOWN on any file or directory of the mount (IOCTL_DIR); others are ENOTTY
-      ioctl: (req, ino, _fh, cmd) => {
+      ioctl: (req, ino, _fh, cmd, _flags, _in, _outSize, arg) => {
         if (cmd >>> 0 !== FS_IOC_SHUTDOWN) { this.r.err(req, E.ENOTTY); return; }
         const who = this.caller();
         // as the kernel asks of every filesystem: CAP_SYS_ADMIN (here: root)
         if (who.uid !== 0) { this.r.err(req, E.EPERM); return; }
         if (this.closed) { this.r.err(req, E.EIO); return; }
-        this.log.info(`FS_IOC_SHUTDOWN by pid ${who.pid} on ${this.path_of(ino) || `inode ${ino}`}`);
-        this.shutdown();
+        // the flags FUSE does not carry, from the caller's memory (caller_mem.ts); unread, the strictest
+        const flags = caller_u32(who.pid, arg);
+        if (flags !== null && flags > SHUTDOWN_NOLOGFLUSH) { this.r.err(req, E.EINVAL); return; }
+        const how = flags ?? SHUTDOWN_NOLOGFLUSH;
+        this.log.info(`FS_IOC_SHUTDOWN by pid ${who.pid} on ${this.path_of(ino) || `inode ${ino}`}, flags ${flags === null ? 'unread: NOLOGFLUSH' : SHUTDOWN_NAMES[how]}`);
+        this.shutdown(how);
         this.r.ioctl(req, 0, null);
       },
 
@@ -1145,15 +1153,28 @@ export class CowlogOps {
   }
 
   /**
-   * FS_IOC_SHUTDOWN (xfstests' godown, xfs_io shutdown): the filesystem stops writing at once,
-   * as after a power cut — nothing more is flushed, every later request fails with EIO, and
-   * the unmount writes no checkpoint, so the next mount recovers what the last durability point
-   * (fsync, checkpoint) made durable. The flags (FULLSYNC, METASYNC, NOSYNC) can not reach a
-   * FUSE filesystem (an _IOR ioctl sends no input): cowlog acts as NOSYNC, the strictest.
+   * FS_IOC_SHUTDOWN (xfstests' godown, xfs_io shutdown): the filesystem stops writing, as after
+   * a power cut — every later request fails with EIO, and the unmount writes no checkpoint, so
+   * the next mount recovers what the last durability point made durable. With NOLOGFLUSH it
+   * stops at once; with DEFAULT and LOGFLUSH (sync first, flush the log first) a checkpoint
+   * makes everything written durable first — for LOGFLUSH more than XFS promises (its data
+   * may be lost), never less.
    */
-  private shutdown(): void {
+  private shutdown(how: number): void {
     if (this.down) return;
+    let synced = false;
+    if (how !== SHUTDOWN_NOLOGFLUSH && this.broken === null) {
+      try {
+        this.fs.sync();
+        synced = true;
+      } catch (e) {
+        // shut down all the same: the next mount has the last durable state
+        this.log.warn(`FS_IOC_SHUTDOWN: the checkpoint before it failed: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
     this.down = true;
-    this.log.warn('shut down (FS_IOC_SHUTDOWN): nothing more is written; the next mount recovers the last durable state');
+    this.log.warn(synced
+      ? 'shut down (FS_IOC_SHUTDOWN): everything written was made durable first; nothing more is written'
+      : 'shut down (FS_IOC_SHUTDOWN): nothing more is written; the next mount recovers the last durable state');
   }
 }

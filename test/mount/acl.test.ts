@@ -95,6 +95,15 @@ if (skip !== undefined) {
       m = await mount_with(t, cowlog_server(image, ...opts));
       const r = await m.sh('cat a; test -e b && echo b-survived; test -e c && echo c-survived; true');
       t.equal(r.stdout, 'durable\n', 'the next mount has the fsync\'d file, not what was only written');
+      // the flags, which FUSE does not carry, are read from the caller: LOGFLUSH (xfstests'
+      // godown -f) and DEFAULT make what was written durable first; a flag beyond them is EINVAL
+      t.equal(await acl(m, 'shutdown', '.', '3'), 'EINVAL', 'flags 3: EINVAL, and the mount goes on');
+      t.equal((await m.sh('echo written > d && mkdir e')).code, 0, 'd and e only written');
+      t.equal(await acl(m, 'shutdown', '.', '1'), 'ok', 'the shutdown ioctl, LOGFLUSH');
+      t.match((await m.sh('cat d')).stderr, /Input\/output error/, 'EIO afterwards');
+      t.ok((await m.teardown()).clean, 'the mount goes away');
+      m = await mount_with(t, cowlog_server(image, ...opts));
+      t.equal((await m.sh('cat a d; test -d e && echo e-there')).stdout, 'durable\nwritten\ne-there\n', 'the next mount has what was written before it');
       await clean_after(t, m, image);
     });
   }

@@ -3,7 +3,7 @@
 # the acl package's tools: ACLs are the system.posix_acl_* xattrs in the kernel's binary form.
 #   setacl PATH access|default SPEC     SPEC like u::rwx,u:65534:r--,g::r-x,m::r-x,o::---
 #   getacl PATH access|default          prints the entries in the same notation (or ENODATA)
-#   shutdown PATH                       FS_IOC_SHUTDOWN (flags NOSYNC) on PATH
+#   shutdown PATH [FLAGS]               FS_IOC_SHUTDOWN on PATH; FLAGS 0 DEFAULT, 1 LOGFLUSH, 2 NOLOGFLUSH (the default)
 import errno, fcntl, os, struct, sys
 
 TAGS = {'u': (0x01, 0x02), 'g': (0x04, 0x08), 'm': (0x10, 0x10), 'o': (0x20, 0x20)}
@@ -50,7 +50,7 @@ try:
         print(decode(os.getxattr(args[0], name(args[1]))))
     elif cmd == 'shutdown':
         fd = os.open(args[0], os.O_RDONLY)
-        fcntl.ioctl(fd, 0x8004587d, struct.pack('I', 2))
+        fcntl.ioctl(fd, 0x8004587d, struct.pack('I', int(args[1]) if len(args) > 1 else 2))
         print('ok')
     else:
         sys.exit('unknown command ' + cmd)
