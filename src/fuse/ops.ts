@@ -969,7 +969,8 @@ export class CowlogOps {
   /**
    * FOPEN_* of an open or create answer: the kernel keeps a file's cached pages across opens
    * (nothing changes a file behind the kernel but a rollback, which drops them), unless the
-   * next read must reach cowlog to move atime: the kernel keeps no atime of FUSE files.
+   * next read must reach cowlog to move atime (the kernel keeps no atime of FUSE files), or the
+   * file was written directly (directWritten).
    */
   private open_flags(ino: number): number {
     if (this.directWritten.has(ino)) return 0;
@@ -990,8 +991,8 @@ export class CowlogOps {
    * kernel's cached mode is dropped when it changed (a write's answer carries no attributes).
    */
   private privs_kill(ino: number, kill: boolean): void {
-    const who = this.caller();
-    if (this.fs.privs_kill(ino, kill, (gid) => !caller_in_group(who, gid))) this.held.notifier?.inval_inode(ino, -1, 0);
+    // (the caller's groups are asked for only for a file with set-group-ID and no group execute)
+    if (this.fs.privs_kill(ino, kill, (gid) => !caller_in_group(this.caller(), gid))) this.held.notifier?.inval_inode(ino, -1, 0);
   }
 
   private setattr(ino: number, set: SetattrIn, kill = false): Attr {
