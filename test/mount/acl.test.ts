@@ -1,9 +1,10 @@
 // POSIX ACLs and the shutdown ioctl through the mount (test/mount/acl_client.py makes the
 // calls): an ACL grants and denies another user what the mode alone would not, a default ACL is
 // inherited by new files and directories (replacing the umask), chmod rewrites the ACL's mask,
-// noacl refuses them; FS_IOC_SHUTDOWN stops the filesystem at once, and the next mount shows
-// what was durable: fsync'd data, not what was only written. All of it on the default mount and
-// with the kernel's writeback cache.
+// noacl refuses them; a setter outside the file's group loses set-group-ID; FS_IOC_SHUTDOWN
+// stops the filesystem at once, and the next mount shows what was durable: fsync'd data, not
+// what was only written — unless its flags (read from the caller) ask for a flush first. All of
+// it on the default mount and with the kernel's writeback cache.
 
 import t from 'tap';
 import path from 'node:path';
