@@ -140,6 +140,15 @@ export interface MemoryStats {
  */
 export type AtimeMode = 'relatime' | 'strictatime' | 'noatime';
 
+/**
+ * Whether the caller is outside `m`'s group where that decides what it loses (mode_killed): a
+ * file with set-group-ID and no group execute, changed by a caller without CAP_FSETID
+ * (`suidgid`). `outside_of` is asked only then (it reads /proc).
+ */
+function sgid_outside(m: InodeMem, suidgid: boolean, outside_of: ((gid: number) => boolean) | undefined): boolean {
+  return suidgid && (m.rec.mode & (S_ISGID | S_IXGRP)) === S_ISGID && outside_of !== undefined && outside_of(m.rec.gid);
+}
+
 /** A file's data as it was when a read was planned (FileSystem.data_stamp). */
 export interface DataStamp {
   readonly m: InodeMem | undefined;
@@ -1173,7 +1182,8 @@ export class FileSystem {
 
   // ---- attributes -----------------------------------------------------------------------------
 
-  setattr(ino: number, a: SetAttr): Attr {
+  /** `outside_of`: as privs_kill's, for what a truncate with `a.kill` takes (not a chown's). */
+  setattr(ino: number, a: SetAttr, outside_of?: (gid: number) => boolean): Attr {
     this.op_begin();
     const m = this.icache.get(ino);
     // (kill: the capability attribute's record may go too)
@@ -1199,7 +1209,7 @@ export class FileSystem {
     }
     if (a.uid !== undefined) m.rec.uid = a.uid;
     if (a.gid !== undefined) m.rec.gid = a.gid;
-    if (a.kill !== undefined) this.privs_drop(m, a.kill);
+    if (a.kill !== undefined) this.privs_drop(m, a.kill, sgid_outside(m, a.kill, outside_of));
     if (a.atime !== undefined) times_set(m.rec, 'a', a.atime === 'now' ? now : a.atime);
     if (a.mtime !== undefined) {
       // an explicit mtime wins over one a buffered write left pending
@@ -1228,7 +1238,7 @@ export class FileSystem {
   privs_kill(ino: number, suidgid: boolean, outside_of?: (gid: number) => boolean): boolean {
     const m = this.icache.get(ino);
     if (is_dir(m.rec.mode) || (!suidgid && m.noCaps)) return false;
-    const outside = suidgid && (m.rec.mode & (S_ISGID | S_IXGRP)) === S_ISGID && outside_of !== undefined && outside_of(m.rec.gid);
+    const outside = sgid_outside(m, suidgid, outside_of);
     if (mode_killed(m.rec.mode, suidgid, outside) === m.rec.mode && (m.noCaps || !this.caps_held(m))) return false;
     this.op_begin();
     this.prepare(2);

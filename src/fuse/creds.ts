@@ -8,7 +8,9 @@
 // - Only /proc is read (never a path on a FUSE mount). A process that is gone (or pid 0, the
 //   kernel's own requests) reads as null, and the callers then fall back on the request's own
 //   uid and gid: root as holding CAP_FSETID, the request's gid as the only group.
-// - Nothing is cached: these are read only when a file carries a bit they decide on, which is rare.
+// - Nothing is cached: a fallocate reads CapEff once (its request says nothing of it; fallocates
+//   are few), and a write, truncate or ACL reads the groups only for a file with set-group-ID
+//   and no group execute, the one case they decide.
 
 import fs from 'node:fs';
 

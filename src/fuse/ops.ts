@@ -992,8 +992,11 @@ export class CowlogOps {
    */
   private privs_kill(ino: number, kill: boolean): void {
     // (the caller's groups are asked for only for a file with set-group-ID and no group execute)
-    if (this.fs.privs_kill(ino, kill, (gid) => !caller_in_group(this.caller(), gid))) this.held.notifier?.inval_inode(ino, -1, 0);
+    if (this.fs.privs_kill(ino, kill, this.outside_of)) this.held.notifier?.inval_inode(ino, -1, 0);
   }
+
+  /** Whether the caller of the request being handled is outside group `gid` (read only when that decides). */
+  private readonly outside_of = (gid: number): boolean => !caller_in_group(this.caller(), gid);
 
   private setattr(ino: number, set: SetattrIn, kill = false): Attr {
     const v = set.valid;
@@ -1009,9 +1012,11 @@ export class CowlogOps {
     // a kernel with a writeback cache keeps the times of buffered writes and sends them later
     if (v & FUSE_SET_ATTR_CTIME) a.ctime = set.ctime;
     // with FUSE_HANDLE_KILLPRIV_V2: a chown takes set-user-ID (and set-group-ID if
-    // group-executable) whoever asks, a truncate only from a caller without CAP_FSETID; both
-    // take file capabilities
-    if (this.killpriv && (v & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) !== 0) a.kill = true;
+    // group-executable) whoever asks, a truncate only from a caller without CAP_FSETID — and
+    // then set-group-ID without group execute too when the caller is outside the file's group
+    // (as a write); both take file capabilities
+    const chown = (v & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) !== 0;
+    if (this.killpriv && chown) a.kill = true;
     else if (this.killpriv && (v & FUSE_SET_ATTR_SIZE) !== 0) a.kill = kill;
     const g = this.held.ghost(ino);
     if (g !== undefined) {
@@ -1025,7 +1030,7 @@ export class CowlogOps {
       this.held.ghost_set(n);
       return n;
     }
-    return this.fs.setattr(ino, a);
+    return this.fs.setattr(ino, a, chown ? undefined : this.outside_of);
   }
 
   /**

@@ -45,16 +45,16 @@ if (skip !== undefined) {
     t.test('write, truncate, fallocate and chown clear set-user-ID and set-group-ID as Linux does' + label, async (t) => {
       const image = await image_make(t, '64M');
       const m = await mount_with(t, cowlog_server(image, ...opts));
-      const made = await m.sh(`for f in w1 w2 w3 w4 r1 t1 c1 d1 f1 f2; do : > $f; done
-        chmod 6777 w1 r1 t1 && chmod 2767 w2 w4 && chgrp ${NOBODY} w4 && chmod 4777 w3 && chmod 6755 c1 && mkdir d && chmod 2777 d
+      const made = await m.sh(`for f in w1 w2 w3 w4 r1 t1 t2 c1 d1 f1 f2; do : > $f; done
+        chmod 6777 w1 r1 t1 && chmod 2767 w2 w4 t2 && chgrp ${NOBODY} w4 && chmod 4777 w3 && chmod 6755 c1 && mkdir d && chmod 2777 d
         chmod 6666 f1 f2
-        stat -c '%n %a' w1 w2 w3 w4 r1 t1 c1 d f1 f2`);
-      t.equal(made.stdout, 'w1 6777\nw2 2767\nw3 4777\nw4 2767\nr1 6777\nt1 6777\nc1 6755\nd 2777\nf1 6666\nf2 6666\n', 'modes set', { stderr: made.stderr });
-      const w = await as_nobody(m, 'echo x >> w1 && echo x >> w2 && echo x >> w3 && echo x >> w4 && truncate -s 0 t1 && fallocate -l 64k f1');
+        stat -c '%n %a' w1 w2 w3 w4 r1 t1 t2 c1 d f1 f2`);
+      t.equal(made.stdout, 'w1 6777\nw2 2767\nw3 4777\nw4 2767\nr1 6777\nt1 6777\nt2 2767\nc1 6755\nd 2777\nf1 6666\nf2 6666\n', 'modes set', { stderr: made.stderr });
+      const w = await as_nobody(m, 'echo x >> w1 && echo x >> w2 && echo x >> w3 && echo x >> w4 && truncate -s 0 t1 && truncate -s 0 t2 && fallocate -l 64k f1');
       t.equal(w.code, 0, 'nobody writes, truncates and fallocates', { stderr: w.stderr });
       t.equal((await m.sh('echo x >> r1 && chown 1:1 c1 && echo x > d/f && fallocate -l 64k f2')).code, 0, 'root writes, chowns and fallocates');
-      t.equal(await modes(m, ['w1', 'w2', 'w3', 'w4', 'r1', 't1', 'c1', 'd', 'f1', 'f2']),
-        'w1 777\nw2 767\nw3 777\nw4 2767\nr1 6777\nt1 777\nc1 755\nd 2777\nf1 666\nf2 6666\n',
+      t.equal(await modes(m, ['w1', 'w2', 'w3', 'w4', 'r1', 't1', 't2', 'c1', 'd', 'f1', 'f2']),
+        'w1 777\nw2 767\nw3 777\nw4 2767\nr1 6777\nt1 777\nt2 767\nc1 755\nd 2777\nf1 666\nf2 6666\n',
         'nobody\'s write, truncate and fallocate cleared set-user-ID, and set-group-ID with group execute or outside the group (w4 is nobody\'s group: kept); root\'s write and fallocate kept both; chown cleared them; a directory keeps its own');
       await clean_after(t, m, image);
       // after a remount (what the device holds, not what the kernel cached)
