@@ -40,7 +40,7 @@ import type { FsObserver } from './observe.js';
 import { attr_of, ctime_touch, InodeCache, inode_key, pages_own, times_set } from './inode.js';
 import type { InodeMem } from './inode.js';
 import {
-  dt_of, FILE_SIZE_MAX, is_dir, is_lnk, is_reg, mode_killed, NLINK_MAX, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, S_ISGID, S_IXGRP, SYMLINK_MAX,
+  dt_of, FILE_SIZE_MAX, is_dir, is_lnk, is_reg, mode_killed, NLINK_MAX, S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, S_ISGID, S_IXGRP, SYMLINK_MAX,
 } from './types.js';
 import type { Attr, DirEntry, Name, RenameFlags, SetAttr, StatFs } from './types.js';
 import { xattr_get, xattr_list, xattr_none, xattr_records, xattr_remove, xattr_set } from './xattr.js';
@@ -1112,7 +1112,6 @@ export class FileSystem {
     this.op_begin();
     const od = this.dir_get(op);
     const nd = this.dir_get(np);
-    this.drop_prepare(np, nname, 6);
     const ob = name_buf(oname);
     const nb = name_buf(nname);
     if (is_dot(ob) || is_dot(nb)) throw new FsError('EBUSY', "rename of '.' or '..'");
@@ -1121,14 +1120,27 @@ export class FileSystem {
     const sm = this.icache.get(src.ino);
     const dst = dirent_find(this.vol, np, nb);
     if (flags.noreplace && flags.exchange) throw new FsError('EINVAL', 'rename: NOREPLACE and EXCHANGE together');
+    if (flags.whiteout && flags.exchange) throw new FsError('EINVAL', 'rename: WHITEOUT and EXCHANGE together');
     if (flags.noreplace && dst) throw new FsError('EEXIST', `${JSON.stringify(nb.toString())} exists`);
     if (flags.exchange && !dst) throw new FsError('ENOENT', `no entry ${JSON.stringify(nb.toString())} to exchange with`);
     if (is_dir(sm.rec.mode) && this.is_under(np, src.ino)) throw new FsError('EINVAL', 'cannot move a directory below itself');
-    const now = this.clock();
     if (dst && dst.ino === src.ino) return; // two names of one inode: nothing to do
-    if (flags.exchange && dst) {
-      const dm = this.icache.get(dst.ino);
-      if (is_dir(dm.rec.mode) && this.is_under(op, dst.ino)) throw new FsError('EINVAL', 'cannot move a directory below itself');
+    const dm = dst ? this.icache.get(dst.ino) : undefined;
+    if (flags.exchange) {
+      if (is_dir(dm!.rec.mode) && this.is_under(op, dst!.ino)) throw new FsError('EINVAL', 'cannot move a directory below itself');
+    } else if (dm !== undefined) {
+      if (is_dir(sm.rec.mode)) {
+        if (!is_dir(dm.rec.mode)) throw new FsError('ENOTDIR', `${JSON.stringify(nb.toString())} is not a directory`);
+        if (!dir_is_empty(this.vol, dm.ino)) throw new FsError('ENOTEMPTY', `directory ${JSON.stringify(nb.toString())} is not empty`);
+      } else if (is_dir(dm.rec.mode)) {
+        throw new FsError('EISDIR', `${JSON.stringify(nb.toString())} is a directory`);
+      }
+    }
+    // checked first, so that a full device refuses only a rename that would otherwise be made;
+    // room for the records (a whiteout's inode and name too) before anything changes
+    this.drop_prepare(np, nname, flags.whiteout ? 8 : 6);
+    const now = this.clock();
+    if (flags.exchange && dst && dm !== undefined) {
       dirent_replace(this.vol, op, ob, dst.ino, dst.type);
       dirent_replace(this.vol, np, nb, src.ino, src.type);
       if (op !== np) {
@@ -1142,14 +1154,7 @@ export class FileSystem {
       this.after_change();
       return;
     }
-    if (dst) {
-      const dm = this.icache.get(dst.ino);
-      if (is_dir(sm.rec.mode)) {
-        if (!is_dir(dm.rec.mode)) throw new FsError('ENOTDIR', `${JSON.stringify(nb.toString())} is not a directory`);
-        if (!dir_is_empty(this.vol, dst.ino)) throw new FsError('ENOTEMPTY', `directory ${JSON.stringify(nb.toString())} is not empty`);
-      } else if (is_dir(dm.rec.mode)) {
-        throw new FsError('EISDIR', `${JSON.stringify(nb.toString())} is a directory`);
-      }
+    if (dm !== undefined) {
       dirent_remove(this.vol, op, ob);
       dirent_replace(this.vol, np, nb, src.ino, src.type);
       if (is_dir(dm.rec.mode)) {
@@ -1166,9 +1171,18 @@ export class FileSystem {
     if (op !== np) this.dir_moved(sm, od, nd);
     ctime_touch(sm, now);
     this.icache.store(sm);
+    if (flags.whiteout) this.whiteout_make(op, ob, flags.whiteout.uid, flags.whiteout.gid, now);
     this.parent_touch(od, now);
     if (op !== np) this.parent_touch(nd, now);
     this.after_change();
+  }
+
+  /** The whiteout a RENAME_WHITEOUT leaves at the old name: a character device 0:0 with mode 0. */
+  private whiteout_make(dir: number, b: Buffer, uid: number, gid: number, now: Timespec): void {
+    const r = inode_new(S_IFCHR, uid, gid, now, 0, this.generation_new());
+    const ino = this.ino_alloc();
+    this.icache.create(ino, r);
+    dirent_add(this.vol, dir, b, ino, dt_of(S_IFCHR));
   }
 
   /** A directory changed parents: its '..' and both parents' link counts follow. */

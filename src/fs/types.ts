@@ -107,6 +107,9 @@ export interface StatFs {
 export interface RenameFlags {
   noreplace?: boolean;
   exchange?: boolean;
+  /** RENAME_WHITEOUT: the old name is left naming a whiteout (a character device 0:0, mode 0)
+   *  owned by this caller, made in the same change as the rename (what overlayfs asks for) */
+  whiteout?: { uid: number; gid: number } | undefined;
 }
 
 export type Name = string | Buffer;

@@ -50,12 +50,12 @@ import type { AsyncReader } from '../device/device.js';
 import { bounded_set } from '../util/bounded_map.js';
 import { crc32c } from '../util/crc32c.js';
 import type { Attr, SetAttr } from '../fs/types.js';
-import { is_dir, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../fs/types.js';
+import { is_dir, S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../fs/types.js';
 import type { Timespec } from '../checkpoint/clock.js';
 import { CorruptError, FsError } from '../util/errors.js';
 import {
   CAP, DirBuf, dt_of_mode, FOPEN_KEEP_CACHE, FUSE_HANDLE_KILLPRIV_V2, FUSE_SET_ATTR_ATIME, FUSE_SET_ATTR_ATIME_NOW, FUSE_SET_ATTR_GID, FUSE_SET_ATTR_MODE,
-  FUSE_SET_ATTR_MTIME, FUSE_SET_ATTR_MTIME_NOW, FUSE_SET_ATTR_CTIME, FUSE_SET_ATTR_SIZE, FUSE_SET_ATTR_UID, RENAME_EXCHANGE, RENAME_NOREPLACE, SEEK_DATA,
+  FUSE_SET_ATTR_MTIME, FUSE_SET_ATTR_MTIME_NOW, FUSE_SET_ATTR_CTIME, FUSE_SET_ATTR_SIZE, FUSE_SET_ATTR_UID, RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, SEEK_DATA,
   SEEK_HOLE,
 } from './binding.js';
 import type { CallerContext, ConnInfo, FuseEntry, FuseReplier, FuseStatfs, LowOps, SetattrIn } from './binding.js';
@@ -748,13 +748,16 @@ export class CowlogOps {
       rename: (req, parent, name, newparent, newname, flags) => this.status(req, 'rename', () => this.child_path(parent, name), true, () => {
         name_check(name);
         name_check(newname);
-        if ((flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) !== 0) throw new FsError('EINVAL', `rename flags ${flags}: only RENAME_NOREPLACE and RENAME_EXCHANGE`);
+        if ((flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT)) !== 0) throw new FsError('EINVAL', `rename flags ${flags}: only RENAME_NOREPLACE, RENAME_EXCHANGE and RENAME_WHITEOUT`);
+        // the whiteout is the caller's, as a node it made there would be (the kernel has
+        // checked CAP_MKNOD)
+        const whiteout = (flags & RENAME_WHITEOUT) !== 0 ? this.owner_new(parent, S_IFCHR) : undefined;
         const src = this.quiet(() => this.fs.lookup(parent, bytes(name)));
         this.named(src.ino);
         const exchange = (flags & RENAME_EXCHANGE) !== 0;
         const v = exchange ? null : this.victim_of(newparent, newname);
         const other = exchange ? this.quiet(() => this.fs.lookup(newparent, bytes(newname))) : null;
-        this.fs.rename(parent, bytes(name), newparent, bytes(newname), { noreplace: (flags & RENAME_NOREPLACE) !== 0, exchange });
+        this.fs.rename(parent, bytes(name), newparent, bytes(newname), { noreplace: (flags & RENAME_NOREPLACE) !== 0, exchange, whiteout });
         if (v !== null && v.ino !== src.ino) this.victim_settle(v, newparent, newname, this.fs.clock());
         this.held.name_moved(src.ino, parent, name, newparent, newname);
         this.held.negative_gone(newparent, newname);

@@ -81,3 +81,16 @@ t.test('power cut after every write of a compressed workload', async (t) => {
     content_mix(false);
   }
 });
+
+t.test('power cut after every write of a workload of renames (exchanges, whiteouts)', async (t) => {
+  // renames a quarter of the operations: a fifth of them exchanges, one in twenty a whiteout
+  // (the rename and the whiteout's inode and name in one change: before or after, never half)
+  const image = base_image(BLOCKS);
+  const seed = 15;
+  const ops = workload(seed, 400, { ...GEN, weights: { ...GEN.weights, rename: 25, mkdir: 4, create: 8 } });
+  const whiteouts = ops.filter((o) => o.op === 'rename' && o.flags === 'whiteout').length;
+  t.ok(whiteouts >= 5, `the workload has ${whiteouts} RENAME_WHITEOUTs`);
+  const full = crash_run(image, ops, null, seed);
+  t.notOk(full.crashed, 'the workload runs to the end without a cut');
+  cut_every_write(t, image, ops, seed, full.writes);
+});

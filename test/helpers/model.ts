@@ -5,11 +5,12 @@
 import { Prng } from '../../src/util/prng.js';
 import { FsError } from '../../src/util/errors.js';
 import type { FileSystem } from '../../src/fs/fs.js';
-import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../../src/fs/types.js';
+import { S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../../src/fs/types.js';
 
 export interface MInode {
   ino: number;
-  type: 'f' | 'd' | 'l';
+  /** file, directory, symlink, whiteout (a character device 0:0 a RENAME_WHITEOUT left) */
+  type: 'f' | 'd' | 'l' | 'c';
   mode: number;
   nlink: number;
   data: Buffer;
@@ -25,7 +26,7 @@ export type Op =
   | { op: 'truncate'; ino: number; size: number }
   | { op: 'unlink'; dir: number; name: string }
   | { op: 'rmdir'; dir: number; name: string }
-  | { op: 'rename'; odir: number; oname: string; ndir: number; nname: string; flags?: 'noreplace' | 'exchange' }
+  | { op: 'rename'; odir: number; oname: string; ndir: number; nname: string; flags?: 'noreplace' | 'exchange' | 'whiteout' }
   | { op: 'link'; ino: number; dir: number; name: string }
   | { op: 'symlink'; dir: number; name: string; target: string }
   | { op: 'setxattr'; ino: number; name: string; value: string }
@@ -250,6 +251,10 @@ export class Model {
         od.entries.delete(op.oname);
         nd.entries.set(op.nname, s);
         if (si.type === 'd' && op.odir !== op.ndir) { si.parent = op.ndir; od.nlink--; nd.nlink++; }
+        if (op.flags === 'whiteout') {
+          this.inodes.set(ino, { ino, type: 'c', mode: S_IFCHR, nlink: 1, data: Buffer.alloc(0), xattrs: new Map(), parent: 0, entries: new Map() });
+          od.entries.set(op.oname, ino);
+        }
         break;
       }
       case 'link':
@@ -367,12 +372,14 @@ export function op_random(rng: Prng, m: Model, o: GenOptions): Op {
         const d = m.get(dir);
         const names = [...d.entries.keys()];
         if (!names.length) continue;
-        // one in five swaps two names (RENAME_EXCHANGE), one in ten may not replace (NOREPLACE)
+        // one in five swaps two names (RENAME_EXCHANGE), one in ten may not replace (NOREPLACE),
+        // one in twenty leaves a whiteout (RENAME_WHITEOUT)
         const ndir = rng.pick(dirs);
         const there = [...m.get(ndir).entries.keys()];
         const r = rng.float();
         if (r < 0.2 && there.length) return { op: 'rename', odir: dir, oname: rng.pick(names), ndir, nname: rng.pick(there), flags: 'exchange' };
         if (r < 0.3) return { op: 'rename', odir: dir, oname: rng.pick(names), ndir, nname: name, flags: 'noreplace' };
+        if (r < 0.35) return { op: 'rename', odir: dir, oname: rng.pick(names), ndir, nname: rng.chance(0.5) && there.length ? rng.pick(there) : name, flags: 'whiteout' };
         return { op: 'rename', odir: dir, oname: rng.pick(names), ndir, nname: name };
       }
       case 'punch': case 'alloc': case 'zero': {
@@ -417,6 +424,15 @@ export function op_random(rng: Prng, m: Model, o: GenOptions): Op {
   return { op: 'sync' };
 }
 
+function lookup_or_0(fs: FileSystem, dir: number, name: string): number {
+  try {
+    return fs.lookup(dir, name).ino;
+  } catch (e) {
+    if (e instanceof FsError && e.code === 'ENOENT') return 0;
+    throw e;
+  }
+}
+
 /** Runs op on the filesystem. Returns the new inode number (creations) or 0, or an errno string. */
 export function op_run(fs: FileSystem, op: Op): { ino: number } | { errno: string } {
   try {
@@ -428,7 +444,16 @@ export function op_run(fs: FileSystem, op: Op): { ino: number } | { errno: strin
       case 'truncate': fs.truncate(op.ino, op.size); break;
       case 'unlink': fs.unlink(op.dir, op.name); break;
       case 'rmdir': fs.rmdir(op.dir, op.name); break;
-      case 'rename': fs.rename(op.odir, op.oname, op.ndir, op.nname, op.flags === 'exchange' ? { exchange: true } : op.flags === 'noreplace' ? { noreplace: true } : {}); break;
+      case 'rename': {
+        if (op.flags === 'whiteout') {
+          const same = fs.lookup(op.odir, op.oname).ino === lookup_or_0(fs, op.ndir, op.nname);
+          fs.rename(op.odir, op.oname, op.ndir, op.nname, { whiteout: { uid: 0, gid: 0 } });
+          // the whiteout's inode number (none when the two names were one inode's: nothing moved)
+          return { ino: same ? 0 : fs.lookup(op.odir, op.oname).ino };
+        }
+        fs.rename(op.odir, op.oname, op.ndir, op.nname, op.flags === 'exchange' ? { exchange: true } : op.flags === 'noreplace' ? { noreplace: true } : {});
+        break;
+      }
       case 'link': fs.link(op.ino, op.dir, op.name); break;
       case 'setxattr': fs.setxattr(op.ino, op.name, Buffer.from(op.value)); break;
       case 'removexattr': fs.removexattr(op.ino, op.name); break;
@@ -487,7 +512,9 @@ export function compare(fs: FileSystem, m: Model, dataOk?: (ino: number, got: Bu
       if (xs.join(',') !== wx.join(',')) diffs.push(`${p}: xattrs ${xs} want ${wx}`);
       else for (const x of wx) if (!fs.getxattr(e.ino, x).equals(mi.xattrs.get(x)!)) diffs.push(`${p}: xattr ${x} differs`);
       if (mi.type === 'd') walk(wi, p + '/');
-      else if (mi.type === 'l') {
+      else if (mi.type === 'c') {
+        if (a.rdev !== 0 || a.size !== 0) diffs.push(`${p}: a whiteout with rdev ${a.rdev}, size ${a.size}`);
+      } else if (mi.type === 'l') {
         const t = fs.readlink(e.ino);
         if (!t.equals(mi.data)) diffs.push(`${p}: symlink target differs`);
       } else {

@@ -1,6 +1,6 @@
 // The calls the path-based binding could not answer, through the mount with the system calls
-// programs make (test/mount/calls_client.py): renameat2 RENAME_NOREPLACE and RENAME_EXCHANGE
-// with their refusals, fallocate's modes with df telling the truth and ENOSPC, SEEK_DATA and
+// programs make (test/mount/calls_client.py): renameat2 RENAME_NOREPLACE, RENAME_EXCHANGE and
+// RENAME_WHITEOUT with their refusals, fallocate's modes with df telling the truth and ENOSPC, SEEK_DATA and
 // SEEK_HOLE, copy_file_range sharing blocks (a 64 MiB copy takes ~no space; writing the copy
 // leaves the original intact; deleting either frees only what the other does not hold), and
 // kill -9 of the server while they run. Each ends with fsck. All of it on the default mount and
@@ -45,7 +45,7 @@ if (skip !== undefined) {
 } else {
   // each test on the default mount, then with the kernel's writeback cache
   for (const [label, opts] of MOUNT_KINDS) {
-    t.test('renameat2: RENAME_NOREPLACE and RENAME_EXCHANGE, and what they refuse' + label, async (t) => {
+    t.test('renameat2: RENAME_NOREPLACE, RENAME_EXCHANGE and RENAME_WHITEOUT, and what they refuse' + label, async (t) => {
       const image = await image_make(t, '64M');
       const m = await mount_with(t, cowlog_server(image, ...opts));
       await sh(t, m, 'mkdir -p d1/sub d2; echo one > a; echo two > b; echo three > d2/c; ln a a2; stat -c %h a b >/dev/null');
@@ -59,7 +59,16 @@ if (skip !== undefined) {
       t.equal(await call(m, 'rename2', 'd2/c', 'd2/c/sub', 'exchange'), 'EINVAL', 'a directory exchanged into itself: EINVAL');
       t.equal(await call(m, 'rename2', 'b', 'nothere', 'exchange'), 'ENOENT', 'EXCHANGE with a missing name: ENOENT');
       t.equal(await call(m, 'rename2', 'b', 'new', 'both'), 'EINVAL', 'both flags: EINVAL');
-      t.equal(await call(m, 'rename2', 'b', 'new', 'whiteout'), 'EINVAL', 'RENAME_WHITEOUT: EINVAL');
+      // RENAME_WHITEOUT (overlayfs' call): the old name is left a character device 0:0, mode 0
+      t.equal(await call(m, 'rename2', 'b', 'w1', 'whiteout'), 'ok', 'WHITEOUT onto a free name');
+      t.equal(await sh(t, m, "cat w1; stat -c '%F %t:%T %a %u %h' b"), 'one\ncharacter special file 0:0 0 0 1\n', 'it moved; a whiteout is left at the old name');
+      t.equal(await call(m, 'rename2', 'w1', 'a2', 'whiteout'), 'ok', 'WHITEOUT over an existing name (a hard link of the same file: nothing moves)');
+      t.equal(await sh(t, m, "cat w1 a2; stat -c %h a2"), 'one\none\n2\n', 'two names of one inode: both stay, as in Linux');
+      t.equal(await call(m, 'rename2', 'd2/c/sub', 'w2', 'whiteout+noreplace'), 'ok', 'WHITEOUT with NOREPLACE, of a directory');
+      t.equal(await sh(t, m, "stat -c '%F' w2 d2/c/sub; stat -c %h d2/c"), 'directory\ncharacter special file\n2\n', 'the directory moved, its old parent lost a link, a whiteout is left');
+      t.equal(await call(m, 'rename2', 'w2', 'b', 'whiteout+noreplace'), 'EEXIST', 'WHITEOUT with NOREPLACE onto a name that exists: EEXIST');
+      t.equal(await call(m, 'rename2', 'w2', 'b', 'whiteout+exchange'), 'EINVAL', 'WHITEOUT with EXCHANGE: EINVAL');
+      t.equal(await sh(t, m, "rm b d2/c/sub; ls d2/c | wc -l"), '0\n', 'a whiteout is removed as any other name');
       await clean_after(t, m, image);
     });
 

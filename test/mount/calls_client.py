@@ -11,7 +11,7 @@ libc = ctypes.CDLL(None, use_errno=True)
 libc.renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
 libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
 AT_FDCWD = -100
-FLAGS = {'noreplace': 1, 'exchange': 2, 'both': 3, 'whiteout': 4, 'none': 0}
+FLAGS = {'noreplace': 1, 'exchange': 2, 'both': 3, 'whiteout': 4, 'whiteout+noreplace': 5, 'whiteout+exchange': 6, 'none': 0}
 MODES = {'alloc': 0, 'keep': 1, 'punch': 3, 'zero': 0x10, 'zerokeep': 0x11, 'collapse': 8}
 
 
