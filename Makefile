@@ -45,7 +45,7 @@ build: deps
 	$(TSC) -p tsconfig.json
 
 test: build $(FUSE_STAMP)
-	@bash tools/ensure-packages.sh attr  # getfattr/setfattr for the mount tests of user.cowlog.compress
+	@bash tools/ensure-packages.sh attr e2fsprogs  # getfattr/setfattr (user.cowlog.compress), chattr/lsattr in the mount tests
 	@set -o pipefail; $(TAP) --reporter=tap $(TEST_FILES) 2>&1 | tee dist/test-results.tap | grep -E '^(not ok|ok|    not ok|#   Failed|    # Subtest: )' | sed -e 's/ # time=.*//' ; \
 	 node tools/tap-summary.mjs < dist/test-results.tap
 

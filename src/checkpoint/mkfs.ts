@@ -21,7 +21,7 @@ import {
   reserve_segs_default, seg_blocks_default,
 } from '../format/geometry.js';
 import type { Geometry } from '../format/geometry.js';
-import { FEATURE_COMPRESS_LZ4, FEATURE_SHARED, sb_encode } from '../format/superblock.js';
+import { FEATURE_ATTRS, FEATURE_COMPRESS_LZ4, FEATURE_SHARED, sb_encode } from '../format/superblock.js';
 import type { Superblock } from '../format/superblock.js';
 import { clock_wall, timespec_ms } from './clock.js';
 import type { Clock } from './clock.js';
@@ -84,7 +84,7 @@ export function volume_format(dev: BlockDevice, o: MkfsOptions, make: VolumeMake
   const now = clock();
   const sb: Superblock = {
     version: FORMAT_VERSION, geometry: g, uuid, createdMs: timespec_ms(now), label: o.label ?? '',
-    features: FEATURE_SHARED | (o.compress === 'lz4' ? FEATURE_COMPRESS_LZ4 : 0),
+    features: FEATURE_SHARED | FEATURE_ATTRS | (o.compress === 'lz4' ? FEATURE_COMPRESS_LZ4 : 0),
   };
   // the metadata area: no stale superblock or checkpoint of an earlier filesystem survives
   const zeros = Buffer.alloc(g.mainStart * BLOCK_SIZE);

@@ -109,7 +109,21 @@ export const INODE_FLAG_COMPRESS = 2;
 export const INODE_FLAG_NOCOMPRESS = 4;
 /** fallocate KEEP_SIZE: zero blocks may be mapped past the size */
 export const INODE_FLAG_PREALLOC = 8;
-export const INODE_FLAGS_KNOWN = INODE_FLAG_INLINE | INODE_FLAG_COMPRESS | INODE_FLAG_NOCOMPRESS | INODE_FLAG_PREALLOC;
+/** chattr +i: nothing about the file or directory changes (its data, attributes, names in it) */
+export const INODE_FLAG_IMMUTABLE = 16;
+/** chattr +a: a file is only appended to, a directory only gains names; neither is removed */
+export const INODE_FLAG_APPEND = 32;
+/** chattr +d: dump(8) leaves the file out (kept, not acted on) */
+export const INODE_FLAG_NODUMP = 64;
+/** chattr +A: reads do not move the access time */
+export const INODE_FLAG_NOATIME = 128;
+/** chattr +S: each change of the file is durable when its call returns */
+export const INODE_FLAG_SYNC = 256;
+/** chattr +D: each change of the directory's names is durable when its call returns */
+export const INODE_FLAG_DIRSYNC = 512;
+/** the flags users set with chattr (superblock feature ATTRS) */
+export const INODE_FLAGS_ATTRS = INODE_FLAG_IMMUTABLE | INODE_FLAG_APPEND | INODE_FLAG_NODUMP | INODE_FLAG_NOATIME | INODE_FLAG_SYNC | INODE_FLAG_DIRSYNC;
+export const INODE_FLAGS_KNOWN = INODE_FLAG_INLINE | INODE_FLAG_COMPRESS | INODE_FLAG_NOCOMPRESS | INODE_FLAG_PREALLOC | INODE_FLAGS_ATTRS;
 
 export interface Inode {
   mode: number;

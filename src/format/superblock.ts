@@ -18,8 +18,15 @@ export const FEATURE_COMPRESS_LZ4 = 1;
  * holders by the summary alone. mkfs sets it; a filesystem without it copies instead.
  */
 export const FEATURE_SHARED = 2;
+/**
+ * Feature bit: inodes may carry attribute flags (chattr: immutable, append-only, no atime, sync,
+ * dirsync, no dump; INODE_FLAGS_ATTRS). A cowlog that does not know it must not mount the
+ * filesystem: it would change immutable files. mkfs sets it; a filesystem without it refuses
+ * chattr.
+ */
+export const FEATURE_ATTRS = 4;
 /** feature bits this version understands */
-export const FEATURES_KNOWN = FEATURE_COMPRESS_LZ4 | FEATURE_SHARED;
+export const FEATURES_KNOWN = FEATURE_COMPRESS_LZ4 | FEATURE_SHARED | FEATURE_ATTRS;
 
 export interface Superblock {
   version: number;

@@ -26,7 +26,8 @@ import { INODE_FLAG_INLINE, inode_encode, key, KEY_MAX, map_encode, map_new, MAP
 import { Head } from '../log/segments.js';
 import type { Inode } from '../format/records.js';
 import type { Superblock } from '../format/superblock.js';
-import { FEATURE_SHARED } from '../format/superblock.js';
+import { FEATURE_ATTRS, FEATURE_SHARED } from '../format/superblock.js';
+import { attr_flags_get, attr_flags_set, attr_inherit, attr_xflags_get, attr_xflags_set, fixed, immutable, noatime, refuse_fixed, refuse_immutable, refuse_open, sync_wanted } from './chattr.js';
 import { FALLOC_KEEP_SIZE, FALLOC_PUNCH_HOLE, FALLOC_ZERO_RANGE, range_alloc, range_clone, range_punch, range_seek, range_zero } from './range.js';
 import { assert } from '../util/assert.js';
 import { rss_file_bytes } from '../util/memory.js';
@@ -44,7 +45,7 @@ import {
 } from './types.js';
 import type { Attr, DirEntry, Name, RenameFlags, SetAttr, StatFs } from './types.js';
 import { xattr_get, xattr_list, xattr_none, xattr_records, xattr_remove, xattr_set } from './xattr.js';
-import { COMPRESS_XATTR, compress_inherit, compress_stats_new, compress_xattr_get, compress_xattr_set, is_compress_xattr } from './compress.js';
+import { COMPRESS_XATTR, compress_stats_new, compress_xattr_get, compress_xattr_set, is_compress_xattr } from './compress.js';
 import type { CompressMode, CompressStats } from './compress.js';
 import { FEATURE_COMPRESS_LZ4 } from '../format/superblock.js';
 import { snap_create, snap_delete, snap_mark_good, snap_rollback, snap_set_default } from '../snap/ops.js';
@@ -885,6 +886,7 @@ export class FileSystem {
     this.op_begin();
     const d = this.dir_get(parent);
     if (d.rec.nlink === 0) throw new FsError('ENOENT', `directory ${parent} was removed`);
+    refuse_immutable(d.rec, parent, 'a new name');
     const b = name_buf(name);
     if (is_dot(b) || dirent_find(this.vol, parent, b)) throw new FsError('EEXIST', `${JSON.stringify(b.toString())} exists in directory ${parent}`);
     this.space_admit(1, 6);
@@ -940,12 +942,13 @@ export class FileSystem {
     const now = this.clock();
     const ino = this.ino_alloc();
     const r = inode_new(a.mode, uid, gid, now, rdev, this.generation_new());
-    r.flags |= compress_inherit(d.rec);
+    r.flags |= attr_inherit(d.rec, false);
     const m = this.icache.create(ino, r);
     for (const [n, v] of a.xattrs) xattr_set(this.vol, ino, n, v, 'create');
     dirent_add(this.vol, parent, b, ino, dt_of(mode));
     this.parent_touch(d, now);
     this.after_change();
+    this.names_synced(d);
     return attr_of(m);
   }
 
@@ -956,7 +959,7 @@ export class FileSystem {
     const now = this.clock();
     const ino = this.ino_alloc();
     const r = inode_new(a.mode, uid, gid, now, 0, this.generation_new());
-    r.flags |= compress_inherit(d.rec);
+    r.flags |= attr_inherit(d.rec, true);
     r.nlink = 2;
     r.parent = parent;
     const m = this.icache.create(ino, r);
@@ -965,6 +968,7 @@ export class FileSystem {
     d.rec.nlink++;
     this.parent_touch(d, now);
     this.after_change();
+    this.names_synced(d);
     return attr_of(m);
   }
 
@@ -1001,6 +1005,7 @@ export class FileSystem {
     dirent_add(this.vol, parent, b, ino, dt_of(S_IFLNK));
     this.parent_touch(d, now);
     this.after_change();
+    this.names_synced(d);
     return attr_of(m);
   }
 
@@ -1015,6 +1020,7 @@ export class FileSystem {
     if (is_dir(m.rec.mode)) throw new FsError('EPERM', 'hard links to directories are not allowed');
     if (m.rec.nlink === 0) throw new FsError('ENOENT', `inode ${ino} has been removed`);
     if (m.rec.nlink >= NLINK_MAX) throw new FsError('EMLINK', `inode ${ino} has ${m.rec.nlink} links`);
+    refuse_fixed(m.rec, ino, 'a hard link');
     const { d, b } = this.name_new(parent, name);
     const now = this.clock();
     dirent_add(this.vol, parent, b, ino, dt_of(m.rec.mode));
@@ -1023,6 +1029,7 @@ export class FileSystem {
     this.icache.store(m);
     this.parent_touch(d, now);
     this.after_change();
+    this.names_synced(d);
     return attr_of(m);
   }
 
@@ -1056,12 +1063,14 @@ export class FileSystem {
     const e = dirent_find(this.vol, parent, b);
     if (!e) throw new FsError('ENOENT', `no entry ${JSON.stringify(b.toString())} in directory ${parent}`);
     const m = this.icache.get(e.ino);
+    this.removable(d, m, 'unlink');
     if (is_dir(m.rec.mode)) throw new FsError('EISDIR', `${JSON.stringify(b.toString())} is a directory`);
     const now = this.clock();
     dirent_remove(this.vol, parent, b);
     this.parent_touch(d, now);
     this.name_drop(m, now);
     this.after_change();
+    this.names_synced(d);
   }
 
   rmdir(parent: number, name: Name): void {
@@ -1074,6 +1083,7 @@ export class FileSystem {
     const e = dirent_find(this.vol, parent, b);
     if (!e) throw new FsError('ENOENT', `no entry ${JSON.stringify(b.toString())} in directory ${parent}`);
     const m = this.icache.get(e.ino);
+    this.removable(d, m, 'rmdir');
     if (!is_dir(m.rec.mode)) throw new FsError('ENOTDIR', `${JSON.stringify(b.toString())} is not a directory`);
     if (!dir_is_empty(this.vol, e.ino)) throw new FsError('ENOTEMPTY', `directory ${JSON.stringify(b.toString())} is not empty`);
     const now = this.clock();
@@ -1083,6 +1093,7 @@ export class FileSystem {
     m.rec.nlink = 0;
     this.inode_free(m);
     this.after_change();
+    this.names_synced(d);
   }
 
   /** prepare() for removing a name: a file losing its last name drops all its records. */
@@ -1126,6 +1137,10 @@ export class FileSystem {
     if (is_dir(sm.rec.mode) && this.is_under(np, src.ino)) throw new FsError('EINVAL', 'cannot move a directory below itself');
     if (dst && dst.ino === src.ino) return; // two names of one inode: nothing to do
     const dm = dst ? this.icache.get(dst.ino) : undefined;
+    // chattr +i and +a: a name leaves the old directory (it comes back there in an exchange)
+    this.removable(od, sm, 'rename');
+    if (dm !== undefined) this.removable(nd, dm, 'rename over');
+    else refuse_immutable(nd.rec, np, 'a new name');
     if (flags.exchange) {
       if (is_dir(dm!.rec.mode) && this.is_under(op, dst!.ino)) throw new FsError('EINVAL', 'cannot move a directory below itself');
     } else if (dm !== undefined) {
@@ -1152,6 +1167,7 @@ export class FileSystem {
       this.parent_touch(od, now);
       if (op !== np) this.parent_touch(nd, now);
       this.after_change();
+      this.names_synced(od, nd);
       return;
     }
     if (dm !== undefined) {
@@ -1175,6 +1191,22 @@ export class FileSystem {
     this.parent_touch(od, now);
     if (op !== np) this.parent_touch(nd, now);
     this.after_change();
+    this.names_synced(od, nd);
+  }
+
+  /**
+   * Whether a name of `m` may leave directory `d` (unlink, rmdir, rename), as Linux's
+   * may_delete: not from an immutable or append-only directory, not of such an inode.
+   */
+  private removable(d: InodeMem, m: InodeMem, what: string): void {
+    refuse_fixed(d.rec, d.ino, `${what} in the directory`);
+    refuse_fixed(m.rec, m.ino, what);
+  }
+
+  /** After a change of names in `dirs`: durable now when one of them asks it (chattr +D or +S). */
+  private names_synced(...dirs: InodeMem[]): void {
+    const d = dirs.find((x) => sync_wanted(x.rec, true));
+    if (d !== undefined) this.fsync(d.ino);
   }
 
   /** The whiteout a RENAME_WHITEOUT leaves at the old name: a character device 0:0 with mode 0. */
@@ -1204,6 +1236,7 @@ export class FileSystem {
     const extra = a.kill !== undefined ? 1 : 0;
     if (a.size !== undefined) this.drop_prepare_of(m, 4 + extra, m.pages.size + 1);
     else this.prepare(1 + extra);
+    this.attrs_changeable(m, a);
     const now = this.clock();
     if (a.size !== undefined) {
       if (is_dir(m.rec.mode)) throw new FsError('EISDIR', `inode ${ino} is a directory`);
@@ -1235,7 +1268,26 @@ export class FileSystem {
     m.ctime = null;
     this.icache.store(m);
     this.after_change();
+    if (sync_wanted(m.rec, false)) this.fsync(ino);
     return attr_of(m);
+  }
+
+  /**
+   * chattr +i and +a against a setattr, as Linux's notify_change and truncate: no size, mode,
+   * owner or explicit time changes either; times set to now (touch) on an append-only file only.
+   * The times the kernel sends after buffered writes pass (an mtime with its own ctime and
+   * nothing else; so does `touch -m -d` on a writeback-cache mount, which looks the same).
+   */
+  private attrs_changeable(m: InodeMem, a: SetAttr): void {
+    if (!fixed(m.rec)) return;
+    const kernelTimes = a.ctime !== undefined && a.mtime !== undefined && a.mtime !== 'now' && a.atime === undefined &&
+      a.mode === undefined && a.uid === undefined && a.gid === undefined && a.size === undefined;
+    if (kernelTimes) return;
+    if (a.size !== undefined) refuse_fixed(m.rec, m.ino, 'truncate');
+    if (a.mode !== undefined || a.uid !== undefined || a.gid !== undefined) refuse_fixed(m.rec, m.ino, 'chmod or chown');
+    const set = (t: SetAttr['atime']): boolean => t !== undefined && t !== 'now';
+    if (set(a.atime) || set(a.mtime)) refuse_fixed(m.rec, m.ino, 'setting times');
+    if (a.atime !== undefined || a.mtime !== undefined) refuse_immutable(m.rec, m.ino, 'touching times');
   }
 
   // ---- privileges -----------------------------------------------------------------------------
@@ -1352,7 +1404,7 @@ export class FileSystem {
 
   /** Whether a read of `m` now would move its atime (the atime mode's rule). */
   private atime_due(m: InodeMem, now: Timespec): boolean {
-    if (this.readOnly || this.atime === 'noatime' || (this.nodiratime && is_dir(m.rec.mode))) return false;
+    if (this.readOnly || this.atime === 'noatime' || noatime(m.rec) || (this.nodiratime && is_dir(m.rec.mode))) return false;
     if (this.atime === 'strictatime') return true;
     const r = m.rec;
     const at = r.atime_s * 1e9 + r.atime_ns;
@@ -1411,6 +1463,7 @@ export class FileSystem {
     m.streamBytes = off === m.streamEnd ? m.streamBytes + data.length : data.length;
     m.streamEnd = off + data.length;
     this.after_change();
+    if (sync_wanted(m.rec, false)) this.fsync(ino);
     return data.length;
   }
 
@@ -1461,6 +1514,8 @@ export class FileSystem {
     const punch = (mode & FALLOC_PUNCH_HOLE) !== 0, zero = (mode & FALLOC_ZERO_RANGE) !== 0, keep = (mode & FALLOC_KEEP_SIZE) !== 0;
     if ((punch && !keep) || (punch && zero)) throw new FsError('ENOTSUP', `fallocate mode 0x${mode.toString(16)}: a hole is punched with KEEP_SIZE alone`);
     const m = this.file_of(ino);
+    refuse_immutable(m.rec, ino, 'fallocate');
+    if ((punch || zero) && fixed(m.rec)) refuse_fixed(m.rec, ino, 'punching or zeroing');
     if ((keep && !punch) && !this.sharedOk) throw new FsError('ENOTSUP', 'preallocation past the end needs a filesystem made by a newer mkfs (feature SHARED)');
     // records: a map record per chunk the range touches (one run of keys), the inode, the counters
     const chunks = Math.ceil(len / BLOCK_SIZE / MAP_SLOTS) + 2;
@@ -1471,6 +1526,7 @@ export class FileSystem {
     else range_alloc(this.ctx, m, off, len, keep);
     this.data_changed(m);
     this.after_change();
+    if (sync_wanted(m.rec, false)) this.fsync(ino);
     return attr_of(m);
   }
 
@@ -1489,17 +1545,60 @@ export class FileSystem {
     this.op_begin();
     const s = this.file_of(src);
     const d = this.file_of(dst);
+    refuse_fixed(d.rec, dst, 'copy_file_range into it');
     // the destination's map records: one run of keys
     this.cleaner.prepare(0, this.cleaner.growth_of_run(Math.ceil(len / BLOCK_SIZE / MAP_SLOTS) + 2) + this.cleaner.growth_of(6));
     const n = range_clone(this.ctx, s, offIn, d, offOut, len, this.sharedOk);
     this.data_changed(d);
     if (n > 0) this.after_change();
+    if (n > 0 && sync_wanted(d.rec, false)) this.fsync(dst);
     return n;
   }
 
   /** Whether blocks may be shared between files and preallocated past the end (superblock feature). */
   private get sharedOk(): boolean {
     return (this.vol.sb.features & FEATURE_SHARED) !== 0;
+  }
+
+  // ---- attribute flags (chattr.ts) ------------------------------------------------------------
+
+  /** FS_IOC_GETFLAGS: chattr's flags of `ino` as Linux's FS_*_FL bits. */
+  attr_flags(ino: number): number {
+    return attr_flags_get(this.icache.get(ino).rec);
+  }
+
+  /** FS_IOC_FSGETXATTR: the fsx_xflags of `ino`. */
+  attr_xflags(ino: number): number {
+    return attr_xflags_get(this.icache.get(ino).rec);
+  }
+
+  /** Whether `ino` is immutable (chattr +i): the mount refuses writes through handles opened before. */
+  immutable(ino: number): boolean {
+    return immutable(this.icache.get(ino).rec);
+  }
+
+  /** An open of `ino` that chattr +i or +a refuses (EPERM), as Linux's may_open. */
+  open_check(ino: number, write: boolean, append: boolean, trunc: boolean): void {
+    refuse_open(this.icache.get(ino).rec, ino, write, append, trunc);
+  }
+
+  /**
+   * FS_IOC_SETFLAGS (`fl`, FS_*_FL bits) or FS_IOC_FSSETXATTR (`x`): sets chattr's flags. The
+   * kernel has checked ownership and, for i and a, CAP_LINUX_IMMUTABLE. A filesystem made
+   * before the feature ATTRS refuses (EOPNOTSUPP), as an older cowlog would not keep them.
+   */
+  attr_flags_set(ino: number, set: { fl: number } | { x: number; extsize: number; projid: number; cowextsize: number }): Attr {
+    if ((this.vol.sb.features & FEATURE_ATTRS) === 0) throw new FsError('ENOTSUP', 'attribute flags (chattr) need a filesystem made by a newer mkfs (feature ATTRS)');
+    this.op_begin();
+    const m = this.icache.get(ino);
+    this.prepare(1);
+    if ('fl' in set) attr_flags_set(m.rec, set.fl);
+    else attr_xflags_set(m.rec, set.x, set.extsize, set.projid, set.cowextsize);
+    ctime_touch(m, this.clock());
+    this.icache.store(m);
+    this.after_change();
+    if (sync_wanted(m.rec, false)) this.fsync(ino);
+    return attr_of(m);
   }
 
   // ---- xattrs ---------------------------------------------------------------------------------
@@ -1511,6 +1610,7 @@ export class FileSystem {
   setxattr(ino: number, name: Name, value: Uint8Array, mode: 'create' | 'replace' | 'any' = 'any', killSgid = false): void {
     this.op_begin();
     const m = this.icache.get(ino);
+    refuse_fixed(m.rec, ino, 'setting an extended attribute');
     m.noCaps = false;
     if (acl_name(name)) {
       if (!this.acl) throw new FsError('ENOTSUP', `${name.toString()}: ACLs are off on this mount (noacl)`);
@@ -1574,6 +1674,7 @@ export class FileSystem {
   removexattr(ino: number, name: Name): void {
     this.op_begin();
     const m = this.icache.get(ino);
+    refuse_fixed(m.rec, ino, 'removing an extended attribute');
     this.prepare(2);
     if (is_compress_xattr(name)) compress_xattr_set(m.rec, null);
     else xattr_remove(this.vol, ino, typeof name === 'string' ? Buffer.from(name) : name);

@@ -14,10 +14,11 @@
 import { BLOCK_SIZE } from '../device/device.js';
 import type { Volume } from '../checkpoint/volume.js';
 import {
-  counts_decode, dirents_decode, inode_decode, INODE_FLAG_COMPRESS, INODE_FLAG_INLINE, INODE_FLAG_NOCOMPRESS, INODE_FLAG_PREALLOC, INODE_FLAGS_KNOWN, key, key_str,
+  counts_decode, dirents_decode, inode_decode, INODE_FLAG_COMPRESS, INODE_FLAG_INLINE, INODE_FLAG_NOCOMPRESS, INODE_FLAG_PREALLOC, INODE_FLAGS_ATTRS, INODE_FLAGS_KNOWN, key, key_str,
   KEY_MAX, KEY_MIN, map_decode, MAP_SLOTS, name_hash, RecKind, REC_KIND_MAX, xattrs_decode, xbigs_decode, XATTR_CHUNK_BYTES, xchunk_count,
 } from '../format/records.js';
 import type { Counts, Inode, Key, XattrBig } from '../format/records.js';
+import { FEATURE_ATTRS } from '../format/superblock.js';
 import { crc32c } from '../util/crc32c.js';
 import type { NodeId } from '../util/ids.js';
 import { dt_of, is_dir, is_lnk, is_reg, S_IFMT } from '../fs/types.js';
@@ -108,6 +109,7 @@ export function records_check(vol: Volume, root: NodeId, label: string, counts: 
       if (parts.length === n && crc32c(Buffer.concat(parts)) !== b.crc) err(`${label}inode ${ino}: xattr ${b.name.toString()} fails its CRC32C check`);
     }
     for (const off of st.xchunks.keys()) err(`${label}xattr chunk (${ino}, xchunk, ${off}) belongs to no attribute`);
+    if ((r.flags & INODE_FLAGS_ATTRS) && !(vol.sb.features & FEATURE_ATTRS)) err(`${label}inode ${ino}: attribute flags 0x${(r.flags & INODE_FLAGS_ATTRS).toString(16)} on a filesystem without the feature ATTRS`);
     const fmt = r.mode & S_IFMT;
     if (is_dir(r.mode)) {
       if (st.hasMap || st.inlineLen >= 0) err(`${label}directory ${ino} has file data`);

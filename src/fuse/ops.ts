@@ -77,6 +77,13 @@ const XATTR_CREATE = 1;
 const XATTR_REPLACE = 2;
 /** _IOR('X', 125, __u32): xfs's GOINGDOWN, which Linux filesystems answer as FS_IOC_SHUTDOWN */
 const FS_IOC_SHUTDOWN = 0x8004587d;
+/** chattr's flags (chattr.ts): _IOR('f', 1, long), _IOW('f', 2, long) — FUSE carries 4 bytes, an int */
+const FS_IOC_GETFLAGS = 0x80086601;
+const FS_IOC_SETFLAGS = 0x40086602;
+/** _IOR('X', 31, struct fsxattr), _IOW('X', 32, ...): xflags, extsize, nextents, projid, cowextsize, 8 bytes pad */
+const FS_IOC_FSGETXATTR = 0x801c581f;
+const FS_IOC_FSSETXATTR = 0x401c5820;
+const FSXATTR_BYTES = 28;
 /** its flags (Linux's FS_SHUTDOWN_FLAGS_*), by value: make everything durable first, flush the log first, neither */
 const SHUTDOWN_NAMES = ['DEFAULT', 'LOGFLUSH', 'NOLOGFLUSH'];
 const SHUTDOWN_NOLOGFLUSH = 2;
@@ -775,6 +782,8 @@ export class CowlogOps {
             // remounted read-only: refused at open, as the kernel does for a read-only mount
             if (this.fs.readOnly) throw new FsError('EROFS', `${this.path_of(ino)}: the filesystem is read-only`);
           }
+          // chattr +i and +a (the kernel does not know them through FUSE)
+          this.fs.open_check(ino, (flags & O_ACCMODE) !== fsc.O_RDONLY, (flags & fsc.O_APPEND) !== 0, (flags & fsc.O_TRUNC) !== 0);
           // atomic_o_trunc: the truncate of open(O_TRUNC) comes with the open (and what it
           // takes from the file, when the mount handles privileges)
           if ((flags & fsc.O_TRUNC) !== 0 && (a.mode & S_IFMT) === S_IFREG) {
@@ -840,6 +849,9 @@ export class CowlogOps {
         // buf is libfuse's and detached after the handler: the engine copies what it keeps
         const n = this.attempt(req, 'write', () => this.path_of(ino), true, () => {
           const i = this.ino_fh(fh, ino);
+          // a handle opened before chattr +i writes no more (as ext4); pages the kernel cached
+          // before are written back
+          if (!writepage && this.fs.immutable(i)) throw new FsError('EPERM', `${this.path_of(ino)}: immutable (chattr +i)`);
           if (this.killpriv) this.privs_kill(i, kill);
           // a write-back from the kernel's cache comes from whoever made the kernel write: the
           // writer is the process that opened the handle it came through
@@ -858,9 +870,37 @@ export class CowlogOps {
         this.writeback(ino);
       },
 
-      // FS_IOC_SHUTDOWN on any file or directory of the mount (IOCTL_DIR); others are ENOTTY
-      ioctl: (req, ino, _fh, cmd, _flags, _in, _outSize, arg) => {
-        if (cmd >>> 0 !== FS_IOC_SHUTDOWN) { this.r.err(req, E.ENOTTY); return; }
+      // FS_IOC_SHUTDOWN on any file or directory of the mount (IOCTL_DIR); chattr's flags,
+      // which the kernel asks for as FS_IOC_GETFLAGS/SETFLAGS or FS_IOC_FSGETXATTR/FSSETXATTR
+      // (its fileattr calls, made after its own checks); others are ENOTTY
+      ioctl: (req, ino, _fh, cmd, _flags, inBuf, outSize, arg) => {
+        const c = cmd >>> 0;
+        if (c === FS_IOC_GETFLAGS || c === FS_IOC_FSGETXATTR) {
+          const out = this.attempt(req, 'ioctl', () => this.path_of(ino), false, () => {
+            const b = Buffer.alloc(c === FS_IOC_GETFLAGS ? 4 : FSXATTR_BYTES);
+            if (outSize < b.length) throw new FsError('EINVAL', `ioctl 0x${c.toString(16)}: ${outSize} bytes for the answer, ${b.length} needed`);
+            b.writeUInt32LE(c === FS_IOC_GETFLAGS ? this.fs.attr_flags(ino) : this.fs.attr_xflags(ino), 0);
+            return b;
+          });
+          if (out !== undefined) this.r.ioctl(req, 0, out);
+          return;
+        }
+        if (c === FS_IOC_SETFLAGS || c === FS_IOC_FSSETXATTR) {
+          const done = this.attempt(req, 'ioctl', () => this.path_of(ino), true, () => {
+            const need = c === FS_IOC_SETFLAGS ? 4 : FSXATTR_BYTES;
+            if (inBuf === null || inBuf.length < need) throw new FsError('EINVAL', `ioctl 0x${c.toString(16)}: ${inBuf?.length ?? 0} bytes given, ${need} needed`);
+            const r = this.fs.attr_flags_set(ino, c === FS_IOC_SETFLAGS ? { fl: inBuf.readUInt32LE(0) }
+              : { x: inBuf.readUInt32LE(0), extsize: inBuf.readUInt32LE(4), projid: inBuf.readUInt32LE(12), cowextsize: inBuf.readUInt32LE(16) });
+            this.log.info(`chattr by pid ${this.caller().pid} on ${this.path_of(ino) || `inode ${ino}`}: flags 0x${this.fs.attr_flags(ino).toString(16)}`);
+            return r;
+          });
+          if (done === undefined) return;
+          this.r.ioctl(req, 0, null);
+          // the change time moved; the kernel keeps the attributes it holds until told
+          if (this.attrTimeout > 0) this.held.notifier?.inval_inode(ino, -1, 0);
+          return;
+        }
+        if (c !== FS_IOC_SHUTDOWN) { this.r.err(req, E.ENOTTY); return; }
         const who = this.caller();
         // as the kernel asks of every filesystem: CAP_SYS_ADMIN (here: root)
         if (who.uid !== 0) { this.r.err(req, E.EPERM); return; }

@@ -22,7 +22,7 @@ import { BLOCK_SIZE } from '../../src/device/device.js';
 import {
   block_seal, counts_decode, counts_encode, COUNTS_BYTES, CP_DIR_MAX, CP_FLAG_CLEAN, CP_FLAG_ERRORS, CP_JOURNAL_BLOCKS, CP_MAGIC, cp_encode, cp_header_decode, cp_journal_decode, CP_SLOT_BLOCKS,
   CP_START, CRC_OFFSET, DIR_MAGIC, DIR_PER_BLOCK, dir_block_decode, dir_block_encode, dirents_decode, dirents_encode, FANOUT_MIN,
-  FORMAT_VERSION, geometry_derive, HEAD_COUNT, INLINE_MAX_DEFAULT, INODE_BYTES, inode_decode, inode_encode, INODE_FLAG_INLINE, INODE_FLAG_PREALLOC, FEATURE_SHARED,
+  FORMAT_VERSION, geometry_derive, HEAD_COUNT, INLINE_MAX_DEFAULT, INODE_BYTES, inode_decode, inode_encode, INODE_FLAG_INLINE, INODE_FLAG_PREALLOC, FEATURE_SHARED, FEATURE_ATTRS, INODE_FLAG_IMMUTABLE, INODE_FLAG_APPEND, INODE_FLAG_NODUMP, INODE_FLAG_NOATIME, INODE_FLAG_SYNC, INODE_FLAG_DIRSYNC,
   JOURNAL_BODY_BYTES, JOURNAL_HEADER_BYTES, JOURNAL_MAGIC, KEY_BYTES, key_read, key_write, log_header_write, map_decode, map_encode, map_new, MAP_SLOT_BYTES, MAP_SLOT_COMPRESSED, cluster_encode, CLUSTER_BLOCKS, CLUSTER_HEADER_BYTES, INODE_FLAG_COMPRESS, INODE_FLAG_NOCOMPRESS, FEATURE_COMPRESS_LZ4,
   MAP_SLOTS, MAX_SNAPSHOTS_DEFAULT, name_hash, NAME_MAX, NODE_BODY_BYTES, node_decode, node_encode, NODE_HEADER_BYTES, NODE_MAGIC,
   REC_KIND_NAMES, REDO_BODY_BYTES, redo_decode, REDO_DEL, redo_encode, REDO_FLAG_GROUP_END, REDO_HEADER_BYTES, REDO_MAGIC, REDO_PATCH, REDO_PUT,
@@ -686,8 +686,10 @@ t.test('enumerations agree with the code', async (t) => {
     'redo-flags': [{ value: REDO_FLAG_GROUP_END, name: 'GROUP_END' }],
     'write-cause': names(CAUSE_NAMES),
     'checkpoint-trigger': names(TRIGGER_NAMES),
-    'inode-flags': [{ value: INODE_FLAG_INLINE, name: 'INLINE' }, { value: INODE_FLAG_COMPRESS, name: 'COMPRESS' }, { value: INODE_FLAG_NOCOMPRESS, name: 'NOCOMPRESS' }, { value: INODE_FLAG_PREALLOC, name: 'PREALLOC' }],
-    features: [{ value: FEATURE_COMPRESS_LZ4, name: 'COMPRESS_LZ4' }, { value: FEATURE_SHARED, name: 'SHARED' }],
+    'inode-flags': [{ value: INODE_FLAG_INLINE, name: 'INLINE' }, { value: INODE_FLAG_COMPRESS, name: 'COMPRESS' }, { value: INODE_FLAG_NOCOMPRESS, name: 'NOCOMPRESS' }, { value: INODE_FLAG_PREALLOC, name: 'PREALLOC' },
+      { value: INODE_FLAG_IMMUTABLE, name: 'IMMUTABLE' }, { value: INODE_FLAG_APPEND, name: 'APPEND' }, { value: INODE_FLAG_NODUMP, name: 'NODUMP' },
+      { value: INODE_FLAG_NOATIME, name: 'NOATIME' }, { value: INODE_FLAG_SYNC, name: 'SYNC' }, { value: INODE_FLAG_DIRSYNC, name: 'DIRSYNC' }],
+    features: [{ value: FEATURE_COMPRESS_LZ4, name: 'COMPRESS_LZ4' }, { value: FEATURE_SHARED, name: 'SHARED' }, { value: FEATURE_ATTRS, name: 'ATTRS' }],
     'dirent-type': [
       { value: dt_of(S_IFIFO), name: 'FIFO' }, { value: dt_of(S_IFCHR), name: 'CHR' }, { value: dt_of(S_IFDIR), name: 'DIR' },
       { value: dt_of(S_IFBLK), name: 'BLK' }, { value: dt_of(S_IFREG), name: 'REG' }, { value: dt_of(S_IFLNK), name: 'LNK' },
