@@ -71,6 +71,10 @@ export class CountedDevice implements BlockDevice {
     this.inner.discard(addr, count);
   }
 
+  get discards(): boolean {
+    return this.inner.discards === true;
+  }
+
   close(): void {
     this.inner.close();
   }

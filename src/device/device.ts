@@ -35,6 +35,11 @@ export interface BlockDevice {
   flush(): void;
   /** Tells the medium the blocks no longer hold data (may be a no-op). */
   discard(addr: number, count: number): void;
+  /**
+   * Optional: whether discard() reaches the medium (a hole punched in an image file, BLKDISCARD
+   * on a block device). Absent or false: discard does nothing, and FITRIM is refused.
+   */
+  readonly discards?: boolean;
   /** Releases the backend (file descriptor). The device must not be used afterwards. */
   close(): void;
 }

@@ -9,9 +9,12 @@
 //   transfer stopped; a use after close() is a bug in the caller and fails an assertion.
 // - A device opened read-only refuses write and discard with FsError('EROFS') before touching the
 //   OS; a block device the kernel marks read-only is refused at a read-write open.
-// - discard() is a no-op that still validates its range: Node exposes neither fallocate
-//   (PUNCH_HOLE) nor the BLKDISCARD ioctl without a native addon, and the BlockDevice contract
-//   lets discard do nothing (nothing above may rely on discarded blocks reading as zeros).
+// - discard() validates its range and does nothing, unless a native discarder was given
+//   (discarder_set: the FUSE binding's, which the mount server loads anyway; Node exposes neither
+//   fallocate PUNCH_HOLE nor the BLKDISCARD ioctl): then it punches a hole (size kept) in an
+//   image file or sends BLKDISCARD to a block device, after the write-behind thread has written
+//   everything queued. Nothing above may rely on discarded blocks reading as zeros. A medium
+//   that refuses (EOPNOTSUPP) is remembered: `discards` turns false.
 
 import fs from 'node:fs';
 import { BLOCK_SIZE, request_check } from './device.js';
@@ -33,6 +36,18 @@ export interface FileDeviceOptions {
 }
 
 export type DeviceKind = 'file' | 'block';
+
+/** A native discard: punches [off, off + len) of an image file, or BLKDISCARDs it on a block device; 0 or -errno. */
+export type Discarder = (fd: number, off: number, len: number, block: boolean) => number;
+
+let discarder: Discarder | null = null;
+
+/** Gives FileDevices a way to discard (the mount server's binding); null takes it back. */
+export function discarder_set(d: Discarder | null): void {
+  discarder = d;
+}
+
+const EOPNOTSUPP = 95;
 
 /** A Linux dev_t split into its 32-bit major and minor numbers (glibc's gnu_dev_major/minor:
  *  minor bits 0..7 at 0..7, major bits 0..11 at 8..19, minor bits 8..31 at 20..43, major bits
@@ -301,11 +316,23 @@ export class FileDevice implements BlockDevice, AsyncReader {
     }
   }
 
+  /** whether the medium said it can not discard */
+  private discardRefused = false;
+
+  get discards(): boolean {
+    return discarder !== null && !this.readOnly && !this.discardRefused;
+  }
+
   discard(addr: number, count: number): void {
     this.open_check();
     request_check(this, addr, count);
     if (this.readOnly) throw new FsError('EROFS', `${this.name}: opened read-only; discard of block ${addr} refused`);
-    // No-op: see the invariants at the top of this file.
+    if (!this.discards) return; // see the invariants at the top of this file
+    // a queued write to these blocks must not land after the hole is punched
+    this.wb?.drain_checked();
+    const r = discarder!(this.fd, addr * BLOCK_SIZE, count * BLOCK_SIZE, this.kind === 'block');
+    if (r === -EOPNOTSUPP) { this.discardRefused = true; return; }
+    if (r < 0) throw new FsError('EIO', `${this.name}: discard of blocks [${addr}, +${count}) failed: errno ${-r}`);
   }
 
   close(): void {

@@ -1560,6 +1560,60 @@ export class FileSystem {
     return (this.vol.sb.features & FEATURE_SHARED) !== 0;
   }
 
+  // ---- FITRIM ----------------------------------------------------------------------------------
+
+  /**
+   * FITRIM (fstrim): makes a checkpoint, then tells the device which of its bytes in
+   * [start, start + len) no checkpoint refers to — whole free segments, in runs of at least `minLen` bytes — so that an SSD or a
+   * thin image (a sparse file, a loop device over one) gets them back. Free segments beyond the
+   * free space df shows are left (the cleaner's reserve, written next), so what is trimmed never
+   * passes it. Returns the bytes discarded. EINVAL for a start past the device, a
+   * length under a block or a minimum above the device, as ext4; EOPNOTSUPP when the device does
+   * not discard.
+   */
+  trim(start: number, len: number, minLen: number): number {
+    if (this.readOnly) throw new FsError('EROFS', 'the filesystem is read-only');
+    if (this.halted) throw new FsError('EIO', 'the filesystem halted after an internal error');
+    const dev = this.vol.dev;
+    const g = this.vol.g;
+    const devBytes = dev.blockCount * BLOCK_SIZE;
+    if (start >= devBytes) throw new FsError('EINVAL', `FITRIM from byte ${start}: the device has ${devBytes}`);
+    if (len < BLOCK_SIZE) throw new FsError('EINVAL', `FITRIM of ${len} bytes: less than a block`);
+    if (minLen > devBytes) throw new FsError('EINVAL', `FITRIM of runs of at least ${minLen} bytes: the device has ${devBytes}`);
+    if (!dev.discards) throw new FsError('ENOTSUP', `${dev.name} does not discard (FITRIM)`);
+    // as f2fs: a checkpoint first, so that what was deleted before the call is free to trim (a
+    // segment is free once the checkpoint that emptied it is durable)
+    this.sync(Trigger.SYNC);
+    const end = Math.min(devBytes, start + len);
+    const segBytes = g.segBlocks * BLOCK_SIZE;
+    const log = this.vol.log;
+    // left untrimmed: as many free segments as the free space df shows leaves over (the
+    // cleaner's reserve, which is written next, and the room kept for heads and tables)
+    let freeSegs = 0;
+    for (let s = 0; s < g.segCount; s++) if (log.seg_allocatable(s) && log.seg_valid(s) === 0) freeSegs++;
+    let keep = Math.max(0, freeSegs - Math.floor(this.statfs().bfree / g.segBlocks));
+    let trimmed = 0;
+    let run = -1, runLen = 0;
+    const flush = (): void => {
+      if (runLen > 0 && runLen * segBytes >= minLen) {
+        dev.discard(log.seg_start(run), runLen * g.segBlocks);
+        trimmed += runLen * segBytes;
+      }
+      run = -1;
+      runLen = 0;
+    };
+    for (let s = 0; s < g.segCount; s++) {
+      const a = log.seg_start(s) * BLOCK_SIZE;
+      const free = a >= start && a + segBytes <= end && log.seg_allocatable(s) && log.seg_valid(s) === 0;
+      if (free && keep > 0) { keep--; flush(); continue; }
+      if (!free) { flush(); continue; }
+      if (run < 0) run = s;
+      runLen++;
+    }
+    flush();
+    return trimmed;
+  }
+
   // ---- attribute flags (chattr.ts) ------------------------------------------------------------
 
   /** FS_IOC_GETFLAGS: chattr's flags of `ino` as Linux's FS_*_FL bits. */

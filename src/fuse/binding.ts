@@ -34,7 +34,7 @@ import { resolve as path_resolve } from 'node:path';
 import { NoXattr } from './noxattr.js';
 
 /** The patch level the native binding must report (`cowlog_patch` in the patch file). */
-export const FUSE_PATCH_LEVEL = 10;
+export const FUSE_PATCH_LEVEL = 11;
 
 /** Why the binding can not be used, with the command that fixes it. */
 export class FuseBindingError extends Error {
@@ -465,6 +465,8 @@ interface Native {
   notify_inval_inode(sid: number, ino: number, off: number, len: number): number;
   notify_inval_entry(sid: number, parent: number, name: string): number;
   notify_delete(sid: number, parent: number, child: number, name: string): number;
+  /** not FUSE's: FITRIM's discard of a range of the device (src/device/file.ts discarder_set) */
+  discard_range(fd: number, off: number, len: number, block: boolean): number;
 }
 export interface FuseModule {
   COWLOG_PATCH?: number;

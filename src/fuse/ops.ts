@@ -84,6 +84,8 @@ const FS_IOC_SETFLAGS = 0x40086602;
 const FS_IOC_FSGETXATTR = 0x801c581f;
 const FS_IOC_FSSETXATTR = 0x401c5820;
 const FSXATTR_BYTES = 28;
+/** _IOWR('X', 121, struct fstrim_range): start, len, minlen (u64 each); len comes back as the bytes trimmed */
+const FITRIM = 0xc0185879;
 /** its flags (Linux's FS_SHUTDOWN_FLAGS_*), by value: make everything durable first, flush the log first, neither */
 const SHUTDOWN_NAMES = ['DEFAULT', 'LOGFLUSH', 'NOLOGFLUSH'];
 const SHUTDOWN_NOLOGFLUSH = 2;
@@ -870,7 +872,7 @@ export class CowlogOps {
         this.writeback(ino);
       },
 
-      // FS_IOC_SHUTDOWN on any file or directory of the mount (IOCTL_DIR); chattr's flags,
+      // FS_IOC_SHUTDOWN and FITRIM on any file or directory of the mount (IOCTL_DIR); chattr's flags,
       // which the kernel asks for as FS_IOC_GETFLAGS/SETFLAGS or FS_IOC_FSGETXATTR/FSSETXATTR
       // (its fileattr calls, made after its own checks); others are ENOTTY
       ioctl: (req, ino, _fh, cmd, _flags, inBuf, outSize, arg) => {
@@ -898,6 +900,21 @@ export class CowlogOps {
           this.r.ioctl(req, 0, null);
           // the change time moved; the kernel keeps the attributes it holds until told
           if (this.attrTimeout > 0) this.held.notifier?.inval_inode(ino, -1, 0);
+          return;
+        }
+        if (c === FITRIM) {
+          const out = this.attempt(req, 'fitrim', () => this.path_of(ino), true, () => {
+            // as the kernel asks of every filesystem: CAP_SYS_ADMIN (here: root)
+            if (this.caller().uid !== 0) throw new FsError('EPERM', 'FITRIM: root only');
+            if (inBuf === null || inBuf.length < 24 || outSize < 24) throw new FsError('EINVAL', 'FITRIM: a struct fstrim_range of 24 bytes');
+            const big = (o: number): number => Number(BigInt.asUintN(64, inBuf.readBigUInt64LE(o)) > BigInt(Number.MAX_SAFE_INTEGER) ? BigInt(Number.MAX_SAFE_INTEGER) : inBuf.readBigUInt64LE(o));
+            const trimmed = this.fs.trim(big(0), big(8), big(16));
+            this.log.info(`FITRIM by pid ${this.caller().pid}: ${trimmed} bytes discarded`);
+            const b = Buffer.from(inBuf.subarray(0, 24));
+            b.writeBigUInt64LE(BigInt(trimmed), 8);
+            return b;
+          });
+          if (out !== undefined) this.r.ioctl(req, 0, out);
           return;
         }
         if (c !== FS_IOC_SHUTDOWN) { this.r.err(req, E.ENOTTY); return; }

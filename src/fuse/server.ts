@@ -22,7 +22,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { device_open } from '../device/file.js';
+import { device_open, discarder_set } from '../device/file.js';
 import type { FileDevice } from '../device/file.js';
 import type { BlockDevice } from '../device/device.js';
 import { FileSystem } from '../fs/fs.js';
@@ -31,7 +31,7 @@ import type { BootReport } from '../checkpoint/volume.js';
 import { ERRORS_FOUND, MOUNT_ERRORS_WARNING } from '../checkpoint/mount.js';
 import { WearTracker } from '../wear/tracker.js';
 import { FsError } from '../util/errors.js';
-import { CAP, FuseBindingError, FuseMount, FUSE_HANDLE_KILLPRIV_V2, FUSE_SETXATTR_EXT, fuse_serve } from './binding.js';
+import { binding_load, CAP, FuseBindingError, FuseMount, FUSE_HANDLE_KILLPRIV_V2, FUSE_SETXATTR_EXT, fuse_serve } from './binding.js';
 import type { FuseMountOptions } from './binding.js';
 import { control_listen, STREAM } from './control.js';
 import type { ControlReply, ControlRequest, ControlStatus } from './control.js';
@@ -390,6 +390,9 @@ export async function server_run(o: ServerOptions): Promise<number> {
   if (c.readOnly) extra.push('ro');
   try {
     mount = new FuseMount(mountpoint, { ...cowlog_fuse_options(c), fsname: fsname_of(device), extra });
+    // FITRIM's discards go through the binding's native half, loaded now (device/file.ts)
+    const native = binding_load().native;
+    discarder_set((fd, off, len, block) => native.discard_range(fd, off, len, block));
   } catch (e) {
     close_engine();
     device_release(ids);

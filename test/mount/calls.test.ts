@@ -1,9 +1,10 @@
 // The calls the path-based binding could not answer, through the mount with the system calls
 // programs make (test/mount/calls_client.py): renameat2 RENAME_NOREPLACE, RENAME_EXCHANGE and
-// RENAME_WHITEOUT with their refusals, fallocate's modes with df telling the truth and ENOSPC, SEEK_DATA and
-// SEEK_HOLE, copy_file_range sharing blocks (a 64 MiB copy takes ~no space; writing the copy
-// leaves the original intact; deleting either frees only what the other does not hold), and
-// kill -9 of the server while they run. Each ends with fsck. All of it on the default mount and
+// RENAME_WHITEOUT with their refusals, fallocate's modes with df telling the truth and ENOSPC,
+// SEEK_DATA and SEEK_HOLE, FITRIM (fstrim) giving an image file back what was deleted,
+// copy_file_range sharing blocks (a 64 MiB copy takes ~no space; writing the copy leaves the
+// original intact; deleting either frees only what the other does not hold), and kill -9 of the
+// server while they run. Each ends with fsck. All of it on the default mount and
 // with the kernel's writeback cache.
 
 import t from 'tap';
@@ -69,6 +70,29 @@ if (skip !== undefined) {
       t.equal(await call(m, 'rename2', 'w2', 'b', 'whiteout+noreplace'), 'EEXIST', 'WHITEOUT with NOREPLACE onto a name that exists: EEXIST');
       t.equal(await call(m, 'rename2', 'w2', 'b', 'whiteout+exchange'), 'EINVAL', 'WHITEOUT with EXCHANGE: EINVAL');
       t.equal(await sh(t, m, "rm b d2/c/sub; ls d2/c | wc -l"), '0\n', 'a whiteout is removed as any other name');
+      await clean_after(t, m, image);
+    });
+
+    t.test('fstrim: the image gives back what was deleted' + label, async (t) => {
+      const image = await image_make(t, '128M');
+      const m = await mount_with(t, cowlog_server(image, ...opts));
+      /** bytes the image file holds on its own filesystem (a sparse file) */
+      const held = (): number => fs.statSync(image).blocks * 512;
+      await sh(t, m, 'head -c 48M /dev/urandom > big; head -c 3M /dev/urandom > small; md5sum small > small.md5');
+      const trimmed = (out: string): number => Number(/\((\d+) bytes\) trimmed/.exec(out)?.[1] ?? NaN);
+      const first = trimmed(await sh(t, m, 'fstrim -v .'));
+      t.ok(first > 0, `fstrim -v: ${(first / MiB).toFixed(1)} MiB never written`);
+      const h0 = held();
+      t.ok(h0 >= 48 * MiB, `the image holds the data (${(h0 / MiB).toFixed(1)} MiB)`);
+      const second = trimmed(await sh(t, m, 'rm big; fstrim -v .'));
+      const h1 = held();
+      t.ok(second >= first + 44 * MiB, `after rm: ${(second / MiB).toFixed(1)} MiB trimmed`);
+      t.ok(h0 - h1 >= 44 * MiB, `the image gave back ${((h0 - h1) / MiB).toFixed(1)} MiB`);
+      const free = Number((await m.run('stat', ['-f', '-c', '%a', '.'])).stdout) * 4096;
+      t.ok(second <= free, 'no more than df shows free');
+      t.equal(await sh(t, m, 'md5sum -c --quiet small.md5 && echo intact'), 'intact\n', 'the file left reads as written');
+      const r = await m.sh('setpriv --reuid=65534 --regid=65534 --clear-groups fstrim . 2>&1');
+      t.match(r.stdout, /Operation not permitted/, 'another user: EPERM');
       await clean_after(t, m, image);
     });
 
