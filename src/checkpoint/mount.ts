@@ -23,7 +23,7 @@ import type { Superblock } from '../format/superblock.js';
 import { SNAP_FLAG_WRITABLE } from '../format/snapshot.js';
 import { CorruptError, FsError } from '../util/errors.js';
 import { nid_of } from '../util/ids.js';
-import { recover, replay } from './rollforward.js';
+import { not_replayed, recover, replay } from './rollforward.js';
 import type { Replayed } from './rollforward.js';
 import { BOOT_REPORT_NEW, mount_pick, tree_switch } from './trees.js';
 import type { BootReport } from './trees.js';
@@ -140,6 +140,7 @@ export function volume_open(dev: BlockDevice, opts: VolumeOptions, make: VolumeM
       if (!(e instanceof CorruptError) || !/all zeros/.test(e.message)) skipped.push((e as Error).message);
     }
   }
+  if (opts.noRecovery === true && opts.readOnly !== true) throw new FsError('EINVAL', 'norecovery is for read-only mounts: a filesystem written to must roll its log forward first');
   cands.sort((a, b) => b.seq - a.seq);
   const failures: string[] = [];
   let found: { v: Volume; replayed: Replayed } | null = null;
@@ -154,7 +155,7 @@ export function volume_open(dev: BlockDevice, opts: VolumeOptions, make: VolumeM
       const v = make(dev, sb, h, erroredReadOnly ? { ...opts, readOnly: true } : opts, report);
       v.tables_load(h);
       tables_check(v, h);
-      found = { v, replayed: replay(v) };
+      found = { v, replayed: opts.noRecovery === true ? not_replayed(v) : replay(v) };
       break;
     } catch (e) {
       if (!(e instanceof FsError)) throw e;

@@ -59,6 +59,13 @@ export function replay(v: Volume): Replayed {
   return { pages, chainSegs };
 }
 
+/** What a norecovery mount takes instead of replay(): nothing rolled forward, the counters of the checkpoint. */
+export function not_replayed(v: Volume): Replayed {
+  v.counts_load();
+  v.mount.redoStop = 'not rolled forward (norecovery)';
+  return { pages: new Map(), chainSegs: new Set() };
+}
+
 /**
  * Makes what roll-forward rebuilt part of the tree, for the checkpoint that starts the new epoch
  * (mount writes it). If anything was rolled forward (or the last unmount was not clean) the log

@@ -86,6 +86,11 @@ export interface VolumeOptions {
   /** diagnostics (fallback to an older checkpoint, records rolled forward) */
   log?: (msg: string) => void;
   /**
+   * Read-only mounts only: the last checkpoint as it is, without rolling forward the redo
+   * groups written after it (mount -o norecovery); EINVAL otherwise.
+   */
+  noRecovery?: boolean;
+  /**
    * Called when a durability point starts writing and once it is durable (after its last
    * flush). Crash tests use it to know which states the device may come back in.
    */

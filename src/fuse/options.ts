@@ -55,6 +55,8 @@ export interface MountConfig {
   heldMax: number;
   /** force: mount read-write even though fsck recorded errors (else read-only, with a warning) */
   force: boolean;
+  /** norecovery (noload): with ro, serve the last checkpoint without rolling forward the redo log */
+  noRecovery: boolean;
   /** spin=US: microseconds the server keeps reading /dev/fuse after a request before it sleeps */
   spinUs: number;
   /**
@@ -105,6 +107,8 @@ export class MountOptionError extends Error {
 
 export const MOUNT_OPTIONS_HELP = `mount options (-o, comma-separated):
   ro                   read-only (the device is opened read-only, nothing is written)
+  norecovery, noload   with ro: the last checkpoint as it is, without rolling forward what
+                       was fsync'd after it (as ext4's noload; to look before recovering)
   wear=FILE            record per-block wear in FILE (as --wear FILE)
   log=FILE             the server's log (default: /var/log/cowlog/DEVICE.log for a block
                        device, IMAGE.log beside an image file)
@@ -188,7 +192,7 @@ export function mount_options_parse(lists: readonly string[], isRoot: boolean): 
   const c: MountConfig = {
     readOnly: false, wear: null, log: null, allowOther: isRoot, attrTimeout: ATTR_TIMEOUT_DEFAULT, entryTimeout: ATTR_TIMEOUT_DEFAULT,
     negativeTimeout: ATTR_TIMEOUT_DEFAULT, commit: null, kernel: [], snapshot: null,
-    atime: 'relatime', nodiratime: false, remount: false, acl: true, selinuxXattr: false, compress: null, cache: null, mem: null, heldMax: HELD_MAX_DEFAULT, force: false, spinUs: SPIN_US_DEFAULT, writebackCache: false,
+    atime: 'relatime', nodiratime: false, remount: false, acl: true, selinuxXattr: false, compress: null, cache: null, mem: null, heldMax: HELD_MAX_DEFAULT, force: false, noRecovery: false, spinUs: SPIN_US_DEFAULT, writebackCache: false,
   };
   for (const list of lists) {
     for (const raw of list.split(',')) {
@@ -232,6 +236,7 @@ export function mount_options_parse(lists: readonly string[], isRoot: boolean): 
         c.heldMax = n;
       }
       else if (name === 'force' && value === undefined) c.force = true;
+      else if ((name === 'norecovery' || name === 'noload') && value === undefined) c.noRecovery = true;
       else if (name === 'remount' && value === undefined) c.remount = true;
       else if (name === 'acl' && value === undefined) c.acl = true;
       else if (name === 'noacl' && value === undefined) c.acl = false;
@@ -246,6 +251,7 @@ export function mount_options_parse(lists: readonly string[], isRoot: boolean): 
       else throw new MountOptionError(`unknown mount option '${o}'`);
     }
   }
+  if (c.noRecovery && !c.readOnly && !c.remount) throw new MountOptionError(`${'norecovery'} needs ro: a filesystem written to must roll its log forward first`);
   // libfuse passes noatime on to the kernel: /proc/mounts then says so
   c.kernel = c.kernel.filter((k) => k !== 'noatime');
   if (c.atime === 'noatime') c.kernel.push('noatime');

@@ -242,6 +242,8 @@ export async function server_run(o: ServerOptions): Promise<number> {
       }
       const engine_mount = (ro: boolean): FileSystem => FileSystem.mount(dev, {
         readOnly: ro, log: (m) => log.info(`engine: ${m}`), atime: c.atime, nodiratime: c.nodiratime, acl: c.acl,
+        // norecovery: the read-only mount asked for; a remount read-write rolls forward
+        ...(ro && c.noRecovery ? { noRecovery: true } : {}),
         ...(c.compress !== null ? { compress: c.compress } : {}),
         ...(c.cache !== null ? { cacheBytes: c.cache } : {}),
         ...(c.force ? { force: true } : {}),

@@ -36,7 +36,7 @@ t.test('-o options: cowlog\'s own, kernel flags passed on, fstab words ignored, 
   const d = mount_options_parse([], false);
   t.same(d, {
     readOnly: false, wear: null, log: null, allowOther: false, attrTimeout: 60, entryTimeout: 60, negativeTimeout: 60, commit: null, kernel: [], snapshot: null,
-    atime: 'relatime', nodiratime: false, remount: false, acl: true, selinuxXattr: false, compress: null, cache: null, mem: null, heldMax: 131072, force: false, spinUs: 200, writebackCache: false,
+    atime: 'relatime', nodiratime: false, remount: false, acl: true, selinuxXattr: false, compress: null, cache: null, mem: null, heldMax: 131072, force: false, noRecovery: false, spinUs: 200, writebackCache: false,
   }, 'defaults for a user');
   t.same(['selinux_xattr', 'selinux_xattr,noselinux_xattr'].map((o) => mount_options_parse([o], true).selinuxXattr), [true, false], 'selinux_xattr keeps SELinux labels; the last given wins');
   t.equal(mount_options_parse(['held_max=5000'], true).heldMax, 5000, 'held_max=');
@@ -67,6 +67,8 @@ t.test('-o options: cowlog\'s own, kernel flags passed on, fstab words ignored, 
   t.same([mount_options_ro(['rw,remount,ro']), mount_options_ro(['ro', 'rw']), mount_options_ro(['remount,noatime'])], [true, false, null], 'the last ro/rw given wins');
   t.equal(mount_options_parse(['snapshot=A'], false).snapshot, 'A', 'snapshot= names the snapshot or clone to serve');
   t.equal(mount_options_parse(['commit=5'], true).commit, 5, 'commit= sets the checkpoint interval');
+  t.same([mount_options_parse(['ro,norecovery'], true).noRecovery, mount_options_parse(['noload', 'ro'], true).noRecovery], [true, true], 'norecovery (and ext4\'s noload) with ro');
+  t.throws(() => mount_options_parse(['norecovery'], true), /norecovery needs ro/, 'norecovery without ro: a usage error');
   t.equal(mount_options_parse([], true).allowOther, true, 'allow_other by default when root mounts');
   const c = mount_options_parse(['rw,nosuid,nodev,noexec,relatime,defaults,noauto,_netdev,x-systemd.automount', 'ro,wear=/w/f.wear,log=/l/f.log', 'attr_timeout=1.5,entry_timeout=0,noallow_other,nosuid'], true);
   t.equal(c.readOnly, true, 'ro (the last of rw/ro wins)');

@@ -33,7 +33,7 @@ shift
 
 bash tools/ensure-packages.sh acl attr automake bc e2fsprogs fio gawk gcc libacl1-dev libaio-dev \
   libcap-dev libgdbm-dev libgdbm-compat-dev libtool libtool-bin liburing-dev make psmisc python3 \
-  quota sed uuid-dev uuid-runtime xfsprogs xfslibs-dev sqlite3
+  quota sed uuid-dev uuid-runtime xfsprogs xfslibs-dev sqlite3 acct
 [ -x "$X/src/godown" ] || make -C "$X" -j"$(nproc)" >/dev/null
 node bin/cowlog.js mount --install-helper >/dev/null
 for u in fsgqa fsgqa2 123456-fsgqa; do id "$u" >/dev/null 2>&1 || useradd -m "$u"; done
