@@ -57,16 +57,22 @@ const XSETTABLE = XFLAG.reduce((a, [, f]) => a | f, 0);
 /** what a new inode takes from its directory (ext4's inherited flags that cowlog keeps) */
 const INHERITED = INODE_FLAG_NODUMP | INODE_FLAG_NOATIME | INODE_FLAG_SYNC | INODE_FLAG_COMPRESS | INODE_FLAG_NOCOMPRESS;
 
+/** The inode flags Linux's bits `bits` say by `table`, and the bits the table does not know. */
+function flags_from(table: ReadonlyArray<readonly [number, number, ...unknown[]]>, bits: number): { want: number; unknown: number } {
+  let want = 0;
+  let known = 0;
+  for (const [bit, f] of table) {
+    known |= bit;
+    if (bits & bit) want |= f;
+  }
+  return { want, unknown: (bits >>> 0) & ~known };
+}
+
 /** FS_IOC_GETFLAGS: the inode's flags as FS_*_FL bits. */
 export function attr_flags_get(rec: Inode): number {
   let fl = 0;
   for (const [bit, f] of FL) if (rec.flags & f) fl |= bit;
   return fl;
-}
-
-/** The flag letters lsattr would show, in FL's order ('' for none): for messages and `cowlog info`. */
-export function attr_letters(rec: Inode): string {
-  return FL.filter(([, f]) => (rec.flags & f) !== 0).map(([, , l]) => l).join('');
 }
 
 /**
@@ -75,13 +81,9 @@ export function attr_letters(rec: Inode): string {
  * compression flags at once EINVAL; D on a file is dropped, as ext4 drops it.
  */
 export function attr_flags_set(rec: Inode, fl: number): void {
-  let want = 0;
-  let known = 0;
-  for (const [bit, f] of FL) {
-    known |= bit;
-    if (fl & bit) want |= f;
-  }
-  const unknown = (fl >>> 0) & ~known;
+  const r = flags_from(FL, fl);
+  let want = r.want;
+  const unknown = r.unknown;
   if (unknown !== 0) throw new FsError('ENOTSUP', `attribute flags 0x${unknown.toString(16)}: cowlog keeps ${FL.map(([, , l]) => l).join('')} only`);
   if ((want & INODE_FLAG_COMPRESS) && (want & INODE_FLAG_NOCOMPRESS)) throw new FsError('EINVAL', 'attribute flags c and m together');
   if (!is_dir(rec.mode)) want &= ~INODE_FLAG_DIRSYNC;
@@ -101,13 +103,7 @@ export function attr_xflags_get(rec: Inode): number {
  * EOPNOTSUPP, as are a nonzero extent size, project id or CoW extent size.
  */
 export function attr_xflags_set(rec: Inode, x: number, extsize: number, projid: number, cowextsize: number): void {
-  let want = 0;
-  let known = 0;
-  for (const [bit, f] of XFLAG) {
-    known |= bit;
-    if (x & bit) want |= f;
-  }
-  const unknown = (x >>> 0) & ~known;
+  const { want, unknown } = flags_from(XFLAG, x);
   if (unknown !== 0) throw new FsError('ENOTSUP', `fsxattr flags 0x${unknown.toString(16)}: cowlog keeps immutable, append, sync, noatime and nodump only`);
   if (extsize !== 0 || projid !== 0 || cowextsize !== 0) throw new FsError('ENOTSUP', 'fsxattr: cowlog has no extent size hints and no project ids');
   rec.flags = (rec.flags & ~XSETTABLE) | want;

@@ -9,28 +9,17 @@ import t from 'tap';
 import { BLOCK_SIZE } from '../../src/device/device.js';
 import { SimDevice } from '../../src/device/sim.js';
 import { FileSystem } from '../../src/fs/fs.js';
-import { FsError } from '../../src/util/errors.js';
 import { clock_fixed } from '../../src/checkpoint/clock.js';
 import type { Clock } from '../../src/checkpoint/clock.js';
 import { FEATURE_ATTRS } from '../../src/format/superblock.js';
 import { block_seal } from '../../src/format/block.js';
-import { fsck_ok, mkfs_mem, mount } from '../helpers/engine.js';
+import { errno_of, fsck_ok, mkfs_mem, mount } from '../helpers/engine.js';
 import { content } from '../helpers/model.js';
 
 // Linux's FS_*_FL values, as chattr sends them
 const COMPR = 0x4, SYNC = 0x8, IMMUTABLE = 0x10, APPEND = 0x20, NODUMP = 0x40, NOATIME = 0x80, NOCOMP = 0x400, NOCOW = 0x800000, DIRSYNC = 0x10000;
 // FS_XFLAG_* (xfs_io chattr)
 const X_IMMUTABLE = 0x8, X_APPEND = 0x10, X_NOATIME = 0x40, X_REALTIME = 0x1;
-
-function errno_of(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof FsError) return e.code;
-    throw e;
-  }
-  return 'success';
-}
 
 t.test('flags are set, shown and kept; what cowlog does not keep is refused', async (t) => {
   const dev = mkfs_mem(2048);

@@ -9,12 +9,11 @@ import { BLOCK_SIZE } from '../../src/device/device.js';
 import { MemoryDevice } from '../../src/device/memory.js';
 import { SimDevice, PowerCutError } from '../../src/device/sim.js';
 import { FileSystem } from '../../src/fs/fs.js';
-import { FsError } from '../../src/util/errors.js';
 import { clock_fixed } from '../../src/checkpoint/clock.js';
 import { FEATURE_SHARED } from '../../src/format/superblock.js';
 import { block_seal } from '../../src/format/block.js';
 import { fsck } from '../../src/fsck/fsck.js';
-import { fsck_ok, mkfs_mem, mount, SMALL, UUID } from '../helpers/engine.js';
+import { errno_of, fsck_ok, mkfs_mem, mount, SMALL, UUID } from '../helpers/engine.js';
 import { content, content_text } from '../helpers/model.js';
 
 const KiB = 1024;
@@ -25,16 +24,6 @@ const GEO = { segBlocks: 16, fanout: 8, uuid: UUID };
 function used(fs: FileSystem): number {
   const s = fs.statfs();
   return s.blocks - s.bfree;
-}
-
-function errno_of(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof FsError) return e.code;
-    throw e;
-  }
-  return 'success';
 }
 
 t.test('fallocate: allocate, keep size, punch, zero — contents, sizes, blocks and free space', async (t) => {

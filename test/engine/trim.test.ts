@@ -8,8 +8,7 @@ import t from 'tap';
 import { BLOCK_SIZE } from '../../src/device/device.js';
 import { MemoryDevice } from '../../src/device/memory.js';
 import { FileSystem } from '../../src/fs/fs.js';
-import { FsError } from '../../src/util/errors.js';
-import { fsck_ok, mount, SMALL } from '../helpers/engine.js';
+import { errno_of, fsck_ok, mount, SMALL } from '../helpers/engine.js';
 import { clock_fixed } from '../../src/checkpoint/clock.js';
 import { content } from '../helpers/model.js';
 
@@ -25,16 +24,6 @@ class LosingDevice extends MemoryDevice {
     const junk = Buffer.alloc(count * BLOCK_SIZE, 0xdb);
     super.write(addr, junk);
   }
-}
-
-function errno_of(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof FsError) return e.code;
-    throw e;
-  }
-  return 'success';
 }
 
 function device(blocks: number): LosingDevice {

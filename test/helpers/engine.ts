@@ -8,6 +8,7 @@ import { FileSystem } from '../../src/fs/fs.js';
 import type { FsOptions, MkfsFsOptions } from '../../src/fs/fs.js';
 import { clock_fixed } from '../../src/checkpoint/clock.js';
 import { fsck } from '../../src/fsck/fsck.js';
+import { FsError } from '../../src/util/errors.js';
 
 export const UUID = Buffer.from('00112233445566778899aabbccddeeff', 'hex');
 
@@ -28,4 +29,15 @@ export function mount(dev: BlockDevice, o: FsOptions = {}): FileSystem {
 export function fsck_ok(t: Test, dev: BlockDevice, what = 'fsck'): void {
   const r = fsck(dev, { readOnly: true, data: true });
   t.same(r.errors, [], `${what}: clean (${r.counts.inodes} inodes, ${r.counts.nodes} nodes, ${r.counts.dataBlocks} data blocks)`);
+}
+
+/** The errno name an engine call fails with ('success' when it does not fail). */
+export function errno_of(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof FsError) return e.code;
+    throw e;
+  }
+  return 'success';
 }
