@@ -907,7 +907,8 @@ export class CowlogOps {
             // as the kernel asks of every filesystem: CAP_SYS_ADMIN (here: root)
             if (this.caller().uid !== 0) throw new FsError('EPERM', 'FITRIM: root only');
             if (inBuf === null || inBuf.length < 24 || outSize < 24) throw new FsError('EINVAL', 'FITRIM: a struct fstrim_range of 24 bytes');
-            const big = (o: number): number => Number(BigInt.asUintN(64, inBuf.readBigUInt64LE(o)) > BigInt(Number.MAX_SAFE_INTEGER) ? BigInt(Number.MAX_SAFE_INTEGER) : inBuf.readBigUInt64LE(o));
+            // u64s; beyond 2^53 (fstrim -o 2^64-1) they are past any device all the same
+            const big = (o: number): number => { const v = inBuf.readBigUInt64LE(o); return v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v); };
             const trimmed = this.fs.trim(big(0), big(8), big(16));
             this.log.info(`FITRIM by pid ${this.caller().pid}: ${trimmed} bytes discarded`);
             const b = Buffer.from(inBuf.subarray(0, 24));

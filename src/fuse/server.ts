@@ -115,8 +115,9 @@ function message_of(e: unknown): string {
  * looks an inode up by node id and generation when it holds it no longer); POSIX ACLs, which
  * the kernel enforces and caches while cowlog keeps and inherits them (the umask is then the
  * filesystem's to apply: a default ACL replaces it; set-group-ID taken away when a caller
- * outside the file's group sets its ACL: FUSE_SETXATTR_EXT, granted by the binding too); ioctls on directories too (the shutdown
- * ioctl is sent to the mountpoint); no locks, no
+ * outside the file's group sets its ACL: FUSE_SETXATTR_EXT, granted by the binding too); ioctls
+ * on directories too (the shutdown ioctl and FITRIM are sent to the mountpoint, chattr's to
+ * directories as well as files); no locks, no
  * splicing; cached data is dropped only when cowlog says so (a rollback), never because a
  * cached mtime moved (auto_inval_data); the device read for `spin=` microseconds after each
  * request before the server sleeps; with `writeback_cache`, the kernel's writeback cache (it
