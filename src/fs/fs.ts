@@ -1203,6 +1203,11 @@ export class FileSystem {
     refuse_fixed(m.rec, m.ino, what);
   }
 
+  /** After a change of `m` itself: durable now when it asks it (chattr +S). */
+  private change_synced(m: InodeMem): void {
+    if (sync_wanted(m.rec, false)) this.fsync(m.ino);
+  }
+
   /** After a change of names in `dirs`: durable now when one of them asks it (chattr +D or +S). */
   private names_synced(...dirs: InodeMem[]): void {
     const d = dirs.find((x) => sync_wanted(x.rec, true));
@@ -1268,7 +1273,7 @@ export class FileSystem {
     m.ctime = null;
     this.icache.store(m);
     this.after_change();
-    if (sync_wanted(m.rec, false)) this.fsync(ino);
+    this.change_synced(m);
     return attr_of(m);
   }
 
@@ -1463,7 +1468,7 @@ export class FileSystem {
     m.streamBytes = off === m.streamEnd ? m.streamBytes + data.length : data.length;
     m.streamEnd = off + data.length;
     this.after_change();
-    if (sync_wanted(m.rec, false)) this.fsync(ino);
+    this.change_synced(m);
     return data.length;
   }
 
@@ -1526,7 +1531,7 @@ export class FileSystem {
     else range_alloc(this.ctx, m, off, len, keep);
     this.data_changed(m);
     this.after_change();
-    if (sync_wanted(m.rec, false)) this.fsync(ino);
+    this.change_synced(m);
     return attr_of(m);
   }
 
@@ -1551,7 +1556,7 @@ export class FileSystem {
     const n = range_clone(this.ctx, s, offIn, d, offOut, len, this.sharedOk);
     this.data_changed(d);
     if (n > 0) this.after_change();
-    if (n > 0 && sync_wanted(d.rec, false)) this.fsync(dst);
+    if (n > 0) this.change_synced(d);
     return n;
   }
 
@@ -1564,12 +1569,12 @@ export class FileSystem {
 
   /**
    * FITRIM (fstrim): makes a checkpoint, then tells the device which of its bytes in
-   * [start, start + len) no checkpoint refers to — whole free segments, in runs of at least `minLen` bytes — so that an SSD or a
-   * thin image (a sparse file, a loop device over one) gets them back. Free segments beyond the
-   * free space df shows are left (the cleaner's reserve, written next), so what is trimmed never
-   * passes it. Returns the bytes discarded. EINVAL for a start past the device, a
-   * length under a block or a minimum above the device, as ext4; EOPNOTSUPP when the device does
-   * not discard.
+   * [start, start + len) no checkpoint refers to — whole free segments, in runs of at least
+   * `minLen` bytes — so that an SSD or a thin image (a sparse file, a loop device over one) gets
+   * them back. Free segments beyond the free space df shows are left (the cleaner's reserve,
+   * written next), so what is trimmed never passes it. Returns the bytes discarded. EINVAL for a
+   * start past the device, a length under a block or a minimum above the device, as ext4;
+   * EOPNOTSUPP when the device does not discard.
    */
   trim(start: number, len: number, minLen: number): number {
     if (this.readOnly) throw new FsError('EROFS', 'the filesystem is read-only');
@@ -1589,8 +1594,9 @@ export class FileSystem {
     const log = this.vol.log;
     // left untrimmed: as many free segments as the free space df shows leaves over (the
     // cleaner's reserve, which is written next, and the room kept for heads and tables)
+    const free_seg = (s: number): boolean => log.seg_allocatable(s) && log.seg_valid(s) === 0;
     let freeSegs = 0;
-    for (let s = 0; s < g.segCount; s++) if (log.seg_allocatable(s) && log.seg_valid(s) === 0) freeSegs++;
+    for (let s = 0; s < g.segCount; s++) if (free_seg(s)) freeSegs++;
     let keep = Math.max(0, freeSegs - Math.floor(this.statfs().bfree / g.segBlocks));
     let trimmed = 0;
     let run = -1, runLen = 0;
@@ -1604,7 +1610,7 @@ export class FileSystem {
     };
     for (let s = 0; s < g.segCount; s++) {
       const a = log.seg_start(s) * BLOCK_SIZE;
-      const free = a >= start && a + segBytes <= end && log.seg_allocatable(s) && log.seg_valid(s) === 0;
+      const free = a >= start && a + segBytes <= end && free_seg(s);
       if (free && keep > 0) { keep--; flush(); continue; }
       if (!free) { flush(); continue; }
       if (run < 0) run = s;
@@ -1651,7 +1657,7 @@ export class FileSystem {
     ctime_touch(m, this.clock());
     this.icache.store(m);
     this.after_change();
-    if (sync_wanted(m.rec, false)) this.fsync(ino);
+    this.change_synced(m);
     return attr_of(m);
   }
 

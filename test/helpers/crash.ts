@@ -50,10 +50,7 @@ export function workload(seed: number, ops: number, gen: Omit<GenOptions, 'inlin
     const op = op_random(rng, m, { inlineMax: 1536, ...gen });
     out.push(op);
     if (m.check(op) === null) {
-      // a RENAME_WHITEOUT that moves a name makes an inode at the old one
-      const created = op.op === 'create' || op.op === 'mkdir' || op.op === 'symlink' ||
-        (op.op === 'rename' && op.flags === 'whiteout' && m.get(op.odir).entries.get(op.oname) !== m.get(op.ndir).entries.get(op.nname));
-      m.apply(op, created ? nextIno++ : 0);
+      m.apply(op, m.makes_inode(op) ? nextIno++ : 0);
     }
   }
   return out;

@@ -110,6 +110,13 @@ export class Model {
     }
   }
 
+  /** Whether `op`, applied now, makes an inode (whose number the filesystem gives). */
+  makes_inode(op: Op): boolean {
+    if (op.op === 'create' || op.op === 'mkdir' || op.op === 'symlink') return true;
+    // a RENAME_WHITEOUT that moves a name makes one at the old name
+    return op.op === 'rename' && op.flags === 'whiteout' && this.get(op.odir).entries.get(op.oname) !== this.get(op.ndir).entries.get(op.nname);
+  }
+
   /**
    * Applies op to the model given the inode number the filesystem assigned (for creations).
    * Returns the errno the operation must fail with, or null when it succeeds.
