@@ -952,6 +952,32 @@ export class FileSystem {
     return attr_of(m);
   }
 
+  /**
+   * open(2) with O_TMPFILE: a regular file in directory `parent` without a name (nlink 0),
+   * opened once. It is an orphan — freed at its last release, or by the next mount after a
+   * crash — unless link() gives it a name first, which it may when `linkable` (O_TMPFILE
+   * without O_EXCL; the kernel checks that too). The directory does not change.
+   */
+  tmpfile(parent: number, mode: number, uid = 0, gid = 0, umask = 0, linkable = true): Attr {
+    this.op_begin();
+    const d = this.dir_get(parent);
+    if (d.rec.nlink === 0) throw new FsError('ENOENT', `directory ${parent} was removed`);
+    refuse_immutable(d.rec, parent, 'a new file');
+    this.space_admit(1, 6);
+    const a = this.acl_new(d, S_IFREG | (mode & 0o7777), umask, false);
+    const ino = this.ino_alloc();
+    const r = inode_new(a.mode, uid, gid, this.clock(), 0, this.generation_new());
+    r.flags |= attr_inherit(d.rec, false);
+    r.nlink = 0;
+    const m = this.icache.create(ino, r);
+    m.open = 1;
+    m.linkable = linkable;
+    for (const [n, v] of a.xattrs) xattr_set(this.vol, ino, n, v, 'create');
+    this.vol.put(key(0, RecKind.ORPHAN, ino), Buffer.alloc(0));
+    this.after_change();
+    return attr_of(m);
+  }
+
   mkdir(parent: number, name: Name, mode: number, uid = 0, gid = 0, umask = 0): Attr {
     const { d, b } = this.name_new(parent, name);
     if (d.rec.nlink >= NLINK_MAX) throw new FsError('EMLINK', `directory ${parent} has ${d.rec.nlink} links`);
@@ -1018,12 +1044,17 @@ export class FileSystem {
   link(ino: number, parent: number, name: Name): Attr {
     const m = this.icache.get(ino);
     if (is_dir(m.rec.mode)) throw new FsError('EPERM', 'hard links to directories are not allowed');
-    if (m.rec.nlink === 0) throw new FsError('ENOENT', `inode ${ino} has been removed`);
+    if (m.rec.nlink === 0 && !m.linkable) throw new FsError('ENOENT', `inode ${ino} has been removed`);
     if (m.rec.nlink >= NLINK_MAX) throw new FsError('EMLINK', `inode ${ino} has ${m.rec.nlink} links`);
     refuse_fixed(m.rec, ino, 'a hard link');
     const { d, b } = this.name_new(parent, name);
     const now = this.clock();
     dirent_add(this.vol, parent, b, ino, dt_of(m.rec.mode));
+    // a file made by tmpfile() gets its first name: no longer an orphan
+    if (m.rec.nlink === 0) {
+      this.vol.del(key(0, RecKind.ORPHAN, ino));
+      m.linkable = false;
+    }
     m.rec.nlink++;
     ctime_touch(m, now);
     this.icache.store(m);

@@ -51,6 +51,8 @@ export interface InodeMem {
   streamBytes: number;
   /** known to carry no security.capability attribute (privs_kill looked; any setxattr forgets it) */
   noCaps: boolean;
+  /** made by tmpfile() without O_EXCL and not linked yet: link() may give it its first name */
+  linkable: boolean;
   /** FileSystem's data generation at the last change of this file's data (0: none since loaded) */
   dataGen?: number;
 }
@@ -110,7 +112,7 @@ export function pages_release(m: InodeMem, count: DirtyCount): void {
 function inode_mem(ino: number, rec: Inode): InodeMem {
   return {
     ino, rec, size: rec.size, mtime: null, ctime: null, pages: NO_PAGES, newPages: 0, heldPages: 0, ranges: NO_RANGES,
-    logged: NO_LOGGED, open: 0, streamEnd: -1, streamBytes: 0, noCaps: false,
+    logged: NO_LOGGED, open: 0, streamEnd: -1, streamBytes: 0, noCaps: false, linkable: false,
   };
 }
 

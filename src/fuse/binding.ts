@@ -34,7 +34,7 @@ import { resolve as path_resolve } from 'node:path';
 import { NoXattr } from './noxattr.js';
 
 /** The patch level the native binding must report (`cowlog_patch` in the patch file). */
-export const FUSE_PATCH_LEVEL = 11;
+export const FUSE_PATCH_LEVEL = 12;
 
 /** Why the binding can not be used, with the command that fixes it. */
 export class FuseBindingError extends Error {
@@ -69,6 +69,10 @@ export interface FuseAttr {
   atime: Timespec;
   mtime: Timespec;
   ctime: Timespec;
+  /** the birth time, which only a statx answer carries */
+  btime?: Timespec;
+  /** statx's STATX_ATTR_* bits (chattr's flags as statx names them), in a statx answer */
+  attributes?: number;
 }
 
 /** An entry: a name's inode, and how long the kernel may keep the name and the attributes. */
@@ -255,6 +259,17 @@ export interface LowOps {
    * data in the caller's memory
    */
   ioctl?(req: number, ino: number, fh: number, cmd: number, flags: number, inBuf: Buffer | null, outSize: number, arg: number): void;
+  /**
+   * open(2) with O_TMPFILE in directory `parent` (FUSE_TMPFILE, which libfuse 3.14 does not
+   * know: the binding reads it as a create): answered as a create is, with an inode of no name
+   */
+  tmpfile?(req: number, parent: number, mode: number, flags: number): void;
+  /**
+   * statx(2) asking for more than the basic fields (FUSE_STATX, read by the binding as a
+   * getattr): `mask` the STATX_* fields asked for, `flags` statx's AT_* flags; answered with
+   * statx()
+   */
+  statx?(req: number, ino: number, fh: number, mask: number, flags: number): void;
 }
 
 /** The requests in the native binding's order (fuse-native.c OP_NAMES). */
@@ -262,7 +277,7 @@ export const FUSE_OPS = [
   'init', 'lookup', 'forget', 'getattr', 'setattr', 'readlink', 'mknod', 'mkdir', 'unlink', 'rmdir', 'symlink',
   'rename', 'link', 'open', 'read', 'write', 'flush', 'release', 'fsync', 'opendir', 'readdir', 'releasedir',
   'fsyncdir', 'statfs', 'setxattr', 'getxattr', 'listxattr', 'removexattr', 'access', 'create', 'fallocate',
-  'readdirplus', 'copy_file_range', 'lseek', 'ioctl',
+  'readdirplus', 'copy_file_range', 'lseek', 'ioctl', 'tmpfile', 'statx',
 ] as const;
 export type FuseOpName = (typeof FUSE_OPS)[number];
 
@@ -274,6 +289,8 @@ export interface FuseReplier {
   /** a name that does not exist, cached by the kernel for `timeout` seconds */
   negative(req: number, timeout: number): void;
   attr(req: number, a: FuseAttr, timeout: number): void;
+  /** a statx answer: the attributes with the birth time and statx's attribute bits */
+  statx(req: number, a: FuseAttr, timeout: number): void;
   open(req: number, fh: number, flags: number): void;
   create(req: number, e: FuseEntry, fh: number, flags: number): void;
   /** read, readlink, getxattr and listxattr answers: the first `len` bytes of `buf` */
@@ -294,6 +311,12 @@ export interface FuseReplier {
 const ATTR_BYTES = 88;
 const ENTRY_OUT_BYTES = 40 + ATTR_BYTES;
 const ATTR_OUT_BYTES = 16 + ATTR_BYTES;
+/** fuse_statx_out: attr_valid, its nanoseconds, flags, two spare u64, then fuse_statx (256) */
+const STATX_OUT_BYTES = 32 + 256;
+/** STATX_BASIC_STATS | STATX_BTIME: the fields a statx answer carries */
+const STATX_ANSWERED = 0x7ff | 0x800;
+/** the STATX_ATTR_* bits cowlog can answer: COMPRESSED, IMMUTABLE, APPEND, NODUMP */
+export const STATX_ATTR_KNOWN = 0x04 | 0x10 | 0x20 | 0x40;
 const OPEN_OUT_BYTES = 16;
 const STATFS_OUT_BYTES = 80;
 const DIRENT_BYTES = 24;
@@ -329,6 +352,30 @@ function attr_put(v: DataView, o: number, a: FuseAttr): void {
   v.setUint32(o + 76, a.rdev, true);
   v.setUint32(o + 80, a.blksize ?? 4096, true);
   v.setUint32(o + 84, 0, true);
+}
+
+/** struct fuse_statx at o (fuse_sx_time: i64 seconds, u32 nanoseconds, i32 reserved). */
+function statx_put(v: DataView, o: number, a: FuseAttr): void {
+  new Uint8Array(v.buffer, v.byteOffset + o, 256).fill(0);
+  const time = (at: number, t: Timespec): void => { u64_set(v, at, t.s); v.setUint32(at + 8, t.ns, true); };
+  v.setUint32(o, a.btime !== undefined ? STATX_ANSWERED : STATX_ANSWERED & ~0x800, true);
+  v.setUint32(o + 4, a.blksize ?? 4096, true);
+  u64_set(v, o + 8, a.attributes ?? 0);
+  v.setUint32(o + 16, a.nlink, true);
+  v.setUint32(o + 20, a.uid, true);
+  v.setUint32(o + 24, a.gid, true);
+  v.setUint16(o + 28, a.mode, true);
+  u64_set(v, o + 32, a.ino);
+  u64_set(v, o + 40, a.size);
+  u64_set(v, o + 48, a.blocks);
+  u64_set(v, o + 56, STATX_ATTR_KNOWN);
+  time(o + 64, a.atime);
+  if (a.btime !== undefined) time(o + 80, a.btime);
+  time(o + 96, a.ctime);
+  time(o + 112, a.mtime);
+  // rdev as the kernel's new_encode_dev packs it (major above minor's low 8 bits)
+  v.setUint32(o + 128, (a.rdev >>> 8) & 0xfff, true);
+  v.setUint32(o + 132, (a.rdev & 0xff) | ((a.rdev >>> 12) & 0xfff00), true);
 }
 
 /** fuse_entry_out at o (nodeid 0: a negative entry). */
@@ -783,6 +830,16 @@ export class FuseMount implements FuseReplier {
     this.sv.setUint32(12, 0, true);
     attr_put(this.sv, 16, a);
     this.native.reply_buf(this.sid, req, this.scratch, ATTR_OUT_BYTES);
+  }
+
+  statx(req: number, a: FuseAttr, timeout: number): void {
+    if (this.released) return;
+    seconds_set(this.sv, 0, 8, timeout);
+    this.sv.setUint32(12, 0, true);
+    u64_set(this.sv, 16, 0);
+    u64_set(this.sv, 24, 0);
+    statx_put(this.sv, 32, a);
+    this.native.reply_buf(this.sid, req, this.scratch, STATX_OUT_BYTES);
   }
 
   private open_put(o: number, fh: number, flags: number): void {

@@ -58,7 +58,8 @@ import {
   FUSE_SET_ATTR_MTIME, FUSE_SET_ATTR_MTIME_NOW, FUSE_SET_ATTR_CTIME, FUSE_SET_ATTR_SIZE, FUSE_SET_ATTR_UID, RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, SEEK_DATA,
   SEEK_HOLE,
 } from './binding.js';
-import type { CallerContext, ConnInfo, FuseEntry, FuseReplier, FuseStatfs, LowOps, SetattrIn } from './binding.js';
+import type { CallerContext, ConnInfo, FuseAttr, FuseEntry, FuseReplier, FuseStatfs, LowOps, SetattrIn } from './binding.js';
+import { STATX_ATTR_KNOWN } from './binding.js';
 import type { Logger } from './log.js';
 import type { TraceHub, TraceSource } from './trace.js';
 import { acl_name } from '../fs/acl.js';
@@ -416,6 +417,16 @@ export class CowlogOps {
     }
   }
 
+  /**
+   * A statx answer: the attributes with the birth time, and chattr's flags as statx names them
+   * (STATX_ATTR_IMMUTABLE, APPEND, NODUMP, COMPRESSED carry FS_IOC_GETFLAGS's values).
+   */
+  private statx_get(ino: number): FuseAttr {
+    const a = this.attr_get(ino);
+    const attributes = this.fs.icache.exists(ino) ? this.fs.attr_flags(ino) & STATX_ATTR_KNOWN : 0;
+    return { ...a, attributes };
+  }
+
   /** Before a name goes (unlink, rmdir, rename over it): the inode it names, or null. */
   private victim_of(parent: number, name: string): Attr | null {
     try {
@@ -442,8 +453,9 @@ export class CowlogOps {
 
   // ---- handles --------------------------------------------------------------------------------
 
-  private handle_open(ino: number, flags: number, dir: boolean): number {
-    if (!dir) this.fs.open(ino);
+  /** A new handle of `ino` (`counted`: the engine has counted its opening already). */
+  private handle_open(ino: number, flags: number, dir: boolean, counted = false): number {
+    if (!dir && !counted) this.fs.open(ino);
     let fh = this.fhNext;
     while (this.handles.has(fh)) fh = fh >= FH_MAX ? 1 : fh + 1;
     this.fhNext = fh >= FH_MAX ? 1 : fh + 1;
@@ -689,6 +701,11 @@ export class CowlogOps {
         if (a !== undefined) this.r.attr(req, a, this.attrTimeout);
       },
 
+      statx: (req, ino, fh) => {
+        const a = this.attempt(req, 'statx', () => this.path_of(ino), false, () => this.statx_get(this.ino_fh(fh, ino)));
+        if (a !== undefined) this.r.statx(req, a, this.attrTimeout);
+      },
+
       setattr: (req, ino, set, fh, kill) => {
         const a = this.attempt(req, 'setattr', () => this.path_of(ino), true, () => {
           const i = this.ino_fh(fh, ino);
@@ -817,6 +834,21 @@ export class CowlogOps {
         if (fh === undefined) return;
         this.held.entry_given(a!.ino, parent, name);
         this.held.negative_gone(parent, name);
+        this.nox_note(a!.ino);
+        this.r.create(req, this.entry_of(a!), fh, this.open_flags(a!.ino));
+      },
+
+      // open(2) with O_TMPFILE: a file of no name, freed at its last release unless linkat(2)
+      // names it (which O_EXCL forbids)
+      tmpfile: (req, parent, mode, flags) => {
+        let a: Attr | undefined;
+        const fh = this.attempt(req, 'tmpfile', () => this.path_of(parent), true, () => {
+          const o = this.owner_new(parent, S_IFREG | (mode & 0o7777));
+          a = this.fs.tmpfile(parent, o.mode, o.uid, o.gid, o.umask, (flags & fsc.O_EXCL) === 0);
+          return this.handle_open(a.ino, flags, false, true);
+        });
+        if (fh === undefined) return;
+        this.held.entry_given(a!.ino, parent, null);
         this.nox_note(a!.ino);
         this.r.create(req, this.entry_of(a!), fh, this.open_flags(a!.ino));
       },

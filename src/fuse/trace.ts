@@ -364,6 +364,7 @@ export class TraceHub implements FsObserver {
       entry: (id, e: FuseEntry) => { r.entry(id, e); end(id, 0, e.attr.ino); },
       negative: (id, timeout) => { r.negative(id, timeout); end(id, -osc.errno.ENOENT); },
       attr: (id, a: FuseAttr, timeout) => { r.attr(id, a, timeout); end(id, 0); },
+      statx: (id, a: FuseAttr, timeout) => { r.statx(id, a, timeout); end(id, 0); },
       open: (id, fh, flags) => { r.open(id, fh, flags); end(id, 0); },
       create: (id, e: FuseEntry, fh, flags) => { r.create(id, e, fh, flags); end(id, 0, e.attr.ino); },
       data: (id, buf, len) => { r.data(id, buf, len); end(id, len); },

@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
 # The system calls of test/mount/calls.test.ts, made as a program would make them: renameat2,
-# fallocate, lseek SEEK_DATA/SEEK_HOLE, copy_file_range. Each prints "ok ..." or the errno's
+# fallocate, lseek SEEK_DATA/SEEK_HOLE, copy_file_range, open with O_TMPFILE and linkat. Each prints "ok ..." or the errno's
 # name. `work` runs them in a loop, each followed by fsync, and journals what every file holds
 # after it (outside the mount) until it is stopped; `verify` checks the files against the
 # journal after a kill -9 of the server: each holds what the last fsync'd operation left, or
 # what the operation in flight would have.
-import ctypes, errno, hashlib, json, os, sys
+import ctypes, errno, hashlib, json, os, sys, time
 
 libc = ctypes.CDLL(None, use_errno=True)
 libc.renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
 libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
+libc.linkat.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
 AT_FDCWD = -100
+AT_SYMLINK_FOLLOW = 0x400
 FLAGS = {'noreplace': 1, 'exchange': 2, 'both': 3, 'whiteout': 4, 'whiteout+noreplace': 5, 'whiteout+exchange': 6, 'none': 0}
 MODES = {'alloc': 0, 'keep': 1, 'punch': 3, 'zero': 0x10, 'zerokeep': 0x11, 'collapse': 8}
 
@@ -56,6 +58,28 @@ def copy(src, dst, off_in=0, off_out=0, length=None):
     except OSError as e:
         fail(e.errno)
     print('ok', done)
+
+
+def tmpfile(d, size, name, *flags):
+    """open(d, O_TMPFILE), `size` bytes written, fsync'd, then named `name` (unless '-') by
+    linkat of /proc/self/fd/N, as man 2 open shows; 'excl' adds O_EXCL, 'hold' keeps it open
+    (printing first) until killed. Prints ok, the link count before and after, the md5."""
+    try:
+        fd = os.open(d, os.O_TMPFILE | os.O_RDWR | (os.O_EXCL if 'excl' in flags else 0), 0o640)
+    except OSError as e:
+        fail(e.errno)
+    data = hashlib.sha256(name.encode()).digest() * (int(size) // 32) + b'x' * (int(size) % 32)
+    os.write(fd, data)
+    os.fsync(fd)
+    before = os.fstat(fd).st_nlink
+    if name != '-':
+        if libc.linkat(AT_FDCWD, f'/proc/self/fd/{fd}'.encode(), AT_FDCWD, os.path.join(d, name).encode(), AT_SYMLINK_FOLLOW) != 0:
+            fail(ctypes.get_errno())
+        os.fsync(fd)
+    print('ok', before, os.fstat(fd).st_nlink, hashlib.md5(data).hexdigest(), flush=True)
+    if 'hold' in flags:
+        while True:
+            time.sleep(60)
 
 
 def digest(path):
@@ -166,4 +190,4 @@ def verify(d, journal):
 
 if __name__ == '__main__':
     cmd, args = sys.argv[1], sys.argv[2:]
-    {'rename2': rename2, 'falloc': falloc, 'seek': seek, 'copy': copy, 'work': work, 'verify': verify}[cmd](*args)
+    {'rename2': rename2, 'falloc': falloc, 'seek': seek, 'copy': copy, 'tmpfile': tmpfile, 'work': work, 'verify': verify}[cmd](*args)

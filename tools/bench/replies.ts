@@ -9,7 +9,7 @@ import type { DirBuf, FuseAttr, FuseEntry, FuseReplier, FuseStatfs, LowOps } fro
 
 /** One answer. `errno` is 0 for a plain success. */
 export interface Reply {
-  kind: 'err' | 'entry' | 'negative' | 'attr' | 'open' | 'create' | 'data' | 'write' | 'xattr_size' | 'statfs' | 'lseek' | 'dirents' | 'ioctl' | 'none';
+  kind: 'err' | 'entry' | 'negative' | 'attr' | 'statx' | 'open' | 'create' | 'data' | 'write' | 'xattr_size' | 'statfs' | 'lseek' | 'dirents' | 'ioctl' | 'none';
   errno: number;
   entry?: FuseEntry;
   attr?: FuseAttr;
@@ -53,6 +53,7 @@ export class ReplyRecorder implements FuseReplier {
   entry(id: number, e: FuseEntry): void { this.put(id, { kind: 'entry', errno: 0, entry: e, attr: e.attr }); }
   negative(id: number): void { this.put(id, { kind: 'negative', errno: 2 }); }
   attr(id: number, a: FuseAttr): void { this.put(id, { kind: 'attr', errno: 0, attr: a }); }
+  statx(id: number, a: FuseAttr): void { this.put(id, { kind: 'statx', errno: 0, attr: a }); }
   open(id: number, fh: number, flags: number): void { this.put(id, { kind: 'open', errno: 0, fh, flags }); }
   create(id: number, e: FuseEntry, fh: number, flags: number): void { this.put(id, { kind: 'create', errno: 0, entry: e, attr: e.attr, fh, flags }); }
   data(id: number, buf: Uint8Array, len: number): void { this.put(id, { kind: 'data', errno: 0, data: Buffer.from(buf.subarray(0, len)), n: len }); }
