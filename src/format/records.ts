@@ -8,7 +8,7 @@
 //   DIRENT (dir, 3, hash(name)) directory entries whose names hash to `off` (a list: collisions)
 //   INLINE (ino, 4, 0)          file data or symlink target kept in the tree (small files)
 //   MAP    (ino, 5, chunk)      block map of file blocks [chunk*64, chunk*64+64): address + CRC32C
-//   ORPHAN (0,   6, ino)        an inode with no name left, still open; freed at the next mount
+//   ORPHAN (0,   6, ino)        an open inode with no name (left, or yet: O_TMPFILE); freed at the next mount
 //   COUNTS (0,   7, 0)          volume counters: next inode number, inodes in use (kept in the tree
 //                               so that roll-forward brings them back with the records they count)
 //   XBIG   (ino, 8, hash(name)) extended attributes too large for an XATTR list, by name hash: each
