@@ -127,6 +127,27 @@ export function device_size_bytes(devicePath: string): number {
   return size_of(devicePath, st, kind_of(devicePath, st));
 }
 
+/**
+ * Whether an image file or block device can not be written whoever asks: a block device marked
+ * read-only (a write-protected card, `blockdev --setro`, `losetup -r`), or an image file on a
+ * read-only filesystem. Missing permission is not this (the open says so itself).
+ */
+export function write_protected(devicePath: string): boolean {
+  let st: fs.BigIntStats;
+  try {
+    st = fs.statSync(devicePath, { bigint: true });
+  } catch (e) {
+    throw open_error(devicePath, e, false);
+  }
+  if (kind_of(devicePath, st) === 'block') return sysfs_number(devicePath, st.rdev, 'ro') !== 0;
+  try {
+    fs.accessSync(devicePath, fs.constants.W_OK);
+    return false;
+  } catch (e) {
+    return os_errno(e) === 'EROFS';
+  }
+}
+
 export class FileDevice implements BlockDevice, AsyncReader {
   readonly name: string;
   readonly blockCount: number;

@@ -22,7 +22,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { device_open, discarder_set } from '../device/file.js';
+import { device_open, discarder_set, write_protected } from '../device/file.js';
 import type { FileDevice } from '../device/file.js';
 import type { BlockDevice } from '../device/device.js';
 import { FileSystem } from '../fs/fs.js';
@@ -271,7 +271,15 @@ export async function server_run(o: ServerOptions): Promise<number> {
       throw e;
     }
   };
+  const warnings: string[] = [];
   try {
+    // a device nothing may write is mounted read-only with a warning, as mount(8) mounts a
+    // kernel filesystem on one ("source write-protected, mounted read-only")
+    if (!c.readOnly && write_protected(device)) {
+      c.readOnly = true;
+      warnings.push(`${device}: write-protected, mounted read-only`);
+      log.warn(warnings[0]!);
+    }
     ({ file, tracker, fsys } = engine_open(c.readOnly, undefined));
   } catch (e) {
     device_release(ids);
@@ -280,7 +288,10 @@ export async function server_run(o: ServerOptions): Promise<number> {
   const r = fsys.vol.mount;
   log.info(`mounted checkpoint ${r.seq} (${r.clean ? 'clean unmount' : `NOT unmounted cleanly; ${r.groups} fsync groups rolled forward`})`);
   const serving = boot_note(r.boot);
-  if (r.erroredReadOnly) log.warn(MOUNT_ERRORS_WARNING);
+  if (r.erroredReadOnly) {
+    log.warn(MOUNT_ERRORS_WARNING);
+    warnings.push(MOUNT_ERRORS_WARNING);
+  }
   if (r.boot.kind === 'fallback') log.warn(`serving ${serving}`);
   else log.info(`serving ${serving}; boot state: ${fsys.vol.boot_describe()}`);
   if (!c.readOnly) log.info(`device writes: ${file!.writeBehind ? 'on a thread of their own' : 'synchronous (COWLOG_WRITE_BEHIND=0)'}`);
@@ -615,7 +626,7 @@ export async function server_run(o: ServerOptions): Promise<number> {
       log.info(`serving ${device} on ${mountpoint} (pid ${process.pid}, log ${logPath})`);
       // the tree is named when there is a choice to tell about (not a plain mount of the main tree)
       const told = r.boot.kind === 'default' && r.boot.tree === '@main' ? {} : { serving };
-      parent_tell({ ready: true, pid: process.pid, log: logPath, device, mountpoint, ...told, ...(r.erroredReadOnly ? { warning: MOUNT_ERRORS_WARNING } : {}) });
+      parent_tell({ ready: true, pid: process.pid, log: logPath, device, mountpoint, ...told, ...(warnings.length > 0 ? { warning: warnings.join('; ') } : {}) });
     }, stop_when);
   } catch (e) {
     clearInterval(timer);

@@ -198,6 +198,31 @@ if (skip !== undefined) {
     t.equal(sha(image), before, 'not a byte of the image changed');
   });
 
+  t.test('a write-protected device is mounted read-only with a warning, as mount(8) does', async (t) => {
+    const why = loop_unavailable();
+    if (why !== null) { t.comment(`skipped: ${why}`); return; }
+    const image = await image_make(t, '32M');
+    const mnt = mountpoint_make(t);
+    daemon_guard(t, mnt);
+    t.equal((await cowlog(['mount', image, mnt])).code, 0, 'mounted read-write');
+    await cmd_run('sh', ['-c', `echo kept > ${mnt}/f`]);
+    t.equal((await cowlog(['umount', mnt])).code, 0, 'unmounted');
+    const before = sha(image);
+    const dev = loop_attach(image, true);
+    t.teardown(() => loop_detach(dev));
+    for (const quiet of [false, true]) {
+      const r = await cowlog(['mount', ...(quiet ? ['-q'] : []), dev, mnt]);
+      t.equal(r.code, 0, `cowlog mount${quiet ? ' -q' : ''} of a read-only loop device: mounted`, { output: r.stderr });
+      t.equal(r.stderr, `cowlog mount: ${dev}: write-protected, mounted read-only\n`, 'the warning, on stderr even with -q');
+      t.equal(r.stdout === '', quiet, quiet ? 'nothing else' : 'and the usual line on stdout');
+      t.match(fs.readFileSync('/proc/self/mountinfo', 'utf8'), new RegExp(`${mnt} ro,`), 'the kernel mount is read-only');
+      const w = await cmd_run('sh', ['-c', `cat ${mnt}/f; touch ${mnt}/g`]);
+      t.same([w.stdout, /Read-only file system/.test(w.stderr)], ['kept\n', true], 'reads work, writes are EROFS');
+      t.equal((await cowlog(['umount', mnt])).code, 0, 'unmounted');
+    }
+    t.equal(sha(image), before, 'not a byte of the image changed');
+  });
+
   t.test('mount -t fuse.cowlog and fstab through mount.fuse; umount(8)', async (t) => {
     const inst = await cowlog(['mount', '--install-helper']);
     t.equal(inst.code, 0, 'cowlog mount --install-helper', { output: inst.stderr });
