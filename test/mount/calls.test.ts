@@ -8,37 +8,18 @@
 // with the kernel's writeback cache.
 
 import t from 'tap';
-import type { Test } from 'tap';
 import path from 'node:path';
 import fs from 'node:fs';
 import { spawn } from 'node:child_process';
 import { cmd_run, fuse_unavailable, mount_with } from '../helpers/fusemount.js';
-import type { Mounted } from '../helpers/fusemount.js';
 import { mount_dead, state_read } from '../../src/fuse/runtime.js';
-import { clean_after, cowlog, cowlog_server, daemon_guard, fsck, image_make, mountpoint_make, MOUNT_KINDS, ROOT, tmp_dir, until } from './helpers.js';
+import { blocks_used, CALLS_CLIENT, calls_client, clean_after, cowlog, cowlog_server, daemon_guard, fsck, image_make, mountpoint_make, MOUNT_KINDS, sh_ok, tmp_dir, until } from './helpers.js';
 
-const CLIENT = path.join(ROOT, 'test/mount/calls_client.py');
+const CLIENT = CALLS_CLIENT;
 const MiB = 1 << 20;
-
-/** Runs the client in the mount (cwd): its one line of output. */
-async function call(m: Mounted, ...args: string[]): Promise<string> {
-  const r = await m.run('python3', [CLIENT, ...args], { timeoutMs: 120_000 });
-  if (r.code !== 0) throw new Error(`calls_client ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout.trim();
-}
-
-/** statfs through the mount: blocks used (4 KiB). */
-async function used(m: Mounted): Promise<number> {
-  const r = await m.run('stat', ['-f', '-c', '%b %a', '.']);
-  const [blocks, avail] = r.stdout.trim().split(' ').map(Number) as [number, number];
-  return blocks - avail;
-}
-
-async function sh(t: Test, m: Mounted, script: string): Promise<string> {
-  const r = await m.sh(`set -e\n${script}`);
-  t.equal(r.code, 0, 'the script runs', { stderr: r.stderr });
-  return r.stdout;
-}
+const call = calls_client;
+const used = blocks_used;
+const sh = sh_ok;
 
 const skip = await fuse_unavailable();
 if (skip !== undefined) {

@@ -22,6 +22,30 @@ export const SOAK = process.env['COWLOG_SOAK'] === '1';
 
 interface Teardown { teardown(fn: () => unknown): void }
 
+/** The system calls' client (test/mount/calls_client.py). */
+export const CALLS_CLIENT = path.join(ROOT, 'test/mount/calls_client.py');
+
+/** Runs the calls client in the mount (cwd): its output, trimmed. */
+export async function calls_client(m: Mounted, ...args: string[]): Promise<string> {
+  const r = await m.run('python3', [CALLS_CLIENT, ...args], { timeoutMs: 120_000 });
+  if (r.code !== 0) throw new Error(`calls_client ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+/** statfs through the mount: 4 KiB blocks in use. */
+export async function blocks_used(m: Mounted): Promise<number> {
+  const r = await m.run('stat', ['-f', '-c', '%b %a', '.']);
+  const [blocks, avail] = r.stdout.trim().split(' ').map(Number) as [number, number];
+  return blocks - avail;
+}
+
+/** A shell script in the mount, under `set -e`, asserted to succeed: its stdout. */
+export async function sh_ok(t: Test, m: Mounted, script: string): Promise<string> {
+  const r = await m.sh(`set -e\n${script}`);
+  t.equal(r.code, 0, 'the script runs', { stderr: r.stderr });
+  return r.stdout;
+}
+
 /** Runs the cowlog command line in a child process. */
 export function cowlog(args: string[], opts: RunOptions = {}): Promise<RunResult> {
   return cmd_run(process.execPath, [COWLOG, ...args], { timeoutMs: 120_000, ...opts });

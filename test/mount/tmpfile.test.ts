@@ -8,8 +8,6 @@
 // On the default mount and with the kernel's writeback cache.
 
 import t from 'tap';
-import type { Test } from 'tap';
-import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { as_user, cmd_run, fuse_unavailable, mount_with } from '../helpers/fusemount.js';
 import type { Mounted } from '../helpers/fusemount.js';
@@ -18,29 +16,14 @@ import { CowlogOps } from '../../src/fuse/ops.js';
 import { logger_memory } from '../../src/fuse/log.js';
 import { call as call_op, ReplyRecorder } from '../../tools/bench/replies.js';
 import { fsck_ok, mkfs_mem, mount } from '../helpers/engine.js';
-import { clean_after, cowlog, cowlog_server, daemon_guard, fsck, image_make, mountpoint_make, MOUNT_KINDS, ROOT, until } from './helpers.js';
+import { blocks_used, CALLS_CLIENT, calls_client, clean_after, cowlog, cowlog_server, daemon_guard, fsck, image_make, mountpoint_make, MOUNT_KINDS, sh_ok, until } from './helpers.js';
 
-const CLIENT = path.join(ROOT, 'test/mount/calls_client.py');
+const CLIENT = CALLS_CLIENT;
 const MiB = 1 << 20;
-
-async function call(m: Mounted, ...args: string[]): Promise<string> {
-  const r = await m.run('python3', [CLIENT, ...args], { timeoutMs: 120_000 });
-  if (r.code !== 0) throw new Error(`calls_client ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout.trim();
-}
-
+const call = calls_client;
+const sh = sh_ok;
 /** statfs through the mount: bytes in use. */
-async function used(m: Mounted): Promise<number> {
-  const r = await m.run('stat', ['-f', '-c', '%b %a', '.']);
-  const [blocks, avail] = r.stdout.trim().split(' ').map(Number) as [number, number];
-  return (blocks - avail) * 4096;
-}
-
-async function sh(t: Test, m: Mounted, script: string): Promise<string> {
-  const r = await m.sh(`set -e\n${script}`);
-  t.equal(r.code, 0, 'the script runs', { stderr: r.stderr });
-  return r.stdout;
-}
+const used = async (m: Mounted): Promise<number> => (await blocks_used(m)) * 4096;
 
 // the answer itself, from the handler: this kernel takes the birth time from it but not the
 // attributes (STATX_ATTR_IMMUTABLE and the rest), so `statx` shows no chattr flags through FUSE
