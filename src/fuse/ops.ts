@@ -130,6 +130,13 @@ export interface CowlogOpsOptions {
   heldMax?: number;
   /** keep security.selinux as any other attribute (default: refused with EOPNOTSUPP) */
   selinuxXattr?: boolean;
+  /**
+   * answer statx's birth time (the mount's btime; default off): the kernel then asks for it
+   * (FUSE_STATX) the first time a caller wants it of each inode — a round trip more per file
+   * for stat(1), Node's and Rust's stat, which always want it. Without a statx handler the
+   * kernel is told ENOSYS once and answers every stat from the attributes it has.
+   */
+  btime?: boolean;
   /** remember the path each file was last written by, for the wear file's names (writers_named; default: no) */
   writerPaths?: boolean;
 }
@@ -181,6 +188,8 @@ export class CowlogOps {
   private readonly heldFresh: number;
   /** security.selinux kept as any other attribute (selinux_xattr), or refused */
   private readonly selinuxXattr: boolean;
+  /** statx answered with the birth time (btime) */
+  private readonly btime: boolean;
   /** the inodes whose getxattr the binding answers (noxattr.ts; null: every one comes here) */
   private nox: NoXattr | null = null;
   /** someone follows requests (trace, top): then every getxattr comes here, to be seen */
@@ -226,6 +235,7 @@ export class CowlogOps {
     this.held = new KernelHeld(o.heldMax);
     this.heldFresh = Math.min(this.attrTimeout, this.entryTimeout) / 2;
     this.selinuxXattr = o.selinuxXattr ?? false;
+    this.btime = o.btime ?? false;
     this.writerPaths = o.writerPaths === true ? new Map() : null;
   }
 
@@ -701,10 +711,12 @@ export class CowlogOps {
         if (a !== undefined) this.r.attr(req, a, this.attrTimeout);
       },
 
-      statx: (req, ino, fh) => {
-        const a = this.attempt(req, 'statx', () => this.path_of(ino), false, () => this.statx_get(this.ino_fh(fh, ino)));
-        if (a !== undefined) this.r.statx(req, a, this.attrTimeout);
-      },
+      ...(this.btime ? {
+        statx: (req: number, ino: number, fh: number): void => {
+          const a = this.attempt(req, 'statx', () => this.path_of(ino), false, () => this.statx_get(this.ino_fh(fh, ino)));
+          if (a !== undefined) this.r.statx(req, a, this.attrTimeout);
+        },
+      } : {}),
 
       setattr: (req, ino, set, fh, kill) => {
         const a = this.attempt(req, 'setattr', () => this.path_of(ino), true, () => {

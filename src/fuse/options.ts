@@ -45,6 +45,8 @@ export interface MountConfig {
   acl: boolean;
   /** selinux_xattr: keep security.selinux as any other attribute (default: refused, docs/FUSE.md) */
   selinuxXattr: boolean;
+  /** btime: answer statx's birth time (FUSE_STATX), a round trip more per inode for callers that ask (default off) */
+  btime: boolean;
   /** compress=lz4|none: files without their own user.cowlog.compress (null: what mkfs recorded) */
   compress: 'lz4' | 'none' | null;
   /** cache=SIZE: bytes the engine's metadata caches may hold (null: 64 MiB) */
@@ -125,6 +127,9 @@ export const MOUNT_OPTIONS_HELP = `mount options (-o, comma-separated):
                        name is then refused (EOPNOTSUPP, as by a filesystem without labels):
                        SELinux labels a FUSE mount by its mount context, not by this
                        attribute, and ls -l stops asking for it, one request a file fewer
+  btime, nobtime       answer statx's birth time (stat's Birth:, %W), or not (the default):
+                       the kernel then asks once per inode, a round trip more for every file
+                       a program that asks for it (stat(1), Node, Rust) looks at first
   snapshot=NAME        serve snapshot NAME (read-only) or clone NAME (read-write) instead of
                        the default tree (as --snapshot NAME); counts no trial mount
   relatime             a read moves atime when it is older than mtime or ctime, or a day
@@ -192,7 +197,7 @@ export function mount_options_parse(lists: readonly string[], isRoot: boolean): 
   const c: MountConfig = {
     readOnly: false, wear: null, log: null, allowOther: isRoot, attrTimeout: ATTR_TIMEOUT_DEFAULT, entryTimeout: ATTR_TIMEOUT_DEFAULT,
     negativeTimeout: ATTR_TIMEOUT_DEFAULT, commit: null, kernel: [], snapshot: null,
-    atime: 'relatime', nodiratime: false, remount: false, acl: true, selinuxXattr: false, compress: null, cache: null, mem: null, heldMax: HELD_MAX_DEFAULT, force: false, noRecovery: false, spinUs: SPIN_US_DEFAULT, writebackCache: false,
+    atime: 'relatime', nodiratime: false, remount: false, acl: true, selinuxXattr: false, btime: false, compress: null, cache: null, mem: null, heldMax: HELD_MAX_DEFAULT, force: false, noRecovery: false, spinUs: SPIN_US_DEFAULT, writebackCache: false,
   };
   for (const list of lists) {
     for (const raw of list.split(',')) {
@@ -244,6 +249,8 @@ export function mount_options_parse(lists: readonly string[], isRoot: boolean): 
       else if (name === 'nowriteback_cache' && value === undefined) c.writebackCache = false;
       else if (name === 'selinux_xattr' && value === undefined) c.selinuxXattr = true;
       else if (name === 'noselinux_xattr' && value === undefined) c.selinuxXattr = false;
+      else if (name === 'btime' && value === undefined) c.btime = true;
+      else if (name === 'nobtime' && value === undefined) c.btime = false;
       else if (value === undefined && ATIME_OPTIONS[name] !== undefined) ATIME_OPTIONS[name]!(c);
       else if (value === undefined && KERNEL_FLAGS.has(name)) { if (!c.kernel.includes(name)) c.kernel.push(name); }
       else if (value === undefined && IGNORED.has(name)) continue;
@@ -276,7 +283,7 @@ export function mount_options_ro(lists: readonly string[]): boolean | null {
  */
 export const REMOUNT_FIXED: Readonly<Record<string, keyof MountConfig>> = {
   writeback_cache: 'writebackCache', nowriteback_cache: 'writebackCache', acl: 'acl', noacl: 'acl',
-  selinux_xattr: 'selinuxXattr', noselinux_xattr: 'selinuxXattr', allow_other: 'allowOther', noallow_other: 'allowOther',
+  selinux_xattr: 'selinuxXattr', noselinux_xattr: 'selinuxXattr', btime: 'btime', nobtime: 'btime', allow_other: 'allowOther', noallow_other: 'allowOther',
   attr_timeout: 'attrTimeout', entry_timeout: 'entryTimeout', negative_timeout: 'negativeTimeout',
   cache: 'cache', mem: 'mem', held_max: 'heldMax', spin: 'spinUs', snapshot: 'snapshot', wear: 'wear', log: 'log',
 };

@@ -300,7 +300,7 @@ export async function server_run(o: ServerOptions): Promise<number> {
   const ops = new CowlogOps({
     fs: fsys, caller: () => mount!.caller(), log, reader: file!,
     attrTimeout: c.attrTimeout, entryTimeout: c.entryTimeout, negativeTimeout: c.negativeTimeout, heldMax: c.heldMax,
-    selinuxXattr: c.selinuxXattr, writerPaths: wearPath !== null,
+    selinuxXattr: c.selinuxXattr, btime: c.btime, writerPaths: wearPath !== null,
   });
   // the server's memory within mem= (resident.ts): near the bound the metadata caches give way
   const allowance = resident_allowance({ cache: fsys.vol.budgetBytes, ring: file!.writeBehind ? RING_BYTES_DEFAULT : 0, heldMax: c.heldMax }).total;

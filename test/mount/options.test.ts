@@ -36,9 +36,10 @@ t.test('-o options: cowlog\'s own, kernel flags passed on, fstab words ignored, 
   const d = mount_options_parse([], false);
   t.same(d, {
     readOnly: false, wear: null, log: null, allowOther: false, attrTimeout: 60, entryTimeout: 60, negativeTimeout: 60, commit: null, kernel: [], snapshot: null,
-    atime: 'relatime', nodiratime: false, remount: false, acl: true, selinuxXattr: false, compress: null, cache: null, mem: null, heldMax: 131072, force: false, noRecovery: false, spinUs: 200, writebackCache: false,
+    atime: 'relatime', nodiratime: false, remount: false, acl: true, selinuxXattr: false, btime: false, compress: null, cache: null, mem: null, heldMax: 131072, force: false, noRecovery: false, spinUs: 200, writebackCache: false,
   }, 'defaults for a user');
   t.same(['selinux_xattr', 'selinux_xattr,noselinux_xattr'].map((o) => mount_options_parse([o], true).selinuxXattr), [true, false], 'selinux_xattr keeps SELinux labels; the last given wins');
+  t.same(['btime', 'btime,nobtime'].map((o) => mount_options_parse([o], true).btime), [true, false], 'btime answers birth times; the last given wins');
   t.equal(mount_options_parse(['held_max=5000'], true).heldMax, 5000, 'held_max=');
   t.throws(() => mount_options_parse(['held_max=10'], true), /held_max=10: a number of inodes, at least 64/, 'a bound too small to work in');
   t.throws(() => mount_options_parse(['held_max=many'], true), MountOptionError, 'a number that is not one');

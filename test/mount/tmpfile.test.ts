@@ -2,10 +2,11 @@
 // (test/mount/calls_client.py): the kernel sends FUSE_TMPFILE and FUSE_STATX, which libfuse
 // 3.14 answers ENOSYS and the binding hands to cowlog (patch level 12). A file of no name is
 // written and counted by df, freed when closed, named by linkat(2) of /proc/self/fd/N unless
-// opened with O_EXCL, made by another user where that user may write; `stat` shows when a file
-// was born, and it stays when the file changes. kill -9 of the server with one such file open
-// and another named: the mount after frees the first and keeps the second. Each ends with fsck.
-// On the default mount and with the kernel's writeback cache.
+// opened with O_EXCL, made by another user where that user may write. kill -9 of the server
+// with one such file open and another named: the mount after frees the first and keeps the
+// second. With `-o btime`, `stat` shows when a file was born, and it stays when the file
+// changes; without it, none (and no round trip for it). Each ends with fsck. On the default
+// mount and with the kernel's writeback cache.
 
 import t from 'tap';
 import { spawn } from 'node:child_process';
@@ -30,9 +31,12 @@ const used = async (m: Mounted): Promise<number> => (await blocks_used(m)) * 409
 t.test('a statx answer carries the birth time and chattr\'s flags as statx attributes', async (t) => {
   const dev = mkfs_mem(2048);
   const fsys = mount(dev);
-  const o = new CowlogOps({ fs: fsys, caller: () => ({ uid: 0, gid: 0, pid: 1, umask: 0 }), log: logger_memory() });
+  const o = new CowlogOps({ fs: fsys, caller: () => ({ uid: 0, gid: 0, pid: 1, umask: 0 }), log: logger_memory(), btime: true });
   const rec = new ReplyRecorder();
   const ops = o.ops(rec);
+  // (another handler set on the same engine; closing `o` unmounts it)
+  const plain = new CowlogOps({ fs: fsys, caller: () => ({ uid: 0, gid: 0, pid: 1, umask: 0 }), log: logger_memory() });
+  t.equal(plain.ops(rec).statx, undefined, 'without btime there is no statx handler: the kernel is told ENOSYS');
   const f = fsys.create(1, 'f', 0o644);
   fsys.attr_flags_set(f.ino, { fl: 0x10 | 0x40 | 0x80 });
   const r = await call_op(ops, rec, 'statx', f.ino, 0, 0xfff, 0);
@@ -42,14 +46,13 @@ t.test('a statx answer carries the birth time and chattr\'s flags as statx attri
   const g = await call_op(ops, rec, 'statx', 999, 0, 0xfff, 0);
   t.equal(g.errno, 2, 'an inode that is not there: ENOENT');
   o.close();
-  fsys.unmount();
   fsck_ok(t, dev);
 });
 
 const skip = await fuse_unavailable();
 if (skip === undefined) {
   for (const [label, opts] of MOUNT_KINDS) {
-    t.test('O_TMPFILE: unnamed, counted, freed at close, named by linkat; statx birth times' + label, async (t) => {
+    t.test('O_TMPFILE: unnamed, counted, freed at close, named by linkat' + label, async (t) => {
       const image = await image_make(t, '64M');
       const m = await mount_with(t, cowlog_server(image, ...opts));
       await sh(t, m, 'mkdir d; chmod 1777 d; sync');
@@ -81,12 +84,22 @@ if (skip === undefined) {
       t.equal(await sh(t, m, 'stat -c "%u %g %a" d/theirs'), '65534 65534 640\n', 'theirs, with the mode asked for');
       const [cmd2, args2] = as_user(65534, 65534, '/usr/bin/python3', [CLIENT, 'tmpfile', m.path('.'), '100', '-']);
       t.equal((await m.run(cmd2, args2, { cwd: '/' })).stdout.trim(), 'EACCES', 'and not where they may not');
+      await clean_after(t, m, image);
+    });
 
+    t.test('statx birth times with -o btime, none without' + label, async (t) => {
+      const image = await image_make(t, '32M');
+      const plain = await mount_with(t, cowlog_server(image, ...opts));
+      t.equal(await sh(t, plain, 'touch a; stat -c %W a'), '0\n', 'by default stat shows no birth time');
+      await clean_after(t, plain, image);
+      const m = await mount_with(t, cowlog_server(image, ...opts, '-o', 'btime'));
       // statx: the birth time (FUSE_STATX), which stays when the file changes
       const born = (await sh(t, m, 'touch b; stat -c "%W %Y" b')).trim().split(' ').map(Number);
-      t.ok(born[0]! > 0 && Math.abs(born[0]! - born[1]!) <= 1, `stat shows when the file was born (${born[0]}, modified ${born[1]})`);
+      t.ok(born[0]! > 0 && Math.abs(born[0]! - born[1]!) <= 1, `with -o btime stat shows when the file was born (${born[0]}, modified ${born[1]})`);
       t.equal((await sh(t, m, 'sleep 1.1; echo more >> b; touch -m -d 2001-02-03 b; stat -c "%W %Y" b')).trim(), `${born[0]} 981158400`, 'changed and its times set: the birth time stays');
-      t.equal(Number((await sh(t, m, 'stat -c %W d/named')).trim()) > 0, true, 'a file made with O_TMPFILE has one too');
+      t.ok(Number((await sh(t, m, 'stat -c %W a')).trim()) > 0, 'a file made on the mount before has one too');
+      t.match(await call(m, 'tmpfile', '.', '100', 'named'), /^ok 0 1 /, 'a file made with O_TMPFILE and named');
+      t.ok(Number((await sh(t, m, 'stat -c %W named')).trim()) > 0, 'has one too');
       await clean_after(t, m, image);
     });
 
