@@ -261,6 +261,22 @@ export function inline_to_blocks(ctx: DataCtx, m: InodeMem): void {
   ctx.icache.store(m);
 }
 
+/**
+ * What a write into blocks [first, last] of a block-mapped file makes dirty that needs space:
+ * unmapped pages, overwrites of blocks another root may hold (the overwrite frees nothing
+ * then), and the rest of every compressed cluster written into (it comes into the cache
+ * whole). file_write admits that much before it changes anything; a caller making several
+ * writes that must all happen or none (range_punch) admits their sum first.
+ */
+export function write_space(vol: Volume, m: InodeMem, first: number, last: number, probe = new MapReader(vol, m.ino),
+  bornMax = vol.held_birth_max()): { fresh: number; clusters: number[] } {
+  const needs = (addr: number): boolean => addr === 0 || vol.block_held(addr, bornMax);
+  let fresh = 0;
+  for (let idx = first; idx <= last; idx++) if (!m.pages.has(idx) && needs(probe.addr(idx))) fresh++;
+  const comp = write_clusters(vol, m, first, last, (i) => probe.chunk_of(i), needs);
+  return { fresh: fresh + comp.fresh, clusters: comp.clusters };
+}
+
 export function file_write(ctx: DataCtx, m: InodeMem, off: number, data: Uint8Array): void {
   // past the largest file (2^53 and up included, which are not even exact numbers here): the
   // file would be too large, the offset itself is fine
@@ -291,16 +307,10 @@ export function file_write(ctx: DataCtx, m: InodeMem, off: number, data: Uint8Ar
   const last = Math.floor((end - 1) / BLOCK_SIZE);
   const wholeFirst = Math.ceil(off / BLOCK_SIZE);
   const wholeEnd = Math.floor(end / BLOCK_SIZE);
-  // pages about to become dirty that need space: unmapped ones, and overwrites of blocks that
-  // another root may hold (the overwrite frees nothing then)
   const bornMax = vol.held_birth_max();
-  const needs = (addr: number): boolean => addr === 0 || vol.block_held(addr, bornMax);
-  let fresh = 0;
   const probe = new MapReader(vol, m.ino);
-  for (let idx = first; idx <= last; idx++) if (!m.pages.has(idx) && needs(probe.addr(idx))) fresh++;
-  // compressed clusters written into come into the cache whole: room for all of them
-  const comp = write_clusters(vol, m, first, last, (i) => probe.chunk_of(i), needs);
-  fresh += comp.fresh;
+  const comp = write_space(vol, m, first, last, probe, bornMax);
+  const fresh = comp.fresh;
   if (fresh > 0) ctx.space_admit(fresh);
   // admission may clean, and the cleaner moves blocks of this very file: look the maps up again
   const maps = fresh > 0 ? new MapReader(vol, m.ino) : probe;
@@ -334,7 +344,7 @@ export function file_write(ctx: DataCtx, m: InodeMem, off: number, data: Uint8Ar
       pages_own(m, ctx.dirty);
       m.pages.set(idx, page);
       ctx.dirty.bytes += BLOCK_SIZE;
-      if (addr === 0) { m.newPages++; ctx.dirty.newPages++; } else if (needs(addr)) { m.heldPages++; ctx.dirty.newPages++; }
+      if (addr === 0) { m.newPages++; ctx.dirty.newPages++; } else if (vol.block_held(addr, bornMax)) { m.heldPages++; ctx.dirty.newPages++; }
     } else {
       page.set(data.subarray(from - off, to - off), from - bStart);
     }

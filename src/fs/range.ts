@@ -33,7 +33,7 @@ import { CLUSTER_BLOCKS } from '../format/cluster.js';
 import { assert } from '../util/assert.js';
 import { FsError } from '../util/errors.js';
 import type { DataCtx } from './file.js';
-import { file_flush, file_read, file_truncate, file_write, inline_bytes, inline_key, inline_to_blocks, map_get, map_key, pages_drop } from './file.js';
+import { file_flush, file_read, file_truncate, file_write, inline_bytes, inline_key, inline_to_blocks, map_get, map_key, pages_drop, write_space } from './file.js';
 import type { InodeMem } from './inode.js';
 import { times_set } from './inode.js';
 import { FILE_SIZE_MAX } from './types.js';
@@ -153,6 +153,25 @@ function bytes_zero(ctx: DataCtx, m: InodeMem, off: number, end: number): void {
 }
 
 /**
+ * How a hole punched in a block-mapped file is made: whole blocks [wholeFirst, wholeEnd) unmapped
+ * — reaching past the size into preallocated blocks, and cut back to whole compressed clusters —
+ * and the byte ranges at its ends zeroed through the page cache, with the blocks that zeroing
+ * makes dirty and that need space (write_space; holes inside an end counted too: a little early
+ * rather than late).
+ */
+function punch_plan(ctx: DataCtx, m: InodeMem, off: number, len: number): { wholeFirst: number; wholeEnd: number; ends: [number, number][]; space: number } {
+  const end = Math.min(off + len, m.size);
+  const [wholeFirst, wholeEnd] = clusters_inside(ctx, m, Math.ceil(off / BLOCK_SIZE),
+    off + len >= m.size ? Math.max(Math.ceil(off / BLOCK_SIZE), Math.ceil(Math.max(m.size, off + len) / BLOCK_SIZE)) : Math.floor((off + len) / BLOCK_SIZE),
+    Math.ceil(m.size / BLOCK_SIZE));
+  const ends: [number, number][] = [[off, Math.min(end, Math.max(off, wholeFirst * BLOCK_SIZE))]];
+  if (wholeEnd * BLOCK_SIZE < end) ends.push([Math.max(off, wholeEnd * BLOCK_SIZE), end]);
+  let space = 0;
+  for (const [a, b] of ends) if (a < b) space += write_space(ctx.vol, m, Math.floor(a / BLOCK_SIZE), Math.floor((b - 1) / BLOCK_SIZE)).fresh;
+  return { wholeFirst, wholeEnd, ends, space };
+}
+
+/**
  * fallocate PUNCH_HOLE (always with KEEP_SIZE): [off, off + len) reads as zeros afterwards;
  * whole blocks inside it are unmapped (their space given back), the partial blocks at its ends
  * are zeroed. The size does not change.
@@ -176,15 +195,14 @@ export function range_punch(ctx: DataCtx, m: InodeMem, off: number, len: number)
     ctx.icache.store(m);
     return;
   }
-  // a hole may reach past the size into preallocated blocks: those go too; blocks of compressed
-  // clusters the hole takes only part of are zeroed through the page cache instead
-  const [wholeFirst, wholeEnd] = clusters_inside(ctx, m, Math.ceil(off / BLOCK_SIZE),
-    off + len >= m.size ? Math.max(Math.ceil(off / BLOCK_SIZE), Math.ceil(Math.max(m.size, off + len) / BLOCK_SIZE)) : Math.floor((off + len) / BLOCK_SIZE),
-    Math.ceil(m.size / BLOCK_SIZE));
-  pages_drop(ctx, m, wholeFirst, wholeEnd);
-  bytes_zero(ctx, m, off, Math.min(end, Math.max(off, wholeFirst * BLOCK_SIZE)));
-  if (wholeEnd * BLOCK_SIZE < end) bytes_zero(ctx, m, Math.max(off, wholeEnd * BLOCK_SIZE), end);
+  const p = punch_plan(ctx, m, off, len);
+  // the ends are zeroed through the page cache, which may need space (a compressed cluster comes
+  // in whole): admitted for both before anything changes, so that ENOSPC leaves the file as it was
+  if (p.space > 0) ctx.space_admit(p.space);
+  pages_drop(ctx, m, p.wholeFirst, p.wholeEnd);
+  for (const [a, b] of p.ends) bytes_zero(ctx, m, a, b);
   file_flush(ctx, m);
+  const { wholeFirst, wholeEnd } = p;
   gen_bump(m);
   if (wholeEnd > wholeFirst) slots_set(ctx, m, wholeFirst, wholeEnd, () => ({ addr: 0, csum: 0 }));
   touch(ctx, m);
@@ -267,10 +285,13 @@ export function range_alloc(ctx: DataCtx, m: InodeMem, off: number, len: number,
 /** fallocate ZERO_RANGE: [off, off + len) reads as zeros and is allocated; the size grows unless KEEP_SIZE. */
 export function range_zero(ctx: DataCtx, m: InodeMem, off: number, len: number, keepSize: boolean): void {
   range_check(off, len);
-  // every block of the range is allocated anew after the punch: it must fit before anything is
-  // zeroed (what the punch frees is not counted, so this can say ENOSPC a little early)
-  if (!(m.rec.flags & INODE_FLAG_INLINE) || off + len > ctx.vol.g.inlineMax) {
-    ctx.space_admit(Math.ceil((off + len) / BLOCK_SIZE) - Math.floor(off / BLOCK_SIZE), true);
+  // every block of the range is allocated anew after the punch, whose zeroed ends may need
+  // space too: all of it must fit before anything is zeroed (what the punch frees is not
+  // counted, so this can say ENOSPC a little early)
+  const inline = (m.rec.flags & INODE_FLAG_INLINE) !== 0;
+  if (!inline || off + len > ctx.vol.g.inlineMax) {
+    const ends = inline ? 0 : punch_plan(ctx, m, off, len).space;
+    ctx.space_admit(Math.ceil((off + len) / BLOCK_SIZE) - Math.floor(off / BLOCK_SIZE) + ends, true);
   }
   range_punch(ctx, m, off, len);
   range_alloc(ctx, m, off, len, keepSize);

@@ -12,14 +12,14 @@ import { fsck_ok, mkfs_mem, mount, SMALL } from '../helpers/engine.js';
 import type { FileSystem } from '../../src/fs/fs.js';
 
 const SOAK = process.env.COWLOG_SOAK === '1';
-const ALLOCATING = new Set<Op['op']>(['write', 'create', 'mkdir', 'symlink', 'link', 'setxattr', 'truncate', 'alloc', 'zero', 'punch', 'clone']);
+const ALLOCATING = new Set<Op['op']>(['write', 'create', 'mkdir', 'symlink', 'link', 'setxattr', 'truncate', 'alloc', 'zero', 'punch', 'clone', 'tmpfile']);
 
 function run(t: Test, seed: number, ops: number, fanout: number, blocks: number, mo: MkfsFsOptions = {}): void {
   const dev = mkfs_mem(blocks, { ...SMALL, fanout, ...mo });
   let fs: FileSystem = mount(dev, { dirtyBytesMax: 256 << 10 });
   const model = new Model();
   const rng = new Prng(seed);
-  const gen = { names: 12, fileSizeMax: 256 << 10, inlineMax: fs.vol.g.inlineMax, weights: { remount: 1 } };
+  const gen = { names: 12, fileSizeMax: 256 << 10, inlineMax: fs.vol.g.inlineMax, weights: { remount: 1, tmpfile: 2 } };
   let last: Op | null = null;
   let enospc = 0;
   for (let i = 0; i < ops; i++) {

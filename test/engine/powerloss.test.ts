@@ -82,6 +82,21 @@ t.test('power cut after every write of a compressed workload', async (t) => {
   }
 });
 
+t.test('power cut after every write of a workload of O_TMPFILE files, named or not', async (t) => {
+  // a file of no name made, written, named by link() (or never) and closed, in one operation of
+  // the model: after a cut it is there named with what was written (or empty: not forced), or
+  // not there at all; one never named leaves nothing, and fsck finds no orphan left over
+  const image = base_image(BLOCKS);
+  const seed = 23;
+  const ops = workload(seed, 300, { ...GEN, weights: { ...GEN.weights, tmpfile: 12, create: 4 } });
+  const named = ops.filter((o) => o.op === 'tmpfile' && o.name !== null).length;
+  const unnamed = ops.filter((o) => o.op === 'tmpfile' && o.name === null).length;
+  t.ok(named >= 10 && unnamed >= 3, `the workload makes ${named} O_TMPFILE files it names and ${unnamed} it does not`);
+  const full = crash_run(image, ops, null, seed);
+  t.notOk(full.crashed, 'the workload runs to the end without a cut');
+  cut_every_write(t, image, ops, seed, full.writes);
+});
+
 t.test('power cut after every write of a workload of renames (exchanges, whiteouts)', async (t) => {
   // renames a quarter of the operations: a fifth of them exchanges, one in twenty a whiteout
   // (the rename and the whiteout's inode and name in one change: before or after, never half)

@@ -99,6 +99,8 @@ export function crash_run(image: Buffer, ops: Op[], cut: number | null, seed: nu
       model.apply(op, 'ino' in got ? got.ino : 0);
       const ino = 'ino' in got && got.ino ? got.ino : 'ino' in op ? op.ino : 0;
       if (op.op === 'create') res.history.set(ino, [{ op: opIndex, data: Buffer.alloc(0) }]);
+      // named after it was written: empty or written, as a created file written at once
+      if (op.op === 'tmpfile' && op.name !== null) res.history.set(ino, [{ op: opIndex, data: Buffer.alloc(0) }, { op: opIndex, data: model.get(ino).data }]);
       const force = (f: number): void => { (res.forced.get(f) ?? res.forced.set(f, []).get(f)!).push(opIndex); };
       // range operations write the file's pages first (range.ts): they force it, as truncate does
       const ranged = op.op === 'punch' || op.op === 'alloc' || op.op === 'zero';

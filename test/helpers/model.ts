@@ -37,6 +37,8 @@ export type Op =
   | { op: 'alloc'; ino: number; off: number; len: number; keep: boolean }
   | { op: 'zero'; ino: number; off: number; len: number; keep: boolean }
   | { op: 'clone'; src: number; offIn: number; dst: number; offOut: number; len: number }
+  /** open(O_TMPFILE) in dir, `len` bytes written, then named by link() (name null: never named), closed */
+  | { op: 'tmpfile'; dir: number; name: string | null; mode: number; len: number; seed: number }
   | { op: 'sync' }
   | { op: 'remount' };
 
@@ -110,9 +112,12 @@ export class Model {
     }
   }
 
-  /** Whether `op`, applied now, makes an inode (whose number the filesystem gives). */
+  /**
+   * Whether `op`, applied now, makes an inode (whose number the filesystem gives) — an
+   * O_TMPFILE one never named too: it takes a number, and nothing is left of it.
+   */
   makes_inode(op: Op): boolean {
-    if (op.op === 'create' || op.op === 'mkdir' || op.op === 'symlink') return true;
+    if (op.op === 'create' || op.op === 'mkdir' || op.op === 'symlink' || op.op === 'tmpfile') return true;
     // a RENAME_WHITEOUT that moves a name makes one at the old name
     return op.op === 'rename' && op.flags === 'whiteout' && this.get(op.odir).entries.get(op.oname) !== this.get(op.ndir).entries.get(op.nname);
   }
@@ -169,6 +174,8 @@ export class Model {
         if (this.get(op.dir).entries.has(op.name)) return 'EEXIST';
         return null;
       }
+      case 'tmpfile':
+        return op.name !== null && this.get(op.dir).entries.has(op.name) ? 'EEXIST' : null;
       case 'clone': {
         const n = Math.max(0, Math.min(op.len, this.get(op.src).data.length - op.offIn));
         return n > 0 && op.src === op.dst && op.offIn < op.offOut + n && op.offOut < op.offIn + n ? 'EINVAL' : null;
@@ -268,6 +275,11 @@ export class Model {
         this.get(op.dir).entries.set(op.name, op.ino);
         this.get(op.ino).nlink++;
         break;
+      case 'tmpfile':
+        if (op.name === null) break;
+        this.inodes.set(ino, { ino, type: 'f', mode: S_IFREG | (op.mode & 0o7777), nlink: 1, data: content(op.seed, op.len), xattrs: new Map(), parent: 0, entries: new Map() });
+        this.get(op.dir).entries.set(op.name, ino);
+        break;
       case 'setxattr':
         this.get(op.ino).xattrs.set(op.name, Buffer.from(op.value));
         break;
@@ -334,6 +346,7 @@ export interface GenOptions {
 const DEFAULT_WEIGHTS: Record<Op['op'], number> = {
   create: 10, mkdir: 4, write: 30, truncate: 5, unlink: 6, rmdir: 3, rename: 6, link: 3, symlink: 2,
   setxattr: 3, removexattr: 1, chmod: 2, fsync: 6, sync: 1, remount: 0, punch: 2, alloc: 2, zero: 1, clone: 3,
+  tmpfile: 0,
 };
 
 export function op_random(rng: Prng, m: Model, o: GenOptions): Op {
@@ -413,6 +426,13 @@ export function op_random(rng: Prng, m: Model, o: GenOptions): Op {
         if (!files.length) continue;
         return { op: 'link', ino: rng.pick(files), dir, name };
       }
+      case 'tmpfile': {
+        // a free name (the link comes after the inode is made: a taken one would still use a
+        // number), or one in four never named
+        if (m.get(dir).entries.has(name)) continue;
+        const len = rng.chance(0.5) ? rng.int(0, o.inlineMax) : rng.int(1, 64 * 1024);
+        return { op: 'tmpfile', dir, name: rng.chance(0.25) ? null : name, mode: rng.pick([0o644, 0o600]), len, seed: rng.u32() };
+      }
       case 'setxattr': {
         // one in ten is large: stored in pieces (XBIG and XCHUNK records)
         const len = rng.chance(0.1) ? rng.int(1501, 8000) : rng.int(0, 200);
@@ -470,6 +490,19 @@ export function op_run(fs: FileSystem, op: Op): { ino: number } | { errno: strin
       case 'alloc': fs.fallocate(op.ino, op.keep ? 0x01 : 0, op.off, op.len); break;
       case 'zero': fs.fallocate(op.ino, op.keep ? 0x11 : 0x10, op.off, op.len); break;
       case 'clone': fs.copy_range(op.src, op.offIn, op.dst, op.offOut, op.len); break;
+      case 'tmpfile': {
+        const ino = fs.tmpfile(op.dir, op.mode).ino;
+        try {
+          if (op.len > 0) fs.write(ino, 0, content(op.seed, op.len));
+          if (op.name !== null) fs.link(ino, op.dir, op.name);
+        } catch (e) {
+          // refused (ENOSPC): closed, as a program would; anything else (a power cut) ends the run
+          if (e instanceof FsError) fs.release(ino);
+          throw e;
+        }
+        fs.release(ino);
+        return { ino };
+      }
       case 'sync': fs.sync(); break;
       case 'remount': break;
     }
