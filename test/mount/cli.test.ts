@@ -124,7 +124,10 @@ if (skip !== undefined) {
     const pid2 = state_read(mnt)!.pid;
     const out = path.join(dir, 'read-after-detach');
     const opened = path.join(dir, 'opened');
-    const reader = spawn('sh', ['-c', `exec 3<${mnt}/numbers; touch ${opened}; sleep 1.5; head -c 8 <&3 > ${out}`], { stdio: 'ignore' });
+    const go = path.join(dir, 'go');
+    // the reader reads only once told to, after the detach (a fixed sleep lost the race to a
+    // slow umount on a loaded machine: the file was read and closed before the detach)
+    const reader = spawn('sh', ['-c', `exec 3<${mnt}/numbers; touch ${opened}; while [ ! -e ${go} ]; do sleep 0.05; done; head -c 8 <&3 > ${out}`], { stdio: 'ignore' });
     const readerDone = new Promise((ok) => reader.on('exit', ok));
     t.teardown(() => { reader.kill('SIGKILL'); });
     t.ok(await until(() => fs.existsSync(opened), 10_000), 'a reader holds a file open');
@@ -132,6 +135,7 @@ if (skip !== undefined) {
     t.equal(lz.code, 0, 'cowlog umount -l with a file open');
     t.equal(await mountinfo_find(mnt), undefined, 'the mount is detached at once');
     t.ok(pid_alive(pid2), 'the server goes on serving the open file');
+    fs.writeFileSync(go, '');
     await readerDone;
     t.equal(fs.readFileSync(out, 'utf8'), '1\n2\n3\n4\n', 'which reads on after the detach');
     t.ok(await until(() => !pid_alive(pid2), 15_000), 'once it is closed the server checkpoints and exits');
