@@ -116,14 +116,18 @@ function size_of(devicePath: string, st: fs.BigIntStats, kind: DeviceKind): numb
   return kind === 'file' ? Number(st.size) : sysfs_number(devicePath, st.rdev, 'size') * 512;
 }
 
-/** The size in bytes of an image file or a block device (not rounded to whole blocks). */
-export function device_size_bytes(devicePath: string): number {
-  let st: fs.BigIntStats;
+/** stat of an image file or block device, its errors as open's. */
+function device_stat(devicePath: string): fs.BigIntStats {
   try {
-    st = fs.statSync(devicePath, { bigint: true });
+    return fs.statSync(devicePath, { bigint: true });
   } catch (e) {
     throw open_error(devicePath, e, false);
   }
+}
+
+/** The size in bytes of an image file or a block device (not rounded to whole blocks). */
+export function device_size_bytes(devicePath: string): number {
+  const st = device_stat(devicePath);
   return size_of(devicePath, st, kind_of(devicePath, st));
 }
 
@@ -133,12 +137,7 @@ export function device_size_bytes(devicePath: string): number {
  * read-only filesystem. Missing permission is not this (the open says so itself).
  */
 export function write_protected(devicePath: string): boolean {
-  let st: fs.BigIntStats;
-  try {
-    st = fs.statSync(devicePath, { bigint: true });
-  } catch (e) {
-    throw open_error(devicePath, e, false);
-  }
+  const st = device_stat(devicePath);
   if (kind_of(devicePath, st) === 'block') return sysfs_number(devicePath, st.rdev, 'ro') !== 0;
   try {
     fs.accessSync(devicePath, fs.constants.W_OK);

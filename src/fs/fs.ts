@@ -882,15 +882,39 @@ export class FileSystem {
     this.cleaner.prepare(blocks, this.cleaner.growth_of(records) + Math.min(dropped, range));
   }
 
-  private name_new(parent: number, name: Name): { d: InodeMem; b: Buffer } {
+  /** Directory `parent`, where something new is about to go: there, not removed, not immutable. */
+  private dir_open_to(parent: number, what: string): InodeMem {
     this.op_begin();
     const d = this.dir_get(parent);
     if (d.rec.nlink === 0) throw new FsError('ENOENT', `directory ${parent} was removed`);
-    refuse_immutable(d.rec, parent, 'a new name');
+    refuse_immutable(d.rec, parent, what);
+    return d;
+  }
+
+  private name_new(parent: number, name: Name): { d: InodeMem; b: Buffer } {
+    const d = this.dir_open_to(parent, 'a new name');
     const b = name_buf(name);
     if (is_dot(b) || dirent_find(this.vol, parent, b)) throw new FsError('EEXIST', `${JSON.stringify(b.toString())} exists in directory ${parent}`);
     this.space_admit(1, 6);
     return { d, b };
+  }
+
+  /**
+   * A new inode made in directory `d`: its mode from `d`'s default ACL (inherited with it) or
+   * the umask, the flags `d` passes on, a fresh number and generation; `init` sets what differs
+   * by kind (the link count, a directory's parent) before the record is stored.
+   */
+  private inode_make(d: InodeMem, mode: number, uid: number, gid: number, umask: number, now: Timespec, rdev = 0,
+    init: (r: Inode) => void = () => {}): InodeMem {
+    const dir = is_dir(mode);
+    const a = this.acl_new(d, mode, umask, dir);
+    const ino = this.ino_alloc();
+    const r = inode_new(a.mode, uid, gid, now, rdev, this.generation_new());
+    r.flags |= attr_inherit(d.rec, dir);
+    init(r);
+    const m = this.icache.create(ino, r);
+    for (const [n, v] of a.xattrs) xattr_set(this.vol, ino, n, v, 'create');
+    return m;
   }
 
   /**
@@ -938,14 +962,9 @@ export class FileSystem {
     const { d, b } = this.name_new(parent, name);
     if ((mode & S_IFMT) === 0) mode |= S_IFREG;
     if (is_dir(mode) || is_lnk(mode)) throw new FsError('EINVAL', 'create makes files; use mkdir or symlink');
-    const a = this.acl_new(d, mode, umask, false);
     const now = this.clock();
-    const ino = this.ino_alloc();
-    const r = inode_new(a.mode, uid, gid, now, rdev, this.generation_new());
-    r.flags |= attr_inherit(d.rec, false);
-    const m = this.icache.create(ino, r);
-    for (const [n, v] of a.xattrs) xattr_set(this.vol, ino, n, v, 'create');
-    dirent_add(this.vol, parent, b, ino, dt_of(mode));
+    const m = this.inode_make(d, mode, uid, gid, umask, now, rdev);
+    dirent_add(this.vol, parent, b, m.ino, dt_of(mode));
     this.parent_touch(d, now);
     this.after_change();
     this.names_synced(d);
@@ -959,21 +978,12 @@ export class FileSystem {
    * without O_EXCL; the kernel checks that too). The directory does not change.
    */
   tmpfile(parent: number, mode: number, uid = 0, gid = 0, umask = 0, linkable = true): Attr {
-    this.op_begin();
-    const d = this.dir_get(parent);
-    if (d.rec.nlink === 0) throw new FsError('ENOENT', `directory ${parent} was removed`);
-    refuse_immutable(d.rec, parent, 'a new file');
+    const d = this.dir_open_to(parent, 'a new file');
     this.space_admit(1, 6);
-    const a = this.acl_new(d, S_IFREG | (mode & 0o7777), umask, false);
-    const ino = this.ino_alloc();
-    const r = inode_new(a.mode, uid, gid, this.clock(), 0, this.generation_new());
-    r.flags |= attr_inherit(d.rec, false);
-    r.nlink = 0;
-    const m = this.icache.create(ino, r);
+    const m = this.inode_make(d, S_IFREG | (mode & 0o7777), uid, gid, umask, this.clock(), 0, (r) => { r.nlink = 0; });
     m.open = 1;
     m.linkable = linkable;
-    for (const [n, v] of a.xattrs) xattr_set(this.vol, ino, n, v, 'create');
-    this.vol.put(key(0, RecKind.ORPHAN, ino), Buffer.alloc(0));
+    this.vol.put(key(0, RecKind.ORPHAN, m.ino), Buffer.alloc(0));
     this.after_change();
     return attr_of(m);
   }
@@ -981,16 +991,9 @@ export class FileSystem {
   mkdir(parent: number, name: Name, mode: number, uid = 0, gid = 0, umask = 0): Attr {
     const { d, b } = this.name_new(parent, name);
     if (d.rec.nlink >= NLINK_MAX) throw new FsError('EMLINK', `directory ${parent} has ${d.rec.nlink} links`);
-    const a = this.acl_new(d, S_IFDIR | (mode & 0o7777), umask, true);
     const now = this.clock();
-    const ino = this.ino_alloc();
-    const r = inode_new(a.mode, uid, gid, now, 0, this.generation_new());
-    r.flags |= attr_inherit(d.rec, true);
-    r.nlink = 2;
-    r.parent = parent;
-    const m = this.icache.create(ino, r);
-    for (const [n, v] of a.xattrs) xattr_set(this.vol, ino, n, v, 'create');
-    dirent_add(this.vol, parent, b, ino, dt_of(S_IFDIR));
+    const m = this.inode_make(d, S_IFDIR | (mode & 0o7777), uid, gid, umask, now, 0, (r) => { r.nlink = 2; r.parent = parent; });
+    dirent_add(this.vol, parent, b, m.ino, dt_of(S_IFDIR));
     d.rec.nlink++;
     this.parent_touch(d, now);
     this.after_change();

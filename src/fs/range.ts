@@ -195,14 +195,13 @@ export function range_punch(ctx: DataCtx, m: InodeMem, off: number, len: number)
     ctx.icache.store(m);
     return;
   }
-  const p = punch_plan(ctx, m, off, len);
+  const { wholeFirst, wholeEnd, ends, space } = punch_plan(ctx, m, off, len);
   // the ends are zeroed through the page cache, which may need space (a compressed cluster comes
   // in whole): admitted for both before anything changes, so that ENOSPC leaves the file as it was
-  if (p.space > 0) ctx.space_admit(p.space);
-  pages_drop(ctx, m, p.wholeFirst, p.wholeEnd);
-  for (const [a, b] of p.ends) bytes_zero(ctx, m, a, b);
+  if (space > 0) ctx.space_admit(space);
+  pages_drop(ctx, m, wholeFirst, wholeEnd);
+  for (const [a, b] of ends) bytes_zero(ctx, m, a, b);
   file_flush(ctx, m);
-  const { wholeFirst, wholeEnd } = p;
   gen_bump(m);
   if (wholeEnd > wholeFirst) slots_set(ctx, m, wholeFirst, wholeEnd, () => ({ addr: 0, csum: 0 }));
   touch(ctx, m);
